@@ -1,0 +1,117 @@
+"""The `lesionlab` command. Thin: parse, call the library, print; user errors never show a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lesionlab.errors import LesionlabError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    help="Active learning, label-efficient training and label review for skin-lesion images.",
+)
+datasets_app = typer.Typer(no_args_is_help=True, help="Inspect data sources.")
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@datasets_app.command("describe")
+def datasets_describe(
+    source: Annotated[str, typer.Argument(help="isic2017, ham10000 or folder")],
+    root: Annotated[Path, typer.Option(help="dataset folder (for folder: the images folder)")],
+    task: Annotated[
+        str | None, typer.Option(help="task, e.g. melanoma / seborrheic_keratosis / 3class")
+    ] = None,
+    csv: Annotated[
+        Path | None, typer.Option(help="folder source: CSV with image_id,label[,split,group]")
+    ] = None,
+    masks: Annotated[Path | None, typer.Option(help="folder source: folder of masks")] = None,
+    mask_pattern: Annotated[
+        str | None, typer.Option(help="folder source: mask file name, e.g. {id}_mask.png")
+    ] = None,
+) -> None:
+    """Count images per split and class, and check that every image and mask can be used."""
+    from lesionlab.data.sources import load_source
+    from lesionlab.data.validate import check_files, describe
+
+    options = {
+        k: v for k, v in {"csv": csv, "masks": masks, "mask_pattern": mask_pattern}.items() if v is not None
+    }
+    dataset = load_source(source, root, task, **options)
+    problems = check_files(dataset, progress=True)
+    console.print(describe(dataset, problems=problems), highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML config (see docs/configuration.md)")],
+    force: Annotated[bool, typer.Option(help="overwrite a finished run in the output folder")] = False,
+) -> None:
+    """Train one model on a source's train split (epoch picked on val) and report test metrics."""
+    from lesionlab.config import TrainRunConfig, load_config
+    from lesionlab.supervised import train_run
+
+    result = train_run(load_config(TrainRunConfig, config), force=force)
+    _print_metrics(result.get("test", {}), f"test metrics ({result['n_test']} images)")
+    console.print(f"best epoch {result['best_epoch']}; wrote {Path(result['config']['output'])}/metrics.json")
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="output folder of `lesionlab train`")],
+    split: Annotated[str, typer.Option(help="train, val or test")] = "test",
+    bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the 95% intervals")] = 1000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
+) -> None:
+    """Evaluate a trained run on a split, with bootstrap confidence intervals."""
+    from lesionlab.supervised import evaluate_run, write_json
+
+    result = evaluate_run(run_dir, split, bootstrap)
+    _print_metrics(result["metrics"], f"{split} metrics ({result['n']} images)", result["ci95"])
+    if json_out:
+        write_json(json_out, result)
+
+
+def _print_metrics(metrics: dict, title: str, ci: dict | None = None) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    if ci:
+        table.add_column("95% CI", justify="right")
+    for name, value in metrics.items():
+        if isinstance(value, float):
+            row = [name, f"{value:.3f}"]
+            if ci:
+                low, high = ci.get(name, (float("nan"), float("nan")))
+                row.append(f"{low:.3f} - {high:.3f}")
+            table.add_row(*row)
+    console.print(table)
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            console.print(f"{name}: " + json.dumps({k: round(v, 3) for k, v in value.items()}))
+
+
+def main() -> None:
+    """Entry point: run the app; a LesionlabError becomes one line on stderr and exit status 2."""
+    try:
+        app()
+    except LesionlabError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Helpers shared by the loaders: CSV reading, image lookup and error messages that say what to do."""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lesionlab.data.records import LabeledDataset, Record
+from lesionlab.errors import ConfigError, DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+# How many offending items an error message lists before saying "and N more".
+_SHOWN = 3
+
+
+def require_dir(path: Path, what: str) -> Path:
+    """Fail early with the path and the expected layout, instead of an empty dataset later."""
+    if not path.is_dir():
+        raise DataError(f"{what} folder not found: {path} (check the data root and the folder name)")
+    return path
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path} (check the data root and the file name)")
+    return path
+
+
+def read_csv(path: Path, required: Sequence[str], what: str = "CSV") -> list[tuple[int, dict[str, str]]]:
+    """Rows of a CSV as (line number, {column: stripped text}), after checking the required columns.
+
+    Reads with `utf-8-sig` so files saved by Excel (with a byte-order mark) work.
+    """
+    require_file(path, what)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"cannot read {what} {path}: {e} (save it as a UTF-8, comma-separated file)") from e
+    missing = [c for c in required if c not in header]
+    if missing:
+        hint = ""
+        if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+            hint = " It looks like it is not comma-separated: save it with commas as separators."
+        raise DataError(
+            f"{what} {path} is missing required column(s) {', '.join(missing)}; "
+            f"found columns: {', '.join(header) or '(none)'}. Rename or add the columns.{hint}"
+        )
+    out = []
+    for line, row in rows:
+        if len(row) > len(header):
+            raise DataError(
+                f"{what} {path}, line {line}: {len(row)} cells but {len(header)} columns in the header "
+                "(quote cells that contain commas)"
+            )
+        out.append((line, {h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(header)}))
+    return out
+
+
+class ImageIndex:
+    """The image files of one or more folders, listed once, looked up by file name or by id + suffix.
+
+    Listing once is much faster than probing every candidate name on network file systems.
+    Suffixes match case-insensitively (`IMG_1.JPG` is found for id `IMG_1`).
+    """
+
+    def __init__(self, folders: Iterable[Path]) -> None:
+        self.folders = list(folders)
+        self.by_name: dict[str, Path] = {}
+        self.by_stem: dict[str, list[Path]] = {}
+        for folder in self.folders:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    path = Path(entry.path)
+                    if path.suffix.lower() not in IMAGE_SUFFIXES or not entry.is_file():
+                        continue
+                    self.by_name.setdefault(entry.name, path)
+                    self.by_stem.setdefault(path.stem, []).append(path)
+
+    def find(self, image_id: str) -> Path | None:
+        """The file for `image_id`; DataError when several files could be meant."""
+        if image_id in self.by_name:
+            return self.by_name[image_id]
+        candidates = self.by_stem.get(image_id, [])
+        if len(candidates) > 1:
+            names = ", ".join(str(p) for p in sorted(candidates))
+            raise DataError(
+                f"image id {image_id!r} matches several files ({names}): keep one, or write the id "
+                f"with its extension (e.g. {image_id}.jpg) in the CSV"
+            )
+        return candidates[0] if candidates else None
+
+    def where(self) -> str:
+        return " or ".join(str(f) for f in self.folders)
+
+
+def raise_missing_images(missing: Sequence[tuple[str, int]], csv_path: Path, index: ImageIndex) -> None:
+    """One error for all images a CSV names but the folder lacks: the user fixes them in one go."""
+    if not missing:
+        return
+    first = ", ".join(f"{i!r} (line {line})" for i, line in missing[:_SHOWN])
+    more = f" and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else ""
+    raise DataError(
+        f"{len(missing)} image(s) listed in {csv_path} not found in {index.where()}: {first}{more} "
+        f"(looked for the id with {'/'.join(IMAGE_SUFFIXES)}). Restore the files or remove their rows."
+    )
+
+
+def list_names(folder: Path) -> set[str]:
+    with os.scandir(folder) as entries:
+        return {e.name for e in entries}
+
+
+def find_masks(ids: Sequence[str], folder: Path | None, pattern: str, what: str) -> dict[str, Path | None]:
+    """Mask path per id (None where absent); DataError if a masks folder is given but nothing matches.
+
+    Some images may lack a mask (partly annotated sets), but none matching means a wrong pattern or folder.
+    """
+    if folder is None:
+        return dict.fromkeys(ids)
+    require_dir(folder, what)
+    names = list_names(folder)
+    expected = {i: mask_name(pattern, i) for i in ids}
+    out = {i: (folder / n if n in names else None) for i, n in expected.items()}
+    if ids and not any(out.values()):
+        example = folder / expected[ids[0]]
+        raise DataError(
+            f"no masks found in {folder}: expected e.g. {example} for image {ids[0]!r}. "
+            "Check the masks folder and the mask file-name pattern."
+        )
+    return out
+
+
+def mask_name(pattern: str, image_id: str) -> str:
+    """File name of the mask of `image_id` (its extension, if any, dropped) under `pattern`."""
+    stem = Path(image_id).stem if Path(image_id).suffix.lower() in IMAGE_SUFFIXES else image_id
+    try:
+        return pattern.format(id=stem)
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(
+            f"invalid mask file-name pattern {pattern!r}: use {{id}} for the image id, "
+            "e.g. '{id}_segmentation.png'"
+        ) from e
+
+
+def make_dataset(name: str, task: str, classes: list[str], records: list[Record]) -> LabeledDataset:
+    """LabeledDataset, turning a duplicate id (a data problem) into a DataError."""
+    try:
+        return LabeledDataset(name, task, classes, records)
+    except ValueError as e:
+        raise DataError(f"{e}: each image may appear only once; remove the duplicate row or file") from e
+
+
+def stratified_group_holdout(
+    labels: Sequence[int | None], groups: Sequence[str | None], fraction: float, seed: int
+) -> np.ndarray:
+    """Boolean mask of a held-out ~`fraction` of rows, stratified by label, whole groups on one side.
+
+    StratifiedGroupKFold gives folds of 1/k; taking m of k folds (k <= 20 chosen so m/k is closest to
+    `fraction`) hits fractions like 0.15 exactly while each fold stays stratified.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_groups = len(set(groups))
+    if n_groups < 2:
+        raise DataError(f"cannot hold out a validation fraction from {n_groups} group(s): add more images")
+    if fraction < 1 / 20:
+        k, m = round(1 / fraction), 1
+    else:
+        k, m = min(
+            ((k, max(1, round(fraction * k))) for k in range(2, 21)),
+            key=lambda km: abs(km[1] / km[0] - fraction),
+        )
+    if k > n_groups:
+        k, m = n_groups, max(1, min(n_groups - 1, round(fraction * n_groups)))
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    held = np.zeros(len(labels), dtype=bool)
+    with warnings.catch_warnings():
+        # Rare classes with fewer members than folds are expected here (e.g. 60 df images, 20 folds).
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for fold, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
+            if fold == m:
+                break
+            held[test] = True
+    return held

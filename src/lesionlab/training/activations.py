@@ -1,0 +1,132 @@
+"""The CPU fast path's cache: activations of a frozen trunk, once per image and per fixed augmented view.
+
+On two CPU cores a full EfficientNet-Lite0 fine-tune at 224 px runs at ~18 images/s; the first five
+stages are ~70 % of the forward cost. Freezing them, computing their output once per image (and per fixed
+augmented view, so training still sees augmentation) and training only the remaining stages from the cache
+is several times faster, and the cache is reused across epochs, rounds, seeds and tasks. Entries are keyed
+by the trunk's weights, resolution, preprocessing and view seed, and by each file's size and mtime, so a
+changed image or model is never served stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lesionlab.data.augment import augmented_views
+from lesionlab.data.cache import ImageCache
+from lesionlab.models.classifier import LesionClassifier
+from lesionlab.progress import progress
+
+
+def trunk_fingerprint(model: LesionClassifier, freeze_stages: int) -> str:
+    """Hash of the frozen trunk's parameters and buffers: a different trunk never reuses the cache."""
+    h = hashlib.sha256(f"{model.backbone_name}:{freeze_stages}".encode())
+    for module in model.trunk_modules(freeze_stages):
+        for name, tensor in module.state_dict().items():
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    h.update(model.mean.cpu().numpy().tobytes() + model.std.cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _file_key(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:24]
+
+
+class ActivationCache:
+    """Frozen-trunk activations (float16) per image path and view; on disk when `cache_dir` is given."""
+
+    def __init__(
+        self,
+        model: LesionClassifier,
+        freeze_stages: int,
+        images: ImageCache,
+        view_seed: int = 0,
+        cache_dir: Path | None = None,
+        batch_size: int = 64,
+        device: torch.device | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.freeze_stages = freeze_stages
+        self.images = images
+        self.view_seed = view_seed
+        self.batch_size = batch_size
+        self.device = device or torch.device("cpu")
+        self.show_progress = show_progress
+        self._memory: dict[tuple[str, int], np.ndarray] = {}
+        self.dir: Path | None = None
+        if cache_dir is not None:
+            tag = (
+                f"{trunk_fingerprint(model, freeze_stages)}_{images.size}_{images.preprocessing}_s{view_seed}"
+            )
+            self.dir = Path(cache_dir) / "activations" / tag
+            self.dir.mkdir(parents=True, exist_ok=True)
+
+    def get(self, paths: Sequence[Path], n_views: int = 1) -> torch.Tensor:
+        """Activations shaped (n_views, N, C, h, w), float16; computes only what is not cached yet."""
+        keys = [_file_key(Path(p)) for p in paths]
+        missing = [i for i, k in enumerate(keys) if not self._has(k, n_views)]
+        if missing:
+            self._compute([paths[i] for i in missing], [keys[i] for i in missing], n_views)
+        return torch.from_numpy(
+            np.stack([np.stack([self._load(k, v) for k in keys]) for v in range(n_views)])
+        )
+
+    def _entry(self, key: str, view: int) -> Path:
+        assert self.dir is not None
+        return self.dir / f"{key}_v{view}.npy"
+
+    def _has(self, key: str, n_views: int) -> bool:
+        for v in range(n_views):
+            if (key, v) in self._memory:
+                continue
+            if self.dir is None or not self._entry(key, v).exists():
+                return False
+        return True
+
+    def _load(self, key: str, view: int) -> np.ndarray:
+        if (key, view) not in self._memory:
+            self._memory[(key, view)] = np.load(self._entry(key, view))
+        return self._memory[(key, view)]
+
+    def _store(self, key: str, view: int, value: np.ndarray) -> None:
+        self._memory[(key, view)] = value
+        if self.dir is not None:
+            fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, value)
+            os.replace(tmp, self._entry(key, view))
+
+    @torch.inference_mode()
+    def _compute(self, paths: Sequence[Path], keys: Sequence[str], n_views: int) -> None:
+        self.model.eval().to(self.device)
+        starts = range(0, len(paths), self.batch_size)
+        for start in progress(
+            starts, f"caching trunk activations ({n_views} views)", enabled=self.show_progress
+        ):
+            chunk = list(paths[start : start + self.batch_size])
+            decoded = self.images.get_many(chunk)
+            chunk_keys = keys[start : start + self.batch_size]
+            views = decoded[None]
+            if n_views > 1:
+                # Seeded per image (by its key) and view, so the cache never depends on batching or order.
+                per_image = [
+                    augmented_views(decoded[i : i + 1], n_views, self.view_seed + int(k[:8], 16))
+                    for i, k in enumerate(chunk_keys)
+                ]
+                views = np.concatenate(per_image, axis=1)
+            for v in range(n_views):
+                x = torch.from_numpy(views[v]).to(self.device).permute(0, 3, 1, 2).float().div_(255)
+                x = x.contiguous(memory_format=torch.channels_last)
+                acts = self.model.run_trunk(x, self.freeze_stages).half().cpu().numpy()
+                for i, key in enumerate(chunk_keys):
+                    self._store(key, v, np.ascontiguousarray(acts[i]))

@@ -1,0 +1,42 @@
+"""Device choice, thread count and seeding: one place so every run is reproducible and uses the GPU if any."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from lesionlab.errors import ConfigError
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """`auto` picks CUDA when available, else CPU; an explicit name is checked, not trusted."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {name!r} requested but CUDA is not available here; use device: auto or cpu"
+        )
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from exc
+
+
+def set_threads(num_threads: int | None) -> None:
+    """Intra-op threads for CPU work; None keeps torch's default (all cores)."""
+    if num_threads is not None:
+        if num_threads < 1:
+            raise ConfigError(f"num_threads must be >= 1, got {num_threads}")
+        torch.set_num_threads(num_threads)
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch, and return a NumPy generator for the caller's own draws."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    return np.random.default_rng(seed)

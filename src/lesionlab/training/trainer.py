@@ -1,0 +1,308 @@
+"""fit / predict / embed for a `LesionClassifier`, with paper 000's defaults and a CPU fast path.
+
+Defaults follow Shi et al. 2019: weighted cross-entropy, Adam at 1e-4, rotation/shear/scale/flip
+augmentation, gray-world colour constancy, the epoch picked on a validation split. With
+`freeze_stages > 0` (the default on CPU) the first stages are frozen and their activations cached per image
+and per fixed augmented view (`ActivationCache`); only the remaining stages and the head are trained.
+`freeze_stages = 0` is ordinary full fine-tuning with fresh random augmentation every epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import ConfigDict
+
+from lesionlab.data.augment import light_augmentation, paper000_augmentation
+from lesionlab.data.cache import ImageCache
+from lesionlab.data.records import Record
+from lesionlab.errors import ConfigError
+from lesionlab.evaluation.metrics import compute_metrics
+from lesionlab.models.classifier import LesionClassifier
+from lesionlab.progress import progress
+from lesionlab.training.activations import ActivationCache
+from lesionlab.training.device import seed_everything, select_device, set_threads
+
+AUGMENTATIONS: dict[str, Callable[[], Callable[[torch.Tensor], torch.Tensor]] | None] = {
+    "paper000": paper000_augmentation,
+    "light": light_augmentation,
+    "none": None,
+}
+MONITORS = ("auto", "loss", "auc", "macro_auc", "accuracy", "balanced_accuracy", "acc")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one fit; defaults are paper 000's where the paper gives them."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # a typo in a config is an error, not a silent default
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    class_weights: str = "balanced"  # weighted cross-entropy (paper 000); "none" for plain CE
+    patience: int = 5  # epochs without a better validation score before stopping; 0 never stops early
+    monitor: str = "auto"  # auc (binary) / macro_auc (multi-class) unless set
+    freeze_stages: int = 5  # stages frozen and cached (CPU fast path); 0 = full fine-tuning
+    views: int = 4  # fixed augmented views per image in the fast path (view 0 is the plain image)
+    resolution: int = 224
+    preprocessing: str = "gray_world"
+    augmentation: str = "paper000"
+    device: str = "auto"
+    num_threads: int | None = None
+    amp: bool = True  # mixed precision, CUDA only
+    channels_last: bool = True
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self, model: LesionClassifier | None = None) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.views >= 1, f"views must be >= 1, got {self.views}"),
+            (self.resolution >= 32, f"resolution must be >= 32, got {self.resolution}"),
+            (self.class_weights in ("balanced", "none"), "class_weights must be 'balanced' or 'none'"),
+            (self.monitor in MONITORS, f"monitor must be one of {', '.join(MONITORS)}"),
+            (self.augmentation in AUGMENTATIONS, f"augmentation must be one of {', '.join(AUGMENTATIONS)}"),
+        ]
+        if model is not None:
+            ok = 0 <= self.freeze_stages < model.num_stages
+            checks.append(
+                (ok, f"freeze_stages must be in [0, {model.num_stages - 1}] for {model.backbone_name}")
+            )
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_score: float | None
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+    cache_seconds: float = 0.0
+    images_per_second: float = 0.0
+
+
+class Trainer:
+    """Trains and applies one model; images and trunk activations are cached across calls."""
+
+    def __init__(self, model: LesionClassifier, config: TrainConfig, cache_dir: Path | None = None) -> None:
+        config.validate(model)
+        self.config = config
+        self.model = model
+        self.device = select_device(config.device)
+        set_threads(config.num_threads)
+        self.model.to(self.device)
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.images = ImageCache(cache_dir, config.resolution, config.preprocessing)
+        self.fast = config.freeze_stages > 0
+        self.activations = (
+            ActivationCache(
+                model,
+                config.freeze_stages,
+                self.images,
+                view_seed=0,  # views are a property of the data, shared by every seed and run
+                cache_dir=cache_dir,
+                device=self.device,
+                show_progress=config.progress,
+            )
+            if self.fast
+            else None
+        )
+        if self.fast:
+            for module in model.trunk_modules(config.freeze_stages):
+                module.requires_grad_(False)
+
+    # ---------------------------------------------------------------- inputs
+    def _inputs(self, records: Sequence[Record], n_views: int = 1) -> torch.Tensor:
+        """(V, N, C, h, w) float16 activations (fast path) or (1, N, H, W, 3) uint8 images (full)."""
+        paths = [r.image_path for r in records]
+        if self.activations is not None:
+            return self.activations.get(paths, n_views)
+        return torch.from_numpy(self.images.get_many(paths))[None]
+
+    def _forward(self, batch: torch.Tensor, train: bool, augment=None):
+        batch = batch.to(self.device, non_blocking=True)
+        if self.fast:
+            x = batch.float()
+            if self.config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", enabled=self.use_amp):
+                return self.model.run_tail(x, self.config.freeze_stages)
+        x = batch.permute(0, 3, 1, 2)
+        if train and augment is not None:
+            x = torch.stack([augment(img) for img in x])
+        x = x.float().div_(255)
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", enabled=self.use_amp):
+            return self.model.forward_all(x)
+
+    def _trainable(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.fast:  # frozen stages keep their ImageNet batch-norm statistics
+            for module in self.model.trunk_modules(self.config.freeze_stages):
+                module.eval()
+
+    # ---------------------------------------------------------------- fit
+    def fit(
+        self,
+        train: Sequence[Record],
+        val: Sequence[Record] = (),
+        class_names: Sequence[str] | None = None,
+    ) -> FitResult:
+        """Train on `train`; when `val` is given keep the epoch with the best validation score."""
+        cfg = self.config
+        num_classes = self.model.num_classes
+        labels = np.array([r.label for r in train])
+        if len(train) == 0:
+            raise ConfigError("nothing to train on: the training set is empty")
+        if any(label is None for label in labels) or labels.min() < 0 or labels.max() >= num_classes:
+            raise ConfigError(f"training labels must be integers in [0, {num_classes - 1}]")
+        class_names = list(class_names or [str(i) for i in range(num_classes)])
+        rng = seed_everything(cfg.seed)
+
+        t0 = time.perf_counter()
+        x_train = self._inputs(train, cfg.views if self.fast else 1)
+        x_val = self._inputs(val) if len(val) else None
+        cache_seconds = time.perf_counter() - t0
+
+        counts = np.bincount(labels.astype(int), minlength=num_classes).astype(float)
+        weights = None
+        if cfg.class_weights == "balanced":
+            weights = torch.tensor(len(labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
+            weights = weights.to(self.device)
+        y_train = torch.from_numpy(labels.astype(np.int64))
+        optimizer = torch.optim.Adam(self._trainable(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        augment = (
+            None
+            if self.fast or AUGMENTATIONS[cfg.augmentation] is None
+            else AUGMENTATIONS[cfg.augmentation]()
+        )
+        monitor = self._monitor(num_classes)
+
+        best = FitResult(best_epoch=cfg.epochs, best_score=None)
+        best_state = None
+        stale = 0
+        seen = 0
+        t_train = time.perf_counter()
+        for epoch in range(1, cfg.epochs + 1):
+            self._train_mode()
+            order = rng.permutation(len(train))
+            views = rng.integers(0, x_train.shape[0], size=len(train))
+            total_loss = 0.0
+            batches = range(0, len(order), cfg.batch_size)
+            for start in progress(batches, f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress):
+                idx = order[start : start + cfg.batch_size]
+                if len(idx) < 2 and len(order) > 1:
+                    continue  # batch norm cannot train on a single sample
+                batch = x_train[torch.from_numpy(views[idx]), torch.from_numpy(idx)]
+                target = y_train[idx].to(self.device)
+                out = self._forward(batch, train=True, augment=augment)
+                loss = F.cross_entropy(out.logits.float(), target, weight=weights)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                total_loss += loss.item() * len(idx)
+                seen += len(idx)
+            row = {"epoch": epoch, "train_loss": total_loss / len(order)}
+            if x_val is not None:
+                probs = self._probs_from(x_val[0])
+                val_labels = np.array([r.label for r in val])
+                metrics = compute_metrics(val_labels, probs, class_names)
+                metrics["loss"] = float(
+                    F.nll_loss(
+                        torch.log(torch.from_numpy(probs).clamp_min(1e-12)),
+                        torch.from_numpy(val_labels.astype(np.int64)),
+                    )
+                )
+                score = -metrics["loss"] if monitor == "loss" else metrics[monitor]
+                row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)})
+                if best.best_score is None or (np.isfinite(score) and score > best.best_score):
+                    best.best_score, best.best_epoch, stale = float(score), epoch, 0
+                    best_state = copy.deepcopy(self.model.state_dict())
+                else:
+                    stale += 1
+            best.history.append(row)
+            if x_val is not None and cfg.patience and stale >= cfg.patience:
+                break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        if x_val is None:
+            best.best_epoch = len(best.history)
+        best.train_seconds = time.perf_counter() - t_train
+        best.cache_seconds = cache_seconds
+        best.images_per_second = seen / max(best.train_seconds, 1e-9)
+        return best
+
+    def _monitor(self, num_classes: int) -> str:
+        if self.config.monitor != "auto":
+            return {"acc": "acc"}.get(self.config.monitor, self.config.monitor)
+        return "auc" if num_classes == 2 else "macro_auc"
+
+    # ---------------------------------------------------------------- inference
+    @torch.inference_mode()
+    def _outputs_from(
+        self, x: torch.Tensor, mc_samples: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probabilities, embeddings and (if asked) MC-dropout probabilities (T, N, C) for prepared inputs."""
+        self.model.eval()
+        probs, embeds = [], []
+        for start in range(0, x.shape[0], 128):
+            out = self._forward(x[start : start + 128], train=False)
+            probs.append(torch.softmax(out.logits.float(), dim=1).cpu())
+            embeds.append(out.embedding.float().cpu())
+        embedding = torch.cat(embeds) if embeds else torch.empty(0, self.model.embed_dim)
+        mc = np.empty((0,))
+        if mc_samples:
+            # Dropout sits between the pooled embedding and the classifier, so T stochastic passes only
+            # need the head; batch norm stays in eval mode as MC dropout requires.
+            self.model.dropout.train()
+            emb = embedding.to(self.device)
+            mc = np.stack(
+                [
+                    torch.softmax(self.model.classify_embedding(emb).float(), 1).cpu().numpy()
+                    for _ in range(mc_samples)
+                ]
+            )
+            self.model.dropout.eval()
+        prob = torch.cat(probs).numpy() if probs else np.empty((0, self.model.num_classes))
+        return prob, embedding.numpy(), mc
+
+    def _probs_from(self, x: torch.Tensor) -> np.ndarray:
+        return self._outputs_from(x)[0]
+
+    def predict(self, records: Sequence[Record]) -> np.ndarray:
+        """Class probabilities (N, C) on the plain (unaugmented) images."""
+        return self._outputs_from(self._inputs(records)[0])[0]
+
+    def embed(self, records: Sequence[Record]) -> np.ndarray:
+        """Pooled embeddings (N, D), the input of the classifier layer."""
+        return self._outputs_from(self._inputs(records)[0])[1]
+
+    def outputs(
+        self, records: Sequence[Record], mc_samples: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probabilities, embeddings and MC-dropout probabilities in one pass over `records`."""
+        return self._outputs_from(self._inputs(records)[0], mc_samples)
+
+    def describe(self) -> dict:
+        return {**asdict(self.config), "device": str(self.device), "fast_path": self.fast}
