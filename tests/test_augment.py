@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
+from torchvision.transforms import v2
 
 from lesionlab.data.augment import augmented_views, light_augmentation, paper000_augmentation
 
@@ -36,7 +39,9 @@ def test_views_deterministic_and_seed_dependent() -> None:
 def test_views_independent_of_batch_split_and_order() -> None:
     imgs = _images(7)
     full = augmented_views(imgs, 3, seed=5)
-    parts = [augmented_views(imgs[s], 3, seed=5, keys=range(s.start, s.stop)) for s in (slice(0, 3), slice(3, 7))]
+    parts = [
+        augmented_views(imgs[s], 3, seed=5, keys=range(s.start, s.stop)) for s in (slice(0, 3), slice(3, 7))
+    ]
     assert np.array_equal(np.concatenate(parts, axis=1), full)
     order = np.random.default_rng(1).permutation(7)
     shuffled = augmented_views(imgs[order], 3, seed=5, keys=order.tolist())
@@ -62,9 +67,9 @@ def test_views_edge_cases() -> None:
 
 
 @pytest.mark.parametrize("make", [paper000_augmentation, light_augmentation])
-def test_recipes_on_single_and_batched_uint8(make: object) -> None:
+def test_recipes_on_single_and_batched_uint8(make: Callable[[], v2.Compose]) -> None:
     torch.manual_seed(0)
-    t = make()  # type: ignore[operator]
+    t = make()
     single = torch.from_numpy(_images(1)[0]).permute(2, 0, 1)
     batch = torch.from_numpy(_images(4)).permute(0, 3, 1, 2)
     out1, out4 = t(single), t(batch)

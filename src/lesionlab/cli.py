@@ -75,12 +75,64 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
 ) -> None:
     """Evaluate a trained run on a split, with bootstrap confidence intervals."""
-    from lesionlab.supervised import evaluate_run, write_json
+    from lesionlab.io import write_json
+    from lesionlab.supervised import evaluate_run
 
     result = evaluate_run(run_dir, split, bootstrap)
     _print_metrics(result["metrics"], f"{split} metrics ({result['n']} images)", result["ci95"])
     if json_out:
         write_json(json_out, result)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="experiment YAML (see docs/configuration.md)")],
+    force: Annotated[bool, typer.Option(help="overwrite a finished run in the output folder")] = False,
+) -> None:
+    """Run (or resume) a simulated-oracle active-learning experiment and write its report."""
+    from lesionlab.config import ExperimentConfig, load_config
+
+    _run_and_report(load_config(ExperimentConfig, config), force)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for results.json and report.html")] = Path(
+        "lesionlab-demo"
+    ),
+    force: Annotated[bool, typer.Option(help="overwrite a finished demo in --out")] = False,
+    seeds: Annotated[int, typer.Option(help="number of seeds")] = 2,
+) -> None:
+    """Compare random selection with two uncertainty strategies on the embedded ISIC 2017 subset."""
+    from lesionlab.loop.demo import demo_config
+
+    _run_and_report(demo_config(out, seeds), force)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="output folder of `lesionlab run` or `demo`")],
+) -> None:
+    """(Re)write the HTML report of a finished experiment."""
+    from lesionlab.evaluation.report import write_report
+    from lesionlab.loop.summary import load_results
+
+    path = write_report(load_results(run_dir), run_dir)
+    console.print(f"report: {path}")
+
+
+def _run_and_report(config, force: bool) -> None:
+    from lesionlab.evaluation.report import write_report
+    from lesionlab.loop.experiment import run_experiment
+    from lesionlab.loop.summary import print_summary
+
+    def announce(strategy: str, seed: int, round_: int) -> None:
+        err_console.print(f"  {strategy} seed {seed}: round {round_} done", highlight=False)
+
+    results = run_experiment(config, force=force, on_round=announce)
+    print_summary(results, console)
+    path = write_report(results, Path(config.output))
+    console.print(f"report: {path}")
 
 
 def _print_metrics(metrics: dict, title: str, ci: dict | None = None) -> None:

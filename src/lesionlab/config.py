@@ -7,7 +7,7 @@ the field, the value and what was expected.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -76,3 +76,42 @@ def load_config(model: type[BaseModel], source: Path | dict[str, Any]) -> Any:
         raise ConfigError(
             format_validation_error(exc, str(source) if isinstance(source, Path) else "config")
         ) from exc
+
+
+class InitialConfig(_Strict):
+    """The labelled set before round 1: random k % (paper 000: 10 %), empty, or a cold-start strategy."""
+
+    kind: Literal["random", "empty", "strategy"] = "random"
+    size: float = 0.1  # a fraction of the pool if < 1, else a count
+    strategy: str | None = None  # for kind "strategy": a strategy that needs no model (e.g. pca_lsh)
+
+
+class ExperimentSection(_Strict):
+    strategies: list[str] = Field(default_factory=lambda: ["random", "least_confidence", "entropy"])
+    strategy_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    initial: InitialConfig = Field(default_factory=InitialConfig)
+    budget: float = 0.1  # per round: a fraction of the pool if < 1, else a count
+    rounds: int = 4  # acquisition rounds after the initial set
+    stopping: Literal["fixed", "paper000"] = "fixed"
+    stopping_alpha: float = 0.05
+    learning: Literal["retrain", "acft_q", "acft_lq", "acft_hq"] = "retrain"
+    mc_samples: int = 10
+    ensemble_size: int = 3
+    metric: str = "auto"  # primary metric: auc (binary) / macro_auc (multi-class) unless set
+    evaluate_on: Literal["test", "val"] = "test"
+    gallery_size: int = 8
+    full_data: dict[str, float] | None = None  # reference line for curves (e.g. from benchmarks/results)
+
+
+class ExperimentConfig(_Strict):
+    """`lesionlab run`: a simulated-oracle active-learning experiment (labels hidden until bought)."""
+
+    name: str = "experiment"
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    experiment: ExperimentSection = Field(default_factory=ExperimentSection)
+    output: Path = Path("runs/experiment")
+    cache_dir: Path | None = None
+    check_files: bool = True

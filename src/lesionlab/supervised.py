@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -21,6 +19,7 @@ from lesionlab.data.sources import load_source
 from lesionlab.data.validate import check_files
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.metrics import bootstrap_ci, compute_metrics
+from lesionlab.io import write_json
 from lesionlab.models.registry import create_classifier, save_checkpoint
 from lesionlab.training.trainer import Trainer
 
@@ -35,26 +34,6 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2, default=_jsonable)
-        fh.write("\n")
-    os.replace(tmp, path)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def load_dataset(config: TrainRunConfig, verify_files: bool | None = None) -> LabeledDataset:

@@ -51,9 +51,11 @@ class ImageCache:
         if size is None:
             raise ValueError("ImageCache needs a fixed size so cached images can be stacked")
         _check_size(size)
-        self.size = size
+        self.size = int(size)
         self.preprocessing = preprocessing
-        self.directory = None if cache_dir is None else Path(cache_dir) / f"{size}_{preprocessing}"
+        self.directory = (
+            None if cache_dir is None else Path(cache_dir).expanduser() / f"{self.size}_{preprocessing}"
+        )
         self._memory: dict[str, np.ndarray] = {}
         self._write_failed = False
         if self.directory is not None:

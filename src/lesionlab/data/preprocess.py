@@ -59,7 +59,7 @@ def check_preprocessing(preprocessing: str) -> None:
 
 
 def _check_size(size: int | None) -> None:
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+    if size is not None and (not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0):
         raise ValueError(f"size must be a positive integer or None, got {size!r}")
 
 
@@ -92,7 +92,7 @@ def load_image(path: Path, size: int | None, preprocessing: str = "none") -> np.
     im = _open_converted(path, "RGB", "an image")
     if size is not None and im.size != (size, size):
         # PIL widens the bilinear kernel when shrinking, so this is antialiased.
-        im = im.resize((size, size), Image.Resampling.BILINEAR)
+        im = im.resize((int(size), int(size)), Image.Resampling.BILINEAR)
     arr = np.array(im, dtype=np.uint8)
     if preprocessing == "gray_world":
         return gray_world(arr)
@@ -110,6 +110,6 @@ def load_mask(path: Path, size: int | None) -> np.ndarray:
     path = Path(path)
     im = _open_converted(path, "L", "a mask")
     if size is not None and im.size != (size, size):
-        im = im.resize((size, size), Image.Resampling.NEAREST)
+        im = im.resize((int(size), int(size)), Image.Resampling.NEAREST)
     arr = np.array(im, dtype=np.uint8)
     return arr >= 128 if arr.max(initial=0) > 1 else arr > 0

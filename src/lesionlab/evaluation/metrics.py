@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     average_precision_score,
     balanced_accuracy_score,
@@ -141,12 +142,15 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratified else [np.arange(len(y))]
     stats = np.full(n_boot, np.nan)
-    for b in range(n_boot):
-        idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
-        try:
-            stats[b] = metric(y[idx], p[idx])
-        except ValueError:
-            continue
+    with warnings.catch_warnings():
+        # Undefined resamples are dropped below; one warning per resample would only be noise.
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        for b in range(n_boot):
+            idx = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
+            try:
+                stats[b] = metric(y[idx], p[idx])
+            except ValueError:
+                continue
     stats = stats[np.isfinite(stats)]
     if stats.size == 0:
         return math.nan, math.nan

@@ -24,6 +24,15 @@ from lesionlab.data.cache import ImageCache
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.progress import progress
 
+# Bump when the meaning of a cached entry changes (view recipe, dtype), so old entries are never read.
+_FORMAT = 2
+_SHARED_MEMORY: dict[str, dict[tuple[str, int], np.ndarray]] = {}
+
+
+def clear_memory() -> None:
+    """Drop the in-process activation memory (the disk cache stays)."""
+    _SHARED_MEMORY.clear()
+
 
 def trunk_fingerprint(model: LesionClassifier, freeze_stages: int) -> str:
     """Hash of the frozen trunk's parameters and buffers: a different trunk never reuses the cache."""
@@ -116,14 +125,12 @@ class ActivationCache:
             chunk = list(paths[start : start + self.batch_size])
             decoded = self.images.get_many(chunk)
             chunk_keys = keys[start : start + self.batch_size]
-            views = decoded[None]
-            if n_views > 1:
-                # Seeded per image (by its key) and view, so the cache never depends on batching or order.
-                per_image = [
-                    augmented_views(decoded[i : i + 1], n_views, self.view_seed + int(k[:8], 16))
-                    for i, k in enumerate(chunk_keys)
-                ]
-                views = np.concatenate(per_image, axis=1)
+            # Views are seeded per image key and view, so the cache never depends on batching or order.
+            views = (
+                augmented_views(decoded, n_views, self.view_seed, keys=chunk_keys)
+                if n_views > 1
+                else decoded[None]
+            )
             for v in range(n_views):
                 x = torch.from_numpy(views[v]).to(self.device).permute(0, 3, 1, 2).float().div_(255)
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -1,0 +1,338 @@
+"""The experiment runner behind `lesionlab run` and `lesionlab demo`.
+
+For every seed and strategy: start from the initial labelled set, then each round train a model on the
+labels bought so far, evaluate it, collect the strategy's evidence over the unlabelled pool, select a
+budget and reveal those labels (the simulated oracle). The pool state is saved atomically after every
+round, with the model when the learning strategy continues from it, so a killed run resumes after its
+last finished round and ends with exactly the selections and numbers of an uninterrupted run: every
+random draw is derived from (seed, round), never from a generator that lives across rounds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lesionlab.config import ExperimentConfig
+from lesionlab.data.cache import default_cache_dir
+from lesionlab.data.pool import PoolState
+from lesionlab.data.records import LabeledDataset, Record
+from lesionlab.errors import ConfigError, DataError
+from lesionlab.evaluation.metrics import compute_metrics
+from lesionlab.evaluation.statistics import round_gain_significant
+from lesionlab.io import write_json
+from lesionlab.models.registry import create_classifier
+from lesionlab.selection.base import Evidence, Strategy, get_strategy
+from lesionlab.selection.evidence import collect_evidence
+from lesionlab.supervised import load_dataset, versions
+from lesionlab.training.trainer import Trainer
+
+RoundCallback = Callable[[str, int, int], None]
+
+
+def _amount(value: float, pool_size: int, what: str) -> int:
+    """A fraction of the pool (< 1) or a count (>= 1), checked against the pool size."""
+    if value <= 0:
+        raise ConfigError(f"{what} must be > 0 (a fraction of the pool below 1, or a count), got {value}")
+    n = round(value * pool_size) if value < 1 else int(value)
+    if n > pool_size:
+        raise ConfigError(f"{what} of {n} images is larger than the pool of {pool_size} unlabelled images")
+    return max(n, 1)
+
+
+def primary_metric(config: ExperimentConfig, num_classes: int) -> str:
+    if config.experiment.metric != "auto":
+        return config.experiment.metric
+    return "auc" if num_classes == 2 else "macro_auc"
+
+
+class Experiment:
+    """One configured experiment over one dataset; `run()` executes or resumes every (strategy, seed)."""
+
+    def __init__(self, config: ExperimentConfig, force: bool = False, progress: bool = True) -> None:
+        self.config = config
+        exp = config.experiment
+        # Validate everything cheap before any long work.
+        if not exp.strategies:
+            raise ConfigError("experiment.strategies is empty; name at least one strategy")
+        if not exp.seeds:
+            raise ConfigError("experiment.seeds is empty; give at least one seed")
+        if exp.rounds < 0:
+            raise ConfigError(f"experiment.rounds must be >= 0, got {exp.rounds}")
+        self.strategies: dict[str, Strategy] = {
+            name: get_strategy(name, **exp.strategy_params.get(name, {})) for name in exp.strategies
+        }
+        unused = set(exp.strategy_params) - set(exp.strategies)
+        if unused:
+            raise ConfigError(
+                f"experiment.strategy_params names strategies not in the list: {sorted(unused)}"
+            )
+        if exp.initial.kind == "strategy":
+            if not exp.initial.strategy:
+                raise ConfigError("experiment.initial.kind is 'strategy' but initial.strategy is not set")
+            self.initial_strategy = get_strategy(exp.initial.strategy)
+            if self.initial_strategy.requires - {"features"}:
+                raise ConfigError(
+                    f"initial strategy {exp.initial.strategy} needs a trained model "
+                    f"({sorted(self.initial_strategy.requires)}); use a model-free one such as pca_lsh"
+                )
+        self.out = Path(config.output)
+        if (self.out / "results.json").exists():
+            if not force:
+                raise ConfigError(
+                    f"{self.out} already holds a finished run; "
+                    "pass --force to overwrite or choose another output"
+                )
+            shutil.rmtree(self.out / "state", ignore_errors=True)
+            (self.out / "results.json").unlink()
+        self.progress = progress
+        self.dataset: LabeledDataset = load_dataset(config)  # type: ignore[arg-type]
+        self.pool = self.dataset.split("train")
+        self.val = self.dataset.split("val")
+        self.eval_records = self.dataset.split(exp.evaluate_on)
+        if not self.pool:
+            raise DataError(f"{self.dataset.name} has no training images to form the pool")
+        if not self.eval_records:
+            raise DataError(f"{self.dataset.name} has no {exp.evaluate_on!r} split to evaluate on")
+        if any(r.label is None for r in self.pool):
+            raise DataError(
+                "a simulated-oracle experiment needs every pool image labelled (hidden until bought)"
+            )
+        self.budget = _amount(exp.budget, len(self.pool), "experiment.budget")
+        self.n_initial = (
+            0 if exp.initial.kind == "empty" else _amount(exp.initial.size, len(self.pool), "initial")
+        )
+        self.metric = primary_metric(config, self.dataset.num_classes)
+        self.by_id = {r.id: r for r in self.pool}
+        self.cache_dir = config.cache_dir or default_cache_dir()
+        self._features: dict[str, np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def _state_path(self, strategy: str, seed: int) -> Path:
+        return self.out / "state" / f"{strategy}_seed{seed}.json"
+
+    def _model_path(self, strategy: str, seed: int) -> Path:
+        return self.out / "state" / f"{strategy}_seed{seed}_model.pt"
+
+    def _new_model(self):
+        m = self.config.model
+        return create_classifier(m.backbone, self.dataset.num_classes, m.weights, m.dropout)
+
+    def _trainer(self, model, seed: int, round_: int) -> Trainer:
+        cfg = replace(self.config.train, seed=seed * 1000 + round_, progress=False)
+        return Trainer(model, cfg, cache_dir=self.cache_dir)
+
+    def pool_features(self) -> dict[str, np.ndarray]:
+        """Model-independent pool features (PCA + LSH buckets), computed once and kept on disk."""
+        if self._features is None:
+            from lesionlab.selection.pool_features import compute_pool_features
+
+            self._features = compute_pool_features(
+                self.pool, self.out / "state" / "pool_features.npz", self.config
+            )
+        return self._features
+
+    def _features_for(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        features = self.pool_features()
+        index = {r.id: i for i, r in enumerate(self.pool)}
+        rows = np.array([index[i] for i in ids], dtype=int)
+        return {k: v[rows] for k, v in features.items()}
+
+    def _initial_ids(self, seed: int) -> list[str]:
+        exp = self.config.experiment
+        if exp.initial.kind == "empty":
+            return []
+        if exp.initial.kind == "random":
+            # The same initial set for every strategy of a seed: comparisons are paired.
+            rng = np.random.default_rng([seed, 0])
+            picked = rng.choice(len(self.pool), size=self.n_initial, replace=False)
+            return [self.pool[i].id for i in sorted(picked)]
+        ids = np.array([r.id for r in self.pool])
+        evidence = Evidence(ids=ids, features=self._features_for(ids))
+        return list(
+            self.initial_strategy.select(evidence, self.n_initial, np.random.default_rng([seed, 0])).ids
+        )
+
+    def _training_set(self, state: PoolState, model_trainer: Trainer | None) -> list[Record]:
+        """Which labelled images this round trains on: the learning strategy of paper 004 (Table 2)."""
+        labeled = [replace(self.by_id[i], label=state.labels[i]) for i in state.labeled_ids()]
+        learning = self.config.experiment.learning
+        if learning in ("retrain", "acft_lq") or not state.history or model_trainer is None:
+            return labeled
+        new = set(state.history[-1]["new_ids"])
+        fresh = [r for r in labeled if r.id in new]
+        if learning == "acft_q":
+            return fresh
+        # acft_hq: the new labels plus the labelled images the current model gets wrong.
+        old = [r for r in labeled if r.id not in new]
+        wrong = []
+        if old:
+            pred = model_trainer.predict(old).argmax(1)
+            wrong = [r for r, p in zip(old, pred, strict=True) if p != r.label]
+        return fresh + wrong
+
+    # ------------------------------------------------------------------ one run
+    def run_one(self, strategy_name: str, seed: int, on_round: RoundCallback | None = None) -> PoolState:
+        exp = self.config.experiment
+        strategy = self.strategies[strategy_name]
+        path = self._state_path(strategy_name, seed)
+        if path.exists():
+            state = PoolState.load(path)
+        else:
+            state = PoolState(
+                pool_ids=[r.id for r in self.pool],
+                labels={},
+                held_out=[r.id for r in self.dataset.records if r.split != "train"],
+                history=[],
+            )
+            initial = self._initial_ids(seed)
+            state.buy(initial, {i: self.by_id[i].label for i in initial})
+        if state.history and state.history[-1].get("finished"):
+            return state
+        continuing = exp.learning != "retrain"
+        model = self._new_model()
+        if continuing and self._model_path(strategy_name, seed).exists():
+            model.load_state_dict(torch.load(self._model_path(strategy_name, seed), weights_only=True))
+        previous_correct = state.history[-1].get("val_correct") if state.history else None
+
+        while True:
+            round_ = state.n_rounds
+            if not continuing:
+                model = self._new_model()
+            trainer = self._trainer(model, seed, round_)
+            train_records = self._training_set(state, trainer if continuing else None)
+            entry: dict[str, Any] = {"round": round_, "n_labeled": len(state.labels)}
+            entry["fraction"] = len(state.labels) / len(self.pool)
+            entry["n_trained_on"] = len(train_records)
+            t0 = time.perf_counter()
+            if train_records:
+                fit = trainer.fit(train_records, self.val, self.dataset.classes)
+                entry["best_epoch"] = fit.best_epoch
+                y_eval = np.array([r.label for r in self.eval_records])
+                entry["metrics"] = compute_metrics(
+                    y_eval, trainer.predict(self.eval_records), self.dataset.classes
+                )
+                if self.val:
+                    y_val = np.array([r.label for r in self.val])
+                    entry["val_correct"] = (trainer.predict(self.val).argmax(1) == y_val).astype(int).tolist()
+            else:
+                entry["metrics"] = None  # empty start: nothing to train on yet
+            entry["train_seconds"] = time.perf_counter() - t0
+
+            stop_reason = self._stop_reason(state, entry, previous_correct)
+            if stop_reason is None:
+                t1 = time.perf_counter()
+                unlabeled = [self.by_id[i] for i in state.unlabeled_ids()]
+                labeled = [self.by_id[i] for i in state.labeled_ids()]
+                evidence = collect_evidence(
+                    strategy,
+                    trainer,
+                    unlabeled,
+                    labeled,
+                    mc_samples=exp.mc_samples,
+                    ensemble=partial(self._ensemble, trainer, train_records, seed, round_),
+                    features=self._features_for([r.id for r in unlabeled])
+                    if "features" in strategy.requires
+                    else None,
+                )
+                selection = strategy.select(
+                    evidence, min(self.budget, len(unlabeled)), np.random.default_rng([seed, round_ + 1])
+                )
+                new_ids = [str(i) for i in selection.ids]
+                state.buy(new_ids, {i: self.by_id[i].label for i in new_ids})
+                counts = Counter(self.dataset.classes[self.by_id[i].label] for i in new_ids)
+                entry.update(
+                    selection_seconds=time.perf_counter() - t1,
+                    new_ids=new_ids,
+                    new_scores=[float(s) for s in selection.scores],
+                    new_class_counts={c: counts.get(c, 0) for c in self.dataset.classes},
+                    top_images=[str(self.by_id[i].image_path) for i in new_ids[: exp.gallery_size]],
+                )
+            else:
+                entry.update(finished=True, stop_reason=stop_reason, selection_seconds=0.0, new_ids=[])
+            state.history.append(entry)
+            if continuing:
+                _save_model(model, self._model_path(strategy_name, seed))
+            state.save(path)
+            previous_correct = entry.get("val_correct")
+            if on_round is not None:
+                on_round(strategy_name, seed, round_)
+            if stop_reason is not None:
+                return state
+
+    def _stop_reason(self, state: PoolState, entry: dict, previous_correct: list[int] | None) -> str | None:
+        exp = self.config.experiment
+        if not state.unlabeled_ids():
+            return "pool exhausted"
+        if state.n_rounds >= exp.rounds:
+            return f"{exp.rounds} rounds done"
+        if exp.stopping == "paper000" and previous_correct is not None and "val_correct" in entry:
+            significant, p = round_gain_significant(
+                np.array(previous_correct), np.array(entry["val_correct"]), alpha=exp.stopping_alpha
+            )
+            entry["stop_test_p"] = p
+            if not significant:
+                return f"no significant gain on val (McNemar p = {p:.3f} > {exp.stopping_alpha})"
+        return None
+
+    def _ensemble(
+        self, trainer: Trainer, train_records: list[Record], seed: int, round_: int
+    ) -> list[Trainer]:
+        """The current model plus `ensemble_size - 1` members trained with other seeds on the same labels."""
+        members = [trainer]
+        for k in range(1, self.config.experiment.ensemble_size):
+            member = self._trainer(self._new_model(), seed + 7919 * k, round_)
+            member.fit(train_records, self.val, self.dataset.classes)
+            members.append(member)
+        return members
+
+    # ------------------------------------------------------------------ all runs
+    def run(self, on_round: RoundCallback | None = None) -> dict[str, Any]:
+        exp = self.config.experiment
+        runs = []
+        for seed in exp.seeds:
+            for name in exp.strategies:
+                state = self.run_one(name, seed, on_round)
+                runs.append({"strategy": name, "seed": seed, "rounds": _public_rounds(state.history)})
+        results = {
+            "name": self.config.name,
+            "metric": self.metric,
+            "classes": self.dataset.classes,
+            "pool_size": len(self.pool),
+            "full_data": exp.full_data,
+            "runs": runs,
+            "config": self.config.model_dump(mode="json"),
+            "versions": versions(),
+        }
+        write_json(self.out / "results.json", results)
+        return results
+
+
+def _public_rounds(history: list[dict]) -> list[dict]:
+    """History without the per-image validation correctness (kept in the state for the stopping rule)."""
+    return [{k: v for k, v in entry.items() if k != "val_correct"} for entry in history if entry["metrics"]]
+
+
+def _save_model(model: torch.nn.Module, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(path)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    force: bool = False,
+    progress: bool = True,
+    on_round: RoundCallback | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) every strategy and seed of `config`; write `results.json` in its output folder."""
+    return Experiment(config, force=force, progress=progress).run(on_round)

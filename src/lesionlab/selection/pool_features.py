@@ -1,0 +1,45 @@
+"""Model-independent features of the whole pool (paper 000's PCA + LSH), fitted once and kept with the run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lesionlab.data.cache import ImageCache
+from lesionlab.data.records import Record
+from lesionlab.selection.representativeness import DEFAULT_BUCKETS, LSH_SEED, lsh_buckets, pca_features
+
+PCA_SIZE = 32  # images are compared at 32 x 32 px: enough for colour and layout, cheap for PCA
+
+
+def compute_pool_features(
+    pool: Sequence[Record],
+    path: Path | None,
+    config: Any,
+    n_components: int = 1,
+    n_buckets: int = DEFAULT_BUCKETS,
+) -> dict[str, np.ndarray]:
+    """{"pca": (N, n_components), "lsh_bucket": (N,)} for the pool, cached at `path` (an .npz) when given.
+
+    PCA and hashing are fitted once per pool, not per round, as paper 000 describes; buckets are then
+    stable across rounds and the representative picks spread over the same partition every time.
+    """
+    ids = np.array([r.id for r in pool])
+    if path is not None and path.exists():
+        saved = np.load(path, allow_pickle=False)
+        if np.array_equal(saved["ids"], ids) and saved["pca"].shape[1] == n_components:
+            return {"pca": saved["pca"], "lsh_bucket": saved["lsh_bucket"]}
+    preprocessing = getattr(getattr(config, "train", None), "preprocessing", "gray_world")
+    cache_dir = getattr(config, "cache_dir", None)
+    images = ImageCache(cache_dir, PCA_SIZE, preprocessing).get_many([r.image_path for r in pool])
+    pca = pca_features(images, n_components=n_components, size=PCA_SIZE, seed=0)
+    buckets = lsh_buckets(pca, n_buckets=n_buckets, seed=LSH_SEED)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, ids=ids, pca=pca, lsh_bucket=buckets)
+        tmp.replace(path)
+    return {"pca": pca, "lsh_bucket": buckets}
