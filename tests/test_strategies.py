@@ -329,3 +329,18 @@ def test_random_differs_across_seeds() -> None:
     evidence = full_evidence()
     first, second = select("random", evidence, 10, seed=0), select("random", evidence, 10, seed=1)
     assert first.ids.tolist() != second.ids.tolist()
+
+
+def test_binary_uncertainty_rankings_coincide() -> None:
+    """With two classes, least confidence, margin and entropy are monotone in max p: same picks, same order.
+
+    benchmarks/al_baselines.py relies on this to train least confidence once for all three.
+    """
+    rng = np.random.default_rng(3)
+    p1 = rng.random(200)
+    evidence = Evidence(ids=np.array([f"img_{i:03d}" for i in range(200)]), probs=np.c_[1 - p1, p1])
+    picks = [
+        get_strategy(name).select(evidence, 37, np.random.default_rng(11)).ids.tolist()
+        for name in ("least_confidence", "margin", "entropy")
+    ]
+    assert picks[0] == picks[1] == picks[2]

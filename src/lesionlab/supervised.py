@@ -67,9 +67,8 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
     if not train:
         raise DataError(f"{dataset.name} has no training images for task {dataset.task}")
     cache_dir = config.cache_dir or default_cache_dir()
-    model = create_classifier(
-        config.model.backbone, dataset.num_classes, config.model.weights, config.model.dropout
-    )
+    m = config.model
+    model = create_classifier(m.backbone, dataset.num_classes, m.weights, m.dropout, seed=config.train.seed)
     trainer = Trainer(model, config.train, cache_dir=cache_dir)
     t0 = time.perf_counter()
     fit = trainer.fit(train, val, dataset.classes)

@@ -123,9 +123,9 @@ class Experiment:
     def _model_path(self, strategy: str, seed: int) -> Path:
         return self.out / "state" / f"{strategy}_seed{seed}_model.pt"
 
-    def _new_model(self):
+    def _new_model(self, seed: int):
         m = self.config.model
-        return create_classifier(m.backbone, self.dataset.num_classes, m.weights, m.dropout)
+        return create_classifier(m.backbone, self.dataset.num_classes, m.weights, m.dropout, seed=seed)
 
     def _trainer(self, model, seed: int, round_: int) -> Trainer:
         cfg = replace(self.config.train, seed=seed * 1000 + round_, progress=False)
@@ -199,7 +199,7 @@ class Experiment:
         if state.history and state.history[-1].get("finished"):
             return state
         continuing = exp.learning != "retrain"
-        model = self._new_model()
+        model = self._new_model(seed)
         if continuing and self._model_path(strategy_name, seed).exists():
             model.load_state_dict(torch.load(self._model_path(strategy_name, seed), weights_only=True))
         previous_correct = state.history[-1].get("val_correct") if state.history else None
@@ -207,7 +207,7 @@ class Experiment:
         while True:
             round_ = state.n_rounds
             if not continuing:
-                model = self._new_model()
+                model = self._new_model(seed)
             trainer = self._trainer(model, seed, round_)
             train_records = self._training_set(state, trainer if continuing else None)
             entry: dict[str, Any] = {"round": round_, "n_labeled": len(state.labels)}
@@ -290,7 +290,7 @@ class Experiment:
         """The current model plus `ensemble_size - 1` members trained with other seeds on the same labels."""
         members = [trainer]
         for k in range(1, self.config.experiment.ensemble_size):
-            member = self._trainer(self._new_model(), seed + 7919 * k, round_)
+            member = self._trainer(self._new_model(seed + 7919 * k), seed + 7919 * k, round_)
             member.fit(train_records, self.val, self.dataset.classes)
             members.append(member)
         return members

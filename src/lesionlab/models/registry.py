@@ -125,8 +125,17 @@ def create_classifier(
     num_classes: int,
     weights: str | Path = "imagenet",
     dropout: float = 0.2,
+    seed: int | None = None,
 ) -> LesionClassifier:
-    """Build a backbone by name and wrap it as a `LesionClassifier` with a fresh `num_classes` head."""
+    """Build a backbone by name and wrap it as a `LesionClassifier` with a fresh `num_classes` head.
+
+    With `seed`, the randomly initialised parts (the head, or everything for weights 'none') are the same
+    on every call, whatever the global random state: runs and resumed runs then start identically.
+    """
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return create_classifier(name, num_classes, weights, dropout, seed=None)
     if num_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {num_classes}")
     weights = str(weights)
@@ -155,7 +164,10 @@ def create_classifier(
 
 
 def _is_lesionlab_checkpoint(path: Path) -> bool:
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a text file, a truncated download...: a user error, not a traceback
+        raise ConfigError(f"weights file {path} is not a PyTorch checkpoint: {exc}") from exc
     return isinstance(obj, dict) and "lesionlab" in obj
 
 
@@ -175,9 +187,17 @@ def load_lesionlab_checkpoint(model: LesionClassifier, path: Path) -> dict:
     """Load a lesionlab checkpoint; the classifier head is kept fresh if its class count differs."""
     obj = torch.load(path, map_location="cpu", weights_only=True)
     state = obj["model_state"]
+    saved = obj["lesionlab"].get("backbone")
+    if saved and model.backbone_name and saved != model.backbone_name:
+        raise ConfigError(
+            f"checkpoint {path} does not match backbone {model.backbone_name}: it was saved for {saved}"
+        )
     if state["classifier.weight"].shape[0] != model.num_classes:
         state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # same names, other shapes
+        raise ConfigError(f"checkpoint {path} does not match backbone {model.backbone_name}: {exc}") from exc
     bad = [k for k in missing if not k.startswith("classifier.")] + list(unexpected)
     if bad:
         raise ConfigError(f"checkpoint {path} does not match backbone {model.backbone_name}: {bad[:3]}")

@@ -71,12 +71,12 @@ class ActivationCache:
         self.batch_size = batch_size
         self.device = device or torch.device("cpu")
         self.show_progress = show_progress
-        self._memory: dict[tuple[str, int], np.ndarray] = {}
+        fingerprint = trunk_fingerprint(model, freeze_stages)
+        tag = f"f{_FORMAT}_{fingerprint}_{images.size}_{images.preprocessing}_s{view_seed}"
+        # Trainers built on the same trunk (every round and seed of an experiment) share one memory cache.
+        self._memory: dict[tuple[str, int], np.ndarray] = _SHARED_MEMORY.setdefault(tag, {})
         self.dir: Path | None = None
         if cache_dir is not None:
-            tag = (
-                f"{trunk_fingerprint(model, freeze_stages)}_{images.size}_{images.preprocessing}_s{view_seed}"
-            )
             self.dir = Path(cache_dir) / "activations" / tag
             self.dir.mkdir(parents=True, exist_ok=True)
 

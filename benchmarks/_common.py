@@ -1,0 +1,65 @@
+"""Shared plumbing for benchmark scripts: data location, result files, mean and standard error."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lesionlab.evaluation.metrics import mean_se
+from lesionlab.io import write_json, write_text
+from lesionlab.supervised import versions
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+DEFAULT_DATA = Path(os.environ.get("LESIONLAB_DATA", ROOT.parent.parent / "shared" / "data"))
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "platform": platform.platform(),
+    }
+
+
+def load_partial(path: Path) -> dict[str, Any]:
+    """Finished units of a benchmark that was interrupted: reruns skip them."""
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_partial(path: Path, done: dict[str, Any]) -> None:
+    write_json(path, done)
+
+
+def summarize_values(rows: list[dict[str, float]], keys: list[str]) -> dict[str, dict[str, float]]:
+    """{metric: {"mean", "se", "n"}} over seeds, through lesionlab's own `mean_se`."""
+    return {
+        k: {kk: vv for kk, vv in mean_se([r[k] for r in rows]).items() if kk in ("mean", "se", "n")}
+        for k in keys
+    }
+
+
+def fmt(stat: dict[str, float]) -> str:
+    return f"{stat['mean']:.3f} ± {stat['se']:.3f}"
+
+
+__all__ = [
+    "DEFAULT_DATA",
+    "RESULTS",
+    "fmt",
+    "load_partial",
+    "machine",
+    "np",
+    "save_partial",
+    "summarize_values",
+    "versions",
+    "write_json",
+    "write_text",
+]

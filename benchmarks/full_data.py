@@ -1,0 +1,166 @@
+"""Full-data fine-tuning: the reference rows every active-learning curve is measured against.
+
+ISIC 2017 task 1 (melanoma) and task 2 (seborrheic keratosis): train on the 2000 training images, pick
+the epoch on the 150 validation images, report on the 600 test images. HAM10000: train on the 5984
+images for a fixed number of epochs (the issue asks for all 5984 in training, so there is no validation
+split to pick an epoch on), report on the 1512 ISIC 2018 test images. Several seeds; mean and s.e.
+
+    python benchmarks/full_data.py                 # all three, 3 seeds (about 60-90 min on 2 cores)
+    python benchmarks/full_data.py --only isic2017_melanoma --seeds 0
+
+Interrupted runs resume: finished (task, seed) units are kept in results/full_data.partial.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from _common import (
+    DEFAULT_DATA,
+    RESULTS,
+    fmt,
+    load_partial,
+    machine,
+    save_partial,
+    summarize_values,
+    versions,
+    write_json,
+    write_text,
+)
+from lesionlab.data.sources import load_source
+from lesionlab.evaluation.metrics import compute_metrics
+from lesionlab.models.registry import create_classifier
+from lesionlab.training.trainer import TrainConfig, Trainer
+
+BINARY_KEYS = ["acc", "auc", "ap", "sensitivity", "specificity"]
+MULTI_KEYS = ["accuracy", "balanced_accuracy", "macro_auc"]
+# The CPU default configuration (see docs/reproduction.md for why).
+DEFAULT_TRAIN = TrainConfig(num_threads=2, progress=False)
+HAM_EPOCHS = 6  # fixed in advance: no validation split (all 5984 images train)
+PAPER000 = {
+    "isic2017_melanoma": {"auc": 0.821, "acc": 0.863},
+    "isic2017_seborrheic_keratosis": {"auc": 0.941},
+}
+TARGETS = {
+    "isic2017_melanoma": {"auc": 0.78},
+    "isic2017_seborrheic_keratosis": {"auc": 0.88},
+    "ham10000_7class": {"accuracy": 0.80, "balanced_accuracy": 0.60},
+}
+
+
+def units(data: Path) -> dict[str, tuple]:
+    return {
+        "isic2017_melanoma": ("isic2017", data / "isic2017", "melanoma"),
+        "isic2017_seborrheic_keratosis": ("isic2017", data / "isic2017", "seborrheic_keratosis"),
+        "ham10000_7class": ("ham10000", data / "ham10000", "7class"),
+    }
+
+
+def run_unit(name: str, spec: tuple, seed: int, base: TrainConfig, cache_dir: Path) -> dict:
+    source, root, task = spec
+    ds = load_source(source, root, task)
+    train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
+    config = replace(base, seed=seed, epochs=HAM_EPOCHS if not val else base.epochs)
+    model = create_classifier("efficientnet_lite0", ds.num_classes, "imagenet", seed=seed)
+    trainer = Trainer(model, config, cache_dir=cache_dir)
+    t0 = time.perf_counter()
+    fit = trainer.fit(train, val, ds.classes)
+    probs = trainer.predict(test)
+    metrics = compute_metrics(np.array([r.label for r in test]), probs, ds.classes)
+    return {
+        "seed": seed,
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, float)},
+        "per_class_recall": metrics.get("per_class_recall"),
+        "best_epoch": fit.best_epoch,
+        "train_images_per_second": fit.images_per_second,
+        "cache_seconds": fit.cache_seconds,
+        "train_seconds": fit.train_seconds,
+        "wall_seconds": time.perf_counter() - t0,
+        "n_train": len(train),
+        "n_val": len(val),
+        "n_test": len(test),
+        "config": asdict(config),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--only", nargs="+", default=None)
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesionlab")
+    parser.add_argument("--freeze-stages", type=int, default=DEFAULT_TRAIN.freeze_stages)
+    parser.add_argument("--name", default="full_data")
+    args = parser.parse_args()
+
+    base = replace(DEFAULT_TRAIN, freeze_stages=args.freeze_stages)
+    all_units = units(args.data)
+    chosen = args.only or list(all_units)
+    partial_path = RESULTS / f"{args.name}.partial.json"
+    done = load_partial(partial_path)
+    t_start = time.perf_counter()
+    for name in chosen:
+        for seed in args.seeds:
+            key = f"{name}/seed{seed}"
+            if key in done:
+                continue
+            print(f"{key} ...", flush=True)
+            done[key] = run_unit(name, all_units[name], seed, base, args.cache_dir)
+            print(f"{key}: {done[key]['metrics']} ({done[key]['wall_seconds']:.0f} s)", flush=True)
+            save_partial(partial_path, done)
+
+    results, lines = {}, []
+    for name in chosen:
+        rows = [done[f"{name}/seed{s}"] for s in args.seeds if f"{name}/seed{s}" in done]
+        keys = MULTI_KEYS if name.startswith("ham") else BINARY_KEYS
+        entry = summarize_values([r["metrics"] for r in rows], keys)
+        entry["train_images_per_second"] = summarize_values(rows, ["train_images_per_second"])[
+            "train_images_per_second"
+        ]
+        entry["wall_seconds"] = float(sum(r["wall_seconds"] for r in rows))
+        entry["best_epoch"] = [r["best_epoch"] for r in rows]
+        entry["targets"] = TARGETS.get(name)
+        entry["per_seed"] = rows
+        results[name] = entry
+        cells = " | ".join(fmt(entry[k]) for k in keys)
+        lines.append(f"| {name} | {' / '.join(keys)} | {cells} | {fmt(entry['train_images_per_second'])} |")
+
+    payload = {
+        "results": results,
+        "config": {
+            **asdict(base),
+            "backbone": "efficientnet_lite0",
+            "weights": "imagenet (offline)",
+            "ham_epochs": HAM_EPOCHS,
+        },
+        "seeds": args.seeds,
+        "versions": versions(),
+        "machine": machine(),
+        "wall_seconds": time.perf_counter() - t_start,
+        "paper000": PAPER000,
+    }
+    write_json(RESULTS / f"{args.name}.json", payload)
+    md = [
+        f"# {args.name}: full-data fine-tuning (EfficientNet-Lite0, offline ImageNet weights, CPU fast path)",
+        "",
+        f"Seeds {args.seeds}; mean ± standard error. Reproduce: `python benchmarks/full_data.py`.",
+        "",
+        "| dataset/task | metrics | values | train images/s |",
+        "|---|---|---|---|",
+        *lines,
+        "",
+        f"Targets: {TARGETS}. Paper 000 (ResNet-101, 224 px, 3582 images): {PAPER000}.",
+    ]
+    write_text(RESULTS / f"{args.name}.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
