@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lesionlab.errors import LesionlabError
 
@@ -82,6 +83,21 @@ def evaluate(
     _print_metrics(result["metrics"], f"{split} metrics ({result['n']} images)", result["ci95"])
     if json_out:
         write_json(json_out, result)
+
+
+@app.command("embed-plot")
+def embed_plot(
+    run_dir: Annotated[Path, typer.Argument(help="output folder of `lesionlab train`")],
+    split: Annotated[str, typer.Option(help="train, val or test")] = "train",
+    images: Annotated[int, typer.Option(help="original images to embed (a random subset if more)")] = 300,
+    mosaics: Annotated[int, typer.Option(help="2x2 same-class mosaics made from those images")] = 100,
+    out: Annotated[Path | None, typer.Option(help="PNG to write (default: RUN_DIR/tsne.png)")] = None,
+) -> None:
+    """t-SNE of a trained run's embeddings of originals and same-class mosaics (paper 000, Fig. 2)."""
+    from lesionlab.evaluation.embedding_plot import embed_plot_for_run
+
+    path = embed_plot_for_run(run_dir, split, images, mosaics, out)
+    console.print(f"t-SNE plot: {path}")
 
 
 @app.command()
@@ -161,7 +177,9 @@ def main() -> None:
     try:
         app()
     except LesionlabError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # Escaped: paths and values may hold brackets, which rich would read as markup. Not wrapped: one
+        # line per line of the message, whatever the terminal width, so logs and scripts can grep it.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

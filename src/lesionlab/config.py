@@ -48,7 +48,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
+        # Dataclass sections (e.g. `train`, a TrainConfig) report a typo as an unexpected keyword argument.
+        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             lines.append(f"  {where}: unknown field (check the spelling)")
         else:
             lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")

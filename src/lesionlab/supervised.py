@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -96,26 +97,30 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
     return result
 
 
-def evaluate_run(run_dir: Path, split: str = "test", n_boot: int = 1000) -> dict[str, Any]:
-    """Metrics of a saved `lesionlab train` run on `split`, with bootstrap 95 % confidence intervals."""
+def load_trained_run(run_dir: Path) -> tuple[TrainRunConfig, LabeledDataset, Trainer]:
+    """Config, dataset and a ready trainer (with the saved weights) of a finished `lesionlab train` run."""
+    run_dir = Path(run_dir)
     metrics_file, ckpt = run_dir / "metrics.json", run_dir / "model.pt"
     for path in (metrics_file, ckpt):
         if not path.is_file():
             raise ConfigError(
                 f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
             )
-    saved = json.loads(metrics_file.read_text())
-    config = load_config(TrainRunConfig, saved["config"])
+    config = load_config(TrainRunConfig, json.loads(metrics_file.read_text())["config"])
     dataset = load_dataset(config, verify_files=False)
+    model = create_classifier(config.model.backbone, dataset.num_classes, str(ckpt), config.model.dropout)
+    trainer = Trainer(
+        model, replace(config.train, progress=False), cache_dir=config.cache_dir or default_cache_dir()
+    )
+    return config, dataset, trainer
+
+
+def evaluate_run(run_dir: Path, split: str = "test", n_boot: int = 1000) -> dict[str, Any]:
+    """Metrics of a saved `lesionlab train` run on `split`, with bootstrap 95 % confidence intervals."""
+    _, dataset, trainer = load_trained_run(run_dir)
     records = dataset.split(split)
     if not records:
         raise DataError(f"{dataset.name} has no {split!r} split; choose one of train, val, test")
-    model = create_classifier(config.model.backbone, dataset.num_classes, str(ckpt), config.model.dropout)
-    trainer = Trainer(
-        model,
-        config.train.__class__(**{**vars(config.train), "progress": False}),
-        cache_dir=config.cache_dir or default_cache_dir(),
-    )
     probs = trainer.predict(records)
     y = np.array([r.label for r in records])
     metrics = compute_metrics(y, probs, dataset.classes)

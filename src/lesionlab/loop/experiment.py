@@ -323,6 +323,7 @@ def _public_rounds(history: list[dict]) -> list[dict]:
 
 
 def _save_model(model: torch.nn.Module, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # saved before the first state file creates state/
     tmp = path.with_suffix(".tmp")
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)

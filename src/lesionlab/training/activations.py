@@ -108,6 +108,11 @@ class ActivationCache:
         return self._memory[(key, view)]
 
     def _store(self, key: str, view: int, value: np.ndarray) -> None:
+        # The first value stored wins. CPU convolutions round differently with the batch size, so an entry
+        # computed again (view 0 of an image when more views are asked for) would otherwise change what
+        # later reads see, and a run on a warm cache (resumed or repeated) would differ from a cold one.
+        if (key, view) in self._memory or (self.dir is not None and self._entry(key, view).exists()):
+            return
         self._memory[(key, view)] = value
         if self.dir is not None:
             fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")

@@ -5,6 +5,7 @@ augmentation, gray-world colour constancy, the epoch picked on a validation spli
 `freeze_stages > 0` (the default on CPU) the first stages are frozen and their activations cached per image
 and per fixed augmented view (`ActivationCache`); only the remaining stages and the head are trained.
 `freeze_stages = 0` is ordinary full fine-tuning with fresh random augmentation every epoch.
+`synthetic` adds fresh mosaics (paper 000's aggregative supervision) or mix-ups to every epoch.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from lesionlab.models.classifier import LesionClassifier
 from lesionlab.progress import progress
 from lesionlab.training.activations import ActivationCache
 from lesionlab.training.device import seed_everything, select_device, set_threads
+from lesionlab.training.synthetic import MOSAIC_MODES, SYNTHETIC_KINDS, epoch_samples, soft_cross_entropy
 
 AUGMENTATIONS: dict[str, Callable[[], Callable[[torch.Tensor], torch.Tensor]] | None] = {
     "paper000": paper000_augmentation,
@@ -56,6 +58,10 @@ class TrainConfig:
     resolution: int = 224
     preprocessing: str = "gray_world"
     augmentation: str = "paper000"
+    synthetic: str = "none"  # fresh samples each epoch: "mosaic" (paper 000's AS) or "mixup" (its baseline)
+    synthetic_ratio: float = 0.25  # synthetic samples per ordinary labelled image per epoch
+    mosaic_mode: str = "different"  # four distinct same-class images, or "replicate" one (paper 000 ablation)
+    mixup_alpha: float = 0.2  # lam ~ Beta(alpha, alpha); paper 000 does not give it
     device: str = "auto"
     num_threads: int | None = None
     amp: bool = True  # mixed precision, CUDA only
@@ -73,6 +79,22 @@ class TrainConfig:
             (self.class_weights in ("balanced", "none"), "class_weights must be 'balanced' or 'none'"),
             (self.monitor in MONITORS, f"monitor must be one of {', '.join(MONITORS)}"),
             (self.augmentation in AUGMENTATIONS, f"augmentation must be one of {', '.join(AUGMENTATIONS)}"),
+            (
+                self.synthetic in SYNTHETIC_KINDS,
+                f"synthetic must be one of {', '.join(SYNTHETIC_KINDS)}, got {self.synthetic!r}",
+            ),
+            (
+                np.isfinite(self.synthetic_ratio) and self.synthetic_ratio >= 0,
+                f"synthetic_ratio must be a finite number >= 0, got {self.synthetic_ratio}",
+            ),
+            (
+                self.mosaic_mode in MOSAIC_MODES,
+                f"mosaic_mode must be one of {', '.join(MOSAIC_MODES)}, got {self.mosaic_mode!r}",
+            ),
+            (
+                np.isfinite(self.mixup_alpha) and self.mixup_alpha > 0,
+                f"mixup_alpha must be a finite number > 0, got {self.mixup_alpha}",
+            ),
         ]
         if model is not None:
             ok = 0 <= self.freeze_stages < model.num_stages
@@ -92,6 +114,7 @@ class FitResult:
     train_seconds: float = 0.0
     cache_seconds: float = 0.0
     images_per_second: float = 0.0
+    synthetic_per_epoch: list[int] = field(default_factory=list)  # also each history row's "n_synthetic"
 
 
 class Trainer:
@@ -133,6 +156,34 @@ class Trainer:
         if self.activations is not None:
             return self.activations.get(paths, n_views)
         return torch.from_numpy(self.images.get_many(paths))[None]
+
+    @torch.inference_mode()
+    def _trunk_activations(self, images: torch.Tensor) -> torch.Tensor:
+        """Float16 frozen-trunk activations (N, C, h, w) of (N, H, W, 3) images, as the cache holds them."""
+        self.model.eval()
+        out = [torch.empty(0, dtype=torch.float16)]
+        for start in range(0, len(images), 64):
+            x = images[start : start + 64].to(self.device).permute(0, 3, 1, 2).float().div_(255)
+            x = x.contiguous(memory_format=torch.channels_last)
+            out.append(self.model.run_trunk(x, self.config.freeze_stages).half().cpu())
+        return torch.cat(out)
+
+    def _synthetic(
+        self, images: np.ndarray | None, labels: np.ndarray, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """This epoch's synthetic inputs, shaped like one view of `_inputs`, and their soft targets (M, C)."""
+        cfg, num_classes = self.config, self.model.num_classes
+        if images is None:
+            return torch.empty(0), torch.empty(0, num_classes)
+        kind, ratio = cfg.synthetic, cfg.synthetic_ratio
+        x, soft = epoch_samples(
+            images, labels, num_classes, kind, ratio, rng, cfg.mosaic_mode, cfg.mixup_alpha
+        )
+        inputs = torch.from_numpy(x)
+        if self.fast and len(inputs):
+            # The trunk is frozen, so new images only need one pass through it per epoch.
+            inputs = self._trunk_activations(inputs).clone()
+        return inputs, torch.from_numpy(soft)
 
     def _forward(self, batch: torch.Tensor, train: bool, augment=None):
         batch = batch.to(self.device, non_blocking=True)
@@ -181,6 +232,9 @@ class Trainer:
         t0 = time.perf_counter()
         x_train = self._inputs(train, cfg.views if self.fast else 1)
         x_val = self._inputs(val) if len(val) else None
+        sources = None  # plain decoded training images for synthetic samples, decoded once per fit
+        if cfg.synthetic != "none":
+            sources = self.images.get_many([r.image_path for r in train]) if self.fast else x_train[0].numpy()
         cache_seconds = time.perf_counter() - t0
 
         counts = np.bincount(labels.astype(int), minlength=num_classes).astype(float)
@@ -188,7 +242,8 @@ class Trainer:
         if cfg.class_weights == "balanced":
             weights = torch.tensor(len(labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
             weights = weights.to(self.device)
-        y_train = torch.from_numpy(labels.astype(np.int64))
+        # Soft targets throughout: one-hot for ordinary images and mosaics, mixtures for mix-ups.
+        y_train = torch.eye(num_classes)[torch.from_numpy(labels.astype(np.int64))]
         optimizer = torch.optim.Adam(self._trainable(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         augment = (
@@ -204,26 +259,33 @@ class Trainer:
         seen = 0
         t_train = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
+            x_syn, y_syn = self._synthetic(sources, labels, rng)
             self._train_mode()
-            order = rng.permutation(len(train))
-            views = rng.integers(0, x_train.shape[0], size=len(train))
+            n_real = len(train)
+            order = rng.permutation(n_real + len(y_syn))  # indices >= n_real are synthetic samples
+            views = rng.integers(0, x_train.shape[0], size=n_real)
             total_loss = 0.0
             batches = range(0, len(order), cfg.batch_size)
             for start in progress(batches, f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress):
                 idx = order[start : start + cfg.batch_size]
                 if len(idx) < 2 and len(order) > 1:
                     continue  # batch norm cannot train on a single sample
-                batch = x_train[torch.from_numpy(views[idx]), torch.from_numpy(idx)]
-                target = y_train[idx].to(self.device)
+                real, syn = idx[idx < n_real], idx[idx >= n_real] - n_real
+                batch = x_train[torch.from_numpy(views[real]), torch.from_numpy(real)]
+                target = y_train[real]
+                if len(syn):
+                    batch = torch.cat([batch.to(x_syn.dtype), x_syn[torch.from_numpy(syn)]])
+                    target = torch.cat([target, y_syn[torch.from_numpy(syn)]])
                 out = self._forward(batch, train=True, augment=augment)
-                loss = F.cross_entropy(out.logits.float(), target, weight=weights)
+                loss = soft_cross_entropy(out.logits.float(), target.to(self.device), weights)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
                 total_loss += loss.item() * len(idx)
                 seen += len(idx)
-            row = {"epoch": epoch, "train_loss": total_loss / len(order)}
+            row = {"epoch": epoch, "train_loss": total_loss / len(order), "n_synthetic": len(y_syn)}
+            best.synthetic_per_epoch.append(len(y_syn))
             if x_val is not None:
                 probs = self._probs_from(x_val[0])
                 val_labels = np.array([r.label for r in val])
@@ -297,6 +359,17 @@ class Trainer:
     def embed(self, records: Sequence[Record]) -> np.ndarray:
         """Pooled embeddings (N, D), the input of the classifier layer."""
         return self._outputs_from(self._inputs(records)[0])[1]
+
+    def embed_arrays(self, images: np.ndarray) -> np.ndarray:
+        """Pooled embeddings (N, D) of images not on disk (e.g. mosaics): uint8 (N, H, W, 3), no cache."""
+        images = np.asarray(images)
+        size = self.config.resolution
+        if images.ndim != 4 or images.shape[1:] != (size, size, 3):
+            raise ValueError(f"images must be (N, {size}, {size}, 3), got shape {images.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(images))
+        if self.fast:  # the same float16 trunk activations `embed` reads from the cache
+            x = self._trunk_activations(x)
+        return self._outputs_from(x)[1]
 
     def outputs(
         self, records: Sequence[Record], mc_samples: int = 0

@@ -1,0 +1,151 @@
+"""The CPU fast path against full fine-tuning: speed-up and accuracy cost, measured in one run.
+
+Two parts, both on ISIC 2017 task 1 (melanoma) at 224 px with EfficientNet-Lite0 (offline ImageNet weights):
+
+1. throughput: training steps (batch 32, forward + backward + Adam) of full fine-tuning and of the tail
+   behind 5 and 6 frozen stages, timed back to back in the same process, repeated; ratios are reported.
+2. accuracy: train with each mode on the 2000 training images (epoch picked on the 150 validation images)
+   and report test AUC on the 600 test images. Full fine-tuning uses fresh paper-000 augmentation every
+   step (the fast path only the fixed views) and at most 8 epochs (patience 3) to fit the CPU budget.
+
+    python benchmarks/fast_path.py                 # about 25 min on 2 cores (full fine-tuning dominates)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _common import DEFAULT_DATA, RESULTS, fmt, machine, summarize_values, versions, write_json, write_text
+from lesionlab.data.sources import load_source
+from lesionlab.evaluation.metrics import compute_metrics
+from lesionlab.models.registry import create_classifier
+from lesionlab.training.trainer import TrainConfig, Trainer
+
+MODES = {"full_finetune": 0, "freeze_5": 5, "freeze_6": 6}
+
+
+def step_throughput(freeze: int, resolution: int, repeats: int, steps: int = 4) -> list[float]:
+    """Images per second of training steps for one mode (random inputs: decoding is not part of a step)."""
+    model = create_classifier("efficientnet_lite0", 2, "imagenet", seed=0).to(
+        memory_format=torch.channels_last
+    )
+    x = torch.rand(32, 3, resolution, resolution).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 2, (32,))
+    with torch.no_grad():
+        inputs = model.run_trunk(x, freeze) if freeze else x
+    params = [
+        p
+        for m in ([model] if not freeze else [*model.stages[freeze:], model.head, model.classifier])
+        for p in m.parameters()
+    ]
+    opt = torch.optim.Adam(params, 1e-4)
+    model.train()
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out = model.run_tail(inputs, freeze) if freeze else model.forward_all(inputs)
+            loss = torch.nn.functional.cross_entropy(out.logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        rates.append(32 * steps / (time.perf_counter() - t0))
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesionlab")
+    parser.add_argument("--skip-accuracy", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    t_start = time.perf_counter()
+
+    # Warm up once, then interleave the modes so drifting machine load hits all of them alike.
+    step_throughput(5, 224, 1, steps=1)
+    rates: dict[str, list[float]] = {m: [] for m in MODES}
+    for _ in range(args.repeats):
+        for mode, freeze in MODES.items():
+            rates[mode] += step_throughput(freeze, 224, 1)
+    throughput = {
+        m: {"mean": float(np.mean(r)), "se": float(np.std(r, ddof=1) / np.sqrt(len(r)))}
+        for m, r in rates.items()
+    }
+    speedup = {m: throughput[m]["mean"] / throughput["full_finetune"]["mean"] for m in MODES}
+
+    accuracy: dict[str, dict] = {}
+    if not args.skip_accuracy:
+        ds = load_source("isic2017", args.data / "isic2017", "melanoma")
+        train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
+        y_test = np.array([r.label for r in test])
+        for mode, freeze in MODES.items():
+            rows = []
+            for seed in args.seeds:
+                extra = {"epochs": 8, "patience": 3} if freeze == 0 else {}
+                cfg = TrainConfig(freeze_stages=freeze, seed=seed, num_threads=2, progress=False, **extra)
+                trainer = Trainer(
+                    create_classifier("efficientnet_lite0", 2, "imagenet", seed=seed), cfg, args.cache_dir
+                )
+                t0 = time.perf_counter()
+                fit = trainer.fit(train, val, ds.classes)
+                metrics = compute_metrics(y_test, trainer.predict(test), ds.classes)
+                rows.append(
+                    {
+                        "auc": metrics["auc"],
+                        "acc": metrics["acc"],
+                        "best_epoch": fit.best_epoch,
+                        "epochs_run": len(fit.history),
+                        "images_per_second": fit.images_per_second,
+                        "cache_seconds": fit.cache_seconds,
+                        "train_seconds": fit.train_seconds,
+                        "wall_seconds": time.perf_counter() - t0,
+                        "config": asdict(cfg),
+                    }
+                )
+                print(mode, seed, rows[-1]["auc"], rows[-1]["wall_seconds"], flush=True)
+            accuracy[mode] = {**summarize_values(rows, ["auc", "acc", "images_per_second"]), "per_seed": rows}
+
+    payload = {
+        "results": {
+            "throughput_images_per_second": throughput,
+            "speedup_vs_full": speedup,
+            "accuracy": accuracy,
+        },
+        "config": {"resolution": 224, "batch_size": 32, "backbone": "efficientnet_lite0", "modes": MODES},
+        "seeds": args.seeds,
+        "versions": versions(),
+        "machine": machine(),
+        "wall_seconds": time.perf_counter() - t_start,
+    }
+    write_json(RESULTS / "fast_path.json", payload)
+    lines = [
+        "# CPU fast path vs full fine-tuning (EfficientNet-Lite0, 224 px, ISIC 2017 task 1)",
+        "",
+        "Reproduce: `python benchmarks/fast_path.py`.",
+        "",
+        "| mode | train step images/s | speed-up | test AUC | test ACC | end-to-end train images/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode in MODES:
+        acc = accuracy.get(mode)
+        cells = [fmt(acc["auc"]), fmt(acc["acc"]), fmt(acc["images_per_second"])] if acc else ["—"] * 3
+        lines.append(
+            f"| {mode} | {fmt(throughput[mode])} | {speedup[mode]:.1f}x | " + " | ".join(cells) + " |"
+        )
+    write_text(RESULTS / "fast_path.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Paper 000's Fig. 2 (b) check: do same-class mosaics land among their class's originals in feature space?
+
+If a trained model embeds 2x2 mosaics next to the ordinary images of their class, mosaics are new views
+that keep the class's semantics, which is the argument for training on them (aggregative supervision).
+Paper 000 embeds features of the last fully connected layer before the softmax; here the pooled
+embedding (the classifier's input, `Trainer.embed`) is used, the features every strategy also sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from lesionlab.errors import ConfigError, DataError
+
+
+def tsne_plot(
+    embeddings_original: np.ndarray,
+    labels: np.ndarray,
+    embeddings_mosaic: np.ndarray,
+    mosaic_labels: np.ndarray,
+    class_names: Sequence[str],
+    out_png: Path | str,
+    seed: int = 0,
+) -> Path:
+    """Joint 2-D t-SNE of originals (circles) and mosaics (crosses), one colour per class; returns the PNG.
+
+    Both sets go through one t-SNE so their positions are comparable; perplexity is min(30, (N+M-1)/3)
+    so small sets still satisfy t-SNE's perplexity < number of points.
+    """
+    from sklearn.manifold import TSNE  # slow to import; only this function needs it
+
+    original = np.asarray(embeddings_original, dtype=np.float64)
+    labels = np.asarray(labels).astype(np.int64)
+    if original.ndim != 2:
+        raise ValueError(f"embeddings_original must be (N, D), got shape {original.shape}")
+    mosaic = np.asarray(embeddings_mosaic, dtype=np.float64).reshape(-1, original.shape[1])
+    mosaic_labels = np.asarray(mosaic_labels).astype(np.int64).reshape(-1)
+    if labels.shape != (len(original),) or mosaic_labels.shape != (len(mosaic),):
+        raise ValueError("need one label per embedding, for the originals and for the mosaics")
+    n_points = len(original) + len(mosaic)
+    if n_points < 4:
+        raise ValueError(f"t-SNE needs at least 4 points, got {n_points}")
+    every = np.concatenate([labels, mosaic_labels])
+    if every.min() < 0 or every.max() >= len(class_names):
+        raise ValueError(f"labels must index class_names ({len(class_names)} classes)")
+
+    perplexity = min(30.0, (n_points - 1) / 3)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    points = tsne.fit_transform(np.concatenate([original, mosaic]))
+    orig_xy, mosaic_xy = points[: len(original)], points[len(original) :]
+
+    cmap = colormaps["tab10" if len(class_names) <= 10 else "tab20"]
+    fig = Figure(figsize=(6.5, 5.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    handles = []
+    for c, name in enumerate(class_names):
+        colour = cmap(c % cmap.N)
+        for xy, mask, marker, kind in (
+            (orig_xy, labels == c, "o", "original"),
+            (mosaic_xy, mosaic_labels == c, "x", "mosaic"),
+        ):
+            if mask.any():
+                filled = {"facecolors": "none", "edgecolors": [colour]} if marker == "o" else {"c": [colour]}
+                ax.scatter(xy[mask, 0], xy[mask, 1], marker=marker, s=22, linewidths=1.0, **filled)
+                face = "none" if marker == "o" else colour
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        ls="",
+                        marker=marker,
+                        color=colour,
+                        markerfacecolor=face,
+                        label=f"{name} ({kind})",
+                    )
+                )
+    ax.set_title(f"t-SNE of embeddings: {len(original)} originals, {len(mosaic)} 2x2 mosaics")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(handles=handles, loc="best", fontsize=8, frameon=True)
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    return out
+
+
+def embed_plot_for_run(
+    run_dir: Path | str,
+    split: str = "train",
+    n_images: int = 300,
+    n_mosaics: int = 100,
+    out: Path | str | None = None,
+) -> Path:
+    """t-SNE of a finished `lesionlab train` run: up to `n_images` of `split` and mosaics made from them.
+
+    The images are a seeded random subset (the run's seed) when the split is larger; mosaics use the
+    run's `mosaic_mode` and are embedded by the same trained model. Writes `run_dir/tsne.png` by default.
+    """
+    from lesionlab.data.mosaic import make_mosaics
+    from lesionlab.supervised import load_trained_run
+
+    run_dir = Path(run_dir)
+    if n_images < 2 or n_mosaics < 0:
+        raise ConfigError(f"need at least 2 images and 0 or more mosaics, got {n_images} and {n_mosaics}")
+    config, dataset, trainer = load_trained_run(run_dir)
+    records = [r for r in dataset.split(split) if r.label is not None]
+    if len(records) < 2:
+        raise DataError(
+            f"{dataset.name} has fewer than 2 labelled {split!r} images; choose train, val or test"
+        )
+    rng = np.random.default_rng(config.train.seed)
+    if len(records) > n_images:
+        records = [records[i] for i in np.sort(rng.choice(len(records), n_images, replace=False))]
+    labels = np.array([r.label for r in records], dtype=np.int64)
+    embeddings = trainer.embed(records)
+    images = trainer.images.get_many([r.image_path for r in records])
+    mosaics, mosaic_labels, _ = make_mosaics(images, labels, n_mosaics, rng, mode=config.train.mosaic_mode)
+    mosaic_embeddings = trainer.embed_arrays(mosaics)
+    target = Path(out) if out is not None else run_dir / "tsne.png"
+    return tsne_plot(
+        embeddings, labels, mosaic_embeddings, mosaic_labels, dataset.classes, target, seed=config.train.seed
+    )

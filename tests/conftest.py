@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny fake ISIC 2017 tree (see fake_isic.py) and a network guard."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from fake_isic import TinyIsic, make_tiny_isic
+
+
+@pytest.fixture
+def tiny_isic(tmp_path: Path) -> TinyIsic:
+    """40 train / 12 val / 16 test 32x32 JPEGs in the official ISIC 2017 layout (melanoma task)."""
+    return make_tiny_isic(tmp_path / "isic2017")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a network connection fails at once instead of hanging."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access is disabled in the tests")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -1,0 +1,112 @@
+"""The t-SNE figure of originals and mosaics, `Trainer.embed_arrays`, and `lesionlab embed-plot`."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from lesionlab.cli import app
+from lesionlab.data.sources import load_isic2017
+from lesionlab.errors import ConfigError
+from lesionlab.evaluation.embedding_plot import embed_plot_for_run, tsne_plot
+from lesionlab.models.classifier import LesionClassifier
+from lesionlab.models.registry import create_classifier, save_checkpoint
+from lesionlab.training.trainer import TrainConfig, Trainer
+
+
+@pytest.fixture(autouse=True)
+def _offline_single_thread(no_network: None) -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def lite0() -> LesionClassifier:
+    return create_classifier("efficientnet_lite0", 2, "imagenet", seed=0)
+
+
+def test_tsne_plot_writes_a_png(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    out = tsne_plot(
+        rng.normal(size=(20, 6)),
+        rng.integers(0, 2, 20),
+        rng.normal(size=(8, 6)),
+        rng.integers(0, 2, 8),
+        ["benign", "malignant"],
+        tmp_path / "sub" / "tsne.png",
+    )
+    assert out == tmp_path / "sub" / "tsne.png"
+    with Image.open(out) as img:
+        assert img.format == "PNG" and img.size[0] > 100
+
+
+def test_tsne_plot_rejects_labels_outside_the_classes(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="class_names"):
+        tsne_plot(
+            np.zeros((5, 2)), np.array([0, 1, 2, 0, 1]), np.zeros((0, 2)), [], ["a", "b"], tmp_path / "x.png"
+        )
+
+
+@pytest.mark.parametrize("freeze_stages", [0, 5])
+def test_embed_arrays_matches_embed(
+    lite0: LesionClassifier, tiny_isic, tmp_path: Path, freeze_stages: int
+) -> None:
+    records = load_isic2017(tiny_isic.root).split("train")[:6]
+    cfg = TrainConfig(resolution=32, freeze_stages=freeze_stages, num_threads=1, progress=False)
+    trainer = Trainer(copy.deepcopy(lite0), cfg, cache_dir=tmp_path)
+    images = trainer.images.get_many([r.image_path for r in records])
+    expected = trainer.embed(records)
+    got = trainer.embed_arrays(images)
+    assert got.shape == expected.shape == (6, lite0.embed_dim)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="32, 32, 3"):
+        trainer.embed_arrays(images[:, :16])
+
+
+def _fake_run(run_dir: Path, lite0: LesionClassifier, isic_root: Path, cache: Path) -> None:
+    """What `lesionlab train` leaves behind, without training: the config and an (untrained) checkpoint."""
+    config = {
+        "data": {"source": "isic2017", "root": str(isic_root), "task": "melanoma"},
+        "train": {"resolution": 32, "freeze_stages": 5, "views": 1, "num_threads": 1, "progress": False},
+        "output": str(run_dir),
+        "cache_dir": str(cache),
+    }
+    save_checkpoint(lite0, run_dir / "model.pt", {"classes": ["other", "melanoma"]})
+    (run_dir / "metrics.json").write_text(json.dumps({"config": config}))
+
+
+def test_embed_plot_for_run_and_cli(lite0: LesionClassifier, tiny_isic, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    _fake_run(run_dir, lite0, tiny_isic.root, tmp_path / "cache")
+    out = embed_plot_for_run(run_dir, "val", n_images=10, n_mosaics=4)
+    assert out == run_dir / "tsne.png" and Image.open(out).format == "PNG"
+
+    target = tmp_path / "cli.png"
+    args = [
+        "embed-plot",
+        str(run_dir),
+        "--split",
+        "test",
+        "--images",
+        "8",
+        "--mosaics",
+        "3",
+        "--out",
+        str(target),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert target.is_file()
+
+    with pytest.raises(ConfigError, match="finished `lesionlab train`"):
+        embed_plot_for_run(tmp_path / "nowhere")

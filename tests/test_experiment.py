@@ -1,0 +1,318 @@
+"""The experiment runner end to end on a tiny ISIC 2017 tree: rounds, selections, resume, stopping."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from fake_isic import TinyIsic, make_tiny_isic
+from lesionlab.config import ExperimentConfig, load_config
+from lesionlab.data.pool import PoolState
+from lesionlab.errors import ConfigError
+from lesionlab.loop.experiment import Experiment, run_experiment
+from lesionlab.training.activations import clear_memory
+from lesionlab.training.trainer import Trainer
+
+STRATEGIES = ["random", "least_confidence", "bald"]
+POOL = 40
+BUDGET = 8  # 0.2 of the pool
+INITIAL = 8
+
+
+class Killed(Exception):
+    """Stands in for a killed process."""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyIsic:
+    return make_tiny_isic(tmp_path_factory.mktemp("experiment") / "isic2017")
+
+
+@pytest.fixture(autouse=True)
+def _offline_restore_threads(no_network: None) -> Iterator[None]:
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def exp_config(tiny: TinyIsic, out: Path, cache: Path | None = None, **experiment: Any) -> ExperimentConfig:
+    return load_config(
+        ExperimentConfig,
+        {
+            "name": "tiny",
+            "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
+            "train": {
+                "resolution": 32,
+                "epochs": 2,
+                "freeze_stages": 5,
+                "views": 2,
+                "batch_size": 8,
+                "lr": 1e-3,
+                "num_threads": 1,  # two threads spin against each other on 2 shared cores
+                "progress": False,
+            },
+            "experiment": {
+                "strategies": STRATEGIES,
+                "seeds": [0],
+                "initial": {"kind": "random", "size": 0.2},
+                "budget": 0.2,
+                "rounds": 2,
+                "mc_samples": 5,
+                **experiment,
+            },
+            "output": str(out),
+            "cache_dir": str(cache or out.parent / "cache"),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny: TinyIsic) -> tuple[Path, dict]:
+    out = tiny.root.parent / "A"
+    torch.manual_seed(1)
+    return out, run_experiment(exp_config(tiny, out), progress=False)
+
+
+def _state(out: Path, strategy: str, seed: int = 0) -> PoolState:
+    return PoolState.load(out / "state" / f"{strategy}_seed{seed}.json")
+
+
+def _comparable(value: Any) -> Any:
+    """Results without timings (and the output folder, which differs by design)."""
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items() if not k.endswith("_seconds") and k != "output"}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
+def _assert_same(a: Any, b: Any, where: str = "") -> None:
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9, f"{where}: {a} != {b}"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+# ------------------------------------------------------------------------ one uninterrupted run
+
+
+def test_results_file_and_rounds(uninterrupted: tuple[Path, dict]) -> None:
+    out, results = uninterrupted
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["runs"] == json.loads(json.dumps(results["runs"]))
+    assert results["metric"] == "auc" and results["classes"] == ["other", "melanoma"]
+    assert results["pool_size"] == POOL
+    assert [(r["strategy"], r["seed"]) for r in results["runs"]] == [(s, 0) for s in STRATEGIES]
+    for run in results["runs"]:
+        rounds = run["rounds"]
+        assert [r["round"] for r in rounds] == [0, 1, 2]
+        assert [r["n_labeled"] for r in rounds] == [INITIAL, INITIAL + BUDGET, INITIAL + 2 * BUDGET]
+        assert [r["n_trained_on"] for r in rounds] == [r["n_labeled"] for r in rounds]  # retrain
+        for r in rounds:
+            assert set(r["metrics"]) >= {"auc", "sensitivity", "specificity"}
+            assert 0.0 <= r["metrics"]["auc"] <= 1.0
+            assert "val_correct" not in r  # kept in the state, not in the public results
+        assert rounds[-1]["finished"] and rounds[-1]["stop_reason"] == "2 rounds done"
+        assert rounds[-1]["new_ids"] == []
+
+
+def test_selections_are_new_and_add_up(uninterrupted: tuple[Path, dict], tiny: TinyIsic) -> None:
+    out, results = uninterrupted
+    initial_sets = []
+    for run in results["runs"]:
+        state = _state(out, run["strategy"])
+        bought = state.labeled_ids()  # in order of purchase: the initial set, then each round's picks
+        assert len(bought) == INITIAL + 2 * BUDGET
+        assert {i: state.labels[i] for i in bought} == {i: tiny.labels[i] for i in bought}  # the oracle
+        initial = bought[:INITIAL]
+        initial_sets.append(initial)
+        seen = set(initial)
+        for r in run["rounds"][:-1]:
+            new = r["new_ids"]
+            assert len(new) == len(set(new)) == BUDGET
+            assert not seen & set(new), "a selection repeated an already labelled image"
+            assert set(new) <= set(tiny.ids["train"])  # only pool images, never val / test
+            seen |= set(new)
+            assert sum(r["new_class_counts"].values()) == BUDGET
+            assert r["new_class_counts"]["melanoma"] == sum(tiny.labels[i] for i in new)
+            assert len(r["new_scores"]) == BUDGET
+            assert r["new_scores"] == sorted(r["new_scores"], reverse=True)  # ranked, best first
+            assert r["top_images"][0].endswith(f"{new[0]}.jpg")
+        assert bought[INITIAL:] == [i for r in run["rounds"] for i in r["new_ids"]]
+    assert initial_sets[0] == initial_sets[1] == initial_sets[2]  # paired comparison within a seed
+    lc = results["runs"][1]["rounds"][0]["new_scores"]
+    assert all(0.0 <= s <= 0.5 for s in lc)  # 1 - max probability for two classes
+    bald = results["runs"][2]["rounds"][0]["new_scores"]
+    assert all(s >= 0.0 for s in bald) and max(bald) > 0.0
+
+
+def test_initial_set_depends_on_the_seed_only(tiny: TinyIsic, tmp_path: Path) -> None:
+    experiment = Experiment(exp_config(tiny, tmp_path / "out"), progress=False)
+    first = experiment._initial_ids(0)
+    assert len(first) == INITIAL and first == experiment._initial_ids(0)
+    assert first != experiment._initial_ids(1)
+
+
+# ------------------------------------------------------------------------ resume
+
+
+def _kill_after(strategy: str, round_: int):
+    def on_round(name: str, seed: int, done: int) -> None:
+        if (name, done) == (strategy, round_):
+            raise Killed
+
+    return on_round
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(
+    uninterrupted: tuple[Path, dict], tiny: TinyIsic
+) -> None:
+    _, expected = uninterrupted
+    out, cache = tiny.root.parent / "B", tiny.root.parent / "B_cache"  # cold caches, like a new machine
+    clear_memory()
+    torch.manual_seed(2)
+    config = exp_config(tiny, out, cache)
+    with pytest.raises(Killed):
+        run_experiment(config, progress=False, on_round=_kill_after("least_confidence", 1))
+    assert not (out / "results.json").exists()
+    assert _state(out, "random").history[-1]["finished"]
+    assert _state(out, "least_confidence").n_rounds == 2
+    assert not (out / "state" / "bald_seed0.json").exists()
+
+    clear_memory()  # a new process: empty memory, another global random state, the disk cache kept
+    torch.manual_seed(3)
+    resumed = run_experiment(config, progress=False)
+    assert json.loads((out / "results.json").read_text())["runs"] == json.loads(json.dumps(resumed["runs"]))
+    _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), "runs")
+
+
+def test_a_warm_cache_and_other_strategies_change_nothing(
+    uninterrupted: tuple[Path, dict], tiny: TinyIsic
+) -> None:
+    """One strategy alone, on the activation cache the full run left behind, repeats that run exactly."""
+    out, expected = uninterrupted
+    alone = run_experiment(
+        exp_config(
+            tiny, tiny.root.parent / "alone", cache=out.parent / "cache", strategies=["least_confidence"]
+        ),
+        progress=False,
+    )
+    _assert_same(_comparable(alone["runs"][0]), _comparable(expected["runs"][1]), "least_confidence")
+
+
+@pytest.mark.parametrize("learning", ["acft_q"])
+def test_resume_with_a_continued_model(tiny: TinyIsic, learning: str) -> None:
+    settings = {"strategies": ["least_confidence"], "learning": learning}
+    a = tiny.root.parent / f"{learning}_A"
+    expected = run_experiment(exp_config(tiny, a, **settings), progress=False)
+    assert (a / "state" / "least_confidence_seed0_model.pt").is_file()
+    rounds = expected["runs"][0]["rounds"]
+    # acft_q fine-tunes the previous model on the newly bought labels only.
+    assert [r["n_trained_on"] for r in rounds] == [INITIAL, BUDGET, BUDGET]
+
+    b = tiny.root.parent / f"{learning}_B"
+    with pytest.raises(Killed):
+        run_experiment(
+            exp_config(tiny, b, **settings), progress=False, on_round=_kill_after("least_confidence", 1)
+        )
+    clear_memory()
+    torch.manual_seed(4)
+    resumed = run_experiment(exp_config(tiny, b, **settings), progress=False)
+    _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), "runs")
+
+
+def test_acft_lq_trains_on_all_labels(tiny: TinyIsic, tmp_path: Path) -> None:
+    out = tmp_path / "lq"
+    results = run_experiment(
+        exp_config(tiny, out, strategies=["random"], learning="acft_lq", rounds=1), progress=False
+    )
+    rounds = results["runs"][0]["rounds"]
+    assert [r["n_trained_on"] for r in rounds] == [INITIAL, INITIAL + BUDGET]
+    assert (out / "state" / "random_seed0_model.pt").is_file()
+
+
+def test_retrain_saves_no_model(uninterrupted: tuple[Path, dict]) -> None:
+    out, _ = uninterrupted
+    assert not list((out / "state").glob("*_model.pt"))
+
+
+# ------------------------------------------------------------------------ stopping
+
+
+def test_paper000_stopping_stops_when_the_gain_is_not_significant(tiny: TinyIsic, tmp_path: Path) -> None:
+    # With 12 validation images the smallest exact one-sided McNemar p is 2**-12 > 1e-6: never significant.
+    cfg = exp_config(
+        tiny, tmp_path / "stop", strategies=["random"], rounds=4, stopping="paper000", stopping_alpha=1e-6
+    )
+    rounds = run_experiment(cfg, progress=False)["runs"][0]["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1]
+    assert "stop_reason" not in rounds[0] and len(rounds[0]["new_ids"]) == BUDGET
+    last = rounds[-1]
+    assert last["finished"] and last["stop_reason"].startswith("no significant gain")
+    assert 2**-12 <= last["stop_test_p"] <= 1.0 and last["new_ids"] == []
+
+
+# ------------------------------------------------------------------------ errors before any work
+
+
+def test_finished_run_needs_force(tiny: TinyIsic, tmp_path: Path) -> None:
+    out = tmp_path / "done"
+    cfg = exp_config(tiny, out, strategies=["random"], rounds=0)
+    first = run_experiment(cfg, progress=False)
+    assert [r["round"] for r in first["runs"][0]["rounds"]] == [0]
+    with pytest.raises(ConfigError, match="already holds a finished run"):
+        run_experiment(cfg, progress=False)
+    marker = out / "state" / "stale.txt"
+    marker.write_text("left over from the first run")
+    again = run_experiment(cfg, force=True, progress=False)
+    assert not marker.exists()  # the old state was cleared, not resumed
+    _assert_same(_comparable(again["runs"]), _comparable(first["runs"]))
+
+
+def test_unknown_strategy_fails_before_any_work(
+    tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_training(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("trained before validating the config")
+
+    monkeypatch.setattr(Trainer, "fit", no_training)
+    out = tmp_path / "typo"
+    with pytest.raises(ConfigError, match="unknown strategy 'least_confidance'") as err:
+        run_experiment(exp_config(tiny, out, strategies=["random", "least_confidance"]), progress=False)
+    for valid in ("least_confidence", "entropy", "bald", "random"):
+        assert valid in str(err.value)
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="strategy_params"):
+        run_experiment(exp_config(tiny, out, strategy_params={"entropy": {}}), progress=False)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"budget": 100}, "budget of 100 images is larger than the pool of 40"),
+        ({"initial": {"kind": "random", "size": 41}}, "initial of 41 images is larger than the pool"),
+        ({"budget": 0}, "budget must be > 0"),
+        ({"strategies": []}, "strategies is empty"),
+        ({"seeds": []}, "seeds is empty"),
+    ],
+)
+def test_bad_amounts_are_config_errors(
+    tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict, message: str
+) -> None:
+    monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("trained with a bad config"))
+    with pytest.raises(ConfigError, match=message):
+        run_experiment(exp_config(tiny, tmp_path / "bad", **settings), progress=False)

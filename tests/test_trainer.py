@@ -1,0 +1,299 @@
+"""The trainer on tiny separable images: fast path and full fine-tuning, determinism, MC dropout, caching."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fake_isic import TinyIsic, lesion_image
+from lesionlab.data.records import Record
+from lesionlab.data.sources import load_isic2017
+from lesionlab.errors import ConfigError
+from lesionlab.evaluation.metrics import compute_metrics
+from lesionlab.models.classifier import LesionClassifier
+from lesionlab.models.registry import create_classifier
+from lesionlab.training.activations import clear_memory
+from lesionlab.training.trainer import FitResult, TrainConfig, Trainer
+
+
+@pytest.fixture(autouse=True)
+def _offline_restore_threads(no_network: None) -> Iterator[None]:
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def splits(tiny_isic: TinyIsic) -> dict[str, list[Record]]:
+    ds = load_isic2017(tiny_isic.root)
+    return {s: ds.split(s) for s in ("train", "val", "test")}
+
+
+@pytest.fixture(scope="module")
+def lite0() -> LesionClassifier:
+    """ImageNet Lite0 with a fixed head; tests fit deep copies of it."""
+    return create_classifier("efficientnet_lite0", 2, "imagenet", seed=0)
+
+
+def config(**overrides) -> TrainConfig:
+    # One thread: on 2 shared cores two threads spin against each other on these tiny tensors.
+    base = dict(
+        epochs=2,
+        batch_size=8,
+        resolution=32,
+        freeze_stages=5,
+        views=2,
+        num_threads=1,
+        progress=False,
+        lr=1e-3,
+        patience=0,
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def _labels(records: list[Record]) -> np.ndarray:
+    return np.array([r.label for r in records])
+
+
+# ------------------------------------------------------------------------ fitting
+
+
+@pytest.mark.parametrize("freeze_stages", [5, 0])
+def test_fit_returns_history_and_speed(
+    lite0: LesionClassifier, splits: dict, tmp_path: Path, freeze_stages: int
+) -> None:
+    trainer = Trainer(copy.deepcopy(lite0), config(freeze_stages=freeze_stages), cache_dir=tmp_path)
+    assert trainer.fast == (freeze_stages > 0)
+    result = trainer.fit(splits["train"], splits["val"], ["other", "melanoma"])
+    assert isinstance(result, FitResult)
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert all(np.isfinite(row["train_loss"]) and "val_auc" in row for row in result.history)
+    assert result.best_epoch in (1, 2)
+    assert result.images_per_second > 0 and result.train_seconds > 0
+    assert trainer.describe()["fast_path"] == (freeze_stages > 0)
+
+
+def test_fast_path_learns_the_easy_task(lite0: LesionClassifier, splits: dict, tmp_path: Path) -> None:
+    trainer = Trainer(copy.deepcopy(lite0), config(epochs=8), cache_dir=tmp_path)
+    history = trainer.fit(splits["train"]).history
+    losses = [row["train_loss"] for row in history]
+    assert len(losses) == 8
+    assert losses[-1] < 0.6 * losses[0], losses
+    test = splits["test"]
+    assert compute_metrics(_labels(test), trainer.predict(test), ["other", "melanoma"])["auc"] >= 0.9
+
+
+def test_full_fine_tuning_reduces_loss_and_trains_the_stem(
+    lite0: LesionClassifier, splits: dict, tmp_path: Path
+) -> None:
+    model = copy.deepcopy(lite0)
+    stem_before = copy.deepcopy(model.stem.state_dict())
+    trainer = Trainer(model, config(epochs=6, freeze_stages=0, augmentation="light"), cache_dir=tmp_path)
+    losses = [row["train_loss"] for row in trainer.fit(splits["train"]).history]
+    assert np.mean(losses[-2:]) < 0.8 * losses[0], losses
+    changed = [not torch.equal(stem_before[k], v) for k, v in model.stem.state_dict().items()]
+    assert any(changed)
+
+
+def test_fast_path_freezes_the_trunk(lite0: LesionClassifier, splits: dict, tmp_path: Path) -> None:
+    model = copy.deepcopy(lite0)
+    before = copy.deepcopy(model.state_dict())
+    trainer = Trainer(model, config(freeze_stages=5), cache_dir=tmp_path)
+    trainer.fit(splits["train"], splits["val"])
+    after = model.state_dict()
+    trunk = ("stem.", *(f"stages.{i}." for i in range(5)))
+    for key, value in after.items():
+        if key.startswith(trunk):
+            assert torch.equal(before[key], value), f"frozen {key} changed"
+    for prefix in ("stages.5.", "stages.6.", "head.", "classifier."):
+        assert any(not torch.equal(before[k], v) for k, v in after.items() if k.startswith(prefix)), (
+            f"{prefix} did not train"
+        )
+    assert not any(p.requires_grad for m in model.trunk_modules(5) for p in m.parameters())
+
+
+def test_best_epoch_weights_are_restored(lite0: LesionClassifier, splits: dict, tmp_path: Path) -> None:
+    trainer = Trainer(copy.deepcopy(lite0), config(epochs=3, monitor="loss", lr=3e-3), cache_dir=tmp_path)
+    result = trainer.fit(splits["train"], splits["val"], ["other", "melanoma"])
+    val_losses = [row["val_loss"] for row in result.history]
+    assert result.best_epoch == int(np.argmin(val_losses)) + 1
+    assert result.best_score == pytest.approx(-min(val_losses))
+    # The model now holds that epoch's weights: its validation loss is the recorded one.
+    probs = trainer.predict(splits["val"])
+    loss = -np.mean(np.log(np.clip(probs[np.arange(len(probs)), _labels(splits["val"])], 1e-12, None)))
+    assert loss == pytest.approx(val_losses[result.best_epoch - 1], rel=1e-5)
+
+
+def test_patience_stops_early(lite0: LesionClassifier, splits: dict, tmp_path: Path) -> None:
+    # A huge learning rate wrecks the model after the first epoch, so validation loss stops improving.
+    cfg = config(epochs=8, patience=2, lr=0.5, monitor="loss")
+    result = Trainer(copy.deepcopy(lite0), cfg, cache_dir=tmp_path).fit(splits["train"], splits["val"])
+    best, stale, expected_stop = -np.inf, 0, cfg.epochs
+    for row in result.history:
+        if -row["val_loss"] > best:
+            best, stale = -row["val_loss"], 0
+        else:
+            stale += 1
+        if stale >= cfg.patience:
+            expected_stop = row["epoch"]
+            break
+    assert len(result.history) == expected_stop < cfg.epochs
+
+
+# ------------------------------------------------------------------------ determinism and outputs
+
+
+@pytest.mark.parametrize("freeze_stages", [5, 0])
+def test_same_seed_same_predictions(
+    lite0: LesionClassifier, splits: dict, tmp_path: Path, freeze_stages: int
+) -> None:
+    def fit(seed: int) -> np.ndarray:
+        torch.manual_seed(1000 + seed * 17)  # the global state must not matter, only the seed
+        cfg = config(seed=seed, freeze_stages=freeze_stages, epochs=2 if freeze_stages else 1)
+        trainer = Trainer(copy.deepcopy(lite0), cfg, cache_dir=tmp_path)
+        trainer.fit(splits["train"][:24])
+        return trainer.predict(splits["test"])
+
+    first, again, other = fit(0), fit(0), fit(1)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_predict_outputs_and_mc_dropout(lite0: LesionClassifier, splits: dict, tmp_path: Path) -> None:
+    trainer = Trainer(copy.deepcopy(lite0), config(), cache_dir=tmp_path)
+    trainer.fit(splits["train"])
+    test = splits["test"]
+    probs = trainer.predict(test)
+    assert probs.shape == (len(test), 2)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (probs >= 0).all()
+
+    p, emb, mc = trainer.outputs(test, mc_samples=6)
+    np.testing.assert_array_equal(p, probs)
+    assert emb.shape == (len(test), 1280)
+    np.testing.assert_array_equal(emb, trainer.embed(test))
+    assert mc.shape == (6, len(test), 2)
+    np.testing.assert_allclose(mc.sum(axis=2), 1.0, atol=1e-5)
+    assert mc.std(axis=0).max() > 1e-4  # dropout was active: the samples differ
+    # ... and switched off again afterwards: plain predictions stay deterministic.
+    np.testing.assert_array_equal(trainer.predict(test), probs)
+    assert trainer.outputs(test)[2].size == 0
+
+
+# ------------------------------------------------------------------------ activation cache
+
+
+def test_activation_cache_is_reused_and_invalidated(
+    lite0: LesionClassifier,
+    splits: dict,
+    tiny_isic: TinyIsic,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[int] = []
+    run_trunk = LesionClassifier.run_trunk
+
+    def counting(self: LesionClassifier, x: torch.Tensor, upto: int) -> torch.Tensor:
+        seen.append(x.shape[0])
+        return run_trunk(self, x, upto)
+
+    monkeypatch.setattr(LesionClassifier, "run_trunk", counting)
+    cache = tmp_path / "cache"
+    train = splits["train"]
+
+    clear_memory()
+    Trainer(copy.deepcopy(lite0), config(views=2), cache_dir=cache).fit(train)
+    assert sum(seen) == 2 * len(train)  # every image, both views
+    assert len(list((cache / "activations").rglob("*.npy"))) == 2 * len(train)
+
+    # A second trainer on the same trunk (another head) in a "new process": served from disk.
+    clear_memory()
+    seen.clear()
+    other_head = create_classifier("efficientnet_lite0", 2, "imagenet", seed=1)
+    second = Trainer(other_head, config(views=2, seed=3), cache_dir=cache)
+    second.fit(train)
+    before = second.predict(train)
+    assert seen == []
+
+    # An edited image gets new activations; the others are still reused.
+    changed = tiny_isic.image(train[0].id)
+    st = changed.stat()
+    lesion_image(12345, melanoma=False).save(changed, quality=95)
+    os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+    after = second.predict(train)
+    assert seen == [1]
+    assert not np.allclose(after[0], before[0])
+    np.testing.assert_array_equal(after[1:], before[1:])
+
+
+def test_cached_activations_never_change(lite0: LesionClassifier, splits: dict, tmp_path: Path) -> None:
+    """Asking for more views later must not recompute (and re-round) the plain view already served."""
+    clear_memory()
+    trainer = Trainer(copy.deepcopy(lite0), config(views=3), cache_dir=tmp_path)
+    few = splits["train"][:5]
+    before = trainer.predict(few)  # view 0 of 5 images, computed as a batch of 5
+    trainer.activations.get([r.image_path for r in splits["train"]], 3)  # all views, a batch of 40
+    np.testing.assert_array_equal(trainer.predict(few), before)
+    clear_memory()
+    np.testing.assert_array_equal(trainer.predict(few), before)  # and from disk
+
+
+def test_a_different_trunk_does_not_reuse_the_cache(
+    lite0: LesionClassifier, splits: dict, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    Trainer(copy.deepcopy(lite0), config(freeze_stages=5), cache_dir=cache).predict(splits["val"])
+    Trainer(copy.deepcopy(lite0), config(freeze_stages=4), cache_dir=cache).predict(splits["val"])
+    random_trunk = create_classifier("efficientnet_lite0", 2, "none", seed=0)
+    Trainer(random_trunk, config(freeze_stages=5), cache_dir=cache).predict(splits["val"])
+    assert len([d for d in (cache / "activations").iterdir() if d.is_dir()]) == 3
+
+
+# ------------------------------------------------------------------------ validation
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"lr": 0.0}, "lr"),
+        ({"views": 0}, "views"),
+        ({"resolution": 16}, "resolution"),
+        ({"monitor": "f1"}, "monitor"),
+        ({"augmentation": "heavy"}, "augmentation"),
+        ({"class_weights": "inverse"}, "class_weights"),
+    ],
+)
+def test_train_config_rejects_bad_values(overrides: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        config(**overrides).validate()
+
+
+def test_freeze_stages_must_leave_a_stage_to_train(lite0: LesionClassifier) -> None:
+    with pytest.raises(ConfigError, match=r"freeze_stages must be in \[0, 6\]"):
+        config(freeze_stages=7).validate(lite0)
+    resnet = create_classifier("resnet18", 2, "none", seed=0)
+    with pytest.raises(ConfigError, match=r"freeze_stages must be in \[0, 3\]"):
+        Trainer(resnet, config(freeze_stages=4))
+    config(freeze_stages=6).validate(lite0)  # the last stage alone is trainable
+
+
+def test_empty_training_set(lite0: LesionClassifier) -> None:
+    with pytest.raises(ConfigError, match="empty"):
+        Trainer(copy.deepcopy(lite0), config()).fit([])
+
+
+@pytest.mark.parametrize("bad", [2, -1, None])
+def test_labels_out_of_range(lite0: LesionClassifier, splits: dict, bad: int | None) -> None:
+    train = list(splits["train"][:6])
+    train[3] = replace(train[3], label=bad)
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        Trainer(copy.deepcopy(lite0), config()).fit(train)
