@@ -271,17 +271,21 @@ class Experiment:
 
     def _stop_reason(self, state: PoolState, entry: dict, previous_correct: list[int] | None) -> str | None:
         exp = self.config.experiment
-        if not state.unlabeled_ids():
-            return "pool exhausted"
-        if state.n_rounds >= exp.rounds:
-            return f"{exp.rounds} rounds done"
-        if exp.stopping == "paper000" and previous_correct is not None and "val_correct" in entry:
+        significant = True
+        if previous_correct is not None and "val_correct" in entry:
+            # Recorded every round, so the round where paper 000's rule would stop is known for any run.
             significant, p = round_gain_significant(
                 np.array(previous_correct), np.array(entry["val_correct"]), alpha=exp.stopping_alpha
             )
             entry["stop_test_p"] = p
-            if not significant:
-                return f"no significant gain on val (McNemar p = {p:.3f} > {exp.stopping_alpha})"
+        if not state.unlabeled_ids():
+            return "pool exhausted"
+        if state.n_rounds >= exp.rounds:
+            return f"{exp.rounds} rounds done"
+        if exp.stopping == "paper000" and not significant:
+            return (
+                f"no significant gain on val (McNemar p = {entry['stop_test_p']:.3f} > {exp.stopping_alpha})"
+            )
         return None
 
     def _ensemble(
