@@ -35,13 +35,15 @@ EQUIVALENT = {"entropy": "least_confidence", "margin": "least_confidence"}  # bi
 FREEZE_STAGES = 6  # the AL configuration: see docs/reproduction.md (CPU budget of 90 trainings per task)
 
 
-def experiment_config(task: str, data: Path, out: Path, seeds: list[int], full: dict | None, cache: Path):
+def experiment_config(
+    task: str, data: Path, out: Path, seeds: list[int], full: dict | None, cache: Path, threads: int = 2
+):
     return load_config(
         ExperimentConfig,
         {
             "name": f"ISIC 2017 {task}: uncertainty baselines vs random",
             "data": {"source": "isic2017", "root": str(data / "isic2017"), "task": task},
-            "train": {"freeze_stages": FREEZE_STAGES, "num_threads": 2, "epochs": 20, "patience": 5},
+            "train": {"freeze_stages": FREEZE_STAGES, "num_threads": threads, "epochs": 20, "patience": 5},
             "experiment": {
                 "strategies": TRAINED,
                 "seeds": seeds,
@@ -101,13 +103,14 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--full-data-name", default="full_data_freeze6")
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesionlab")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when tasks run in parallel)")
     args = parser.parse_args()
 
     results, md, walls = {}, [], {}
     for task in args.tasks:
         out = RESULTS / "al_baselines" / task
         full = full_data_line(args.full_data_name, task)
-        config = experiment_config(task, args.data, out, args.seeds, full, args.cache_dir)
+        config = experiment_config(task, args.data, out, args.seeds, full, args.cache_dir, args.threads)
         t0 = time.perf_counter()
         if (out / "results.json").exists():
             raw = json.loads((out / "results.json").read_text())
@@ -116,7 +119,7 @@ def main() -> None:
                 config,
                 on_round=lambda s, seed, r, t=task: print(f"{t} {s} seed {seed} round {r}", flush=True),
             )
-        walls[task] = time.perf_counter() - t0
+        walls[task] = raw.get("wall_seconds", time.perf_counter() - t0)
         write_report(raw, out)
         summary = summarize(raw)
         metric = raw["metric"]

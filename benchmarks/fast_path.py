@@ -85,11 +85,28 @@ def main() -> None:
     speedup = {m: throughput[m]["mean"] / throughput["full_finetune"]["mean"] for m in MODES}
 
     accuracy: dict[str, dict] = {}
+
+    def save() -> None:  # after the throughput part and after every accuracy run, so nothing is lost
+        payload = {
+            "results": {
+                "throughput_images_per_second": throughput,
+                "speedup_vs_full": speedup,
+                "accuracy": accuracy,
+            },
+            "config": {"resolution": 224, "batch_size": 32, "backbone": "efficientnet_lite0", "modes": MODES},
+            "seeds": args.seeds,
+            "versions": versions(),
+            "machine": machine(),
+            "wall_seconds": time.perf_counter() - t_start,
+        }
+        write_json(RESULTS / "fast_path.json", payload)
+
+    save()
     if not args.skip_accuracy:
         ds = load_source("isic2017", args.data / "isic2017", "melanoma")
         train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
         y_test = np.array([r.label for r in test])
-        for mode, freeze in MODES.items():
+        for mode, freeze in sorted(MODES.items(), key=lambda m: m[1] == 0):  # cheap modes first
             rows = []
             for seed in args.seeds:
                 extra = {"epochs": 8, "patience": 3} if freeze == 0 else {}
@@ -115,20 +132,8 @@ def main() -> None:
                 )
                 print(mode, seed, rows[-1]["auc"], rows[-1]["wall_seconds"], flush=True)
             accuracy[mode] = {**summarize_values(rows, ["auc", "acc", "images_per_second"]), "per_seed": rows}
+            save()
 
-    payload = {
-        "results": {
-            "throughput_images_per_second": throughput,
-            "speedup_vs_full": speedup,
-            "accuracy": accuracy,
-        },
-        "config": {"resolution": 224, "batch_size": 32, "backbone": "efficientnet_lite0", "modes": MODES},
-        "seeds": args.seeds,
-        "versions": versions(),
-        "machine": machine(),
-        "wall_seconds": time.perf_counter() - t_start,
-    }
-    write_json(RESULTS / "fast_path.json", payload)
     lines = [
         "# CPU fast path vs full fine-tuning (EfficientNet-Lite0, 224 px, ISIC 2017 task 1)",
         "",

@@ -302,6 +302,7 @@ class Experiment:
     # ------------------------------------------------------------------ all runs
     def run(self, on_round: RoundCallback | None = None) -> dict[str, Any]:
         exp = self.config.experiment
+        t0 = time.perf_counter()
         runs = []
         for seed in exp.seeds:
             for name in exp.strategies:
@@ -316,6 +317,8 @@ class Experiment:
             "runs": runs,
             "config": self.config.model_dump(mode="json"),
             "versions": versions(),
+            "wall_seconds": time.perf_counter()
+            - t0,  # of this invocation (a resumed run counts only its part)
         }
         write_json(self.out / "results.json", results)
         return results

@@ -1,0 +1,204 @@
+"""Paper 000 (Shi et al. 2019) on ISIC 2017 tasks 1 and 2: Random, SA, SA + mix-up, SA + AS, full data.
+
+Protocol scaled to our data: 10 % random start, +10 % of the 2000-image pool per round up to 50 %, 3 seeds,
+epoch picked on the 150 validation images each round, metrics on the 600 test images. Rows as in the
+paper's Table 1 at 50 % (task 1) and 40 % (task 2); whole curves and ALC; ablations on task 1: gamma in
+{0.3, 0.5, 0.7, 0.9} (Fig. 3b) and AS `different` vs `replicate` (Fig. 3c); the round at which the paper's
+stopping rule (no significant gain on validation, p > 0.05) would stop.
+
+Each row is one experiment folder under results/paper000/<task>/<row>/ (resumable). `random` is shared
+with benchmarks/al_baselines.py when that has run with the same configuration.
+
+    python benchmarks/paper000.py                      # main rows, both tasks
+    python benchmarks/paper000.py --ablations          # + gamma and mosaic-mode ablations on task 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from _common import DEFAULT_DATA, RESULTS, machine, versions, write_json, write_text
+from lesionlab.config import ExperimentConfig, load_config
+from lesionlab.evaluation.metrics import mean_se
+from lesionlab.evaluation.report import summarize, write_report
+from lesionlab.loop.experiment import run_experiment
+
+TASKS = {"melanoma": 0.5, "seborrheic_keratosis": 0.4}  # task -> fraction of Table 1
+FREEZE_STAGES = 6  # same AL configuration as al_baselines.py (docs/reproduction.md)
+ROWS = {
+    "random": ("random", {}, {}),
+    "sa": ("dual_criteria", {"gamma": 0.7}, {}),
+    "sa_mixup": ("dual_criteria", {"gamma": 0.7}, {"synthetic": "mixup"}),
+    "sa_as": ("dual_criteria", {"gamma": 0.7}, {"synthetic": "mosaic", "mosaic_mode": "different"}),
+}
+ABLATIONS = {
+    **{f"sa_gamma{g}": ("dual_criteria", {"gamma": g}, {}) for g in (0.3, 0.5, 0.9)},
+    "sa_as_replicate": ("dual_criteria", {"gamma": 0.7}, {"synthetic": "mosaic", "mosaic_mode": "replicate"}),
+}
+KEYS = ["acc", "auc", "ap", "sensitivity", "specificity"]
+PAPER_TABLE1 = {
+    "melanoma": {
+        "full_data": [0.863, 0.821, 0.590, 0.496, 0.952],
+        "random": [0.825, 0.795, 0.520, 0.359, 0.934],
+        "sa": [0.847, 0.800, 0.575, 0.368, 0.963],
+        "sa_mixup": [0.467, 0.572, 0.273, 0.615, 0.431],
+        "sa_as": [0.860, 0.831, 0.600, 0.479, 0.952],
+    },
+    "seborrheic_keratosis": {
+        "full_data": [0.903, 0.941, 0.773, 0.856, 0.912],
+        "random": [0.878, 0.923, 0.731, 0.722, 0.906],
+        "sa": [0.903, 0.938, 0.784, 0.844, 0.914],
+        "sa_mixup": [0.720, 0.638, 0.361, 0.124, 0.824],
+        "sa_as": [0.908, 0.934, 0.755, 0.756, 0.935],
+    },
+}
+
+
+def row_config(task, row, spec, data, seeds, cache, full) -> ExperimentConfig:
+    strategy, params, train_extra = spec
+    return load_config(
+        ExperimentConfig,
+        {
+            "name": f"paper 000, ISIC 2017 {task}: {row}",
+            "data": {"source": "isic2017", "root": str(data / "isic2017"), "task": task},
+            "train": {
+                "freeze_stages": FREEZE_STAGES,
+                "num_threads": 2,
+                "epochs": 20,
+                "patience": 5,
+                **train_extra,
+            },
+            "experiment": {
+                "strategies": [strategy],
+                "strategy_params": {strategy: params} if params else {},
+                "seeds": seeds,
+                "initial": {"kind": "random", "size": 0.1},
+                "budget": 0.1,
+                "rounds": 4,
+                "full_data": full,
+            },
+            "output": str(RESULTS / "paper000" / task / row),
+            "cache_dir": str(cache),
+        },
+    )
+
+
+def run_row(config: ExperimentConfig, reuse: Path | None) -> dict:
+    out = Path(config.output)
+    if (out / "results.json").exists():
+        return json.loads((out / "results.json").read_text())
+    if reuse is not None and (reuse / "results.json").exists():
+        shared = json.loads((reuse / "results.json").read_text())
+        runs = [r for r in shared["runs"] if r["strategy"] == "random"]
+        if runs and {r["seed"] for r in runs} >= set(config.experiment.seeds):
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copy(reuse / "results.json", out / "results.json")
+            return shared
+    return run_experiment(config)
+
+
+def at_fraction(raw: dict, fraction: float) -> dict:
+    values = {k: [] for k in KEYS}
+    for run in raw["runs"]:
+        point = min(run["rounds"], key=lambda r: abs(r["fraction"] - fraction))
+        for k in KEYS:
+            values[k].append(point["metrics"][k])
+    return {
+        "fraction": fraction,
+        **{k: {kk: mean_se(v)[kk] for kk in ("mean", "se")} for k, v in values.items()},
+    }
+
+
+def stopping_rounds(raw: dict, alpha: float = 0.05) -> dict:
+    """Per seed, the labelled fraction at which the paper's rule would stop (first round with p > alpha)."""
+    out = {}
+    for run in raw["runs"]:
+        stop = next(
+            (r for r in run["rounds"] if r.get("stop_test_p") is not None and r["stop_test_p"] > alpha), None
+        )
+        out[str(run["seed"])] = None if stop is None else stop["fraction"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    parser.add_argument("--ablations", action="store_true")
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesionlab")
+    args = parser.parse_args()
+
+    full_all = json.loads((RESULTS / "full_data_freeze6.json").read_text())["results"]
+    results, md, t_start = {}, [], time.perf_counter()
+    for task in args.tasks:
+        fraction = TASKS[task]
+        full_entry = full_all[f"isic2017_{task}"]
+        full = {k: full_entry[k]["mean"] for k in KEYS}
+        rows = dict(ROWS)
+        if args.ablations and task == "melanoma":
+            rows.update(ABLATIONS)
+        block = {}
+        for row, spec in rows.items():
+            config = row_config(task, row, spec, args.data, args.seeds, args.cache_dir, full)
+            reuse = RESULTS / "al_baselines" / task if row == "random" else None
+            raw = run_row(config, reuse)
+            write_report(raw, Path(config.output))
+            info = next(iter(summarize(raw)["strategies"].values()))
+            block[row] = {
+                "alc": {"mean": info["alc"]["mean"], "se": info["alc"]["se"]},
+                "at_target": at_fraction(raw, fraction),
+                "labels_to_99pct_full": info["labels_to_target"],
+                "stopping_rule_fraction": stopping_rounds(raw),
+                "curve": [
+                    {"n_labeled": n, "fraction": p["x"], "auc": {"mean": p["mean"], "se": p["sem"]}}
+                    for n, p in zip(info["n_labeled"], info["curves"]["auc"], strict=True)
+                ],
+            }
+        block["full_data"] = {k: full_entry[k] for k in KEYS}
+        results[f"isic2017_{task}"] = {k: v for k, v in block.items() if k in (*ROWS, "full_data")}
+        if args.ablations and task == "melanoma":
+            results.setdefault("ablations", {})[task] = {k: v for k, v in block.items() if k in ABLATIONS}
+
+        md += [f"## ISIC 2017 {task} at {fraction:.0%} of the labels (mean ± s.e., seeds {args.seeds})", ""]
+        md += [
+            "| row | ACC | AUC | AP | SE | SP | ALC | paper (ACC/AUC/AP/SE/SP) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in (*ROWS, "full_data"):
+            b = block[row]
+            vals = b if row == "full_data" else b["at_target"]
+            cells = " | ".join(f"{vals[k]['mean']:.3f} ± {vals[k]['se']:.3f}" for k in KEYS)
+            alc_s = "—" if row == "full_data" else f"{b['alc']['mean']:.3f}"
+            paper = "/".join(f"{v:.3f}" for v in PAPER_TABLE1[task][row])
+            md.append(f"| {row} | {cells} | {alc_s} | {paper} |")
+        md.append("")
+
+    payload = {
+        "results": {k: v for k, v in results.items() if k != "ablations"},
+        "ablations": results.get("ablations", {}),
+        "config": {
+            "rows": {k: list(v) for k, v in ROWS.items()},
+            "ablations": {k: list(v) for k, v in ABLATIONS.items()},
+            "freeze_stages": FREEZE_STAGES,
+            "tasks": TASKS,
+        },
+        "paper_table1": PAPER_TABLE1,
+        "seeds": args.seeds,
+        "versions": versions(),
+        "machine": machine(),
+        "wall_seconds": time.perf_counter() - t_start,
+    }
+    write_json(RESULTS / "paper000.json", payload)
+    write_text(RESULTS / "paper000.md", "# Paper 000 reproduction\n\n" + "\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
