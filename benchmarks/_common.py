@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -18,6 +19,15 @@ from lesionlab.supervised import versions
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 DEFAULT_DATA = Path(os.environ.get("LESIONLAB_DATA", ROOT.parent.parent / "shared" / "data"))
+
+
+def base_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every benchmark takes: where the data is, which seeds, where the caches live."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with isic2017/ and ham10000/")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesionlab")
+    return parser
 
 
 def machine() -> dict[str, Any]:
@@ -53,6 +63,7 @@ def fmt(stat: dict[str, float]) -> str:
 __all__ = [
     "DEFAULT_DATA",
     "RESULTS",
+    "base_parser",
     "fmt",
     "load_partial",
     "machine",

@@ -19,12 +19,11 @@ Interrupted runs resume from the pool states in results/al_baselines/<task>/stat
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-from _common import DEFAULT_DATA, RESULTS, machine, versions, write_json, write_text
+from _common import RESULTS, base_parser, machine, versions, write_json, write_text
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.evaluation.report import summarize, write_report
 from lesionlab.loop.experiment import run_experiment
@@ -95,14 +94,9 @@ def _p(value: float | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = base_parser(__doc__)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--full-data-name", default="full_data_freeze6")
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesionlab")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when tasks run in parallel)")
     args = parser.parse_args()
 

@@ -13,15 +13,22 @@ Two parts, both on ISIC 2017 task 1 (melanoma) at 224 px with EfficientNet-Lite0
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from _common import DEFAULT_DATA, RESULTS, fmt, machine, summarize_values, versions, write_json, write_text
+from _common import (
+    RESULTS,
+    base_parser,
+    fmt,
+    machine,
+    summarize_values,
+    versions,
+    write_json,
+    write_text,
+)
 from lesionlab.data.sources import load_source
 from lesionlab.evaluation.metrics import compute_metrics
 from lesionlab.models.registry import create_classifier
@@ -60,13 +67,9 @@ def step_throughput(freeze: int, resolution: int, repeats: int, steps: int = 4) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser = base_parser(__doc__)
+    parser.set_defaults(seeds=[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesionlab")
     parser.add_argument("--skip-accuracy", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)

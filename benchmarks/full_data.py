@@ -13,7 +13,6 @@ Interrupted runs resume: finished (task, seed) units are kept in results/full_da
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -21,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from _common import (
-    DEFAULT_DATA,
     RESULTS,
+    base_parser,
     fmt,
     load_partial,
     machine,
@@ -89,13 +88,8 @@ def run_unit(name: str, spec: tuple, seed: int, base: TrainConfig, cache_dir: Pa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = base_parser(__doc__)
     parser.add_argument("--only", nargs="+", default=None)
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesionlab")
     parser.add_argument("--freeze-stages", type=int, default=DEFAULT_TRAIN.freeze_stages)
     parser.add_argument("--name", default="full_data")
     args = parser.parse_args()

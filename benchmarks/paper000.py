@@ -15,13 +15,12 @@ with benchmarks/al_baselines.py when that has run with the same configuration.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
 from pathlib import Path
 
-from _common import DEFAULT_DATA, RESULTS, machine, versions, write_json, write_text
+from _common import RESULTS, base_parser, machine, versions, write_json, write_text
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.evaluation.metrics import mean_se
 from lesionlab.evaluation.report import summarize, write_report
@@ -125,14 +124,9 @@ def stopping_rounds(raw: dict, alpha: float = 0.05) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = base_parser(__doc__)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--ablations", action="store_true")
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesionlab")
     args = parser.parse_args()
 
     full_all = json.loads((RESULTS / "full_data_freeze6.json").read_text())["results"]

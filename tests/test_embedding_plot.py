@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -21,13 +19,7 @@ from lesionlab.models.classifier import LesionClassifier
 from lesionlab.models.registry import create_classifier, save_checkpoint
 from lesionlab.training.trainer import TrainConfig, Trainer
 
-
-@pytest.fixture(autouse=True)
-def _offline_single_thread(no_network: None) -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("offline_single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,7 @@ from lesionlab.models.registry import (
     save_checkpoint,
 )
 
-
-@pytest.fixture(autouse=True)
-def _offline_single_thread(no_network: None) -> Iterator[None]:
-    """Every test here must work without a network; one thread is fastest for these tiny tensors."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("offline_single_thread")
 
 
 def _x(batch: int = 2, size: int = 64, seed: int = 0) -> torch.Tensor:

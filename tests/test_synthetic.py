@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,7 @@ from lesionlab.training.trainer import TrainConfig, Trainer
 CLASS_VALUE = np.array([30.0, 130.0, 230.0])  # every image of class c is filled with CLASS_VALUE[c] +- 10
 
 
-@pytest.fixture(autouse=True)
-def _offline_single_thread(no_network: None) -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("offline_single_thread")
 
 
 def class_coded(labels: list[int], size: int = 8) -> tuple[np.ndarray, np.ndarray]:
