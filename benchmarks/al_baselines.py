@@ -108,6 +108,7 @@ def main() -> None:
         t0 = time.perf_counter()
         if (out / "results.json").exists():
             raw = json.loads((out / "results.json").read_text())
+            raw["full_data"] = full or raw.get("full_data")  # the line may be computed after the runs
         else:
             raw = run_experiment(
                 config,

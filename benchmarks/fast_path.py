@@ -71,8 +71,9 @@ def main() -> None:
     parser.set_defaults(seeds=[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
 
     # Warm up once, then interleave the modes so drifting machine load hits all of them alike.
@@ -96,7 +97,13 @@ def main() -> None:
                 "speedup_vs_full": speedup,
                 "accuracy": accuracy,
             },
-            "config": {"resolution": 224, "batch_size": 32, "backbone": "efficientnet_lite0", "modes": MODES},
+            "config": {
+                "resolution": 224,
+                "batch_size": 32,
+                "backbone": "efficientnet_lite0",
+                "modes": MODES,
+                "threads": args.threads,
+            },
             "seeds": args.seeds,
             "versions": versions(),
             "machine": machine(),
@@ -113,7 +120,9 @@ def main() -> None:
             rows = []
             for seed in args.seeds:
                 extra = {"epochs": 8, "patience": 3} if freeze == 0 else {}
-                cfg = TrainConfig(freeze_stages=freeze, seed=seed, num_threads=2, progress=False, **extra)
+                cfg = TrainConfig(
+                    freeze_stages=freeze, seed=seed, num_threads=args.threads, progress=False, **extra
+                )
                 trainer = Trainer(
                     create_classifier("efficientnet_lite0", 2, "imagenet", seed=seed), cfg, args.cache_dir
                 )

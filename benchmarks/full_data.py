@@ -92,9 +92,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=None)
     parser.add_argument("--freeze-stages", type=int, default=DEFAULT_TRAIN.freeze_stages)
     parser.add_argument("--name", default="full_data")
+    parser.add_argument("--threads", type=int, default=DEFAULT_TRAIN.num_threads)
     args = parser.parse_args()
 
-    base = replace(DEFAULT_TRAIN, freeze_stages=args.freeze_stages)
+    base = replace(DEFAULT_TRAIN, freeze_stages=args.freeze_stages, num_threads=args.threads)
     all_units = units(args.data)
     chosen = args.only or list(all_units)
     partial_path = RESULTS / f"{args.name}.partial.json"
