@@ -297,3 +297,17 @@ def test_labels_out_of_range(lite0: LesionClassifier, splits: dict, bad: int | N
     train[3] = replace(train[3], label=bad)
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):
         Trainer(copy.deepcopy(lite0), config()).fit(train)
+
+
+def test_class_weight_schemes() -> None:
+    """balanced = n / (C n_c); sqrt is its square root; none gives no weights; an absent class counts as 1."""
+    from lesionlab.training.trainer import class_weight_vector
+
+    counts = np.array([90.0, 10.0, 0.0])
+    balanced = class_weight_vector(counts, "balanced")
+    assert balanced is not None
+    np.testing.assert_allclose(balanced.numpy(), [100 / 270, 100 / 30, 100 / 3], rtol=1e-6)
+    np.testing.assert_allclose(
+        class_weight_vector(counts, "sqrt").numpy(), np.sqrt(balanced.numpy()), rtol=1e-6
+    )
+    assert class_weight_vector(counts, "none") is None

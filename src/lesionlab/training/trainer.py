@@ -37,6 +37,7 @@ AUGMENTATIONS: dict[str, Callable[[], Callable[[torch.Tensor], torch.Tensor]] | 
     "light": light_augmentation,
     "none": None,
 }
+CLASS_WEIGHTS = ("balanced", "sqrt", "none")
 MONITORS = ("auto", "loss", "auc", "macro_auc", "accuracy", "balanced_accuracy", "acc")
 
 
@@ -50,7 +51,9 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-4
     weight_decay: float = 0.0
-    class_weights: str = "balanced"  # weighted cross-entropy (paper 000); "none" for plain CE
+    # Weighted cross-entropy (paper 000): "balanced" = n / (C n_c); "sqrt" = its square root, a milder
+    # correction for many skewed classes (HAM10000's 72:1); "none" = plain cross-entropy.
+    class_weights: str = "balanced"
     patience: int = 5  # epochs without a better validation score before stopping; 0 never stops early
     monitor: str = "auto"  # auc (binary) / macro_auc (multi-class) unless set
     freeze_stages: int = 5  # stages frozen and cached (CPU fast path); 0 = full fine-tuning
@@ -76,7 +79,7 @@ class TrainConfig:
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (self.views >= 1, f"views must be >= 1, got {self.views}"),
             (self.resolution >= 32, f"resolution must be >= 32, got {self.resolution}"),
-            (self.class_weights in ("balanced", "none"), "class_weights must be 'balanced' or 'none'"),
+            (self.class_weights in CLASS_WEIGHTS, f"class_weights must be one of {', '.join(CLASS_WEIGHTS)}"),
             (self.monitor in MONITORS, f"monitor must be one of {', '.join(MONITORS)}"),
             (self.augmentation in AUGMENTATIONS, f"augmentation must be one of {', '.join(AUGMENTATIONS)}"),
             (
@@ -104,6 +107,14 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+
+def class_weight_vector(counts: np.ndarray, scheme: str) -> torch.Tensor | None:
+    """Per-class loss weights from label counts; absent classes count as one image (no division by 0)."""
+    if scheme == "none":
+        return None
+    balanced = counts.sum() / (len(counts) * np.maximum(counts, 1))
+    return torch.tensor(np.sqrt(balanced) if scheme == "sqrt" else balanced, dtype=torch.float32)
 
 
 @dataclass
@@ -238,9 +249,8 @@ class Trainer:
         cache_seconds = time.perf_counter() - t0
 
         counts = np.bincount(labels.astype(int), minlength=num_classes).astype(float)
-        weights = None
-        if cfg.class_weights == "balanced":
-            weights = torch.tensor(len(labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
+        weights = class_weight_vector(counts, cfg.class_weights)
+        if weights is not None:
             weights = weights.to(self.device)
         # Soft targets throughout: one-hot for ordinary images and mosaics, mixtures for mix-ups.
         y_train = torch.eye(num_classes)[torch.from_numpy(labels.astype(np.int64))]
