@@ -59,6 +59,7 @@ class Experiment:
     """One configured experiment over one dataset; `run()` executes or resumes every (strategy, seed)."""
 
     def __init__(self, config: ExperimentConfig, force: bool = False, progress: bool = True) -> None:
+        """Validate config and data (cheap) before any training; `progress` shows bars on a terminal."""
         self.config = config
         exp = config.experiment
         # Validate everything cheap before any long work.
@@ -128,7 +129,7 @@ class Experiment:
         return create_classifier(m.backbone, self.dataset.num_classes, m.weights, m.dropout, seed=seed)
 
     def _trainer(self, model, seed: int, round_: int) -> Trainer:
-        cfg = replace(self.config.train, seed=seed * 1000 + round_, progress=False)
+        cfg = replace(self.config.train, seed=seed * 1000 + round_, progress=self.progress)
         return Trainer(model, cfg, cache_dir=self.cache_dir)
 
     def pool_features(self) -> dict[str, np.ndarray]:
