@@ -6,7 +6,7 @@ Two parts, both on ISIC 2017 task 1 (melanoma) at 224 px with EfficientNet-Lite0
    behind 5 and 6 frozen stages, timed back to back in the same process, repeated; ratios are reported.
 2. accuracy: train with each mode on the 2000 training images (epoch picked on the 150 validation images)
    and report test AUC on the 600 test images. Full fine-tuning uses fresh paper-000 augmentation every
-   step (the fast path only the fixed views) and at most 8 epochs (patience 3) to fit the CPU budget.
+   step (the fast path only the fixed views) and at most 6 epochs (patience 2) to fit the CPU budget.
 
     python benchmarks/fast_path.py                 # about 25 min on 2 cores (full fine-tuning dominates)
 """
@@ -119,7 +119,7 @@ def main() -> None:
         for mode, freeze in sorted(MODES.items(), key=lambda m: m[1] == 0):  # cheap modes first
             rows = []
             for seed in args.seeds:
-                extra = {"epochs": 8, "patience": 3} if freeze == 0 else {}
+                extra = {"epochs": 6, "patience": 2} if freeze == 0 else {}
                 cfg = TrainConfig(
                     freeze_stages=freeze, seed=seed, num_threads=args.threads, progress=False, **extra
                 )
