@@ -93,6 +93,41 @@ def _p(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def verdict(block: dict, n_seeds: int) -> list[str]:
+    """One sentence per uncertainty strategy: does it beat random, by how much, with what p-value."""
+    base = block["random"]["alc"]["mean"]
+    lines = []
+    for name in TRAINED[1:]:
+        b = block[name]
+        vs = b["vs_random"] or {}
+        points, seeds = vs.get("points_test") or {}, vs.get("seeds_test") or {}
+        diff = b["alc"]["mean"] - base
+        sav = (b["saving_vs_random"] or {}).get("value")
+        word = "beats" if diff > 0 and (points.get("p_wilcoxon") or 1) <= 0.05 else "does not clearly beat"
+        if diff <= 0:
+            word = "does not beat"
+        sav_s = "" if sav is None else f", {sav:+.0%} labels to reach 99 % of the full-data metric"
+        lines.append(
+            f"- **{name} {word} random**: ALC {b['alc']['mean']:.3f} vs {base:.3f} "
+            f"({diff:+.3f}, {diff / base:+.1%}){sav_s}; paired Wilcoxon over {points.get('n', 0)} "
+            f"(seed, round) points p = {_p(points.get('p_wilcoxon'))}, over {n_seeds} seeds' curves "
+            f"p = {_p(seeds.get('p_wilcoxon'))} (paired t p = {_p(seeds.get('p_ttest'))})."
+        )
+    lines.append(
+        f"- With {n_seeds} seeds the exact two-sided Wilcoxon test over seeds cannot go below "
+        f"{2 / 2**n_seeds:.2f}; the test over (seed, round) points is the sharper one, and treats rounds "
+        "of one seed as independent, which they are not quite."
+    )
+    return lines
+
+
+def _full_line(full: dict | None) -> str:
+    if not full:
+        return "not available"
+    keys = ["auc", "acc", "ap", "sensitivity", "specificity"]
+    return ", ".join(f"{k} {full[k]:.3f}" for k in keys if k in full)
+
+
 def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
@@ -153,7 +188,12 @@ def main() -> None:
             )
         md += [
             "",
-            f"Full-data line (same training configuration): {full}. Wall time {walls[task]:.0f} s.",
+            f"Full-data line (same training configuration, `{args.full_data_name}.json`): "
+            f"{_full_line(full)}. Wall time {walls[task]:.0f} s.",
+            "",
+            "Verdict:",
+            "",
+            *verdict(block, len(args.seeds)),
             "",
         ]
 
