@@ -102,11 +102,16 @@ def verdict(block: dict, n_seeds: int) -> list[str]:
         vs = b["vs_random"] or {}
         points, seeds = vs.get("points_test") or {}, vs.get("seeds_test") or {}
         diff = b["alc"]["mean"] - base
-        sav = (b["saving_vs_random"] or {}).get("value")
+        sav_info = b["saving_vs_random"] or {}
+        sav = sav_info.get("value")
         word = "beats" if diff > 0 and (points.get("p_wilcoxon") or 1) <= 0.05 else "does not clearly beat"
         if diff <= 0:
             word = "does not beat"
-        sav_s = "" if sav is None else f", {sav:+.0%} labels to reach 99 % of the full-data metric"
+        sav_s = (
+            ""
+            if sav is None
+            else f", {sav:.0%} fewer labels than random to reach its best mean ({sav_info['target']:.3f})"
+        )
         lines.append(
             f"- **{name} {word} random**: ALC {b['alc']['mean']:.3f} vs {base:.3f} "
             f"({diff:+.3f}, {diff / base:+.1%}){sav_s}; paired Wilcoxon over {points.get('n', 0)} "

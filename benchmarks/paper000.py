@@ -16,7 +16,6 @@ with benchmarks/al_baselines.py when that has run with the same configuration.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -57,7 +56,7 @@ PAPER_TABLE1 = {
 }
 
 
-def row_config(task, row, spec, data, seeds, cache, full) -> ExperimentConfig:
+def row_config(task, row, spec, data, seeds, cache, full, threads: int = 2) -> ExperimentConfig:
     strategy, params, train_extra = spec
     return load_config(
         ExperimentConfig,
@@ -66,7 +65,7 @@ def row_config(task, row, spec, data, seeds, cache, full) -> ExperimentConfig:
             "data": {"source": "isic2017", "root": str(data / "isic2017"), "task": task},
             "train": {
                 "freeze_stages": FREEZE_STAGES,
-                "num_threads": 2,
+                "num_threads": threads,
                 "epochs": 20,
                 "patience": 5,
                 **train_extra,
@@ -92,10 +91,15 @@ def run_row(config: ExperimentConfig, reuse: Path | None) -> dict:
         return json.loads((out / "results.json").read_text())
     if reuse is not None and (reuse / "results.json").exists():
         shared = json.loads((reuse / "results.json").read_text())
-        runs = [r for r in shared["runs"] if r["strategy"] == "random"]
-        if runs and {r["seed"] for r in runs} >= set(config.experiment.seeds):
-            out.mkdir(parents=True, exist_ok=True)
-            shutil.copy(reuse / "results.json", out / "results.json")
+        runs = [
+            r for r in shared["runs"] if r["strategy"] == "random" and r["seed"] in config.experiment.seeds
+        ]
+        if {r["seed"] for r in runs} == set(config.experiment.seeds):
+            # Same training configuration and seeds: keep only the random runs, so this row is random alone.
+            shared["runs"] = runs
+            shared["config"]["experiment"]["strategies"] = ["random"]
+            shared["reused_from"] = str(reuse.relative_to(RESULTS.parent))
+            write_json(out / "results.json", shared)
             return shared
     return run_experiment(config)
 
@@ -127,6 +131,7 @@ def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--ablations", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
     full_all = json.loads((RESULTS / "full_data_freeze6.json").read_text())["results"]
@@ -140,7 +145,7 @@ def main() -> None:
             rows.update(ABLATIONS)
         block = {}
         for row, spec in rows.items():
-            config = row_config(task, row, spec, args.data, args.seeds, args.cache_dir, full)
+            config = row_config(task, row, spec, args.data, args.seeds, args.cache_dir, full, args.threads)
             reuse = RESULTS / "al_baselines" / task if row == "random" else None
             raw = run_row(config, reuse)
             write_report(raw, Path(config.output))
