@@ -316,3 +316,24 @@ def test_bad_amounts_are_config_errors(
     monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("trained with a bad config"))
     with pytest.raises(ConfigError, match=message):
         run_experiment(exp_config(tiny, tmp_path / "bad", **settings), progress=False)
+
+
+def test_pool_features_follow_the_strategy_parameters(tiny: TinyIsic, tmp_path: Path) -> None:
+    """A dual-criteria strategy with its own K and PCA components gets buckets hashed with those."""
+    config = exp_config(
+        tiny,
+        tmp_path / "run",
+        strategies=["pca_lsh"],
+        strategy_params={"pca_lsh": {"n_buckets": 3, "n_components": 2}},
+        initial={"kind": "strategy", "strategy": "pca_lsh"},
+        rounds=1,
+    )
+    experiment = Experiment(config, progress=False)
+    strategy = experiment.strategies["pca_lsh"]
+    features = experiment._features_for([r.id for r in experiment.pool], strategy)
+    assert features["pca"].shape == (POOL, 2)
+    assert sorted(set(features["lsh_bucket"].tolist())) == [0, 1, 2]
+    default = experiment.pool_features()
+    assert default["pca"].shape == (POOL, 1)
+    assert sorted(set(default["lsh_bucket"].tolist())) == list(range(10))
+    assert (tmp_path / "run" / "state" / "pool_features_pca2_k3.npz").exists()

@@ -282,6 +282,13 @@ def test_n_buckets_validated(name: str) -> None:
         get_strategy(name, n_buckets=0)
 
 
+@pytest.mark.parametrize("name", ["dual_criteria", "pca_lsh"])
+@pytest.mark.parametrize("n_components", [0, 1.5, True])
+def test_n_components_validated(name: str, n_components: object) -> None:
+    with pytest.raises(ConfigError, match="n_components"):
+        get_strategy(name, n_components=n_components)
+
+
 def test_informative_count_rounds_half_up() -> None:
     assert informative_count(5, 0.5) == 3
     assert informative_count(15, 0.7) == 11

@@ -72,7 +72,7 @@ class Experiment:
         self.strategies: dict[str, Strategy] = {
             name: get_strategy(name, **exp.strategy_params.get(name, {})) for name in exp.strategies
         }
-        unused = set(exp.strategy_params) - set(exp.strategies)
+        unused = set(exp.strategy_params) - set(exp.strategies) - {exp.initial.strategy}
         if unused:
             raise ConfigError(
                 f"experiment.strategy_params names strategies not in the list: {sorted(unused)}"
@@ -80,7 +80,9 @@ class Experiment:
         if exp.initial.kind == "strategy":
             if not exp.initial.strategy:
                 raise ConfigError("experiment.initial.kind is 'strategy' but initial.strategy is not set")
-            self.initial_strategy = get_strategy(exp.initial.strategy)
+            self.initial_strategy = get_strategy(
+                exp.initial.strategy, **exp.strategy_params.get(exp.initial.strategy, {})
+            )
             if self.initial_strategy.requires - {"features"}:
                 raise ConfigError(
                     f"initial strategy {exp.initial.strategy} needs a trained model "
@@ -115,7 +117,7 @@ class Experiment:
         self.metric = primary_metric(config, self.dataset.num_classes)
         self.by_id = {r.id: r for r in self.pool}
         self.cache_dir = config.cache_dir or default_cache_dir()
-        self._features: dict[str, np.ndarray] | None = None
+        self._features: dict[tuple[int, int], dict[str, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ helpers
     def _state_path(self, strategy: str, seed: int) -> Path:
@@ -132,18 +134,24 @@ class Experiment:
         cfg = replace(self.config.train, seed=seed * 1000 + round_, progress=self.progress)
         return Trainer(model, cfg, cache_dir=self.cache_dir)
 
-    def pool_features(self) -> dict[str, np.ndarray]:
-        """Model-independent pool features (PCA + LSH buckets), computed once and kept on disk."""
-        if self._features is None:
+    def pool_features(self, n_components: int = 1, n_buckets: int = 10) -> dict[str, np.ndarray]:
+        """Model-independent pool features (PCA + LSH buckets), computed once per setting, kept on disk."""
+        key = (int(n_components), int(n_buckets))
+        if key not in self._features:
             from lesionlab.selection.pool_features import compute_pool_features
 
-            self._features = compute_pool_features(
-                self.pool, self.out / "state" / "pool_features.npz", self.config
+            # Paper 000's setting keeps the plain file name; others get their own file.
+            name = "pool_features.npz" if key == (1, 10) else f"pool_features_pca{key[0]}_k{key[1]}.npz"
+            self._features[key] = compute_pool_features(
+                self.pool, self.out / "state" / name, self.config, n_components=key[0], n_buckets=key[1]
             )
-        return self._features
+        return self._features[key]
 
-    def _features_for(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        features = self.pool_features()
+    def _features_for(self, ids: Sequence[str], strategy: Strategy) -> dict[str, np.ndarray]:
+        """Rows of the pool features for `ids`, hashed with the strategy's own components and buckets."""
+        features = self.pool_features(
+            getattr(strategy, "n_components", 1), getattr(strategy, "n_buckets", 10)
+        )
         index = {r.id: i for i, r in enumerate(self.pool)}
         rows = np.array([index[i] for i in ids], dtype=int)
         return {k: v[rows] for k, v in features.items()}
@@ -158,7 +166,7 @@ class Experiment:
             picked = rng.choice(len(self.pool), size=self.n_initial, replace=False)
             return [self.pool[i].id for i in sorted(picked)]
         ids = np.array([r.id for r in self.pool])
-        evidence = Evidence(ids=ids, features=self._features_for(ids))
+        evidence = Evidence(ids=ids, features=self._features_for(ids, self.initial_strategy))
         return list(
             self.initial_strategy.select(evidence, self.n_initial, np.random.default_rng([seed, 0])).ids
         )
@@ -241,7 +249,7 @@ class Experiment:
                     labeled,
                     mc_samples=exp.mc_samples,
                     ensemble=partial(self._ensemble, trainer, train_records, seed, round_),
-                    features=self._features_for([r.id for r in unlabeled])
+                    features=self._features_for([r.id for r in unlabeled], strategy)
                     if "features" in strategy.requires
                     else None,
                 )

@@ -152,14 +152,22 @@ def _pool_buckets(evidence: Evidence, n_buckets: int) -> np.ndarray:
 class _DualCriteriaBase(Strategy):
     """Shared selection: top N_I by least confidence, then N_R uniformly across LSH buckets of the rest."""
 
-    def __init__(self, gamma: float, n_buckets: int) -> None:
+    def __init__(self, gamma: float, n_buckets: int, n_components: int = 1) -> None:
         # Parameters arrive from configs and the command line, so bad ones are the user's to fix.
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma <= 1.0:
             raise ConfigError(f"gamma must be a number in [0, 1], got {gamma!r}")
         if isinstance(n_buckets, bool) or not isinstance(n_buckets, (int, np.integer)) or n_buckets < 1:
             raise ConfigError(f"n_buckets must be an integer >= 1, got {n_buckets!r}")
+        if (
+            isinstance(n_components, bool)
+            or not isinstance(n_components, (int, np.integer))
+            or n_components < 1
+        ):
+            raise ConfigError(f"n_components must be an integer >= 1, got {n_components!r}")
         self.gamma = float(gamma)
         self.n_buckets = int(n_buckets)
+        # PCA components of the pool features the runner hashes for this strategy (paper 000: the first).
+        self.n_components = int(n_components)
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
         budget = min(check_budget(budget), len(evidence.ids))
@@ -200,8 +208,10 @@ class DualCriteria(_DualCriteriaBase):
     name = "dual_criteria"
     requires = frozenset({"probs", "features"})
 
-    def __init__(self, gamma: float = DEFAULT_GAMMA, n_buckets: int = DEFAULT_BUCKETS) -> None:
-        super().__init__(gamma, n_buckets)
+    def __init__(
+        self, gamma: float = DEFAULT_GAMMA, n_buckets: int = DEFAULT_BUCKETS, n_components: int = 1
+    ) -> None:
+        super().__init__(gamma, n_buckets, n_components)
 
 
 @register_strategy("pca_lsh")
@@ -211,5 +221,5 @@ class PcaLsh(_DualCriteriaBase):
     name = "pca_lsh"
     requires = frozenset({"features"})
 
-    def __init__(self, n_buckets: int = DEFAULT_BUCKETS) -> None:
-        super().__init__(0.0, n_buckets)
+    def __init__(self, n_buckets: int = DEFAULT_BUCKETS, n_components: int = 1) -> None:
+        super().__init__(0.0, n_buckets, n_components)
