@@ -19,10 +19,13 @@ import json
 import time
 from pathlib import Path
 
-from _common import RESULTS, base_parser, machine, versions, write_json, write_text
+import numpy as np
+
+from _common import RESULTS, base_parser, fmt, machine, versions, write_json, write_text
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.evaluation.metrics import mean_se
 from lesionlab.evaluation.report import summarize, write_report
+from lesionlab.evaluation.statistics import compare_curves
 from lesionlab.loop.experiment import run_experiment
 
 TASKS = {"melanoma": 0.5, "seborrheic_keratosis": 0.4}  # task -> fraction of Table 1
@@ -127,6 +130,73 @@ def stopping_rounds(raw: dict, alpha: float = 0.05) -> dict:
     return out
 
 
+def curve_matrix(raw: dict, metric: str = "auc") -> np.ndarray:
+    """(seeds, rounds) test metric, seeds in ascending order, for paired comparisons between rows."""
+    runs = sorted(raw["runs"], key=lambda r: r["seed"])
+    return np.array([[rd["metrics"][metric] for rd in run["rounds"]] for run in runs], dtype=float)
+
+
+def row_block(raw: dict, fraction: float, random_raw: dict | None) -> dict:
+    info = next(iter(summarize(raw)["strategies"].values()))
+    block = {
+        "alc": {"mean": info["alc"]["mean"], "se": info["alc"]["se"]},
+        "at_target": at_fraction(raw, fraction),
+        "labels_to_99pct_full": info["labels_to_target"],
+        "stopping_rule_fraction": stopping_rounds(raw),
+        "curve": [
+            {"n_labeled": n, "fraction": p["x"], "auc": {"mean": p["mean"], "se": p["sem"]}}
+            for n, p in zip(info["n_labeled"], info["curves"]["auc"], strict=True)
+        ],
+    }
+    if random_raw is not None and raw is not random_raw:
+        a, b = curve_matrix(raw), curve_matrix(random_raw)
+        if a.shape == b.shape:
+            block["vs_random"] = {
+                "points": compare_curves(a, b, pair_over="points"),
+                "seeds": compare_curves(a, b, pair_over="seeds"),
+            }
+    return block
+
+
+def _p(block: dict, key: str = "points") -> str:
+    vs = block.get("vs_random")
+    return "—" if not vs else f"{vs[key]['p_wilcoxon']:.3f}"
+
+
+def _stop(block: dict) -> str:
+    values = list(block["stopping_rule_fraction"].values())
+    return ", ".join("never" if v is None else f"{v:.0%}" for v in values)
+
+
+def _labels(block: dict, pool: int) -> str:
+    ltt = block["labels_to_99pct_full"] or {}
+    if not ltt.get("mean"):
+        return "not reached"
+    return f"{ltt['mean'] / pool:.0%} ({ltt['n_reached']}/{ltt['n_seeds']} seeds)"
+
+
+def target_lines(task: str, block: dict, fraction: float, pool: int) -> list[str]:
+    """The issue's two targets for one task, met or missed, with the numbers that decide."""
+    sa, rnd, sa_as = block["sa"], block["random"], block["sa_as"]
+    diff = sa["alc"]["mean"] - rnd["alc"]["mean"]
+    lines = [
+        f"- SA beats Random in ALC: **{'met' if diff > 0 else 'missed'}** "
+        f"({sa['alc']['mean']:.3f} vs {rnd['alc']['mean']:.3f}, {diff:+.3f}; paired Wilcoxon over "
+        f"(seed, round) points p = {_p(sa)}, over seeds p = {_p(sa, 'seeds')})."
+    ]
+    ltt = sa_as["labels_to_99pct_full"] or {}
+    reached = ltt.get("mean") is not None and ltt.get("n_reached") == ltt.get("n_seeds")
+    met = reached and ltt["mean"] / pool <= fraction + 1e-9
+    auc_at = sa_as["at_target"]["auc"]["mean"]
+    full_auc = block["full_data"]["auc"]["mean"]
+    lines.append(
+        f"- SA + AS reaches 99 % of the full-data AUC ({0.99 * full_auc:.3f}) at <= {fraction:.0%} of the "
+        f"labels: **{'met' if met else 'missed'}** (labels needed: {_labels(sa_as, pool)}; AUC at "
+        f"{fraction:.0%}: {auc_at:.3f} = {auc_at / full_auc:.1%} of full data)."
+    )
+    return lines
+
+
 def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
@@ -135,7 +205,7 @@ def main() -> None:
     args = parser.parse_args()
 
     full_all = json.loads((RESULTS / "full_data_freeze6.json").read_text())["results"]
-    results, md, t_start = {}, [], time.perf_counter()
+    results, ablations, md, t_start = {}, {}, [], time.perf_counter()
     for task in args.tasks:
         fraction = TASKS[task]
         full_entry = full_all[f"isic2017_{task}"]
@@ -143,50 +213,61 @@ def main() -> None:
         rows = dict(ROWS)
         if args.ablations and task == "melanoma":
             rows.update(ABLATIONS)
-        block = {}
+        raws = {}
         for row, spec in rows.items():
             config = row_config(task, row, spec, args.data, args.seeds, args.cache_dir, full, args.threads)
             reuse = RESULTS / "al_baselines" / task if row == "random" else None
-            raw = run_row(config, reuse)
-            write_report(raw, Path(config.output))
-            info = next(iter(summarize(raw)["strategies"].values()))
-            block[row] = {
-                "alc": {"mean": info["alc"]["mean"], "se": info["alc"]["se"]},
-                "at_target": at_fraction(raw, fraction),
-                "labels_to_99pct_full": info["labels_to_target"],
-                "stopping_rule_fraction": stopping_rounds(raw),
-                "curve": [
-                    {"n_labeled": n, "fraction": p["x"], "auc": {"mean": p["mean"], "se": p["sem"]}}
-                    for n, p in zip(info["n_labeled"], info["curves"]["auc"], strict=True)
-                ],
-            }
+            print(f"{task}: {row}", flush=True)
+            raws[row] = run_row(config, reuse)
+            raws[row]["full_data"] = raws[row].get("full_data") or full  # reused rows may predate the line
+            write_report(raws[row], Path(config.output))
+        pool = raws["random"]["pool_size"]
+        block = {row: row_block(raw, fraction, raws["random"]) for row, raw in raws.items()}
         block["full_data"] = {k: full_entry[k] for k in KEYS}
         results[f"isic2017_{task}"] = {k: v for k, v in block.items() if k in (*ROWS, "full_data")}
         if args.ablations and task == "melanoma":
-            results.setdefault("ablations", {})[task] = {k: v for k, v in block.items() if k in ABLATIONS}
+            ablations[task] = {k: v for k, v in block.items() if k in ABLATIONS}
 
         md += [f"## ISIC 2017 {task} at {fraction:.0%} of the labels (mean ± s.e., seeds {args.seeds})", ""]
         md += [
-            "| row | ACC | AUC | AP | SE | SP | ALC | paper (ACC/AUC/AP/SE/SP) |",
-            "|---|---|---|---|---|---|---|---|",
+            "| row | ACC | AUC | AP | SE | SP | ALC | p vs random | stopping rule stops at (per seed) "
+            "| paper (ACC/AUC/AP/SE/SP) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in (*ROWS, "full_data"):
             b = block[row]
             vals = b if row == "full_data" else b["at_target"]
             cells = " | ".join(f"{vals[k]['mean']:.3f} ± {vals[k]['se']:.3f}" for k in KEYS)
-            alc_s = "—" if row == "full_data" else f"{b['alc']['mean']:.3f}"
+            extra = "— | — | —" if row == "full_data" else f"{b['alc']['mean']:.3f} | {_p(b)} | {_stop(b)}"
             paper = "/".join(f"{v:.3f}" for v in PAPER_TABLE1[task][row])
-            md.append(f"| {row} | {cells} | {alc_s} | {paper} |")
-        md.append("")
+            md.append(f"| {row} | {cells} | {extra} | {paper} |")
+        md += ["", "Targets:", "", *target_lines(task, block, fraction, pool), ""]
+        if task in ablations:
+            md += [
+                f"### Ablations on {task} (Fig. 3b: gamma; Fig. 3c: mosaic mode)",
+                "",
+                f"| row | gamma | AS | ALC | AUC at {fraction:.0%} | p vs random |",
+                "|---|---|---|---|---|---|",
+            ]
+            order = ["sa_gamma0.3", "sa_gamma0.5", "sa", "sa_gamma0.9", "sa_as", "sa_as_replicate"]
+            for row in order:
+                _, params, extra_train = rows[row]
+                b = block[row]
+                as_mode = extra_train.get("mosaic_mode", "—")
+                cells = f"{fmt(b['alc'])} | {fmt(b['at_target']['auc'])} | {_p(b)}"
+                md.append(f"| {row} | {params['gamma']} | {as_mode} | {cells} |")
+            md.append("")
 
     payload = {
-        "results": {k: v for k, v in results.items() if k != "ablations"},
-        "ablations": results.get("ablations", {}),
+        "results": results,
+        "ablations": ablations,
         "config": {
             "rows": {k: list(v) for k, v in ROWS.items()},
             "ablations": {k: list(v) for k, v in ABLATIONS.items()},
             "freeze_stages": FREEZE_STAGES,
             "tasks": TASKS,
+            "full_data_line": "results/full_data_freeze6.json (same training configuration)",
+            "p_values": "paired Wilcoxon of test AUC against random over (seed, round) points and over seeds",
         },
         "paper_table1": PAPER_TABLE1,
         "seeds": args.seeds,
