@@ -74,8 +74,14 @@ def unit_config(name: str, base: TrainConfig, seed: int) -> TrainConfig:
 
 
 def same_training(a: dict, b: dict) -> bool:
-    """Equal configurations up to settings that change speed, not results (threads, device, progress)."""
+    """Equal configurations up to settings that change speed, not results (threads, device, progress).
+
+    A field missing from a stored configuration was added later with a default that keeps the old
+    behaviour (e.g. `synthetic: none`), so it counts as that default.
+    """
     ignore = {"num_threads", "device", "progress"}
+    defaults = asdict(TrainConfig())
+    a, b = {**defaults, **a}, {**defaults, **b}
     return {k: v for k, v in a.items() if k not in ignore} == {k: v for k, v in b.items() if k not in ignore}
 
 
