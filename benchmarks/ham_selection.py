@@ -7,7 +7,8 @@ on one side, and is scored per epoch on the other 15 %. The (scheme, epoch) with
 validation accuracy and balanced accuracy (the two targets, weighted equally, fixed in advance) becomes
 the HAM10000 configuration of `full_data.py`, which then trains on all 5984 images for that many epochs.
 
-    python benchmarks/ham_selection.py            # about 16 min on 2 cores, 30 on one
+    python benchmarks/ham_selection.py            # measured: 78 min on 1 thread beside another
+                                                  # benchmark, caching included
 
 Writes results/ham_selection.json and .md.
 """

@@ -330,6 +330,7 @@ def test_pool_features_follow_the_strategy_parameters(tiny: TinyIsic, tmp_path: 
     )
     experiment = Experiment(config, progress=False)
     strategy = experiment.strategies["pca_lsh"]
+    assert experiment.initial_strategy.n_buckets == 3  # the initial strategy gets its parameters too
     features = experiment._features_for([r.id for r in experiment.pool], strategy)
     assert features["pca"].shape == (POOL, 2)
     assert sorted(set(features["lsh_bucket"].tolist())) == [0, 1, 2]

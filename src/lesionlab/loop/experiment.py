@@ -33,6 +33,7 @@ from lesionlab.io import write_json
 from lesionlab.models.registry import create_classifier
 from lesionlab.selection.base import Evidence, Strategy, get_strategy
 from lesionlab.selection.evidence import collect_evidence
+from lesionlab.selection.representativeness import DEFAULT_BUCKETS
 from lesionlab.supervised import load_dataset, versions
 from lesionlab.training.trainer import Trainer
 
@@ -134,14 +135,18 @@ class Experiment:
         cfg = replace(self.config.train, seed=seed * 1000 + round_, progress=self.progress)
         return Trainer(model, cfg, cache_dir=self.cache_dir)
 
-    def pool_features(self, n_components: int = 1, n_buckets: int = 10) -> dict[str, np.ndarray]:
+    def pool_features(self, n_components: int = 1, n_buckets: int = DEFAULT_BUCKETS) -> dict[str, np.ndarray]:
         """Model-independent pool features (PCA + LSH buckets), computed once per setting, kept on disk."""
         key = (int(n_components), int(n_buckets))
         if key not in self._features:
             from lesionlab.selection.pool_features import compute_pool_features
 
             # Paper 000's setting keeps the plain file name; others get their own file.
-            name = "pool_features.npz" if key == (1, 10) else f"pool_features_pca{key[0]}_k{key[1]}.npz"
+            name = (
+                "pool_features.npz"
+                if key == (1, DEFAULT_BUCKETS)
+                else f"pool_features_pca{key[0]}_k{key[1]}.npz"
+            )
             self._features[key] = compute_pool_features(
                 self.pool, self.out / "state" / name, self.config, n_components=key[0], n_buckets=key[1]
             )
@@ -150,7 +155,7 @@ class Experiment:
     def _features_for(self, ids: Sequence[str], strategy: Strategy) -> dict[str, np.ndarray]:
         """Rows of the pool features for `ids`, hashed with the strategy's own components and buckets."""
         features = self.pool_features(
-            getattr(strategy, "n_components", 1), getattr(strategy, "n_buckets", 10)
+            getattr(strategy, "n_components", 1), getattr(strategy, "n_buckets", DEFAULT_BUCKETS)
         )
         index = {r.id: i for i, r in enumerate(self.pool)}
         rows = np.array([index[i] for i in ids], dtype=int)
