@@ -64,12 +64,19 @@ def units(data: Path) -> dict[str, tuple]:
 
 
 def unit_config(name: str, base: TrainConfig, seed: int) -> TrainConfig:
-    """One unit's training configuration: HAM10000 takes the weighting and epochs chosen on validation."""
+    """One unit's training configuration: HAM10000 takes the weighting, frozen stages and epochs chosen on
+    validation."""
     if not name.startswith("ham"):
         return replace(base, seed=seed)
     if HAM_SELECTION.exists():
         chosen = json.loads(HAM_SELECTION.read_text())["chosen"]
-        return replace(base, seed=seed, class_weights=chosen["class_weights"], epochs=chosen["epochs"])
+        return replace(
+            base,
+            seed=seed,
+            class_weights=chosen["class_weights"],
+            epochs=chosen["epochs"],
+            freeze_stages=chosen.get("freeze_stages", base.freeze_stages),
+        )
     return replace(base, seed=seed, epochs=HAM_EPOCHS)
 
 
