@@ -130,6 +130,12 @@ def stopping_rounds(raw: dict, alpha: float = 0.05) -> dict:
     return out
 
 
+def compute_minutes(raw: dict) -> float:
+    """Training and selection time of every round of every seed: the row's cost, resumed or not."""
+    seconds = sum(r["train_seconds"] + r["selection_seconds"] for run in raw["runs"] for r in run["rounds"])
+    return seconds / 60
+
+
 def curve_matrix(raw: dict, metric: str = "auc") -> np.ndarray:
     """(seeds, rounds) test metric, seeds in ascending order, for paired comparisons between rows."""
     runs = sorted(raw["runs"], key=lambda r: r["seed"])
@@ -143,6 +149,7 @@ def row_block(raw: dict, fraction: float, random_raw: dict | None) -> dict:
         "at_target": at_fraction(raw, fraction),
         "labels_to_99pct_full": info["labels_to_target"],
         "stopping_rule_fraction": stopping_rounds(raw),
+        "compute_minutes": compute_minutes(raw),
         "curve": [
             {"n_labeled": n, "fraction": p["x"], "auc": {"mean": p["mean"], "se": p["sem"]}}
             for n, p in zip(info["n_labeled"], info["curves"]["auc"], strict=True)
@@ -231,8 +238,8 @@ def main() -> None:
         md += [f"## ISIC 2017 {task} at {fraction:.0%} of the labels (mean ± s.e., seeds {args.seeds})", ""]
         md += [
             "| row | ACC | AUC | AP | SE | SP | ALC | p vs random | stopping rule stops at (per seed) "
-            "| paper (ACC/AUC/AP/SE/SP) |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| paper (ACC/AUC/AP/SE/SP) | minutes |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in (*ROWS, "full_data"):
             b = block[row]
@@ -240,21 +247,24 @@ def main() -> None:
             cells = " | ".join(f"{vals[k]['mean']:.3f} ± {vals[k]['se']:.3f}" for k in KEYS)
             extra = "— | — | —" if row == "full_data" else f"{b['alc']['mean']:.3f} | {_p(b)} | {_stop(b)}"
             paper = "/".join(f"{v:.3f}" for v in PAPER_TABLE1[task][row])
-            md.append(f"| {row} | {cells} | {extra} | {paper} |")
+            minutes = "—" if row == "full_data" else f"{b['compute_minutes']:.0f}"
+            md.append(f"| {row} | {cells} | {extra} | {paper} | {minutes} |")
         md += ["", "Targets:", "", *target_lines(task, block, fraction, pool), ""]
         if task in ablations:
             md += [
                 f"### Ablations on {task} (Fig. 3b: gamma; Fig. 3c: mosaic mode)",
                 "",
-                f"| row | gamma | AS | ALC | AUC at {fraction:.0%} | p vs random |",
-                "|---|---|---|---|---|---|",
+                f"| row | gamma | AS | ALC | AUC at {fraction:.0%} | p vs random | minutes |",
+                "|---|---|---|---|---|---|---|",
             ]
             order = ["sa_gamma0.3", "sa_gamma0.5", "sa", "sa_gamma0.9", "sa_as", "sa_as_replicate"]
             for row in order:
                 _, params, extra_train = rows[row]
                 b = block[row]
                 as_mode = extra_train.get("mosaic_mode", "—")
-                cells = f"{fmt(b['alc'])} | {fmt(b['at_target']['auc'])} | {_p(b)}"
+                cells = (
+                    f"{fmt(b['alc'])} | {fmt(b['at_target']['auc'])} | {_p(b)} | {b['compute_minutes']:.0f}"
+                )
                 md.append(f"| {row} | {params['gamma']} | {as_mode} | {cells} |")
             md.append("")
 
@@ -276,7 +286,14 @@ def main() -> None:
         "wall_seconds": time.perf_counter() - t_start,
     }
     write_json(RESULTS / "paper000.json", payload)
-    write_text(RESULTS / "paper000.md", "# Paper 000 reproduction\n\n" + "\n".join(md) + "\n")
+    head = [
+        "# Paper 000 reproduction",
+        "",
+        "Reproduce: `python benchmarks/paper000.py --ablations` (resumable). Minutes: training and selection",
+        "time of a row, summed over its seeds and rounds (1 thread each, two rows running side by side).",
+        "",
+    ]
+    write_text(RESULTS / "paper000.md", "\n".join(head + md) + "\n")
     print("\n".join(md))
 
 
