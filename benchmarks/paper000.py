@@ -186,19 +186,31 @@ def target_lines(task: str, block: dict, fraction: float, pool: int) -> list[str
     """The issue's two targets for one task, met or missed, with the numbers that decide."""
     sa, rnd, sa_as = block["sa"], block["random"], block["sa_as"]
     diff = sa["alc"]["mean"] - rnd["alc"]["mean"]
+    significant = sa["vs_random"]["points"]["p_wilcoxon"] < 0.05
+    verdict = "missed" if diff <= 0 else "met" if significant else "met in the mean only, not significant"
     lines = [
-        f"- SA beats Random in ALC: **{'met' if diff > 0 else 'missed'}** "
+        f"- SA beats Random in ALC: **{verdict}** "
         f"({sa['alc']['mean']:.3f} vs {rnd['alc']['mean']:.3f}, {diff:+.3f}; paired Wilcoxon over "
         f"(seed, round) points p = {_p(sa)}, over seeds p = {_p(sa, 'seeds')})."
     ]
     ltt = sa_as["labels_to_99pct_full"] or {}
     reached = ltt.get("mean") is not None and ltt.get("n_reached") == ltt.get("n_seeds")
-    met = reached and ltt["mean"] / pool <= fraction + 1e-9
+    crossed = reached and ltt["mean"] / pool <= fraction + 1e-9
     auc_at = sa_as["at_target"]["auc"]["mean"]
     full_auc = block["full_data"]["auc"]["mean"]
+    held = auc_at >= 0.99 * full_auc
+    # Met only if the mean curve is there at the fraction; a seed that crosses earlier and dips again
+    # does not count as having reached it.
+    verdict = (
+        "met"
+        if held
+        else "borderline: every seed crosses it by then, but the mean AUC at that fraction is below"
+        if crossed
+        else "missed"
+    )
     lines.append(
         f"- SA + AS reaches 99 % of the full-data AUC ({0.99 * full_auc:.3f}) at <= {fraction:.0%} of the "
-        f"labels: **{'met' if met else 'missed'}** (labels needed: {_labels(sa_as, pool)}; AUC at "
+        f"labels: **{verdict}** (labels to first reach it, interpolated: {_labels(sa_as, pool)}; AUC at "
         f"{fraction:.0%}: {auc_at:.3f} = {auc_at / full_auc:.1%} of full data)."
     )
     return lines
