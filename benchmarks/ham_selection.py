@@ -21,6 +21,7 @@ Writes results/ham_selection.json and .md.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import replace
@@ -28,7 +29,7 @@ from dataclasses import replace
 from _common import RESULTS, base_parser, machine, versions, write_json, write_text
 from lesionlab.data.sources import load_source
 from lesionlab.models.registry import create_classifier
-from lesionlab.training.trainer import TrainConfig, Trainer
+from lesionlab.training.trainer import CLASS_WEIGHTS, TrainConfig, Trainer
 
 CANDIDATES = ("balanced@5", "sqrt@5", "none@5", "sqrt@3", "balanced@3")
 VAL_FRACTION = 0.15
@@ -44,6 +45,11 @@ def criterion(row: dict) -> float:
 def parse_candidate(text: str) -> tuple[str, int]:
     """'sqrt@3' -> ('sqrt', 3); a bare scheme means the default five frozen stages."""
     scheme, _, freeze = text.partition("@")
+    if scheme not in CLASS_WEIGHTS or not (freeze == "" or freeze.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"candidate {text!r}: write WEIGHTING@FREEZE_STAGES with WEIGHTING one of "
+            f"{', '.join(CLASS_WEIGHTS)}, e.g. sqrt@3"
+        )
     return scheme, int(freeze) if freeze else TrainConfig().freeze_stages
 
 
@@ -56,6 +62,9 @@ def previous_runs() -> dict[str, dict]:
         f"{scheme}@{stored['config']['freeze_stages']}": info
         for scheme, info in stored.get("per_scheme", {}).items()
     }
+    for key, info in runs.items():  # older entries did not name their own settings
+        info.setdefault("class_weights", parse_candidate(key)[0])
+        info.setdefault("freeze_stages", parse_candidate(key)[1])
     return runs if stored["config"].get("max_epochs") == MAX_EPOCHS else {}
 
 
@@ -63,7 +72,11 @@ def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--candidates", nargs="+", default=list(CANDIDATES), help="weighting@freeze_stages, e.g. sqrt@3"
+        "--candidates",
+        nargs="+",
+        type=parse_candidate,
+        default=[parse_candidate(c) for c in CANDIDATES],
+        help="weighting@freeze_stages, e.g. sqrt@3",
     )
     args = parser.parse_args()
 
@@ -72,8 +85,7 @@ def main() -> None:
     base = TrainConfig(num_threads=args.threads, progress=False, seed=0, epochs=MAX_EPOCHS, patience=0)
     t_start = time.perf_counter()
     runs = previous_runs()
-    for candidate in args.candidates:
-        scheme, freeze = parse_candidate(candidate)
+    for scheme, freeze in args.candidates:
         key = f"{scheme}@{freeze}"
         if key in runs:
             print(f"{key}: measured before, kept", flush=True)
@@ -98,9 +110,6 @@ def main() -> None:
         write_json(OUT.with_suffix(".partial.json"), runs)
         print(f"{key}: best epoch {best['epoch']}, {best}", flush=True)
 
-    for key, info in runs.items():  # older entries did not name their own settings
-        info.setdefault("class_weights", parse_candidate(key)[0])
-        info.setdefault("freeze_stages", parse_candidate(key)[1])
     chosen_key = max(runs, key=lambda k: runs[k]["score"])
     chosen = runs[chosen_key]
     payload = {
