@@ -35,6 +35,7 @@ CANDIDATES = ("balanced@5", "sqrt@5", "none@5", "sqrt@3", "balanced@3")
 VAL_FRACTION = 0.15
 MAX_EPOCHS = 12
 OUT = RESULTS / "ham_selection.json"
+PARTIAL = OUT.with_suffix(".partial.json")
 
 
 def criterion(row: dict) -> float:
@@ -54,18 +55,25 @@ def parse_candidate(text: str) -> tuple[str, int]:
 
 
 def previous_runs() -> dict[str, dict]:
-    """Candidates already measured, keyed 'scheme@freeze' (older files keyed by scheme at freeze 5)."""
-    if not OUT.exists():
-        return {}
-    stored = json.loads(OUT.read_text())
-    runs = stored.get("per_candidate") or {
-        f"{scheme}@{stored['config']['freeze_stages']}": info
-        for scheme, info in stored.get("per_scheme", {}).items()
-    }
+    """Candidates already measured, keyed 'scheme@freeze' (older files keyed by scheme at freeze 5).
+
+    Read from the finished file and from the partial file that runs write after each candidate, so
+    two runs started side by side on different candidates (one per core) keep each other's results.
+    """
+    runs: dict[str, dict] = {}
+    if OUT.exists():
+        stored = json.loads(OUT.read_text())
+        if stored["config"].get("max_epochs") == MAX_EPOCHS:
+            runs = stored.get("per_candidate") or {
+                f"{scheme}@{stored['config']['freeze_stages']}": info
+                for scheme, info in stored.get("per_scheme", {}).items()
+            }
+    if PARTIAL.exists():
+        runs.update(json.loads(PARTIAL.read_text()))
     for key, info in runs.items():  # older entries did not name their own settings
         info.setdefault("class_weights", parse_candidate(key)[0])
         info.setdefault("freeze_stages", parse_candidate(key)[1])
-    return runs if stored["config"].get("max_epochs") == MAX_EPOCHS else {}
+    return runs
 
 
 def main() -> None:
@@ -107,9 +115,11 @@ def main() -> None:
             "score": criterion(best),
             "wall_seconds": time.perf_counter() - t0,
         }
-        write_json(OUT.with_suffix(".partial.json"), runs)
+        runs = {**previous_runs(), **runs}  # a run beside this one may have finished a candidate
+        write_json(PARTIAL, runs)
         print(f"{key}: best epoch {best['epoch']}, {best}", flush=True)
 
+    runs = {**previous_runs(), **runs}
     chosen_key = max(runs, key=lambda k: runs[k]["score"])
     chosen = runs[chosen_key]
     payload = {
@@ -133,7 +143,7 @@ def main() -> None:
         "wall_seconds": time.perf_counter() - t_start,
     }
     write_json(OUT, payload)
-    OUT.with_suffix(".partial.json").unlink(missing_ok=True)
+    PARTIAL.unlink(missing_ok=True)  # everything in it is now in OUT
     md = [
         "# HAM10000: class weighting, frozen stages and epochs chosen on a lesion-grouped validation split",
         "",
