@@ -180,7 +180,7 @@ def main() -> None:
             "ham10000": {
                 k: v
                 for k, v in asdict(unit_config("ham10000_7class", base, 0)).items()
-                if k in ("class_weights", "epochs")
+                if k in ("class_weights", "epochs", "freeze_stages")
             },
         },
         "seeds": args.seeds,

@@ -74,6 +74,18 @@ def test_rewritten_file_is_decoded_again(tmp_path: Path, decode_counter: list[Pa
     assert np.array_equal(after, cache_mod.load_image(img, 16, "none"))
 
 
+def test_a_copied_data_set_is_served_from_the_cache(tmp_path: Path, decode_counter: list[Path]) -> None:
+    """A re-extracted or moved data set (new paths, new mtimes, same bytes) is not decoded again."""
+    img = _write_image(tmp_path / "a.png", 0)
+    cache = ImageCache(tmp_path / "cache", 16, "none")
+    first = cache.get(img)
+    (tmp_path / "copy").mkdir()
+    moved = tmp_path / "copy" / "renamed.png"
+    moved.write_bytes(img.read_bytes())
+    assert np.array_equal(ImageCache(tmp_path / "cache", 16, "none").get(moved), first)
+    assert len(decode_counter) == 1
+
+
 def test_no_temporaries_left_and_failed_write_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -219,8 +219,22 @@ def test_activation_cache_is_reused_and_invalidated(
     other_head = create_classifier("efficientnet_lite0", 2, "imagenet", seed=1)
     second = Trainer(other_head, config(views=2, seed=3), cache_dir=cache)
     second.fit(train)
-    before = second.predict(train)
+    second.predict(train)
     assert seen == []
+
+    # The same data set copied elsewhere (new paths and mtimes, as a fresh extraction gives) keeps its
+    # activations, and so its augmented views.
+    clear_memory()
+    copies = []
+    for r in train:
+        target = tmp_path / "copied" / r.image_path.name
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(r.image_path.read_bytes())
+        copies.append(replace(r, image_path=target))
+    second.fit(copies)
+    assert seen == []
+    before = second.predict(train)
+    np.testing.assert_array_equal(second.predict(copies), before)
 
     # An edited image gets new activations; the others are still reused.
     changed = tiny_isic.image(train[0].id)

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lesionlab.data.fingerprint import content_key
 from lesionlab.data.preprocess import _check_size, _unreadable, check_preprocessing, load_image
 
 # Part of every key: bump it when decoding or preprocessing changes, so old entries are never reused.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 3600
 
@@ -37,7 +38,8 @@ def default_cache_dir() -> Path:
 
 
 class ImageCache:
-    """Decoded images keyed by resolved path, file size and mtime, so an edited file is decoded again.
+    """Decoded images keyed by the file's content, so an edited file is decoded again and a copied or
+    re-extracted data set is not.
 
     `cache_dir=None` keeps entries in memory only (for tests and one-off runs; unbounded). Otherwise
     entries live in `cache_dir/<size>_<preprocessing>/`. Writes go to a temporary file in the same
@@ -89,15 +91,13 @@ class ImageCache:
         return load_image(Path(path), self.size, self.preprocessing)
 
     def _key(self, path: Path) -> str:
-        resolved = path.expanduser().resolve()
         try:
-            st = resolved.stat()
+            content = content_key(path)
         except FileNotFoundError:
             raise _unreadable(path, "file not found") from None
         except OSError as e:
             raise _unreadable(path, e) from e
-        ident = f"{CACHE_FORMAT_VERSION}\0{resolved}\0{st.st_size}\0{st.st_mtime_ns}"
-        return hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        return hashlib.sha256(f"{CACHE_FORMAT_VERSION}:{content}".encode()).hexdigest()[:32]
 
     def _read(self, entry: Path) -> np.ndarray | None:
         """A valid entry, or None; unreadable or wrong-shaped entries count as misses and get rewritten."""

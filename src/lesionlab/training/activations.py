@@ -4,8 +4,8 @@ On two CPU cores a full EfficientNet-Lite0 fine-tune at 224 px runs at ~18 image
 stages are ~70 % of the forward cost. Freezing them, computing their output once per image (and per fixed
 augmented view, so training still sees augmentation) and training only the remaining stages from the cache
 is several times faster, and the cache is reused across epochs, rounds, seeds and tasks. Entries are keyed
-by the trunk's weights, resolution, preprocessing and view seed, and by each file's size and mtime, so a
-changed image or model is never served stale.
+by the trunk's weights, resolution, preprocessing and view seed, and by each file's content, so a changed
+image or model is never served stale while a copied or re-extracted data set keeps its cache and views.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import torch
 
 from lesionlab.data.augment import augmented_views
 from lesionlab.data.cache import ImageCache
+from lesionlab.data.fingerprint import content_key
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.progress import progress
 
 # Bump when the meaning of a cached entry changes (view recipe, dtype), so old entries are never read.
-_FORMAT = 2
+_FORMAT = 3
 _SHARED_MEMORY: dict[str, dict[tuple[str, int], np.ndarray]] = {}
 
 
@@ -46,8 +47,7 @@ def trunk_fingerprint(model: LesionClassifier, freeze_stages: int) -> str:
 
 
 def _file_key(path: Path) -> str:
-    st = path.stat()
-    return hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:24]
+    return content_key(path)[:24]
 
 
 class ActivationCache:
