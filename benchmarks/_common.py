@@ -44,8 +44,14 @@ def load_partial(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def save_partial(path: Path, done: dict[str, Any]) -> None:
+def save_partial(path: Path, key: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Add one finished unit to the file, keeping units that a run beside this one has added since.
+
+    Returns everything now on file, so two runs on different seeds can share one partial file.
+    """
+    done = {**load_partial(path), key: row}
     write_json(path, done)
+    return done
 
 
 def summarize_values(rows: list[dict[str, float]], keys: list[str]) -> dict[str, dict[str, float]]:

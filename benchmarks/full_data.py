@@ -9,7 +9,9 @@ test images. Several seeds; mean and s.e.
     python benchmarks/full_data.py                 # all three, 3 seeds (about 60-90 min on 2 cores)
     python benchmarks/full_data.py --only isic2017_melanoma --seeds 0
 
-Interrupted runs resume: finished (task, seed) units are kept in results/full_data.partial.json.
+Interrupted runs resume: finished (task, seed) units are kept in results/full_data.partial.json. Runs
+side by side on different seeds (`--seeds 1 --threads 1` beside `--seeds 2 --threads 1`) share that file;
+a last plain run then trains nothing and writes the summary of all seeds.
 """
 
 from __future__ import annotations
@@ -155,8 +157,9 @@ def main() -> None:
             print(f"{key} ...", flush=True)
             done[key] = run_unit(name, all_units[name], config, args.cache_dir)
             print(f"{key}: {done[key]['metrics']} ({done[key]['wall_seconds']:.0f} s)", flush=True)
-            save_partial(partial_path, done)
+            done = save_partial(partial_path, key, done[key])
 
+    done = load_partial(partial_path) or done  # everything on file, with units a run beside this one finished
     results = {}
     for name in chosen:
         rows = [done[f"{name}/seed{s}"] for s in args.seeds if f"{name}/seed{s}" in done]
