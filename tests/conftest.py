@@ -10,6 +10,17 @@ import pytest
 import torch
 
 from fake_isic import TinyIsic, make_tiny_isic
+from lesionlab.training.activations import clear_memory
+
+
+@pytest.fixture(autouse=True)
+def fresh_activation_memory() -> None:
+    """Each test starts without the process-wide activation memory of earlier tests.
+
+    Entries are keyed by image content, and the generated data sets of different tests hold the same
+    images, so without this a test would read activations another test computed in other batches.
+    """
+    clear_memory()
 
 
 @pytest.fixture
