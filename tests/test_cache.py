@@ -45,7 +45,7 @@ def test_disk_hit_returns_identical_array_without_decoding(
     second = cache.get(img)
     assert np.array_equal(first, second)
     assert len(decode_counter) == 1
-    entries = list((tmp_path / "cache" / "16_gray_world").glob("*.npy"))
+    entries = list((tmp_path / "cache" / "v2_16_gray_world").glob("*.npy"))
     assert len(entries) == 1
     # A new cache object (e.g. the next run) reads the same entry instead of decoding.
     third = ImageCache(tmp_path / "cache", 16, "gray_world").get(str(img))
@@ -58,7 +58,11 @@ def test_settings_have_separate_entries(tmp_path: Path, decode_counter: list[Pat
     ImageCache(tmp_path / "c", 8, "none").get(img)
     ImageCache(tmp_path / "c", 16, "grayscale_minmax").get(img)
     assert len(decode_counter) == 3
-    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["16_grayscale_minmax", "16_none", "8_none"]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
+        "v2_16_grayscale_minmax",
+        "v2_16_none",
+        "v2_8_none",
+    ]
 
 
 def test_rewritten_file_is_decoded_again(tmp_path: Path, decode_counter: list[Path]) -> None:
@@ -92,7 +96,7 @@ def test_no_temporaries_left_and_failed_write_leaves_nothing(
     paths = [_write_image(tmp_path / f"{i}.png", i) for i in range(3)]
     cache = ImageCache(tmp_path / "cache", 8, "none")
     cache.get_many(paths)
-    entry_dir = tmp_path / "cache" / "8_none"
+    entry_dir = tmp_path / "cache" / "v2_8_none"
     names = sorted(p.name for p in entry_dir.iterdir())
     assert len(names) == 3 and all(n.endswith(".npy") and not n.startswith(".") for n in names)
 
@@ -112,7 +116,7 @@ def test_stale_temporary_is_removed_and_corrupt_entry_rewritten(
     img = _write_image(tmp_path / "a.png", 0)
     cache = ImageCache(tmp_path / "cache", 8, "none")
     good = cache.get(img)
-    entry_dir = tmp_path / "cache" / "8_none"
+    entry_dir = tmp_path / "cache" / "v2_8_none"
     (entry,) = entry_dir.glob("*.npy")
     entry.write_bytes(b"\x93NUMPY garbage")
     assert np.array_equal(ImageCache(tmp_path / "cache", 8, "none").get(img), good)

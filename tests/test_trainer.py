@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from fake_isic import TinyIsic, lesion_image
+from lesionlab.cache_maintenance import cache_folders
 from lesionlab.data.records import Record
 from lesionlab.data.sources import load_isic2017
 from lesionlab.errors import ConfigError
@@ -212,6 +213,10 @@ def test_activation_cache_is_reused_and_invalidated(
     Trainer(copy.deepcopy(lite0), config(views=2), cache_dir=cache).fit(train)
     assert sum(seen) == 2 * len(train)  # every image, both views
     assert len(list((cache / "activations").rglob("*.npy"))) == 2 * len(train)
+    # `lesionlab cache` recognises the folder the trainer wrote, as one in use.
+    assert [(f.kind, f.files, f.stale) for f in cache_folders(cache) if f.kind == "trunk activations"] == [
+        ("trunk activations", 2 * len(train), False)
+    ]
 
     # A second trainer on the same trunk (another head) in a "new process": served from disk.
     clear_memory()

@@ -29,6 +29,11 @@ _TMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 3600
 
 
+def decoded_dir_name(size: int, preprocessing: str) -> str:
+    """The folder of one setting's entries; it names the format so `lesionlab cache` can spot old ones."""
+    return f"v{CACHE_FORMAT_VERSION}_{size}_{preprocessing}"
+
+
 def default_cache_dir() -> Path:
     """Where decoded images go unless told otherwise: `$LESIONLAB_CACHE`, else `~/.cache/lesionlab`."""
     env = os.environ.get("LESIONLAB_CACHE")
@@ -42,7 +47,7 @@ class ImageCache:
     re-extracted data set is not.
 
     `cache_dir=None` keeps entries in memory only (for tests and one-off runs; unbounded). Otherwise
-    entries live in `cache_dir/<size>_<preprocessing>/`. Writes go to a temporary file in the same
+    entries live in `cache_dir/v<format>_<size>_<preprocessing>/`. Writes go to a temporary file in the same
     directory and are moved into place with `os.replace`, so a killed process leaves at worst a stray
     temporary file (removed by a later run), never a half-written entry. Entries of files that changed
     are not deleted; they are simply never looked up again.
@@ -55,9 +60,8 @@ class ImageCache:
         _check_size(size)
         self.size = int(size)
         self.preprocessing = preprocessing
-        self.directory = (
-            None if cache_dir is None else Path(cache_dir).expanduser() / f"{self.size}_{preprocessing}"
-        )
+        name = decoded_dir_name(self.size, preprocessing)
+        self.directory = None if cache_dir is None else Path(cache_dir).expanduser() / name
         self._memory: dict[str, np.ndarray] = {}
         self._write_failed = False
         if self.directory is not None:

@@ -26,7 +26,7 @@ from lesionlab.models.classifier import LesionClassifier
 from lesionlab.progress import progress
 
 # Bump when the meaning of a cached entry changes (view recipe, dtype), so old entries are never read.
-_FORMAT = 3
+ACTIVATION_FORMAT = 3
 _SHARED_MEMORY: dict[str, dict[tuple[str, int], np.ndarray]] = {}
 
 
@@ -72,7 +72,7 @@ class ActivationCache:
         self.device = device or torch.device("cpu")
         self.show_progress = show_progress
         fingerprint = trunk_fingerprint(model, freeze_stages)
-        tag = f"f{_FORMAT}_{fingerprint}_{images.size}_{images.preprocessing}_s{view_seed}"
+        tag = f"f{ACTIVATION_FORMAT}_{fingerprint}_{images.size}_{images.preprocessing}_s{view_seed}"
         # Trainers built on the same trunk (every round and seed of an experiment) share one memory cache.
         self._memory: dict[tuple[str, int], np.ndarray] = _SHARED_MEMORY.setdefault(tag, {})
         self.dir: Path | None = None

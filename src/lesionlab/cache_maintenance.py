@@ -1,0 +1,66 @@
+"""What the on-disk caches hold, and removing them: everything in them can be recomputed, but not for free.
+
+A cache folder holds one subfolder per decoded-image setting (`v<format>_<size>_<preprocessing>`) and one
+per frozen trunk under `activations/` (`f<format>_<trunk>_<size>_<preprocessing>_s<seed>`). Folders
+of an older format are never read again (an upgrade changed what an entry means), so they are only
+disk space: `stale` marks them. Only folders of these two shapes are ever listed or removed, so
+pointing `--cache-dir` at the wrong place cannot delete anyone's files.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from lesionlab.data.cache import CACHE_FORMAT_VERSION
+from lesionlab.training.activations import ACTIVATION_FORMAT
+
+_DECODED = re.compile(r"^(?:v(?P<format>\d+)_)?\d+_[a-z_]+$")  # no prefix: written before formats had one
+_ACTIVATIONS = re.compile(r"^f(?P<format>\d+)_[0-9a-f]+_\d+_[a-z_]+_s\d+$")
+
+
+@dataclass(frozen=True)
+class CacheFolder:
+    """One setting's entries."""
+
+    path: Path
+    kind: str  # "decoded images" or "trunk activations"
+    files: int
+    bytes: int
+    stale: bool
+
+
+def cache_folders(root: Path) -> list[CacheFolder]:
+    """The cache folders under `root`, decoded images first; an absent `root` holds none."""
+    found: list[CacheFolder] = []
+    for kind, parent, pattern, current in (
+        ("decoded images", root, _DECODED, CACHE_FORMAT_VERSION),
+        ("trunk activations", root / "activations", _ACTIVATIONS, ACTIVATION_FORMAT),
+    ):
+        if not parent.is_dir():
+            continue
+        for path in sorted(p for p in parent.iterdir() if p.is_dir()):
+            match = pattern.match(path.name)
+            if match is None:
+                continue
+            files = [f for f in path.iterdir() if f.is_file()]
+            found.append(
+                CacheFolder(
+                    path=path,
+                    kind=kind,
+                    files=len(files),
+                    bytes=sum(f.stat().st_size for f in files),
+                    stale=int(match["format"] or 1) != current,
+                )
+            )
+    return found
+
+
+def clear_cache(root: Path, stale_only: bool = False) -> list[CacheFolder]:
+    """Remove the cache folders under `root` (only those of an older format with `stale_only`)."""
+    removed = [f for f in cache_folders(root) if f.stale or not stale_only]
+    for folder in removed:
+        shutil.rmtree(folder.path)
+    return removed
