@@ -6,7 +6,8 @@ images (so no validation split is left to pick an epoch on) with the class weigh
 epochs that `ham_selection.py` chose on a lesion-grouped validation split, report on the 1512 ISIC 2018
 test images. Several seeds; mean and s.e.
 
-    python benchmarks/full_data.py                 # all three, 3 seeds (about 60-90 min on 2 cores)
+    python benchmarks/full_data.py                 # all three, 3 seeds
+    # (ISIC 2017 about 60 min on 2 cores; HAM10000 at freeze 3 about 75 min per seed on 1 core)
     python benchmarks/full_data.py --only isic2017_melanoma --seeds 0
 
 Interrupted runs resume: finished (task, seed) units are kept in results/full_data.partial.json. Runs
