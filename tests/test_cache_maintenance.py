@@ -29,8 +29,10 @@ def _cache(tmp_path: Path) -> Path:
         folder = root / "activations" / f"f{fmt}_0123456789abcdef_224_gray_world_s0"
         folder.mkdir(parents=True)
         (folder / "k_v0.npy").write_bytes(b"y" * 500)
-    (root / "my_photos").mkdir()
-    (root / "my_photos" / "keep.jpg").write_bytes(b"z")
+    # Folders that are not ours, even where the name looks like a cache folder's.
+    for name, file in (("my_photos", "keep.jpg"), ("2024_photos", "keep.jpg"), ("32_none", "notes.txt")):
+        (root / name).mkdir()
+        (root / name / file).write_bytes(b"z")
     return root
 
 
@@ -59,7 +61,8 @@ def test_clearing_stale_keeps_current_and_foreign_folders(tmp_path: Path) -> Non
     assert [f.stale for f in cache_folders(root)] == [False, False]
     clear_cache(root)
     assert cache_folders(root) == []
-    assert (root / "my_photos" / "keep.jpg").exists()
+    for name, file in (("my_photos", "keep.jpg"), ("2024_photos", "keep.jpg"), ("32_none", "notes.txt")):
+        assert (root / name / file).exists()
 
 
 def test_cli_info_and_clear(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 A cache folder holds one subfolder per decoded-image setting (`v<format>_<size>_<preprocessing>`) and one
 per frozen trunk under `activations/` (`f<format>_<trunk>_<size>_<preprocessing>_s<seed>`). Folders
 of an older format are never read again (an upgrade changed what an entry means), so they are only
-disk space: `stale` marks them. Only folders of these two shapes are ever listed or removed, so
-pointing `--cache-dir` at the wrong place cannot delete anyone's files.
+disk space: `stale` marks them. Only folders with one of these names (and a known preprocessing) that
+hold nothing but cache entries are ever listed or removed, so pointing `--cache-dir` at the wrong place
+does not delete anyone's files.
 """
 
 from __future__ import annotations
@@ -15,10 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lesionlab.data.cache import CACHE_FORMAT_VERSION
+from lesionlab.data.preprocess import PREPROCESSING
 from lesionlab.training.activations import ACTIVATION_FORMAT
 
-_DECODED = re.compile(r"^(?:v(?P<format>\d+)_)?\d+_[a-z_]+$")  # no prefix: written before formats had one
-_ACTIVATIONS = re.compile(r"^f(?P<format>\d+)_[0-9a-f]+_\d+_[a-z_]+_s\d+$")
+_PREP = "|".join(PREPROCESSING)
+# No `v` prefix: written before decoded-image folders named their format.
+_DECODED = re.compile(rf"^(?:v(?P<format>\d+)_)?\d+_(?:{_PREP})$")
+_ACTIVATIONS = re.compile(rf"^f(?P<format>\d+)_[0-9a-f]{{16}}_\d+_(?:{_PREP})_s\d+$")
+
+
+def _only_cache_files(files: list[Path]) -> bool:
+    """Entries (`.npy`) and the temporaries written beside them; anything else means not ours."""
+    return all(f.suffix in (".npy", ".tmp") for f in files)
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,8 @@ def cache_folders(root: Path) -> list[CacheFolder]:
             if match is None:
                 continue
             files = [f for f in path.iterdir() if f.is_file()]
+            if len(files) != sum(1 for _ in path.iterdir()) or not _only_cache_files(files):
+                continue
             found.append(
                 CacheFolder(
                     path=path,
