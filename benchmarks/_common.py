@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ import torch
 
 from lesionlab.evaluation.metrics import mean_se
 from lesionlab.io import write_json, write_text
+from lesionlab.models.classifier import LesionClassifier
+from lesionlab.models.registry import load_lesionlab_checkpoint
 from lesionlab.supervised import versions
+from lesionlab.training.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -66,16 +70,35 @@ def fmt(stat: dict[str, float]) -> str:
     return f"{stat['mean']:.3f} ± {stat['se']:.3f}"
 
 
+def training_fields(config: TrainConfig) -> dict:
+    """The settings that decide the trained weights (not threads, device, progress bars or TTA)."""
+    ignore = ("num_threads", "device", "progress", "tta_views")
+    return {k: v for k, v in asdict(config).items() if k not in ignore}
+
+
+def load_if_saved(model: LesionClassifier, checkpoint: Path, config: TrainConfig) -> bool:
+    """Load the weights saved for this very configuration into `model`; False when there are none."""
+    if not checkpoint.exists():
+        return False
+    meta = torch.load(checkpoint, map_location="cpu", weights_only=True)["lesionlab"]
+    if meta.get("config") != training_fields(config):
+        return False
+    load_lesionlab_checkpoint(model, checkpoint)
+    return True
+
+
 __all__ = [
     "DEFAULT_DATA",
     "RESULTS",
     "base_parser",
     "fmt",
+    "load_if_saved",
     "load_partial",
     "machine",
     "np",
     "save_partial",
     "summarize_values",
+    "training_fields",
     "versions",
     "write_json",
     "write_text",

@@ -188,6 +188,33 @@ def test_predict_outputs_and_mc_dropout(lite0: LesionClassifier, splits: dict, t
     assert trainer.outputs(test)[2].size == 0
 
 
+def test_test_time_augmentation_averages_the_training_views(
+    lite0: LesionClassifier, splits: dict, tmp_path: Path
+) -> None:
+    """TTA averages the probabilities of the same fixed views in both paths; 1 view is the plain image."""
+    model = copy.deepcopy(lite0)
+    fast = Trainer(model, config(freeze_stages=3), cache_dir=tmp_path)
+    full = Trainer(model, config(freeze_stages=0), cache_dir=tmp_path)  # same weights, no cache
+    test = splits["test"]
+    plain = fast.predict(test)
+    np.testing.assert_array_equal(fast.predict(test, views=1), plain)
+    tta = fast.predict(test, views=4)
+    assert tta.shape == plain.shape
+    np.testing.assert_allclose(tta.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(tta - plain).max() > 1e-4  # the augmented views do change the prediction
+    # The full path builds the views from the decoded images, the fast path reads their cached trunk
+    # activations (float16): the same views give the same average up to that rounding.
+    np.testing.assert_allclose(full.predict(test, views=4), tta, atol=2e-3)
+    # The mean of the views, each predicted on its own.
+    x = fast._inputs(test, 4)
+    by_hand = np.mean([fast._probs_from(x[v]) for v in range(4)], axis=0)
+    np.testing.assert_allclose(tta, by_hand, atol=1e-6)
+    # The config's tta_views is the default; a bad count is refused.
+    assert np.array_equal(Trainer(model, config(freeze_stages=3, tta_views=4)).predict(test), tta)
+    with pytest.raises(ConfigError, match="views must be >= 1"):
+        fast.predict(test, views=0)
+
+
 # ------------------------------------------------------------------------ activation cache
 
 
@@ -285,6 +312,7 @@ def test_a_different_trunk_does_not_reuse_the_cache(
         ({"batch_size": 0}, "batch_size"),
         ({"lr": 0.0}, "lr"),
         ({"views": 0}, "views"),
+        ({"tta_views": 0}, "tta_views"),
         ({"resolution": 16}, "resolution"),
         ({"monitor": "f1"}, "monitor"),
         ({"augmentation": "heavy"}, "augmentation"),

@@ -46,7 +46,8 @@ def trunk_fingerprint(model: LesionClassifier, freeze_stages: int) -> str:
     return h.hexdigest()[:16]
 
 
-def _file_key(path: Path) -> str:
+def activation_key(path: Path) -> str:
+    """An image's key in the cache, which also seeds its augmented views."""
     return content_key(path)[:24]
 
 
@@ -82,7 +83,7 @@ class ActivationCache:
 
     def get(self, paths: Sequence[Path], n_views: int = 1) -> torch.Tensor:
         """Activations shaped (n_views, N, C, h, w), float16; computes only what is not cached yet."""
-        keys = [_file_key(Path(p)) for p in paths]
+        keys = [activation_key(Path(p)) for p in paths]
         missing = [i for i, k in enumerate(keys) if not self._has(k, n_views)]
         if missing:
             self._compute([paths[i] for i in missing], [keys[i] for i in missing], n_views)

@@ -21,14 +21,14 @@ import torch
 import torch.nn.functional as F
 from pydantic import ConfigDict
 
-from lesionlab.data.augment import light_augmentation, paper000_augmentation
+from lesionlab.data.augment import augmented_views, light_augmentation, paper000_augmentation
 from lesionlab.data.cache import ImageCache
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError
 from lesionlab.evaluation.metrics import compute_metrics
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.progress import progress
-from lesionlab.training.activations import ActivationCache
+from lesionlab.training.activations import ActivationCache, activation_key
 from lesionlab.training.device import seed_everything, select_device, set_threads
 from lesionlab.training.synthetic import MOSAIC_MODES, SYNTHETIC_KINDS, epoch_samples, soft_cross_entropy
 
@@ -58,6 +58,9 @@ class TrainConfig:
     monitor: str = "auto"  # auc (binary) / macro_auc (multi-class) unless set
     freeze_stages: int = 5  # stages frozen and cached (CPU fast path); 0 = full fine-tuning
     views: int = 4  # fixed augmented views per image in the fast path (view 0 is the plain image)
+    # predict() averages class probabilities over this many fixed views of each image, the same recipe
+    # and the same views the fast path trains on (test-time augmentation); 1 = the plain image only.
+    tta_views: int = 1
     resolution: int = 224
     preprocessing: str = "gray_world"
     augmentation: str = "paper000"
@@ -78,6 +81,7 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (self.views >= 1, f"views must be >= 1, got {self.views}"),
+            (self.tta_views >= 1, f"tta_views must be >= 1, got {self.tta_views}"),
             (self.resolution >= 32, f"resolution must be >= 32, got {self.resolution}"),
             (self.class_weights in CLASS_WEIGHTS, f"class_weights must be one of {', '.join(CLASS_WEIGHTS)}"),
             (self.monitor in MONITORS, f"monitor must be one of {', '.join(MONITORS)}"),
@@ -162,11 +166,19 @@ class Trainer:
 
     # ---------------------------------------------------------------- inputs
     def _inputs(self, records: Sequence[Record], n_views: int = 1) -> torch.Tensor:
-        """(V, N, C, h, w) float16 activations (fast path) or (1, N, H, W, 3) uint8 images (full)."""
+        """(V, N, C, h, w) float16 activations (fast path) or (V, N, H, W, 3) uint8 images (full).
+
+        Both paths see the same fixed views: seeded by view 0 and each file's content key, as the
+        activation cache seeds them.
+        """
         paths = [r.image_path for r in records]
         if self.activations is not None:
             return self.activations.get(paths, n_views)
-        return torch.from_numpy(self.images.get_many(paths))[None]
+        images = self.images.get_many(paths)
+        if n_views == 1:
+            return torch.from_numpy(images)[None]
+        keys = [activation_key(Path(p)) for p in paths]
+        return torch.from_numpy(augmented_views(images, n_views, 0, keys=keys))
 
     @torch.inference_mode()
     def _trunk_activations(self, images: torch.Tensor) -> torch.Tensor:
@@ -362,9 +374,14 @@ class Trainer:
     def _probs_from(self, x: torch.Tensor) -> np.ndarray:
         return self._outputs_from(x)[0]
 
-    def predict(self, records: Sequence[Record]) -> np.ndarray:
-        """Class probabilities (N, C) on the plain (unaugmented) images."""
-        return self._outputs_from(self._inputs(records)[0])[0]
+    def predict(self, records: Sequence[Record], views: int | None = None) -> np.ndarray:
+        """Class probabilities (N, C), averaged over `views` fixed views (default: the config's
+        `tta_views`; 1 is the plain image alone)."""
+        views = self.config.tta_views if views is None else views
+        if views < 1:
+            raise ConfigError(f"views must be >= 1, got {views}")
+        x = self._inputs(records, views)
+        return np.mean([self._probs_from(x[v]) for v in range(views)], axis=0)
 
     def embed(self, records: Sequence[Record]) -> np.ndarray:
         """Pooled embeddings (N, D), the input of the classifier layer."""
