@@ -141,6 +141,15 @@ def test_train_then_evaluate(tiny: TinyIsic, tmp_path: Path) -> None:
     assert evaluated["metrics"]["auc"] == pytest.approx(metrics["test"]["auc"], abs=1e-9)
     low, high = evaluated["ci95"]["auc"]
     assert low <= evaluated["metrics"]["auc"] <= high
+    assert evaluated["tta_views"] == 1  # the run's own setting
+
+    # Test-time augmentation on request: the average over 3 fixed views of each test image.
+    result = runner.invoke(
+        app, ["evaluate", str(run), "--bootstrap", "20", "--tta-views", "3", "--json", str(out_json)]
+    )
+    assert result.exit_code == 0, result.output
+    with_tta = json.loads(out_json.read_text())
+    assert with_tta["tta_views"] == 3 and 0.0 <= with_tta["metrics"]["auc"] <= 1.0
 
 
 # ------------------------------------------------------------------------ user errors: no traceback
@@ -174,6 +183,7 @@ def test_main_turns_config_errors_into_messages(
         (["train", str(typo)], "  train.epoch: unknown field (check the spelling)"),
         (["run", str(missing)], f"error: config file {missing} does not exist"),
         (["evaluate", str(tmp_path / "no_run")], f"{tmp_path / 'no_run' / 'metrics.json'} not found"),
+        (["evaluate", str(tmp_path / "no_run"), "--tta-views", "0"], "--tta-views must be >= 1, got 0"),
         (["train", str(bracket_root)], f"folder not found: {tmp_path / '[old]'} "),
         (["train", str(bracket_weights)], "error: weights '[/x]' is neither"),
     ):

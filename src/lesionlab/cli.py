@@ -76,12 +76,16 @@ def evaluate(
     split: Annotated[str, typer.Option(help="train, val or test")] = "test",
     bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the 95% intervals")] = 1000,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
+    tta_views: Annotated[
+        int | None,
+        typer.Option(help="average predictions over this many fixed augmented views (default: the run's)"),
+    ] = None,
 ) -> None:
     """Evaluate a trained run on a split, with bootstrap confidence intervals."""
     from lesionlab.io import write_json
     from lesionlab.supervised import evaluate_run
 
-    result = evaluate_run(run_dir, split, bootstrap)
+    result = evaluate_run(run_dir, split, bootstrap, tta_views)
     _print_metrics(result["metrics"], f"{split} metrics ({result['n']} images)", result["ci95"])
     if json_out:
         write_json(json_out, result)

@@ -115,13 +115,21 @@ def load_trained_run(run_dir: Path) -> tuple[TrainRunConfig, LabeledDataset, Tra
     return config, dataset, trainer
 
 
-def evaluate_run(run_dir: Path, split: str = "test", n_boot: int = 1000) -> dict[str, Any]:
-    """Metrics of a saved `lesionlab train` run on `split`, with bootstrap 95 % confidence intervals."""
+def evaluate_run(
+    run_dir: Path, split: str = "test", n_boot: int = 1000, tta_views: int | None = None
+) -> dict[str, Any]:
+    """Metrics of a saved `lesionlab train` run on `split`, with bootstrap 95 % confidence intervals.
+
+    `tta_views` overrides the run's `train.tta_views` (predictions averaged over fixed augmented views).
+    """
+    if tta_views is not None and tta_views < 1:
+        raise ConfigError(f"--tta-views must be >= 1, got {tta_views}")
     _, dataset, trainer = load_trained_run(run_dir)
     records = dataset.split(split)
     if not records:
         raise DataError(f"{dataset.name} has no {split!r} split; choose one of train, val, test")
-    probs = trainer.predict(records)
+    views = trainer.config.tta_views if tta_views is None else tta_views
+    probs = trainer.predict(records, views=views)
     y = np.array([r.label for r in records])
     metrics = compute_metrics(y, probs, dataset.classes)
     intervals = {}
@@ -130,4 +138,4 @@ def evaluate_run(run_dir: Path, split: str = "test", n_boot: int = 1000) -> dict
             intervals[name] = bootstrap_ci(
                 y, probs, lambda yy, pp, k=name: compute_metrics(yy, pp, dataset.classes)[k], n_boot=n_boot
             )
-    return {"split": split, "n": len(records), "metrics": metrics, "ci95": intervals}
+    return {"split": split, "n": len(records), "tta_views": views, "metrics": metrics, "ci95": intervals}
