@@ -28,6 +28,7 @@ from _common import (
     RESULTS,
     base_parser,
     fmt,
+    load_if_saved,
     load_partial,
     machine,
     save_partial,
@@ -39,6 +40,7 @@ from _common import (
 )
 from ham_tta import tta_metrics
 from lesionlab.data.sources import load_source
+from lesionlab.evaluation.decision import prior_adjusted
 from lesionlab.evaluation.metrics import compute_metrics
 from lesionlab.models.registry import create_classifier, save_checkpoint
 from lesionlab.training.trainer import TrainConfig, Trainer
@@ -86,9 +88,39 @@ def unit_config(name: str, base: TrainConfig, seed: int) -> TrainConfig:
     return replace(base, seed=seed, epochs=HAM_EPOCHS)
 
 
-def ham_tta_views() -> int:
-    """The number of views HAM10000 averages at test time, as `ham_tta.py` chose it on validation."""
-    return json.loads(HAM_TTA.read_text())["chosen"]["tta_views"] if HAM_TTA.exists() else 1
+def ham_rule() -> tuple[int, float]:
+    """HAM10000's test-time rule (views averaged, logit-adjustment tau), as `ham_tta.py` chose it on
+    validation; the plain prediction until it has."""
+    if not HAM_TTA.exists():
+        return 1, 0.0
+    chosen = json.loads(HAM_TTA.read_text())["chosen"]
+    return int(chosen["tta_views"]), float(chosen.get("tau", 0.0))
+
+
+def rule_metrics(name: str, spec: tuple, row: dict, views: int, tau: float, cache_dir: Path) -> dict:
+    """Test metrics of a finished unit under a decision rule, from its saved model (no retraining)."""
+    if tau == 0.0:
+        return row["metrics_by_views"][str(views)] if views > 1 else row["metrics"]
+    rule = f"{views}@{tau}"
+    if rule in row.get("metrics_by_rule", {}):
+        return row["metrics_by_rule"][rule]
+    source, root, task = spec
+    ds = load_source(source, root, task)
+    config = TrainConfig(**{**row["config"], "num_threads": None, "progress": False})
+    checkpoint = cache_dir / "benchmarks" / f"{name}_seed{row['seed']}.pt"
+    model = create_classifier("efficientnet_lite0", ds.num_classes, "none", seed=row["seed"])
+    if not load_if_saved(model, checkpoint, config):
+        raise SystemExit(
+            f"{checkpoint} is missing or from another configuration: rerun {name} seed {row['seed']}"
+        )
+    train, test = ds.split("train"), ds.split("test")
+    counts = np.bincount([r.label for r in train], minlength=ds.num_classes)
+    probs = prior_adjusted(
+        Trainer(model, config, cache_dir=cache_dir).predict(test, views=views), counts, tau
+    )
+    metrics = compute_metrics(np.array([r.label for r in test]), probs, ds.classes)
+    row.setdefault("metrics_by_rule", {})[rule] = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    return row["metrics_by_rule"][rule]
 
 
 def same_training(a: dict, b: dict) -> bool:
@@ -185,12 +217,15 @@ def main() -> None:
     for name in chosen:
         rows = [done[f"{name}/seed{s}"] for s in args.seeds if f"{name}/seed{s}" in done]
         keys = MULTI_KEYS if name.startswith("ham") else BINARY_KEYS
-        views = ham_tta_views() if name.startswith("ham") else 1
-        reported = [r["metrics_by_views"][str(views)] if views > 1 else r["metrics"] for r in rows]
+        views, tau = ham_rule() if name.startswith("ham") else (1, 0.0)
+        reported = [rule_metrics(name, all_units[name], r, views, tau, args.cache_dir) for r in rows]
         entry = summarize_values(reported, keys)
-        entry["tta_views"] = views
-        if views > 1:
-            entry["without_tta"] = summarize_values([r["metrics"] for r in rows], keys)
+        entry["decision_rule"] = {"tta_views": views, "tau": tau}
+        if (views, tau) != (1, 0.0):
+            entry["plain_prediction"] = summarize_values([r["metrics"] for r in rows], keys)
+            for s in args.seeds:  # keep what was computed from the saved models for the next summary
+                if f"{name}/seed{s}" in done:
+                    save_partial(partial_path, f"{name}/seed{s}", done[f"{name}/seed{s}"])
         entry["train_images_per_second"] = summarize_values(rows, ["train_images_per_second"])[
             "train_images_per_second"
         ]
