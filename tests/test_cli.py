@@ -151,6 +151,13 @@ def test_train_then_evaluate(tiny: TinyIsic, tmp_path: Path) -> None:
     with_tta = json.loads(out_json.read_text())
     assert with_tta["tta_views"] == 3 and 0.0 <= with_tta["metrics"]["auc"] <= 1.0
 
+    # Logit adjustment keeps the ranking (so the AUC) and moves the threshold-0.5 decisions.
+    args = ["evaluate", str(run), "--bootstrap", "20", "--logit-adjustment", "1", "--json", str(out_json)]
+    assert runner.invoke(app, args).exit_code == 0
+    adjusted = json.loads(out_json.read_text())
+    assert adjusted["logit_adjustment"] == 1.0
+    assert adjusted["metrics"]["auc"] == pytest.approx(evaluated["metrics"]["auc"], abs=1e-9)
+
 
 # ------------------------------------------------------------------------ user errors: no traceback
 
@@ -184,6 +191,7 @@ def test_main_turns_config_errors_into_messages(
         (["run", str(missing)], f"error: config file {missing} does not exist"),
         (["evaluate", str(tmp_path / "no_run")], f"{tmp_path / 'no_run' / 'metrics.json'} not found"),
         (["evaluate", str(tmp_path / "no_run"), "--tta-views", "0"], "--tta-views must be >= 1, got 0"),
+        (["evaluate", str(tmp_path / "no_run"), "--logit-adjustment", "-1"], "--logit-adjustment must be"),
         (["train", str(bracket_root)], f"folder not found: {tmp_path / '[old]'} "),
         (["train", str(bracket_weights)], "error: weights '[/x]' is neither"),
     ):

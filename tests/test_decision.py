@@ -1,4 +1,4 @@
-"""Post-hoc logit adjustment: identity at tau 0, softmax(log p - tau log pi), moves decisions to rare classes."""
+"""Post-hoc logit adjustment: identity at tau 0, softmax(log p - tau log pi), favours rare classes."""
 
 from __future__ import annotations
 

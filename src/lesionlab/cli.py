@@ -80,12 +80,19 @@ def evaluate(
         int | None,
         typer.Option(help="average predictions over this many fixed augmented views (default: the run's)"),
     ] = None,
+    logit_adjustment: Annotated[
+        float,
+        typer.Option(
+            help="divide the training class prior out of the probabilities to this power "
+            "(0 = plain argmax, 1 = aim at balanced error; choose it on the val split)"
+        ),
+    ] = 0.0,
 ) -> None:
     """Evaluate a trained run on a split, with bootstrap confidence intervals."""
     from lesionlab.io import write_json
     from lesionlab.supervised import evaluate_run
 
-    result = evaluate_run(run_dir, split, bootstrap, tta_views)
+    result = evaluate_run(run_dir, split, bootstrap, tta_views, logit_adjustment)
     _print_metrics(result["metrics"], f"{split} metrics ({result['n']} images)", result["ci95"])
     if json_out:
         write_json(json_out, result)

@@ -19,6 +19,7 @@ from lesionlab.data.records import LabeledDataset
 from lesionlab.data.sources import load_source
 from lesionlab.data.validate import check_files
 from lesionlab.errors import ConfigError, DataError
+from lesionlab.evaluation.decision import prior_adjusted
 from lesionlab.evaluation.metrics import bootstrap_ci, compute_metrics
 from lesionlab.io import write_json
 from lesionlab.models.registry import create_classifier, save_checkpoint
@@ -116,20 +117,31 @@ def load_trained_run(run_dir: Path) -> tuple[TrainRunConfig, LabeledDataset, Tra
 
 
 def evaluate_run(
-    run_dir: Path, split: str = "test", n_boot: int = 1000, tta_views: int | None = None
+    run_dir: Path,
+    split: str = "test",
+    n_boot: int = 1000,
+    tta_views: int | None = None,
+    logit_adjustment: float = 0.0,
 ) -> dict[str, Any]:
     """Metrics of a saved `lesionlab train` run on `split`, with bootstrap 95 % confidence intervals.
 
-    `tta_views` overrides the run's `train.tta_views` (predictions averaged over fixed augmented views).
+    `tta_views` overrides the run's `train.tta_views` (predictions averaged over fixed augmented views);
+    `logit_adjustment` > 0 divides the training split's class prior out of the probabilities
+    (`lesionlab.evaluation.decision.prior_adjusted`).
     """
     if tta_views is not None and tta_views < 1:
         raise ConfigError(f"--tta-views must be >= 1, got {tta_views}")
+    if not (np.isfinite(logit_adjustment) and logit_adjustment >= 0):
+        raise ConfigError(f"--logit-adjustment must be a number >= 0, got {logit_adjustment}")
     _, dataset, trainer = load_trained_run(run_dir)
     records = dataset.split(split)
     if not records:
         raise DataError(f"{dataset.name} has no {split!r} split; choose one of train, val, test")
     views = trainer.config.tta_views if tta_views is None else tta_views
     probs = trainer.predict(records, views=views)
+    if logit_adjustment > 0:
+        counts = np.bincount([r.label for r in dataset.split("train")], minlength=dataset.num_classes)
+        probs = prior_adjusted(probs, counts, logit_adjustment)
     y = np.array([r.label for r in records])
     metrics = compute_metrics(y, probs, dataset.classes)
     intervals = {}
@@ -138,4 +150,11 @@ def evaluate_run(
             intervals[name] = bootstrap_ci(
                 y, probs, lambda yy, pp, k=name: compute_metrics(yy, pp, dataset.classes)[k], n_boot=n_boot
             )
-    return {"split": split, "n": len(records), "tta_views": views, "metrics": metrics, "ci95": intervals}
+    return {
+        "split": split,
+        "n": len(records),
+        "tta_views": views,
+        "logit_adjustment": logit_adjustment,
+        "metrics": metrics,
+        "ci95": intervals,
+    }
