@@ -70,10 +70,14 @@ def fmt(stat: dict[str, float]) -> str:
     return f"{stat['mean']:.3f} ± {stat['se']:.3f}"
 
 
-def training_fields(config: TrainConfig) -> dict:
+# Settings that change speed or how predictions are read, not the trained weights.
+NOT_TRAINING = ("num_threads", "device", "progress", "tta_views")
+
+
+def training_fields(config: TrainConfig | dict) -> dict:
     """The settings that decide the trained weights (not threads, device, progress bars or TTA)."""
-    ignore = ("num_threads", "device", "progress", "tta_views")
-    return {k: v for k, v in asdict(config).items() if k not in ignore}
+    fields = asdict(config) if isinstance(config, TrainConfig) else config
+    return {k: v for k, v in fields.items() if k not in NOT_TRAINING}
 
 
 def load_if_saved(model: LesionClassifier, checkpoint: Path, config: TrainConfig) -> bool:
@@ -81,7 +85,7 @@ def load_if_saved(model: LesionClassifier, checkpoint: Path, config: TrainConfig
     if not checkpoint.exists():
         return False
     meta = torch.load(checkpoint, map_location="cpu", weights_only=True)["lesionlab"]
-    if meta.get("config") != training_fields(config):
+    if training_fields(meta.get("config") or {}) != training_fields(config):
         return False
     load_lesionlab_checkpoint(model, checkpoint)
     return True
@@ -89,6 +93,7 @@ def load_if_saved(model: LesionClassifier, checkpoint: Path, config: TrainConfig
 
 __all__ = [
     "DEFAULT_DATA",
+    "NOT_TRAINING",
     "RESULTS",
     "base_parser",
     "fmt",

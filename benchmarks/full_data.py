@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import (
+    NOT_TRAINING,
     RESULTS,
     base_parser,
     fmt,
@@ -129,7 +130,7 @@ def same_training(a: dict, b: dict) -> bool:
     A field missing from a stored configuration was added later with a default that keeps the old
     behaviour (e.g. `synthetic: none`), so it counts as that default.
     """
-    ignore = {"num_threads", "device", "progress", "tta_views"}
+    ignore = set(NOT_TRAINING)
     defaults = asdict(TrainConfig())
     a, b = {**defaults, **a}, {**defaults, **b}
     return {k: v for k, v in a.items() if k not in ignore} == {k: v for k, v in b.items() if k not in ignore}
