@@ -69,9 +69,10 @@ def chosen_config(threads: int) -> TrainConfig:
 def tta_metrics(trainer: Trainer, records, classes: list[str]) -> dict[str, dict]:
     """Float metrics per view count, keyed by the count as text (JSON keys)."""
     labels = np.array([r.label for r in records])
+    per_view = trainer.view_probs(records, max(TTA_CANDIDATES))
     out = {}
     for views in TTA_CANDIDATES:
-        metrics = compute_metrics(labels, trainer.predict(records, views=views), classes)
+        metrics = compute_metrics(labels, per_view[:views].mean(axis=0), classes)
         out[str(views)] = {k: v for k, v in metrics.items() if isinstance(v, float)}
     return out
 
@@ -111,7 +112,8 @@ def main() -> None:
         trainer.fit(train, (), ds.classes)
         save_checkpoint(model, checkpoint, {"config": training_fields(config)})
     counts = np.bincount([r.label for r in train], minlength=ds.num_classes)
-    probs = {views: trainer.predict(val, views=views) for views in TTA_CANDIDATES}
+    per_view = trainer.view_probs(val, max(TTA_CANDIDATES))
+    probs = {views: per_view[:views].mean(axis=0) for views in TTA_CANDIDATES}
     rows = rule_rows(probs, np.array([r.label for r in val]), counts, ds.classes)
     # Rows run from the fewest views and the smallest tau, so a tie keeps the simpler rule.
     best = max(rows, key=lambda r: r["score"])

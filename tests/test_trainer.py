@@ -205,10 +205,12 @@ def test_test_time_augmentation_averages_the_training_views(
     # The full path builds the views from the decoded images, the fast path reads their cached trunk
     # activations (float16): the same views give the same average up to that rounding.
     np.testing.assert_allclose(full.predict(test, views=4), tta, atol=2e-3)
-    # The mean of the views, each predicted on its own.
-    x = fast._inputs(test, 4)
-    by_hand = np.mean([fast._probs_from(x[v]) for v in range(4)], axis=0)
-    np.testing.assert_allclose(tta, by_hand, atol=1e-6)
+    # The mean of the views, each predicted on its own; view v is the same whatever the count.
+    per_view = fast.view_probs(test, 6)
+    assert per_view.shape == (6, len(test), 2)
+    np.testing.assert_allclose(per_view[:4].mean(axis=0), tta, atol=1e-6)
+    np.testing.assert_allclose(per_view[0], plain, atol=1e-6)
+    np.testing.assert_allclose(per_view[:2].mean(axis=0), fast.predict(test, views=2), atol=1e-6)
     # The config's tta_views is the default; a bad count is refused.
     assert np.array_equal(Trainer(model, config(freeze_stages=3, tta_views=4)).predict(test), tta)
     with pytest.raises(ConfigError, match="views must be >= 1"):

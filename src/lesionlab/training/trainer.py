@@ -377,11 +377,18 @@ class Trainer:
     def predict(self, records: Sequence[Record], views: int | None = None) -> np.ndarray:
         """Class probabilities (N, C), averaged over `views` fixed views (default: the config's
         `tta_views`; 1 is the plain image alone)."""
-        views = self.config.tta_views if views is None else views
+        return self.view_probs(records, self.config.tta_views if views is None else views).mean(axis=0)
+
+    def view_probs(self, records: Sequence[Record], views: int) -> np.ndarray:
+        """Class probabilities (V, N, C) of each of the first `views` fixed views of every image.
+
+        View v of an image is the same whatever `views` is, so the mean of the first k rows is
+        `predict(records, views=k)`: one call scores several view counts.
+        """
         if views < 1:
             raise ConfigError(f"views must be >= 1, got {views}")
         x = self._inputs(records, views)
-        return np.mean([self._probs_from(x[v]) for v in range(views)], axis=0)
+        return np.stack([self._probs_from(x[v]) for v in range(views)])
 
     def embed(self, records: Sequence[Record]) -> np.ndarray:
         """Pooled embeddings (N, D), the input of the classifier layer."""
