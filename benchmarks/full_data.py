@@ -4,7 +4,8 @@ ISIC 2017 task 1 (melanoma) and task 2 (seborrheic keratosis): train on the 2000
 the epoch on the 150 validation images, report on the 600 test images. HAM10000: train on all 5984
 images (so no validation split is left to pick an epoch on) with the class weighting and the number of
 epochs that `ham_selection.py` chose on a lesion-grouped validation split, report on the 1512 ISIC 2018
-test images. Several seeds; mean and s.e.
+test images under the test-time rule (views averaged, logit adjustment) that `ham_tta.py` chose on the
+same split; every view count is measured as well, for the record. Several seeds; mean and s.e.
 
     python benchmarks/full_data.py                 # all three, 3 seeds
     # (ISIC 2017 about 60 min on 2 cores; HAM10000 at freeze 3 about 75 min per seed on 1 core)

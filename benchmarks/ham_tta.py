@@ -13,7 +13,7 @@ The rule with the highest mean of validation accuracy and balanced accuracy (the
 `ham_selection.py`; a tie keeps fewer views and a smaller tau) is the one `full_data.py` reports on the
 ISIC 2018 test images, which never take part in the choice.
 
-    python benchmarks/ham_tta.py --threads 1    # about 65 min on 1 thread at freeze 3
+    python benchmarks/ham_tta.py --threads 1    # measured: 54 min on 1 thread at freeze 3
 
 The trained model is kept in the cache folder, so a rerun only evaluates (a few minutes).
 Writes results/ham_tta.json and .md.
