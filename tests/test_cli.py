@@ -157,6 +157,13 @@ def test_train_then_evaluate(tiny: TinyIsic, tmp_path: Path) -> None:
     adjusted = json.loads(out_json.read_text())
     assert adjusted["logit_adjustment"] == 1.0
     assert adjusted["metrics"]["auc"] == pytest.approx(evaluated["metrics"]["auc"], abs=1e-9)
+    # Melanoma is the minority class in training (16 of 40): a very strong adjustment calls every image
+    # melanoma, so it was applied.
+    args[args.index("1")] = "30"
+    assert runner.invoke(app, args).exit_code == 0
+    extreme = json.loads(out_json.read_text())["metrics"]
+    assert extreme["sensitivity"] == 1.0 and extreme["specificity"] == 0.0
+    assert evaluated["metrics"]["specificity"] > 0.0  # which the plain prediction does not
 
 
 # ------------------------------------------------------------------------ user errors: no traceback
