@@ -19,6 +19,7 @@ from lesionlab import cli
 from lesionlab.cli import app
 from lesionlab.config import ExperimentConfig
 from lesionlab.data.demo import demo_root
+from lesionlab.evaluation.decision import RuleScore, choose_rule
 from lesionlab.loop.demo import demo_config
 from lesionlab.supervised import load_dataset
 
@@ -164,6 +165,60 @@ def test_train_then_evaluate(tiny: TinyIsic, tmp_path: Path) -> None:
     extreme = json.loads(out_json.read_text())["metrics"]
     assert extreme["sensitivity"] == 1.0 and extreme["specificity"] == 0.0
     assert evaluated["metrics"]["specificity"] > 0.0  # which the plain prediction does not
+
+
+def test_choose_rule_on_val_is_stored_applied_by_evaluate_and_dropped_on_retraining(
+    tiny: TinyIsic, tmp_path: Path
+) -> None:
+    config = _yaml(tmp_path / "train.yaml", _train_config(tiny, tmp_path))
+    assert runner.invoke(app, ["train", str(config)]).exit_code == 0
+    run, out_json = tmp_path / "run", tmp_path / "eval.json"
+
+    # The whole grid is scored on the 12 validation images, and the choice is the library's.
+    result = runner.invoke(app, ["choose-rule", str(run), "--views", "1,2", "--taus", "0,0.5,30"])
+    assert result.exit_code == 0, result.output
+    stored = json.loads((run / "decision_rule.json").read_text())
+    assert stored["split"] == "val" and stored["n"] == 12
+    assert [(r["tta_views"], r["tau"]) for r in stored["rules"]] == [
+        (v, t) for v in (1, 2) for t in (0.0, 0.5, 30.0)
+    ]
+    best = choose_rule([RuleScore(**r) for r in stored["rules"]], "accuracy")
+    assert (stored["tta_views"], stored["tau"]) == (best.tta_views, best.tau)
+    assert f"chosen: {best.tta_views} view(s), tau {best.tau:g}" in _words(result.output)
+
+    # A one-rule grid forces tau 30 (every image called melanoma); evaluate applies it from the file.
+    assert runner.invoke(app, ["choose-rule", str(run), "--views", "1", "--taus", "30"]).exit_code == 0
+    result = runner.invoke(app, ["evaluate", str(run), "--bootstrap", "20", "--json", str(out_json)])
+    assert result.exit_code == 0, result.output
+    applied = json.loads(out_json.read_text())
+    assert applied["logit_adjustment"] == 30.0 and applied["rule_source"] == str(run / "decision_rule.json")
+    assert applied["metrics"]["sensitivity"] == 1.0 and applied["metrics"]["specificity"] == 0.0
+    # An option on the command line replaces the stored rule.
+    args = ["evaluate", str(run), "--bootstrap", "20", "--logit-adjustment", "0", "--json", str(out_json)]
+    assert runner.invoke(app, args).exit_code == 0
+    overridden = json.loads(out_json.read_text())
+    assert overridden["rule_source"] == "options" and overridden["metrics"]["specificity"] > 0.0
+
+    # A floor no rule reaches: warned about, and the rule closest to it is kept.
+    result = runner.invoke(app, ["choose-rule", str(run), "--views", "1", "--min-balanced-accuracy", "1"])
+    assert result.exit_code == 0 and "no rule reaches balanced accuracy 1" in _words(result.output)
+    assert json.loads((run / "decision_rule.json").read_text())["floor_met"] is False
+
+    # Retraining replaces the model, so the rule chosen for the old one goes.
+    assert runner.invoke(app, ["train", str(config), "--force"]).exit_code == 0
+    assert not (run / "decision_rule.json").exists()
+
+
+def test_choose_rule_rejects_bad_options(tiny: TinyIsic, tmp_path: Path) -> None:
+    bad_numbers = runner.invoke(app, ["choose-rule", str(tmp_path), "--views", "1,x"])
+    assert bad_numbers.exit_code == 2 and "comma-separated ints" in _words(bad_numbers.output)
+    for option, value, message in (
+        ("--objective", "auc", "--objective must be one of accuracy, balanced_accuracy, mean"),
+        ("--min-balanced-accuracy", "1.5", "--min-balanced-accuracy must lie in [0, 1]"),
+        ("--views", "0,4", "--views must be counts >= 1"),
+    ):
+        result = runner.invoke(app, ["choose-rule", str(tmp_path), option, value])
+        assert result.exit_code != 0 and message in str(result.exception)
 
 
 # ------------------------------------------------------------------------ user errors: no traceback

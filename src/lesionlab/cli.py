@@ -81,21 +81,86 @@ def evaluate(
         typer.Option(help="average predictions over this many fixed augmented views (default: the run's)"),
     ] = None,
     logit_adjustment: Annotated[
-        float,
+        float | None,
         typer.Option(
             help="divide the training class prior out of the probabilities to this power "
-            "(0 = plain argmax, 1 = aim at balanced error; choose it on the val split)"
+            "(0 = plain argmax, 1 = aim at balanced error; choose it on val with `choose-rule`)"
         ),
-    ] = 0.0,
+    ] = None,
 ) -> None:
-    """Evaluate a trained run on a split, with bootstrap confidence intervals."""
+    """Evaluate a trained run on a split, with bootstrap confidence intervals.
+
+    Applies the rule `lesionlab choose-rule` stored in the run, unless --tta-views or
+    --logit-adjustment is given.
+    """
     from lesionlab.io import write_json
     from lesionlab.supervised import evaluate_run
 
     result = evaluate_run(run_dir, split, bootstrap, tta_views, logit_adjustment)
     _print_metrics(result["metrics"], f"{split} metrics ({result['n']} images)", result["ci95"])
+    console.print(
+        f"decision rule: {result['tta_views']} view(s) averaged, logit adjustment "
+        f"{result['logit_adjustment']:g} (from {escape(result['rule_source'])})",
+        highlight=False,
+    )
     if json_out:
         write_json(json_out, result)
+
+
+def _numbers(text: str, kind: type) -> list:
+    try:
+        return [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        message = f"write comma-separated {kind.__name__}s, e.g. 1,4,8; got {text!r}"
+        raise typer.BadParameter(message) from None
+
+
+@app.command("choose-rule")
+def choose_rule_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="output folder of `lesionlab train`")],
+    objective: Annotated[
+        str, typer.Option(help="what to maximise on val: accuracy, balanced_accuracy or mean")
+    ] = "accuracy",
+    min_balanced_accuracy: Annotated[
+        float, typer.Option(help="only rules with at least this val balanced accuracy qualify")
+    ] = 0.0,
+    views: Annotated[str, typer.Option(help="view counts to try, comma-separated")] = "1,4,8",
+    taus: Annotated[str, typer.Option(help="logit-adjustment powers to try")] = "0,0.25,0.5,0.75,1",
+) -> None:
+    """Choose the test-time rule (views averaged, logit adjustment) on the run's validation split.
+
+    The rule is stored in RUN_DIR/decision_rule.json; `lesionlab evaluate` then applies it.
+    """
+    from rich.table import Table
+
+    from lesionlab.supervised import choose_run_rule
+
+    result = choose_run_rule(
+        run_dir, objective, min_balanced_accuracy, _numbers(views, int), _numbers(taus, float)
+    )
+    table = Table(title=f"rules on the validation split ({result['n']} images)")
+    for column in ("views", "tau", "accuracy", "balanced accuracy"):
+        table.add_column(column, justify="right")
+    for r in result["rules"]:
+        chosen = (r["tta_views"], r["tau"]) == (result["tta_views"], result["tau"])
+        style = "bold green" if chosen else None
+        table.add_row(
+            str(r["tta_views"]),
+            f"{r['tau']:g}",
+            f"{r['accuracy']:.3f}",
+            f"{r['balanced_accuracy']:.3f}",
+            style=style,
+        )
+    console.print(table)
+    if not result["floor_met"]:
+        err_console.print(
+            f"no rule reaches balanced accuracy {min_balanced_accuracy:g}; chose the closest", style="yellow"
+        )
+    console.print(
+        f"chosen: {result['tta_views']} view(s), tau {result['tau']:g}; "
+        f"wrote {escape(str(Path(run_dir) / 'decision_rule.json'))}",
+        highlight=False,
+    )
 
 
 @app.command("embed-plot")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,13 @@ from lesionlab.data.records import LabeledDataset
 from lesionlab.data.sources import load_source
 from lesionlab.data.validate import check_files
 from lesionlab.errors import ConfigError, DataError
-from lesionlab.evaluation.decision import prior_adjusted
+from lesionlab.evaluation.decision import OBJECTIVES, choose_rule, prior_adjusted, score_rules
 from lesionlab.evaluation.metrics import bootstrap_ci, compute_metrics
 from lesionlab.io import write_json
 from lesionlab.models.registry import create_classifier, save_checkpoint
 from lesionlab.training.trainer import Trainer
 
+RULE_FILE = "decision_rule.json"  # the test-time rule `lesionlab choose-rule` picked on validation
 PACKAGES = ("lesionlab", "torch", "torchvision", "timm", "numpy", "scikit-learn", "scipy")
 
 
@@ -93,6 +95,7 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
     result["wall_seconds"] = time.perf_counter() - t0
     result["config"] = config.model_dump(mode="json")
     result["versions"] = versions()
+    (out / RULE_FILE).unlink(missing_ok=True)  # chosen for the model this run replaces
     save_checkpoint(model, out / "model.pt", {"classes": dataset.classes, "config": result["config"]})
     write_json(out / "metrics.json", result)
     return result
@@ -116,32 +119,87 @@ def load_trained_run(run_dir: Path) -> tuple[TrainRunConfig, LabeledDataset, Tra
     return config, dataset, trainer
 
 
+def _train_counts(dataset: LabeledDataset) -> np.ndarray:
+    return np.bincount([r.label for r in dataset.split("train")], minlength=dataset.num_classes)
+
+
+def choose_run_rule(
+    run_dir: Path,
+    objective: str = "accuracy",
+    min_balanced_accuracy: float = 0.0,
+    views: Sequence[int] = (1, 4, 8),
+    taus: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
+) -> dict[str, Any]:
+    """Score a grid of test-time rules (views averaged x logit adjustment) on a saved run's validation
+    split, pick one for `objective`, and store it in RUN/decision_rule.json, which `evaluate` applies.
+
+    Only the validation split is used: a rule chosen on the images it is reported on would flatter it.
+    """
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    if not 0.0 <= min_balanced_accuracy <= 1.0:
+        raise ConfigError(f"--min-balanced-accuracy must lie in [0, 1], got {min_balanced_accuracy}")
+    if not views or min(views) < 1:
+        raise ConfigError(f"--views must be counts >= 1, got {list(views)}")
+    if not taus or not all(np.isfinite(t) and t >= 0 for t in taus):
+        raise ConfigError(f"--taus must be numbers >= 0, got {list(taus)}")
+    _, dataset, trainer = load_trained_run(run_dir)
+    val = dataset.split("val")
+    if not val:
+        raise DataError(
+            f"{dataset.name} has no validation images to choose a rule on: give the source a val split "
+            "(a `split` column for a folder source) and train again"
+        )
+    per_view = trainer.view_probs(val, max(views))
+    rows = score_rules(per_view, [r.label for r in val], _train_counts(dataset), views, taus)
+    best = choose_rule(rows, objective, min_balanced_accuracy)
+    result = {
+        "tta_views": best.tta_views,
+        "tau": best.tau,
+        "objective": objective,
+        "min_balanced_accuracy": min_balanced_accuracy,
+        "floor_met": best.balanced_accuracy >= min_balanced_accuracy,
+        "split": "val",
+        "n": len(val),
+        "rules": [asdict(r) for r in rows],
+    }
+    write_json(Path(run_dir) / RULE_FILE, result)
+    return result
+
+
 def evaluate_run(
     run_dir: Path,
     split: str = "test",
     n_boot: int = 1000,
     tta_views: int | None = None,
-    logit_adjustment: float = 0.0,
+    logit_adjustment: float | None = None,
 ) -> dict[str, Any]:
     """Metrics of a saved `lesionlab train` run on `split`, with bootstrap 95 % confidence intervals.
 
-    `tta_views` overrides the run's `train.tta_views` (predictions averaged over fixed augmented views);
-    `logit_adjustment` > 0 divides the training split's class prior out of the probabilities
-    (`lesionlab.evaluation.decision.prior_adjusted`).
+    The decision rule is the one `choose_run_rule` stored in the run, if any; `tta_views` or
+    `logit_adjustment` given here replace it (the other then takes its default: the run's
+    `train.tta_views`, no adjustment). `logit_adjustment` > 0 divides the training split's class prior
+    out of the probabilities (`lesionlab.evaluation.decision.prior_adjusted`).
     """
     if tta_views is not None and tta_views < 1:
         raise ConfigError(f"--tta-views must be >= 1, got {tta_views}")
-    if not (np.isfinite(logit_adjustment) and logit_adjustment >= 0):
+    if logit_adjustment is not None and not (np.isfinite(logit_adjustment) and logit_adjustment >= 0):
         raise ConfigError(f"--logit-adjustment must be a number >= 0, got {logit_adjustment}")
     _, dataset, trainer = load_trained_run(run_dir)
     records = dataset.split(split)
     if not records:
         raise DataError(f"{dataset.name} has no {split!r} split; choose one of train, val, test")
-    views = trainer.config.tta_views if tta_views is None else tta_views
+    rule_file = Path(run_dir) / RULE_FILE
+    if tta_views is None and logit_adjustment is None and rule_file.is_file():
+        stored = json.loads(rule_file.read_text())
+        views, tau, rule_source = int(stored["tta_views"]), float(stored["tau"]), str(rule_file)
+    else:
+        views = trainer.config.tta_views if tta_views is None else tta_views
+        tau = logit_adjustment or 0.0
+        rule_source = "options" if (tta_views, logit_adjustment) != (None, None) else "run config"
     probs = trainer.predict(records, views=views)
-    if logit_adjustment > 0:
-        counts = np.bincount([r.label for r in dataset.split("train")], minlength=dataset.num_classes)
-        probs = prior_adjusted(probs, counts, logit_adjustment)
+    if tau > 0:
+        probs = prior_adjusted(probs, _train_counts(dataset), tau)
     y = np.array([r.label for r in records])
     metrics = compute_metrics(y, probs, dataset.classes)
     intervals = {}
@@ -154,7 +212,8 @@ def evaluate_run(
         "split": split,
         "n": len(records),
         "tta_views": views,
-        "logit_adjustment": logit_adjustment,
+        "logit_adjustment": tau,
+        "rule_source": rule_source,
         "metrics": metrics,
         "ci95": intervals,
     }
