@@ -39,8 +39,8 @@ from _common import (
     write_json,
     write_text,
 )
+from ham_selection import MIN_BALANCED_ACCURACY, VAL_FRACTION
 from ham_selection import OUT as SELECTION
-from ham_selection import VAL_FRACTION
 from lesionlab.data.sources import load_source
 from lesionlab.evaluation.decision import (
     RuleScore,
@@ -57,7 +57,7 @@ TTA_CANDIDATES = (1, 4, 8)
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0)
 OUT = RESULTS / "ham_tta.json"
 # The targets (accuracy >= 0.80 with balanced accuracy >= 0.60) read as an objective and a floor.
-OBJECTIVE, MIN_BALANCED_ACCURACY = "accuracy", 0.60
+OBJECTIVE = "accuracy"  # above MIN_BALANCED_ACCURACY, shared with ham_selection.py
 CRITERION = (
     "the highest validation accuracy among rules with validation balanced accuracy >= 0.60, the "
     "issue's targets (a tie: fewer views, smaller tau)"

@@ -199,6 +199,13 @@ def test_choose_rule_on_val_is_stored_applied_by_evaluate_and_dropped_on_retrain
     overridden = json.loads(out_json.read_text())
     assert overridden["rule_source"] == "options" and overridden["metrics"]["specificity"] > 0.0
 
+    # A damaged rule file is named, with what to do, before anything is evaluated.
+    (run / "decision_rule.json").write_text('{"tta_views": 2')
+    damaged = runner.invoke(app, ["evaluate", str(run), "--bootstrap", "20"])
+    assert damaged.exit_code != 0
+    assert "decision_rule.json is unreadable" in str(damaged.exception)
+    assert "choose-rule" in str(damaged.exception)
+
     # A floor no rule reaches: warned about, and the rule closest to it is kept.
     result = runner.invoke(app, ["choose-rule", str(run), "--views", "1", "--min-balanced-accuracy", "1"])
     assert result.exit_code == 0 and "no rule reaches balanced accuracy 1" in _words(result.output)

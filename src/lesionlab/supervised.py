@@ -167,6 +167,22 @@ def choose_run_rule(
     return result
 
 
+def _stored_rule(rule_file: Path) -> tuple[int, float]:
+    """The (views, tau) `choose_run_rule` wrote; a damaged file is named, never half-read."""
+    try:
+        stored = json.loads(rule_file.read_text())
+        views, tau = int(stored["tta_views"]), float(stored["tau"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{rule_file} is unreadable ({exc}): run `lesionlab choose-rule` again or delete the file"
+        ) from None
+    if views < 1 or not (np.isfinite(tau) and tau >= 0):
+        raise ConfigError(
+            f"{rule_file} holds views {views}, tau {tau}: run `lesionlab choose-rule` again or delete it"
+        )
+    return views, tau
+
+
 def evaluate_run(
     run_dir: Path,
     split: str = "test",
@@ -191,8 +207,8 @@ def evaluate_run(
         raise DataError(f"{dataset.name} has no {split!r} split; choose one of train, val, test")
     rule_file = Path(run_dir) / RULE_FILE
     if tta_views is None and logit_adjustment is None and rule_file.is_file():
-        stored = json.loads(rule_file.read_text())
-        views, tau, rule_source = int(stored["tta_views"]), float(stored["tau"]), str(rule_file)
+        views, tau = _stored_rule(rule_file)
+        rule_source = str(rule_file)
     else:
         views = trainer.config.tta_views if tta_views is None else tta_views
         tau = logit_adjustment or 0.0
