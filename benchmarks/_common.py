@@ -17,8 +17,8 @@ from lesionlab.evaluation.metrics import mean_se
 from lesionlab.io import write_json, write_text
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.models.registry import load_lesionlab_checkpoint
-from lesionlab.supervised import versions
 from lesionlab.training.trainer import TrainConfig
+from lesionlab.versions import versions
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"

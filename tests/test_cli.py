@@ -19,9 +19,9 @@ from lesionlab import cli
 from lesionlab.cli import app
 from lesionlab.config import ExperimentConfig
 from lesionlab.data.demo import demo_root
+from lesionlab.data.loading import load_dataset
 from lesionlab.evaluation.decision import RuleScore, choose_rule
 from lesionlab.loop.demo import demo_config
-from lesionlab.supervised import load_dataset
 
 runner = CliRunner()
 TRAIN = {

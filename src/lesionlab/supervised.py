@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -15,48 +13,17 @@ import numpy as np
 
 from lesionlab.config import TrainRunConfig, load_config
 from lesionlab.data.cache import default_cache_dir
-from lesionlab.data.demo import demo_root
+from lesionlab.data.loading import load_dataset
 from lesionlab.data.records import LabeledDataset
-from lesionlab.data.sources import load_source
-from lesionlab.data.validate import check_files
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.decision import OBJECTIVES, choose_rule, prior_adjusted, score_rules
 from lesionlab.evaluation.metrics import bootstrap_ci, compute_metrics
 from lesionlab.io import write_json
 from lesionlab.models.registry import create_classifier, save_checkpoint
 from lesionlab.training.trainer import Trainer
+from lesionlab.versions import versions
 
 RULE_FILE = "decision_rule.json"  # the test-time rule `lesionlab choose-rule` picked on validation
-PACKAGES = ("lesionlab", "torch", "torchvision", "timm", "numpy", "scikit-learn", "scipy")
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def load_dataset(config: TrainRunConfig, verify_files: bool | None = None) -> LabeledDataset:
-    """The configured source (the embedded demo subset when no root is given), files checked up front."""
-    data = config.data
-    root = data.root if data.root is not None else demo_root()
-    if data.root is None and data.source != "isic2017":
-        raise ConfigError(
-            f"data.root is required for source {data.source!r} (only isic2017 has embedded data)"
-        )
-    dataset = load_source(data.source, Path(root), data.task, **data.options)
-    if config.check_files if verify_files is None else verify_files:
-        problems = check_files(dataset)
-        if problems:
-            listed = "\n  ".join(str(p) for p in problems[:20])
-            raise DataError(
-                f"{len(problems)} unusable file(s); fix or remove them before training:\n  {listed}"
-            )
-    return dataset
 
 
 def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:

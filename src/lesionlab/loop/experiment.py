@@ -24,6 +24,7 @@ import torch
 
 from lesionlab.config import ExperimentConfig
 from lesionlab.data.cache import default_cache_dir
+from lesionlab.data.loading import load_dataset
 from lesionlab.data.pool import PoolState
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError, DataError
@@ -34,8 +35,8 @@ from lesionlab.models.registry import create_classifier
 from lesionlab.selection.base import Evidence, Strategy, get_strategy
 from lesionlab.selection.evidence import collect_evidence
 from lesionlab.selection.representativeness import DEFAULT_BUCKETS
-from lesionlab.supervised import load_dataset, versions
 from lesionlab.training.trainer import Trainer
+from lesionlab.versions import versions
 
 RoundCallback = Callable[[str, int, int], None]
 

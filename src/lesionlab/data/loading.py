@@ -1,0 +1,34 @@
+"""The configured data source as one call: the embedded demo subset by default, files checked up front."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lesionlab.data.demo import demo_root
+from lesionlab.data.records import LabeledDataset
+from lesionlab.data.sources import load_source
+from lesionlab.data.validate import check_files
+from lesionlab.errors import ConfigError, DataError
+
+
+def load_dataset(config: Any, verify_files: bool | None = None) -> LabeledDataset:
+    """The source of `config.data` (a run or experiment config); unusable files stop here, before training.
+
+    `verify_files` overrides the config's `check_files` (evaluation of a finished run skips the check).
+    """
+    data = config.data
+    root = data.root if data.root is not None else demo_root()
+    if data.root is None and data.source != "isic2017":
+        raise ConfigError(
+            f"data.root is required for source {data.source!r} (only isic2017 has embedded data)"
+        )
+    dataset = load_source(data.source, Path(root), data.task, **data.options)
+    if config.check_files if verify_files is None else verify_files:
+        problems = check_files(dataset)
+        if problems:
+            listed = "\n  ".join(str(p) for p in problems[:20])
+            raise DataError(
+                f"{len(problems)} unusable file(s); fix or remove them before training:\n  {listed}"
+            )
+    return dataset
