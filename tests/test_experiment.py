@@ -305,15 +305,24 @@ def test_unknown_strategy_fails_before_any_work(
     [
         ({"budget": 100}, "budget of 100 images is larger than the pool of 40"),
         ({"initial": {"kind": "random", "size": 41}}, "initial of 41 images is larger than the pool"),
-        ({"budget": 0}, "budget must be > 0"),
-        ({"strategies": []}, "strategies is empty"),
-        ({"seeds": []}, "seeds is empty"),
+        ({"budget": 0}, "experiment.budget: Input should be greater than 0"),
+        ({"budget": float("nan")}, "experiment.budget: Input should be a finite number"),
+        ({"strategies": []}, "experiment.strategies: Value error, name at least one strategy"),
+        ({"seeds": []}, "experiment.seeds: List should have at least 1 item"),
+        ({"seeds": [0, 0]}, r"seeds must be distinct; repeated: \[0\]"),
+        ({"seeds": [-1]}, r"experiment.seeds.0: Input should be greater than or equal to 0"),
+        ({"metric": "f1"}, "experiment.metric: 'f1' is not a metric of classification with 2 classes"),
+        ({"metric": "accuracy"}, None),
     ],
 )
 def test_bad_amounts_are_config_errors(
     tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict, message: str
 ) -> None:
     monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("trained with a bad config"))
+    if message is None:  # a valid setting: the check lets it through to training
+        with pytest.raises(pytest.fail.Exception, match="trained"):
+            run_experiment(exp_config(tiny, tmp_path / "ok", **settings), progress=False)
+        return
     with pytest.raises(ConfigError, match=message):
         run_experiment(exp_config(tiny, tmp_path / "bad", **settings), progress=False)
 

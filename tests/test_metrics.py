@@ -25,12 +25,12 @@ def test_binary_by_hand() -> None:
     m = binary_metrics(y, p)
     assert m["sensitivity"] == pytest.approx(2 / 3)
     assert m["specificity"] == pytest.approx(4 / 5)
-    assert m["acc"] == pytest.approx(6 / 8)
+    assert m["accuracy"] == pytest.approx(6 / 8)
     # Pairs (pos, neg) ranked correctly: 0.9 beats all 5, 0.6 beats 4, 0.4 beats 3 -> 12 / 15.
     assert m["auc"] == pytest.approx(12 / 15)
     # Ranked: .9(+) .7(-) .6(+) .5(-) .4(+): AP = (1/1 + 2/3 + 3/5) / 3.
     assert m["ap"] == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
-    assert set(m) == {"acc", "auc", "ap", "sensitivity", "specificity"}
+    assert set(m) == {"accuracy", "auc", "ap", "sensitivity", "specificity"}
 
 
 def test_binary_threshold_and_single_class() -> None:

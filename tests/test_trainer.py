@@ -14,6 +14,7 @@ import torch
 
 from fake_isic import TinyIsic, lesion_image
 from lesionlab.cache_maintenance import cache_folders
+from lesionlab.config import TrainRunConfig, load_config
 from lesionlab.data.records import Record
 from lesionlab.data.sources import load_isic2017
 from lesionlab.errors import ConfigError
@@ -316,23 +317,55 @@ def test_a_different_trunk_does_not_reuse_the_cache(
         ({"views": 0}, "views"),
         ({"tta_views": 0}, "tta_views"),
         ({"resolution": 16}, "resolution"),
-        ({"monitor": "f1"}, "monitor"),
         ({"augmentation": "heavy"}, "augmentation"),
         ({"class_weights": "inverse"}, "class_weights"),
+        ({"weight_decay": -1}, "weight_decay"),
+        ({"lr": float("inf")}, "lr"),
+        ({"seed": -1}, "seed"),
+        ({"patience": -1}, "patience"),
+        ({"num_threads": 0}, "num_threads"),
+        ({"preprocessing": "clahe"}, "preprocessing"),
+        ({"device": "gpu"}, "device"),
+        ({"device": "cuda:x"}, "device"),
     ],
 )
 def test_train_config_rejects_bad_values(overrides: dict, field: str) -> None:
-    with pytest.raises(ConfigError, match=field):
-        config(**overrides).validate()
+    with pytest.raises(ConfigError, match=f"train.{field}"):
+        load_config(TrainRunConfig, {"train": overrides})
+
+
+def test_preprocessing_choices_match_the_implementation() -> None:
+    """The config lists the preprocessing names without importing the image code; the two must agree."""
+    from typing import get_args
+
+    from lesionlab.config import Preprocessing
+    from lesionlab.data.preprocess import PREPROCESSING
+
+    assert set(get_args(Preprocessing)) == set(PREPROCESSING)
+
+
+@pytest.mark.parametrize(("monitor", "num_classes"), [("f1", 2), ("accuracy", 2), ("auc", 3), ("acc", 3)])
+def test_monitor_is_checked_against_the_task(monitor: str, num_classes: int) -> None:
+    model = create_classifier("efficientnet_lite0", num_classes, "none", seed=0)
+    if monitor == "accuracy" or (monitor == "acc" and num_classes == 3):  # "acc" is the old name
+        Trainer(model, config(monitor=monitor))
+        return
+    with pytest.raises(ConfigError, match=f"train.monitor: {monitor!r} is not a metric of classification"):
+        Trainer(model, config(monitor=monitor))
+
+
+def test_unknown_loss_lists_the_registered_ones(lite0: LesionClassifier) -> None:
+    with pytest.raises(ConfigError, match="unknown loss 'focal'; choose one of: ce_dice, dice, weighted_ce"):
+        Trainer(copy.deepcopy(lite0), config(loss="focal"))
 
 
 def test_freeze_stages_must_leave_a_stage_to_train(lite0: LesionClassifier) -> None:
     with pytest.raises(ConfigError, match=r"freeze_stages must be in \[0, 6\]"):
-        config(freeze_stages=7).validate(lite0)
+        Trainer(copy.deepcopy(lite0), config(freeze_stages=7))
     resnet = create_classifier("resnet18", 2, "none", seed=0)
     with pytest.raises(ConfigError, match=r"freeze_stages must be in \[0, 3\]"):
         Trainer(resnet, config(freeze_stages=4))
-    config(freeze_stages=6).validate(lite0)  # the last stage alone is trainable
+    Trainer(copy.deepcopy(lite0), config(freeze_stages=6))  # the last stage alone is trainable
 
 
 def test_empty_training_set(lite0: LesionClassifier) -> None:
@@ -344,7 +377,8 @@ def test_empty_training_set(lite0: LesionClassifier) -> None:
 def test_labels_out_of_range(lite0: LesionClassifier, splits: dict, bad: int | None) -> None:
     train = list(splits["train"][:6])
     train[3] = replace(train[3], label=bad)
-    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+    message = "1 training image.s. have no label" if bad is None else r"\[0, 1\]"
+    with pytest.raises(ConfigError, match=message):
         Trainer(copy.deepcopy(lite0), config()).fit(train)
 
 

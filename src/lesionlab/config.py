@@ -7,17 +7,74 @@ the field, the value and what was expected.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lesionlab.errors import ConfigError
-from lesionlab.training.trainer import TrainConfig
+
+# Finite numbers only: a NaN or infinite learning rate, budget or ratio is a typo, never a setting.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+# The names `lesionlab.data.preprocess.PREPROCESSING` implements (a test keeps the two lists equal; the
+# config must not import the image code, which pulls in the imaging stack).
+Preprocessing = Literal["none", "gray_world", "grayscale_minmax"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    def updated(self, **changes: Any) -> Any:
+        """A copy with `changes` applied and validated (`model_copy(update=...)` skips validation)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+
+class TrainConfig(_Strict):
+    """Hyper-parameters of one fit; defaults are paper 000's where the paper gives them.
+
+    Bounds and choices live here, so a bad value stops `load_config` before any work. `monitor` and
+    `loss` are names checked against the task and the loss registry when a run starts (both need the
+    task, and the loss registry needs torch, which loading a config must not import).
+    """
+
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: Finite = Field(1e-4, gt=0)
+    weight_decay: Finite = Field(0.0, ge=0)
+    loss: str = "auto"  # a name in lesionlab.training.losses; "auto" = the task's default (weighted_ce)
+    # Weighted cross-entropy (paper 000): "balanced" = n / (C n_c); "sqrt" = its square root, a milder
+    # correction for many skewed classes (HAM10000's 72:1); "none" = plain cross-entropy.
+    class_weights: Literal["balanced", "sqrt", "none"] = "balanced"
+    patience: int = Field(5, ge=0)  # epochs without a better validation score; 0 never stops early
+    monitor: str = "auto"  # the task's primary metric unless set; "loss" = validation loss
+    freeze_stages: int = Field(5, ge=0)  # stages frozen and cached (CPU fast path); 0 = full fine-tuning
+    views: int = Field(4, ge=1)  # fixed augmented views per image in the fast path (view 0 is plain)
+    # predict() averages class probabilities over this many fixed views of each image, the same recipe
+    # and the same views the fast path trains on (test-time augmentation); 1 = the plain image only.
+    tta_views: int = Field(1, ge=1)
+    resolution: int = Field(224, ge=32)
+    preprocessing: Preprocessing = "gray_world"
+    augmentation: Literal["paper000", "light", "none"] = "paper000"
+    # Fresh samples each epoch: "mosaic" (paper 000's aggregative supervision) or "mixup" (its baseline).
+    synthetic: Literal["none", "mosaic", "mixup"] = "none"
+    synthetic_ratio: Finite = Field(0.25, ge=0)  # synthetic samples per labelled image per epoch
+    # Four distinct same-class images, or "replicate" one (paper 000's ablation).
+    mosaic_mode: Literal["different", "replicate"] = "different"
+    mixup_alpha: Finite = Field(0.2, gt=0)  # lam ~ Beta(alpha, alpha); paper 000 does not give it
+    device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
+    num_threads: int | None = Field(None, ge=1)
+    amp: bool = True  # mixed precision, CUDA only
+    channels_last: bool = True
+    seed: int = Field(0, ge=0)
+    progress: bool = True
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        kind = value.split(":")[0]
+        if kind not in ("auto", "cpu", "cuda", "mps") or (":" in value and not value.split(":")[1].isdigit()):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        return value
 
 
 class DataConfig(_Strict):
@@ -30,12 +87,14 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"
-    dropout: float = 0.2
+    dropout: Finite = Field(0.2, ge=0, lt=1)
 
 
 class TrainRunConfig(_Strict):
     """`lesionlab train`: one supervised run on a data source's train split, epoch picked on val."""
 
+    # The task object (lesionlab.tasks) the trainer, runner and report ask; segmentation joins with its model.
+    task: Literal["classification"] = "classification"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -83,25 +142,46 @@ class InitialConfig(_Strict):
     """The labelled set before round 1: random k % (paper 000: 10 %), empty, or a cold-start strategy."""
 
     kind: Literal["random", "empty", "strategy"] = "random"
-    size: float = 0.1  # a fraction of the pool if < 1, else a count
+    size: Finite = Field(0.1, gt=0)  # a fraction of the pool if < 1, else a count
     strategy: str | None = None  # for kind "strategy": a strategy that needs no model (e.g. pca_lsh)
 
 
 class ExperimentSection(_Strict):
     strategies: list[str] = Field(default_factory=lambda: ["random", "least_confidence", "entropy"])
     strategy_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     initial: InitialConfig = Field(default_factory=InitialConfig)
-    budget: float = 0.1  # per round: a fraction of the pool if < 1, else a count
-    rounds: int = 4  # acquisition rounds after the initial set
+    budget: Finite = Field(0.1, gt=0)  # per round: a fraction of the pool if < 1, else a count
+    rounds: int = Field(4, ge=0)  # acquisition rounds after the initial set
     stopping: Literal["fixed", "paper000"] = "fixed"
-    stopping_alpha: float = 0.05
+    stopping_alpha: Finite = Field(0.05, gt=0, lt=1)
     learning: Literal["retrain", "acft_q", "acft_lq", "acft_hq"] = "retrain"
-    mc_samples: int = 10
-    ensemble_size: int = 3
-    metric: str = "auto"  # primary metric: auc (binary) / macro_auc (multi-class) unless set
+    oracle: Literal["simulated", "noisy"] = "simulated"  # who answers: see lesionlab.loop.oracles
+    oracle_noise: Finite = Field(0.0, ge=0, lt=1)  # for the noisy oracle: chance a label is flipped
+    mc_samples: int = Field(10, ge=1)
+    ensemble_size: int = Field(3, ge=1)
+    metric: str = "auto"  # the task's primary metric unless set; checked against the task's names
     evaluate_on: Literal["test", "val"] = "test"
-    gallery_size: int = 8
+    gallery_size: int = Field(8, ge=0)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if repeated:
+            raise ValueError(f"seeds must be distinct; repeated: {repeated}")
+        return seeds
+
+    @field_validator("strategies")
+    @classmethod
+    def _some_strategies(cls, names: list[str]) -> list[str]:
+        if not names:
+            raise ValueError("name at least one strategy")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"strategies must be distinct; repeated: {repeated}")
+        return names
+
     full_data: dict[str, float] | None = None  # reference line for curves (e.g. from benchmarks/results)
 
 
@@ -109,6 +189,8 @@ class ExperimentConfig(_Strict):
     """`lesionlab run`: a simulated-oracle active-learning experiment (labels hidden until bought)."""
 
     name: str = "experiment"
+    # The task object (lesionlab.tasks) the trainer, runner and report ask; segmentation joins with its model.
+    task: Literal["classification"] = "classification"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def load_trained_run(run_dir: Path) -> tuple[TrainRunConfig, LabeledDataset, Tra
     dataset = load_dataset(config, verify_files=False)
     model = create_classifier(config.model.backbone, dataset.num_classes, str(ckpt), config.model.dropout)
     trainer = Trainer(
-        model, replace(config.train, progress=False), cache_dir=config.cache_dir or default_cache_dir()
+        model, config.train.updated(progress=False), cache_dir=config.cache_dir or default_cache_dir()
     )
     return config, dataset, trainer
 

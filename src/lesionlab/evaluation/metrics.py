@@ -68,7 +68,7 @@ def binary_metrics(y_true: ArrayLike, prob_pos: ArrayLike, threshold: float = 0.
     fn = int(np.sum(~pred & pos))
     both = 0 < tp + fn < len(y)
     return {
-        "acc": (tp + tn) / len(y),
+        "accuracy": (tp + tn) / len(y),
         "auc": float(roc_auc_score(y, p)) if both else math.nan,
         "ap": float(average_precision_score(y, p)) if both else math.nan,
         "sensitivity": _ratio(tp, tp + fn),

@@ -35,6 +35,7 @@ from lesionlab.models.registry import create_classifier
 from lesionlab.selection.base import Evidence, Strategy, get_strategy
 from lesionlab.selection.evidence import collect_evidence
 from lesionlab.selection.representativeness import DEFAULT_BUCKETS
+from lesionlab.tasks import get_task
 from lesionlab.training.trainer import Trainer
 from lesionlab.versions import versions
 
@@ -52,9 +53,8 @@ def _amount(value: float, pool_size: int, what: str) -> int:
 
 
 def primary_metric(config: ExperimentConfig, num_classes: int) -> str:
-    if config.experiment.metric != "auto":
-        return config.experiment.metric
-    return "auc" if num_classes == 2 else "macro_auc"
+    """The metric curves, ALC and savings are computed on: `experiment.metric`, checked against the task."""
+    return get_task(config.task).check_metric(config.experiment.metric, num_classes, "experiment.metric")
 
 
 class Experiment:
@@ -65,12 +65,6 @@ class Experiment:
         self.config = config
         exp = config.experiment
         # Validate everything cheap before any long work.
-        if not exp.strategies:
-            raise ConfigError("experiment.strategies is empty; name at least one strategy")
-        if not exp.seeds:
-            raise ConfigError("experiment.seeds is empty; give at least one seed")
-        if exp.rounds < 0:
-            raise ConfigError(f"experiment.rounds must be >= 0, got {exp.rounds}")
         self.strategies: dict[str, Strategy] = {
             name: get_strategy(name, **exp.strategy_params.get(name, {})) for name in exp.strategies
         }
@@ -133,7 +127,7 @@ class Experiment:
         return create_classifier(m.backbone, self.dataset.num_classes, m.weights, m.dropout, seed=seed)
 
     def _trainer(self, model, seed: int, round_: int) -> Trainer:
-        cfg = replace(self.config.train, seed=seed * 1000 + round_, progress=self.progress)
+        cfg = self.config.train.updated(seed=seed * 1000 + round_, progress=self.progress)
         return Trainer(model, cfg, cache_dir=self.cache_dir)
 
     def pool_features(self, n_components: int = 1, n_buckets: int = DEFAULT_BUCKETS) -> dict[str, np.ndarray]:

@@ -2,14 +2,12 @@
 
 `Trainer.fit` calls `epoch_samples` once per epoch with the labelled images it decoded once, and trains
 on the result together with the ordinary samples. Every sample carries a soft target, so one loss
-(`soft_cross_entropy`) serves ordinary images and mosaics (one-hot) and mix-ups (two-class mixtures).
+(`lesionlab.training.losses.weighted_ce`) serves ordinary images and mosaics (one-hot) and mix-ups (two-class mixtures).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from lesionlab.data.mixup import mixup_pairs
 from lesionlab.data.mosaic import make_mosaics, mosaic_count
@@ -48,19 +46,3 @@ def epoch_samples(
     if kind == "mixup":
         return mixup_pairs(images, labels, num_classes, n, rng, alpha=mixup_alpha, cross_class=True)
     raise ValueError(f"synthetic must be one of {', '.join(SYNTHETIC_KINDS)}, got {kind!r}")
-
-
-def soft_cross_entropy(
-    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Class-weighted cross-entropy with probability targets, equal to the hard-label loss for one-hot.
-
-    `F.cross_entropy(logits, probs, weight=w)` averages over the batch size, whereas the hard-label form
-    divides by the summed weights of the samples' classes; with balanced weights the two differ. Dividing
-    by the targets' weighted mass, sum_i w . p_i, restores the hard-label value for one-hot targets and
-    extends it to soft ones.
-    """
-    if weight is None:
-        return F.cross_entropy(logits, target)
-    per_sample = F.cross_entropy(logits, target, weight=weight, reduction="none")
-    return per_sample.sum() / (target @ weight).sum()

@@ -13,104 +13,35 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import ConfigDict
 
+from lesionlab.config import TrainConfig
 from lesionlab.data.augment import augmented_views, light_augmentation, paper000_augmentation
 from lesionlab.data.cache import ImageCache
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError
-from lesionlab.evaluation.metrics import compute_metrics
-from lesionlab.models.classifier import LesionClassifier
-from lesionlab.progress import progress
+from lesionlab.models.classifier import ClassifierOutput, LesionClassifier
+from lesionlab.progress import eta, log_line, progress
+from lesionlab.tasks import LOSS_MONITOR, ClassificationTask, Task
 from lesionlab.training.activations import ActivationCache, activation_key
+from lesionlab.training.auxiliary import AuxiliaryHead, EpochCallback, EpochEnd
 from lesionlab.training.device import seed_everything, select_device, set_threads
-from lesionlab.training.synthetic import MOSAIC_MODES, SYNTHETIC_KINDS, epoch_samples, soft_cross_entropy
+from lesionlab.training.early_stopping import EarlyStopping
+from lesionlab.training.losses import get_loss
+from lesionlab.training.synthetic import epoch_samples
 
 AUGMENTATIONS: dict[str, Callable[[], Callable[[torch.Tensor], torch.Tensor]] | None] = {
     "paper000": paper000_augmentation,
     "light": light_augmentation,
     "none": None,
 }
-CLASS_WEIGHTS = ("balanced", "sqrt", "none")
-MONITORS = ("auto", "loss", "auc", "macro_auc", "accuracy", "balanced_accuracy", "acc")
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of one fit; defaults are paper 000's where the paper gives them."""
-
-    __pydantic_config__ = ConfigDict(extra="forbid")  # a typo in a config is an error, not a silent default
-
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    # Weighted cross-entropy (paper 000): "balanced" = n / (C n_c); "sqrt" = its square root, a milder
-    # correction for many skewed classes (HAM10000's 72:1); "none" = plain cross-entropy.
-    class_weights: str = "balanced"
-    patience: int = 5  # epochs without a better validation score before stopping; 0 never stops early
-    monitor: str = "auto"  # auc (binary) / macro_auc (multi-class) unless set
-    freeze_stages: int = 5  # stages frozen and cached (CPU fast path); 0 = full fine-tuning
-    views: int = 4  # fixed augmented views per image in the fast path (view 0 is the plain image)
-    # predict() averages class probabilities over this many fixed views of each image, the same recipe
-    # and the same views the fast path trains on (test-time augmentation); 1 = the plain image only.
-    tta_views: int = 1
-    resolution: int = 224
-    preprocessing: str = "gray_world"
-    augmentation: str = "paper000"
-    synthetic: str = "none"  # fresh samples each epoch: "mosaic" (paper 000's AS) or "mixup" (its baseline)
-    synthetic_ratio: float = 0.25  # synthetic samples per ordinary labelled image per epoch
-    mosaic_mode: str = "different"  # four distinct same-class images, or "replicate" one (paper 000 ablation)
-    mixup_alpha: float = 0.2  # lam ~ Beta(alpha, alpha); paper 000 does not give it
-    device: str = "auto"
-    num_threads: int | None = None
-    amp: bool = True  # mixed precision, CUDA only
-    channels_last: bool = True
-    seed: int = 0
-    progress: bool = True
-
-    def validate(self, model: LesionClassifier | None = None) -> None:
-        checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
-            (self.views >= 1, f"views must be >= 1, got {self.views}"),
-            (self.tta_views >= 1, f"tta_views must be >= 1, got {self.tta_views}"),
-            (self.resolution >= 32, f"resolution must be >= 32, got {self.resolution}"),
-            (self.class_weights in CLASS_WEIGHTS, f"class_weights must be one of {', '.join(CLASS_WEIGHTS)}"),
-            (self.monitor in MONITORS, f"monitor must be one of {', '.join(MONITORS)}"),
-            (self.augmentation in AUGMENTATIONS, f"augmentation must be one of {', '.join(AUGMENTATIONS)}"),
-            (
-                self.synthetic in SYNTHETIC_KINDS,
-                f"synthetic must be one of {', '.join(SYNTHETIC_KINDS)}, got {self.synthetic!r}",
-            ),
-            (
-                np.isfinite(self.synthetic_ratio) and self.synthetic_ratio >= 0,
-                f"synthetic_ratio must be a finite number >= 0, got {self.synthetic_ratio}",
-            ),
-            (
-                self.mosaic_mode in MOSAIC_MODES,
-                f"mosaic_mode must be one of {', '.join(MOSAIC_MODES)}, got {self.mosaic_mode!r}",
-            ),
-            (
-                np.isfinite(self.mixup_alpha) and self.mixup_alpha > 0,
-                f"mixup_alpha must be a finite number > 0, got {self.mixup_alpha}",
-            ),
-        ]
-        if model is not None:
-            ok = 0 <= self.freeze_stages < model.num_stages
-            checks.append(
-                (ok, f"freeze_stages must be in [0, {model.num_stages - 1}] for {model.backbone_name}")
-            )
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+CLASS_WEIGHTS: tuple[str, ...] = get_args(TrainConfig.model_fields["class_weights"].annotation)
 
 
 def class_weight_vector(counts: np.ndarray, scheme: str) -> torch.Tensor | None:
@@ -130,18 +61,57 @@ class FitResult:
     cache_seconds: float = 0.0
     images_per_second: float = 0.0
     synthetic_per_epoch: list[int] = field(default_factory=list)  # also each history row's "n_synthetic"
+    monitor: str = ""  # the validation metric the epoch was picked on ("loss" after a fallback)
+
+
+@dataclass
+class FitData:
+    """Everything `fit` prepares once before the epoch loop: inputs, targets, weights and the monitor."""
+
+    train: Sequence[Record]
+    val: Sequence[Record]
+    class_names: list[str]
+    labels: np.ndarray
+    x_train: torch.Tensor  # (V, N, ...) inputs of every fixed view
+    x_val: torch.Tensor | None
+    y_train: torch.Tensor  # (N, C) soft targets: one-hot for ordinary images
+    sources: np.ndarray | None  # decoded training images for synthetic samples
+    class_weights: torch.Tensor | None
+    monitor: str
+    sample_weights: np.ndarray | None = None  # one per training record; None = all 1
+    cache_seconds: float = 0.0
 
 
 class Trainer:
     """Trains and applies one model; images and trunk activations are cached across calls."""
 
-    def __init__(self, model: LesionClassifier, config: TrainConfig, cache_dir: Path | None = None) -> None:
-        config.validate(model)
+    def __init__(
+        self,
+        model: LesionClassifier,
+        config: TrainConfig,
+        cache_dir: Path | None = None,
+        task: Task | None = None,
+        aux_heads: Sequence[AuxiliaryHead] = (),
+        callbacks: Sequence[EpochCallback] = (),
+    ) -> None:
+        """`aux_heads` train jointly with the model; `callbacks` run after every epoch (see auxiliary.py)."""
+        if not 0 <= config.freeze_stages < model.num_stages:
+            raise ConfigError(
+                f"freeze_stages must be in [0, {model.num_stages - 1}] for {model.backbone_name}, "
+                f"got {config.freeze_stages}"
+            )
         self.config = config
         self.model = model
+        self.task = task or ClassificationTask()
+        self.loss_fn = get_loss(self.task.default_loss if config.loss == "auto" else config.loss)
+        self.task.check_metric(config.monitor, model.num_classes, "train.monitor", allow_loss=True)
+        self.aux_heads = list(aux_heads)
+        self.callbacks = list(callbacks)
         self.device = select_device(config.device)
         set_threads(config.num_threads)
         self.model.to(self.device)
+        for head in self.aux_heads:
+            head.to(self.device)
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.use_amp = config.amp and self.device.type == "cuda"
@@ -208,7 +178,7 @@ class Trainer:
             inputs = self._trunk_activations(inputs).clone()
         return inputs, torch.from_numpy(soft)
 
-    def _forward(self, batch: torch.Tensor, train: bool, augment=None):
+    def _forward(self, batch: torch.Tensor, train: bool, augment=None) -> ClassifierOutput:
         batch = batch.to(self.device, non_blocking=True)
         if self.fast:
             x = batch.float()
@@ -226,13 +196,27 @@ class Trainer:
             return self.model.forward_all(x)
 
     def _trainable(self) -> list[torch.nn.Parameter]:
-        return [p for p in self.model.parameters() if p.requires_grad]
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return params + [p for head in self.aux_heads for p in head.parameters()]
 
     def _train_mode(self) -> None:
         self.model.train()
+        for head in self.aux_heads:
+            head.train()
         if self.fast:  # frozen stages keep their ImageNet batch-norm statistics
             for module in self.model.trunk_modules(self.config.freeze_stages):
                 module.eval()
+
+    def _state(self) -> dict:
+        """Weights of the model and every auxiliary head: what early stopping keeps and restores."""
+        return copy.deepcopy(
+            {"model": self.model.state_dict(), **{f"aux.{h.name}": h.state_dict() for h in self.aux_heads}}
+        )
+
+    def _load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        for head in self.aux_heads:
+            head.load_state_dict(state[f"aux.{head.name}"])
 
     # ---------------------------------------------------------------- fit
     def fit(
@@ -240,32 +224,16 @@ class Trainer:
         train: Sequence[Record],
         val: Sequence[Record] = (),
         class_names: Sequence[str] | None = None,
+        sample_weights: np.ndarray | None = None,
     ) -> FitResult:
-        """Train on `train`; when `val` is given keep the epoch with the best validation score."""
+        """Train on `train`; when `val` is given keep the epoch with the best validation score.
+
+        `sample_weights` (one per training record, >= 0) scale each record's loss; epoch callbacks may
+        change them between epochs. Unlabelled validation records are left out of validation.
+        """
         cfg = self.config
-        num_classes = self.model.num_classes
-        labels = np.array([r.label for r in train])
-        if len(train) == 0:
-            raise ConfigError("nothing to train on: the training set is empty")
-        if any(label is None for label in labels) or labels.min() < 0 or labels.max() >= num_classes:
-            raise ConfigError(f"training labels must be integers in [0, {num_classes - 1}]")
-        class_names = list(class_names or [str(i) for i in range(num_classes)])
         rng = seed_everything(cfg.seed)
-
-        t0 = time.perf_counter()
-        x_train = self._inputs(train, cfg.views if self.fast else 1)
-        x_val = self._inputs(val) if len(val) else None
-        sources = None  # plain decoded training images for synthetic samples, decoded once per fit
-        if cfg.synthetic != "none":
-            sources = self.images.get_many([r.image_path for r in train]) if self.fast else x_train[0].numpy()
-        cache_seconds = time.perf_counter() - t0
-
-        counts = np.bincount(labels.astype(int), minlength=num_classes).astype(float)
-        weights = class_weight_vector(counts, cfg.class_weights)
-        if weights is not None:
-            weights = weights.to(self.device)
-        # Soft targets throughout: one-hot for ordinary images and mosaics, mixtures for mix-ups.
-        y_train = torch.eye(num_classes)[torch.from_numpy(labels.astype(np.int64))]
+        data = self._prepare(train, val, class_names, sample_weights)
         optimizer = torch.optim.Adam(self._trainable(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         augment = (
@@ -273,74 +241,165 @@ class Trainer:
             if self.fast or AUGMENTATIONS[cfg.augmentation] is None
             else AUGMENTATIONS[cfg.augmentation]()
         )
-        monitor = self._monitor(num_classes)
-
-        best = FitResult(best_epoch=cfg.epochs, best_score=None)
-        best_state = None
-        stale = 0
+        result = FitResult(best_epoch=cfg.epochs, best_score=None, monitor=data.monitor)
+        stopping = EarlyStopping(cfg.patience)
         seen = 0
         t_train = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
-            x_syn, y_syn = self._synthetic(sources, labels, rng)
-            self._train_mode()
-            n_real = len(train)
-            order = rng.permutation(n_real + len(y_syn))  # indices >= n_real are synthetic samples
-            views = rng.integers(0, x_train.shape[0], size=n_real)
-            total_loss = 0.0
-            batches = range(0, len(order), cfg.batch_size)
-            for start in progress(batches, f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress):
-                idx = order[start : start + cfg.batch_size]
-                if len(idx) < 2 and len(order) > 1:
-                    continue  # batch norm cannot train on a single sample
-                real, syn = idx[idx < n_real], idx[idx >= n_real] - n_real
-                batch = x_train[torch.from_numpy(views[real]), torch.from_numpy(real)]
-                target = y_train[real]
-                if len(syn):
-                    batch = torch.cat([batch.to(x_syn.dtype), x_syn[torch.from_numpy(syn)]])
-                    target = torch.cat([target, y_syn[torch.from_numpy(syn)]])
-                out = self._forward(batch, train=True, augment=augment)
-                loss = soft_cross_entropy(out.logits.float(), target.to(self.device), weights)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                total_loss += loss.item() * len(idx)
-                seen += len(idx)
-            row = {"epoch": epoch, "train_loss": total_loss / len(order), "n_synthetic": len(y_syn)}
-            best.synthetic_per_epoch.append(len(y_syn))
-            if x_val is not None:
-                probs = self._probs_from(x_val[0])
-                val_labels = np.array([r.label for r in val])
-                metrics = compute_metrics(val_labels, probs, class_names)
-                metrics["loss"] = float(
-                    F.nll_loss(
-                        torch.log(torch.from_numpy(probs).clamp_min(1e-12)),
-                        torch.from_numpy(val_labels.astype(np.int64)),
-                    )
-                )
-                score = -metrics["loss"] if monitor == "loss" else metrics[monitor]
+            row, n_seen = self._train_epoch(data, epoch, optimizer, scaler, augment, rng)
+            seen += n_seen
+            result.synthetic_per_epoch.append(row["n_synthetic"])
+            if data.x_val is not None:
+                metrics, score = self._validate(data)
                 row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)})
-                if best.best_score is None or (np.isfinite(score) and score > best.best_score):
-                    best.best_score, best.best_epoch, stale = float(score), epoch, 0
-                    best_state = copy.deepcopy(self.model.state_dict())
-                else:
-                    stale += 1
-            best.history.append(row)
-            if x_val is not None and cfg.patience and stale >= cfg.patience:
+                if stopping.update(score, epoch):
+                    result.best_score, result.best_epoch = stopping.best_score, epoch
+                    stopping.keep(self._state())
+            event = EpochEnd(self, epoch, data.train, data.sample_weights, row)
+            for callback in self.callbacks:
+                callback(event)
+            data.sample_weights = _checked_weights(event.sample_weights, len(data.train))
+            result.history.append(row)
+            self._log_epoch(row, result, epoch, time.perf_counter() - t_train)
+            if data.x_val is not None and stopping.should_stop():
                 break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        if x_val is None:
-            best.best_epoch = len(best.history)
-        best.train_seconds = time.perf_counter() - t_train
-        best.cache_seconds = cache_seconds
-        best.images_per_second = seen / max(best.train_seconds, 1e-9)
-        return best
+        if stopping.best_state is not None:
+            self._load_state(stopping.best_state)
+        if data.x_val is None:
+            result.best_epoch = len(result.history)
+        elif result.best_epoch == cfg.epochs and cfg.epochs > 1:
+            log_line(
+                f"note: the best validation epoch is the last allowed ({cfg.epochs}); more epochs may help",
+                cfg.progress,
+            )
+        result.train_seconds = time.perf_counter() - t_train
+        result.cache_seconds = data.cache_seconds
+        result.images_per_second = seen / max(result.train_seconds, 1e-9)
+        return result
 
-    def _monitor(self, num_classes: int) -> str:
-        if self.config.monitor != "auto":
-            return {"acc": "acc"}.get(self.config.monitor, self.config.monitor)
-        return "auc" if num_classes == 2 else "macro_auc"
+    def _prepare(
+        self,
+        train: Sequence[Record],
+        val: Sequence[Record],
+        class_names: Sequence[str] | None,
+        sample_weights: np.ndarray | None,
+    ) -> FitData:
+        """Check labels, load (or cache) inputs once, and fix targets, class weights and the monitor."""
+        cfg = self.config
+        num_classes = self.model.num_classes
+        if len(train) == 0:
+            raise ConfigError("nothing to train on: the training set is empty")
+        unlabeled = [r.id for r in train if r.label is None]
+        if unlabeled:
+            raise ConfigError(
+                f"{len(unlabeled)} training image(s) have no label, e.g. {unlabeled[:3]}: "
+                "give them a label or move them out of the train split"
+            )
+        labels = np.array([r.label for r in train])
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise ConfigError(f"training labels must be integers in [0, {num_classes - 1}]")
+        val = [r for r in val if r.label is not None]
+        class_names = list(class_names or [str(i) for i in range(num_classes)])
+        monitor = self.task.check_metric(cfg.monitor, num_classes, "train.monitor", allow_loss=True)
+        if val and monitor != LOSS_MONITOR and len({r.label for r in val}) < 2:
+            log_line(
+                f"warning: the validation split holds one class only, so {monitor} is undefined on it; "
+                "the epoch is picked on the validation loss instead",
+                enabled=True,
+            )
+            monitor = LOSS_MONITOR
+        t0 = time.perf_counter()
+        x_train = self._inputs(train, cfg.views if self.fast else 1)
+        x_val = self._inputs(val) if len(val) else None
+        sources = None  # plain decoded training images for synthetic samples, decoded once per fit
+        if cfg.synthetic != "none":
+            sources = self.images.get_many([r.image_path for r in train]) if self.fast else x_train[0].numpy()
+        counts = np.bincount(labels.astype(int), minlength=num_classes).astype(float)
+        weights = class_weight_vector(counts, cfg.class_weights)
+        return FitData(
+            train=train,
+            val=val,
+            class_names=class_names,
+            labels=labels,
+            x_train=x_train,
+            x_val=x_val,
+            # Soft targets throughout: one-hot for ordinary images and mosaics, mixtures for mix-ups.
+            y_train=torch.eye(num_classes)[torch.from_numpy(labels.astype(np.int64))],
+            sources=sources,
+            class_weights=None if weights is None else weights.to(self.device),
+            monitor=monitor,
+            sample_weights=_checked_weights(sample_weights, len(train)),
+            cache_seconds=time.perf_counter() - t0,
+        )
+
+    def _train_epoch(self, data: FitData, epoch: int, optimizer, scaler, augment, rng) -> tuple[dict, int]:
+        """One pass over the labelled images (a fresh view each) and this epoch's synthetic samples."""
+        cfg = self.config
+        x_syn, y_syn = self._synthetic(data.sources, data.labels, rng)
+        self._train_mode()
+        n_real = len(data.train)
+        order = rng.permutation(n_real + len(y_syn))  # indices >= n_real are synthetic samples
+        views = rng.integers(0, data.x_train.shape[0], size=n_real)
+        weights = None if data.sample_weights is None else torch.from_numpy(data.sample_weights).float()
+        total_loss, aux_totals, seen = 0.0, {h.name: 0.0 for h in self.aux_heads}, 0
+        batches = range(0, len(order), cfg.batch_size)
+        for start in progress(batches, f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress):
+            idx = order[start : start + cfg.batch_size]
+            if len(idx) < 2 and len(order) > 1:
+                continue  # batch norm cannot train on a single sample
+            real, syn = idx[idx < n_real], idx[idx >= n_real] - n_real
+            batch = data.x_train[torch.from_numpy(views[real]), torch.from_numpy(real)]
+            target = data.y_train[real]
+            batch_weights = None if weights is None else weights[real]
+            if len(syn):
+                batch = torch.cat([batch.to(x_syn.dtype), x_syn[torch.from_numpy(syn)]])
+                target = torch.cat([target, y_syn[torch.from_numpy(syn)]])
+                if batch_weights is not None:  # synthetic samples count fully
+                    batch_weights = torch.cat([batch_weights, torch.ones(len(syn))])
+            out = self._forward(batch, train=True, augment=augment)
+            if batch_weights is not None:
+                batch_weights = batch_weights.to(self.device)
+            task_loss = self.loss_fn(out.logits.float(), target.to(self.device), data.class_weights)
+            loss = task_loss.mean(batch_weights)
+            for head in self.aux_heads:
+                aux = head.loss(head(out), task_loss, batch_weights)
+                aux_totals[head.name] += aux.item() * len(idx)
+                loss = loss + head.weight * aux
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total_loss += loss.item() * len(idx)
+            seen += len(idx)
+        row = {"epoch": epoch, "train_loss": total_loss / len(order), "n_synthetic": len(y_syn)}
+        row.update({f"train_{name}_loss": v / len(order) for name, v in aux_totals.items()})
+        return row, seen
+
+    def _validate(self, data: FitData) -> tuple[dict, float]:
+        """The task's metrics and the validation loss on the plain validation images, and the score that
+        early stopping compares (higher is better: the negative loss when monitoring the loss)."""
+        probs = self._probs_from(data.x_val[0])
+        val_labels = np.array([r.label for r in data.val])
+        metrics = self.task.metrics(val_labels, probs, data.class_names)
+        metrics[LOSS_MONITOR] = float(
+            F.nll_loss(
+                torch.log(torch.from_numpy(probs).clamp_min(1e-12)),
+                torch.from_numpy(val_labels.astype(np.int64)),
+            )
+        )
+        score = -metrics[LOSS_MONITOR] if data.monitor == LOSS_MONITOR else metrics[data.monitor]
+        return metrics, score
+
+    def _log_epoch(self, row: dict, result: FitResult, epoch: int, elapsed: float) -> None:
+        """One line per epoch where no progress bar shows (logs, CI): loss, validation score, time, ETA."""
+        cfg = self.config
+        val = row.get(f"val_{result.monitor}")
+        score = "" if val is None else f", val {result.monitor} {val:.3f} (best epoch {result.best_epoch})"
+        log_line(
+            f"epoch {epoch}/{cfg.epochs}: train loss {row['train_loss']:.4f}{score}, "
+            f"{elapsed:.0f} s, {eta(epoch, cfg.epochs, elapsed)}",
+            cfg.progress,
+        )
 
     # ---------------------------------------------------------------- inference
     @torch.inference_mode()
@@ -411,5 +470,29 @@ class Trainer:
         """Probabilities, embeddings and MC-dropout probabilities in one pass over `records`."""
         return self._outputs_from(self._inputs(records)[0], mc_samples)
 
+    @torch.inference_mode()
+    def aux_predict(self, records: Sequence[Record]) -> dict[str, np.ndarray]:
+        """Each auxiliary head's prediction (N,) for `records` (e.g. the predicted loss), on plain images."""
+        x = self._inputs(records)[0]
+        self.model.eval()
+        for head in self.aux_heads:
+            head.eval()
+        preds: dict[str, list[torch.Tensor]] = {h.name: [] for h in self.aux_heads}
+        for start in range(0, x.shape[0], 128):
+            out = self._forward(x[start : start + 128], train=False)
+            for head in self.aux_heads:
+                preds[head.name].append(head(out).float().cpu())
+        return {name: torch.cat(p).numpy() if p else np.empty(0) for name, p in preds.items()}
+
     def describe(self) -> dict:
-        return {**asdict(self.config), "device": str(self.device), "fast_path": self.fast}
+        return {**self.config.model_dump(), "device": str(self.device), "fast_path": self.fast}
+
+
+def _checked_weights(weights: np.ndarray | None, n: int) -> np.ndarray | None:
+    """Per-sample weights as float32 (n,), finite and >= 0, with a positive sum; None stays None."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float32)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"sample weights must be {n} finite numbers >= 0 with a positive sum")
+    return w
