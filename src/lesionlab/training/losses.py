@@ -91,7 +91,9 @@ def _foreground(logits: torch.Tensor) -> torch.Tensor:
 
 @register_loss("dice")
 def dice(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> SampleLoss:
-    """Soft Dice loss per image, 1 - 2|P.T| / (|P| + |T|), on the foreground; targets (N, H, W) or (N, 2, H, W)."""
+    """Soft Dice loss per image, 1 - 2|P.T| / (|P| + |T|), on the foreground.
+
+    Targets are (N, H, W) foreground masks or (N, 2, H, W) soft two-class targets."""
     p = _foreground(logits)
     t = target[:, 1] if target.ndim == 4 else target
     inter = (p * t).flatten(1).sum(1)
@@ -101,7 +103,7 @@ def dice(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None
 
 @register_loss("ce_dice")
 def ce_dice(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> SampleLoss:
-    """Pixel cross-entropy (mean over pixels) plus soft Dice, per image: the usual lesion-segmentation loss."""
+    """Pixel cross-entropy (mean over pixels) plus soft Dice, per image: a usual lesion-segmentation loss."""
     t = target[:, 1] if target.ndim == 4 else target
     if logits.shape[1] == 1:
         ce = F.binary_cross_entropy_with_logits(logits[:, 0], t, reduction="none")

@@ -2,7 +2,8 @@
 
 `Trainer.fit` calls `epoch_samples` once per epoch with the labelled images it decoded once, and trains
 on the result together with the ordinary samples. Every sample carries a soft target, so one loss
-(`lesionlab.training.losses.weighted_ce`) serves ordinary images and mosaics (one-hot) and mix-ups (two-class mixtures).
+(`lesionlab.training.losses.weighted_ce`) serves ordinary images and mosaics (one-hot) and mix-ups
+(two-class mixtures).
 """
 
 from __future__ import annotations
