@@ -26,9 +26,9 @@ def decode_counter(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
     real = cache_mod.load_image
 
-    def counting(path: Path, size: int | None, preprocessing: str = "none") -> np.ndarray:
+    def counting(path: Path, size: int | None, preprocessing: str = "none", **kw: str) -> np.ndarray:
         calls.append(Path(path))
-        return real(path, size, preprocessing)
+        return real(path, size, preprocessing, **kw)
 
     monkeypatch.setattr(cache_mod, "load_image", counting)
     return calls
@@ -45,7 +45,7 @@ def test_disk_hit_returns_identical_array_without_decoding(
     second = cache.get(img)
     assert np.array_equal(first, second)
     assert len(decode_counter) == 1
-    entries = list((tmp_path / "cache" / "v2_16_gray_world").glob("*.npy"))
+    entries = list((tmp_path / "cache" / "v3_16_gray_world").glob("*.npy"))
     assert len(entries) == 1
     # A new cache object (e.g. the next run) reads the same entry instead of decoding.
     third = ImageCache(tmp_path / "cache", 16, "gray_world").get(str(img))
@@ -59,9 +59,9 @@ def test_settings_have_separate_entries(tmp_path: Path, decode_counter: list[Pat
     ImageCache(tmp_path / "c", 16, "grayscale_minmax").get(img)
     assert len(decode_counter) == 3
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
-        "v2_16_grayscale_minmax",
-        "v2_16_none",
-        "v2_8_none",
+        "v3_16_grayscale_minmax",
+        "v3_16_none",
+        "v3_8_none",
     ]
 
 
@@ -96,7 +96,7 @@ def test_no_temporaries_left_and_failed_write_leaves_nothing(
     paths = [_write_image(tmp_path / f"{i}.png", i) for i in range(3)]
     cache = ImageCache(tmp_path / "cache", 8, "none")
     cache.get_many(paths)
-    entry_dir = tmp_path / "cache" / "v2_8_none"
+    entry_dir = tmp_path / "cache" / "v3_8_none"
     names = sorted(p.name for p in entry_dir.iterdir())
     assert len(names) == 3 and all(n.endswith(".npy") and not n.startswith(".") for n in names)
 
@@ -116,7 +116,7 @@ def test_stale_temporary_is_removed_and_corrupt_entry_rewritten(
     img = _write_image(tmp_path / "a.png", 0)
     cache = ImageCache(tmp_path / "cache", 8, "none")
     good = cache.get(img)
-    entry_dir = tmp_path / "cache" / "v2_8_none"
+    entry_dir = tmp_path / "cache" / "v3_8_none"
     (entry,) = entry_dir.glob("*.npy")
     entry.write_bytes(b"\x93NUMPY garbage")
     assert np.array_equal(ImageCache(tmp_path / "cache", 8, "none").get(img), good)
@@ -126,6 +126,77 @@ def test_stale_temporary_is_removed_and_corrupt_entry_rewritten(
     os.utime(stale, (0, 0))
     ImageCache(tmp_path / "cache", 8, "none")
     assert not stale.exists()
+
+
+def _damage(entry: Path, how: str) -> None:
+    data = entry.read_bytes()
+    if how == "empty":
+        entry.write_bytes(b"")
+    elif how == "truncated":
+        entry.write_bytes(data[: len(data) - 7])
+    elif how == "huge_shape":  # a header claiming ~200 GB: must not be allocated
+        header = "{'descr': '|u1', 'fortran_order': False, 'shape': (99999999999, 8, 3), }"
+        header = header.ljust(117) + "\n"
+        entry.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"x")
+    elif how == "wrong_dtype":
+        np.save(entry, np.zeros((8, 8, 3), np.float32))
+    elif how == "pickled":
+        np.save(entry, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif how == "directory":
+        entry.unlink()
+        entry.mkdir()
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "huge_shape", "wrong_dtype", "pickled", "directory"])
+def test_every_kind_of_damaged_entry_is_a_miss(tmp_path: Path, decode_counter: list[Path], how: str) -> None:
+    img = _write_image(tmp_path / "a.png", 0)
+    good = ImageCache(tmp_path / "cache", 8, "none").get(img)
+    (entry,) = (tmp_path / "cache" / "v3_8_none").glob("*.npy")
+    _damage(entry, how)
+    if how == "directory":  # cannot be replaced: decoded, with the one-line warning
+        with pytest.warns(RuntimeWarning, match="cannot be written"):
+            assert np.array_equal(ImageCache(tmp_path / "cache", 8, "none").get(img), good)
+        assert len(decode_counter) == 2
+    else:  # rewritten, so the third run reads it again
+        assert np.array_equal(ImageCache(tmp_path / "cache", 8, "none").get(img), good)
+        assert len(decode_counter) == 2
+        assert np.array_equal(ImageCache(tmp_path / "cache", 8, "none").get(img), good)
+        assert len(decode_counter) == 2
+
+
+def test_resize_mode_is_part_of_the_key(tmp_path: Path, decode_counter: list[Path]) -> None:
+    img = _write_image(tmp_path / "a.png", 0, shape=(12, 30))
+    out = {
+        m: ImageCache(tmp_path / "c", 8, "none", resize=m).get(img) for m in ("squash", "center_crop", "pad")
+    }
+    assert len(decode_counter) == 3
+    assert not np.array_equal(out["squash"], out["center_crop"]) and not np.array_equal(
+        out["squash"], out["pad"]
+    )
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
+        "v3_8_none",
+        "v3_8_none_center_crop",
+        "v3_8_none_pad",
+    ]
+    with pytest.raises(ValueError, match="center_crop"):
+        ImageCache(tmp_path, 8, "none", resize="stretch")
+
+
+def test_full_disk_warns_once_naming_folder_and_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [_write_image(tmp_path / f"{i}.png", i) for i in range(2)]
+    cache = ImageCache(tmp_path / "cache", 8, "none")
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_mod.np, "save", full)
+    with pytest.warns(RuntimeWarning) as caught:
+        batch = cache.get_many(paths)
+    assert batch.shape == (2, 8, 8, 3) and len(caught) == 1
+    message = str(caught[0].message)
+    assert "No space left on device" in message and str(tmp_path / "cache") in message
+    assert "lesionlab cache clear" in message and "LESIONLAB_CACHE" in message and "\n" not in message
+    assert not any((tmp_path / "cache").glob("**/.tmp-*"))
 
 
 def test_in_memory_mode(tmp_path: Path, decode_counter: list[Path]) -> None:

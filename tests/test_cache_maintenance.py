@@ -40,12 +40,12 @@ def test_folders_are_listed_with_their_size_and_state(tmp_path: Path) -> None:
     root = _cache(tmp_path)
     folders = {f.path.name: f for f in cache_folders(root)}
     assert set(folders) == {
-        "v2_16_none",
+        "v3_16_none",
         "16_gray_world",
         f"f{ACTIVATION_FORMAT}_0123456789abcdef_224_gray_world_s0",
         f"f{ACTIVATION_FORMAT - 1}_0123456789abcdef_224_gray_world_s0",
     }
-    assert not folders["v2_16_none"].stale and folders["v2_16_none"].files == 1
+    assert not folders["v3_16_none"].stale and folders["v3_16_none"].files == 1
     assert folders["16_gray_world"].stale and folders["16_gray_world"].bytes == 1000
     assert folders[f"f{ACTIVATION_FORMAT - 1}_0123456789abcdef_224_gray_world_s0"].stale
     assert cache_folders(tmp_path / "absent") == []
@@ -82,3 +82,20 @@ def test_cli_info_and_clear(tmp_path: Path) -> None:
     assert everything.exit_code == 0 and cache_folders(root) == []
     again = runner.invoke(app, ["cache", "clear", "--yes", "--cache-dir", str(root)])
     assert "nothing to remove" in again.output
+
+
+def test_resize_folders_are_listed_and_the_previous_decoding_is_stale(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(img)
+    ImageCache(root, 16, "none", resize="pad").get(img)
+    (root / "v2_16_none").mkdir()  # decoded before 16-bit and float images kept their range
+    (root / "v2_16_none" / "e.npy").write_bytes(b"x")
+    act = root / "activations" / f"f{ACTIVATION_FORMAT}_0123456789abcdef_224_none_s0_center_crop"
+    act.mkdir(parents=True)
+    (act / "k_v0.npy").write_bytes(b"y")
+    assert {f.path.name: f.stale for f in cache_folders(root)} == {
+        "v3_16_none_pad": False,
+        "v2_16_none": True,
+        act.name: False,
+    }

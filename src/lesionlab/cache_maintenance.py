@@ -1,7 +1,8 @@
 """What the on-disk caches hold, and removing them: everything in them can be recomputed, but not for free.
 
-A cache folder holds one subfolder per decoded-image setting (`v<format>_<size>_<preprocessing>`) and one
-per frozen trunk under `activations/` (`f<format>_<trunk>_<size>_<preprocessing>_s<seed>`). Folders
+A cache folder holds one subfolder per decoded-image setting (`v<format>_<size>_<preprocessing>[_<resize>]`)
+and one per frozen trunk under `activations/` (`f<format>_<trunk>_<size>_<preprocessing>_s<seed>[_<resize>]`;
+the resize part is absent for the default `squash`). Folders
 of an older format are never read again (an upgrade changed what an entry means), so they are only
 disk space: `stale` marks them. Only folders with one of these names (and a known preprocessing) that
 hold nothing but cache entries are ever listed or removed, so pointing `--cache-dir` at the wrong place
@@ -16,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lesionlab.data.cache import CACHE_FORMAT_VERSION
-from lesionlab.data.preprocess import PREPROCESSING
+from lesionlab.data.preprocess import PREPROCESSING, RESIZE_MODES
 from lesionlab.training.activations import ACTIVATION_FORMAT
 
 _PREP = "|".join(PREPROCESSING)
+_RESIZE = "|".join(RESIZE_MODES)
 # No `v` prefix: written before decoded-image folders named their format.
-_DECODED = re.compile(rf"^(?:v(?P<format>\d+)_)?\d+_(?:{_PREP})$")
-_ACTIVATIONS = re.compile(rf"^f(?P<format>\d+)_[0-9a-f]{{16}}_\d+_(?:{_PREP})_s\d+$")
+_DECODED = re.compile(rf"^(?:v(?P<format>\d+)_)?\d+_(?:{_PREP})(?:_(?:{_RESIZE}))?$")
+_ACTIVATIONS = re.compile(rf"^f(?P<format>\d+)_[0-9a-f]{{16}}_\d+_(?:{_PREP})_s\d+(?:_(?:{_RESIZE}))?$")
 
 
 def _only_cache_files(files: list[Path]) -> bool:

@@ -21,17 +21,65 @@ from pathlib import Path
 import numpy as np
 
 from lesionlab.data.fingerprint import content_key
-from lesionlab.data.preprocess import _check_size, _unreadable, check_preprocessing, load_image
+from lesionlab.data.preprocess import (
+    _check_size,
+    _unreadable,
+    check_preprocessing,
+    check_resize,
+    load_image,
+)
 
-# Part of every key: bump it when decoding or preprocessing changes, so old entries are never reused.
-CACHE_FORMAT_VERSION = 2
-_TMP_PREFIX = ".tmp-"
+# Part of every key: bump it when decoding or preprocessing changes, so old entries are never reused
+# (and bump the activation cache's ACTIVATION_FORMAT with it: activations are computed from these images).
+# 3: every Pillow mode converted by its real range (16-bit, float), alpha composited on white.
+CACHE_FORMAT_VERSION = 3
+TMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 3600
 
 
-def decoded_dir_name(size: int, preprocessing: str) -> str:
-    """The folder of one setting's entries; it names the format so `lesionlab cache` can spot old ones."""
-    return f"v{CACHE_FORMAT_VERSION}_{size}_{preprocessing}"
+def decoded_dir_name(size: int, preprocessing: str, resize: str = "squash") -> str:
+    """The folder of one setting's entries; it names the format so `lesionlab cache` can spot old ones.
+
+    `squash` (the default) adds nothing, so folder names stay short for the common case.
+    """
+    suffix = "" if resize == "squash" else f"_{resize}"
+    return f"v{CACHE_FORMAT_VERSION}_{size}_{preprocessing}{suffix}"
+
+
+def write_failure(directory: Path | None, error: OSError) -> str:
+    """One line saying why a cache folder cannot be written and how to fix it (full disk, a file in the
+    way, no permission); caches then only cost speed, so callers warn with it and carry on."""
+    return (
+        f"cache folder {directory} cannot be written ({error.strerror or error}); continuing without "
+        "saving to it. Free space (`lesionlab cache clear` removes the caches) or set LESIONLAB_CACHE "
+        "to a writable folder."
+    )
+
+
+def read_array(path: Path, dtype: np.dtype | type, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+    """The array saved at `path`, or None if it is missing, damaged or not of this dtype (and shape).
+
+    The header is checked against the file's size before any data is read, so a damaged entry that
+    claims a huge shape costs nothing (np.load would try to allocate it), and an empty or truncated
+    one is a miss rather than an EOFError (which the command line turns into a bare "Aborted.").
+    """
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            saved_shape, fortran, saved_dtype = read_header(fh)
+            if fortran or saved_dtype != np.dtype(dtype) or (shape is not None and saved_shape != shape):
+                return None
+            expected = int(np.prod(saved_shape)) * saved_dtype.itemsize
+            if os.fstat(fh.fileno()).st_size - fh.tell() != expected:
+                return None
+            return np.frombuffer(fh.read(expected), dtype=saved_dtype).reshape(saved_shape).copy()
+    except (OSError, ValueError, EOFError):
+        return None
 
 
 def default_cache_dir() -> Path:
@@ -47,20 +95,24 @@ class ImageCache:
     re-extracted data set is not.
 
     `cache_dir=None` keeps entries in memory only (for tests and one-off runs; unbounded). Otherwise
-    entries live in `cache_dir/v<format>_<size>_<preprocessing>/`. Writes go to a temporary file in the same
-    directory and are moved into place with `os.replace`, so a killed process leaves at worst a stray
-    temporary file (removed by a later run), never a half-written entry. Entries of files that changed
-    are not deleted; they are simply never looked up again.
+    entries live in `cache_dir/v<format>_<size>_<preprocessing>[_<resize>]/` (`decoded_dir_name`).
+    Writes go to a uniquely named temporary file in the same directory and are moved into place with
+    `os.replace`, so a killed process leaves at worst a stray temporary file (removed by a later run),
+    never a half-written entry, and concurrent runs never collide. A damaged entry (empty, truncated,
+    wrong header) is a miss and is rewritten. Entries of files that changed are not deleted; they are
+    simply never looked up again.
     """
 
-    def __init__(self, cache_dir: Path | None, size: int, preprocessing: str) -> None:
+    def __init__(self, cache_dir: Path | None, size: int, preprocessing: str, resize: str = "squash") -> None:
         check_preprocessing(preprocessing)
+        check_resize(resize)
         if size is None:
             raise ValueError("ImageCache needs a fixed size so cached images can be stacked")
         _check_size(size)
         self.size = int(size)
         self.preprocessing = preprocessing
-        name = decoded_dir_name(self.size, preprocessing)
+        self.resize = resize
+        name = decoded_dir_name(self.size, preprocessing, resize)
         self.directory = None if cache_dir is None else Path(cache_dir).expanduser() / name
         self._memory: dict[str, np.ndarray] = {}
         self._write_failed = False
@@ -92,7 +144,7 @@ class ImageCache:
 
     def _decode(self, path: Path | str) -> np.ndarray:
         # Looked up through the module so tests can count decodes.
-        return load_image(Path(path), self.size, self.preprocessing)
+        return load_image(Path(path), self.size, self.preprocessing, resize=self.resize)
 
     def _key(self, path: Path) -> str:
         try:
@@ -104,14 +156,8 @@ class ImageCache:
         return hashlib.sha256(f"{CACHE_FORMAT_VERSION}:{content}".encode()).hexdigest()[:32]
 
     def _read(self, entry: Path) -> np.ndarray | None:
-        """A valid entry, or None; unreadable or wrong-shaped entries count as misses and get rewritten."""
-        try:
-            arr = np.load(entry, allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            return None
-        if arr.shape != (self.size, self.size, 3) or arr.dtype != np.uint8:
-            return None
-        return arr
+        """A valid entry, or None; damaged or wrong-shaped entries count as misses and get rewritten."""
+        return read_array(entry, np.uint8, (self.size, self.size, 3))
 
     def _write(self, entry: Path, arr: np.ndarray) -> None:
         """Atomic write; an unwritable cache only costs speed, so it warns once instead of failing."""
@@ -120,37 +166,36 @@ class ImageCache:
         tmp: str | None = None
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=_TMP_PREFIX, suffix=".npy")
+            fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=TMP_PREFIX, suffix=".npy")
             with os.fdopen(fd, "wb") as f:
                 np.save(f, arr, allow_pickle=False)
             os.replace(tmp, entry)
             tmp = None
         except OSError as e:
             self._write_failed = True
-            warnings.warn(
-                f"image cache {self.directory} cannot be written ({e}); images will be decoded every time. "
-                "Set LESIONLAB_CACHE to a writable directory to cache them.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+            warnings.warn(write_failure(self.directory, e), RuntimeWarning, stacklevel=3)
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
 
     def _remove_stale_temporaries(self) -> None:
-        """Temporaries left by killed processes; old ones only, so concurrent writers are not disturbed."""
         assert self.directory is not None
-        cutoff = time.time() - _STALE_TMP_SECONDS
-        try:
-            with os.scandir(self.directory) as it:
-                for e in it:
-                    if e.name.startswith(_TMP_PREFIX):
-                        with contextlib.suppress(OSError):
-                            if e.stat().st_mtime < cutoff:
-                                os.unlink(e.path)
-        except OSError:
-            pass
+        remove_stale_temporaries(self.directory)
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Temporaries left by killed processes; old ones only, so concurrent writers are not disturbed."""
+    cutoff = time.time() - _STALE_TMP_SECONDS
+    try:
+        with os.scandir(directory) as it:
+            for e in it:
+                if e.name.startswith(TMP_PREFIX):
+                    with contextlib.suppress(OSError):
+                        if e.stat().st_mtime < cutoff:
+                            os.unlink(e.path)
+    except OSError:
+        pass
 
 
 def _track(items: Sequence[Path | str], progress: bool, description: str) -> Iterable[Path | str]:

@@ -6,10 +6,11 @@ with resolution, and working on the small image is what keeps decoding cheap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from lesionlab.errors import DataError
 
@@ -68,31 +69,122 @@ def _unreadable(path: Path, reason: object, what: str = "an image") -> DataError
     return DataError(f"{path} cannot be read as {what}: {reason}; replace or remove it")
 
 
-def _open_converted(path: Path, mode: str, what: str) -> Image.Image:
+RESIZE_MODES = ("squash", "center_crop", "pad")
+
+# Alpha is composited on white, what image viewers and browsers show, so the colours match what the user
+# saw; the RGB values hidden under transparent pixels are often garbage (or black) and never used.
+ALPHA_BACKGROUND = (255, 255, 255)
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+# Modes Pillow turns into correct 8-bit RGB by itself (colour spaces, palettes, 1-bit, padding byte).
+_DIRECT = ("1", "L", "RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
+
+
+def check_resize(resize: str) -> None:
+    """Fail early, before any file is opened, on a resize mode that does not exist."""
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"unknown resize {resize!r}; choose one of {', '.join(RESIZE_MODES)}")
+
+
+def to_rgb8(im: Image.Image, path: Path) -> Image.Image:
+    """Any mode Pillow opens as 8-bit RGB with its real range kept, or a DataError naming the mode.
+
+    - 16-bit grayscale (`I;16*`) is scaled by 65535 (its full range), so a gradient stays a gradient.
+    - 32-bit integer (`I`) is stretched min-max per image (its true range is unknown), except `I` from
+      a PNG, which can only be 16-bit (older Pillow versions open 16-bit PNGs as `I`).
+    - float (`F`) in [0, 1] is scaled by 255 (the usual convention); other ranges are stretched min-max;
+      NaN or infinite values are refused.
+    - alpha (`RGBA`, `LA`, `PA`, `P` with transparency, premultiplied `RGBa`/`La`) is composited on white.
+    - everything else Pillow converts itself (`1`, `L`, `P`, `CMYK`, `YCbCr`, `LAB`, `HSV`, `RGBX`).
+    """
+    mode = im.mode
+    if mode in ("RGBa", "La"):  # premultiplied alpha: undo it first
+        im = im.convert(mode[:-1] + "A")
+    elif mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode == "PA":
+        im = im.convert("RGBA")
+    if im.mode in _DIRECT:
+        return im.convert("RGB")
+    if im.mode in ("RGBA", "LA"):
+        background = Image.new("RGBA", im.size, (*ALPHA_BACKGROUND, 255))
+        return Image.alpha_composite(background, im.convert("RGBA")).convert("RGB")
+    if im.mode in _SIXTEEN_BIT or (im.mode == "I" and im.format == "PNG"):
+        gray = np.asarray(im).astype(np.float64) * (255.0 / 65535.0)
+    elif im.mode in ("I", "F"):
+        gray = np.asarray(im).astype(np.float64)
+        if not np.isfinite(gray).all():
+            raise DataError(
+                f"{path} is a floating-point image with NaN or infinite values, which have no colour; "
+                "replace them, or save the image as 8-bit RGB"
+            )
+        lo, hi = (float(gray.min()), float(gray.max())) if gray.size else (0.0, 0.0)
+        if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
+            gray = gray * 255.0
+        else:
+            gray = (gray - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(gray)
+    else:
+        raise DataError(
+            f"{path} has image mode {mode!r}, which lesionlab cannot convert to 8-bit RGB; "
+            "save it as an 8-bit RGB PNG or JPEG"
+        )
+    return Image.fromarray(np.clip(np.rint(gray), 0, 255).astype(np.uint8)).convert("RGB")
+
+
+def to_mask8(im: Image.Image) -> Image.Image:
+    """A mask as 8-bit grayscale. Values are clipped rather than scaled, so both 0/1 and 0/255 masks
+    (in any bit depth) stay separable by `load_mask`'s threshold; alpha is ignored."""
+    if im.mode in ("RGBa", "La"):
+        im = im.convert(im.mode[:-1] + "A")
+    if im.mode in ("I", "F") or im.mode in _SIXTEEN_BIT:
+        arr = np.nan_to_num(np.asarray(im).astype(np.float64))
+        return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
+    return im.convert("L")
+
+
+def _open_converted(path: Path, convert: Callable[[Image.Image], Image.Image], what: str) -> Image.Image:
     """Decode fully inside the try, so truncated files fail here rather than later in numpy."""
     try:
         with Image.open(path) as im:
             im.load()
-            return im.convert(mode)
+            return convert(im)
     except FileNotFoundError:
         raise _unreadable(path, "file not found", what) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise _unreadable(path, e, what) from e
 
 
-def load_image(path: Path, size: int | None, preprocessing: str = "none") -> np.ndarray:
-    """Read an image as HxWx3 uint8 RGB, optionally resized to size x size and preprocessed.
+def _to_square(im: Image.Image, size: int, resize: str, resample: Image.Resampling) -> Image.Image:
+    """size x size: stretched (`squash`), the central square (`center_crop`) or letterboxed in black (`pad`).
 
+    Black padding keeps the ratios of the channel means, so gray-world colour constancy is unchanged.
+    """
+    if im.size == (size, size):
+        return im
+    if resize == "center_crop":
+        return ImageOps.fit(im, (size, size), method=resample)
+    if resize == "pad":
+        return ImageOps.pad(im, (size, size), method=resample, color=0)
+    return im.resize((size, size), resample)
+
+
+def load_image(
+    path: Path, size: int | None, preprocessing: str = "none", resize: str = "squash"
+) -> np.ndarray:
+    """Read an image as HxWx3 uint8 RGB, optionally brought to size x size and preprocessed.
+
+    Every mode is converted by `to_rgb8` (16-bit and float images keep their range). `resize` says how a
+    non-square image becomes square (see `_to_square`); with `size=None` the image keeps its shape.
     Grayscale preprocessing still returns three identical channels so ImageNet backbones accept it.
     The raw pixel grid is used (EXIF orientation is not applied), matching how masks are stored.
     """
     check_preprocessing(preprocessing)
+    check_resize(resize)
     _check_size(size)
     path = Path(path)
-    im = _open_converted(path, "RGB", "an image")
-    if size is not None and im.size != (size, size):
+    im = _open_converted(path, lambda i: to_rgb8(i, path), "an image")
+    if size is not None:
         # PIL widens the bilinear kernel when shrinking, so this is antialiased.
-        im = im.resize((int(size), int(size)), Image.Resampling.BILINEAR)
+        im = _to_square(im, int(size), resize, Image.Resampling.BILINEAR)
     arr = np.array(im, dtype=np.uint8)
     if preprocessing == "gray_world":
         return gray_world(arr)
@@ -101,15 +193,17 @@ def load_image(path: Path, size: int | None, preprocessing: str = "none") -> np.
     return arr
 
 
-def load_mask(path: Path, size: int | None) -> np.ndarray:
-    """Read a segmentation mask as bool HxW, resized with nearest neighbour so it stays binary.
+def load_mask(path: Path, size: int | None, resize: str = "squash") -> np.ndarray:
+    """Read a segmentation mask as bool HxW, brought to size x size like its image (same `resize`) with
+    nearest neighbour so it stays binary.
 
     Masks stored as 0/255 are thresholded at 128 (robust to JPEG ringing); masks stored as 0/1 at 0.
     """
+    check_resize(resize)
     _check_size(size)
     path = Path(path)
-    im = _open_converted(path, "L", "a mask")
-    if size is not None and im.size != (size, size):
-        im = im.resize((int(size), int(size)), Image.Resampling.NEAREST)
+    im = _open_converted(path, to_mask8, "a mask")
+    if size is not None:
+        im = _to_square(im, int(size), resize, Image.Resampling.NEAREST)
     arr = np.array(im, dtype=np.uint8)
     return arr >= 128 if arr.max(initial=0) > 1 else arr > 0

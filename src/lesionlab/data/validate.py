@@ -10,7 +10,9 @@ from pathlib import Path
 
 from PIL import Image, ImageFile
 
+from lesionlab.data.preprocess import to_mask8, to_rgb8
 from lesionlab.data.records import SPLITS, LabeledDataset, Record
+from lesionlab.errors import DataError
 from lesionlab.progress import progress as progress_bar
 
 # How many problems `describe` lists before saying "and N more".
@@ -28,31 +30,62 @@ class FileProblem:
         return f"{self.path}: {self.problem}"
 
 
-def check_files(dataset: LabeledDataset, progress: bool = False, workers: int = 8) -> list[FileProblem]:
-    """Problems with the images and masks of `dataset`, in record order; empty when all are usable.
+@dataclass(frozen=True)
+class FileReport:
+    """What `inspect_files` found: unusable files, and the images that are not square."""
 
-    Every image is fully decoded (JPEGs at 1/8 scale, which still reads every byte, so truncation shows);
-    masks are decoded and must match their image's size. Decoding releases the GIL, hence the threads.
-    """
+    problems: list[FileProblem]
+    non_square: list[Path]
+
+
+def inspect_files(dataset: LabeledDataset, progress: bool = False, workers: int = 8) -> FileReport:
+    """Decode every image and mask of `dataset` (see `check_files`), also noting non-square images."""
     with _strict_decoding(), ThreadPoolExecutor(max(1, workers)) as pool:
         results = pool.map(_check_record, dataset.records)
         per_record = list(progress_bar(results, "checking files", len(dataset.records), enabled=progress))
-    return [p for problems in per_record for p in problems]
+    problems = [p for found, _ in per_record for p in found]
+    non_square = [
+        r.image_path
+        for r, (_, size) in zip(dataset.records, per_record, strict=True)
+        if size and size[0] != size[1]
+    ]
+    return FileReport(problems, non_square)
+
+
+def check_files(dataset: LabeledDataset, progress: bool = False, workers: int = 8) -> list[FileProblem]:
+    """Problems with the images and masks of `dataset`, in record order; empty when all are usable.
+
+    Every image is fully decoded (JPEGs at 1/8 scale, which still reads every byte, so truncation shows)
+    and converted as training converts it; masks are decoded and must match their image's size.
+    Decoding releases the GIL, hence the threads.
+    """
+    return inspect_files(dataset, progress, workers).problems
 
 
 def describe(
-    dataset: LabeledDataset, progress: bool = False, problems: list[FileProblem] | None = None
+    dataset: LabeledDataset,
+    progress: bool = False,
+    problems: list[FileProblem] | None = None,
+    report: FileReport | None = None,
+    resize: str = "squash",
 ) -> str:
-    """The dataset's summary table, notes on missing splits, and the result of `check_files`.
+    """The dataset's summary table, notes on missing splits and image shapes, and the file check.
 
-    Pass `problems` from an earlier `check_files` call to avoid decoding every file twice.
+    Pass `report` from an earlier `inspect_files` call (or just its `problems`) to avoid decoding every
+    file twice.
     """
     lines = [dataset.summary()]
     absent = [s for s in SPLITS if not dataset.split(s)]
     if absent:
         lines.append(f"note: no {' / '.join(absent)} split in this source")
-    if problems is None:
-        problems = check_files(dataset, progress=progress)
+    if report is None and problems is None:
+        report = inspect_files(dataset, progress=progress)
+    if report is not None:
+        problems = report.problems
+        lines += _shape_note(report.non_square, len(dataset.records), resize)
+    elif resize == "squash":
+        lines.append("note: non-square images are squashed to a square unless train.resize says otherwise")
+    assert problems is not None
     n_masks = sum(r.mask_path is not None for r in dataset.records)
     checked = f"{len(dataset.records)} images" + (f" and {n_masks} masks" if n_masks else "")
     if not problems:
@@ -65,11 +98,23 @@ def describe(
     return "\n".join(lines)
 
 
-def _check_record(record: Record) -> list[FileProblem]:
+def _shape_note(non_square: list[Path], total: int, resize: str) -> list[str]:
+    if not non_square:
+        return []
+    how = {
+        "squash": "squashed to a square (set train.resize: center_crop or pad to keep their proportions)",
+        "center_crop": "cropped to their central square (train.resize: center_crop)",
+        "pad": "padded to a square with black (train.resize: pad)",
+    }[resize]
+    return [f"note: {len(non_square)} of {total} images are not square; they are {how}"]
+
+
+def _check_record(record: Record) -> tuple[list[FileProblem], tuple[int, int] | None]:
+    """The record's problems, and its image's size (None if the image is unusable)."""
     size, problem = _decode(record.image_path, draft=True)
     problems = [] if problem is None else [FileProblem(record.image_path, problem)]
     if record.mask_path is not None:
-        mask_size, mask_problem = _decode(record.mask_path, draft=False)
+        mask_size, mask_problem = _decode(record.mask_path, draft=False, mask=True)
         if mask_problem is not None:
             problems.append(FileProblem(record.mask_path, f"mask {mask_problem}"))
         elif size is not None and mask_size != size:
@@ -79,11 +124,15 @@ def _check_record(record: Record) -> list[FileProblem]:
                     f"mask is {_wh(mask_size)} but its image {record.image_path.name} is {_wh(size)}",
                 )
             )
-    return problems
+    return problems, size
 
 
-def _decode(path: Path, draft: bool) -> tuple[tuple[int, int] | None, str | None]:
-    """(full-resolution size, None) if the file decodes, else (None, what went wrong)."""
+def _decode(path: Path, draft: bool, mask: bool = False) -> tuple[tuple[int, int] | None, str | None]:
+    """(full-resolution size, None) if the file decodes, else (None, what went wrong).
+
+    The pixels go through the decoder's own conversion (`to_rgb8` / `to_mask8`), so a file passes here
+    exactly when training can read it: a mode lesionlab refuses or a float image with NaN fails here.
+    """
     if not path.is_file():
         return None, "file not found"
     try:
@@ -92,7 +141,10 @@ def _decode(path: Path, draft: bool) -> tuple[tuple[int, int] | None, str | None
             if draft and im.format == "JPEG":
                 im.draft(im.mode, (max(1, size[0] // 8), max(1, size[1] // 8)))
             im.load()
+            to_mask8(im) if mask else to_rgb8(im, path)
             return size, None
+    except DataError as e:
+        return None, str(e).removeprefix(f"{path} ")
     except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError...) for bad files
         return None, f"cannot be read as an image ({type(e).__name__}: {e})"
 

@@ -6,13 +6,19 @@ augmented view, so training still sees augmentation) and training only the remai
 is several times faster, and the cache is reused across epochs, rounds, seeds and tasks. Entries are keyed
 by the trunk's weights, resolution, preprocessing and view seed, and by each file's content, so a changed
 image or model is never served stale while a copied or re-extracted data set keeps its cache and views.
+
+A damaged entry (empty, truncated, wrong header or dtype) is recomputed like a missing one; a cache folder
+that cannot be written (full disk, a file in the way) costs speed, not the run: one warning, and the
+activations are kept in memory only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,13 +26,14 @@ import numpy as np
 import torch
 
 from lesionlab.data.augment import augmented_views
-from lesionlab.data.cache import ImageCache
+from lesionlab.data.cache import TMP_PREFIX, ImageCache, read_array, remove_stale_temporaries, write_failure
 from lesionlab.data.fingerprint import content_key
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.progress import progress
 
-# Bump when the meaning of a cached entry changes (view recipe, dtype), so old entries are never read.
-ACTIVATION_FORMAT = 3
+# Bump when the meaning of a cached entry changes (view recipe, dtype, image decoding), so old entries are
+# never read. 4: images decoded by their real range in every Pillow mode (data.cache format 3).
+ACTIVATION_FORMAT = 4
 _SHARED_MEMORY: dict[str, dict[tuple[str, int], np.ndarray]] = {}
 
 
@@ -44,6 +51,14 @@ def trunk_fingerprint(model: LesionClassifier, freeze_stages: int) -> str:
             h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     h.update(model.mean.cpu().numpy().tobytes() + model.std.cpu().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def activation_dir_name(
+    fingerprint: str, size: int, preprocessing: str, view_seed: int, resize: str = "squash"
+) -> str:
+    """The folder of one trunk and image setting; `squash` (the default resize) adds nothing to the name."""
+    suffix = "" if resize == "squash" else f"_{resize}"
+    return f"f{ACTIVATION_FORMAT}_{fingerprint}_{size}_{preprocessing}_s{view_seed}{suffix}"
 
 
 def activation_key(path: Path) -> str:
@@ -73,53 +88,91 @@ class ActivationCache:
         self.device = device or torch.device("cpu")
         self.show_progress = show_progress
         fingerprint = trunk_fingerprint(model, freeze_stages)
-        tag = f"f{ACTIVATION_FORMAT}_{fingerprint}_{images.size}_{images.preprocessing}_s{view_seed}"
+        tag = activation_dir_name(fingerprint, images.size, images.preprocessing, view_seed, images.resize)
         # Trainers built on the same trunk (every round and seed of an experiment) share one memory cache.
         self._memory: dict[tuple[str, int], np.ndarray] = _SHARED_MEMORY.setdefault(tag, {})
+        self._shape: tuple[int, ...] | None = None
+        self._write_failed = False
         self.dir: Path | None = None
         if cache_dir is not None:
             self.dir = Path(cache_dir) / "activations" / tag
-            self.dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                self._cannot_write(e)
+            else:
+                remove_stale_temporaries(self.dir)
 
     def get(self, paths: Sequence[Path], n_views: int = 1) -> torch.Tensor:
         """Activations shaped (n_views, N, C, h, w), float16; computes only what is not cached yet."""
         keys = [activation_key(Path(p)) for p in paths]
-        missing = [i for i, k in enumerate(keys) if not self._has(k, n_views)]
+        missing = [i for i, k in enumerate(keys) if not self._ready(k, n_views)]
         if missing:
             self._compute([paths[i] for i in missing], [keys[i] for i in missing], n_views)
         return torch.from_numpy(
-            np.stack([np.stack([self._load(k, v) for k in keys]) for v in range(n_views)])
+            np.stack([np.stack([self._memory[(k, v)] for k in keys]) for v in range(n_views)])
         )
 
     def _entry(self, key: str, view: int) -> Path:
         assert self.dir is not None
         return self.dir / f"{key}_v{view}.npy"
 
-    def _has(self, key: str, n_views: int) -> bool:
+    def _ready(self, key: str, n_views: int) -> bool:
+        """Whether every view of `key` is in memory, after reading the intact ones from disk."""
         for v in range(n_views):
-            if (key, v) in self._memory:
-                continue
-            if self.dir is None or not self._entry(key, v).exists():
-                return False
+            if (key, v) not in self._memory:
+                saved = self._read(key, v)
+                if saved is None:
+                    return False
+                self._memory[(key, v)] = saved
         return True
 
-    def _load(self, key: str, view: int) -> np.ndarray:
-        if (key, view) not in self._memory:
-            self._memory[(key, view)] = np.load(self._entry(key, view))
-        return self._memory[(key, view)]
+    def _read(self, key: str, view: int) -> np.ndarray | None:
+        """An intact disk entry of the shape every other entry has, or None (missing or damaged)."""
+        if self.dir is None:
+            return None
+        value = read_array(self._entry(key, view), np.float16)
+        if value is None or value.ndim != 3 or (self._shape is not None and value.shape != self._shape):
+            return None
+        self._shape = value.shape
+        return value
 
     def _store(self, key: str, view: int, value: np.ndarray) -> None:
         # The first value stored wins. CPU convolutions round differently with the batch size, so an entry
-        # computed again (view 0 of an image when more views are asked for) would otherwise change what
-        # later reads see, and a run on a warm cache (resumed or repeated) would differ from a cold one.
-        if (key, view) in self._memory or (self.dir is not None and self._entry(key, view).exists()):
+        # computed again (view 0 of an image when more views are asked for, or an entry another run wrote
+        # meanwhile) would otherwise change what later reads see, and a run on a warm cache (resumed or
+        # repeated) would differ from a cold one.
+        if (key, view) in self._memory:
             return
+        saved = self._read(key, view)
+        if saved is not None:
+            self._memory[(key, view)] = saved
+            return
+        self._shape = self._shape or value.shape
         self._memory[(key, view)] = value
-        if self.dir is not None:
-            fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
+        if self.dir is not None and not self._write_failed:
+            self._write(self._entry(key, view), value)
+
+    def _write(self, entry: Path, value: np.ndarray) -> None:
+        """Atomic, under a unique temporary name (runs side by side share the folder)."""
+        tmp: str | None = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=TMP_PREFIX, suffix=".npy")
             with os.fdopen(fd, "wb") as fh:
-                np.save(fh, value)
-            os.replace(tmp, self._entry(key, view))
+                np.save(fh, value, allow_pickle=False)
+            os.replace(tmp, entry)
+            tmp = None
+        except OSError as e:
+            self._cannot_write(e)
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def _cannot_write(self, error: OSError) -> None:
+        """Warn once; the activations stay in memory for this process."""
+        self._write_failed = True
+        warnings.warn(write_failure(self.dir, error), RuntimeWarning, stacklevel=4)
 
     @torch.inference_mode()
     def _compute(self, paths: Sequence[Path], keys: Sequence[str], n_views: int) -> None:
