@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from lesionlab.cli import app
 from lesionlab.data.sources import load_isic2017
 from lesionlab.errors import ConfigError
-from lesionlab.evaluation.embedding_plot import embed_plot_for_run, tsne_plot
+from lesionlab.evaluation.embedding_plot import embed_plot, tsne_plot
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.models.registry import create_classifier, save_checkpoint
+from lesionlab.supervised import load_trained_run
 from lesionlab.training.trainer import TrainConfig, Trainer
 
 pytestmark = pytest.mark.usefixtures("offline_single_thread")
@@ -80,8 +81,11 @@ def _fake_run(run_dir: Path, lite0: LesionClassifier, isic_root: Path, cache: Pa
 def test_embed_plot_for_run_and_cli(lite0: LesionClassifier, tiny_isic, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     _fake_run(run_dir, lite0, tiny_isic.root, tmp_path / "cache")
-    out = embed_plot_for_run(run_dir, "val", n_images=10, n_mosaics=4)
+    _, dataset, trainer = load_trained_run(run_dir)
+    out = embed_plot(trainer, dataset, run_dir / "tsne.png", "val", n_images=10, n_mosaics=4)
     assert out == run_dir / "tsne.png" and Image.open(out).format == "PNG"
+    with pytest.raises(ConfigError, match="at least 2 images"):
+        embed_plot(trainer, dataset, tmp_path / "x.png", n_images=1)
 
     target = tmp_path / "cli.png"
     args = [
@@ -101,4 +105,4 @@ def test_embed_plot_for_run_and_cli(lite0: LesionClassifier, tiny_isic, tmp_path
     assert target.is_file()
 
     with pytest.raises(ConfigError, match="finished `lesionlab train`"):
-        embed_plot_for_run(tmp_path / "nowhere")
+        CliRunner().invoke(app, ["embed-plot", str(tmp_path / "nowhere")], catch_exceptions=False)

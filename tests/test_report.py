@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from rich.console import Console
 
-from lesionlab.evaluation.report import summarize, write_report
+import lesionlab.evaluation
+from lesionlab.evaluation import figures
+from lesionlab.evaluation.report import write_report
+from lesionlab.evaluation.summary import summarize
+from lesionlab.loop.summary import print_summary
 
 CLASSES = ["other", "melanoma"]
 
@@ -197,3 +206,185 @@ def test_report_single_seed_single_strategy_without_reference(tmp_path: Path) ->
     assert not (tmp_path / "single" / "other_metrics.png").exists()
     with Image.open(tmp_path / "single" / "learning_curve.png") as im:
         im.verify()
+
+
+def finished_last_round(results: dict, initial: dict[str, int] | None = None) -> dict:
+    """As the runner writes them: the last round selects nothing; round 0 may record its labelled set."""
+    for run in results["runs"]:
+        last = run["rounds"][-1]
+        for key in ("new_ids", "new_scores", "new_class_counts", "top_images"):
+            last.pop(key, None)
+        last.update(finished=True, new_ids=[], selection_seconds=0.0)
+        if initial is not None:
+            run["rounds"][0]["labeled_class_counts"] = dict(initial)
+    return results
+
+
+# --- class balance -------------------------------------------------------------------------------------
+
+
+def test_class_balance_starts_with_the_initial_set_and_has_no_empty_last_round(tmp_path: Path) -> None:
+    results = finished_last_round(make_results(tmp_path, TWO_BY_TWO), initial={"other": 14, "melanoma": 6})
+    summary = summarize(results)
+    steps = summary["strategies"]["entropy"]["class_balance"]
+    # Rounds 0, 1, 2: the initial set, then the selections after rounds 0 and 1 (first trained on in 1, 2).
+    assert [s["label"] for s in steps] == ["initial", "1", "2"]
+    assert steps[0]["counts"] == {"other": 14.0, "melanoma": 6.0}
+    assert steps[1]["counts"] == {"other": 15.0, "melanoma": 5.0}
+    fig = figures.class_balance(summary)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["initial", "1", "2"]
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert 0.0 not in heights[:3] and len(heights) == 2 * 3  # two classes x three bars, none empty
+
+    page = write_report(results, tmp_path / "out").read_text(encoding="utf-8")
+    assert "The first bar is the initial labelled set" in page
+
+
+def test_class_balance_without_a_recorded_initial_set_says_so(tmp_path: Path) -> None:
+    results = finished_last_round(make_results(tmp_path, TWO_BY_TWO))
+    summary = summarize(results)
+    assert [s["label"] for s in summary["strategies"]["random"]["class_balance"]] == ["1", "2"]
+    page = write_report(results, tmp_path / "out").read_text(encoding="utf-8")
+    assert "initial set&#39;s classes were not recorded" in page
+
+
+# --- what the page states ------------------------------------------------------------------------------
+
+
+def _gallery_section(page: str, strategy: str) -> str:
+    start = page.index(f"<h3>{strategy} <small>")
+    end = page.find("<h3>", start + 1)
+    return page[start : end if end != -1 else page.index("<h2>Configuration")]
+
+
+def test_random_gallery_hides_scores(tmp_path: Path) -> None:
+    results = make_results(tmp_path, TWO_BY_TWO)
+    image = tmp_path / "images" / "img0.png"
+    for run in results["runs"]:
+        if run["strategy"] == "random":
+            for rnd in run["rounds"]:
+                rnd["top_images"] = [str(image)]
+    page = write_report(results, tmp_path / "out").read_text(encoding="utf-8")
+    random_part, entropy_part = _gallery_section(page, "random"), _gallery_section(page, "entropy")
+    assert "id0_0" in random_part and "score" not in random_part.replace("no scores are shown", "")
+    assert "score 0.9" in entropy_part
+
+
+def test_page_states_evaluation_size_and_positive_class(tmp_path: Path) -> None:
+    results = make_results(tmp_path, TWO_BY_TWO) | {"n_eval": 150, "positive_class": "melanoma"}
+    page = write_report(results, tmp_path / "a").read_text(encoding="utf-8")
+    assert "metrics measured on: <b>150 images</b>" in page
+    assert "positive class: <b>melanoma</b>" in page
+    assert summarize(results)["n_eval"] == 150
+
+    # Older results without them: the size is said to be unknown, the positive class is still named.
+    results = make_results(tmp_path, TWO_BY_TWO) | {"classes": ["benign", "malignant"]}
+    page = write_report(results, tmp_path / "b").read_text(encoding="utf-8")
+    assert "an evaluation set of unrecorded size" in page
+    assert "positive class: <b>malignant (the second class; not recorded in the results)</b>" in page
+
+    # Multi-class results have no positive class.
+    results = make_results(tmp_path, TWO_BY_TWO) | {"classes": ["a", "b", "c"]}
+    assert "positive class" not in write_report(results, tmp_path / "c").read_text(encoding="utf-8")
+
+
+def test_saving_beside_a_non_significant_test_carries_a_caveat(tmp_path: Path) -> None:
+    results = make_results(tmp_path, TWO_BY_TWO)
+    saving = summarize(results)["strategies"]["entropy"]["saving_vs_random"]
+    assert saving["value"] > 0 and saving["significant"] is False  # two seeds: Wilcoxon p is at least 0.5
+    page = write_report(results, tmp_path / "a").read_text(encoding="utf-8")
+    assert f"<td>{saving['value']:.1%} (not significant)</td>" in page
+
+    one_seed = make_results(tmp_path, {("random", 0): [0.6, 0.7, 0.75], ("entropy", 0): [0.6, 0.78, 0.8]})
+    saving = summarize(one_seed)["strategies"]["entropy"]["saving_vs_random"]
+    assert saving["significant"] is None
+    page = write_report(one_seed, tmp_path / "b").read_text(encoding="utf-8")
+    assert f"<td>{saving['value']:.1%} (untested)</td>" in page
+
+
+# --- files ---------------------------------------------------------------------------------------------
+
+
+def test_report_files_are_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while writing leaves the previous report and figures intact and no temporary file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("report.html", "learning_curve.png", "other_metrics.png", "class_balance.png"):
+        (out / name).write_text("previous")
+
+    def full_disk(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_report(make_results(tmp_path, TWO_BY_TWO), out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "class_balance.png",
+        "learning_curve.png",
+        "other_metrics.png",
+        "report.html",
+    ]
+    assert all(p.read_text() == "previous" for p in out.iterdir())
+
+
+def test_template_ships_with_the_package() -> None:
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert '"evaluation/templates/*"' in pyproject
+    assert (Path(lesionlab.evaluation.__file__).parent / "templates" / "report.html.j2").is_file()
+
+
+# --- module boundaries ---------------------------------------------------------------------------------
+
+EVALUATION = Path(lesionlab.evaluation.__file__).parent
+
+
+def test_terminal_summary_does_not_import_matplotlib() -> None:
+    code = (
+        "import sys, lesionlab.loop.summary, lesionlab.evaluation.summary; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'jinja2')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_evaluation_never_imports_supervised() -> None:
+    for path in EVALUATION.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any(n.startswith("lesionlab.supervised") for n in names), path.name
+            if isinstance(node, ast.ImportFrom) and node.module == "lesionlab":
+                assert "supervised" not in [a.name for a in node.names], path.name
+
+
+def test_evaluation_modules_stay_small() -> None:
+    sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in EVALUATION.glob("*.py")}
+    assert max(sizes.values()) <= 450, sizes
+
+
+# --- terminal summary ----------------------------------------------------------------------------------
+
+
+def test_terminal_summary_never_cuts_names_or_numbers(tmp_path: Path) -> None:
+    long_name = "ensemble_jensen_shannon_with_a_long_suffix"
+    curves = {("random", 0): [0.6] * 8, ("random", 1): [0.7] * 8, (long_name, 0): [0.5, 0.6]}
+    results = make_results(tmp_path, curves) | {"n_eval": 40}
+    console = Console(width=90, record=True, color_system=None)
+    print_summary(results, console)
+    text = console.export_text()
+    assert long_name in text and "…" not in text
+    assert all(f"{10 * k}%" in text for k in range(1, 9)) and "0.650 ± 0.050" in text
+    assert "on 40 images" in text
+    assert max(map(len, text.splitlines())) <= 90 and "continued" in text  # split, not cut
+    # The long-named strategy stopped after two rounds: its ALC (one seed: no ± 0.000) is in the ALC column.
+    last = [line for line in text.splitlines() if long_name in line][-1]
+    assert last.split("│")[-2].strip() == f"{summarize(results)['strategies'][long_name]['alc']['mean']:.3f}"
+
+    # Too narrow for a name and one column side by side: wider than the console rather than cut.
+    narrow = Console(width=40, record=True, color_system=None)
+    print_summary(results, narrow)
+    assert long_name in narrow.export_text() and "…" not in narrow.export_text()

@@ -172,9 +172,11 @@ def embed_plot(
     out: Annotated[Path | None, typer.Option(help="PNG to write (default: RUN_DIR/tsne.png)")] = None,
 ) -> None:
     """t-SNE of a trained run's embeddings of originals and same-class mosaics (paper 000, Fig. 2)."""
-    from lesionlab.evaluation.embedding_plot import embed_plot_for_run
+    from lesionlab.evaluation.embedding_plot import embed_plot as draw
+    from lesionlab.supervised import load_trained_run
 
-    path = embed_plot_for_run(run_dir, split, images, mosaics, out)
+    _, dataset, trainer = load_trained_run(run_dir)
+    path = draw(trainer, dataset, out or run_dir / "tsne.png", split, images, mosaics)
     console.print(f"t-SNE plot: {path}")
 
 

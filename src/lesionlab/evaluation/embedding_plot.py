@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib import colormaps
@@ -17,7 +18,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from lesionlab.data.records import LabeledDataset
 from lesionlab.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from lesionlab.training.trainer import Trainer
 
 
 def tsne_plot(
@@ -93,39 +98,38 @@ def tsne_plot(
     return out
 
 
-def embed_plot_for_run(
-    run_dir: Path | str,
+def embed_plot(
+    trainer: Trainer,
+    dataset: LabeledDataset,
+    out_png: Path | str,
     split: str = "train",
     n_images: int = 300,
     n_mosaics: int = 100,
-    out: Path | str | None = None,
 ) -> Path:
-    """t-SNE of a finished `lesionlab train` run: up to `n_images` of `split` and mosaics made from them.
+    """t-SNE of a trained model: up to `n_images` of `split` and mosaics made from them; returns the PNG.
 
-    The images are a seeded random subset (the run's seed) when the split is larger; mosaics use the
-    run's `mosaic_mode` and are embedded by the same trained model. Writes `run_dir/tsne.png` by default.
+    The images are a seeded random subset (the trainer's seed) when the split is larger; mosaics use the
+    trainer's `mosaic_mode` and are embedded by the same model. The caller loads the model (for a saved
+    run: `lesionlab.supervised.load_trained_run`), so evaluation never depends on how runs are stored.
     """
     from lesionlab.data.mosaic import make_mosaics
-    from lesionlab.supervised import load_trained_run
 
-    run_dir = Path(run_dir)
     if n_images < 2 or n_mosaics < 0:
         raise ConfigError(f"need at least 2 images and 0 or more mosaics, got {n_images} and {n_mosaics}")
-    config, dataset, trainer = load_trained_run(run_dir)
     records = [r for r in dataset.split(split) if r.label is not None]
     if len(records) < 2:
         raise DataError(
             f"{dataset.name} has fewer than 2 labelled {split!r} images; choose train, val or test"
         )
-    rng = np.random.default_rng(config.train.seed)
+    seed = trainer.config.seed
+    rng = np.random.default_rng(seed)
     if len(records) > n_images:
         records = [records[i] for i in np.sort(rng.choice(len(records), n_images, replace=False))]
     labels = np.array([r.label for r in records], dtype=np.int64)
     embeddings = trainer.embed(records)
     images = trainer.images.get_many([r.image_path for r in records])
-    mosaics, mosaic_labels, _ = make_mosaics(images, labels, n_mosaics, rng, mode=config.train.mosaic_mode)
+    mosaics, mosaic_labels, _ = make_mosaics(images, labels, n_mosaics, rng, mode=trainer.config.mosaic_mode)
     mosaic_embeddings = trainer.embed_arrays(mosaics)
-    target = Path(out) if out is not None else run_dir / "tsne.png"
     return tsne_plot(
-        embeddings, labels, mosaic_embeddings, mosaic_labels, dataset.classes, target, seed=config.train.seed
+        embeddings, labels, mosaic_embeddings, mosaic_labels, dataset.classes, out_png, seed=seed
     )
