@@ -41,18 +41,28 @@ def datasets_describe(
     mask_pattern: Annotated[
         str | None, typer.Option(help="folder source: mask file name, e.g. {id}_mask.png")
     ] = None,
+    positive: Annotated[
+        str | None,
+        typer.Option(help="folder source, two classes: the positive class (guessed if not given)"),
+    ] = None,
+    resize: Annotated[
+        str, typer.Option(help="how non-square images become square: squash, center_crop or pad")
+    ] = "squash",
 ) -> None:
     """Count images per split and class, and check that every image and mask can be used."""
+    from lesionlab.data.preprocess import RESIZE_MODES
     from lesionlab.data.sources import load_source
-    from lesionlab.data.validate import check_files, describe
+    from lesionlab.data.validate import describe, inspect_files
+    from lesionlab.errors import ConfigError
 
-    options = {
-        k: v for k, v in {"csv": csv, "masks": masks, "mask_pattern": mask_pattern}.items() if v is not None
-    }
+    if resize not in RESIZE_MODES:
+        raise ConfigError(f"unknown --resize {resize!r}: choose one of {', '.join(RESIZE_MODES)}")
+    given = {"csv": csv, "masks": masks, "mask_pattern": mask_pattern, "positive": positive}
+    options = {k: v for k, v in given.items() if v is not None}
     dataset = load_source(source, root, task, **options)
-    problems = check_files(dataset, progress=True)
-    console.print(describe(dataset, problems=problems), highlight=False)
-    if problems:
+    report = inspect_files(dataset, progress=True)
+    console.print(describe(dataset, report=report, resize=resize), highlight=False)
+    if report.problems:
         raise typer.Exit(1)
 
 

@@ -237,7 +237,7 @@ def make_folder(tmp_path: Path, csv_text: str) -> tuple[Path, Path]:
 def test_folder_records(tmp_path: Path) -> None:
     images, csv = make_folder(
         tmp_path,
-        "image_id,label,split,group\na,mole,train,p1\nb.png,melanoma,val,p1\nc,mole,,\nd,,test,\ne,melanoma,TEST,p2\n",
+        "image_id,label,split,group\na,mole,train,p1\nb.png,melanoma,val,p3\nc,mole,,p1\nd,,test,\ne,melanoma,TEST,p2\n",
     )
     masks = tmp_path / "masks"
     _image(masks / "a_segmentation.png")
@@ -249,7 +249,7 @@ def test_folder_records(tmp_path: Path) -> None:
     assert by_id["b.png"].image_path == images / "b.png"
     assert [by_id[i].label for i in "acde"] == [1, 1, None, 0]
     assert [by_id[i].split for i in "acde"] == ["train", "train", "test", "test"]
-    assert by_id["a"].group == "p1" and by_id["c"].group == "c"
+    assert by_id["a"].group == "p1" and by_id["d"].group == "d"
     assert by_id["a"].mask_path == masks / "a_segmentation.png"
     assert by_id["b.png"].mask_path == masks / "b_segmentation.png"
     assert by_id["c"].mask_path is None
@@ -321,7 +321,7 @@ def test_load_source_dispatch_and_errors(tmp_path: Path) -> None:
         load_source("isic2017", root, "7class")
     with pytest.raises(ConfigError, match="val_fraction"):
         load_source("isic2017", root, val_fraction=0.1)
-    with pytest.raises(ConfigError, match="csv="):
+    with pytest.raises(ConfigError, match=r"--csv on the command line, data\.options\.csv in a config"):
         load_source("folder", images)
 
 

@@ -7,23 +7,26 @@ from typing import Any
 
 from lesionlab.data.demo import demo_root
 from lesionlab.data.records import LabeledDataset
-from lesionlab.data.sources import load_source
+from lesionlab.data.sources import check_source, load_source
 from lesionlab.data.validate import check_files
 from lesionlab.errors import ConfigError, DataError
 
 
 def load_dataset(config: Any, verify_files: bool | None = None) -> LabeledDataset:
-    """The source of `config.data` (a run or experiment config); unusable files stop here, before training.
+    """The source of `config.data` (a run or experiment config); unusable files and train images without a
+    label stop here, before training.
 
     `verify_files` overrides the config's `check_files` (evaluation of a finished run skips the check).
     """
     data = config.data
+    check_source(data.source)
     root = data.root if data.root is not None else demo_root()
     if data.root is None and data.source != "isic2017":
         raise ConfigError(
             f"data.root is required for source {data.source!r} (only isic2017 has embedded data)"
         )
     dataset = load_source(data.source, Path(root), data.task, **data.options)
+    dataset.require_labels("train")  # training and the simulated oracle need every train label
     if config.check_files if verify_files is None else verify_files:
         problems = check_files(dataset)
         if problems:

@@ -32,10 +32,18 @@ _LOADERS: dict[str, Callable[..., LabeledDataset]] = {
 }
 
 
-def load_source(name: str, root: Path, task: str | None = None, **options: Any) -> LabeledDataset:
-    """Load source `name` from `root` (for "folder": the images folder, with csv=, masks=, mask_pattern=)."""
+def check_source(name: str) -> None:
+    """ConfigError for a source name that does not exist (before any other check mentions it)."""
     if name not in SOURCES:
-        raise ConfigError(f"unknown data source {name!r}: choose one of {', '.join(SOURCES)}")
+        close = [s for s in SOURCES if s == str(name).strip().lower()]
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"unknown data source {name!r}{hint}: choose one of {', '.join(SOURCES)}")
+
+
+def load_source(name: str, root: Path, task: str | None = None, **options: Any) -> LabeledDataset:
+    """Load source `name` from `root` (for "folder": the images folder, with csv=, masks=, mask_pattern=,
+    classes=, positive=)."""
+    check_source(name)
     tasks = SOURCES[name]
     if task is None:
         task = tasks[0] if tasks else "folder"
@@ -51,11 +59,14 @@ def load_source(name: str, root: Path, task: str | None = None, **options: Any) 
         )
     if name == "folder":
         if options.get("csv") is None:
-            raise ConfigError("data source folder needs csv= (the CSV with image_id,label columns)")
+            raise ConfigError(
+                "data source folder needs its labels CSV (columns image_id,label): "
+                "--csv on the command line, data.options.csv in a config"
+            )
         for key in ("csv", "masks"):
             if options.get(key) is not None:
                 options[key] = Path(options[key])
     return loader(Path(root), task=task, **options)
 
 
-__all__ = ["SOURCES", "load_folder", "load_ham10000", "load_isic2017", "load_source"]
+__all__ = ["SOURCES", "check_source", "load_folder", "load_ham10000", "load_isic2017", "load_source"]

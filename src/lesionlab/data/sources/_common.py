@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import os
 import warnings
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from lesionlab.data.records import LabeledDataset, Record
+from lesionlab.data.records import LabeledDataset, Record, listed
 from lesionlab.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -151,12 +153,51 @@ def mask_name(pattern: str, image_id: str) -> str:
         ) from e
 
 
-def make_dataset(name: str, task: str, classes: list[str], records: list[Record]) -> LabeledDataset:
-    """LabeledDataset, turning a duplicate id (a data problem) into a DataError."""
+def make_dataset(
+    name: str, task: str, classes: list[str], records: list[Record], **extra: Any
+) -> LabeledDataset:
+    """LabeledDataset, turning a duplicate id (a data problem) into a DataError, after refusing leakage
+    between splits (`check_splits`). `extra` goes to LabeledDataset (positive class, labels file...)."""
+    check_splits(records, extra.get("labels_file"))
     try:
-        return LabeledDataset(name, task, classes, records)
+        return LabeledDataset(name, task, classes, records, **extra)
     except ValueError as e:
         raise DataError(f"{e}: each image may appear only once; remove the duplicate row or file") from e
+
+
+def check_splits(records: Sequence[Record], labels_file: Path | None = None) -> None:
+    """DataError if one image file is listed twice (e.g. as `a` and `a.jpg`) or one group (a patient, a
+    lesion) has images in more than one split: either would put the same lesion in training and test,
+    and the test numbers would be too good. Names the first offenders."""
+    where = f" in {labels_file}" if labels_file else ""
+    by_file: dict[str, list[Record]] = defaultdict(list)
+    for r in records:
+        by_file[os.path.abspath(r.image_path)].append(r)
+    repeated = [rs for rs in by_file.values() if len(rs) > 1]
+    if repeated:
+        shown = [
+            f"{Path(rs[0].image_path).name} as " + " and ".join(f"{r.id!r} ({r.split})" for r in rs)
+            for rs in repeated
+        ]
+        raise DataError(
+            f"{len(repeated)} image file(s) listed more than once{where}: {listed(shown, _SHOWN)}; "
+            "keep one row per file"
+        )
+    splits_of: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r.group is not None:
+            splits_of[r.group][r.split].append(r.id)
+    split_groups = {g: s for g, s in splits_of.items() if len(s) > 1}
+    if split_groups:
+        shown = [
+            f"{g!r} (" + "; ".join(f"{split}: {', '.join(ids[:2])}" for split, ids in s.items()) + ")"
+            for g, s in split_groups.items()
+        ]
+        raise DataError(
+            f"{len(split_groups)} group(s) have images in more than one split{where}, so the same patient "
+            f"or lesion would be both trained on and evaluated: {listed(shown, _SHOWN)}. "
+            "Put all images of a group in one split."
+        )
 
 
 def stratified_group_holdout(

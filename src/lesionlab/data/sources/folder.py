@@ -1,10 +1,17 @@
 """A user's own folder of images plus a CSV (`image_id,label[,split][,group]`).
 
-Empty label cells are allowed: an annotation project starts with unlabelled images.
+Empty label cells are allowed: an annotation project starts with unlabelled images (training needs the
+train split labelled; `LabeledDataset.require_labels` says which are not). Labels that differ only in case
+or surrounding spaces are one class, spelled as first seen. For two classes the order is
+[negative, positive] (metrics call index 1 positive): `positive` names the positive class; without it, it
+is guessed (`guess_positive`) and the dataset says so; two `classes` given by name are taken as
+[negative, positive].
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 from lesionlab.data.records import SPLITS, LabeledDataset, Record
@@ -18,6 +25,26 @@ from lesionlab.data.sources._common import (
 )
 from lesionlab.errors import ConfigError, DataError
 
+# Labels that read as "the condition is absent"; compared case-insensitively, `-` and spaces as `_`.
+NEGATIVE_WORDS = frozenset(
+    {
+        "0",
+        "false",
+        "no",
+        "negative",
+        "neg",
+        "benign",
+        "normal",
+        "healthy",
+        "other",
+        "others",
+        "none",
+        "control",
+    }
+)
+_NEGATIVE_PREFIX = re.compile(r"^(?:not_|no_|non_?)")
+_HOW_TO_SET = "set data.options.positive (or --positive) to choose"
+
 
 def load_folder(
     images: Path,
@@ -25,21 +52,19 @@ def load_folder(
     masks: Path | None = None,
     mask_pattern: str = "{id}_segmentation.png",
     classes: list[str] | None = None,
+    positive: str | None = None,
     task: str = "folder",
 ) -> LabeledDataset:
-    """Records for the rows of `csv`, images found in `images` by id (with or without extension)."""
+    """Records for the rows of `csv`, images found in `images` by id (with or without extension).
+
+    Refuses (DataError) an image listed twice and a `group` with images in more than one split; images
+    in the folder without a row are listed in `unlisted` (and in `summary()`).
+    """
     images, csv = Path(images), Path(csv)
     index = ImageIndex([require_dir(images, "image")])
     rows = read_csv(csv, ("image_id", "label"), what="labels CSV")
-    if classes is not None:
-        classes = _check_classes(classes)
-    else:
-        classes = sorted({row["label"] for _, row in rows if row["label"]})
-        if not classes:
-            raise DataError(
-                f"{csv} has no labels yet: pass the class names (classes=[...]) so the task is defined"
-            )
-    parsed: list[tuple[str, Path, int | None, str, str]] = []
+    spelling = _spellings(rows, classes, csv)
+    parsed: list[tuple[str, Path, str | None, str, str]] = []
     missing: list[tuple[str, int]] = []
     seen: dict[str, int] = {}
     for line, row in rows:
@@ -52,7 +77,7 @@ def load_folder(
                 "keep one row per image"
             )
         seen[image_id] = line
-        label = _label(row["label"], classes, csv, line)
+        label = _label(row["label"], spelling, csv, line)
         split = _split(row.get("split", ""), csv, line)
         path = index.find(image_id)
         if path is None:
@@ -60,29 +85,106 @@ def load_folder(
             continue
         parsed.append((image_id, path, label, split, row.get("group", "") or image_id))
     raise_missing_images(missing, csv, index)
+    names = list(dict.fromkeys(spelling.values())) if classes is not None else sorted(set(spelling.values()))
+    counts = Counter(p[2] for p in parsed if p[2] is not None)
+    guessed, rule = False, ""
+    if positive is not None:
+        names = _with_positive(names, positive)
+    elif len(names) == 2 and classes is None:
+        pos, rule = guess_positive(names, counts)
+        names, guessed = [n for n in names if n != pos] + [pos], True
     mask_paths = find_masks(
         [p[0] for p in parsed], None if masks is None else Path(masks), mask_pattern, "mask"
     )
-    records = [Record(i, path, label, mask_paths[i], split, group) for i, path, label, split, group in parsed]
-    return make_dataset("folder", task, classes, records)
+    records = [
+        Record(i, path, None if label is None else names.index(label), mask_paths[i], split, group)
+        for i, path, label, split, group in parsed
+    ]
+    used = {r.image_path for r in records} | {m for m in mask_paths.values() if m is not None}
+    unlisted = sorted((p for p in index.by_name.values() if p not in used), key=lambda p: p.name)
+    return make_dataset(
+        "folder",
+        task,
+        names,
+        records,
+        positive_guessed=guessed,
+        positive_rule=rule,
+        labels_file=csv,
+        unlisted=unlisted,
+    )
 
 
-def _check_classes(classes: list[str]) -> list[str]:
-    classes = [str(c).strip() for c in classes]
-    if not classes or any(not c for c in classes) or len(set(classes)) != len(classes):
-        raise ConfigError(f"classes must be distinct, non-empty names, got {classes}")
-    return classes
+def guess_positive(classes: list[str], counts: Counter[str]) -> tuple[str, str]:
+    """(positive class, why) for two classes when the user did not say.
+
+    1. If exactly one label reads as negative (`not_x`, `non-x`, `no x`, or a word such as benign,
+       negative, normal, other, none, 0, false, no), the other is positive.
+    2. Otherwise the rarer class (fewer labelled images) is positive: in screening data the condition
+       looked for is usually the minority. A tie keeps the alphabetical order (the second is positive).
+    """
+    negative = [c for c in classes if _reads_negative(c)]
+    if len(negative) == 1:
+        pos = next(c for c in classes if c != negative[0])
+        return pos, f"{negative[0]!r} reads as a negative label; {_HOW_TO_SET}"
+    a, b = sorted(classes)
+    if counts[a] == counts[b]:
+        return b, f"both classes have {counts[a]} labelled images, so the second by name; {_HOW_TO_SET}"
+    pos = a if counts[a] < counts[b] else b
+    total = counts[a] + counts[b]
+    return pos, f"{pos!r} is the rarer class ({counts[pos]} of {total} labelled images); {_HOW_TO_SET}"
 
 
-def _label(text: str, classes: list[str], csv: Path, line: int) -> int | None:
+def _reads_negative(label: str) -> bool:
+    key = re.sub(r"[\s-]+", "_", label.strip().casefold())
+    return key in NEGATIVE_WORDS or bool(_NEGATIVE_PREFIX.match(key))
+
+
+def _spellings(
+    rows: list[tuple[int, dict[str, str]]], classes: list[str] | None, csv: Path
+) -> dict[str, str]:
+    """Case-folded label -> the class name used for it: the given `classes`, else each label's first
+    spelling in the CSV (so `Melanoma` and `melanoma ` are one class)."""
+    if classes is not None:
+        classes = [str(c).strip() for c in classes]
+        keys = [c.casefold() for c in classes]
+        if not classes or any(not c for c in classes) or len(set(keys)) != len(keys):
+            raise ConfigError(f"classes must be distinct, non-empty names (case is ignored), got {classes}")
+        return dict(zip(keys, classes, strict=True))
+    spelling: dict[str, str] = {}
+    for _, row in rows:
+        if row["label"]:
+            spelling.setdefault(row["label"].casefold(), row["label"])
+    if not spelling:
+        raise DataError(
+            f"{csv} has no labels yet: name the classes in the config "
+            "(data.options.classes: [negative_name, positive_name]) so the task is defined"
+        )
+    return spelling
+
+
+def _with_positive(names: list[str], positive: str) -> list[str]:
+    """`names` ordered [negative, positive] with the user's positive class last."""
+    match = [n for n in names if n.casefold() == str(positive).strip().casefold()]
+    if len(names) != 2:
+        raise ConfigError(
+            f"positive applies to two-class tasks, but the labels have {len(names)} classes "
+            f"({', '.join(names)}); remove the positive option"
+        )
+    if not match:
+        raise ConfigError(f"positive {positive!r} is not one of the classes {', '.join(names)}")
+    return [n for n in names if n != match[0]] + match
+
+
+def _label(text: str, spelling: dict[str, str], csv: Path, line: int) -> str | None:
     if not text:
         return None
-    if text not in classes:
+    if text.casefold() not in spelling:
+        valid = ", ".join(dict.fromkeys(spelling.values()))
         raise DataError(
-            f"{csv}, line {line}: label {text!r} is not a known class; valid classes: "
-            f"{', '.join(classes)} (fix the label, or add the class to the class list)"
+            f"{csv}, line {line}: label {text!r} is not a known class; valid classes: {valid} "
+            "(fix the label, or add the class to the class list)"
         )
-    return classes.index(text)
+    return spelling[text.casefold()]
 
 
 def _split(text: str, csv: Path, line: int) -> str:
