@@ -16,6 +16,8 @@ from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.pool import PoolState
 from lesionlab.errors import ConfigError
 from lesionlab.loop.experiment import Experiment, run_experiment
+from lesionlab.selection.base import get_strategy
+from lesionlab.selection.evidence import collect_evidence
 from lesionlab.training.activations import clear_memory
 from lesionlab.training.trainer import Trainer
 
@@ -340,10 +342,24 @@ def test_pool_features_follow_the_strategy_parameters(tiny: TinyIsic, tmp_path: 
     experiment = Experiment(config, progress=False)
     strategy = experiment.strategies["pca_lsh"]
     assert experiment.initial_strategy.n_buckets == 3  # the initial strategy gets its parameters too
-    features = experiment._features_for([r.id for r in experiment.pool], strategy)
+    settings = experiment.evidence_settings
+    features = collect_evidence(strategy, None, experiment.pool, settings=settings).features
     assert features["pca"].shape == (POOL, 2)
     assert sorted(set(features["lsh_bucket"].tolist())) == [0, 1, 2]
-    default = experiment.pool_features()
+    default = collect_evidence(get_strategy("pca_lsh"), None, experiment.pool, settings=settings).features
     assert default["pca"].shape == (POOL, 1)
     assert sorted(set(default["lsh_bucket"].tolist())) == list(range(10))
     assert (tmp_path / "run" / "state" / "pool_features_pca2_k3.npz").exists()
+
+
+def test_a_noisy_oracle_answers_the_run(tiny: TinyIsic, tmp_path: Path) -> None:
+    """The runner buys labels from its oracle: with a noisy one, some bought labels differ from the data."""
+    config = exp_config(
+        tiny, tmp_path / "noisy", strategies=["random"], oracle="noisy", oracle_noise=0.5, rounds=1
+    )
+    experiment = Experiment(config, progress=False)
+    state = experiment.run_one("random", 0)
+    truth = {r.id: r.label for r in experiment.pool}
+    wrong = [i for i, label in state.labels.items() if label != truth[i]]
+    assert wrong, "a 50 % noisy oracle gave only right answers"
+    assert sorted(wrong) == sorted(experiment.oracle(0).flipped(list(state.labels)))

@@ -6,19 +6,22 @@ without anyone editing this file.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 
 import numpy as np
 import pytest
 from scipy.stats import chisquare, entropy
 
+import lesionlab.selection.base as base_module
 from lesionlab.errors import ConfigError
 from lesionlab.selection.base import (
-    EVIDENCE_KINDS,
     Evidence,
     Selection,
+    Strategy,
     available_strategies,
+    evidence_kinds,
     get_strategy,
+    register_strategy,
     top_k,
 )
 
@@ -45,14 +48,12 @@ def full_evidence(n: int = N_POOL, seed: int = 0) -> Evidence:
 
 def without(evidence: Evidence, kind: str) -> Evidence:
     """The same evidence with one field missing, as a collector that skipped it would hand over."""
-    return dataclasses.replace(evidence, **{kind: {} if kind == "features" else None})
+    return evidence.replace(**{kind: None})
 
 
 def only(evidence: Evidence, kinds: frozenset[str]) -> Evidence:
     """The same evidence keeping just the fields in `kinds`."""
-    for kind in set(EVIDENCE_KINDS) - set(kinds):
-        evidence = without(evidence, kind)
-    return evidence
+    return evidence.only(kinds)
 
 
 def select(name: str, evidence: Evidence, budget: int, seed: int = 0) -> Selection:
@@ -75,7 +76,7 @@ def test_declares_known_requirements(name: str) -> None:
     strategy = get_strategy(name)
     assert strategy.name == name
     assert isinstance(strategy.requires, frozenset)
-    assert strategy.requires <= set(EVIDENCE_KINDS)
+    assert strategy.requires <= set(evidence_kinds())
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
@@ -141,7 +142,60 @@ def test_rejects_mismatched_evidence() -> None:
     """Rows that do not match the ids are refused at construction, before any strategy sees them."""
     evidence = full_evidence()
     with pytest.raises(ValueError):
-        dataclasses.replace(evidence, ids=evidence.ids[:-1])
+        evidence.replace(ids=evidence.ids[:-1])
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_never_changes_the_evidence_it_is_given(name: str) -> None:
+    evidence = full_evidence()
+    before = {k: copy.deepcopy(v) for k, v in evidence.arrays.items()}
+    select(name, evidence, 7)
+    for kind, value in before.items():
+        if isinstance(value, dict):
+            for key, arr in value.items():
+                np.testing.assert_array_equal(
+                    evidence.arrays[kind][key], arr, err_msg=f"{name} changed {kind}"
+                )
+        else:
+            np.testing.assert_array_equal(evidence.arrays[kind], value, err_msg=f"{name} changed {kind}")
+
+
+DOCUMENTED = [(name, params) for name in STRATEGIES for params in get_strategy(name).documented_params]
+
+
+@pytest.mark.parametrize(("name", "params"), DOCUMENTED, ids=[f"{n}-{p}" for n, p in DOCUMENTED])
+def test_documented_parameters_pass_the_template(name: str, params: dict) -> None:
+    """Each parameter set the docs give builds, selects a full unique budget, and repeats under a seed."""
+    strategy = get_strategy(name, **params)
+    evidence = only(full_evidence(), strategy.requires)
+    first = strategy.select(evidence, 9, np.random.default_rng(5))
+    again = strategy.select(evidence, 9, np.random.default_rng(5))
+    assert len(set(first.ids.tolist())) == 9
+    np.testing.assert_array_equal(first.ids, again.ids)
+    assert np.all(np.diff(first.scores) <= 0)
+
+
+def test_dual_criteria_documents_paper000s_setting() -> None:
+    assert {"gamma": 0.7, "n_buckets": 10, "n_components": 1} in get_strategy(
+        "dual_criteria"
+    ).documented_params
+
+
+def test_name_comes_from_the_registration_alone() -> None:
+    class Unnamed(Strategy):
+        requires = frozenset()
+
+    registered = register_strategy("test_only_unnamed")(Unnamed)
+    try:
+        assert get_strategy("test_only_unnamed").name == "test_only_unnamed" == registered.name
+
+        class Clash(Strategy):
+            name = "something_else"
+
+        with pytest.raises(ValueError, match="says name 'something_else' but registers 'test_only_clash'"):
+            register_strategy("test_only_clash")(Clash)
+    finally:
+        base_module._REGISTRY.pop("test_only_unnamed", None)
 
 
 # --- contract helpers --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from lesionlab.evaluation.metrics import compute_metrics
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.models.registry import create_classifier
 from lesionlab.training.activations import clear_memory
+from lesionlab.training.auxiliary import AuxiliaryHead, EpochEnd
 from lesionlab.training.trainer import FitResult, TrainConfig, Trainer
 
 
@@ -394,3 +395,82 @@ def test_class_weight_schemes() -> None:
         class_weight_vector(counts, "sqrt").numpy(), np.sqrt(balanced.numpy()), rtol=1e-6
     )
     assert class_weight_vector(counts, "none") is None
+
+
+# ------------------------------------------------------------------------ extension points
+
+
+class LossGuess(AuxiliaryHead):
+    """A toy auxiliary head: guesses each sample's loss from the pooled embedding (squared error)."""
+
+    name = "loss_guess"
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(weight=0.5)
+        self.fc = torch.nn.Linear(dim, 1)
+
+    def forward(self, output) -> torch.Tensor:
+        return self.fc(output.embedding.float()).squeeze(1)
+
+    def loss(self, prediction, task_loss, weights) -> torch.Tensor:
+        return ((prediction - task_loss.values.detach()) ** 2).mean()
+
+
+def test_auxiliary_heads_train_jointly_and_predict(lite0: LesionClassifier, splits: dict) -> None:
+    head = LossGuess(lite0.embed_dim)
+    before = head.fc.weight.detach().clone()
+    trainer = Trainer(copy.deepcopy(lite0), config(), aux_heads=[head])
+    fit = trainer.fit(splits["train"], splits["val"])
+    assert not torch.equal(before, head.fc.weight.detach())  # its parameters were optimised
+    assert all("train_loss_guess_loss" in row for row in fit.history)
+    predicted = trainer.aux_predict(splits["test"])["loss_guess"]
+    assert predicted.shape == (len(splits["test"]),) and np.all(np.isfinite(predicted))
+
+
+def test_epoch_callbacks_see_every_epoch_and_can_reweight(lite0: LesionClassifier, splits: dict) -> None:
+    seen: list[int] = []
+    train = splits["train"]
+
+    def only_first_class(event: EpochEnd) -> None:
+        seen.append(event.epoch)
+        assert event.trainer is not None and len(event.train) == len(train)
+        event.sample_weights = (_labels(train) == 0).astype(float)
+        event.row["weighted"] = float(event.sample_weights.sum())
+
+    fit = Trainer(copy.deepcopy(lite0), config(epochs=3), callbacks=[only_first_class]).fit(train)
+    assert seen == [1, 2, 3]
+    assert fit.history[-1]["weighted"] == float((_labels(train) == 0).sum())
+
+    def broken(event: EpochEnd) -> None:
+        event.sample_weights = np.full(len(train), -1.0)
+
+    with pytest.raises(ValueError, match="sample weights"):
+        Trainer(copy.deepcopy(lite0), config(), callbacks=[broken]).fit(train)
+
+
+def test_sample_weights_count_in_the_loss(lite0: LesionClassifier, splits: dict) -> None:
+    """Equal weights change nothing; zero weight on one class moves the model towards the other."""
+    train, test = splits["train"], splits["test"]
+    plain = Trainer(copy.deepcopy(lite0), config(epochs=3, class_weights="none"))
+    plain.fit(train)
+    ones = Trainer(copy.deepcopy(lite0), config(epochs=3, class_weights="none"))
+    ones.fit(train, sample_weights=np.full(len(train), 2.0))
+    np.testing.assert_allclose(plain.predict(test), ones.predict(test), atol=1e-4)
+    zero_first = Trainer(copy.deepcopy(lite0), config(epochs=3, class_weights="none", lr=1e-2))
+    zero_first.fit(train, sample_weights=(_labels(train) == 1).astype(float))
+    assert zero_first.predict(test)[:, 1].mean() > plain.predict(test)[:, 1].mean()
+
+
+def test_one_class_validation_falls_back_to_the_loss(lite0: LesionClassifier, splits: dict, capsys) -> None:
+    val = [r for r in splits["val"] if r.label == 0]
+    fit = Trainer(copy.deepcopy(lite0), config(epochs=2, progress=True)).fit(splits["train"], val)
+    assert fit.monitor == "loss"
+    assert "validation split holds one class only" in capsys.readouterr().err
+    assert fit.best_score is not None and np.isfinite(fit.best_score)
+
+
+def test_unlabelled_validation_images_are_left_out(lite0: LesionClassifier, splits: dict) -> None:
+    val = list(splits["val"])
+    val[0] = replace(val[0], label=None)
+    fit = Trainer(copy.deepcopy(lite0), config()).fit(splits["train"], val)
+    assert np.isfinite(fit.history[-1]["val_loss"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -28,14 +28,14 @@ from lesionlab.data.loading import load_dataset
 from lesionlab.data.pool import PoolState
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError, DataError
-from lesionlab.evaluation.metrics import compute_metrics
 from lesionlab.evaluation.statistics import round_gain_significant
 from lesionlab.io import write_json
+from lesionlab.loop.oracles import NoisyOracle, Oracle, SimulatedOracle
 from lesionlab.models.registry import create_classifier
-from lesionlab.selection.base import Evidence, Strategy, get_strategy
-from lesionlab.selection.evidence import collect_evidence
-from lesionlab.selection.representativeness import DEFAULT_BUCKETS
+from lesionlab.selection.base import Strategy, get_strategy
+from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, model_free
 from lesionlab.tasks import get_task
+from lesionlab.training.losses import get_loss
 from lesionlab.training.trainer import Trainer
 from lesionlab.versions import versions
 
@@ -79,21 +79,19 @@ class Experiment:
             self.initial_strategy = get_strategy(
                 exp.initial.strategy, **exp.strategy_params.get(exp.initial.strategy, {})
             )
-            if self.initial_strategy.requires - {"features"}:
+            if not model_free(self.initial_strategy.requires):
                 raise ConfigError(
                     f"initial strategy {exp.initial.strategy} needs a trained model "
                     f"({sorted(self.initial_strategy.requires)}); use a model-free one such as pca_lsh"
                 )
         self.out = Path(config.output)
-        if (self.out / "results.json").exists():
-            if not force:
-                raise ConfigError(
-                    f"{self.out} already holds a finished run; "
-                    "pass --force to overwrite or choose another output"
-                )
-            shutil.rmtree(self.out / "state", ignore_errors=True)
-            (self.out / "results.json").unlink()
+        if (self.out / "results.json").exists() and not force:
+            raise ConfigError(
+                f"{self.out} already holds a finished run; pass --force to overwrite or choose another output"
+            )
         self.progress = progress
+        self.task = get_task(config.task)
+        get_loss(self.task.default_loss if config.train.loss == "auto" else config.train.loss)
         self.dataset: LabeledDataset = load_dataset(config)  # type: ignore[arg-type]
         self.pool = self.dataset.split("train")
         self.val = self.dataset.split("val")
@@ -111,9 +109,20 @@ class Experiment:
             0 if exp.initial.kind == "empty" else _amount(exp.initial.size, len(self.pool), "initial")
         )
         self.metric = primary_metric(config, self.dataset.num_classes)
+        self.task.check_metric(
+            config.train.monitor, self.dataset.num_classes, "train.monitor", allow_loss=True
+        )
         self.by_id = {r.id: r for r in self.pool}
         self.cache_dir = config.cache_dir or default_cache_dir()
-        self._features: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+        self.evidence_settings = EvidenceSettings(
+            mc_samples=exp.mc_samples,
+            workdir=self.out / "state",
+            image_options={"cache_dir": self.cache_dir, "preprocessing": config.train.preprocessing},
+        )
+        if force and (self.out / "results.json").exists():
+            # Only now that config and data are known to be usable is the old run removed.
+            shutil.rmtree(self.out / "state", ignore_errors=True)
+            (self.out / "results.json").unlink()
 
     # ------------------------------------------------------------------ helpers
     def _state_path(self, strategy: str, seed: int) -> Path:
@@ -130,31 +139,19 @@ class Experiment:
         cfg = self.config.train.updated(seed=seed * 1000 + round_, progress=self.progress)
         return Trainer(model, cfg, cache_dir=self.cache_dir)
 
-    def pool_features(self, n_components: int = 1, n_buckets: int = DEFAULT_BUCKETS) -> dict[str, np.ndarray]:
-        """Model-independent pool features (PCA + LSH buckets), computed once per setting, kept on disk."""
-        key = (int(n_components), int(n_buckets))
-        if key not in self._features:
-            from lesionlab.selection.pool_features import compute_pool_features
+    def oracle(self, seed: int) -> Oracle:
+        """Who answers this seed's label requests: the data set's labels, or a noisy expert."""
+        exp = self.config.experiment
+        if exp.oracle == "noisy":
+            return NoisyOracle(self.pool, self.dataset.num_classes, exp.oracle_noise, seed=seed)
+        return SimulatedOracle(self.pool)
 
-            # Paper 000's setting keeps the plain file name; others get their own file.
-            name = (
-                "pool_features.npz"
-                if key == (1, DEFAULT_BUCKETS)
-                else f"pool_features_pca{key[0]}_k{key[1]}.npz"
-            )
-            self._features[key] = compute_pool_features(
-                self.pool, self.out / "state" / name, self.config, n_components=key[0], n_buckets=key[1]
-            )
-        return self._features[key]
-
-    def _features_for(self, ids: Sequence[str], strategy: Strategy) -> dict[str, np.ndarray]:
-        """Rows of the pool features for `ids`, hashed with the strategy's own components and buckets."""
-        features = self.pool_features(
-            getattr(strategy, "n_components", 1), getattr(strategy, "n_buckets", DEFAULT_BUCKETS)
-        )
-        index = {r.id: i for i, r in enumerate(self.pool)}
-        rows = np.array([index[i] for i in ids], dtype=int)
-        return {k: v[rows] for k, v in features.items()}
+    def _buy(self, state: PoolState, oracle: Oracle, ids: list[str]) -> None:
+        answers = oracle.query(ids)
+        missing = [i for i in ids if i not in answers]
+        if missing:
+            raise DataError(f"the oracle gave no label for {len(missing)} id(s), e.g. {missing[:3]}")
+        state.buy(ids, answers)
 
     def _initial_ids(self, seed: int) -> list[str]:
         exp = self.config.experiment
@@ -165,8 +162,9 @@ class Experiment:
             rng = np.random.default_rng([seed, 0])
             picked = rng.choice(len(self.pool), size=self.n_initial, replace=False)
             return [self.pool[i].id for i in sorted(picked)]
-        ids = np.array([r.id for r in self.pool])
-        evidence = Evidence(ids=ids, features=self._features_for(ids, self.initial_strategy))
+        evidence = collect_evidence(
+            self.initial_strategy, None, self.pool, pool=self.pool, settings=self.evidence_settings
+        )
         return list(
             self.initial_strategy.select(evidence, self.n_initial, np.random.default_rng([seed, 0])).ids
         )
@@ -193,6 +191,7 @@ class Experiment:
     def run_one(self, strategy_name: str, seed: int, on_round: RoundCallback | None = None) -> PoolState:
         exp = self.config.experiment
         strategy = self.strategies[strategy_name]
+        oracle = self.oracle(seed)
         path = self._state_path(strategy_name, seed)
         if path.exists():
             state = PoolState.load(path)
@@ -203,8 +202,7 @@ class Experiment:
                 held_out=[r.id for r in self.dataset.records if r.split != "train"],
                 history=[],
             )
-            initial = self._initial_ids(seed)
-            state.buy(initial, {i: self.by_id[i].label for i in initial})
+            self._buy(state, oracle, self._initial_ids(seed))
         if state.history and state.history[-1].get("finished"):
             return state
         continuing = exp.learning != "retrain"
@@ -227,7 +225,7 @@ class Experiment:
                 fit = trainer.fit(train_records, self.val, self.dataset.classes)
                 entry["best_epoch"] = fit.best_epoch
                 y_eval = np.array([r.label for r in self.eval_records])
-                entry["metrics"] = compute_metrics(
+                entry["metrics"] = self.task.metrics(
                     y_eval, trainer.predict(self.eval_records), self.dataset.classes
                 )
                 if self.val:
@@ -242,23 +240,17 @@ class Experiment:
                 t1 = time.perf_counter()
                 unlabeled = [self.by_id[i] for i in state.unlabeled_ids()]
                 labeled = [self.by_id[i] for i in state.labeled_ids()]
-                evidence = collect_evidence(
-                    strategy,
-                    trainer,
-                    unlabeled,
-                    labeled,
-                    mc_samples=exp.mc_samples,
+                settings = replace(
+                    self.evidence_settings,
                     ensemble=partial(self._ensemble, trainer, train_records, seed, round_),
-                    features=self._features_for([r.id for r in unlabeled], strategy)
-                    if "features" in strategy.requires
-                    else None,
                 )
+                evidence = collect_evidence(strategy, trainer, unlabeled, labeled, self.pool, settings)
                 selection = strategy.select(
                     evidence, min(self.budget, len(unlabeled)), np.random.default_rng([seed, round_ + 1])
                 )
                 new_ids = [str(i) for i in selection.ids]
-                state.buy(new_ids, {i: self.by_id[i].label for i in new_ids})
-                counts = Counter(self.dataset.classes[self.by_id[i].label] for i in new_ids)
+                self._buy(state, oracle, new_ids)
+                counts = Counter(self.dataset.classes[state.labels[i]] for i in new_ids)
                 entry.update(
                     selection_seconds=time.perf_counter() - t1,
                     new_ids=new_ids,
@@ -321,7 +313,13 @@ class Experiment:
             "name": self.config.name,
             "metric": self.metric,
             "classes": self.dataset.classes,
+            "task": self.task.name,
+            # Binary metrics (sensitivity, AP, ...) describe class 1.
+            "positive_class": self.dataset.classes[1] if self.dataset.num_classes == 2 else None,
             "pool_size": len(self.pool),
+            "n_eval": len(self.eval_records),
+            "evaluated_on": exp.evaluate_on,
+            "oracle": exp.oracle,
             "full_data": exp.full_data,
             "runs": runs,
             "config": self.config.model_dump(mode="json"),

@@ -7,52 +7,103 @@ random generator, which makes every strategy testable on hand-made arrays.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from lesionlab.errors import ConfigError
 
-# Names of the evidence fields a strategy may require.
-EVIDENCE_KINDS = ("probs", "mc_probs", "ensemble_probs", "embeddings", "labeled_embeddings", "features")
+
+@dataclass(frozen=True)
+class EvidenceKind:
+    """A kind of evidence: its name, which axis of its array runs over the pool ids (None: not indexed
+    by the pool, e.g. the labelled set's embeddings), whether it is a dict of arrays, and whether it
+    needs a trained model (a model-free kind can drive the initial selection)."""
+
+    name: str
+    row_axis: int | None = 0
+    mapping: bool = False
+    needs_model: bool = True
+    description: str = ""
 
 
-@dataclass
+_KINDS: dict[str, EvidenceKind] = {}
+
+
+def register_evidence_kind(kind: EvidenceKind) -> None:
+    if kind.name in _KINDS:
+        raise ValueError(f"evidence kind {kind.name!r} registered twice")
+    _KINDS[kind.name] = kind
+
+
+def evidence_kinds() -> dict[str, EvidenceKind]:
+    """Every registered kind by name (the providers in `selection.evidence` register the built-in ones)."""
+    # Importing the module runs its @register_evidence decorators; it imports no model code.
+    from lesionlab.selection import evidence  # noqa: F401
+
+    return dict(_KINDS)
+
+
 class Evidence:
-    """What the current model says about the unlabelled pool; row i of every array belongs to `ids[i]`.
+    """What the current model (or the pool itself) says about the unlabelled pool: `ids` and named arrays.
 
-    probs: (N, C) class probabilities; mc_probs: (T, N, C) from T MC-dropout passes; ensemble_probs:
-    (M, N, C) from M models; embeddings: (N, D) pooled features; labeled_embeddings: (L, D) features of the
-    labelled set (for diversity strategies); features: named model-independent arrays (e.g. PCA features).
+    Row i of every pool-indexed array belongs to `ids[i]` (along the kind's `row_axis`: mc_probs is
+    (T, N, C), ensemble_probs (M, N, C)). Arrays are read as attributes (`evidence.probs`, None when
+    absent) or with `require(name)`, which fails with a clear message. Built-in kinds: probs (N, C),
+    mc_probs (T, N, C), ensemble_probs (M, N, C), embeddings (N, D), labeled_embeddings (L, D), features
+    (a dict of model-free arrays with N rows); a new kind is one provider in `selection.evidence`.
     """
 
-    ids: np.ndarray
-    probs: np.ndarray | None = None
-    mc_probs: np.ndarray | None = None
-    ensemble_probs: np.ndarray | None = None
-    embeddings: np.ndarray | None = None
-    labeled_embeddings: np.ndarray | None = None
-    features: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.ids = np.asarray(self.ids)
+    def __init__(self, ids: np.ndarray, **arrays: Any) -> None:
+        self.ids = np.asarray(ids)
+        kinds = evidence_kinds()
+        unknown = sorted(set(arrays) - set(kinds))
+        if unknown:
+            raise ValueError(f"unknown evidence kind(s) {unknown}; registered: {', '.join(sorted(kinds))}")
+        # None or an empty dict means "not provided".
+        self.arrays: dict[str, Any] = {
+            k: (dict(v) if kinds[k].mapping else v)
+            for k, v in arrays.items()
+            if v is not None and not (kinds[k].mapping and not v)
+        }
         n = len(self.ids)
-        for name, axis in (("probs", 0), ("mc_probs", 1), ("ensemble_probs", 1), ("embeddings", 0)):
-            arr = getattr(self, name)
-            if arr is not None and arr.shape[axis] != n:
-                raise ValueError(f"evidence {name} has {arr.shape[axis]} rows for {n} ids")
-        for key, arr in self.features.items():
-            if np.shape(arr)[:1] != (n,):
-                raise ValueError(f"evidence feature {key!r} has shape {np.shape(arr)}, expected {n} rows")
+        for name, value in self.arrays.items():
+            kind = kinds[name]
+            if kind.mapping:
+                for key, arr in value.items():
+                    if np.shape(arr)[:1] != (n,):
+                        raise ValueError(
+                            f"evidence {name} {key!r} has shape {np.shape(arr)}, expected {n} rows"
+                        )
+            elif kind.row_axis is not None and np.shape(value)[kind.row_axis] != n:
+                raise ValueError(f"evidence {name} has {np.shape(value)[kind.row_axis]} rows for {n} ids")
 
-    def require(self, name: str) -> np.ndarray:
-        value = getattr(self, name, None)
-        # `features` defaults to an empty dict, so "missing" means empty there, not None.
-        if value is None or (name == "features" and not value):
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names that are not ordinary attributes: the evidence kinds.
+        if name.startswith("_") or name == "arrays":
+            raise AttributeError(name)
+        if name in self.arrays:
+            return self.arrays[name]
+        kinds = evidence_kinds()
+        if name in kinds:
+            return {} if kinds[name].mapping else None
+        raise AttributeError(f"evidence has no kind {name!r}")
+
+    def require(self, name: str) -> Any:
+        if name not in self.arrays:
             raise ValueError(f"this strategy needs evidence {name!r}, which the collector did not provide")
-        return value
+        return self.arrays[name]
+
+    def replace(self, ids: np.ndarray | None = None, **arrays: Any) -> Evidence:
+        """A new Evidence with some arrays replaced (None removes one); shapes are checked again."""
+        return Evidence(self.ids if ids is None else ids, **{**self.arrays, **arrays})
+
+    def only(self, kinds: Iterable[str]) -> Evidence:
+        """The same evidence keeping just `kinds` (what a collector serving those kinds would hand over)."""
+        keep = set(kinds)
+        return Evidence(self.ids, **{k: v for k, v in self.arrays.items() if k in keep})
 
 
 @dataclass(frozen=True)
@@ -68,13 +119,23 @@ class Selection:
 
 
 class Strategy:
-    """Base class: subclasses set `name` and `requires` and implement `select`."""
+    """Base class: subclasses set `requires` and implement `select`; `name` is set by `register_strategy`.
+
+    `evidence_options` passes settings of the strategy's own to the evidence providers (e.g. how many
+    PCA components the model-free features need), so the runner never reads a strategy's internals.
+    `documented_params` lists the parameter sets the docs give; the shared test template runs each.
+    """
 
     name: ClassVar[str] = ""
     requires: ClassVar[frozenset[str]] = frozenset()
+    documented_params: ClassVar[tuple[dict[str, Any], ...]] = ()
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
         raise NotImplementedError
+
+    def evidence_options(self) -> dict[str, dict[str, Any]]:
+        """{evidence kind: options for its provider}; none by default."""
+        return {}
 
 
 def check_budget(budget: int) -> int:
@@ -98,17 +159,23 @@ def top_k(evidence: Evidence, scores: np.ndarray, budget: int, rng: np.random.Ge
     return Selection(ids=evidence.ids[order], scores=scores[order])
 
 
-_REGISTRY: dict[str, Callable[..., Strategy]] = {}
+_REGISTRY: dict[str, type[Strategy]] = {}
 
 
-def register_strategy(name: str) -> Callable[[Callable[..., Strategy]], Callable[..., Strategy]]:
-    """Class decorator: make a strategy available by `name` in configs and on the command line."""
+def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
+    """Class decorator: make a strategy available by `name` in configs and on the command line.
 
-    def deco(factory: Callable[..., Strategy]) -> Callable[..., Strategy]:
+    The registration is the strategy's only name: it is set on the class here.
+    """
+
+    def deco(cls: type[Strategy]) -> type[Strategy]:
         if name in _REGISTRY:
             raise ValueError(f"strategy {name!r} registered twice")
-        _REGISTRY[name] = factory
-        return factory
+        if "name" in vars(cls) and cls.name != name:
+            raise ValueError(f"strategy class {cls.__name__} says name {cls.name!r} but registers {name!r}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
 
     return deco
 

@@ -1,49 +1,199 @@
-"""Compute, once per round, the evidence a strategy declared it needs; strategies never see a model."""
+"""Evidence providers: each kind of evidence computed from a model and the records, registered by name.
+
+A strategy declares the kinds it needs (`Strategy.requires`); `collect_evidence` asks each kind's
+provider once per round over the unlabelled pool and hands the strategy arrays only. A new kind is one
+provider function and one `@register_evidence(...)` line. Providers receive an `EvidenceRequest`: the
+current trainer (None before any model exists), the records, the strategy's own options for that kind
+(`Strategy.evidence_options`) and the run's settings (MC samples, how to train a committee, where to
+keep pool-level caches). This module imports no model code, so listing the kinds stays cheap.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lesionlab.data.records import Record
-from lesionlab.selection.base import EVIDENCE_KINDS, Evidence, Strategy
-from lesionlab.training.trainer import Trainer
+from lesionlab.errors import ConfigError
+from lesionlab.selection.base import Evidence, EvidenceKind, Strategy, register_evidence_kind
+
+if TYPE_CHECKING:
+    from lesionlab.training.trainer import Trainer
+
+
+@dataclass
+class EvidenceSettings:
+    """What a run sets once for every round's evidence.
+
+    ensemble: trains and returns the committee (the current model first) when a strategy needs one;
+    workdir: where providers keep pool-level caches (e.g. the PCA features), None for memory only;
+    image_options: how the pool's images are decoded for model-free features (cache_dir, preprocessing).
+    """
+
+    mc_samples: int = 10
+    ensemble: Callable[[], Sequence[Trainer]] | None = None
+    workdir: Path | None = None
+    image_options: Mapping[str, Any] = field(default_factory=dict)
+    memo: dict[Any, Any] = field(default_factory=dict)  # kept across rounds (pool-level results)
+
+
+@dataclass
+class EvidenceRequest:
+    """One round's call to a provider; `shared` lets providers of one round share a forward pass."""
+
+    trainer: Trainer | None
+    unlabeled: Sequence[Record]
+    labeled: Sequence[Record]
+    pool: Sequence[Record]
+    requested: frozenset[str]
+    options: Mapping[str, Any]
+    settings: EvidenceSettings
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    def model(self, kind: str) -> Trainer:
+        if self.trainer is None:
+            raise ConfigError(f"evidence {kind!r} needs a trained model, and there is none yet")
+        return self.trainer
+
+
+Provider = Callable[[EvidenceRequest], Any]
+_PROVIDERS: dict[str, Provider] = {}
+
+
+def register_evidence(
+    name: str,
+    row_axis: int | None = 0,
+    mapping: bool = False,
+    needs_model: bool = True,
+    description: str = "",
+) -> Callable[[Provider], Provider]:
+    """Decorator: `fn(request) -> array` provides evidence `name` (rows along `row_axis`)."""
+
+    def deco(fn: Provider) -> Provider:
+        register_evidence_kind(
+            EvidenceKind(name, row_axis, mapping, needs_model, description or fn.__doc__ or "")
+        )
+        _PROVIDERS[name] = fn
+        return fn
+
+    return deco
 
 
 def collect_evidence(
     strategy: Strategy,
-    trainer: Trainer,
+    trainer: Trainer | None,
     unlabeled: Sequence[Record],
     labeled: Sequence[Record] = (),
-    mc_samples: int = 10,
-    ensemble: Callable[[], Sequence[Trainer]] | None = None,
-    features: Mapping[str, np.ndarray] | None = None,
+    pool: Sequence[Record] | None = None,
+    settings: EvidenceSettings | None = None,
 ) -> Evidence:
-    """Evidence for `strategy` over the unlabelled records, from the current model (and committee).
+    """The evidence `strategy` requires over `unlabeled`, each kind from its provider.
 
-    `ensemble` is called only when the strategy needs committee probabilities (training members is
-    expensive); `features` holds model-independent arrays for the whole pool, indexed like `unlabeled`.
+    `pool` (default: labelled + unlabelled) is the whole pool, for kinds fitted once per pool.
     """
-    needs = set(strategy.requires)
-    unknown = needs - set(EVIDENCE_KINDS)
+    needs = frozenset(strategy.requires)
+    unknown = needs - set(_PROVIDERS)
     if unknown:
         raise ValueError(f"strategy {strategy.name} requires unknown evidence {sorted(unknown)}")
-    ids = np.array([r.id for r in unlabeled])
-    evidence = Evidence(ids=ids)
-    if needs & {"probs", "mc_probs", "embeddings"}:
-        probs, embeddings, mc = trainer.outputs(unlabeled, mc_samples if "mc_probs" in needs else 0)
-        evidence.probs = probs
-        evidence.embeddings = embeddings
-        if "mc_probs" in needs:
-            evidence.mc_probs = mc
-    if "labeled_embeddings" in needs:
-        evidence.labeled_embeddings = trainer.embed(labeled)
-    if "ensemble_probs" in needs:
-        if ensemble is None:
-            raise ValueError(f"strategy {strategy.name} needs an ensemble, but none was configured")
-        evidence.ensemble_probs = np.stack([member.predict(unlabeled) for member in ensemble()])
-    if "features" in needs:
-        evidence.features = dict(features or {})
-    evidence.__post_init__()  # re-check shapes now that the arrays are filled in
-    return evidence
+    settings = settings or EvidenceSettings()
+    options = strategy.evidence_options()
+    shared: dict[str, Any] = {}
+    arrays = {}
+    for kind in sorted(needs):
+        request = EvidenceRequest(
+            trainer,
+            unlabeled,
+            labeled,
+            list(pool) if pool is not None else [*labeled, *unlabeled],
+            needs,
+            options.get(kind, {}),
+            settings,
+            shared,
+        )
+        arrays[kind] = _PROVIDERS[kind](request)
+    return Evidence(ids=np.array([r.id for r in unlabeled]), **arrays)
+
+
+def model_free(kinds: frozenset[str] | set[str]) -> bool:
+    """True when every kind can be computed without a model (so it can pick the initial labelled set)."""
+    from lesionlab.selection.base import evidence_kinds
+
+    known = evidence_kinds()
+    return all(not known[k].needs_model for k in kinds if k in known)
+
+
+# --------------------------------------------------------------------------- built-in providers
+def _forward(request: EvidenceRequest) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities, embeddings and MC-dropout probabilities in one pass, shared by the three kinds."""
+    if "forward" not in request.shared:
+        trainer = request.model("probs")
+        mc = request.settings.mc_samples if "mc_probs" in request.requested else 0
+        request.shared["forward"] = trainer.outputs(request.unlabeled, mc)
+    return request.shared["forward"]
+
+
+@register_evidence("probs")
+def probs(request: EvidenceRequest) -> np.ndarray:
+    """(N, C) class probabilities of the current model."""
+    return _forward(request)[0]
+
+
+@register_evidence("embeddings")
+def embeddings(request: EvidenceRequest) -> np.ndarray:
+    """(N, D) pooled features, the classifier's input."""
+    return _forward(request)[1]
+
+
+@register_evidence("mc_probs", row_axis=1)
+def mc_probs(request: EvidenceRequest) -> np.ndarray:
+    """(T, N, C) probabilities of T MC-dropout passes (T = mc_samples)."""
+    return _forward(request)[2]
+
+
+@register_evidence("labeled_embeddings", row_axis=None)
+def labeled_embeddings(request: EvidenceRequest) -> np.ndarray:
+    """(L, D) pooled features of the labelled set (diversity strategies compare against it)."""
+    return request.model("labeled_embeddings").embed(request.labeled)
+
+
+@register_evidence("ensemble_probs", row_axis=1)
+def ensemble_probs(request: EvidenceRequest) -> np.ndarray:
+    """(M, N, C) probabilities of an M-model committee trained on the same labels."""
+    request.model("ensemble_probs")
+    if request.settings.ensemble is None:
+        raise ConfigError("this strategy needs an ensemble, but none was configured")
+    return np.stack([member.predict(request.unlabeled) for member in request.settings.ensemble()])
+
+
+@register_evidence("features", mapping=True, needs_model=False)
+def features(request: EvidenceRequest) -> dict[str, np.ndarray]:
+    """Model-free pool features (paper 000's PCA coordinates and LSH buckets), fitted once per pool and
+    setting, kept in the run's folder, and returned for the unlabelled rows."""
+    from lesionlab.selection.pool_features import DEFAULT_BUCKETS, compute_pool_features
+
+    n_components = int(request.options.get("n_components", 1))
+    n_buckets = int(request.options.get("n_buckets", DEFAULT_BUCKETS))
+    key = ("features", n_components, n_buckets)
+    memo = request.settings.memo
+    if key not in memo:
+        workdir = request.settings.workdir
+        # Paper 000's setting keeps the plain file name; others get their own file.
+        name = (
+            "pool_features.npz"
+            if (n_components, n_buckets) == (1, DEFAULT_BUCKETS)
+            else f"pool_features_pca{n_components}_k{n_buckets}.npz"
+        )
+        memo[key] = compute_pool_features(
+            request.pool,
+            None if workdir is None else workdir / name,
+            n_components=n_components,
+            n_buckets=n_buckets,
+            **request.settings.image_options,
+        )
+    index = {r.id: i for i, r in enumerate(request.pool)}
+    rows = np.array([index[r.id] for r in request.unlabeled], dtype=int)
+    return {k: v[rows] for k, v in memo[key].items()}

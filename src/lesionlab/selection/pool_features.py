@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from lesionlab.data.cache import ImageCache
 from lesionlab.data.records import Record
+from lesionlab.io import atomic_file
 from lesionlab.selection.representativeness import DEFAULT_BUCKETS, LSH_SEED, lsh_buckets, pca_features
 
 PCA_SIZE = 32  # images are compared at 32 x 32 px: enough for colour and layout, cheap for PCA
@@ -18,28 +18,26 @@ PCA_SIZE = 32  # images are compared at 32 x 32 px: enough for colour and layout
 def compute_pool_features(
     pool: Sequence[Record],
     path: Path | None,
-    config: Any,
     n_components: int = 1,
     n_buckets: int = DEFAULT_BUCKETS,
+    cache_dir: Path | None = None,
+    preprocessing: str = "gray_world",
 ) -> dict[str, np.ndarray]:
     """{"pca": (N, n_components), "lsh_bucket": (N,)} for the pool, cached at `path` (an .npz) when given.
 
     PCA and hashing are fitted once per pool, not per round, as paper 000 describes; buckets are then
     stable across rounds and the representative picks spread over the same partition every time.
+    Images are decoded at 32 px with the run's `preprocessing`, through the image cache in `cache_dir`.
     """
     ids = np.array([r.id for r in pool])
     if path is not None and path.exists():
         saved = np.load(path, allow_pickle=False)
         if np.array_equal(saved["ids"], ids) and saved["pca"].shape[1] == n_components:
             return {"pca": saved["pca"], "lsh_bucket": saved["lsh_bucket"]}
-    preprocessing = getattr(getattr(config, "train", None), "preprocessing", "gray_world")
-    cache_dir = getattr(config, "cache_dir", None)
     images = ImageCache(cache_dir, PCA_SIZE, preprocessing).get_many([r.image_path for r in pool])
     pca = pca_features(images, n_components=n_components, size=PCA_SIZE, seed=0)
     buckets = lsh_buckets(pca, n_buckets=n_buckets, seed=LSH_SEED)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, ids=ids, pca=pca, lsh_bucket=buckets)
-        tmp.replace(path)
+        with atomic_file(path) as fh:  # a unique temporary name: runs side by side never share one
+            np.savez(fh, ids=ids, pca=pca, lsh_bucket=buckets)
     return {"pca": pca, "lsh_bucket": buckets}

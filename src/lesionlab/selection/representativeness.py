@@ -9,6 +9,7 @@ buckets never look at the CNN, so they cover appearance modes the model has not 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -166,8 +167,12 @@ class _DualCriteriaBase(Strategy):
             raise ConfigError(f"n_components must be an integer >= 1, got {n_components!r}")
         self.gamma = float(gamma)
         self.n_buckets = int(n_buckets)
-        # PCA components of the pool features the runner hashes for this strategy (paper 000: the first).
+        # PCA components of the pool features hashed for this strategy (paper 000: the first).
         self.n_components = int(n_components)
+
+    def evidence_options(self) -> dict[str, dict[str, Any]]:
+        """The pool features are fitted with this strategy's components and buckets."""
+        return {"features": {"n_components": self.n_components, "n_buckets": self.n_buckets}}
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
         budget = min(check_budget(budget), len(evidence.ids))
@@ -205,8 +210,13 @@ class DualCriteria(_DualCriteriaBase):
     Informative picks score 1 - max prob; representative picks score -1, -2, ... in draw order.
     """
 
-    name = "dual_criteria"
     requires = frozenset({"probs", "features"})
+    # docs/methods.md: paper 000's setting and the range of its Fig. 3b.
+    documented_params = (
+        {"gamma": 0.7, "n_buckets": 10, "n_components": 1},
+        {"gamma": 0.3, "n_buckets": 10, "n_components": 1},
+        {"gamma": 0.9, "n_buckets": 10, "n_components": 1},
+    )
 
     def __init__(
         self, gamma: float = DEFAULT_GAMMA, n_buckets: int = DEFAULT_BUCKETS, n_components: int = 1
@@ -218,8 +228,8 @@ class DualCriteria(_DualCriteriaBase):
 class PcaLsh(_DualCriteriaBase):
     """Representativeness alone (dual_criteria with gamma = 0): needs no model, usable for a cold start."""
 
-    name = "pca_lsh"
     requires = frozenset({"features"})
+    documented_params = ({"n_buckets": 10, "n_components": 1},)
 
     def __init__(self, n_buckets: int = DEFAULT_BUCKETS, n_components: int = 1) -> None:
         super().__init__(0.0, n_buckets, n_components)

@@ -49,7 +49,6 @@ def _mutual_information(samples: np.ndarray) -> np.ndarray:
 class RandomStrategy(Strategy):
     """Uniform sampling without replacement: the baseline every other strategy must beat."""
 
-    name = "random"
     requires = frozenset()
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
@@ -62,7 +61,6 @@ class RandomStrategy(Strategy):
 class LeastConfidence(Strategy):
     """1 - max class probability (paper 000): low top-class confidence marks samples near the boundary."""
 
-    name = "least_confidence"
     requires = frozenset({"probs"})
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
@@ -75,7 +73,6 @@ class LeastConfidence(Strategy):
 class Margin(Strategy):
     """-(p1 - p2) of the two most likely classes: a small margin means the top two classes are confused."""
 
-    name = "margin"
     requires = frozenset({"probs"})
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
@@ -89,7 +86,6 @@ class Margin(Strategy):
 class Entropy(Strategy):
     """Predictive entropy: uses the whole distribution, not just the top one or two classes."""
 
-    name = "entropy"
     requires = frozenset({"probs"})
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
@@ -102,7 +98,6 @@ class Entropy(Strategy):
 class Bald(Strategy):
     """BALD over MC-dropout passes: mutual information separates model (epistemic) doubt from label noise."""
 
-    name = "bald"
     requires = frozenset({"mc_probs"})
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
@@ -115,7 +110,6 @@ class Bald(Strategy):
 class EnsembleVariance(Strategy):
     """ens-S (paper 001's baseline): mean over classes of the variance across members; disagreement."""
 
-    name = "ensemble_variance"
     requires = frozenset({"ensemble_probs"})
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
@@ -128,7 +122,6 @@ class EnsembleVariance(Strategy):
 class EnsembleJensenShannon(Strategy):
     """ens-JS (paper 001's baseline): Jensen-Shannon divergence among members, i.e. H(mean) - mean H."""
 
-    name = "ensemble_js"
     requires = frozenset({"ensemble_probs"})
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
