@@ -1,12 +1,18 @@
-"""Atomic file writes: a temporary file in the same folder, then a rename, so nothing is half-written."""
+"""Atomic file writes: a temporary file in the same folder, then a rename, so nothing is half-written.
+
+Temporary names are unique (`tempfile.mkstemp`), so two runs writing the same file side by side never
+write into one temporary file; the last rename wins with a whole file.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -21,18 +27,29 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write `text` atomically; on failure the previous file (if any) is intact and no temp file remains."""
+@contextmanager
+def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """A file object to write `path` through: it appears complete when the block ends, or not at all.
+
+    On any failure (including a kill signal raised as an exception) the previous file, if any, is intact
+    and the temporary file is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode) as fh:
+            yield fh
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write `text` atomically; on failure the previous file (if any) is intact and no temp file remains."""
+    with atomic_file(path, "w") as fh:
+        fh.write(text)
 
 
 def write_json(path: Path, payload: Any) -> None:

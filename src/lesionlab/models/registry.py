@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from lesionlab.errors import ConfigError
+from lesionlab.io import atomic_file
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.models.efficientnet_lite import LITE0_MEAN, LITE0_STD, load_offline_lite0, rename_to_timm
 
@@ -172,15 +173,14 @@ def _is_lesionlab_checkpoint(path: Path) -> bool:
 
 
 def save_checkpoint(model: LesionClassifier, path: Path, meta: dict | None = None) -> None:
-    """Save weights plus what is needed to rebuild the model; written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    """Save weights plus what is needed to rebuild the model; written atomically, under a unique temporary
+    name (two runs saving side by side must not write into one temporary file)."""
     payload = {
         "lesionlab": {"backbone": model.backbone_name, "num_classes": model.num_classes, **(meta or {})},
         "model_state": model.state_dict(),
     }
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_file(path) as fh:
+        torch.save(payload, fh)
 
 
 def load_lesionlab_checkpoint(model: LesionClassifier, path: Path) -> dict:
