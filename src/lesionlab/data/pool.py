@@ -1,9 +1,11 @@
 """Active-learning pool state: what can be bought, what has been bought, and how to resume after a crash.
 
 An active-learning run is a sequence of rounds that each cost real time (training) and, in practice,
-real money (annotation). The state after every finished round is saved atomically with the random
-generator's state, so a run killed mid-round resumes from the last finished round and draws the same
-random numbers it would have drawn without the interruption.
+real money (annotation). The state after every finished round is saved atomically, so a run killed
+mid-round resumes from the last finished round. The experiment runner needs no saved random state to
+draw the same numbers after a resume: it derives each round's generators from (seed, round). `rng_state`
+(`record_round` / `rng`) is there for callers that keep one generator across rounds; it is saved only
+when such a caller records it, and stays None otherwise.
 """
 
 from __future__ import annotations
