@@ -83,7 +83,7 @@ def train(
 @app.command()
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="output folder of `lesionlab train`")],
-    split: Annotated[str, typer.Option(help="train, val or test")] = "test",
+    split: Annotated[str, typer.Option(help="train, val, test or all")] = "test",
     bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the 95% intervals")] = 1000,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
     tta_views: Annotated[
@@ -97,17 +97,42 @@ def evaluate(
             "(0 = plain argmax, 1 = aim at balanced error; choose it on val with `choose-rule`)"
         ),
     ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="evaluate on another data source (isic2017, ham10000 or folder) instead"),
+    ] = None,
+    root: Annotated[Path | None, typer.Option(help="with --data: the data folder")] = None,
+    csv: Annotated[
+        Path | None, typer.Option(help="with --data folder: CSV with image_id,label[,split,group]")
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="with --data: the task, e.g. melanoma")] = None,
 ) -> None:
     """Evaluate a trained run on a split, with bootstrap confidence intervals.
 
     Applies the rule `lesionlab choose-rule` stored in the run, unless --tta-views or
-    --logit-adjustment is given.
+    --logit-adjustment is given. With --data, the model is evaluated on another source (e.g. your own
+    folder: --data folder --root my_images/ --csv labels.csv --split all); its class names must be the
+    model's.
     """
+    from lesionlab.config import DataConfig
+    from lesionlab.errors import ConfigError
     from lesionlab.io import write_json
     from lesionlab.supervised import evaluate_run
 
-    result = evaluate_run(run_dir, split, bootstrap, tta_views, logit_adjustment)
-    _print_metrics(result["metrics"], f"{split} metrics ({result['n']} images)", result["ci95"])
+    other = None
+    if data is not None:
+        if root is None:
+            raise ConfigError("--data needs --root, the folder of that data source")
+        other = DataConfig(source=data, root=root, task=task, options={"csv": csv} if csv else {})
+    elif (root, csv, task) != (None, None, None):
+        raise ConfigError("--root, --csv and --task describe another data source: give --data too")
+    result = evaluate_run(run_dir, split, bootstrap, tta_views, logit_adjustment, other)
+    title = f"{escape(result['data'])}, {split} metrics ({result['n']} images"
+    if result["positive_class"] is not None:
+        title += f"; positive class: {escape(result['positive_class'])}"
+    _print_metrics(result["metrics"], title + ")", result["ci95"])
+    if result["n_unlabelled"]:
+        err_console.print(f"{result['n_unlabelled']} image(s) without a label left out", style="yellow")
     console.print(
         f"decision rule: {result['tta_views']} view(s) averaged, logit adjustment "
         f"{result['logit_adjustment']:g} (from {escape(result['rule_source'])})",

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lesionlab.config import TrainRunConfig, load_config
+from lesionlab.config import DataConfig, TrainRunConfig, load_config
 from lesionlab.data.cache import default_cache_dir
 from lesionlab.data.loading import load_dataset
 from lesionlab.data.records import LabeledDataset
 from lesionlab.errors import ConfigError, DataError
+from lesionlab.evaluation.bootstrap import metric_intervals
 from lesionlab.evaluation.decision import OBJECTIVES, choose_rule, prior_adjusted, score_rules
-from lesionlab.evaluation.metrics import bootstrap_ci, compute_metrics
+from lesionlab.evaluation.metrics import compute_metrics
 from lesionlab.io import write_json
 from lesionlab.models.registry import create_classifier, save_checkpoint
 from lesionlab.training.trainer import Trainer
@@ -68,8 +70,16 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
     return result
 
 
-def load_trained_run(run_dir: Path) -> tuple[TrainRunConfig, LabeledDataset, Trainer]:
-    """Config, dataset and a ready trainer (with the saved weights) of a finished `lesionlab train` run."""
+def load_trained_run(
+    run_dir: Path, data: DataConfig | None = None
+) -> tuple[TrainRunConfig, LabeledDataset, Trainer]:
+    """Config, dataset and a ready trainer (with the saved weights) of a finished `lesionlab train` run.
+
+    The dataset is the run's own, or `data` (another source to evaluate the model on). Its classes are
+    checked against the ones stored with the model: the run's own data must give exactly the same list
+    (a renamed, added, removed or reordered class would pair labels with the wrong outputs); another
+    source is mapped onto the model's order by name, and refused if it lacks or adds a name.
+    """
     run_dir = Path(run_dir)
     metrics_file, ckpt = run_dir / "metrics.json", run_dir / "model.pt"
     for path in (metrics_file, ckpt):
@@ -77,13 +87,73 @@ def load_trained_run(run_dir: Path) -> tuple[TrainRunConfig, LabeledDataset, Tra
             raise ConfigError(
                 f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
             )
-    config = load_config(TrainRunConfig, json.loads(metrics_file.read_text())["config"])
-    dataset = load_dataset(config, verify_files=False)
+    config, stored = _read_metrics(metrics_file)
+    trained = _checkpoint_classes(ckpt) or stored.get("classes")
+    if data is None:
+        dataset = _aligned(load_dataset(config, verify_files=False), trained, ckpt, other_source=False)
+    else:
+        dataset = _aligned(load_dataset(config.model_copy(update={"data": data})), trained, ckpt, True)
     model = create_classifier(config.model.backbone, dataset.num_classes, str(ckpt), config.model.dropout)
     trainer = Trainer(
         model, config.train.updated(progress=False), cache_dir=config.cache_dir or default_cache_dir()
     )
     return config, dataset, trainer
+
+
+_RETRAIN = "train the run again (`lesionlab train CONFIG --force`)"
+
+
+def _read_metrics(path: Path) -> tuple[TrainRunConfig, dict[str, Any]]:
+    """The run's config and stored results; a damaged file is named with the fix, never a traceback."""
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is unreadable ({exc}): restore it from a copy or {_RETRAIN}") from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
+        raise ConfigError(f"{path} holds no run configuration (`config`): restore it or {_RETRAIN}")
+    try:
+        return load_config(TrainRunConfig, stored["config"]), stored
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: the stored configuration is not valid; {_RETRAIN}\n{exc}") from None
+
+
+def _checkpoint_classes(ckpt: Path) -> list[str] | None:
+    """The class names saved with the model (`train_run` stores them); None for a checkpoint without."""
+    import torch
+
+    try:
+        obj = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, not a checkpoint at all...: the user's file, not our bug
+        raise ConfigError(f"{ckpt} is not a readable checkpoint ({exc}): {_RETRAIN}") from None
+    classes = (obj.get("lesionlab") or {}).get("classes") if isinstance(obj, dict) else None
+    return [str(c) for c in classes] if isinstance(classes, list) else None
+
+
+def _aligned(
+    dataset: LabeledDataset, trained: list[str] | None, ckpt: Path, other_source: bool
+) -> LabeledDataset:
+    """`dataset` with the model's classes, or a ConfigError that says what differs."""
+    if trained is None or dataset.classes == trained:
+        return dataset
+    missing = [c for c in trained if c not in dataset.classes]
+    added = [c for c in dataset.classes if c not in trained]
+    if other_source and not (missing or added):
+        order = [trained.index(c) for c in dataset.classes]  # same names, another order: map by name
+        records = [r if r.label is None else replace(r, label=order[r.label]) for r in dataset.records]
+        return replace(dataset, classes=list(trained), records=records)
+    what = [f"missing {missing}"] * bool(missing) + [f"not trained on {added}"] * bool(added)
+    what = what or ["the same names in another order, which would swap the model's outputs"]
+    if other_source:
+        fix = "give data with the model's class names (a folder source takes them from its CSV's labels)"
+    else:
+        fix = (
+            f"the labels changed since training: evaluate on data with the trained classes (--data), "
+            f"or {_RETRAIN}"
+        )
+    raise ConfigError(
+        f"the model in {ckpt} was trained on classes {trained}, but {dataset.name} now gives "
+        f"{dataset.classes} ({'; '.join(what)}): {fix}"
+    )
 
 
 def _train_counts(dataset: LabeledDataset) -> np.ndarray:
@@ -156,22 +226,33 @@ def evaluate_run(
     n_boot: int = 1000,
     tta_views: int | None = None,
     logit_adjustment: float | None = None,
+    data: DataConfig | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a saved `lesionlab train` run on `split`, with bootstrap 95 % confidence intervals.
+    """Metrics of a saved `lesionlab train` run on `split` ("all": every split), with bootstrap 95 %
+    confidence intervals; images without a label are left out (and counted).
 
-    The decision rule is the one `choose_run_rule` stored in the run, if any; `tta_views` or
+    `data` evaluates the model on another source (its classes are matched to the model's by name). The
+    decision rule is the one `choose_run_rule` stored in the run, if any; `tta_views` or
     `logit_adjustment` given here replace it (the other then takes its default: the run's
-    `train.tta_views`, no adjustment). `logit_adjustment` > 0 divides the training split's class prior
+    `train.tta_views`, no adjustment). `logit_adjustment` > 0 divides the run's training class prior
     out of the probabilities (`lesionlab.evaluation.decision.prior_adjusted`).
     """
+    if n_boot < 1:
+        raise ConfigError(f"--bootstrap must be at least 1 resample (1000 is usual), got {n_boot}")
     if tta_views is not None and tta_views < 1:
         raise ConfigError(f"--tta-views must be >= 1, got {tta_views}")
     if logit_adjustment is not None and not (np.isfinite(logit_adjustment) and logit_adjustment >= 0):
         raise ConfigError(f"--logit-adjustment must be a number >= 0, got {logit_adjustment}")
-    _, dataset, trainer = load_trained_run(run_dir)
-    records = dataset.split(split)
+    config, dataset, trainer = load_trained_run(run_dir, data)
+    chosen = dataset.records if split == "all" else dataset.split(split)
+    records = [r for r in chosen if r.label is not None]
     if not records:
-        raise DataError(f"{dataset.name} has no {split!r} split; choose one of train, val, test")
+        have = Counter(r.split for r in dataset.records if r.label is not None)
+        listing = ", ".join(f"{s} ({n})" for s, n in have.items()) or "none"
+        raise DataError(
+            f"{dataset.name} has no labelled {split!r} images; labelled images per split: {listing}. "
+            "Choose one with --split (train, val, test or all)"
+        )
     rule_file = Path(run_dir) / RULE_FILE
     if tta_views is None and logit_adjustment is None and rule_file.is_file():
         views, tau = _stored_rule(rule_file)
@@ -181,22 +262,23 @@ def evaluate_run(
         tau = logit_adjustment or 0.0
         rule_source = "options" if (tta_views, logit_adjustment) != (None, None) else "run config"
     probs = trainer.predict(records, views=views)
-    if tau > 0:
-        probs = prior_adjusted(probs, _train_counts(dataset), tau)
+    if tau > 0:  # the prior of the data the model was trained on, whatever it is evaluated on
+        own = dataset
+        if data is not None:  # dataset.classes are the model's now
+            own = load_dataset(config, verify_files=False)
+            own = _aligned(own, dataset.classes, Path(run_dir) / "model.pt", other_source=False)
+        probs = prior_adjusted(probs, _train_counts(own), tau)
     y = np.array([r.label for r in records])
-    metrics = compute_metrics(y, probs, dataset.classes)
-    intervals = {}
-    for name in metrics:
-        if isinstance(metrics[name], float):
-            intervals[name] = bootstrap_ci(
-                y, probs, lambda yy, pp, k=name: compute_metrics(yy, pp, dataset.classes)[k], n_boot=n_boot
-            )
     return {
+        "data": dataset.name,
         "split": split,
         "n": len(records),
+        "n_unlabelled": len(chosen) - len(records),
+        "classes": list(dataset.classes),
+        "positive_class": dataset.classes[1] if len(dataset.classes) == 2 else None,
         "tta_views": views,
         "logit_adjustment": tau,
         "rule_source": rule_source,
-        "metrics": metrics,
-        "ci95": intervals,
+        "metrics": compute_metrics(y, probs, dataset.classes),
+        "ci95": metric_intervals(y, probs, dataset.classes, n_boot=n_boot),
     }
