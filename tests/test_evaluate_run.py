@@ -167,3 +167,12 @@ def test_logit_adjustment_on_another_source_uses_the_training_prior(
     other = evaluate_run(run, "all", n_boot=10, logit_adjustment=1.0, data=data)
     assert other["metrics"] == pytest.approx(own["metrics"], abs=1e-9)
     assert np.isfinite(other["metrics"]["auc"])
+
+
+def test_readme_python_snippet(lite0: LesionClassifier, tiny: TinyIsic, tmp_path: Path) -> None:
+    """README: a saved run loads from a plain string path; columns follow the dataset's classes."""
+    run = str(fake_run(tmp_path / "run", lite0, tiny))
+    _, ds, trainer = load_trained_run(run)
+    probs = trainer.predict(ds.split("test"))
+    assert probs.shape == (16, len(ds.classes)) and ds.classes == TRAINED
+    assert evaluate_run(run, split="test", n_boot=20)["n"] == 16

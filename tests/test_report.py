@@ -16,12 +16,15 @@ import numpy as np
 import pytest
 from PIL import Image
 from rich.console import Console
+from typer.testing import CliRunner
 
 import lesionlab.evaluation
+from lesionlab.cli import app
+from lesionlab.errors import ConfigError
 from lesionlab.evaluation import figures
 from lesionlab.evaluation.report import write_report
 from lesionlab.evaluation.summary import summarize
-from lesionlab.loop.summary import print_summary
+from lesionlab.loop.summary import load_results, print_summary
 
 CLASSES = ["other", "melanoma"]
 
@@ -388,3 +391,26 @@ def test_terminal_summary_never_cuts_names_or_numbers(tmp_path: Path) -> None:
     narrow = Console(width=40, record=True, color_system=None)
     print_summary(results, narrow)
     assert long_name in narrow.export_text() and "…" not in narrow.export_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"metric": "auc", "runs": [', "is unreadable"),
+        ("[]", "not the results"),
+        ('{"runs": []}', "not the results"),
+    ],
+)
+def test_damaged_results_json_names_the_file_and_the_fix(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "results.json").write_text(content)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_results(tmp_path)
+    assert str(tmp_path / "results.json") in str(caught.value) and "lesionlab run" in str(caught.value)
+
+
+def test_report_of_results_without_a_finished_round_is_a_clear_error(tmp_path: Path) -> None:
+    results = make_results(tmp_path, {("random", 0): [0.6]})
+    results["runs"][0]["rounds"] = []
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert isinstance(result.exception, ConfigError) and "nothing to report" in str(result.exception)

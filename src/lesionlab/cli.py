@@ -245,10 +245,15 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="output folder of `lesionlab run` or `demo`")],
 ) -> None:
     """(Re)write the HTML report of a finished experiment."""
+    from lesionlab.errors import ConfigError
     from lesionlab.evaluation.report import write_report
     from lesionlab.loop.summary import load_results
 
-    path = write_report(load_results(run_dir), run_dir)
+    results = load_results(run_dir)
+    try:
+        path = write_report(results, run_dir)
+    except ValueError as exc:  # results that hold nothing to report, e.g. no finished round
+        raise ConfigError(f"{run_dir / 'results.json'}: {exc}") from None
     console.print(f"report: {path}")
 
 

@@ -84,10 +84,8 @@ def _binary_rows(y: np.ndarray, p_pos: np.ndarray, idx: np.ndarray) -> dict[str,
     pred = p > 0.5
     tp, fn = (pred & pos).sum(axis=1), (~pred & pos).sum(axis=1)
     tn, fp = (~pred & ~pos).sum(axis=1), (pred & ~pos).sum(axis=1)
-    accuracy = (tp + tn) / idx.shape[1]
     return {
-        "accuracy": accuracy,
-        "acc": accuracy,  # the older name of binary accuracy
+        "accuracy": (tp + tn) / idx.shape[1],
         "auc": _auc_rows(pos, p),
         "ap": _ap_rows(pos, p),
         "sensitivity": _ratio(tp, tp + fn),

@@ -18,10 +18,18 @@ from lesionlab.evaluation.summary import summarize
 
 
 def load_results(run_dir: Path) -> dict[str, Any]:
+    """`RUN_DIR/results.json`; a missing or damaged file is one error naming it and the fix."""
     path = Path(run_dir) / "results.json"
     if not path.is_file():
         raise ConfigError(f"{path} not found: is {run_dir} the output folder of a finished `lesionlab run`?")
-    return json.loads(path.read_text())
+    fix = "run the experiment's `lesionlab run CONFIG` again: it rewrites the file from its saved rounds"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is unreadable ({exc}): {fix}") from None
+    if not isinstance(results, dict) or not isinstance(results.get("runs"), list) or "metric" not in results:
+        raise ConfigError(f"{path} is not the results of `lesionlab run` (no `metric` or `runs`): {fix}")
+    return results
 
 
 def _pm(mean: float | None, se: float | None, n: int | None = None) -> str:
