@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,21 @@ def test_tsne_plot_writes_a_png(tmp_path: Path) -> None:
     assert out == tmp_path / "sub" / "tsne.png"
     with Image.open(out) as img:
         assert img.format == "PNG" and img.size[0] > 100
+
+
+def test_tsne_plot_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while writing leaves the previous PNG intact and no temporary file behind."""
+    target = tmp_path / "tsne.png"
+    target.write_bytes(b"previous")
+
+    def full_disk(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    rng = np.random.default_rng(0)
+    with pytest.raises(OSError, match="No space left"):
+        tsne_plot(rng.normal(size=(8, 3)), np.arange(8) % 2, np.zeros((0, 3)), [], ["a", "b"], target)
+    assert target.read_bytes() == b"previous" and [p.name for p in tmp_path.iterdir()] == ["tsne.png"]
 
 
 def test_tsne_plot_rejects_labels_outside_the_classes(tmp_path: Path) -> None:

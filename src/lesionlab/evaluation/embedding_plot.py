@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 
 from lesionlab.data.records import LabeledDataset
 from lesionlab.errors import ConfigError, DataError
+from lesionlab.io import atomic_file
 
 if TYPE_CHECKING:
     from lesionlab.training.trainer import Trainer
@@ -93,8 +94,8 @@ def tsne_plot(
     ax.legend(handles=handles, loc="best", fontsize=8, frameon=True)
     fig.tight_layout()
     out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    with atomic_file(out) as fh:  # never a half-written PNG
+        fig.savefig(fh, format="png", dpi=120)
     return out
 
 

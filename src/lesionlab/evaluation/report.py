@@ -7,13 +7,12 @@ report never leaves a half-written page or PNG behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from lesionlab.evaluation import figures
 from lesionlab.evaluation.page import render_page
 from lesionlab.evaluation.summary import summarize
+from lesionlab.io import atomic_file
 
 __all__ = ["summarize", "write_report"]
 
@@ -33,20 +32,12 @@ def write_report(results: dict, out_dir: Path) -> Path:
     for stem, fig in drawn.items():
         if fig is not None:
             pngs[stem] = figures.png_bytes(fig)
-            write_bytes_atomic(out_dir / f"{stem}.png", pngs[stem])
+            _write(out_dir / f"{stem}.png", pngs[stem])
     path = out_dir / "report.html"
-    write_bytes_atomic(path, render_page(results, summary, pngs).encode("utf-8"))
+    _write(path, render_page(results, summary, pngs).encode("utf-8"))
     return path
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a unique temporary file beside `path`, then rename: the old file stays intact on
-    failure, and no temporary file is left behind."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write(path: Path, data: bytes) -> None:
+    with atomic_file(path) as fh:
+        fh.write(data)
