@@ -175,3 +175,12 @@ def test_16bit_mask_with_0_1_or_0_65535_stays_binary(tmp_path: Path) -> None:
     la = tmp_path / "la.png"
     Image.fromarray(np.dstack([truth.astype(np.uint8) * 255, np.full((8, 8), 255, np.uint8)])).save(la)
     assert np.array_equal(load_mask(la, None), truth)
+
+
+def test_16bit_png_opened_as_32bit_by_older_pillow_is_scaled_by_65535() -> None:
+    im = Image.fromarray(RAMP8.astype(np.int32) * 257)  # Pillow < 11 opens 16-bit PNGs in mode I
+    im.format = "PNG"
+    assert np.array_equal(_gray(np.array(to_rgb8(im, Path("x.png")))), RAMP8)
+    dark = Image.fromarray(np.full((H, W), 257 * 10, np.int32))
+    dark.format = "PNG"
+    assert (np.array(to_rgb8(dark, Path("x.png"))) == 10).all()  # not stretched to white
