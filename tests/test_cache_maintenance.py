@@ -99,3 +99,33 @@ def test_resize_folders_are_listed_and_the_previous_decoding_is_stale(tmp_path: 
         "v2_16_none": True,
         act.name: False,
     }
+
+
+def test_listing_while_another_run_writes_entries(tmp_path: Path) -> None:
+    """A run writing entries (temporary file, then rename) must not make `cache info` fail or skip the
+    folder; listing twice and stat-ing later did both, now and then."""
+    import os
+    import threading
+
+    root = tmp_path / "cache"
+    folder = root / "v3_16_none"
+    folder.mkdir(parents=True)
+    (folder / "first.npy").write_bytes(b"x")
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            tmp = folder / f".tmp-{i}.npy"
+            tmp.write_bytes(b"y")
+            os.replace(tmp, folder / f"{i % 5}.npy")
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(1000):
+            assert [f.path.name for f in cache_folders(root)] == ["v3_16_none"]
+    finally:
+        stop.set()
+        thread.join()

@@ -11,6 +11,7 @@ does not delete anyone's files.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -56,19 +57,41 @@ def cache_folders(root: Path) -> list[CacheFolder]:
             match = pattern.match(path.name)
             if match is None:
                 continue
-            files = [f for f in path.iterdir() if f.is_file()]
-            if len(files) != sum(1 for _ in path.iterdir()) or not _only_cache_files(files):
+            contents = _contents(path)
+            if contents is None:
                 continue
             found.append(
                 CacheFolder(
                     path=path,
                     kind=kind,
-                    files=len(files),
-                    bytes=sum(f.stat().st_size for f in files),
+                    files=contents[0],
+                    bytes=contents[1],
                     stale=int(match["format"] or 1) != current,
                 )
             )
     return found
+
+
+def _contents(path: Path) -> tuple[int, int] | None:
+    """(files, bytes) of a folder that holds only cache files, else None.
+
+    One listing, and a file renamed or removed while it is read (a run writing next to us) is skipped:
+    listing twice or stat-ing later made the folder vanish from the list, or raised FileNotFoundError.
+    """
+    files = size = 0
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if not entry.is_file(follow_symlinks=False) or not _only_cache_files([Path(entry.name)]):
+                    return None
+                try:
+                    size += entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:
+                    continue
+                files += 1
+    except OSError:
+        return None
+    return files, size
 
 
 def clear_cache(root: Path, stale_only: bool = False) -> list[CacheFolder]:
