@@ -1,4 +1,4 @@
-"""Shared plumbing for benchmark scripts: data location, result files, mean and standard error."""
+"""Shared plumbing for benchmark scripts: data location, result files, stored configurations, summaries."""
 
 from __future__ import annotations
 
@@ -6,23 +6,25 @@ import argparse
 import json
 import os
 import platform
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from lesionlab.config import TrainConfig
+from lesionlab.data.cache import default_cache_dir
 from lesionlab.evaluation.metrics import mean_se
 from lesionlab.io import write_json, write_text
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.models.registry import load_lesionlab_checkpoint
-from lesionlab.training.trainer import TrainConfig
 from lesionlab.versions import versions
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 DEFAULT_DATA = Path(os.environ.get("LESIONLAB_DATA", ROOT.parent.parent / "shared" / "data"))
+# Metric names results written before lesionlab had one name per metric used (binary 'acc').
+RENAMED_METRICS = {"acc": "accuracy"}
 
 
 def base_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -30,7 +32,15 @@ def base_parser(doc: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with isic2017/ and ham10000/")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "lesionlab")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch threads: 1 for each of two runs side by side on 2 cores"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=default_cache_dir(),
+        help="default: $LESIONLAB_CACHE or ~/.cache/lesionlab (here: %(default)s)",
+    )
     return parser
 
 
@@ -41,6 +51,12 @@ def machine() -> dict[str, Any]:
         "cuda": torch.cuda.is_available(),
         "platform": platform.platform(),
     }
+
+
+def write_outputs(json_path: Path, payload: dict[str, Any], md_lines: list[str]) -> None:
+    """Write a benchmark's JSON (with package versions and the machine) and its markdown beside it."""
+    write_json(json_path, {**payload, "versions": versions(), "machine": machine()})
+    write_text(json_path.with_suffix(".md"), "\n".join(md_lines) + "\n")
 
 
 def load_partial(path: Path) -> dict[str, Any]:
@@ -56,6 +72,13 @@ def save_partial(path: Path, key: str, row: dict[str, Any]) -> dict[str, Any]:
     done = {**load_partial(path), key: row}
     write_json(path, done)
     return done
+
+
+def renamed(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Stored metrics under today's names (`acc` -> `accuracy`), so old results re-summarise."""
+    if metrics is None:
+        return None
+    return {RENAMED_METRICS.get(k, k): v for k, v in metrics.items()}
 
 
 def summarize_values(rows: list[dict[str, float]], keys: list[str]) -> dict[str, dict[str, float]]:
@@ -74,10 +97,16 @@ def fmt(stat: dict[str, float]) -> str:
 NOT_TRAINING = ("num_threads", "device", "progress", "tta_views")
 
 
-def training_fields(config: TrainConfig | dict) -> dict:
-    """The settings that decide the trained weights (not threads, device, progress bars or TTA)."""
-    fields = asdict(config) if isinstance(config, TrainConfig) else config
-    return {k: v for k, v in fields.items() if k not in NOT_TRAINING}
+def training_fields(config: TrainConfig | dict[str, Any]) -> dict[str, Any]:
+    """The settings that decide the trained weights; a field missing from a stored configuration was
+    added later with a default that keeps the old behaviour (e.g. `loss: auto`), so it takes that default."""
+    stored = config.model_dump() if isinstance(config, TrainConfig) else config
+    return {k: v for k, v in {**TrainConfig().model_dump(), **stored}.items() if k not in NOT_TRAINING}
+
+
+def same_training(a: TrainConfig | dict[str, Any], b: TrainConfig | dict[str, Any]) -> bool:
+    """Equal up to settings that change speed, not results (threads, device, progress bars, TTA)."""
+    return training_fields(a) == training_fields(b)
 
 
 def load_if_saved(model: LesionClassifier, checkpoint: Path, config: TrainConfig) -> bool:
@@ -85,7 +114,7 @@ def load_if_saved(model: LesionClassifier, checkpoint: Path, config: TrainConfig
     if not checkpoint.exists():
         return False
     meta = torch.load(checkpoint, map_location="cpu", weights_only=True)["lesionlab"]
-    if training_fields(meta.get("config") or {}) != training_fields(config):
+    if not same_training(meta.get("config") or {}, config):
         return False
     load_lesionlab_checkpoint(model, checkpoint)
     return True
@@ -101,10 +130,13 @@ __all__ = [
     "load_partial",
     "machine",
     "np",
+    "renamed",
+    "same_training",
     "save_partial",
     "summarize_values",
     "training_fields",
     "versions",
     "write_json",
+    "write_outputs",
     "write_text",
 ]

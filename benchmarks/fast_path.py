@@ -14,21 +14,11 @@ Two parts, both on ISIC 2017 task 1 (melanoma) at 224 px with EfficientNet-Lite0
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 
 import numpy as np
 import torch
 
-from _common import (
-    RESULTS,
-    base_parser,
-    fmt,
-    machine,
-    summarize_values,
-    versions,
-    write_json,
-    write_text,
-)
+from _common import RESULTS, base_parser, fmt, summarize_values, write_outputs
 from lesionlab.data.sources import load_source
 from lesionlab.evaluation.metrics import compute_metrics
 from lesionlab.models.registry import create_classifier
@@ -71,7 +61,6 @@ def main() -> None:
     parser.set_defaults(seeds=[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-accuracy", action="store_true")
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -105,11 +94,9 @@ def main() -> None:
                 "threads": args.threads,
             },
             "seeds": args.seeds,
-            "versions": versions(),
-            "machine": machine(),
             "wall_seconds": time.perf_counter() - t_start,
         }
-        write_json(RESULTS / "fast_path.json", payload)
+        write_outputs(RESULTS / "fast_path.json", payload, table(throughput, speedup, accuracy))
 
     save()
     if not args.skip_accuracy:
@@ -132,20 +119,28 @@ def main() -> None:
                 rows.append(
                     {
                         "auc": metrics["auc"],
-                        "acc": metrics["acc"],
+                        "accuracy": metrics["accuracy"],
                         "best_epoch": fit.best_epoch,
                         "epochs_run": len(fit.history),
                         "images_per_second": fit.images_per_second,
                         "cache_seconds": fit.cache_seconds,
                         "train_seconds": fit.train_seconds,
                         "wall_seconds": time.perf_counter() - t0,
-                        "config": asdict(cfg),
+                        "config": cfg.model_dump(),
                     }
                 )
                 print(mode, seed, rows[-1]["auc"], rows[-1]["wall_seconds"], flush=True)
-            accuracy[mode] = {**summarize_values(rows, ["auc", "acc", "images_per_second"]), "per_seed": rows}
+            accuracy[mode] = {
+                **summarize_values(rows, ["auc", "accuracy", "images_per_second"]),
+                "per_seed": rows,
+            }
             save()
 
+    print("\n".join(table(throughput, speedup, accuracy)))
+
+
+def table(throughput: dict, speedup: dict, accuracy: dict) -> list[str]:
+    """The markdown summary; modes whose accuracy run has not finished yet show dashes."""
     lines = [
         "# CPU fast path vs full fine-tuning (EfficientNet-Lite0, 224 px, ISIC 2017 task 1)",
         "",
@@ -156,12 +151,11 @@ def main() -> None:
     ]
     for mode in MODES:
         acc = accuracy.get(mode)
-        cells = [fmt(acc["auc"]), fmt(acc["acc"]), fmt(acc["images_per_second"])] if acc else ["—"] * 3
+        cells = [fmt(acc["auc"]), fmt(acc["accuracy"]), fmt(acc["images_per_second"])] if acc else ["—"] * 3
         lines.append(
             f"| {mode} | {fmt(throughput[mode])} | {speedup[mode]:.1f}x | " + " | ".join(cells) + " |"
         )
-    write_text(RESULTS / "fast_path.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":

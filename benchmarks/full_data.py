@@ -9,45 +9,37 @@ same split; every view count is measured as well, for the record. Several seeds;
 
     python benchmarks/full_data.py                 # all three, 3 seeds
     # (ISIC 2017 about 60 min on 2 cores; HAM10000 at freeze 3 about 75 min per seed on 1 core)
-    python benchmarks/full_data.py --only isic2017_melanoma --seeds 0
+    python benchmarks/full_data.py --only isic2017_melanoma --seeds 0    # one unit, about 10 min
 
-Interrupted runs resume: finished (task, seed) units are kept in results/full_data.partial.json. Runs
-side by side on different seeds (`--seeds 1 --threads 1` beside `--seeds 2 --threads 1`) share that file;
-a last plain run then trains nothing and writes the summary of all seeds.
+Each unit is one `lesionlab.supervised.train_run`, kept in CACHE/benchmarks/<unit>_seed<S>/ (model and
+metrics) so that another decision rule is evaluated without retraining. Interrupted runs resume:
+finished (task, seed) units are kept in results/<name>.partial.json (committed) and trained again only
+when their training configuration changed. Runs side by side on different seeds (`--seeds 1 --threads 1`
+beside `--seeds 2 --threads 1`) share that file; a last plain run then trains nothing and writes the
+summary of all seeds. Each run rewrites results/<name>.json and .md for the units and seeds it was given.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
-
 from _common import (
-    NOT_TRAINING,
     RESULTS,
     base_parser,
     fmt,
-    load_if_saved,
     load_partial,
-    machine,
+    renamed,
+    same_training,
     save_partial,
     summarize_values,
-    training_fields,
-    versions,
-    write_json,
-    write_text,
+    write_outputs,
 )
 from ham_tta import tta_metrics
-from lesionlab.data.sources import load_source
-from lesionlab.evaluation.decision import prior_adjusted
-from lesionlab.evaluation.metrics import compute_metrics
-from lesionlab.models.registry import create_classifier, save_checkpoint
-from lesionlab.training.trainer import TrainConfig, Trainer
+from lesionlab.config import TrainConfig, TrainRunConfig, load_config
+from lesionlab.supervised import evaluate_run, load_trained_run, train_run
 
-BINARY_KEYS = ["acc", "auc", "ap", "sensitivity", "specificity"]
+BINARY_KEYS = ["accuracy", "auc", "ap", "sensitivity", "specificity"]
 MULTI_KEYS = ["accuracy", "balanced_accuracy", "macro_auc"]
 # The CPU default configuration (see docs/reproduction.md for why).
 DEFAULT_TRAIN = TrainConfig(num_threads=2, progress=False)
@@ -55,7 +47,7 @@ HAM_EPOCHS = 6  # used only until benchmarks/ham_selection.py has chosen epochs 
 HAM_SELECTION = RESULTS / "ham_selection.json"
 HAM_TTA = RESULTS / "ham_tta.json"
 PAPER000 = {
-    "isic2017_melanoma": {"auc": 0.821, "acc": 0.863},
+    "isic2017_melanoma": {"auc": 0.821, "accuracy": 0.863},
     "isic2017_seborrheic_keratosis": {"auc": 0.941},
 }
 TARGETS = {
@@ -77,17 +69,16 @@ def unit_config(name: str, base: TrainConfig, seed: int) -> TrainConfig:
     """One unit's training configuration: HAM10000 takes the weighting, frozen stages and epochs chosen on
     validation."""
     if not name.startswith("ham"):
-        return replace(base, seed=seed)
+        return base.updated(seed=seed)
     if HAM_SELECTION.exists():
         chosen = json.loads(HAM_SELECTION.read_text())["chosen"]
-        return replace(
-            base,
+        return base.updated(
             seed=seed,
             class_weights=chosen["class_weights"],
             epochs=chosen["epochs"],
             freeze_stages=chosen.get("freeze_stages", base.freeze_stages),
         )
-    return replace(base, seed=seed, epochs=HAM_EPOCHS)
+    return base.updated(seed=seed, epochs=HAM_EPOCHS)
 
 
 def ham_rule(preregistered: bool = False) -> tuple[int, float]:
@@ -100,77 +91,79 @@ def ham_rule(preregistered: bool = False) -> tuple[int, float]:
     return int(chosen["tta_views"]), float(chosen.get("tau", 0.0))
 
 
-def rule_metrics(name: str, spec: tuple, row: dict, views: int, tau: float, cache_dir: Path) -> dict:
+def unit_dir(cache_dir: Path, name: str, seed: int) -> Path:
+    """A unit's `lesionlab train` run (model.pt, metrics.json), kept so that a later evaluation under
+    another decision rule or more views needs no retraining."""
+    return cache_dir / "benchmarks" / f"{name}_seed{seed}"
+
+
+def rule_metrics(name: str, row: dict, views: int, tau: float, cache_dir: Path) -> dict:
     """Test metrics of a finished unit under a decision rule, from its saved model (no retraining)."""
     if tau == 0.0:
         return row["metrics_by_views"][str(views)] if views > 1 else row["metrics"]
     rule = f"{views}@{tau}"
     if rule in row.get("metrics_by_rule", {}):
         return row["metrics_by_rule"][rule]
-    source, root, task = spec
-    ds = load_source(source, root, task)
-    config = TrainConfig(**{**row["config"], "num_threads": None, "progress": False})
-    checkpoint = cache_dir / "benchmarks" / f"{name}_seed{row['seed']}.pt"
-    model = create_classifier("efficientnet_lite0", ds.num_classes, "none", seed=row["seed"])
-    if not load_if_saved(model, checkpoint, config):
+    run_dir = unit_dir(cache_dir, name, row["seed"])
+    metrics_file = run_dir / "metrics.json"
+    saved = json.loads(metrics_file.read_text())["config"]["train"] if metrics_file.exists() else None
+    if saved is None or not same_training(saved, row["config"]):
         raise SystemExit(
-            f"{checkpoint} is missing or from another configuration: rerun {name} seed {row['seed']}"
+            f"{run_dir} is missing or from another configuration: rerun {name} seed {row['seed']}"
         )
-    train, test = ds.split("train"), ds.split("test")
-    counts = np.bincount([r.label for r in train], minlength=ds.num_classes)
-    probs = prior_adjusted(
-        Trainer(model, config, cache_dir=cache_dir).predict(test, views=views), counts, tau
-    )
-    metrics = compute_metrics(np.array([r.label for r in test]), probs, ds.classes)
-    row.setdefault("metrics_by_rule", {})[rule] = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    # One bootstrap resample: the intervals are not reported here, only the point metrics.
+    metrics = evaluate_run(run_dir, "test", n_boot=1, tta_views=views, logit_adjustment=tau)["metrics"]
+    row.setdefault("metrics_by_rule", {})[rule] = floats(metrics)
     return row["metrics_by_rule"][rule]
 
 
-def same_training(a: dict, b: dict) -> bool:
-    """Equal configurations up to settings that change speed, not results (threads, device, progress).
-
-    A field missing from a stored configuration was added later with a default that keeps the old
-    behaviour (e.g. `synthetic: none`), so it counts as that default.
-    """
-    ignore = set(NOT_TRAINING)
-    defaults = asdict(TrainConfig())
-    a, b = {**defaults, **a}, {**defaults, **b}
-    return {k: v for k, v in a.items() if k not in ignore} == {k: v for k, v in b.items() if k not in ignore}
+def floats(metrics: dict) -> dict[str, float]:
+    """The scalar metrics (not per-class lists or confusion matrices)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, float)}
 
 
 def run_unit(name: str, spec: tuple, config: TrainConfig, cache_dir: Path) -> dict:
+    """Train one (task, seed) with `lesionlab.supervised.train_run`: epoch picked on val, test metrics."""
     source, root, task = spec
-    seed = config.seed
-    ds = load_source(source, root, task)
-    train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
-    model = create_classifier("efficientnet_lite0", ds.num_classes, "imagenet", seed=seed)
-    trainer = Trainer(model, config, cache_dir=cache_dir)
-    t0 = time.perf_counter()
-    fit = trainer.fit(train, val, ds.classes)
-    # Kept so a later evaluation (another decision rule, more views) needs no retraining.
-    save_checkpoint(
-        model, cache_dir / "benchmarks" / f"{name}_seed{seed}.pt", {"config": training_fields(config)}
-    )
-    probs = trainer.predict(test, views=1)
-    metrics = compute_metrics(np.array([r.label for r in test]), probs, ds.classes)
+    out = unit_dir(cache_dir, name, config.seed)
+    run = {
+        "data": {"source": source, "root": str(root), "task": task},
+        "train": config.model_dump(),
+        "output": str(out),
+        "cache_dir": str(cache_dir),
+        "check_files": False,  # checked once with `lesionlab datasets describe` (README.md)
+    }
+    result = train_run(load_config(TrainRunConfig, run), force=True)
     # HAM10000 reports the view count ham_tta.py chose on validation; every candidate is measured here
     # so the seeds need not wait for that choice, which never looks at these numbers.
-    by_views = tta_metrics(trainer, test, ds.classes) if name.startswith("ham") else None
+    by_views = None
+    if name.startswith("ham"):
+        _, ds, trainer = load_trained_run(out)
+        by_views = tta_metrics(trainer, ds.split("test"), ds.classes)
+    kept = ("best_epoch", "train_images_per_second", "cache_seconds", "train_seconds", "wall_seconds")
     return {
-        "seed": seed,
-        "metrics": {k: v for k, v in metrics.items() if isinstance(v, float)},
+        "seed": config.seed,
+        "metrics": floats(result["test"]),
         "metrics_by_views": by_views,
-        "per_class_recall": metrics.get("per_class_recall"),
-        "best_epoch": fit.best_epoch,
-        "train_images_per_second": fit.images_per_second,
-        "cache_seconds": fit.cache_seconds,
-        "train_seconds": fit.train_seconds,
-        "wall_seconds": time.perf_counter() - t0,
-        "n_train": len(train),
-        "n_val": len(val),
-        "n_test": len(test),
-        "config": asdict(config),
+        "per_class_recall": result["test"].get("per_class_recall"),
+        **{k: result[k] for k in kept},
+        "n_train": result["n_train"],
+        "n_val": result["n_val"],
+        "n_test": result["n_test"],
+        "config": config.model_dump(),
     }
+
+
+def stored_rows(path: Path) -> dict[str, dict]:
+    """Finished units from the partial file, with today's metric names (`acc` -> `accuracy`)."""
+    rows = {}
+    for key, row in load_partial(path).items():
+        row["metrics"] = renamed(row["metrics"])
+        for field in ("metrics_by_views", "metrics_by_rule"):
+            if row.get(field):
+                row[field] = {k: renamed(v) for k, v in row[field].items()}
+        rows[key] = row
+    return rows
 
 
 def _table(results: dict, names: list[str], keys: list[str]) -> list[str]:
@@ -227,21 +220,20 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=None)
     parser.add_argument("--freeze-stages", type=int, default=DEFAULT_TRAIN.freeze_stages)
     parser.add_argument("--name", default="full_data")
-    parser.add_argument("--threads", type=int, default=DEFAULT_TRAIN.num_threads)
     args = parser.parse_args()
 
-    base = replace(DEFAULT_TRAIN, freeze_stages=args.freeze_stages, num_threads=args.threads)
+    base = DEFAULT_TRAIN.updated(freeze_stages=args.freeze_stages, num_threads=args.threads)
     all_units = units(args.data)
     chosen = args.only or list(all_units)
     partial_path = RESULTS / f"{args.name}.partial.json"
-    done = load_partial(partial_path)
+    done = stored_rows(partial_path)
     for name in chosen:
         for seed in args.seeds:
             key = f"{name}/seed{seed}"
             config = unit_config(name, base, seed)
             if (
                 key in done
-                and same_training(done[key]["config"], asdict(config))
+                and same_training(done[key]["config"], config)
                 and (done[key].get("metrics_by_views") or not name.startswith("ham"))
             ):
                 continue  # finished with this very configuration; a changed one runs again
@@ -250,13 +242,13 @@ def main() -> None:
             print(f"{key}: {done[key]['metrics']} ({done[key]['wall_seconds']:.0f} s)", flush=True)
             done = save_partial(partial_path, key, done[key])
 
-    done = load_partial(partial_path) or done  # everything on file, with units a run beside this one finished
+    done = stored_rows(partial_path) or done  # everything on file, with units a run beside this one finished
     results = {}
     for name in chosen:
         rows = [done[f"{name}/seed{s}"] for s in args.seeds if f"{name}/seed{s}" in done]
         keys = MULTI_KEYS if name.startswith("ham") else BINARY_KEYS
         views, tau = ham_rule() if name.startswith("ham") else (1, 0.0)
-        reported = [rule_metrics(name, all_units[name], r, views, tau, args.cache_dir) for r in rows]
+        reported = [rule_metrics(name, r, views, tau, args.cache_dir) for r in rows]
         entry = summarize_values(reported, keys)
         entry["decision_rule"] = {"tta_views": views, "tau": tau}
         if all(r.get("metrics_by_views") for r in rows):
@@ -267,9 +259,7 @@ def main() -> None:
             }
         if name.startswith("ham") and ham_rule(preregistered=True) != (views, tau):
             first_views, first_tau = ham_rule(preregistered=True)
-            first = [
-                rule_metrics(name, all_units[name], r, first_views, first_tau, args.cache_dir) for r in rows
-            ]
+            first = [rule_metrics(name, r, first_views, first_tau, args.cache_dir) for r in rows]
             entry["preregistered_rule"] = {
                 "tta_views": first_views,
                 "tau": first_tau,
@@ -292,23 +282,20 @@ def main() -> None:
     payload = {
         "results": results,
         "config": {
-            **asdict(base),
+            **base.model_dump(),
             "backbone": "efficientnet_lite0",
             "weights": "imagenet (offline)",
             "ham10000": {
                 k: v
-                for k, v in asdict(unit_config("ham10000_7class", base, 0)).items()
+                for k, v in unit_config("ham10000_7class", base, 0).model_dump().items()
                 if k in ("class_weights", "epochs", "freeze_stages")
             },
         },
         "seeds": args.seeds,
-        "versions": versions(),
-        "machine": machine(),
         # The sum over units, so a resumed or re-summarised run still reports the compute it took.
         "wall_seconds": float(sum(r["wall_seconds"] for r in done.values())),
         "paper000": PAPER000,
     }
-    write_json(RESULTS / f"{args.name}.json", payload)
     md = [
         f"# {args.name}: full-data fine-tuning (EfficientNet-Lite0, offline ImageNet weights, CPU fast path)",
         "",
@@ -322,7 +309,7 @@ def main() -> None:
         "",
         f"Targets: {TARGETS}. Paper 000 (ResNet-101, 224 px, 3582 images): {PAPER000}.",
     ]
-    write_text(RESULTS / f"{args.name}.md", "\n".join(md) + "\n")
+    write_outputs(RESULTS / f"{args.name}.json", payload, md)
     print("\n".join(md))
 
 

@@ -26,9 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 
-from _common import RESULTS, base_parser, machine, versions, write_json, write_text
+from _common import RESULTS, base_parser, write_json, write_outputs
 from lesionlab.data.sources import load_source
 from lesionlab.models.registry import create_classifier
 from lesionlab.training.trainer import CLASS_WEIGHTS, TrainConfig, Trainer
@@ -91,7 +90,6 @@ def previous_runs() -> dict[str, dict]:
 
 def main() -> None:
     parser = base_parser(__doc__)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--candidates",
         nargs="+",
@@ -115,7 +113,7 @@ def main() -> None:
             continue
         t0 = time.perf_counter()
         model = create_classifier("efficientnet_lite0", ds.num_classes, "imagenet", seed=0)
-        config = replace(base, class_weights=scheme, freeze_stages=freeze)
+        config = base.updated(class_weights=scheme, freeze_stages=freeze)
         fit = Trainer(model, config, cache_dir=args.cache_dir).fit(train, val, ds.classes)
         history = [
             {k: row[k] for k in ("epoch", "val_accuracy", "val_balanced_accuracy", "val_macro_auc")}
@@ -154,12 +152,8 @@ def main() -> None:
             "resolution": base.resolution,
         },
         "seeds": [0],
-        "versions": versions(),
-        "machine": machine(),
         "wall_seconds": earlier_seconds + time.perf_counter() - t_start,
     }
-    write_json(OUT, payload)
-    PARTIAL.unlink(missing_ok=True)  # everything in it is now in OUT
     md = [
         "# HAM10000: class weighting, frozen stages and epochs chosen on a lesion-grouped validation split",
         "",
@@ -179,7 +173,8 @@ def main() -> None:
             f"| {minutes} |"
         )
     md += ["", f"Chosen: `{payload['chosen']}` (criterion: {payload['criterion']})."]
-    write_text(RESULTS / "ham_selection.md", "\n".join(md) + "\n")
+    write_outputs(OUT, payload, md)
+    PARTIAL.unlink(missing_ok=True)  # everything in it is now in OUT
     print("\n".join(md))
 
 

@@ -29,16 +29,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from _common import (
-    RESULTS,
-    base_parser,
-    load_if_saved,
-    machine,
-    training_fields,
-    versions,
-    write_json,
-    write_text,
-)
+from _common import RESULTS, base_parser, load_if_saved, training_fields, write_outputs
 from ham_selection import MIN_BALANCED_ACCURACY, VAL_FRACTION
 from ham_selection import OUT as SELECTION
 from lesionlab.data.sources import load_source
@@ -118,7 +109,6 @@ def rule_rows(
 
 def main() -> None:
     parser = base_parser(__doc__)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--split-seed",
         type=int,
@@ -157,14 +147,16 @@ def main() -> None:
             "why_replaced": WHY_REPLACED,
         },
         "rules": rows,
-        "config": {**asdict(config), "val_fraction": VAL_FRACTION, "n_train": len(train), "n_val": len(val)},
+        "config": {
+            **config.model_dump(),
+            "val_fraction": VAL_FRACTION,
+            "n_train": len(train),
+            "n_val": len(val),
+        },
         "trained_this_run": trained,
         "seeds": [seed],
-        "versions": versions(),
-        "machine": machine(),
         "wall_seconds": time.perf_counter() - t0,
     }
-    write_json(out, payload)
     md = [
         "# HAM10000: test-time decision rule chosen on the lesion-grouped validation split",
         "",
@@ -190,7 +182,7 @@ def main() -> None:
         f"First chosen: `{payload['preregistered']['chosen']}` by the criterion fixed before any result, the "
         f"mean of validation accuracy and balanced accuracy ('score'). {WHY_REPLACED}",
     ]
-    write_text(out.with_suffix(".md"), "\n".join(md) + "\n")
+    write_outputs(out, payload, md)
     print("\n".join(md))
 
 

@@ -15,21 +15,26 @@ with benchmarks/al_baselines.py when that has run with the same configuration.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-import numpy as np
-
-from _common import RESULTS, base_parser, fmt, machine, versions, write_json, write_text
-from lesionlab.config import ExperimentConfig, load_config
+from _al_common import (
+    BINARY_KEYS,
+    experiment_config,
+    finished_or_run,
+    full_data_entry,
+    labels_text,
+    means,
+    p_text,
+    strategy_block,
+    summary_of,
+)
+from _common import RESULTS, base_parser, fmt, write_outputs
+from lesionlab.config import ExperimentConfig
 from lesionlab.evaluation.metrics import mean_se
-from lesionlab.evaluation.report import summarize, write_report
-from lesionlab.evaluation.statistics import compare_curves
-from lesionlab.loop.experiment import run_experiment
+from lesionlab.evaluation.report import write_report
 
 TASKS = {"melanoma": 0.5, "seborrheic_keratosis": 0.4}  # task -> fraction of Table 1
-FREEZE_STAGES = 6  # same AL configuration as al_baselines.py (docs/reproduction.md)
 ROWS = {
     "random": ("random", {}, {}),
     "sa": ("dual_criteria", {"gamma": 0.7}, {}),
@@ -40,7 +45,8 @@ ABLATIONS = {
     **{f"sa_gamma{g}": ("dual_criteria", {"gamma": g}, {}) for g in (0.3, 0.5, 0.9)},
     "sa_as_replicate": ("dual_criteria", {"gamma": 0.7}, {"synthetic": "mosaic", "mosaic_mode": "replicate"}),
 }
-KEYS = ["acc", "auc", "ap", "sensitivity", "specificity"]
+KEYS = BINARY_KEYS  # the order of the paper's Table 1: ACC, AUC, AP, SE, SP
+FULL_DATA = "full_data_freeze6"  # full_data.py with the same training configuration
 PAPER_TABLE1 = {
     "melanoma": {
         "full_data": [0.863, 0.821, 0.590, 0.496, 0.952],
@@ -61,50 +67,11 @@ PAPER_TABLE1 = {
 
 def row_config(task, row, spec, data, seeds, cache, full, threads: int = 2) -> ExperimentConfig:
     strategy, params, train_extra = spec
-    return load_config(
-        ExperimentConfig,
-        {
-            "name": f"paper 000, ISIC 2017 {task}: {row}",
-            "data": {"source": "isic2017", "root": str(data / "isic2017"), "task": task},
-            "train": {
-                "freeze_stages": FREEZE_STAGES,
-                "num_threads": threads,
-                "epochs": 20,
-                "patience": 5,
-                **train_extra,
-            },
-            "experiment": {
-                "strategies": [strategy],
-                "strategy_params": {strategy: params} if params else {},
-                "seeds": seeds,
-                "initial": {"kind": "random", "size": 0.1},
-                "budget": 0.1,
-                "rounds": 4,
-                "full_data": full,
-            },
-            "output": str(RESULTS / "paper000" / task / row),
-            "cache_dir": str(cache),
-        },
+    out = RESULTS / "paper000" / task / row
+    name = f"paper 000, ISIC 2017 {task}: {row}"
+    return experiment_config(
+        name, task, data, out, seeds, cache, {strategy: params}, train=train_extra, full=full, threads=threads
     )
-
-
-def run_row(config: ExperimentConfig, reuse: Path | None) -> dict:
-    out = Path(config.output)
-    if (out / "results.json").exists():
-        return json.loads((out / "results.json").read_text())
-    if reuse is not None and (reuse / "results.json").exists():
-        shared = json.loads((reuse / "results.json").read_text())
-        runs = [
-            r for r in shared["runs"] if r["strategy"] == "random" and r["seed"] in config.experiment.seeds
-        ]
-        if {r["seed"] for r in runs} == set(config.experiment.seeds):
-            # Same training configuration and seeds: keep only the random runs, so this row is random alone.
-            shared["runs"] = runs
-            shared["config"]["experiment"]["strategies"] = ["random"]
-            shared["reused_from"] = str(reuse.relative_to(RESULTS.parent))
-            write_json(out / "results.json", shared)
-            return shared
-    return run_experiment(config)
 
 
 def at_fraction(raw: dict, fraction: float) -> dict:
@@ -136,38 +103,19 @@ def compute_minutes(raw: dict) -> float:
     return seconds / 60
 
 
-def curve_matrix(raw: dict, metric: str = "auc") -> np.ndarray:
-    """(seeds, rounds) test metric, seeds in ascending order, for paired comparisons between rows."""
-    runs = sorted(raw["runs"], key=lambda r: r["seed"])
-    return np.array([[rd["metrics"][metric] for rd in run["rounds"]] for run in runs], dtype=float)
-
-
-def row_block(raw: dict, fraction: float, random_raw: dict | None) -> dict:
-    info = next(iter(summarize(raw)["strategies"].values()))
-    block = {
-        "alc": {"mean": info["alc"]["mean"], "se": info["alc"]["se"]},
+def row_block(raw: dict, strategy: str, fraction: float, random_raw: dict) -> dict:
+    """The shared strategy block (tests against random's runs of the same seeds) plus the paper's view:
+    metrics at its Table 1 fraction, where its stopping rule would stop, and the row's compute."""
+    return {
+        **strategy_block(summary_of(raw, random_raw), strategy),
         "at_target": at_fraction(raw, fraction),
-        "labels_to_99pct_full": info["labels_to_target"],
         "stopping_rule_fraction": stopping_rounds(raw),
         "compute_minutes": compute_minutes(raw),
-        "curve": [
-            {"n_labeled": n, "fraction": p["x"], "auc": {"mean": p["mean"], "se": p["sem"]}}
-            for n, p in zip(info["n_labeled"], info["curves"]["auc"], strict=True)
-        ],
     }
-    if random_raw is not None and raw is not random_raw:
-        a, b = curve_matrix(raw), curve_matrix(random_raw)
-        if a.shape == b.shape:
-            block["vs_random"] = {
-                "points": compare_curves(a, b, pair_over="points"),
-                "seeds": compare_curves(a, b, pair_over="seeds"),
-            }
-    return block
 
 
-def _p(block: dict, key: str = "points") -> str:
-    vs = block.get("vs_random")
-    return "—" if not vs else f"{vs[key]['p_wilcoxon']:.3f}"
+def _p(block: dict, key: str = "points_test") -> str:
+    return p_text((block.get("vs_random") or {}).get(key), missing="—")
 
 
 def _stop(block: dict) -> str:
@@ -175,23 +123,16 @@ def _stop(block: dict) -> str:
     return ", ".join("never" if v is None else f"{v:.0%}" for v in values)
 
 
-def _labels(block: dict, pool: int) -> str:
-    ltt = block["labels_to_99pct_full"] or {}
-    if not ltt.get("mean"):
-        return "not reached"
-    return f"{ltt['mean'] / pool:.0%} ({ltt['n_reached']}/{ltt['n_seeds']} seeds)"
-
-
 def target_lines(task: str, block: dict, fraction: float, pool: int) -> list[str]:
     """The issue's two targets for one task, met or missed, with the numbers that decide."""
     sa, rnd, sa_as = block["sa"], block["random"], block["sa_as"]
     diff = sa["alc"]["mean"] - rnd["alc"]["mean"]
-    significant = sa["vs_random"]["points"]["p_wilcoxon"] < 0.05
+    significant = sa["vs_random"]["points_test"]["p_wilcoxon"] < 0.05
     verdict = "missed" if diff <= 0 else "met" if significant else "met in the mean only, not significant"
     lines = [
         f"- SA beats Random in ALC: **{verdict}** "
         f"({sa['alc']['mean']:.3f} vs {rnd['alc']['mean']:.3f}, {diff:+.3f}; paired Wilcoxon over "
-        f"(seed, round) points p = {_p(sa)}, over seeds p = {_p(sa, 'seeds')})."
+        f"(seed, round) points p = {_p(sa)}, over seeds p = {_p(sa, 'seeds_test')})."
     ]
     ltt = sa_as["labels_to_99pct_full"] or {}
     reached = ltt.get("mean") is not None and ltt.get("n_reached") == ltt.get("n_seeds")
@@ -210,7 +151,7 @@ def target_lines(task: str, block: dict, fraction: float, pool: int) -> list[str
     )
     lines.append(
         f"- SA + AS reaches 99 % of the full-data AUC ({0.99 * full_auc:.3f}) at <= {fraction:.0%} of the "
-        f"labels: **{verdict}** (labels to first reach it, interpolated: {_labels(sa_as, pool)}; AUC at "
+        f"labels: **{verdict}** (labels to first reach it, interpolated: {labels_text(sa_as, pool)}; AUC at "
         f"{fraction:.0%}: {auc_at:.3f} = {auc_at / full_auc:.1%} of full data)."
     )
     return lines
@@ -220,15 +161,17 @@ def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--ablations", action="store_true")
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    full_all = json.loads((RESULTS / "full_data_freeze6.json").read_text())["results"]
     results, ablations, md, t_start = {}, {}, [], time.perf_counter()
     for task in args.tasks:
         fraction = TASKS[task]
-        full_entry = full_all[f"isic2017_{task}"]
-        full = {k: full_entry[k]["mean"] for k in KEYS}
+        full_entry = full_data_entry(FULL_DATA, task)
+        if full_entry is None:
+            raise SystemExit(
+                f"results/{FULL_DATA}.json has no {task} line: run full_data.py first (README.md)"
+            )
+        full = means(full_entry)
         rows = dict(ROWS)
         if args.ablations and task == "melanoma":
             rows.update(ABLATIONS)
@@ -237,12 +180,12 @@ def main() -> None:
             config = row_config(task, row, spec, args.data, args.seeds, args.cache_dir, full, args.threads)
             reuse = RESULTS / "al_baselines" / task if row == "random" else None
             print(f"{task}: {row}", flush=True)
-            raws[row] = run_row(config, reuse)
-            raws[row]["full_data"] = raws[row].get("full_data") or full  # reused rows may predate the line
+            raws[row] = finished_or_run(config, reuse)
+            raws[row]["full_data"] = full  # reused rows may predate the line
             write_report(raws[row], Path(config.output))
         pool = raws["random"]["pool_size"]
-        block = {row: row_block(raw, fraction, raws["random"]) for row, raw in raws.items()}
-        block["full_data"] = {k: full_entry[k] for k in KEYS}
+        block = {row: row_block(raw, rows[row][0], fraction, raws["random"]) for row, raw in raws.items()}
+        block["full_data"] = full_entry
         results[f"isic2017_{task}"] = {k: v for k, v in block.items() if k in (*ROWS, "full_data")}
         if args.ablations and task == "melanoma":
             ablations[task] = {k: v for k, v in block.items() if k in ABLATIONS}
@@ -286,18 +229,17 @@ def main() -> None:
         "config": {
             "rows": {k: list(v) for k, v in ROWS.items()},
             "ablations": {k: list(v) for k, v in ABLATIONS.items()},
-            "freeze_stages": FREEZE_STAGES,
             "tasks": TASKS,
-            "full_data_line": "results/full_data_freeze6.json (same training configuration)",
+            "experiment": row_config(
+                "melanoma", "sa", ROWS["sa"], args.data, args.seeds, args.cache_dir, None
+            ).model_dump(mode="json"),
+            "full_data_line": f"results/{FULL_DATA}.json (same training configuration)",
             "p_values": "paired Wilcoxon of test AUC against random over (seed, round) points and over seeds",
         },
         "paper_table1": PAPER_TABLE1,
         "seeds": args.seeds,
-        "versions": versions(),
-        "machine": machine(),
         "wall_seconds": time.perf_counter() - t_start,
     }
-    write_json(RESULTS / "paper000.json", payload)
     head = [
         "# Paper 000 reproduction",
         "",
@@ -305,7 +247,7 @@ def main() -> None:
         "time of a row, summed over its seeds and rounds (1 thread each, two rows running side by side).",
         "",
     ]
-    write_text(RESULTS / "paper000.md", "\n".join(head + md) + "\n")
+    write_outputs(RESULTS / "paper000.json", payload, head + md)
     print("\n".join(md))
 
 
