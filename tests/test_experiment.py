@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,7 +222,8 @@ def test_resume_with_a_continued_model(tiny: TinyIsic, learning: str) -> None:
     settings = {"strategies": ["least_confidence"], "learning": learning}
     a = tiny.root.parent / f"{learning}_A"
     expected = run_experiment(exp_config(tiny, a, **settings), progress=False)
-    assert (a / "state" / "least_confidence_seed0_model.pt").is_file()
+    # One model file: the one the last saved state names.
+    assert [p.name for p in (a / "state").glob("*.pt")] == ["least_confidence_seed0_model_round2.pt"]
     rounds = expected["runs"][0]["rounds"]
     # acft_q fine-tunes the previous model on the newly bought labels only.
     assert [r["n_trained_on"] for r in rounds] == [INITIAL, BUDGET, BUDGET]
@@ -236,6 +238,27 @@ def test_resume_with_a_continued_model(tiny: TinyIsic, learning: str) -> None:
     resumed = run_experiment(exp_config(tiny, b, **settings), progress=False)
     _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), "runs")
 
+    # Killed after round 1's model is written but before its state: the resumed run repeats round 1
+    # from round 0's model and state, and ends as the uninterrupted run.
+    c = tiny.root.parent / f"{learning}_C"
+    real_save, calls = PoolState.save, []
+
+    def save_then_die(self, path):
+        calls.append(len(self.history))
+        if len(self.history) == 2 and calls.count(2) == 1:
+            raise Killed
+        real_save(self, path)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(PoolState, "save", save_then_die)
+        with pytest.raises(Killed):
+            run_experiment(exp_config(tiny, c, **settings), progress=False)
+    assert (c / "state" / "least_confidence_seed0_model_round1.pt").is_file()
+    assert _state(c, "least_confidence").n_rounds == 1
+    clear_memory()
+    resumed = run_experiment(exp_config(tiny, c, **settings), progress=False)
+    _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), "runs")
+
 
 def test_acft_lq_trains_on_all_labels(tiny: TinyIsic, tmp_path: Path) -> None:
     out = tmp_path / "lq"
@@ -244,12 +267,71 @@ def test_acft_lq_trains_on_all_labels(tiny: TinyIsic, tmp_path: Path) -> None:
     )
     rounds = results["runs"][0]["rounds"]
     assert [r["n_trained_on"] for r in rounds] == [INITIAL, INITIAL + BUDGET]
-    assert (out / "state" / "random_seed0_model.pt").is_file()
+    assert (out / "state" / "random_seed0_model_round1.pt").is_file()
 
 
 def test_retrain_saves_no_model(uninterrupted: tuple[Path, dict]) -> None:
     out, _ = uninterrupted
-    assert not list((out / "state").glob("*_model.pt"))
+    assert not list((out / "state").glob("*.pt"))
+
+
+# ------------------------------------------------------------------------ what a resume is tied to
+
+
+def _partial_run(tiny: TinyIsic, out: Path, **settings: Any) -> None:
+    with pytest.raises(Killed):
+        run_experiment(
+            exp_config(tiny, out, strategies=["random"], **settings),
+            progress=False,
+            on_round=_kill_after("random", 0),
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"budget": 0.3}, "experiment.budget: 0.2 -> 0.3"),
+        ({"learning": "acft_lq"}, "experiment.learning: 'retrain' -> 'acft_lq'"),
+        ({"oracle": "noisy", "oracle_noise": 0.1}, "experiment.oracle: 'simulated' -> 'noisy'"),
+    ],
+)
+def test_a_resume_under_other_settings_stops_before_any_work(
+    tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict, expected: str
+) -> None:
+    out = tmp_path / "run"
+    _partial_run(tiny, out)
+    changed = exp_config(tiny, out, strategies=["random"], **change)
+    monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("trained before the check"))
+    with pytest.raises(ConfigError, match=re.escape(expected)) as info:
+        run_experiment(changed, progress=False)
+    assert "--force" in str(info.value)
+    monkeypatch.undo()
+    # --force discards the saved rounds and runs the new settings from the start.
+    results = run_experiment(changed, force=True, progress=False)
+    assert results["runs"][0]["rounds"][0]["round"] == 0
+    # Settings that change no result (threads, progress, another strategy added) resume as before.
+    more = exp_config(tiny, out, strategies=["random", "entropy"], **change)
+    run_experiment(
+        more.model_copy(update={"train": more.train.updated(num_threads=2)}), force=True, progress=False
+    )
+
+
+def test_a_resume_on_changed_data_stops(tiny: TinyIsic, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    _partial_run(tiny, out)
+    run_file = out / "state" / "run.json"
+    saved = json.loads(run_file.read_text())
+    saved["data"]["digest"] = "0" * 16  # as if a label had changed since
+    run_file.write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match=r"data\.digest"):
+        run_experiment(exp_config(tiny, out, strategies=["random"]), progress=False)
+
+
+def test_an_output_that_cannot_be_written_is_refused_first(tiny: TinyIsic, tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match="cannot write to the output folder"):
+        run_experiment(exp_config(tiny, blocker / "run", strategies=["random"]), progress=False)
 
 
 # ------------------------------------------------------------------------ stopping

@@ -29,9 +29,11 @@ from lesionlab.data.pool import PoolState
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.statistics import round_gain_significant
-from lesionlab.io import write_json
+from lesionlab.io import atomic_file, write_json
 from lesionlab.loop.oracles import NoisyOracle, Oracle, SimulatedOracle
+from lesionlab.loop.resume import check_resume, fingerprint
 from lesionlab.models.registry import create_classifier
+from lesionlab.progress import log_line
 from lesionlab.selection.base import Strategy, get_strategy
 from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, model_free
 from lesionlab.tasks import get_task
@@ -119,17 +121,30 @@ class Experiment:
             workdir=self.out / "state",
             image_options={"cache_dir": self.cache_dir, "preprocessing": config.train.preprocessing},
         )
-        if force and (self.out / "results.json").exists():
+        if exp.stopping == "paper000" and not self.val:
+            log_line(
+                "warning: stopping: paper000 tests each round's gain on the validation split, and "
+                f"{self.dataset.name} has none: every run goes the full {exp.rounds} rounds"
+            )
+        if force:
             # Only now that config and data are known to be usable is the old run removed.
             shutil.rmtree(self.out / "state", ignore_errors=True)
-            (self.out / "results.json").unlink()
+            (self.out / "results.json").unlink(missing_ok=True)
+        try:
+            check_resume(self.out / "state", fingerprint(config, self.dataset), force)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write to the output folder {self.out} ({exc.strerror or exc}): "
+                "choose a writable `output`"
+            ) from None
 
     # ------------------------------------------------------------------ helpers
     def _state_path(self, strategy: str, seed: int) -> Path:
         return self.out / "state" / f"{strategy}_seed{seed}.json"
 
-    def _model_path(self, strategy: str, seed: int) -> Path:
-        return self.out / "state" / f"{strategy}_seed{seed}_model.pt"
+    def _model_path(self, strategy: str, seed: int, round_: int) -> Path:
+        """The model after `round_`: one file per round, so the state file alone says which is current."""
+        return self.out / "state" / f"{strategy}_seed{seed}_model_round{round_}.pt"
 
     def _new_model(self, seed: int):
         m = self.config.model
@@ -207,8 +222,14 @@ class Experiment:
             return state
         continuing = exp.learning != "retrain"
         model = self._new_model(seed)
-        if continuing and self._model_path(strategy_name, seed).exists():
-            model.load_state_dict(torch.load(self._model_path(strategy_name, seed), weights_only=True))
+        if continuing and state.history:
+            saved = self._model_path(strategy_name, seed, state.history[-1]["round"])
+            if not saved.is_file():
+                raise DataError(
+                    f"{saved} is missing, so {strategy_name} seed {seed} cannot continue from its last "
+                    "round: rerun with --force to start afresh"
+                )
+            model.load_state_dict(torch.load(saved, weights_only=True))
         previous_correct = state.history[-1].get("val_correct") if state.history else None
 
         while True:
@@ -262,8 +283,12 @@ class Experiment:
                 entry.update(finished=True, stop_reason=stop_reason, selection_seconds=0.0, new_ids=[])
             state.history.append(entry)
             if continuing:
-                _save_model(model, self._model_path(strategy_name, seed))
+                # The model of this round first, under its own name; the state, saved next, is what makes
+                # it current. A kill in between resumes from the previous round with the previous model.
+                _save_model(model, self._model_path(strategy_name, seed, round_))
             state.save(path)
+            if continuing and round_ > 0:
+                self._model_path(strategy_name, seed, round_ - 1).unlink(missing_ok=True)
             previous_correct = entry.get("val_correct")
             if on_round is not None:
                 on_round(strategy_name, seed, round_)
@@ -337,10 +362,8 @@ def _public_rounds(history: list[dict]) -> list[dict]:
 
 
 def _save_model(model: torch.nn.Module, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)  # saved before the first state file creates state/
-    tmp = path.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(path)
+    with atomic_file(path) as fh:  # a unique temporary name: runs side by side never share one
+        torch.save(model.state_dict(), fh)
 
 
 def run_experiment(
