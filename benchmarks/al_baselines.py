@@ -11,8 +11,8 @@ increasing functions of each other, so with the same seeded tie-break they selec
 least confidence once and reports its curve for entropy and margin too, marked `identical_to`.
 
     python benchmarks/full_data.py --freeze-stages 6 --name full_data_freeze6 --only isic2017_melanoma \
-        isic2017_seborrheic_keratosis                                  # the full-data line (about 10 min)
-    python benchmarks/al_baselines.py                                  # about 40 min on 2 cores
+        isic2017_seborrheic_keratosis                       # the full-data line (17 min measured, 1 thread)
+    python benchmarks/al_baselines.py                       # 34 + 39 min measured for the two tasks, 2 cores
 
 Interrupted runs resume from the pool states in results/al_baselines/<task>/state (kept on this machine,
 not committed). A finished results.json is reused only if it was made with the same configuration; see

@@ -11,6 +11,10 @@ with benchmarks/al_baselines.py when that has run with the same configuration.
 
     python benchmarks/paper000.py                      # main rows, both tasks
     python benchmarks/paper000.py --ablations          # + gamma and mosaic-mode ablations on task 1
+
+Measured: about 8 core-hours with the ablations (475 min of training and selection; an SA row about
+25 min for 3 seeds, SA + AS or SA + mix-up 60-100 min, because every epoch's synthetic samples go
+through the frozen trunk). Needs results/full_data_freeze6.json; see benchmarks/README.md.
 """
 
 from __future__ import annotations
