@@ -150,3 +150,19 @@ def test_unknown_kinds_are_refused() -> None:
         collect_evidence(Needs("telepathy"), FakeTrainer(), records(2))
     with pytest.raises(ValueError, match="unknown evidence kind"):
         Evidence(ids=np.array(["a"]), telepathy=np.zeros(1))
+
+
+def test_damaged_or_foreign_pool_feature_files_are_recomputed(tmp_path: Path) -> None:
+    from lesionlab.selection.pool_features import _load_saved
+
+    ids = np.array(["a", "b", "c"])
+    path = tmp_path / "pool_features.npz"
+    np.savez(path, ids=ids, pca=np.zeros((3, 1)), lsh_bucket=np.array([0, 1, 2]))
+    assert _load_saved(path, ids, 1, 10) is not None
+    assert _load_saved(path, ids, 2, 10) is None  # other components
+    assert _load_saved(path, ids, 1, 2) is None  # bucket 2 cannot come from K = 2
+    assert _load_saved(path, ids[:2], 1, 10) is None  # another pool
+    path.write_bytes(path.read_bytes()[:40])  # truncated
+    assert _load_saved(path, ids, 1, 10) is None
+    path.write_bytes(b"")
+    assert _load_saved(path, ids, 1, 10) is None

@@ -340,9 +340,10 @@ def test_preprocessing_choices_match_the_implementation() -> None:
     from typing import get_args
 
     from lesionlab.config import Preprocessing
-    from lesionlab.data.preprocess import PREPROCESSING
+    from lesionlab.data.preprocess import PREPROCESSING, RESIZE_MODES
 
     assert set(get_args(Preprocessing)) == set(PREPROCESSING)
+    assert set(get_args(TrainConfig.model_fields["resize"].annotation)) == set(RESIZE_MODES)
 
 
 @pytest.mark.parametrize(("monitor", "num_classes"), [("f1", 2), ("accuracy", 2), ("auc", 3), ("acc", 3)])

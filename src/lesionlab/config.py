@@ -16,8 +16,8 @@ from lesionlab.errors import ConfigError
 
 # Finite numbers only: a NaN or infinite learning rate, budget or ratio is a typo, never a setting.
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-# The names `lesionlab.data.preprocess.PREPROCESSING` implements (a test keeps the two lists equal; the
-# config must not import the image code, which pulls in the imaging stack).
+# The names `lesionlab.data.preprocess.PREPROCESSING` implements (a test keeps the lists equal, and those
+# of `resize` with RESIZE_MODES; the config must not import the image code, which pulls in the imaging stack).
 Preprocessing = Literal["none", "gray_world", "grayscale_minmax"]
 
 
@@ -54,6 +54,9 @@ class TrainConfig(_Strict):
     tta_views: int = Field(1, ge=1)
     resolution: int = Field(224, ge=32)
     preprocessing: Preprocessing = "gray_world"
+    # How a non-square image becomes square: stretched ("squash", as before), cropped to its centre square
+    # ("center_crop") or padded with black ("pad"). Part of every cache key.
+    resize: Literal["squash", "center_crop", "pad"] = "squash"
     augmentation: Literal["paper000", "light", "none"] = "paper000"
     # Fresh samples each epoch: "mosaic" (paper 000's aggregative supervision) or "mixup" (its baseline).
     synthetic: Literal["none", "mosaic", "mixup"] = "none"

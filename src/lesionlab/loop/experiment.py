@@ -96,8 +96,9 @@ class Experiment:
         get_loss(self.task.default_loss if config.train.loss == "auto" else config.train.loss)
         self.dataset: LabeledDataset = load_dataset(config)  # type: ignore[arg-type]
         self.pool = self.dataset.split("train")
-        self.val = self.dataset.split("val")
-        self.eval_records = self.dataset.split(exp.evaluate_on)
+        # Blank labels are allowed outside the pool; such images are simply not scored.
+        self.val = self.dataset.split("val", labeled_only=True)
+        self.eval_records = self.dataset.split(exp.evaluate_on, labeled_only=True)
         if not self.pool:
             raise DataError(f"{self.dataset.name} has no training images to form the pool")
         if not self.eval_records:
@@ -119,7 +120,11 @@ class Experiment:
         self.evidence_settings = EvidenceSettings(
             mc_samples=exp.mc_samples,
             workdir=self.out / "state",
-            image_options={"cache_dir": self.cache_dir, "preprocessing": config.train.preprocessing},
+            image_options={
+                "cache_dir": self.cache_dir,
+                "preprocessing": config.train.preprocessing,
+                "resize": config.train.resize,
+            },
         )
         if exp.stopping == "paper000" and not self.val:
             log_line(

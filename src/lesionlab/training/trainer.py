@@ -115,7 +115,7 @@ class Trainer:
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.use_amp = config.amp and self.device.type == "cuda"
-        self.images = ImageCache(cache_dir, config.resolution, config.preprocessing)
+        self.images = ImageCache(cache_dir, config.resolution, config.preprocessing, config.resize)
         self.fast = config.freeze_stages > 0
         self.activations = (
             ActivationCache(
