@@ -36,7 +36,9 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
             f"{out} already holds a finished run; pass --force to overwrite or choose another output"
         )
     dataset = load_dataset(config)
-    train, val, test = dataset.split("train"), dataset.split("val"), dataset.split("test")
+    train = dataset.split("train")
+    # Blank labels are allowed in val and test (documented); such images are not scored.
+    val, test = dataset.split("val", labeled_only=True), dataset.split("test", labeled_only=True)
     if not train:
         raise DataError(f"{dataset.name} has no training images for task {dataset.task}")
     cache_dir = config.cache_dir or default_cache_dir()
