@@ -277,6 +277,8 @@ def test_page_states_evaluation_size_and_positive_class(tmp_path: Path) -> None:
     results = make_results(tmp_path, TWO_BY_TWO) | {"n_eval": 150, "positive_class": "melanoma"}
     page = write_report(results, tmp_path / "a").read_text(encoding="utf-8")
     assert "metrics measured on: <b>150 images</b>" in page
+    page = write_report(results | {"evaluated_on": "test"}, tmp_path / "a").read_text(encoding="utf-8")
+    assert "metrics measured on: <b>150 images (test split)</b>" in page
     assert "positive class: <b>melanoma</b>" in page
     assert summarize(results)["n_eval"] == 150
 

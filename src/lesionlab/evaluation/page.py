@@ -86,17 +86,14 @@ def _facts(summary: dict) -> list[tuple[str, str]]:
     classes = summary["classes"]
     full = summary["full_data"] or {}
     full_text = ", ".join(f"{k} {_fmt(number(v))}" for k, v in full.items() if number(v) is not None)
-    n_eval = summary["n_eval"]
+    n_eval, split = summary["n_eval"], summary.get("evaluated_on")
     facts = [("primary metric", summary["metric"]), ("classes", ", ".join(map(str, classes)))]
     if summary["positive_class"] is not None:
         facts.append(("positive class", str(summary["positive_class"])))
     elif len(classes) == 2:  # binary metrics score column 1 as positive
         facts.append(("positive class", f"{classes[1]} (the second class; not recorded in the results)"))
     facts += [
-        (
-            "metrics measured on",
-            "an evaluation set of unrecorded size" if n_eval is None else f"{n_eval} images",
-        ),
+        ("metrics measured on", _eval_set(n_eval, split)),
         ("strategies", ", ".join(summary["strategies"])),
         ("full-data reference", full_text or "none given"),
     ]
@@ -110,6 +107,11 @@ def _balance_caption(summary: dict) -> str:
     else:
         first = "The initial set's classes were not recorded in these results; each bar"
     return first + " is a round's selection, under the round that first trains on it (mean over seeds)."
+
+
+def _eval_set(n_eval: int | None, split: str | None) -> str:
+    where = f" ({split} split)" if split else ""
+    return f"an evaluation set of unrecorded size{where}" if n_eval is None else f"{n_eval} images{where}"
 
 
 def _p_cell(test: dict | None) -> str:

@@ -50,6 +50,7 @@ def summarize(results: dict) -> dict:
             "classes": list(results.get("classes") or []),
             "positive_class": results.get("positive_class"),
             "n_eval": int(n_eval) if _is_number(n_eval) else None,
+            "evaluated_on": results.get("evaluated_on"),  # the split the metrics come from, e.g. "test"
             "full_data": full or None,
             "target": {"fraction_of_full": TARGET_FRACTION, "value": target},
             "strategies": strategies,
