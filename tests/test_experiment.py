@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -125,12 +126,19 @@ def test_results_file_and_rounds(uninterrupted: tuple[Path, dict]) -> None:
         assert [r["round"] for r in rounds] == [0, 1, 2]
         assert [r["n_labeled"] for r in rounds] == [INITIAL, INITIAL + BUDGET, INITIAL + 2 * BUDGET]
         assert [r["n_trained_on"] for r in rounds] == [r["n_labeled"] for r in rounds]  # retrain
+        # The labelled set each round trains on, by class: the initial set first, then each round's buys.
+        assert [sum(r["labeled_class_counts"].values()) for r in rounds] == [r["n_labeled"] for r in rounds]
+        for before, after in itertools.pairwise(rounds):
+            counts = before["labeled_class_counts"]
+            grown = {c: after["labeled_class_counts"][c] - n for c, n in counts.items()}
+            assert grown == before["new_class_counts"]
         for r in rounds:
             assert set(r["metrics"]) >= {"auc", "sensitivity", "specificity"}
             assert 0.0 <= r["metrics"]["auc"] <= 1.0
             assert "val_correct" not in r  # kept in the state, not in the public results
         assert rounds[-1]["finished"] and rounds[-1]["stop_reason"] == "2 rounds done"
         assert rounds[-1]["new_ids"] == []
+    assert results["positive_class"] == "melanoma" and results["n_eval"] == 16  # the tiny test split
 
 
 def test_selections_are_new_and_add_up(uninterrupted: tuple[Path, dict], tiny: TinyIsic) -> None:

@@ -246,6 +246,8 @@ class Experiment:
             entry: dict[str, Any] = {"round": round_, "n_labeled": len(state.labels)}
             entry["fraction"] = len(state.labels) / len(self.pool)
             entry["n_trained_on"] = len(train_records)
+            bought = Counter(self.dataset.classes[label] for label in state.labels.values())
+            entry["labeled_class_counts"] = {c: bought.get(c, 0) for c in self.dataset.classes}
             t0 = time.perf_counter()
             if train_records:
                 fit = trainer.fit(train_records, self.val, self.dataset.classes)

@@ -57,6 +57,7 @@ class FitData:
     class_weights: torch.Tensor | None
     monitor: str
     sample_weights: np.ndarray | None = None  # one per training record; None = all 1
+    last_val_score: float | None = None  # shown on the next epoch's progress bar
     cache_seconds: float = 0.0
 
 

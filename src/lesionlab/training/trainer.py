@@ -212,6 +212,7 @@ class Trainer:
             result.synthetic_per_epoch.append(row["n_synthetic"])
             if data.x_val is not None:
                 metrics, score = self._validate(data)
+                data.last_val_score = metrics.get(data.monitor)
                 row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)})
                 if stopping.update(score, epoch):
                     result.best_score, result.best_epoch = stopping.best_score, epoch
@@ -304,7 +305,9 @@ class Trainer:
         weights = None if data.sample_weights is None else torch.from_numpy(data.sample_weights).float()
         total_loss, aux_totals, seen = 0.0, {h.name: 0.0 for h in self.aux_heads}, 0
         batches = range(0, len(order), cfg.batch_size)
-        for start in progress(batches, f"epoch {epoch}/{cfg.epochs}", enabled=cfg.progress):
+        last = data.last_val_score
+        note = "" if last is None else f" (last val {data.monitor} {last:.3f})"
+        for start in progress(batches, f"epoch {epoch}/{cfg.epochs}{note}", enabled=cfg.progress):
             idx = order[start : start + cfg.batch_size]
             if len(idx) < 2 and len(order) > 1:
                 continue  # batch norm cannot train on a single sample
