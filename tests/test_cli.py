@@ -123,6 +123,7 @@ def test_train_then_evaluate(tiny: TinyIsic, tmp_path: Path) -> None:
     assert (run / "model.pt").is_file()
     assert metrics["n_train"] == 40 and metrics["n_val"] == 12 and metrics["n_test"] == 16
     assert 0.0 <= metrics["test"]["auc"] <= 1.0
+    assert metrics["positive_class"] == "melanoma" and metrics["positive_guessed"] is False
     assert len(metrics["history"]) == 2 and metrics["best_epoch"] in (1, 2)
     assert "test metrics (16 images)" in _words(result.output)
     assert f"best epoch {metrics['best_epoch']}; wrote" in _words(result.output)

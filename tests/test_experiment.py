@@ -16,6 +16,7 @@ import torch
 from fake_isic import TinyIsic, make_tiny_isic
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.pool import PoolState
+from lesionlab.data.records import LabeledDataset
 from lesionlab.errors import ConfigError
 from lesionlab.loop.experiment import Experiment, run_experiment
 from lesionlab.selection.base import get_strategy
@@ -453,3 +454,48 @@ def test_a_noisy_oracle_answers_the_run(tiny: TinyIsic, tmp_path: Path) -> None:
     wrong = [i for i, label in state.labels.items() if label != truth[i]]
     assert wrong, "a 50 % noisy oracle gave only right answers"
     assert sorted(wrong) == sorted(experiment.oracle(0).flipped(list(state.labels)))
+
+
+def test_each_round_logs_a_line_with_the_metric_and_an_eta(
+    tiny: TinyIsic, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config = exp_config(tiny, tmp_path / "logged", strategies=["random"], rounds=1)
+    config = config.model_copy(update={"train": config.train.updated(progress=False)})
+    run_experiment(config, progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "random seed 0: round" in line]
+    assert len(lines) == 2
+    assert re.search(r"round 0/1, 8 labels, test auc \d\.\d{3}, \d+ s, ETA", lines[0])
+    assert "stopped: 1 rounds done" in lines[1]
+
+
+def test_a_metric_undefined_on_the_evaluation_split_is_refused_before_training(
+    tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AUC needs both classes: on a one-class evaluation split it would be NaN in every round."""
+    experiment = Experiment(exp_config(tiny, tmp_path / "ok", strategies=["random"]), progress=False)
+    one_class = [r for r in experiment.eval_records if r.label == 0]
+    monkeypatch.setattr(
+        LabeledDataset,
+        "split",
+        lambda self, *names, labeled_only=False: (
+            one_class if "test" in names else [r for r in self.records if r.split in names]
+        ),
+    )
+    monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("trained with an undefined metric"))
+    with pytest.raises(ConfigError, match=r"experiment\.metric 'auc' is undefined on the 8 test images"):
+        Experiment(exp_config(tiny, tmp_path / "bad", strategies=["random"]), progress=False)
+
+
+def test_paper000_stopping_without_validation_says_so_at_start(
+    tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    real_split = LabeledDataset.split
+
+    def no_val(self, *names, labeled_only=False):
+        return [] if names == ("val",) else real_split(self, *names, labeled_only=labeled_only)
+
+    monkeypatch.setattr(LabeledDataset, "split", no_val)
+    Experiment(
+        exp_config(tiny, tmp_path / "noval", strategies=["random"], stopping="paper000"), progress=False
+    )
+    assert "stopping: paper000 tests each round's gain on the validation split" in capsys.readouterr().err

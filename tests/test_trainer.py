@@ -475,3 +475,10 @@ def test_unlabelled_validation_images_are_left_out(lite0: LesionClassifier, spli
     val[0] = replace(val[0], label=None)
     fit = Trainer(copy.deepcopy(lite0), config()).fit(splits["train"], val)
     assert np.isfinite(fit.history[-1]["val_loss"])
+
+
+def test_a_best_epoch_at_the_limit_is_noted(lite0: LesionClassifier, splits: dict, capsys) -> None:
+    fit = Trainer(copy.deepcopy(lite0), config(epochs=2, progress=True)).fit(splits["train"], splits["val"])
+    err = capsys.readouterr().err
+    assert ("best validation epoch is the last allowed (2)" in err) == (fit.best_epoch == 2)
+    assert "epoch 1/2: train loss" in err and "ETA" in err  # one line per epoch where no bar shows

@@ -262,10 +262,7 @@ def _run_and_report(config, force: bool) -> None:
     from lesionlab.loop.experiment import run_experiment
     from lesionlab.loop.summary import print_summary
 
-    def announce(strategy: str, seed: int, round_: int) -> None:
-        err_console.print(f"  {strategy} seed {seed}: round {round_} done", highlight=False)
-
-    results = run_experiment(config, force=force, on_round=announce)
+    results = run_experiment(config, force=force)  # logs one line per round on stderr
     print_summary(results, console)
     path = write_report(results, Path(config.output))
     console.print(f"report: {path}")

@@ -51,6 +51,9 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
         "dataset": dataset.name,
         "task": dataset.task,
         "classes": dataset.classes,
+        # Binary metrics (sensitivity, AP, ...) describe class 1; say which it is and whether it was guessed.
+        "positive_class": dataset.positive_class,
+        "positive_guessed": dataset.positive_guessed,
         "n_train": len(train),
         "n_val": len(val),
         "n_test": len(test),

@@ -11,6 +11,7 @@ random draw is derived from (seed, round), never from a generator that lives acr
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from lesionlab.io import atomic_file, write_json
 from lesionlab.loop.oracles import NoisyOracle, Oracle, SimulatedOracle
 from lesionlab.loop.resume import check_resume, fingerprint
 from lesionlab.models.registry import create_classifier
-from lesionlab.progress import log_line
+from lesionlab.progress import eta, log_line
 from lesionlab.selection.base import Strategy, get_strategy
 from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, model_free
 from lesionlab.tasks import get_task
@@ -92,6 +93,7 @@ class Experiment:
                 f"{self.out} already holds a finished run; pass --force to overwrite or choose another output"
             )
         self.progress = progress
+        self._started, self._rounds_done = time.perf_counter(), 0  # for the per-round ETA
         self.task = get_task(config.task)
         get_loss(self.task.default_loss if config.train.loss == "auto" else config.train.loss)
         self.dataset: LabeledDataset = load_dataset(config)  # type: ignore[arg-type]
@@ -115,6 +117,7 @@ class Experiment:
         self.task.check_metric(
             config.train.monitor, self.dataset.num_classes, "train.monitor", allow_loss=True
         )
+        self._check_metric_defined()
         self.by_id = {r.id: r for r in self.pool}
         self.cache_dir = config.cache_dir or default_cache_dir()
         self.evidence_settings = EvidenceSettings(
@@ -142,6 +145,21 @@ class Experiment:
                 f"cannot write to the output folder {self.out} ({exc.strerror or exc}): "
                 "choose a writable `output`"
             ) from None
+
+    def _check_metric_defined(self) -> None:
+        """A metric that is undefined on the evaluation split (AUC with one class there) would be NaN in
+        every round, and every curve, ALC and saving with it: refuse it now, not after the experiment."""
+        n = len(self.eval_records)
+        labels = np.array([r.label for r in self.eval_records])
+        uniform = np.full((n, self.dataset.num_classes), 1.0 / self.dataset.num_classes)
+        value = self.task.metrics(labels, uniform, self.dataset.classes).get(self.metric)
+        if not (isinstance(value, float) and np.isfinite(value)):
+            present = ", ".join(sorted({self.dataset.classes[y] for y in labels}))
+            split = self.config.experiment.evaluate_on
+            raise ConfigError(
+                f"experiment.metric {self.metric!r} is undefined on the {n} {split} images "
+                f"(classes present: {present}): choose another metric or split"
+            )
 
     # ------------------------------------------------------------------ helpers
     def _state_path(self, strategy: str, seed: int) -> Path:
@@ -297,10 +315,30 @@ class Experiment:
             if continuing and round_ > 0:
                 self._model_path(strategy_name, seed, round_ - 1).unlink(missing_ok=True)
             previous_correct = entry.get("val_correct")
+            self._log_round(strategy_name, seed, entry)
             if on_round is not None:
                 on_round(strategy_name, seed, round_)
             if stop_reason is not None:
                 return state
+
+    def _log_round(self, strategy: str, seed: int, entry: dict) -> None:
+        """One line per finished round on stderr: labels, the metric, time, and an ETA for the whole run."""
+        if not self.progress:
+            return
+        exp = self.config.experiment
+        self._rounds_done += 1
+        elapsed = time.perf_counter() - self._started
+        total = len(exp.seeds) * len(exp.strategies) * (exp.rounds + 1)
+        score = (entry.get("metrics") or {}).get(self.metric)
+        shown = f"{self.metric} {score:.3f}" if isinstance(score, float) else "no model yet"
+        end = f", stopped: {entry['stop_reason']}" if entry.get("finished") else ""
+        print(
+            f"  {strategy} seed {seed}: round {entry['round']}/{exp.rounds}, {entry['n_labeled']} labels, "
+            f"{exp.evaluate_on} {shown}, {entry['train_seconds'] + entry['selection_seconds']:.0f} s, "
+            f"{eta(self._rounds_done, max(total, self._rounds_done), elapsed)}{end}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _stop_reason(self, state: PoolState, entry: dict, previous_correct: list[int] | None) -> str | None:
         exp = self.config.experiment
@@ -336,6 +374,7 @@ class Experiment:
     def run(self, on_round: RoundCallback | None = None) -> dict[str, Any]:
         exp = self.config.experiment
         t0 = time.perf_counter()
+        self._started, self._rounds_done = t0, 0
         runs = []
         for seed in exp.seeds:
             for name in exp.strategies:
@@ -347,7 +386,8 @@ class Experiment:
             "classes": self.dataset.classes,
             "task": self.task.name,
             # Binary metrics (sensitivity, AP, ...) describe class 1.
-            "positive_class": self.dataset.classes[1] if self.dataset.num_classes == 2 else None,
+            "positive_class": self.dataset.positive_class,
+            "positive_guessed": self.dataset.positive_guessed,
             "pool_size": len(self.pool),
             "n_eval": len(self.eval_records),
             "evaluated_on": exp.evaluate_on,
