@@ -17,7 +17,7 @@ from fake_isic import TinyIsic, make_tiny_isic
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.pool import PoolState
 from lesionlab.data.records import LabeledDataset
-from lesionlab.errors import ConfigError
+from lesionlab.errors import ConfigError, DataError
 from lesionlab.loop.experiment import Experiment, run_experiment
 from lesionlab.selection.base import get_strategy
 from lesionlab.selection.evidence import collect_evidence
@@ -265,6 +265,13 @@ def test_resume_with_a_continued_model(tiny: TinyIsic, learning: str) -> None:
     assert (c / "state" / "least_confidence_seed0_model_round1.pt").is_file()
     assert _state(c, "least_confidence").n_rounds == 1
     clear_memory()
+    # A damaged model file is named, with the way out, instead of a torch traceback.
+    current = c / "state" / "least_confidence_seed0_model_round0.pt"
+    intact = current.read_bytes()
+    current.write_bytes(intact[:100])
+    with pytest.raises(DataError, match=r"model_round0\.pt is damaged"):
+        run_experiment(exp_config(tiny, c, **settings), progress=False)
+    current.write_bytes(intact)
     resumed = run_experiment(exp_config(tiny, c, **settings), progress=False)
     _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), "runs")
 
@@ -399,6 +406,7 @@ def test_unknown_strategy_fails_before_any_work(
         ({"budget": 100}, "budget of 100 images is larger than the pool of 40"),
         ({"initial": {"kind": "random", "size": 41}}, "initial of 41 images is larger than the pool"),
         ({"budget": 0}, "experiment.budget: Input should be greater than 0"),
+        ({"budget": 2.5}, "experiment.budget of 2.5 is neither a fraction of the pool"),
         ({"budget": float("nan")}, "experiment.budget: Input should be a finite number"),
         ({"strategies": []}, "experiment.strategies: Value error, name at least one strategy"),
         ({"seeds": []}, "experiment.seeds: List should have at least 1 item"),

@@ -49,6 +49,8 @@ def _amount(value: float, pool_size: int, what: str) -> int:
     """A fraction of the pool (< 1) or a count (>= 1), checked against the pool size."""
     if value <= 0:
         raise ConfigError(f"{what} must be > 0 (a fraction of the pool below 1, or a count), got {value}")
+    if value >= 1 and value != int(value):
+        raise ConfigError(f"{what} of {value} is neither a fraction of the pool (< 1) nor a whole count")
     n = round(value * pool_size) if value < 1 else int(value)
     if n > pool_size:
         raise ConfigError(f"{what} of {n} images is larger than the pool of {pool_size} unlabelled images")
@@ -252,7 +254,12 @@ class Experiment:
                     f"{saved} is missing, so {strategy_name} seed {seed} cannot continue from its last "
                     "round: rerun with --force to start afresh"
                 )
-            model.load_state_dict(torch.load(saved, weights_only=True))
+            try:
+                model.load_state_dict(torch.load(saved, weights_only=True))
+            except (RuntimeError, OSError, EOFError, ValueError) as exc:
+                raise DataError(
+                    f"{saved} is damaged ({str(exc).splitlines()[0]}): rerun with --force to start afresh"
+                ) from None
         previous_correct = state.history[-1].get("val_correct") if state.history else None
 
         while True:
