@@ -166,3 +166,26 @@ def test_damaged_or_foreign_pool_feature_files_are_recomputed(tmp_path: Path) ->
     assert _load_saved(path, ids, 1, 10) is None
     path.write_bytes(b"")
     assert _load_saved(path, ids, 1, 10) is None
+
+
+def test_a_kind_can_ask_for_an_auxiliary_head_the_runner_trains() -> None:
+    built = []
+
+    def make_head(model):
+        built.append(model)
+        return ("head for", model)
+
+    try:
+
+        @register_evidence("test_only_learned", head=make_head)
+        def learned(request):
+            """(N,) read from a jointly trained head."""
+            return np.zeros(len(request.unlabeled))
+
+        from lesionlab.selection.evidence import heads_for
+
+        assert heads_for(Needs("test_only_learned", "probs"), "the model") == [("head for", "the model")]
+        assert heads_for(Needs("probs"), "the model") == []
+    finally:
+        base_module._KINDS.pop("test_only_learned", None)
+        evidence_module._PROVIDERS.pop("test_only_learned", None)

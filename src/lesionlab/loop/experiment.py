@@ -36,7 +36,7 @@ from lesionlab.loop.resume import check_resume, fingerprint
 from lesionlab.models.registry import create_classifier
 from lesionlab.progress import eta, log_line
 from lesionlab.selection.base import Strategy, get_strategy
-from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, model_free
+from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, heads_for, model_free
 from lesionlab.tasks import get_task
 from lesionlab.training.losses import get_loss
 from lesionlab.training.trainer import Trainer
@@ -175,9 +175,11 @@ class Experiment:
         m = self.config.model
         return create_classifier(m.backbone, self.dataset.num_classes, m.weights, m.dropout, seed=seed)
 
-    def _trainer(self, model, seed: int, round_: int) -> Trainer:
+    def _trainer(self, model, seed: int, round_: int, strategy: Strategy | None = None) -> Trainer:
+        """A trainer for this (seed, round), with the auxiliary heads the strategy's evidence needs."""
         cfg = self.config.train.updated(seed=seed * 1000 + round_, progress=self.progress)
-        return Trainer(model, cfg, cache_dir=self.cache_dir)
+        heads = heads_for(strategy, model) if strategy is not None else []
+        return Trainer(model, cfg, cache_dir=self.cache_dir, aux_heads=heads)
 
     def oracle(self, seed: int) -> Oracle:
         """Who answers this seed's label requests: the data set's labels, or a noisy expert."""
@@ -266,7 +268,7 @@ class Experiment:
             round_ = state.n_rounds
             if not continuing:
                 model = self._new_model(seed)
-            trainer = self._trainer(model, seed, round_)
+            trainer = self._trainer(model, seed, round_, strategy)
             train_records = self._training_set(state, trainer if continuing else None)
             entry: dict[str, Any] = {"round": round_, "n_labeled": len(state.labels)}
             entry["fraction"] = len(state.labels) / len(self.pool)

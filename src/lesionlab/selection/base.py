@@ -27,6 +27,9 @@ class EvidenceKind:
     mapping: bool = False
     needs_model: bool = True
     description: str = ""
+    # For kinds a model must learn to provide (the loss predictor's predicted loss): builds the auxiliary
+    # head (`lesionlab.training.auxiliary.AuxiliaryHead`) from the model; the runner trains it jointly.
+    head: Callable[[Any], Any] | None = None
 
 
 _KINDS: dict[str, EvidenceKind] = {}

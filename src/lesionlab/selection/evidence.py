@@ -70,13 +70,17 @@ def register_evidence(
     mapping: bool = False,
     needs_model: bool = True,
     description: str = "",
+    head: Callable[[Any], Any] | None = None,
 ) -> Callable[[Provider], Provider]:
-    """Decorator: `fn(request) -> array` provides evidence `name` (rows along `row_axis`)."""
+    """Decorator: `fn(request) -> array` provides evidence `name` (rows along `row_axis`).
+
+    `head(model)` builds an auxiliary head the model must train jointly for this kind to exist (see
+    `heads_for`); the provider then reads it through `Trainer.aux_predict`.
+    """
 
     def deco(fn: Provider) -> Provider:
-        register_evidence_kind(
-            EvidenceKind(name, row_axis, mapping, needs_model, description or fn.__doc__ or "")
-        )
+        kind = EvidenceKind(name, row_axis, mapping, needs_model, description or fn.__doc__ or "", head)
+        register_evidence_kind(kind)
         _PROVIDERS[name] = fn
         return fn
 
@@ -116,6 +120,14 @@ def collect_evidence(
         )
         arrays[kind] = _PROVIDERS[kind](request)
     return Evidence(ids=np.array([r.id for r in unlabeled]), **arrays)
+
+
+def heads_for(strategy: Strategy, model: Any) -> list[Any]:
+    """The auxiliary heads the evidence `strategy` requires must be trained with (new, untrained)."""
+    from lesionlab.selection.base import evidence_kinds
+
+    known = evidence_kinds()
+    return [known[k].head(model) for k in sorted(strategy.requires) if k in known and known[k].head]
 
 
 def model_free(kinds: frozenset[str] | set[str]) -> bool:
