@@ -209,3 +209,16 @@ def features(request: EvidenceRequest) -> dict[str, np.ndarray]:
     index = {r.id: i for i, r in enumerate(request.pool)}
     rows = np.array([index[r.id] for r in request.unlabeled], dtype=int)
     return {k: v[rows] for k, v in memo[key].items()}
+
+
+def _loss_predictor(model: Any) -> Any:
+    from lesionlab.models.loss_predictor import LossPredictor
+
+    return LossPredictor.for_model(model)
+
+
+@register_evidence("predicted_loss", head=_loss_predictor)
+def predicted_loss(request: EvidenceRequest) -> np.ndarray:
+    """(N,) the loss predictor's output for each unlabelled image (paper 003, Yoo & Kweon 2019); the
+    runner trains the predictor jointly with the model for every strategy that requires this kind."""
+    return request.model("predicted_loss").aux_predict(request.unlabeled)["loss_predictor"]
