@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,24 @@ def test_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     cfg = load_config(TrainRunConfig, _write(tmp_path, ""))
     assert cfg == TrainRunConfig()
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value", "message"),
+    [
+        ("model", "dropout", 1.5, "model.dropout: Input should be less than 1"),
+        ("model", "dropout", -0.1, "model.dropout: Input should be greater than or equal to 0"),
+        ("experiment", "stopping_alpha", 1.0, "experiment.stopping_alpha: Input should be less than 1"),
+        ("experiment", "mc_samples", 0, "experiment.mc_samples: Input should be greater than or equal to 1"),
+        ("experiment", "oracle_noise", 1.0, "experiment.oracle_noise: Input should be less than 1"),
+        ("experiment", "budget", float("inf"), "experiment.budget: Input should be a finite number"),
+        ("experiment", "gallery_size", -1, "experiment.gallery_size: Input should be greater than or equal"),
+    ],
+)
+def test_every_bounded_field_is_checked_on_load(
+    section: str, field: str, value: object, message: str
+) -> None:
+    from lesionlab.config import ExperimentConfig
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(ExperimentConfig, {section: {field: value}})

@@ -378,6 +378,11 @@ def test_finished_run_needs_force(tiny: TinyIsic, tmp_path: Path) -> None:
         run_experiment(cfg, progress=False)
     marker = out / "state" / "stale.txt"
     marker.write_text("left over from the first run")
+    # --force with a config that fails its checks keeps the finished run: nothing is removed before.
+    too_big = exp_config(tiny, out, strategies=["random"], rounds=0, budget=1000)
+    with pytest.raises(ConfigError, match="larger than the pool"):
+        run_experiment(too_big, force=True, progress=False)
+    assert (out / "results.json").is_file() and marker.exists()
     again = run_experiment(cfg, force=True, progress=False)
     assert not marker.exists()  # the old state was cleared, not resumed
     _assert_same(_comparable(again["runs"]), _comparable(first["runs"]))

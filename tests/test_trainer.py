@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -482,3 +483,20 @@ def test_a_best_epoch_at_the_limit_is_noted(lite0: LesionClassifier, splits: dic
     err = capsys.readouterr().err
     assert ("best validation epoch is the last allowed (2)" in err) == (fit.best_epoch == 2)
     assert "epoch 1/2: train loss" in err and "ETA" in err  # one line per epoch where no bar shows
+
+
+def test_the_progress_bar_shows_the_last_validation_score(
+    lite0: LesionClassifier, splits: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lesionlab.training.trainer as trainer_module
+
+    descriptions: list[str] = []
+
+    def recording(items, description, total=None, enabled=True):
+        descriptions.append(description)
+        yield from items
+
+    monkeypatch.setattr(trainer_module, "progress", recording)
+    Trainer(copy.deepcopy(lite0), config(epochs=2)).fit(splits["train"], splits["val"])
+    assert descriptions[0] == "epoch 1/2"
+    assert re.fullmatch(r"epoch 2/2 \(last val auc \d\.\d{3}\)", descriptions[1])
