@@ -10,6 +10,11 @@ image or model is never served stale while a copied or re-extracted data set kee
 A damaged entry (empty, truncated, wrong header or dtype) is recomputed like a missing one; a cache folder
 that cannot be written (full disk, a file in the way) costs speed, not the run: one warning, and the
 activations are kept in memory only.
+
+An auxiliary head that reads the outputs of frozen stages (paper 003's loss predictor) gets them from a
+`PooledTapCache` beside the trunk's folder (`<trunk folder>_taps<stages>`): the global-average-pooled
+output of each of those stages (C floats per stage, image and view), computed in the same pass as the trunk
+activation. Runs without such a head never create, read or change it.
 """
 
 from __future__ import annotations
@@ -66,8 +71,16 @@ def activation_key(path: Path) -> str:
     return content_key(path)[:24]
 
 
+def frozen_tap_stages(heads: Sequence[object], freeze_stages: int) -> tuple[int, ...]:
+    """The frozen stages (< `freeze_stages`) whose pooled outputs the heads read (their `tap_stages`)."""
+    return tuple(sorted({s for h in heads for s in getattr(h, "tap_stages", ()) if s < freeze_stages}))
+
+
 class ActivationCache:
     """Frozen-trunk activations (float16) per image path and view; on disk when `cache_dir` is given."""
+
+    _DTYPE: type = np.float16  # of an entry
+    _NDIM = 3  # (C, h, w)
 
     def __init__(
         self,
@@ -87,8 +100,11 @@ class ActivationCache:
         self.batch_size = batch_size
         self.device = device or torch.device("cpu")
         self.show_progress = show_progress
+        self.cache_dir = cache_dir
+        self._pooled: dict[tuple[int, ...], PooledTapCache] = {}
         fingerprint = trunk_fingerprint(model, freeze_stages)
         tag = activation_dir_name(fingerprint, images.size, images.preprocessing, view_seed, images.resize)
+        tag += self._tag_suffix()
         # Trainers built on the same trunk (every round and seed of an experiment) share one memory cache.
         self._memory: dict[tuple[str, int], np.ndarray] = _SHARED_MEMORY.setdefault(tag, {})
         self._shape: tuple[int, ...] | None = None
@@ -103,8 +119,26 @@ class ActivationCache:
             else:
                 remove_stale_temporaries(self.dir)
 
-    def get(self, paths: Sequence[Path], n_views: int = 1) -> torch.Tensor:
-        """Activations shaped (n_views, N, C, h, w), float16; computes only what is not cached yet."""
+    def _tag_suffix(self) -> str:
+        return ""
+
+    def pooled_taps(self, stages: Sequence[int]) -> PooledTapCache:
+        """The cache of the pooled outputs of `stages` (frozen ones) for this trunk, made once."""
+        key = tuple(sorted(stages))
+        if key not in self._pooled:
+            self._pooled[key] = PooledTapCache(self, key)
+        return self._pooled[key]
+
+    def get(self, paths: Sequence[Path], n_views: int = 1, taps: Sequence[int] = ()) -> torch.Tensor:
+        """Activations shaped (n_views, N, C, h, w), float16; computes only what is not cached yet.
+
+        With `taps` (frozen stages), the pooled outputs of those stages follow as extra channels
+        (`PooledTapCache.pack`; `unpack` separates them again).
+        """
+        if taps:
+            cache = self.pooled_taps(taps)
+            pooled = cache.get(paths, n_views)  # first: its pass also caches missing trunk activations
+            return cache.pack(self.get(paths, n_views), pooled)
         keys = [activation_key(Path(p)) for p in paths]
         missing = [i for i, k in enumerate(keys) if not self._ready(k, n_views)]
         if missing:
@@ -112,6 +146,10 @@ class ActivationCache:
         return torch.from_numpy(
             np.stack([np.stack([self._memory[(k, v)] for k in keys]) for v in range(n_views)])
         )
+
+    def unpack(self, x: torch.Tensor, taps: Sequence[int]) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """A batch of `get(..., taps=taps)` -> the trunk activations and {stage: pooled output (B, C_s)}."""
+        return self.pooled_taps(taps).unpack(x) if taps else (x, {})
 
     def _entry(self, key: str, view: int) -> Path:
         assert self.dir is not None
@@ -131,8 +169,12 @@ class ActivationCache:
         """An intact disk entry of the shape every other entry has, or None (missing or damaged)."""
         if self.dir is None:
             return None
-        value = read_array(self._entry(key, view), np.float16)
-        if value is None or value.ndim != 3 or (self._shape is not None and value.shape != self._shape):
+        value = read_array(self._entry(key, view), self._DTYPE)
+        if (
+            value is None
+            or value.ndim != self._NDIM
+            or (self._shape is not None and value.shape != self._shape)
+        ):
             return None
         self._shape = value.shape
         return value
@@ -174,13 +216,13 @@ class ActivationCache:
         self._write_failed = True
         warnings.warn(write_failure(self.dir, error), RuntimeWarning, stacklevel=4)
 
+    _WHAT = "trunk activations"  # in the progress bar
+
     @torch.inference_mode()
     def _compute(self, paths: Sequence[Path], keys: Sequence[str], n_views: int) -> None:
         self.model.eval().to(self.device)
         starts = range(0, len(paths), self.batch_size)
-        for start in progress(
-            starts, f"caching trunk activations ({n_views} views)", enabled=self.show_progress
-        ):
+        for start in progress(starts, f"caching {self._WHAT} ({n_views} views)", enabled=self.show_progress):
             chunk = list(paths[start : start + self.batch_size])
             decoded = self.images.get_many(chunk)
             chunk_keys = keys[start : start + self.batch_size]
@@ -193,6 +235,71 @@ class ActivationCache:
             for v in range(n_views):
                 x = torch.from_numpy(views[v]).to(self.device).permute(0, 3, 1, 2).float().div_(255)
                 x = x.contiguous(memory_format=torch.channels_last)
-                acts = self.model.run_trunk(x, self.freeze_stages).half().cpu().numpy()
-                for i, key in enumerate(chunk_keys):
-                    self._store(key, v, np.ascontiguousarray(acts[i]))
+                self._run(x, chunk_keys, v)
+
+    def _run(self, x: torch.Tensor, keys: Sequence[str], view: int) -> None:
+        """Compute and store the entries of one batch of one view."""
+        acts = self.model.run_trunk(x, self.freeze_stages).half().cpu().numpy()
+        for i, key in enumerate(keys):
+            self._store(key, view, np.ascontiguousarray(acts[i]))
+
+
+class PooledTapCache(ActivationCache):
+    """Global-average-pooled outputs of some frozen stages per image and view: float32 (sum of their
+    channels,), concatenated in stage order, in a folder of their own beside the trunk's.
+
+    Missing entries are computed in one trunk pass that also stores the trunk activations (into `trunk`,
+    where an entry already there wins). `pack` and `unpack` carry the pooled vectors through the trainer
+    inside the activation tensor, as `k` extra channels after the trunk's (zero-padded, float16), so that
+    every batch of activations carries its images' pooled taps.
+    """
+
+    _DTYPE = np.float32
+    _NDIM = 1
+    _WHAT = "trunk activations and pooled taps"
+
+    def __init__(self, trunk: ActivationCache, stages: Sequence[int]) -> None:
+        self.trunk = trunk
+        self.stages = tuple(stages)
+        if not self.stages or max(self.stages) >= trunk.freeze_stages or min(self.stages) < 0:
+            raise ValueError(f"pooled taps need frozen stages in [0, {trunk.freeze_stages - 1}]")
+        shapes = trunk.model.stage_shapes()
+        self.widths = [shapes[s][0] for s in self.stages]
+        self.trunk_channels = shapes[trunk.freeze_stages - 1][0]
+        super().__init__(
+            trunk.model,
+            trunk.freeze_stages,
+            trunk.images,
+            trunk.view_seed,
+            trunk.cache_dir,
+            trunk.batch_size,
+            trunk.device,
+            trunk.show_progress,
+        )
+
+    def _tag_suffix(self) -> str:
+        return "_taps" + "-".join(str(s) for s in self.stages)
+
+    def _run(self, x: torch.Tensor, keys: Sequence[str], view: int) -> None:
+        acts, pooled = self.model.run_trunk_pooled(x, self.freeze_stages, self.stages)
+        acts, pooled = acts.half().cpu().numpy(), pooled.cpu().numpy()
+        for i, key in enumerate(keys):
+            self.trunk._store(key, view, np.ascontiguousarray(acts[i]))
+            self._store(key, view, np.ascontiguousarray(pooled[i]))
+
+    def pack(self, acts: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        """Trunk activations (..., C, h, w) and their pooled taps (..., P) -> (..., C + k, h, w) float16."""
+        lead, (h, w), p = acts.shape[:-3], acts.shape[-2:], pooled.shape[-1]
+        k = -(-p // (h * w))
+        extra = torch.zeros(*lead, k * h * w, dtype=acts.dtype)
+        extra[..., :p] = pooled.to(acts.dtype)
+        return torch.cat([acts, extra.reshape(*lead, k, h, w)], dim=-3)
+
+    def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """(B, C + k, h, w) -> the trunk activations (B, C, h, w) and {stage: pooled output (B, C_s)};
+        activations without extra channels (e.g. of synthetic images) come back with no pooled taps."""
+        if x.shape[1] == self.trunk_channels:
+            return x, {}
+        pooled = x[:, self.trunk_channels :].flatten(1)[:, : sum(self.widths)].float()
+        parts = torch.split(pooled, self.widths, dim=1)
+        return x[:, : self.trunk_channels], dict(zip(self.stages, parts, strict=True))

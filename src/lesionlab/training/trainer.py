@@ -27,7 +27,7 @@ from lesionlab.errors import ConfigError
 from lesionlab.models.classifier import ClassifierOutput, LesionClassifier
 from lesionlab.progress import eta, log_line, progress
 from lesionlab.tasks import LOSS_MONITOR, ClassificationTask, Task
-from lesionlab.training.activations import ActivationCache, activation_key
+from lesionlab.training.activations import ActivationCache, activation_key, frozen_tap_stages
 from lesionlab.training.auxiliary import AuxiliaryHead, EpochCallback, EpochEnd
 from lesionlab.training.device import seed_everything, select_device, set_threads
 from lesionlab.training.early_stopping import EarlyStopping
@@ -100,11 +100,15 @@ class Trainer:
         """(V, N, C, h, w) float16 activations (fast path) or (V, N, H, W, 3) uint8 images (full).
 
         Both paths see the same fixed views: seeded by view 0 and each file's content key, as the
-        activation cache seeds them.
+        activation cache seeds them. When an auxiliary head reads frozen stages, their pooled outputs ride
+        along as extra channels of the activations (`ActivationCache.get(taps=...)`; `_forward` unpacks them).
         """
         paths = [r.image_path for r in records]
         if self.activations is not None:
-            return self.activations.get(paths, n_views)
+            taps = frozen_tap_stages(self.aux_heads, self.config.freeze_stages)
+            if taps and self.config.synthetic != "none":  # synthetic images have no cached taps
+                raise ConfigError("train.synthetic needs freeze_stages: 0 with a head reading frozen stages")
+            return self.activations.get(paths, n_views, taps=taps)
         images = self.images.get_many(paths)
         if n_views == 1:
             return torch.from_numpy(images)[None]
@@ -142,11 +146,14 @@ class Trainer:
     def _forward(self, batch: torch.Tensor, train: bool, augment=None) -> ClassifierOutput:
         batch = batch.to(self.device, non_blocking=True)
         if self.fast:
-            x = batch.float()
+            taps = frozen_tap_stages(self.aux_heads, self.config.freeze_stages)
+            x, pooled = self.activations.unpack(batch.float(), taps)
             if self.config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cuda", enabled=self.use_amp):
-                return self.model.run_tail(x, self.config.freeze_stages)
+                out = self.model.run_tail(x, self.config.freeze_stages)
+            out.pooled_taps = pooled
+            return out
         x = batch.permute(0, 3, 1, 2)
         if train and augment is not None:
             x = torch.stack([augment(img) for img in x])
