@@ -1,0 +1,149 @@
+"""Local Outlier Probabilities (LoOP, Kriegel, Kröger, Schubert & Zimek, CIKM 2009) and paper 002's
+individual re-weighting with them (Xue et al. ISBI 2019: weight = 1 - LoOP, the paper's "pLOF").
+
+For each point o with its k nearest neighbours S(o) (o itself excluded), with lambda = `extent`:
+
+    pdist(o)  = lambda * sqrt(mean_{s in S(o)} d(o, s)^2)
+    PLOF(o)   = pdist(o) / mean_{s in S(o)} pdist(s) - 1
+    nPLOF     = lambda * sqrt(mean_o PLOF(o)^2)              (over the point's group)
+    LoOP(o)   = max(0, erf(PLOF(o) / (nPLOF * sqrt(2))))
+
+computed for all points at once from a k-nearest-neighbour graph, separately within each group (each
+labelled class), exactly as PyNomaly's `LocalOutlierProbability(..., cluster_labels=...)` does (a test
+checks equality). The graph: candidate neighbours from one float32 matrix product per block of rows,
+then exact float64 distances of the candidates (so the scores do not depend on the float32 rounding);
+`backend="sklearn"` uses scikit-learn's `NearestNeighbors` instead (same result, slower here).
+
+`LoopReweighting` is the epoch callback of `train.loss: ousm_loop`: after `after` epochs (all weights 1
+until then) and every `every` epochs from there it embeds the training images (`Trainer.embed`: the pooled
+embedding that feeds the classification layer, the paper's "pre-softmax layer feature") and sets each
+image's weight to 1 - LoOP within its labelled class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from scipy.special import erf
+
+from lesionlab.training.auxiliary import EpochEnd
+
+_BLOCK = 1024  # rows per block of the distance search (1024 x 20,000 float32 = 80 MB)
+_EXTRA = 5  # candidates beyond k kept from the float32 search before the exact float64 re-ranking
+
+
+def knn_graph(
+    x: np.ndarray, k: int, backend: Literal["auto", "sklearn"] = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, k) Euclidean distances (float64, ascending) and indices of each row's k nearest other rows."""
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    if not 1 <= k < n:
+        raise ValueError(f"k must be in [1, {n - 1}] for {n} points, got {k}")
+    if backend == "sklearn":
+        from sklearn.neighbors import NearestNeighbors
+
+        nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(x)
+        idx = nn.kneighbors(return_distance=False)  # X=None: a point is not its own neighbour
+        return _exact(x, idx)
+    m = min(k + _EXTRA, n - 1)
+    x32 = torch.from_numpy(x.astype(np.float32))
+    sq = (x32 * x32).sum(1)
+    candidates = np.empty((n, m), dtype=np.int64)
+    for start in range(0, n, _BLOCK):
+        block = x32[start : start + _BLOCK]
+        d2 = torch.addmm(sq[None], block, x32.T, alpha=-2.0)  # |b|^2 - 2a.b orders a row as |a - b|^2 does
+        d2[torch.arange(len(block)), torch.arange(start, start + len(block))] = torch.inf
+        candidates[start : start + len(block)] = torch.topk(d2, m, dim=1, largest=False).indices.numpy()
+    dist, order = _exact(x, candidates)
+    return dist[:, :k], order[:, :k]
+
+
+def _exact(x: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact float64 distances to the candidate rows `idx`, re-sorted ascending (ties: lower index)."""
+    dist = np.empty(idx.shape)
+    step = max(1, 2**22 // max(1, idx.shape[1] * x.shape[1]))  # ~32 MB of differences at a time
+    for start in range(0, len(x), step):
+        rows = slice(start, start + step)
+        diff = x[rows, None, :] - x[idx[rows]]
+        dist[rows] = np.sqrt(np.einsum("nkd,nkd->nk", diff, diff))
+    order = np.lexsort((idx, dist), axis=1)
+    return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+
+
+def loop_from_graph(dist: np.ndarray, idx: np.ndarray, extent: float = 3.0) -> np.ndarray:
+    """LoOP (N,) of one group from its k-nearest-neighbour graph (distances, neighbour indices)."""
+    pdist = extent * np.sqrt((dist**2).mean(axis=1))
+    expected = pdist[idx].mean(axis=1)
+    expected[expected == 0.0] = 1e-8  # as PyNomaly: duplicates give a zero neighbourhood distance
+    plof = pdist / expected - 1.0
+    nplof = extent * np.sqrt((plof**2).mean())
+    if nplof == 0.0:
+        return np.zeros(len(dist))
+    return np.maximum(0.0, erf(plof / (nplof * np.sqrt(2.0))))
+
+
+def local_outlier_probabilities(
+    x: np.ndarray,
+    groups: np.ndarray | None = None,
+    n_neighbors: int = 10,
+    extent: float = 3.0,
+    backend: Literal["auto", "sklearn"] = "auto",
+) -> np.ndarray:
+    """LoOP in [0, 1) of every row of `x` (N, D), within each group (e.g. each labelled class).
+
+    A group with no more than `n_neighbors` members uses k = its size - 1 (PyNomaly refuses such a
+    group); a group of one point gets 0. `extent` is LoOP's lambda (PyNomaly's default 3).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"x must be (N, D), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x holds NaN or infinite values")
+    if n_neighbors < 1 or extent <= 0:
+        raise ValueError("n_neighbors must be >= 1 and extent > 0")
+    g = np.zeros(len(x), dtype=np.int64) if groups is None else np.asarray(groups)
+    if g.shape != (len(x),):
+        raise ValueError(f"groups must have one entry per row ({len(x)}), got shape {g.shape}")
+    out = np.zeros(len(x))
+    for group in np.unique(g):
+        members = np.flatnonzero(g == group)
+        if len(members) < 2:
+            continue
+        dist, idx = knn_graph(x[members], min(n_neighbors, len(members) - 1), backend)
+        out[members] = loop_from_graph(dist, idx, extent)
+    return out
+
+
+@dataclass
+class LoopReweighting:
+    """Epoch callback: weight = 1 - LoOP of each training image's embedding within its labelled class.
+
+    Acts at the end of epoch `after` and every `every` epochs after it, so with the paper's 5 and 5 the
+    weights are 1 for epochs 1-5, computed after epochs 5, 10, 15, ... and used from the next epoch on.
+    Adds `loop_mean_weight` and `loop_min_weight` to that epoch's history row.
+    """
+
+    after: int = 5
+    every: int = 5
+    n_neighbors: int = 10
+    extent: float = 3.0
+
+    def due(self, epoch: int) -> bool:
+        return epoch >= self.after and (epoch - self.after) % self.every == 0
+
+    def weights(self, embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        w = 1.0 - local_outlier_probabilities(embeddings, labels, self.n_neighbors, self.extent)
+        return w if w.sum() > 0 else np.ones_like(w)  # every image an outlier: keep them all
+
+    def __call__(self, event: EpochEnd) -> None:
+        if not self.due(event.epoch):
+            return
+        labels = np.array([r.label for r in event.train])
+        w = self.weights(event.trainer.embed(event.train), labels)
+        event.sample_weights = w.astype(np.float32)
+        event.row["loop_mean_weight"] = float(w.mean())
+        event.row["loop_min_weight"] = float(w.min())
