@@ -64,6 +64,21 @@ class TrainConfig(_Strict):
     # Four distinct same-class images, or "replicate" one (paper 000's ablation).
     mosaic_mode: Literal["different", "replicate"] = "different"
     mixup_alpha: Finite = Field(0.2, gt=0)  # lam ~ Beta(alpha, alpha); paper 000 does not give it
+    # Paper 002 (noisy labels), read by the losses `ousm`, `ousm_loop` and `forward` (docs/methods.md).
+    # OUSM: the share K/N of each batch's highest losses that gives no gradient. The paper gives no K:
+    # 0.1 is a placeholder, to be chosen on the validation split (losses.choose_ousm_fraction), never test.
+    ousm_fraction: Finite = Field(0.1, ge=0, lt=1)
+    ousm_alpha: Finite = Field(0.5, ge=0)  # Eq. 1's alpha (the OUSM term); the paper's 0.5
+    ousm_beta: Finite = Field(0.5, ge=0)  # Eq. 1's beta (the LoOP-weighted CE term); the paper's 0.5
+    reweight_after: int = Field(5, ge=1)  # LoOP weights are 1 for this many epochs (paper: 5) ...
+    reweight_every: int = Field(5, ge=1)  # ... then recomputed every this many epochs (paper: 5)
+    loop_neighbors: int = Field(10, ge=1)  # LoOP's k, within each labelled class (not in the paper)
+    loop_extent: Finite = Field(3.0, gt=0)  # LoOP's lambda (Kriegel et al.; PyNomaly's default 3)
+    # `forward`: "estimate" (T from the model after forward_warmup epochs of plain CE) or a T file
+    # (.npy, .json or comma-separated .csv: row i = P(given label | true class i)).
+    forward_matrix: str = Field("estimate", min_length=1)
+    forward_warmup: int = Field(5, ge=1)
+    forward_quantile: Finite = Field(0.97, gt=0, le=1)  # anchor percentile (Patrini et al.); 1 = the maximum
     device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
     num_threads: int | None = Field(None, ge=1)
     amp: bool = True  # mixed precision, CUDA only

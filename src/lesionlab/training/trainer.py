@@ -39,7 +39,7 @@ from lesionlab.training.fit_data import (  # noqa: F401  (CLASS_WEIGHTS, class_w
     _checked_weights,
     class_weight_vector,
 )
-from lesionlab.training.losses import get_loss
+from lesionlab.training.losses import build_loss
 from lesionlab.training.synthetic import epoch_samples
 
 
@@ -64,10 +64,13 @@ class Trainer:
         self.config = config
         self.model = model
         self.task = task or ClassificationTask()
-        self.loss_fn = get_loss(self.task.default_loss if config.loss == "auto" else config.loss)
+        loss_name = self.task.default_loss if config.loss == "auto" else config.loss
+        # A configured loss may bring epoch callbacks (LoOP re-weighting, estimating T): they run first.
+        setup = build_loss(loss_name, config, model.num_classes)
+        self.loss_fn = setup.loss
         self.task.check_metric(config.monitor, model.num_classes, "train.monitor", allow_loss=True)
         self.aux_heads = list(aux_heads)
-        self.callbacks = list(callbacks)
+        self.callbacks = [*setup.callbacks, *callbacks]
         self.device = select_device(config.device)
         set_threads(config.num_threads)
         self.model.to(self.device)
