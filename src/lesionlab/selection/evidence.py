@@ -222,3 +222,21 @@ def predicted_loss(request: EvidenceRequest) -> np.ndarray:
     """(N,) the loss predictor's output for each unlabelled image (paper 003, Yoo & Kweon 2019); the
     runner trains the predictor jointly with the model for every strategy that requires this kind."""
     return request.model("predicted_loss").aux_predict(request.unlabeled)["loss_predictor"]
+
+
+@register_evidence("vaal_scores")
+def vaal_scores(request: EvidenceRequest) -> np.ndarray:
+    """(N,) VAAL's discriminator probability that each unlabelled image is unlabelled (Sinha et al.
+    2019), trained afresh each round on the frozen trunk's cached activations (or the model's embeddings),
+    seeded by the labelled and unlabelled ids. Options (`Vaal.evidence_options`): latent_dim, beta,
+    adversary_weight, epochs, batch_size, lr."""
+    from lesionlab.models.vaal import seed_from_ids, unlabeled_probability, vaal_features
+
+    trainer = request.model("vaal_scores")
+    seed = seed_from_ids([r.id for r in request.labeled], [r.id for r in request.unlabeled])
+    return unlabeled_probability(
+        vaal_features(trainer, request.labeled),
+        vaal_features(trainer, request.unlabeled),
+        seed,
+        **request.options,
+    )
