@@ -97,7 +97,10 @@ def register_loss_setup(name: str) -> Callable[[LossFactory], LossFactory]:
 
 
 def _unknown(name: str) -> ConfigError:
-    return ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(available_losses())}")
+    return ConfigError(
+        f"unknown loss {name!r}; choose one of: {', '.join(sorted(_LOSSES))}, "
+        f"or one set by train fields: {', '.join(sorted(_SETUPS))}"
+    )
 
 
 def build_loss(name: str, config: TrainConfig | None = None, num_classes: int | None = None) -> LossSetup:
