@@ -60,6 +60,7 @@ def test_ousm_drops_exactly_the_k_largest_losses(n: int, fraction: float, k: int
     loss = ousm_ce(logits, target, weight, fraction)
     assert set(torch.nonzero(loss.values == 0).flatten().tolist()) == dropped
     assert set(torch.nonzero(loss.mass == 0).flatten().tolist()) == dropped
+    assert torch.equal(loss.raw, weighted_ce(logits, target, weight).values)  # every sample's loss, for heads
     kept = torch.tensor([i for i in range(n) if i not in dropped])
     # The mean is the class-weighted cross-entropy of the kept samples alone ...
     torch.testing.assert_close(loss.mean(), F.cross_entropy(logits[kept], y[kept], weight=weight))
@@ -102,6 +103,7 @@ def test_combined_loss_is_alpha_ousm_plus_beta_lambda_ce() -> None:
     torch.testing.assert_close(loss.mean(lam), 0.5 * l_ousm + 0.5 * (lam * ce).sum() / mass.sum())
     torch.testing.assert_close(loss.mean(), 0.5 * l_ousm + 0.5 * ce.sum() / mass.sum())
     torch.testing.assert_close(loss.values, 0.5 * keep * ce + 0.5 * ce)
+    torch.testing.assert_close(loss.raw, ce)
     # A dropped sample's gradient comes from the lambda-weighted CE term only: zero when lambda is 0.
     lam0 = lam.clone()
     lam0[~keep] = 0

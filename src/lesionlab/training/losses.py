@@ -39,11 +39,14 @@ class SampleLoss:
     """values[i]: the loss of sample i; mass[i]: its share of the normaliser (None = 1 for every sample).
 
     The batch loss is sum_i w_i values_i / sum_i w_i mass_i; with w = 1 and mass = target . class
-    weights this is exactly the hard-label weighted cross-entropy (see `weighted_ce`).
+    weights this is exactly the hard-label weighted cross-entropy (see `weighted_ce`). `raw` is each
+    sample's loss before a loss dropped any (OUSM zeroes the dropped ones' values): what a head that learns
+    every sample's loss should read (None: `values`, nothing was dropped).
     """
 
     values: torch.Tensor
     mass: torch.Tensor | None = None
+    raw: torch.Tensor | None = None
 
     def mean(self, weights: torch.Tensor | None = None) -> torch.Tensor:
         if weights is None:
@@ -205,7 +208,7 @@ def ousm_ce(
     base = weighted_ce(logits, target, weight)
     keep = ousm_keep(F.cross_entropy(logits, target, reduction="none"), fraction).to(base.values.dtype)
     mass = base.mass if base.mass is not None else torch.ones_like(base.values)
-    return SampleLoss(base.values * keep, mass * keep)
+    return SampleLoss(base.values * keep, mass * keep, raw=base.values)
 
 
 @dataclass
@@ -217,7 +220,7 @@ class CombinedSampleLoss(SampleLoss):
     `mean` receives (the trainer's sample weights: LoOP's 1 - pLOF) are lambda and scale only the CE term,
     which is normalised by the plain mass sum_i m_i, so lambda < 1 lowers a sample's contribution as the
     equation's product does (Keras' sample weighting) instead of being renormalised away. `values` are
-    alpha * keep_i * ce_i + beta * ce_i, each sample's loss at lambda = 1 (what an auxiliary head reads).
+    alpha * keep_i * ce_i + beta * ce_i, each sample's loss at lambda = 1; `raw` is ce_i.
     """
 
     ce: torch.Tensor | None = None
@@ -245,7 +248,9 @@ def ousm_reweighted_ce(
     base = weighted_ce(logits, target, weight)
     keep = ousm_keep(F.cross_entropy(logits, target, reduction="none"), fraction).to(base.values.dtype)
     values = alpha * keep * base.values + beta * base.values
-    return CombinedSampleLoss(values, base.mass, ce=base.values, keep=keep, alpha=alpha, beta=beta)
+    return CombinedSampleLoss(
+        values, base.mass, base.values, ce=base.values, keep=keep, alpha=alpha, beta=beta
+    )
 
 
 def forward_corrected_ce(
