@@ -114,6 +114,14 @@ def test_ranking_loss_is_eq4_over_the_halves_of_the_batch() -> None:
     assert ranking_loss(torch.tensor([1.0]), torch.tensor([1.0])).item() == 0.0
 
 
+def test_the_target_is_every_samples_loss_even_when_ousm_dropped_some() -> None:
+    head = LossPredictor(tap_stages=(0,), channels=(3,))
+    pred = torch.tensor([1.0, 0.0])
+    dropped = SampleLoss(torch.tensor([0.0, 1.0]), raw=torch.tensor([5.0, 1.0]))  # sample 0 dropped
+    assert head.loss(pred, dropped, None).item() == 0.0  # ranked right by the raw losses
+    assert ranking_loss(pred, dropped.values).item() == pytest.approx(1.5)  # wrong by the dropped ones
+
+
 def test_learns_to_rank_losses_on_a_toy_problem() -> None:
     """Per-sample losses are a known nonlinear function of the tapped features (a sum over taps of
     |pooled tap . u_t|); trained with Eq. 4 alone, the predictor ranks held-out samples by their loss."""

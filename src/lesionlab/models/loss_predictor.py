@@ -6,7 +6,8 @@ predicted loss (Yoo & Kweon 2019, Fig. 2; paper 003, Section 2.1). It is trained
 loss with margin of Eq. 4 on pairs within a batch (the batch split into halves, sample i paired with
 sample B-1-i, as Yoo & Kweon's code does), margin xi = 0.5, added to the task loss with lambda = 1
 (Eq. 3: the mean over the B/2 pairs). The targets are the per-sample task losses the trainer computes
-(`SampleLoss.values`: with class weights, the class-weighted cross-entropy the model minimises), detached.
+(`SampleLoss.values`: with class weights, the class-weighted cross-entropy the model minimises; `raw` when
+a loss such as OUSM dropped samples, so every sample keeps its loss), detached.
 
 Taps. Paper 003 taps blocks 2-5 of ResNet-18 (`layer1`-`layer4`: strides 4, 8, 16, 32). `for_model` taps,
 for any backbone, the last stage at each of the four coarsest resolutions: ResNet's four stages, and for
@@ -124,4 +125,6 @@ class LossPredictor(AuxiliaryHead):
     def loss(
         self, prediction: torch.Tensor, task_loss: SampleLoss, weights: torch.Tensor | None
     ) -> torch.Tensor:
-        return ranking_loss(prediction, task_loss.values.float(), self.margin, weights)
+        # Every sample's loss, also those a loss such as OUSM dropped from the task's gradient.
+        target = task_loss.raw if task_loss.raw is not None else task_loss.values
+        return ranking_loss(prediction, target.float(), self.margin, weights)
