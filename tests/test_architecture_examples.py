@@ -33,22 +33,22 @@ def block(first_line_part: str) -> str:
 
 def test_new_evidence_kind_example() -> None:
     namespace: dict = {}
-    exec(block('@register_evidence("predicted_loss")'), namespace)
+    exec(block('@register_evidence("top2_gap")'), namespace)
     try:
 
         class FakeTrainer:
-            def aux_predict(self, records):
-                return {"loss_predictor": np.arange(len(records), dtype=float)}
+            def predict(self, records):
+                return np.array([[0.7, 0.2, 0.1], [0.4, 0.35, 0.25], [0.1, 0.1, 0.8]])
 
-        class NeedsLoss(Strategy):
-            requires = frozenset({"predicted_loss"})
+        class NeedsGap(Strategy):
+            requires = frozenset({"top2_gap"})
 
         records = [Record(id=f"r{i}", image_path=Path(f"/x/{i}.png"), label=0) for i in range(3)]
-        evidence = collect_evidence(NeedsLoss(), FakeTrainer(), records)
-        np.testing.assert_array_equal(evidence.predicted_loss, [0, 1, 2])
+        evidence = collect_evidence(NeedsGap(), FakeTrainer(), records)
+        np.testing.assert_allclose(evidence.top2_gap, [0.5, 0.05, 0.7])
     finally:
-        base_module._KINDS.pop("predicted_loss", None)
-        evidence_module._PROVIDERS.pop("predicted_loss", None)
+        base_module._KINDS.pop("top2_gap", None)
+        evidence_module._PROVIDERS.pop("top2_gap", None)
 
 
 def test_new_task_example() -> None:
