@@ -38,7 +38,7 @@ from lesionlab.progress import eta, log_line
 from lesionlab.selection.base import Strategy, get_strategy
 from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, heads_for, model_free
 from lesionlab.tasks import get_task
-from lesionlab.training.losses import get_loss
+from lesionlab.training.losses import build_loss
 from lesionlab.training.trainer import Trainer
 from lesionlab.versions import versions
 
@@ -97,7 +97,6 @@ class Experiment:
         self.progress = progress
         self._started, self._rounds_done = time.perf_counter(), 0  # for the per-round ETA
         self.task = get_task(config.task)
-        get_loss(self.task.default_loss if config.train.loss == "auto" else config.train.loss)
         self.dataset: LabeledDataset = load_dataset(config)  # type: ignore[arg-type]
         self.pool = self.dataset.split("train")
         # Blank labels are allowed outside the pool; such images are simply not scored.
@@ -120,6 +119,7 @@ class Experiment:
             config.train.monitor, self.dataset.num_classes, "train.monitor", allow_loss=True
         )
         self._check_metric_defined()
+        self._check_loss()
         self.by_id = {r.id: r for r in self.pool}
         self.cache_dir = config.cache_dir or default_cache_dir()
         self.evidence_settings = EvidenceSettings(
@@ -147,6 +147,13 @@ class Experiment:
                 f"cannot write to the output folder {self.out} ({exc.strerror or exc}): "
                 "choose a writable `output`"
             ) from None
+
+    def _check_loss(self) -> None:
+        """Build the configured loss once (its name and settings, e.g. a transition-matrix file) first."""
+        train = self.config.train
+        build_loss(
+            self.task.default_loss if train.loss == "auto" else train.loss, train, self.dataset.num_classes
+        )
 
     def _check_metric_defined(self) -> None:
         """A metric that is undefined on the evaluation split (AUC with one class there) would be NaN in
