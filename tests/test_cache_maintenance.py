@@ -129,3 +129,17 @@ def test_listing_while_another_run_writes_entries(tmp_path: Path) -> None:
     finally:
         stop.set()
         thread.join()
+
+
+def test_pooled_tap_folders_are_listed_and_cleared_with_their_trunk(tmp_path: Path) -> None:
+    """The loss predictor's pooled taps live beside the trunk activations (`..._taps1-2-4`)."""
+    for fmt in (ACTIVATION_FORMAT, ACTIVATION_FORMAT - 1):
+        folder = tmp_path / "activations" / f"f{fmt}_0123456789abcdef_224_gray_world_s0_taps1-2-4"
+        folder.mkdir(parents=True)
+        (folder / "entry.npy").write_bytes(b"x" * 10)
+    folders = {f.path.name: f for f in cache_folders(tmp_path)}
+    current = f"f{ACTIVATION_FORMAT}_0123456789abcdef_224_gray_world_s0_taps1-2-4"
+    old = f"f{ACTIVATION_FORMAT - 1}_0123456789abcdef_224_gray_world_s0_taps1-2-4"
+    assert not folders[current].stale and folders[old].stale
+    clear_cache(tmp_path, stale_only=True)
+    assert (tmp_path / "activations" / current).is_dir() and not (tmp_path / "activations" / old).exists()

@@ -43,6 +43,8 @@ def full_evidence(n: int = N_POOL, seed: int = 0) -> Evidence:
         embeddings=rng.normal(size=(n, 8)),
         labeled_embeddings=rng.normal(size=(10, 8)),
         features={"pca": rng.normal(size=(n, 4))},
+        predicted_loss=rng.normal(size=n),
+        vaal_scores=rng.random(n),
     )
 
 

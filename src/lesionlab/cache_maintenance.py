@@ -25,7 +25,10 @@ _PREP = "|".join(PREPROCESSING)
 _RESIZE = "|".join(RESIZE_MODES)
 # No `v` prefix: written before decoded-image folders named their format.
 _DECODED = re.compile(rf"^(?:v(?P<format>\d+)_)?\d+_(?:{_PREP})(?:_(?:{_RESIZE}))?$")
-_ACTIVATIONS = re.compile(rf"^f(?P<format>\d+)_[0-9a-f]{{16}}_\d+_(?:{_PREP})_s\d+(?:_(?:{_RESIZE}))?$")
+# Trunk activation folders, and beside them the loss predictor's pooled taps (`..._taps1-2-4`).
+_ACTIVATIONS = re.compile(
+    rf"^f(?P<format>\d+)_[0-9a-f]{{16}}_\d+_(?:{_PREP})_s\d+(?:_(?:{_RESIZE}))?(?:_taps[\d-]+)?$"
+)
 
 
 def _only_cache_files(files: list[Path]) -> bool:
