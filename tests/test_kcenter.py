@@ -133,7 +133,7 @@ def test_auto_gives_up_clustering_that_does_not_separate() -> None:
     pool = rng.normal(size=(20_000, 64)).astype(np.float32)
     labeled = rng.normal(size=(50, 64)).astype(np.float32)
     result = k_center_greedy(pool, 5, labeled, prune="auto")
-    assert result.stats["clusters"] == 1
+    assert result.stats["clusters"] == 0 and result.stats["auto_kept_fraction"] > 0.9
     assert result.indices.tolist() == k_center_greedy(pool, 5, labeled, prune=False).indices.tolist()
 
 

@@ -50,6 +50,7 @@ ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 _U32 = 2.0**-24  # float32 unit roundoff
 _NEAR = 1e-3  # rows with d^2 below this fraction of |x|^2 + |u|^2 are recomputed as sum((x - u)^2)
 _PRUNE_AUTO_ROWS = 20_000  # prune="auto" clusters pools at least this large
+_MANY_ROWS = 4096  # rows per block against many centres (a block x 256 temporaries stay ~4 MB)
 _AUTO_KEEP = 0.9  # prune="auto" gives up clustering when it skips < 10 % of the labelled-set distances
 _PCA_SAMPLE = 20_000
 _PICKED = -1.0  # running minimum of a picked row: never the maximum, never lowered
@@ -132,13 +133,12 @@ class _Clusters:
             centres[keep] = sums[keep] / counts[keep, None].float()
         assign = self._assign(torch.from_numpy(x), centres, ops).numpy()
         used, assign = np.unique(assign, return_inverse=True)  # drop empty clusters
-        centres64 = centres.numpy()[used].astype(np.float64)
+        self.centres = centres.numpy()[used].astype(np.float64)
         self.perm = np.argsort(assign, kind="stable")  # storage position -> original row
         counts = np.bincount(assign, minlength=len(used))
         self.bounds = np.concatenate([[0], np.cumsum(counts)])
         self.starts = self.bounds[:-1]
-        self.centres = centres64
-        self.assign_sorted = assign[self.perm]
+        self.assign = assign
 
     @staticmethod
     def _assign(pts: torch.Tensor, centres: torch.Tensor, ops: _Ops, chunk: int = 8192) -> torch.Tensor:
@@ -148,13 +148,25 @@ class _Clusters:
             out.append((cn[None] - 2 * ops.mm(pts[s : s + chunk], centres)).argmin(1))
         return torch.cat(out)
 
-    def radii(self, stored: np.ndarray, chunk: int = 2048) -> np.ndarray:
-        """Largest exact (float64) distance from each cluster's centre to its members."""
-        dist = np.empty(len(stored))
-        for s in range(0, len(stored), chunk):
-            diff = stored[s : s + chunk].astype(np.float64) - self.centres[self.assign_sorted[s : s + chunk]]
+    def radii(self, x: np.ndarray, chunk: int = 1024) -> np.ndarray:
+        """Largest exact (float64) distance from each cluster's centre to its members (x in row order)."""
+        dist = np.empty(len(x))
+        for s in range(0, len(x), chunk):
+            diff = x[s : s + chunk].astype(np.float64) - self.centres[self.assign[s : s + chunk]]
             dist[s : s + chunk] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        return np.maximum.reduceat(dist, self.starts)
+        return np.maximum.reduceat(dist[self.perm], self.starts)
+
+    def labeled_keep(self, radius: np.ndarray, maxsqn: np.ndarray, centres: np.ndarray) -> list[np.ndarray]:
+        """Per cluster, the labelled rows that may be some member's nearest: the others are farther than
+        the cluster's upper bound on every member's minimum (with the float32 rounding margin)."""
+        c64 = centres.astype(np.float64)
+        cn = (c64**2).sum(1)
+        gram = (self.centres**2).sum(1)[:, None] + cn[None] - 2 * self.centres @ c64.T
+        dcl = np.sqrt(np.clip(gram, 0, None))
+        upper = (dcl + radius[:, None]).min(1)  # no member's minimum exceeds this
+        lower = np.clip(dcl - radius[:, None], 0, None)
+        slack = 3 * centres.shape[1] * _U32 * (maxsqn[:, None] + cn[None])
+        return [np.flatnonzero(row) for row in lower**2 <= upper[:, None] ** 2 + slack]
 
 
 class _RunningMin:
@@ -170,9 +182,10 @@ class _RunningMin:
         chunk_rows: int,
         seed: int,
         auto: bool = False,
+        labeled: np.ndarray | None = None,
     ) -> None:
+        """With `auto`, clustering is kept only if it would skip >= 10 % of the `labeled` distances."""
         self.ops = _Ops(device)
-        self.auto = auto
         self.n, self.d = x.shape
         self.chunk = chunk_rows
         self.stats = {"rows_computed": 0, "rows_total": 0, "clusters": 0}
@@ -180,10 +193,27 @@ class _RunningMin:
         stored = x
         if prune:
             k = n_clusters or max(1, round(math.sqrt(self.n)))
-            self.clusters = _Clusters(x, k, seed, self.ops)
-            stored = x[self.clusters.perm]  # one copy, cluster by cluster
-            self.radius = self.clusters.radii(stored)
-            self.stats["clusters"] = len(self.clusters.starts)
+            clusters = _Clusters(x, k, seed, self.ops)
+            radius = clusters.radii(x)
+            if auto and labeled is not None and len(labeled):
+                # Before copying the pool: would the clusters skip >= 10 % of the labelled set's distances?
+                sqn = np.concatenate(
+                    [
+                        np.einsum("ij,ij->i", x[s : s + chunk_rows], x[s : s + chunk_rows])
+                        for s in range(0, self.n, chunk_rows)
+                    ]
+                )
+                maxsqn = np.maximum.reduceat(sqn[clusters.perm].astype(np.float64), clusters.starts)
+                sizes = np.diff(clusters.bounds)
+                keep = clusters.labeled_keep(radius, maxsqn, labeled)
+                kept = sum(int(n_c) * len(k_c) for n_c, k_c in zip(sizes, keep, strict=True))
+                prune = kept <= _AUTO_KEEP * self.n * len(labeled)
+                self.stats["auto_kept_fraction"] = kept / (self.n * len(labeled))
+        if prune:
+            self.clusters = clusters
+            stored = x[clusters.perm]  # one copy, cluster by cluster
+            self.radius = radius
+            self.stats["clusters"] = len(clusters.starts)
         dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
         if precision not in dtypes:
             raise ValueError(f"precision must be one of {sorted(dtypes)}, got {precision!r}")
@@ -199,8 +229,9 @@ class _RunningMin:
         # For exact decisions between near-equal float32 minima (see `farthest`).
         self.verify = precision == "float32"
         self.source = x
-        self.labeled = np.empty((0, self.d), dtype=np.float32)
-        self.picked: list[int] = []
+        self.centres64 = np.empty((0, self.d))
+        self.n_centres = 0
+        self.nearest = torch.full((self.n,), -1, dtype=torch.int64, device=device)  # centre id per row
         self.stats["verified"] = 0
         self.max_sqn = float(self.sqn.max()) if self.n else 0.0
         self.tol = 3 * self.d * _U32 * 2 * self.max_sqn
@@ -217,11 +248,11 @@ class _RunningMin:
         if self.offset is None and self.ops.cpu:
             return torch.from_numpy(stored)
         out = torch.empty((self.n, self.d), dtype=self.dtype, device=self.ops.device)
-        for s in range(0, self.n, self.chunk):
-            block = stored[s : s + self.chunk]
+        for s in range(0, self.n, _MANY_ROWS):
+            block = stored[s : s + _MANY_ROWS]
             if self.offset is not None:
                 block = block - self.offset
-            out[s : s + self.chunk] = torch.from_numpy(np.ascontiguousarray(block)).to(out.device, self.dtype)
+            out[s : s + _MANY_ROWS] = torch.from_numpy(np.ascontiguousarray(block)).to(out.device, self.dtype)
         return out
 
     def vector(self, v: np.ndarray) -> torch.Tensor:
@@ -249,17 +280,20 @@ class _RunningMin:
         self.stats["rows_computed"] += e - s
         return d2.clamp_min_(0.0)
 
-    def _lower(self, s: int, e: int, u: torch.Tensor, un: torch.Tensor) -> None:
+    def _lower(self, s: int, e: int, u: torch.Tensor, un: torch.Tensor, cid: int) -> None:
         for a in range(s, e, self.chunk):
             b = min(e, a + self.chunk)
-            torch.minimum(self.mind[a:b], self._dist2(a, b, u, un), out=self.mind[a:b])
+            d2 = self._dist2(a, b, u, un)
+            closer = d2 < self.mind[a:b]
+            self.mind[a:b][closer] = d2[closer]
+            self.nearest[a:b][closer] = cid
 
-    def add(self, u: torch.Tensor) -> None:
-        """Lower the running minimum with one new centre u (float32, storage coordinates)."""
+    def add(self, u: torch.Tensor, cid: int = -1) -> None:
+        """Lower the running minimum with one new centre u (float32, storage coordinates), id `cid`."""
         un = (u * u).sum()
         self.stats["rows_total"] += self.n
         if self.clusters is None:
-            self._lower(0, self.n, u, un)
+            self._lower(0, self.n, u, un, cid)
             return
         u64 = u.double().cpu().numpy()
         lb = np.sqrt(((self.clusters.centres - u64) ** 2).sum(1)) - self.radius
@@ -272,63 +306,42 @@ class _RunningMin:
         breaks = np.flatnonzero(np.diff(todo) > 1) + 1
         for run in np.split(todo, breaks):
             s, e = int(self.clusters.bounds[run[0]]), int(self.clusters.bounds[run[-1] + 1])
-            self._lower(s, e, u, un)
+            self._lower(s, e, u, un, cid)
             self.cmax[run] = self.ops.segment_max(self.mind[s:e], self.clusters.starts[run] - s)
 
     def add_many(self, centres: np.ndarray, block: int = 256) -> None:
         """Lower the running minimum with many centres (the labelled set), in chunks."""
         if not len(centres):
             return
-        self.labeled = centres
+        first_id = self.n_centres
+        self._keep_centres(centres)
         c_all = self.vector(centres)
         cn_all = (c_all * c_all).sum(1)
         self.tol = 3 * self.d * _U32 * (self.max_sqn + max(self.max_sqn, float(cn_all.max())))
+        rows = min(self.chunk, _MANY_ROWS)
         if self.clusters is None:
-            for a in range(0, self.n, self.chunk):
-                b = min(self.n, a + self.chunk)
-                self._lower_many(a, b, c_all, cn_all, block)
+            for a in range(0, self.n, rows):
+                b = min(self.n, a + rows)
+                self._lower_many(a, b, c_all, cn_all, block, first_id + torch.arange(len(centres)))
             self.stats["rows_total"] += self.n * len(centres)
             return
-        # Per cluster, skip labelled rows that cannot be any member's nearest (farther than its upper bound).
-        c64 = c_all.double().cpu().numpy()
-        dcl = np.sqrt(
-            np.clip(
-                (self.clusters.centres**2).sum(1)[:, None]
-                + (c64**2).sum(1)[None]
-                - 2 * self.clusters.centres @ c64.T,
-                0,
-                None,
-            )
-        )
-        upper = (dcl + self.radius[:, None]).min(1)  # no member's minimum exceeds this
-        lower = np.clip(dcl - self.radius[:, None], 0, None)
-        cn64 = cn_all.double().cpu().numpy()
-        for c in range(len(self.clusters.starts)):
-            slack = 3 * self.d * _U32 * (self.maxsqn[c] + cn64)
-            keep = np.flatnonzero(lower[c] ** 2 <= upper[c] ** 2 + slack)
+        # Per cluster, skip labelled rows that cannot be any member's nearest.
+        keeps = self.clusters.labeled_keep(self.radius, self.maxsqn, c_all.double().cpu().numpy())
+        for c, keep in enumerate(keeps):
             s, e = int(self.clusters.bounds[c]), int(self.clusters.bounds[c + 1])
+            idx = torch.from_numpy(keep).to(c_all.device)
             if len(keep) == len(centres):
                 c_keep, cn_keep = c_all, cn_all
             else:
-                idx = torch.from_numpy(keep).to(c_all.device)
                 c_keep, cn_keep = c_all[idx], cn_all[idx]
-            for a in range(s, e, self.chunk):
-                self._lower_many(a, min(e, a + self.chunk), c_keep, cn_keep, block)
+            for a in range(s, e, rows):
+                self._lower_many(a, min(e, a + rows), c_keep, cn_keep, block, first_id + idx)
             self.stats["rows_total"] += (e - s) * len(centres)
-        if self.auto and self.stats["rows_computed"] > _AUTO_KEEP * self.stats["rows_total"]:
-            self._one_cluster()  # the clustering does not separate this data: stop testing clusters
         self.cmax = self.ops.segment_max(self.mind, self.clusters.starts)
 
-    def _one_cluster(self) -> None:
-        """Treat the pool as one cluster that is never skipped (same picks, no per-cluster overhead)."""
-        cl = self.clusters
-        cl.bounds, cl.starts = np.array([0, self.n]), np.array([0])
-        cl.centres = np.zeros((1, self.d))
-        self.radius = np.array([np.inf])
-        self.maxsqn = np.array([float(self.sqn.max())])
-        self.stats["clusters"] = 1
-
-    def _lower_many(self, a: int, b: int, c: torch.Tensor, cn: torch.Tensor, block: int) -> None:
+    def _lower_many(
+        self, a: int, b: int, c: torch.Tensor, cn: torch.Tensor, block: int, ids: torch.Tensor
+    ) -> None:
         rows = self.x[a:b]
         sqn = self.sqn[a:b]
         for j in range(0, len(c), block):
@@ -338,17 +351,22 @@ class _RunningMin:
             if len(near):
                 diff = rows[near[:, 0]].float() - cj[near[:, 1]]
                 d2[near[:, 0], near[:, 1]] = (diff * diff).sum(1)
-            torch.minimum(self.mind[a:b], d2.clamp_min_(0.0).min(1).values, out=self.mind[a:b])
+            best, arg = d2.clamp_min_(0.0).min(1)
+            closer = best < self.mind[a:b]
+            self.mind[a:b][closer] = best[closer]
+            self.nearest[a:b][closer] = ids[j : j + block].to(arg.device)[arg[closer]]
             self.stats["rows_computed"] += (b - a) * len(cj)
 
-    def mark_picked(self, original: int) -> None:
-        self.picked.append(original)
+    def mark_picked(self, original: int) -> int:
+        """Make row `original` a centre (never picked again); returns its centre id."""
+        self._keep_centres(self.source[original : original + 1])
         p = self.storage(original)
         self.mind[p] = _PICKED
         if self.clusters is not None:
             c = int(np.searchsorted(self.clusters.bounds, p, side="right") - 1)
             s, e = int(self.clusters.bounds[c]), int(self.clusters.bounds[c + 1])
             self.cmax[c] = float(self.mind[s:e].max())
+        return self.n_centres - 1
 
     # ------------------------------------------------------------------ reading
     def farthest(self) -> tuple[int, float]:
@@ -356,8 +374,8 @@ class _RunningMin:
 
         Float32 distances carry rounding of up to `tol` (a worst-case bound, 3 d eps32 (|x|^2 + |c|^2)),
         so every row within 2 tol of the largest float32 value is a candidate; with more than one, their
-        minima are recomputed exactly (float64 differences to every centre) and decide. The pick is
-        therefore the exact greedy's, whatever rounding the matrix products of either mode made.
+        distances to the centre their float32 minimum came from are recomputed in float64 and decide. So
+        the pick does not depend on how a mode's matrix products happened to round.
         """
         if self.clusters is None:
             best = float(self.mind.max())
@@ -384,13 +402,25 @@ class _RunningMin:
         return int(rows[int(torch.nonzero(values == best).flatten()[0])])
 
     def _exact_min(self, i: int) -> float:
-        """Squared distance of pool row i to its nearest centre, in float64 from the float32 features."""
-        row = self.source[i].astype(np.float64)
-        best = math.inf
-        for block in (self.labeled, self.source[self.picked] if self.picked else None):
-            if block is not None and len(block):
-                best = min(best, float(((block.astype(np.float64) - row) ** 2).sum(1).min()))
-        return best
+        """Squared distance of pool row i to its nearest centre, in float64 from the float32 features.
+
+        The nearest centre is the one the float32 minimum came from; another centre could be nearer only
+        by less than the rounding `tol`, a second-order effect on an already near-tied decision.
+        """
+        c = int(self.nearest[self.storage(i)])
+        if c < 0:
+            return math.inf
+        return float(((self.centres64[c] - self.source[i].astype(np.float64)) ** 2).sum())
+
+    def _keep_centres(self, rows: np.ndarray) -> None:
+        """Append centres (float64 copies, for `_exact_min`), growing the buffer by doubling."""
+        need = self.n_centres + len(rows)
+        if need > len(self.centres64):
+            grown = np.empty((max(need, 2 * len(self.centres64), 64), self.d))
+            grown[: self.n_centres] = self.centres64[: self.n_centres]
+            self.centres64 = grown
+        self.centres64[self.n_centres : need] = rows
+        self.n_centres = need
 
     def min_squared(self) -> np.ndarray:
         """(N,) running minimum in original row order (picked rows: -1), float64."""
@@ -406,13 +436,19 @@ def _pca(
         raise ValueError(f"dims must be in [1, {x.shape[1]}], got {dims}")
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(x), size=min(len(x), _PCA_SAMPLE), replace=False))
-    sample = x[rows].astype(np.float64)
-    mean = sample.mean(0)
-    sample -= mean
-    _, vecs = np.linalg.eigh(sample.T @ sample)
+    mean = np.zeros(x.shape[1])
+    for s in range(0, len(rows), 2048):
+        mean += x[rows[s : s + 2048]].sum(0, dtype=np.float64)
+    mean /= len(rows)
+    scatter = np.zeros((x.shape[1], x.shape[1]))
+    for s in range(0, len(rows), 2048):  # float64 in blocks: no float64 copy of the sample
+        block = x[rows[s : s + 2048]].astype(np.float64) - mean
+        scatter += block.T @ block
+    _, vecs = np.linalg.eigh(scatter)
     basis = vecs[:, ::-1][:, :dims].astype(np.float32)
     mean32 = mean.astype(np.float32)
     proj = np.empty((len(x), dims), dtype=np.float32)
+    chunk = min(chunk, _MANY_ROWS)  # float32 temporaries of chunk x d
     for s in range(0, len(x), chunk):
         proj[s : s + chunk] = (x[s : s + chunk] - mean32) @ basis
     return proj, ((labeled - mean32) @ basis).astype(np.float32)
@@ -420,6 +456,7 @@ def _pca(
 
 def _farthest_from_mean(x: np.ndarray, chunk: int) -> int:
     """The row farthest from the pool mean (float64; lowest index on ties)."""
+    chunk = min(chunk, _MANY_ROWS)
     mean = np.zeros(x.shape[1])
     for s in range(0, len(x), chunk):
         mean += x[s : s + chunk].sum(0, dtype=np.float64)
@@ -469,7 +506,7 @@ def k_center_greedy(
         x, lab = _pca(x, lab, dims, seed, chunk_rows)
     do_prune = (n >= _PRUNE_AUTO_ROWS) if prune == "auto" else bool(prune)
     state = _RunningMin(
-        x, _device(device), precision, do_prune, n_clusters, chunk_rows, seed, prune == "auto"
+        x, _device(device), precision, do_prune, n_clusters, chunk_rows, seed, prune == "auto", lab
     )
     state.add_many(lab)
     picks: list[int] = []
@@ -498,8 +535,7 @@ def k_center_greedy(
         picks.append(i)
         won.append(value)
         available[i] = False
-        state.mark_picked(i)
-        state.add(state.row(i))
+        state.add(state.row(i), state.mark_picked(i))
         if step == 0 and math.isnan(value):
             rest = state.min_squared()
             won[0] = math.sqrt(max(float(rest.max()), 0.0)) if n > 1 else 0.0
