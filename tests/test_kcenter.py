@@ -56,6 +56,9 @@ MODES = [
     {"prune": True, "n_clusters": 9, "chunk_rows": 37},
     {"prune": True, "n_clusters": 1},
     {"prune": True, "n_clusters": 40},
+    {"prune": "pca", "bound_dims": 2},
+    {"prune": "pca", "bound_dims": 1, "chunk_rows": 37},
+    {"prune": "pca", "bound_dims": 8},
 ]
 CASES = {
     "gaussian": lambda: (*gaussian(), 80),
@@ -128,13 +131,24 @@ def test_pruning_skips_work_on_clustered_data_with_the_same_picks() -> None:
     assert pruned.stats["rows_fraction"] < 0.5 < plain.stats["rows_fraction"]
 
 
-def test_auto_gives_up_clustering_that_does_not_separate() -> None:
+def test_pca_bounds_skip_work_on_low_rank_data_with_the_same_picks() -> None:
+    rng = np.random.default_rng(6)
+    low_rank = rng.normal(size=(3000, 5)) @ rng.normal(size=(5, 300))
+    pool = (low_rank + 0.01 * rng.normal(size=(3000, 300))).astype(np.float32)
+    labeled = pool[:10] + 0.1
+    plain = k_center_greedy(pool, 150, labeled, prune=False)
+    bounded = k_center_greedy(pool, 150, labeled, prune="pca", bound_dims=16)
+    assert bounded.indices.tolist() == plain.indices.tolist()
+    assert bounded.stats["rows_computed"] < 0.5 * plain.stats["rows_computed"]
+
+
+def test_auto_drops_bounds_that_do_not_pay() -> None:
     rng = np.random.default_rng(0)
-    pool = rng.normal(size=(20_000, 64)).astype(np.float32)
-    labeled = rng.normal(size=(50, 64)).astype(np.float32)
-    result = k_center_greedy(pool, 5, labeled, prune="auto")
-    assert result.stats["clusters"] == 0 and result.stats["auto_kept_fraction"] > 0.9
-    assert result.indices.tolist() == k_center_greedy(pool, 5, labeled, prune=False).indices.tolist()
+    pool = rng.normal(size=(20_000, 256)).astype(np.float32)  # isotropic: no projection separates rows
+    labeled = rng.normal(size=(20, 256)).astype(np.float32)
+    auto = k_center_greedy(pool, 30, labeled, prune="auto")
+    assert auto.stats["bound_dims"] == 128 and auto.stats["bound_dropped"] == 1
+    assert auto.indices.tolist() == k_center_greedy(pool, 30, labeled, prune=False).indices.tolist()
 
 
 def test_score_function_sees_distances_and_availability() -> None:

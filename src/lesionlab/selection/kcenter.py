@@ -7,7 +7,11 @@ no distance is computed twice. Never an N x N or budget x N matrix.
 
 Numerics: float32 throughout. The norm form loses precision when a row is close to the new centre
 relative to their norms (cancellation), so rows with `d^2 < 1e-3 (|x|^2 + |u|^2)` are recomputed as a sum
-of squared differences: duplicates get exactly 0 and near neighbours their accurate distance.
+of squared differences: duplicates get exactly 0 and near neighbours their accurate distance. Each row
+also remembers which centre gave its minimum. Rounding is bounded by tol = 3 d eps32 (|x|^2 + |c|^2); the
+rows within 2 tol of the largest minimum are the candidates for the next pick, and with several, their
+float64 distances to their own nearest centre decide (O(d) each). Picks therefore follow exact arithmetic,
+not the rounding of one mode's matrix products.
 
 Past the bandwidth limit (every exact pick reads all N x d features): with `prune`, the pool is grouped
 by a coarse k-means (about sqrt(N) centres, a few Lloyd steps on a sample) and stored cluster by cluster.
@@ -18,7 +22,9 @@ skipped rows are rows whose computed distance could not have lowered their minim
 plain loop's. The next pick is read from the clusters' maxima. The labelled set is pruned the same way
 (per cluster, labelled rows farther than the cluster's best upper bound are skipped). Pruning pays on
 real embeddings (clustered, low intrinsic dimension); on isotropic Gaussian data in 1,280 dimensions no
-cluster is ever skipped and it costs the clustering (seconds).
+cluster is ever skipped. `prune="auto"` (the default) clusters pools of >= 20,000 rows and, before copying
+the pool into cluster order, keeps the clustering only if its bounds skip >= 10 % of the labelled set's
+distances; otherwise it runs the plain loop on the caller's array (no copy).
 
 Approximate modes, judged by the covering radius they reach: `precision="float16"` / `"bfloat16"` stores
 the centred features at half the size (half the bandwidth), `dims=k` runs the loop on the first k
@@ -51,7 +57,10 @@ _U32 = 2.0**-24  # float32 unit roundoff
 _NEAR = 1e-3  # rows with d^2 below this fraction of |x|^2 + |u|^2 are recomputed as sum((x - u)^2)
 _PRUNE_AUTO_ROWS = 20_000  # prune="auto" clusters pools at least this large
 _MANY_ROWS = 4096  # rows per block against many centres (a block x 256 temporaries stay ~4 MB)
-_AUTO_KEEP = 0.9  # prune="auto" gives up clustering when it skips < 10 % of the labelled-set distances
+_BOUND_DIMS = 128  # principal components behind prune="pca" bounds
+_BOUND_MARGIN = 2e-3  # relative margin on PCA lower bounds (float32 rounding of the projections)
+_GATHER_LIMIT = 0.3  # above this fraction of rows to compute, read them all rather than gather them
+_AUTO_PROBE = 20  # prune="auto" drops the PCA bound if the first picks computed > _GATHER_LIMIT of rows
 _PCA_SAMPLE = 20_000
 _PICKED = -1.0  # running minimum of a picked row: never the maximum, never lowered
 
@@ -169,6 +178,35 @@ class _Clusters:
         return [np.flatnonzero(row) for row in lower**2 <= upper[:, None] ** 2 + slack]
 
 
+class _PcaBound:
+    """|x - u|^2 >= |P(x - u)|^2 + (|r_x| - |r_u|)^2 for an orthonormal projection P and residuals r."""
+
+    def __init__(self, x: np.ndarray, dims: int, seed: int, device: torch.device) -> None:
+        self.dims = dims
+        self.mean, self.basis = _pca_basis(x, dims, seed)
+        proj = _project(x, self.mean, self.basis)
+        centred2 = np.concatenate(
+            [
+                ((x[s : s + _MANY_ROWS].astype(np.float64) - self.mean) ** 2).sum(1)
+                for s in range(0, len(x), _MANY_ROWS)
+            ]
+        )
+        pn = (proj.astype(np.float64) ** 2).sum(1)
+        self.proj = torch.from_numpy(proj).to(device)
+        self.pn = torch.from_numpy(pn.astype(np.float32)).to(device)
+        self.resid = torch.from_numpy(np.sqrt(np.clip(centred2 - pn, 0, None)).astype(np.float32)).to(device)
+
+    def lower_bound2(self, u: torch.Tensor, ops: _Ops) -> torch.Tensor:
+        """(N,) float32 lower bounds on the squared distance of every row to u."""
+        u64 = u.double().cpu().numpy() - self.mean
+        pu = (u64.astype(np.float32) @ self.basis).astype(np.float32)
+        pu64 = pu.astype(np.float64)
+        ru = math.sqrt(max(float(u64 @ u64 - pu64 @ pu64), 0.0))
+        put = torch.from_numpy(pu).to(self.proj.device)
+        dp2 = (self.pn + float(pu64 @ pu64) - 2 * ops.mv(self.proj, put)).clamp_min_(0.0)
+        return dp2 + (self.resid - ru) ** 2
+
+
 class _RunningMin:
     """The running minimum squared distance of every pool row to the centres added so far."""
 
@@ -181,39 +219,31 @@ class _RunningMin:
         n_clusters: int | None,
         chunk_rows: int,
         seed: int,
+        bound_dims: int = 0,
         auto: bool = False,
-        labeled: np.ndarray | None = None,
     ) -> None:
-        """With `auto`, clustering is kept only if it would skip >= 10 % of the `labeled` distances."""
+        """`prune`: "clusters" (k-means triangle bounds), "pca" (per-row bounds from the first
+        `bound_dims` principal components; with `auto`, dropped when they stop paying) or None."""
         self.ops = _Ops(device)
         self.n, self.d = x.shape
         self.chunk = chunk_rows
-        self.stats = {"rows_computed": 0, "rows_total": 0, "clusters": 0}
+        self.stats = {"rows_computed": 0, "rows_total": 0, "clusters": 0, "bound_dims": 0}
         self.clusters = None
+        self.bound = None
+        self.auto = auto
+        self._fractions: list[float] = []
         stored = x
-        if prune:
+        if prune == "clusters":
             k = n_clusters or max(1, round(math.sqrt(self.n)))
-            clusters = _Clusters(x, k, seed, self.ops)
-            radius = clusters.radii(x)
-            if auto and labeled is not None and len(labeled):
-                # Before copying the pool: would the clusters skip >= 10 % of the labelled set's distances?
-                sqn = np.concatenate(
-                    [
-                        np.einsum("ij,ij->i", x[s : s + chunk_rows], x[s : s + chunk_rows])
-                        for s in range(0, self.n, chunk_rows)
-                    ]
-                )
-                maxsqn = np.maximum.reduceat(sqn[clusters.perm].astype(np.float64), clusters.starts)
-                sizes = np.diff(clusters.bounds)
-                keep = clusters.labeled_keep(radius, maxsqn, labeled)
-                kept = sum(int(n_c) * len(k_c) for n_c, k_c in zip(sizes, keep, strict=True))
-                prune = kept <= _AUTO_KEEP * self.n * len(labeled)
-                self.stats["auto_kept_fraction"] = kept / (self.n * len(labeled))
-        if prune:
-            self.clusters = clusters
-            stored = x[clusters.perm]  # one copy, cluster by cluster
-            self.radius = radius
-            self.stats["clusters"] = len(clusters.starts)
+            self.clusters = _Clusters(x, k, seed, self.ops)
+            self.radius = self.clusters.radii(x)
+            stored = x[self.clusters.perm]  # one copy, cluster by cluster
+            self.stats["clusters"] = len(self.clusters.starts)
+        elif prune == "pca":
+            self.bound = _PcaBound(x, min(bound_dims, self.d), seed, device)
+            self.stats["bound_dims"] = self.bound.dims
+        elif prune is not None:
+            raise ValueError(f"unknown pruning {prune!r}")
         dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
         if precision not in dtypes:
             raise ValueError(f"precision must be one of {sorted(dtypes)}, got {precision!r}")
@@ -292,6 +322,9 @@ class _RunningMin:
         """Lower the running minimum with one new centre u (float32, storage coordinates), id `cid`."""
         un = (u * u).sum()
         self.stats["rows_total"] += self.n
+        if self.bound is not None:
+            self._add_bounded(u, un, cid)
+            return
         if self.clusters is None:
             self._lower(0, self.n, u, un, cid)
             return
@@ -308,6 +341,35 @@ class _RunningMin:
             s, e = int(self.clusters.bounds[run[0]]), int(self.clusters.bounds[run[-1] + 1])
             self._lower(s, e, u, un, cid)
             self.cmax[run] = self.ops.segment_max(self.mind[s:e], self.clusters.starts[run] - s)
+
+    def _add_bounded(self, u: torch.Tensor, un: torch.Tensor, cid: int) -> None:
+        """Compute distances only for rows whose PCA lower bound could lower their minimum."""
+        lb2 = self.bound.lower_bound2(u, self.ops)
+        # The bound is exact up to float32 rounding of the projections: a 0.2 % margin, plus `tol` for
+        # the rounding of the distance the plain loop would have computed.
+        maybe = (lb2 * (1 - _BOUND_MARGIN) < self.mind + self.tol) & (self.mind > _PICKED)
+        rows = torch.nonzero(maybe).flatten()
+        fraction = len(rows) / max(1, self.n)
+        if fraction > _GATHER_LIMIT:  # gathering scattered rows costs more than reading them all
+            self._lower(0, self.n, u, un, cid)
+        elif len(rows):
+            block = torch.from_numpy(self.source[rows.numpy()]) if self.ops.cpu else self.x[rows]
+            sqn = self.sqn[rows]
+            d2 = sqn + un - 2 * self.ops.mv(block, u)
+            near = torch.nonzero(d2 < _NEAR * (sqn + un)).flatten()
+            if len(near):
+                diff = block[near].float() - u
+                d2[near] = (diff * diff).sum(1)
+            d2.clamp_min_(0.0)
+            closer = d2 < self.mind[rows]
+            self.mind[rows[closer]] = d2[closer]
+            self.nearest[rows[closer]] = cid
+            self.stats["rows_computed"] += len(rows)
+        if self.auto:
+            self._fractions.append(fraction)
+            if len(self._fractions) == _AUTO_PROBE and np.mean(self._fractions) > _GATHER_LIMIT:
+                self.bound = None  # the bound does not separate this data: plain loop from here on
+                self.stats["bound_dropped"] = 1
 
     def add_many(self, centres: np.ndarray, block: int = 256) -> None:
         """Lower the running minimum with many centres (the labelled set), in chunks."""
@@ -428,10 +490,8 @@ class _RunningMin:
         return m[self.pos] if self.clusters is not None else m
 
 
-def _pca(
-    x: np.ndarray, labeled: np.ndarray, dims: int, seed: int, chunk: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Project pool and labelled rows on the pool's first `dims` principal axes (fitted on a sample)."""
+def _pca_basis(x: np.ndarray, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (float64) and the first `dims` principal axes (d, dims) float32 of a sample of the rows."""
     if not 1 <= dims <= x.shape[1]:
         raise ValueError(f"dims must be in [1, {x.shape[1]}], got {dims}")
     rng = np.random.default_rng(seed)
@@ -445,13 +505,21 @@ def _pca(
         block = x[rows[s : s + 2048]].astype(np.float64) - mean
         scatter += block.T @ block
     _, vecs = np.linalg.eigh(scatter)
-    basis = vecs[:, ::-1][:, :dims].astype(np.float32)
+    return mean, np.ascontiguousarray(vecs[:, ::-1][:, :dims]).astype(np.float32)
+
+
+def _project(x: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
     mean32 = mean.astype(np.float32)
-    proj = np.empty((len(x), dims), dtype=np.float32)
-    chunk = min(chunk, _MANY_ROWS)  # float32 temporaries of chunk x d
-    for s in range(0, len(x), chunk):
-        proj[s : s + chunk] = (x[s : s + chunk] - mean32) @ basis
-    return proj, ((labeled - mean32) @ basis).astype(np.float32)
+    out = np.empty((len(x), basis.shape[1]), dtype=np.float32)
+    for s in range(0, len(x), _MANY_ROWS):  # float32 temporaries of _MANY_ROWS x d
+        out[s : s + _MANY_ROWS] = (x[s : s + _MANY_ROWS] - mean32) @ basis
+    return out
+
+
+def _pca(x: np.ndarray, labeled: np.ndarray, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Project pool and labelled rows on the pool's first `dims` principal axes (fitted on a sample)."""
+    mean, basis = _pca_basis(x, dims, seed)
+    return _project(x, mean, basis), _project(labeled, mean, basis)
 
 
 def _farthest_from_mean(x: np.ndarray, chunk: int) -> int:
@@ -467,6 +535,19 @@ def _farthest_from_mean(x: np.ndarray, chunk: int) -> int:
     return int(np.argmax(dist))
 
 
+def _pruning(prune: bool | str, shape: tuple[int, int], precision: str) -> str | None:
+    if prune == "auto":
+        big = shape[0] >= _PRUNE_AUTO_ROWS and shape[1] >= 2 * _BOUND_DIMS and precision == "float32"
+        return "pca" if big else None
+    if prune in (True, "clusters"):
+        return "clusters"
+    if prune == "pca":
+        return "pca"
+    if prune is False or prune is None:
+        return None
+    raise ValueError(f"prune must be 'auto', 'pca', 'clusters', True or False, got {prune!r}")
+
+
 def k_center_greedy(
     features: Any,
     budget: int,
@@ -477,6 +558,7 @@ def k_center_greedy(
     rng: np.random.Generator | None = None,
     prune: bool | str = "auto",
     n_clusters: int | None = None,
+    bound_dims: int = _BOUND_DIMS,
     precision: str = "float32",
     dims: int | None = None,
     device: str | torch.device | None = None,
@@ -486,9 +568,11 @@ def k_center_greedy(
     """Greedy k-center over the rows of `features` (N, d), given `labeled` (L, d) centres.
 
     Each step picks the available row with the largest `score(min_distances, available)` (default: the
-    min distance itself, Eq. 1) and makes it a centre (Eq. 2). `prune` ("auto": pools of >= 20,000 rows)
-    skips clusters a new centre cannot reach; the picks are the same. `precision` and `dims` are
-    approximate modes. Returns at most N picks.
+    min distance itself, Eq. 1) and makes it a centre (Eq. 2). `prune` skips distances that cannot lower
+    a minimum, with the same picks: "pca" (per-row bounds from `bound_dims` principal components),
+    True / "clusters" (k-means triangle bounds, `n_clusters`), False, or "auto" ("pca" for pools of
+    >= 20,000 rows and >= 256 float32 features, dropped if the first picks show it does not pay).
+    `precision` and `dims` are approximate modes. Returns at most N picks.
     """
     x = _as_float32(features, "features")
     n, d = x.shape
@@ -503,10 +587,17 @@ def k_center_greedy(
     if n == 0 or budget <= 0:
         return KCenterResult(np.empty(0, np.int64), np.empty(0), np.zeros(n), {})
     if dims is not None:
-        x, lab = _pca(x, lab, dims, seed, chunk_rows)
-    do_prune = (n >= _PRUNE_AUTO_ROWS) if prune == "auto" else bool(prune)
+        x, lab = _pca(x, lab, dims, seed)
     state = _RunningMin(
-        x, _device(device), precision, do_prune, n_clusters, chunk_rows, seed, prune == "auto", lab
+        x,
+        _device(device),
+        precision,
+        _pruning(prune, x.shape, precision),
+        n_clusters,
+        chunk_rows,
+        seed,
+        bound_dims,
+        prune == "auto",
     )
     state.add_many(lab)
     picks: list[int] = []
@@ -560,8 +651,8 @@ def covering_radius(
         return 0.0
     if not len(c):
         return math.inf
-    do_prune = (len(x) >= _PRUNE_AUTO_ROWS) if prune == "auto" else bool(prune)
-    state = _RunningMin(x, _device(device), "float32", do_prune, None, chunk_rows, 0)
+    mode = None if prune == "auto" else _pruning(prune, x.shape, "float32")  # only "clusters" helps here
+    state = _RunningMin(x, _device(device), "float32", None if mode == "pca" else mode, None, chunk_rows, 0)
     state.add_many(c)
     return math.sqrt(max(float(state.mind.max()), 0.0))
 
