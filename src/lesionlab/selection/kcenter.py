@@ -13,18 +13,22 @@ rows within 2 tol of the largest minimum are the candidates for the next pick, a
 float64 distances to their own nearest centre decide (O(d) each). Picks therefore follow exact arithmetic,
 not the rounding of one mode's matrix products.
 
-Past the bandwidth limit (every exact pick reads all N x d features): with `prune`, the pool is grouped
-by a coarse k-means (about sqrt(N) centres, a few Lloyd steps on a sample) and stored cluster by cluster.
-Each cluster keeps its radius r_c (float64, to its centre m_c) and the largest running minimum M_c of its
-members. A new centre u cannot lower any member's minimum when |m_c - u| - r_c >= M_c (triangle
-inequality), so the cluster is skipped; a margin of 3 d eps32 (|x|^2 + |u|^2) covers float32 rounding, so
-skipped rows are rows whose computed distance could not have lowered their minimum: the picks are the
-plain loop's. The next pick is read from the clusters' maxima. The labelled set is pruned the same way
-(per cluster, labelled rows farther than the cluster's best upper bound are skipped). Pruning pays on
-real embeddings (clustered, low intrinsic dimension); on isotropic Gaussian data in 1,280 dimensions no
-cluster is ever skipped. `prune="auto"` (the default) clusters pools of >= 20,000 rows and, before copying
-the pool into cluster order, keeps the clustering only if its bounds skip >= 10 % of the labelled set's
-distances; otherwise it runs the plain loop on the caller's array (no copy).
+Past the bandwidth limit (every exact pick reads all N x d features), two exact prunings skip distances
+that cannot lower a minimum; a margin covers float32 rounding, so the picks are the plain loop's.
+
+- `prune="pca"` (what `"auto"` uses on pools of >= 20,000 rows with >= 256 float32 features): the pool's
+  first 128 principal axes P (fitted on <= 20,000 rows) give, for every row, |x - u|^2 >=
+  |P(x - u)|^2 + (|r_x| - |r_u|)^2 with r the residual off the axes. Per pick one N x 128 product bounds
+  every row, and only rows whose bound (less 0.2 %) is below their minimum (plus tol) are computed,
+  gathered. On pooled Lite0 embeddings that is 0.1-0.4 % of the rows per pick. When more than 30 % remain
+  a pick reads all rows instead, and "auto" drops the bound when its first 20 picks average above that
+  (isotropic Gaussian data, where no projection separates rows).
+- `prune=True` / `"clusters"`: the pool is grouped by a coarse k-means (about sqrt(N) centres, a few Lloyd
+  steps on a sample) and copied cluster by cluster. A cluster keeps its radius r_c (float64) and the
+  largest running minimum M_c of its members; a new centre u cannot lower any member's minimum when
+  |m_c - u| - r_c >= M_c, so the cluster is skipped and the next pick is read from the clusters' maxima.
+  The labelled set is pruned the same way per cluster. On 1,280-d Lite0 embeddings k-means clusters are
+  too wide for this to skip anything (measured); it helps on well-separated, low-dimensional clusters.
 
 Approximate modes, judged by the covering radius they reach: `precision="float16"` / `"bfloat16"` stores
 the centred features at half the size (half the bandwidth), `dims=k` runs the loop on the first k
@@ -60,6 +64,7 @@ _MANY_ROWS = 4096  # rows per block against many centres (a block x 256 temporar
 _BOUND_DIMS = 128  # principal components behind prune="pca" bounds
 _BOUND_MARGIN = 2e-3  # relative margin on PCA lower bounds (float32 rounding of the projections)
 _GATHER_LIMIT = 0.3  # above this fraction of rows to compute, read them all rather than gather them
+_MANY_PROBE = 50  # labelled rows through the PCA bound before judging whether it pays for them
 _AUTO_PROBE = 20  # prune="auto" drops the PCA bound if the first picks computed > _GATHER_LIMIT of rows
 _PCA_SAMPLE = 20_000
 _PICKED = -1.0  # running minimum of a picked row: never the maximum, never lowered
@@ -323,7 +328,12 @@ class _RunningMin:
         un = (u * u).sum()
         self.stats["rows_total"] += self.n
         if self.bound is not None:
-            self._add_bounded(u, un, cid)
+            fraction = self._add_bounded(u, un, cid)
+            if self.auto:
+                self._fractions.append(fraction)
+                if len(self._fractions) == _AUTO_PROBE and np.mean(self._fractions) > _GATHER_LIMIT:
+                    self.bound = None  # the bound does not separate this data: plain loop from here on
+                    self.stats["bound_dropped"] = 1
             return
         if self.clusters is None:
             self._lower(0, self.n, u, un, cid)
@@ -342,8 +352,9 @@ class _RunningMin:
             self._lower(s, e, u, un, cid)
             self.cmax[run] = self.ops.segment_max(self.mind[s:e], self.clusters.starts[run] - s)
 
-    def _add_bounded(self, u: torch.Tensor, un: torch.Tensor, cid: int) -> None:
-        """Compute distances only for rows whose PCA lower bound could lower their minimum."""
+    def _add_bounded(self, u: torch.Tensor, un: torch.Tensor, cid: int) -> float:
+        """Compute distances only for rows whose PCA lower bound could lower their minimum; returns the
+        fraction of rows that needed it."""
         lb2 = self.bound.lower_bound2(u, self.ops)
         # The bound is exact up to float32 rounding of the projections: a 0.2 % margin, plus `tol` for
         # the rounding of the distance the plain loop would have computed.
@@ -365,11 +376,7 @@ class _RunningMin:
             self.mind[rows[closer]] = d2[closer]
             self.nearest[rows[closer]] = cid
             self.stats["rows_computed"] += len(rows)
-        if self.auto:
-            self._fractions.append(fraction)
-            if len(self._fractions) == _AUTO_PROBE and np.mean(self._fractions) > _GATHER_LIMIT:
-                self.bound = None  # the bound does not separate this data: plain loop from here on
-                self.stats["bound_dropped"] = 1
+        return fraction
 
     def add_many(self, centres: np.ndarray, block: int = 256) -> None:
         """Lower the running minimum with many centres (the labelled set), in chunks."""
@@ -381,24 +388,39 @@ class _RunningMin:
         cn_all = (c_all * c_all).sum(1)
         self.tol = 3 * self.d * _U32 * (self.max_sqn + max(self.max_sqn, float(cn_all.max())))
         rows = min(self.chunk, _MANY_ROWS)
+        done = 0
+        if self.bound is not None:
+            # One centre at a time through the bound while it pays (once the first centres have set the
+            # minima, most rows are skipped); the rest in blocks when it does not.
+            recent: list[float] = []
+            while done < len(centres) and not (
+                done >= _MANY_PROBE and np.mean(recent[-_AUTO_PROBE:]) > _GATHER_LIMIT
+            ):
+                recent.append(self._add_bounded(c_all[done], cn_all[done], first_id + done))
+                self.stats["rows_total"] += self.n
+                done += 1
+            c_all, cn_all = c_all[done:], cn_all[done:]
+            first_id += done
+            if not len(c_all):
+                return
         if self.clusters is None:
             for a in range(0, self.n, rows):
                 b = min(self.n, a + rows)
-                self._lower_many(a, b, c_all, cn_all, block, first_id + torch.arange(len(centres)))
-            self.stats["rows_total"] += self.n * len(centres)
+                self._lower_many(a, b, c_all, cn_all, block, first_id + torch.arange(len(c_all)))
+            self.stats["rows_total"] += self.n * len(c_all)
             return
         # Per cluster, skip labelled rows that cannot be any member's nearest.
         keeps = self.clusters.labeled_keep(self.radius, self.maxsqn, c_all.double().cpu().numpy())
         for c, keep in enumerate(keeps):
             s, e = int(self.clusters.bounds[c]), int(self.clusters.bounds[c + 1])
             idx = torch.from_numpy(keep).to(c_all.device)
-            if len(keep) == len(centres):
+            if len(keep) == len(c_all):
                 c_keep, cn_keep = c_all, cn_all
             else:
                 c_keep, cn_keep = c_all[idx], cn_all[idx]
             for a in range(s, e, rows):
                 self._lower_many(a, min(e, a + rows), c_keep, cn_keep, block, first_id + idx)
-            self.stats["rows_total"] += (e - s) * len(centres)
+            self.stats["rows_total"] += (e - s) * len(c_all)
         self.cmax = self.ops.segment_max(self.mind, self.clusters.starts)
 
     def _lower_many(
