@@ -44,3 +44,16 @@ def test_save_checkpoint_does_not_use_a_fixed_temporary_name(tmp_path: Path) -> 
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, other.state_dict()[name]), name
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "model.pt.tmp"]
+
+
+def test_atomic_files_get_the_umask_mode_not_0600(tmp_path: Path) -> None:
+    import os
+
+    from lesionlab.io import write_text
+
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "report.txt", "shared")
+        assert (tmp_path / "report.txt").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)

@@ -20,6 +20,7 @@ from lesionlab.cli import app
 from lesionlab.config import ExperimentConfig
 from lesionlab.data.demo import demo_root
 from lesionlab.data.loading import load_dataset
+from lesionlab.errors import ConfigError
 from lesionlab.evaluation.decision import RuleScore, choose_rule
 from lesionlab.loop.demo import demo_config
 
@@ -334,3 +335,16 @@ def test_demo_config_uses_the_embedded_data(tmp_path: Path) -> None:
     assert all(r.image_path.is_relative_to(root) for r in dataset.records)
     assert [len(dataset.split(s)) for s in ("train", "val", "test")] == [240, 60, 120]
     assert dataset.classes == ["other", "melanoma"]
+
+
+def test_run_refuses_a_training_config_and_train_an_experiment_config(tmp_path: Path) -> None:
+    train_yaml = tmp_path / "train.yaml"
+    train_yaml.write_text("train: {epochs: 1}\n")
+    result = runner.invoke(app, ["run", str(train_yaml)])
+    assert isinstance(result.exception, ConfigError)
+    assert "has no `experiment` section" in str(result.exception)
+    exp_yaml = tmp_path / "exp.yaml"
+    exp_yaml.write_text("experiment: {rounds: 1}\n")
+    result = runner.invoke(app, ["train", str(exp_yaml)])
+    assert isinstance(result.exception, ConfigError)
+    assert "this is an experiment config" in str(result.exception)

@@ -221,8 +221,15 @@ def run(
     force: Annotated[bool, typer.Option(help="overwrite a finished run in the output folder")] = False,
 ) -> None:
     """Run (or resume) a simulated-oracle active-learning experiment and write its report."""
-    from lesionlab.config import ExperimentConfig, load_config
+    from lesionlab.config import ExperimentConfig, load_config, read_yaml
+    from lesionlab.errors import ConfigError
 
+    if "experiment" not in read_yaml(config):
+        # A training config would otherwise start a default experiment (3 strategies x 3 seeds) on its data.
+        raise ConfigError(
+            f"{config} has no `experiment` section: it looks like a training config (use `lesionlab train`), "
+            "or add an experiment section (see docs/configuration.md)"
+        )
     _run_and_report(load_config(ExperimentConfig, config), force)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lesionlab.errors import ConfigError
 
@@ -110,6 +110,15 @@ class ModelConfig(_Strict):
 
 class TrainRunConfig(_Strict):
     """`lesionlab train`: one supervised run on a data source's train split, epoch picked on val."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_an_experiment(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "experiment" in data:
+            raise ValueError(
+                "this is an experiment config (it has an `experiment` section): use `lesionlab run`"
+            )
+        return data
 
     # The task object (lesionlab.tasks) the trainer, runner and report ask; segmentation joins with its model.
     task: Literal["classification"] = "classification"

@@ -27,6 +27,13 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
+def shared_mode() -> int:
+    """0666 less the process umask: the mode an ordinary `open(path, "w")` would give a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """A file object to write `path` through: it appears complete when the block ends, or not at all.
@@ -37,6 +44,7 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, shared_mode())  # mkstemp makes 0600; the file is as readable as any the user writes
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh

@@ -28,6 +28,7 @@ from lesionlab.data.preprocess import (
     check_resize,
     load_image,
 )
+from lesionlab.io import shared_mode
 
 # Part of every key: bump it when decoding or preprocessing changes, so old entries are never reused
 # (and bump the activation cache's ACTIVATION_FORMAT with it: activations are computed from these images).
@@ -167,6 +168,7 @@ class ImageCache:
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=TMP_PREFIX, suffix=".npy")
+            os.chmod(tmp, shared_mode())
             with os.fdopen(fd, "wb") as f:
                 np.save(f, arr, allow_pickle=False)
             os.replace(tmp, entry)

@@ -33,6 +33,7 @@ import torch
 from lesionlab.data.augment import augmented_views
 from lesionlab.data.cache import TMP_PREFIX, ImageCache, read_array, remove_stale_temporaries, write_failure
 from lesionlab.data.fingerprint import content_key
+from lesionlab.io import shared_mode
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.progress import progress
 
@@ -200,6 +201,7 @@ class ActivationCache:
         tmp: str | None = None
         try:
             fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=TMP_PREFIX, suffix=".npy")
+            os.chmod(tmp, shared_mode())
             with os.fdopen(fd, "wb") as fh:
                 np.save(fh, value, allow_pickle=False)
             os.replace(tmp, entry)
