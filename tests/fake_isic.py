@@ -69,3 +69,22 @@ def make_tiny_isic(root: Path) -> TinyIsic:
     for split, (_, n_mel) in zip(("train", "val", "test"), TINY_SPLITS.values(), strict=True):
         assert sum(labels[i] for i in ids[split]) == n_mel, split
     return TinyIsic(root, ids, labels)
+
+
+def tiny_train_config(**overrides: object):
+    """A TrainConfig sized for the tiny images: 2 short epochs, the fast path, one thread (two threads spin
+    against each other on 2 shared cores with tensors this small)."""
+    from lesionlab.config import TrainConfig
+
+    base = dict(
+        epochs=2,
+        batch_size=8,
+        resolution=32,
+        freeze_stages=5,
+        views=2,
+        num_threads=1,
+        progress=False,
+        lr=1e-3,
+        patience=0,
+    )
+    return TrainConfig(**{**base, **overrides})

@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from fake_isic import TinyIsic
+from fake_isic import TinyIsic, tiny_train_config
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.pool import PoolState
 from lesionlab.data.records import Record
@@ -46,18 +46,7 @@ def splits(tiny_isic: TinyIsic) -> dict[str, list[Record]]:
 
 
 def config(**overrides) -> TrainConfig:
-    base = dict(
-        epochs=2,
-        batch_size=8,
-        resolution=32,
-        freeze_stages=6,
-        views=2,
-        num_threads=1,
-        progress=False,
-        lr=1e-3,
-        patience=0,
-    )
-    return TrainConfig(**{**base, **overrides})
+    return tiny_train_config(**{"freeze_stages": 6, **overrides})
 
 
 def _output(maps: list[torch.Tensor]) -> ClassifierOutput:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from scipy.stats import multivariate_normal
 from sklearn.neighbors import KNeighborsClassifier
 
-from fake_isic import TinyIsic
+from fake_isic import TinyIsic, tiny_train_config
 from lesionlab.config import ExperimentConfig, TrainRunConfig, load_config
 from lesionlab.data.noise import estimate_transition, transition_noise
 from lesionlab.data.sources import load_isic2017
@@ -321,17 +321,7 @@ def splits(tiny_isic: TinyIsic, offline_single_thread: None) -> dict:
 
 
 def _config(**overrides) -> TrainConfig:
-    base = dict(
-        epochs=3,
-        batch_size=8,
-        resolution=32,
-        freeze_stages=5,
-        views=2,
-        num_threads=1,
-        progress=False,
-        lr=1e-3,
-    )
-    return TrainConfig(**{**base, **overrides})
+    return tiny_train_config(**{"epochs": 3, "patience": 5, **overrides})
 
 
 def test_ousm_loop_fit_reweights_after_the_configured_epoch(lite0, splits: dict, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from fake_isic import TinyIsic, lesion_image
+from fake_isic import TinyIsic, lesion_image, tiny_train_config
 from lesionlab.cache_maintenance import cache_folders
 from lesionlab.config import TrainRunConfig, load_config
 from lesionlab.data.records import Record
@@ -47,19 +47,7 @@ def lite0() -> LesionClassifier:
 
 
 def config(**overrides) -> TrainConfig:
-    # One thread: on 2 shared cores two threads spin against each other on these tiny tensors.
-    base = dict(
-        epochs=2,
-        batch_size=8,
-        resolution=32,
-        freeze_stages=5,
-        views=2,
-        num_threads=1,
-        progress=False,
-        lr=1e-3,
-        patience=0,
-    )
-    return TrainConfig(**{**base, **overrides})
+    return tiny_train_config(**overrides)
 
 
 def _labels(records: list[Record]) -> np.ndarray:
