@@ -512,3 +512,21 @@ def test_paper000_stopping_without_validation_says_so_at_start(
         exp_config(tiny, tmp_path / "noval", strategies=["random"], stopping="paper000"), progress=False
     )
     assert "stopping: paper000 tests each round's gain on the validation split" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("strategy", ["learning_loss", "vaal", "confident_coreset"])
+def test_paper003_strategies_resume_exactly(tiny: TinyIsic, tmp_path: Path, strategy: str) -> None:
+    """A jointly trained loss predictor and a VAAL discriminator are seeded like the rest: a run killed after
+    round 1 and resumed in a new process makes the selections and numbers of an uninterrupted one."""
+    settings = {"strategies": [strategy], "rounds": 2}
+    expected = run_experiment(exp_config(tiny, tmp_path / "A", **settings), progress=False)
+    clear_memory()
+    torch.manual_seed(5)
+    with pytest.raises(Killed):
+        run_experiment(
+            exp_config(tiny, tmp_path / "B", **settings), progress=False, on_round=_kill_after(strategy, 1)
+        )
+    clear_memory()
+    torch.manual_seed(6)
+    resumed = run_experiment(exp_config(tiny, tmp_path / "B", **settings), progress=False)
+    _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), strategy)
