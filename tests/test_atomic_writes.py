@@ -57,3 +57,16 @@ def test_atomic_files_get_the_umask_mode_not_0600(tmp_path: Path) -> None:
         assert (tmp_path / "report.txt").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(old)
+
+
+def test_text_is_written_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    """Under an ASCII locale a text-mode write of '±' (in every mean ± s.e.) raised; now it is UTF-8."""
+    import os
+    import subprocess
+    import sys
+
+    target = tmp_path / "summary.md"
+    code = f"from lesionlab.io import write_text; write_text({str(target)!r}, 'mean \\u00b1 s.e.')"
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    assert target.read_bytes().decode("utf-8") == "mean \u00b1 s.e."

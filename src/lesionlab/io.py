@@ -55,9 +55,10 @@ def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write `text` atomically; on failure the previous file (if any) is intact and no temp file remains."""
-    with atomic_file(path, "w") as fh:
-        fh.write(text)
+    """Write `text` atomically as UTF-8 (whatever the machine's locale); on failure the previous file (if
+    any) is intact and no temp file remains."""
+    with atomic_file(path, "wb") as fh:
+        fh.write(text.encode("utf-8"))
 
 
 def write_json(path: Path, payload: Any) -> None:
