@@ -264,6 +264,47 @@ def report(
     console.print(f"report: {path}")
 
 
+@app.command()
+def audit(
+    target: Annotated[
+        Path, typer.Argument(help="a train/experiment YAML config, or a `lesionlab train` folder")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="folder for audit.csv/html/json (default: OUTPUT/audit)")
+    ] = None,
+    split: Annotated[str, typer.Option(help="train, val, test or all (every labelled image)")] = "train",
+    views: Annotated[int, typer.Option(help="fixed augmented views per image (view 0 is plain)")] = 4,
+    folds: Annotated[int, typer.Option(help="cross-validation folds for out-of-sample probabilities")] = 5,
+    top: Annotated[int, typer.Option(help="most suspect images shown in the HTML gallery")] = 100,
+    flips: Annotated[
+        Path | None, typer.Option(help="file of image ids known to be wrong: precision/recall at k")
+    ] = None,
+    simulate_noise: Annotated[
+        float, typer.Option(help="flip this share of labels first (symmetric, recorded)")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="seed of the folds and of simulated noise")] = 0,
+    features: Annotated[
+        str, typer.Option(help="backbone (untrained, out of sample) or run (the trained model)")
+    ] = "backbone",
+) -> None:
+    """Rank labelled images by how likely their label is wrong; write a CSV and an HTML gallery to review."""
+    from lesionlab.audit.run import run_audit
+    from lesionlab.errors import ConfigError
+
+    if features not in ("backbone", "run") or split not in ("train", "val", "test", "all"):
+        raise ConfigError("--features must be backbone or run, --split train, val, test or all")
+    if not 0 <= simulate_noise < 1:
+        raise ConfigError(f"--simulate-noise must be in [0, 1), got {simulate_noise}")
+    summary = run_audit(target, out, split, views, folds, top, flips, simulate_noise, seed, features)  # type: ignore[arg-type]
+    for m in summary["at_k"]:
+        console.print(
+            f"known flips: precision at {m['k']} {m['precision_at_k']:.3f}, recall {m['recall_at_k']:.3f}"
+        )
+    console.print(
+        f"audited {summary['n_images']} images; review: {summary['out']}/audit.html (all: audit.csv)"
+    )
+
+
 def _run_and_report(config, force: bool) -> None:
     from lesionlab.evaluation.report import write_report
     from lesionlab.loop.experiment import run_experiment

@@ -427,6 +427,13 @@ class Trainer:
         """Pooled embeddings (N, D), the input of the classifier layer."""
         return self._outputs_from(self._inputs(records)[0])[1]
 
+    def view_embeddings(self, records: Sequence[Record], views: int) -> np.ndarray:
+        """Pooled embeddings (V, N, D) of each of the first `views` fixed views (row 0 is `embed`)."""
+        if views < 1:
+            raise ConfigError(f"views must be >= 1, got {views}")
+        x = self._inputs(records, views)
+        return np.stack([self._outputs_from(x[v])[1] for v in range(views)])
+
     def embed_arrays(self, images: np.ndarray) -> np.ndarray:
         """Pooled embeddings (N, D) of images not on disk (e.g. mosaics): uint8 (N, H, W, 3), no cache."""
         images = np.asarray(images)

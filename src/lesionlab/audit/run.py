@@ -1,0 +1,143 @@
+"""`lesionlab audit CONFIG-or-RUN`: audit the labels of a configured data source and write the review files.
+
+The target is a YAML config (`lesionlab train` or `run`: its `data`, `model`, `train` and `cache_dir`
+sections are read) or the output folder of `lesionlab train` (its config; `features="run"` embeds with
+the trained model instead of the untrained backbone, which is in-sample for the labels it learned).
+Images are embedded per fixed augmented view (`audit.features`), then `audit_labels` ranks them.
+Known flips (a file of image ids, one per line or a CSV with an `image_id` column) or simulated
+symmetric noise (`simulate_noise`, flips recorded) give precision and recall at k.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from lesionlab.audit.core import AuditResult, audit_labels
+from lesionlab.audit.features import backbone_features
+from lesionlab.audit.report import write_audit
+from lesionlab.config import ExperimentConfig, TrainRunConfig, load_config, read_yaml
+from lesionlab.data.records import LabeledDataset, Record
+from lesionlab.errors import ConfigError
+
+
+def audit_records(
+    records: list[Record],
+    classes: list[str],
+    views: int = 4,
+    folds: int = 5,
+    seed: int = 0,
+    trainer=None,
+    config: Any = None,
+    weights: dict[str, float] | None = None,
+) -> AuditResult:
+    """Embed `records` (their `label`s are audited) and rank them; `config` gives backbone and train."""
+    if any(r.label is None for r in records):
+        raise ConfigError("every audited image needs a label; pass labelled records only")
+    kwargs: dict[str, Any] = {"views": views, "trainer": trainer}
+    if config is not None and trainer is None:
+        kwargs.update(
+            backbone=config.model.backbone,
+            weights=config.model.weights,
+            train=config.train.updated(progress=False),
+            cache_dir=config.cache_dir,
+        )
+    x = backbone_features(records, **kwargs)
+    labels = np.array([r.label for r in records], dtype=np.int64)
+    return audit_labels(x, labels, classes, [r.id for r in records], folds=folds, seed=seed, weights=weights)
+
+
+def _load_target(target: Path) -> tuple[Any, LabeledDataset, Any]:
+    """(config, dataset, trained trainer or None) of a config file or a `lesionlab train` folder."""
+    from lesionlab.data.loading import load_dataset
+
+    if target.is_dir():
+        if (target / "metrics.json").is_file():
+            from lesionlab.supervised import load_trained_run
+
+            return load_trained_run(target)
+        raise ConfigError(
+            f"{target} is not the output folder of `lesionlab train` (no metrics.json): pass a config file"
+        )
+    data = read_yaml(target)
+    config = load_config(ExperimentConfig if "experiment" in data else TrainRunConfig, target)
+    return config, load_dataset(config), None
+
+
+def read_flips(path: Path) -> set[str]:
+    """Image ids from a text file (one per line) or a CSV with an `image_id` column."""
+    if not path.is_file():
+        raise ConfigError(f"flips file {path} does not exist")
+    text = path.read_text().splitlines()
+    if text and "image_id" in text[0].split(","):
+        return {row["image_id"] for row in csv.DictReader(text)}
+    return {line.strip() for line in text if line.strip()}
+
+
+def run_audit(
+    target: Path,
+    out: Path | None = None,
+    split: str = "train",
+    views: int = 4,
+    folds: int = 5,
+    top: int = 100,
+    flips: Path | None = None,
+    simulate_noise: float = 0.0,
+    seed: int = 0,
+    features: Literal["backbone", "run"] = "backbone",
+) -> dict[str, Any]:
+    """Audit the labelled images of `split` ("all" for every labelled image) of `target`; write the files."""
+    config, dataset, trained = _load_target(Path(target))
+    if features == "run" and trained is None:
+        raise ConfigError("--features run needs the output folder of `lesionlab train`, not a config file")
+    splits = ("train", "val", "test") if split == "all" else (split,)
+    records = dataset.split(*splits, labeled_only=True)
+    if len(records) < 4:
+        raise ConfigError(f"{dataset.name} has {len(records)} labelled {split} images: too few to audit")
+    known = read_flips(flips) if flips else set()
+    if simulate_noise > 0:
+        from lesionlab.data.noise import relabel, symmetric_noise
+
+        noisy = symmetric_noise(
+            [r.label for r in records],
+            simulate_noise,
+            dataset.num_classes,
+            seed=seed,
+            ids=[r.id for r in records],
+        )
+        records, known = relabel(records, noisy), set(noisy.flipped_ids)
+    result = audit_records(
+        records,
+        dataset.classes,
+        views=views,
+        folds=folds,
+        seed=seed,
+        trainer=trained if features == "run" else None,
+        config=config,
+    )
+    out = Path(out) if out is not None else Path(config.output) / "audit"
+    extra = {
+        "source": dataset.name,
+        "split": split,
+        "views": views,
+        "folds": folds,
+        "features": features,
+        "simulated_noise": simulate_noise,
+        "classes": dataset.classes,
+    }
+    summary = write_audit(
+        result,
+        out,
+        {r.id: r.image_path for r in records},
+        top=top,
+        flipped=known or None,
+        title=f"Label audit: {dataset.name} ({split})",
+        extra=extra,
+    )
+    return {**summary, "out": str(out)}
+
+
+__all__ = ["audit_records", "read_flips", "run_audit"]
