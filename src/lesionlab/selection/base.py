@@ -201,4 +201,4 @@ def get_strategy(name: str, **params: object) -> Strategy:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register_strategy decorators.
-    from lesionlab.selection import coreset, learned, representativeness, uncertainty  # noqa: F401
+    from lesionlab.selection import acft, coreset, learned, representativeness, uncertainty  # noqa: F401

@@ -240,3 +240,7 @@ def vaal_scores(request: EvidenceRequest) -> np.ndarray:
         seed,
         **request.options,
     )
+
+
+# Providers registered in modules of their own (imported last: they use `register_evidence`).
+from lesionlab.selection import patch_evidence  # noqa: E402, F401

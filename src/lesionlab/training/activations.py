@@ -228,16 +228,18 @@ class ActivationCache:
             chunk = list(paths[start : start + self.batch_size])
             decoded = self.images.get_many(chunk)
             chunk_keys = keys[start : start + self.batch_size]
-            # Views are seeded per image key and view, so the cache never depends on batching or order.
-            views = (
-                augmented_views(decoded, n_views, self.view_seed, keys=chunk_keys)
-                if n_views > 1
-                else decoded[None]
-            )
+            views = self._views(decoded, n_views, chunk_keys)
             for v in range(n_views):
                 x = torch.from_numpy(views[v]).to(self.device).permute(0, 3, 1, 2).float().div_(255)
                 x = x.contiguous(memory_format=torch.channels_last)
                 self._run(x, chunk_keys, v)
+
+    def _views(self, decoded: np.ndarray, n_views: int, keys: Sequence[str]) -> np.ndarray:
+        """(n_views, N, H, W, 3) uint8 inputs of one batch; a subclass caches other views (ACFT's patches)."""
+        # Views are seeded per image key and view, so the cache never depends on batching or order.
+        if n_views == 1:
+            return decoded[None]
+        return augmented_views(decoded, n_views, self.view_seed, keys=keys)
 
     def _run(self, x: torch.Tensor, keys: Sequence[str], view: int) -> None:
         """Compute and store the entries of one batch of one view."""
