@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from lesionlab.cli_project import project_app
 from lesionlab.errors import LesionlabError
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ datasets_app = typer.Typer(no_args_is_help=True, help="Inspect data sources.")
 app.add_typer(datasets_app, name="datasets")
 cache_app = typer.Typer(no_args_is_help=True, help="See and clear the decoded-image and activation caches.")
 app.add_typer(cache_app, name="cache")
+app.add_typer(project_app, name="project")
 console = Console()
 err_console = Console(stderr=True)
 

@@ -168,8 +168,10 @@ def mc_probs(request: EvidenceRequest) -> np.ndarray:
 
 @register_evidence("labeled_embeddings", row_axis=None)
 def labeled_embeddings(request: EvidenceRequest) -> np.ndarray:
-    """(L, D) pooled features of the labelled set (diversity strategies compare against it)."""
-    return request.model("labeled_embeddings").embed(request.labeled)
+    """(L, D) pooled features of the labelled set (diversity strategies compare against it); (0, 0)
+    when nothing is labelled yet (an annotation project's cold start), which `coreset` reads as empty."""
+    trainer = request.model("labeled_embeddings")
+    return trainer.embed(request.labeled) if request.labeled else np.empty((0, 0), dtype=np.float32)
 
 
 @register_evidence("ensemble_probs", row_axis=1)

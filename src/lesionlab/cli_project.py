@@ -1,0 +1,203 @@
+"""`lesionlab project ...`: the annotation project's commands (init, propose, serve, train, audit, status,
+export, import). Thin: parse, call `lesionlab.project`, print."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from lesionlab.errors import ConfigError
+
+project_app = typer.Typer(
+    no_args_is_help=True,
+    help="An annotation project over your own images: propose, label in the browser, train, audit.",
+)
+console = Console()
+
+DirArg = Annotated[Path, typer.Argument(help="the project folder")]
+
+
+def _say(text: str) -> None:
+    console.print(escape(text), highlight=False, soft_wrap=True)
+
+
+def _open(project_dir: Path):
+    try:
+        from lesionlab.project import open_project
+    except ImportError as exc:
+        raise ConfigError(
+            f"the annotation project needs the project extra: pip install 'lesionlab[project]' ({exc})"
+        ) from exc
+    return open_project(project_dir)
+
+
+@project_app.command("init")
+def init(
+    project_dir: DirArg,
+    images: Annotated[Path, typer.Option(help="folder of images (read only, never copied)")],
+    classes: Annotated[str, typer.Option(help="class names, comma-separated, e.g. benign,melanoma")],
+    task: Annotated[str, typer.Option(help="classification or segmentation")] = "classification",
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="existing labels to import: ISIC-style or image_id,label CSV, or Label Studio JSON"
+        ),
+    ] = None,
+    database: Annotated[
+        str | None, typer.Option(help="database URL (default: SQLite in the folder); env:NAME reads $NAME")
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option(help="strategy once a model exists (any registered one)")
+    ] = "entropy",
+) -> None:
+    """Create a project: scan and check the images, optionally import labels."""
+    try:
+        from lesionlab.project import init_project
+    except ImportError as exc:
+        raise ConfigError(f"the annotation project needs: pip install 'lesionlab[project]' ({exc})") from exc
+    from lesionlab.selection.base import get_strategy
+
+    get_strategy(strategy)  # an unknown name stops here, with the list of known ones
+    names = [c.strip() for c in classes.split(",") if c.strip()]
+    if task not in ("classification", "segmentation"):
+        raise ConfigError(f"--task must be classification or segmentation, got {task!r}")
+    with init_project(project_dir, images, names, task, database, strategy=strategy) as project:
+        scan = project.scan
+        _say(f"project {project.dir}: {len(project.store.image_ids())} usable images in {project.images_dir}")
+        for p in scan.problems:
+            _say(f"  skipped {p['path']}: {p['status']} ({p['problem']})")
+        for path in scan.duplicates:
+            _say(f"  skipped {path}: another file has the same id")
+        if labels is not None:
+            from lesionlab.project.interchange import import_labels
+
+            done = import_labels(project, labels)
+            _say(f"imported {done['stored']} label(s) from {labels}" + _unknown(done["unknown"]))
+        _say(f"next: lesionlab project propose {project_dir} --budget 20")
+
+
+def _unknown(ids: list[str]) -> str:
+    return f"; {len(ids)} id(s) not in the project: {', '.join(ids[:5])}" if ids else ""
+
+
+@project_app.command("propose")
+def propose(
+    project_dir: DirArg,
+    budget: Annotated[int, typer.Option(help="how many images to propose")] = 20,
+    strategy: Annotated[
+        str | None, typer.Option(help="override the project's strategy for this round")
+    ] = None,
+) -> None:
+    """Propose the next images to label (cold start: coreset on pretrained embeddings)."""
+    from lesionlab.project.propose import propose as run
+
+    with _open(project_dir) as project:
+        result = run(project, budget, strategy)
+        how = f"model v{result.model_version}" if result.model_version else "pretrained backbone"
+        _say(f"round {result.round_id}: {len(result.ids)} image(s) proposed by {result.strategy} ({how})")
+        if result.note:
+            _say(f"note: {result.note}")
+        _say(f"label them: lesionlab project serve {project_dir}")
+
+
+@project_app.command("serve")
+def serve(
+    project_dir: DirArg,
+    port: Annotated[int, typer.Option(help="port")] = 8765,
+    host: Annotated[
+        str, typer.Option(help="address to listen on (127.0.0.1: this machine only)")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the labelling page; prints the address and the token."""
+    from lesionlab.project.server import serve as run
+
+    run(project_dir, host, port, say=_say)
+
+
+@project_app.command("train")
+def train(
+    project_dir: DirArg,
+    folds: Annotated[int | None, typer.Option(help="cross-validation folds (default: the project's)")] = None,
+) -> None:
+    """Fine-tune on all expert labels, estimate quality by cross-validation, keep a new model version."""
+    from lesionlab.project.training import train_project
+
+    with _open(project_dir) as project:
+        result = train_project(project, folds)
+        primary = result.metrics.get("primary_metric")
+        score = result.metrics.get(primary)
+        shown = f"{score:.3f}" if isinstance(score, float) else "n/a"
+        _say(
+            f"model v{result.version} on {result.n_labels} labels ({result.seconds:.0f} s): "
+            f"{primary} {shown} by {result.method}; saved {result.checkpoint}"
+        )
+
+
+@project_app.command("audit")
+def audit(
+    project_dir: DirArg,
+    top: Annotated[int, typer.Option(help="flag at most this many labels")] = 20,
+) -> None:
+    """Flag labels that look wrong (label audit), for the page's review tab."""
+    from lesionlab.project.audit import audit_project
+
+    with _open(project_dir) as project:
+        summary = audit_project(project, top)
+        _say(
+            f"audited {summary.audited} labels: {summary.flagged} flagged for review"
+            + (f" ({summary.already_flagged} already waiting)" if summary.already_flagged else "")
+        )
+
+
+@project_app.command("status")
+def status(
+    project_dir: DirArg,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Labels so far, class balance, problem images, and model quality per version."""
+    from lesionlab.project.status import format_status, project_status
+
+    with _open(project_dir) as project:
+        data = project_status(project)
+    if as_json:
+        print(json.dumps(data, indent=1, default=str))
+    else:
+        _say(format_status(data))
+
+
+@project_app.command("export")
+def export(
+    project_dir: DirArg,
+    out: Annotated[Path, typer.Option(help="folder to write into")],
+    formats: Annotated[
+        str, typer.Option("--format", help="comma-separated: isic, labelstudio, masks")
+    ] = "isic,labelstudio,masks",
+) -> None:
+    """Export labels as an ISIC-style CSV, Label Studio JSON and mask PNGs."""
+    from lesionlab.project.interchange import export_project
+
+    with _open(project_dir) as project:
+        written = export_project(project, out, tuple(f.strip() for f in formats.split(",") if f.strip()))
+    for fmt, info in written.items():
+        _say(f"{fmt}: {info['path']} ({next(v for k, v in info.items() if k != 'path')})")
+
+
+@project_app.command("import")
+def import_(
+    project_dir: DirArg,
+    labels: Annotated[Path, typer.Argument(help="ISIC-style or image_id,label CSV, or Label Studio JSON")],
+    annotator: Annotated[str, typer.Option(help="recorded as the labels' annotator")] = "import",
+) -> None:
+    """Import labels (recorded with source 'import')."""
+    from lesionlab.project.interchange import import_labels
+
+    with _open(project_dir) as project:
+        done = import_labels(project, labels, annotator)
+    _say(
+        f"imported {done['stored']} label(s) of {done['read']} read from {labels}" + _unknown(done["unknown"])
+    )

@@ -1,0 +1,108 @@
+"""`project propose`: the next images worth an expert's time, through the strategies and evidence seams.
+
+Before any model is trained (a cold start) the project's `cold_start` strategy (default `coreset`, paper
+003's k-center) picks images that cover the pool in the space of the pretrained backbone's embeddings;
+images already labelled (e.g. imported) count as covered. Once a model version exists, the configured
+`strategy` (any registered one) chooses with that model's evidence. Images already proposed and still
+waiting for a label are not proposed again. Each proposal keeps the strategy's score and the model's
+class probabilities, which the page shows as the model's current prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lesionlab.errors import ConfigError, DataError
+from lesionlab.progress import log_line
+from lesionlab.project.modelling import latest_version, load_version, new_trainer
+from lesionlab.project.project import Project
+
+# Evidence a pretrained backbone with an untrained head can give honestly (its embeddings).
+COLD_START_KINDS = frozenset({"embeddings", "labeled_embeddings"})
+
+
+@dataclass
+class ProposalResult:
+    round_id: int
+    strategy: str
+    model_version: int | None
+    ids: list[str]
+    scores: list[float]
+    note: str = ""
+
+
+def _check_cold_start(strategy) -> None:
+    from lesionlab.selection.evidence import model_free
+
+    needs_training = {k for k in strategy.requires if k not in COLD_START_KINDS and not model_free({k})}
+    if needs_training:
+        raise ConfigError(
+            f"strategy {strategy.name!r} needs a trained model ({', '.join(sorted(needs_training))}) "
+            "and this project has none yet; label the first proposals and run `lesionlab project train`, "
+            "or propose with a representativeness strategy (coreset, pca_lsh)"
+        )
+
+
+def propose(
+    project: Project, budget: int, strategy: str | None = None, show_progress: bool = True
+) -> ProposalResult:
+    """Choose up to `budget` unlabelled images and record them as a new round."""
+    from lesionlab.selection.base import get_strategy
+    from lesionlab.selection.evidence import EvidenceSettings, collect_evidence
+
+    if budget < 1:
+        raise ConfigError(f"--budget must be at least 1, got {budget}")
+    cfg = project.config
+    version = latest_version(project)
+    name = strategy or (cfg.strategy if version is not None else cfg.cold_start)
+    chosen = get_strategy(name)
+    if version is None:
+        _check_cold_start(chosen)
+    records = project.records()
+    pending = {image_id for _, image_id in project.store.queue(annotator="\0nobody")}
+    labeled = [r for r in records if r.label is not None]
+    unlabeled = [r for r in records if r.label is None and r.id not in pending]
+    if not unlabeled:
+        raise DataError(
+            "nothing left to propose: every usable image is labelled or already waiting in the queue"
+        )
+    note = ""
+    if budget > len(unlabeled):
+        note = f"only {len(unlabeled)} image(s) left to propose (asked for {budget})"
+        budget = len(unlabeled)
+    what = f"model v{version.id}" if version is not None else "the pretrained backbone (cold start)"
+    log_line(f"propose: {name} over {len(unlabeled)} unlabelled images with {what}", show_progress)
+    trainer = (
+        load_version(project, version, show_progress)
+        if version
+        else new_trainer(project, progress=show_progress)
+    )
+    settings = EvidenceSettings(
+        workdir=project.cache_dir / "evidence",
+        image_options={
+            "cache_dir": project.cache_dir,
+            "preprocessing": cfg.train.preprocessing,
+            "resize": cfg.train.resize,
+        },
+    )
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    evidence = collect_evidence(chosen, trainer, unlabeled, labeled, records, settings)
+    round_number = len(project.store.rounds()) + 1
+    selection = chosen.select(evidence, budget, np.random.default_rng([cfg.seed, round_number]))
+    ids = [str(i) for i in selection.ids]
+    scores = [float(s) for s in np.asarray(selection.scores, dtype=np.float64)]
+    predictions: list[list[float] | None] = [None] * len(ids)
+    if version is not None:
+        by_id = {r.id: r for r in unlabeled}
+        probs = trainer.predict([by_id[i] for i in ids])
+        predictions = [[round(float(p), 6) for p in row] for row in probs]
+    round_id = project.store.add_round(
+        name,
+        version.id if version else None,
+        budget,
+        len(labeled),
+        list(zip(ids, scores, predictions, strict=True)),
+    )
+    return ProposalResult(round_id, name, version.id if version else None, ids, scores, note)

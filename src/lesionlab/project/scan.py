@@ -1,0 +1,76 @@
+"""Finding the images of a project's folder and checking that each one decodes.
+
+An image's id is its path under the folder without the suffix ('/'-separated for sub-folders), the
+`image_id` an ISIC-style CSV uses. A file that does not decode is recorded as corrupt with the reason and
+left out of proposals and the queue; it never stops a command or the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from lesionlab.data.fingerprint import content_key
+from lesionlab.data.sources._common import IMAGE_SUFFIXES
+from lesionlab.errors import DataError
+from lesionlab.progress import progress
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files under `folder` (any depth, hidden files skipped), sorted."""
+    if not folder.is_dir():
+        raise DataError(f"images folder {folder} does not exist; give the folder that holds the images")
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def image_id(folder: Path, path: Path) -> str:
+    return path.relative_to(folder).with_suffix("").as_posix()
+
+
+def inspect_image(path: Path) -> dict[str, Any]:
+    """Size, content hash, pixel size and status of a file (corrupt, with the reason, if unreadable)."""
+    info: dict[str, Any] = {"size_bytes": None, "sha256": None, "width": None, "height": None}
+    try:
+        info["size_bytes"] = path.stat().st_size
+        info["sha256"] = content_key(path)
+        with Image.open(path) as im:
+            info["width"], info["height"] = im.size
+            im.load()  # decodes every pixel: a truncated file fails here, not in training
+    except FileNotFoundError:
+        return {**info, "status": "missing", "problem": "file not found"}
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        return {**info, "status": "corrupt", "problem": f"does not decode: {exc}"}
+    return {**info, "status": "ok", "problem": None}
+
+
+@dataclass
+class ScanResult:
+    rows: list[dict[str, Any]]
+    duplicates: list[Path]  # files whose id another file already has (e.g. a.jpg and a.png)
+
+    @property
+    def problems(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["status"] != "ok"]
+
+
+def scan_folder(folder: Path, show_progress: bool = True) -> ScanResult:
+    """Every image of `folder`, inspected; files sharing an id are reported, the first one kept."""
+    files = image_files(folder)
+    rows, duplicates, kept = [], [], set()
+    for path in progress(files, "checking images", total=len(files), enabled=show_progress):
+        iid = image_id(folder, path)
+        if iid in kept:
+            duplicates.append(path)
+            continue
+        kept.add(iid)
+        rows.append({"image_id": iid, "path": path.relative_to(folder).as_posix(), **inspect_image(path)})
+    return ScanResult(rows, duplicates)

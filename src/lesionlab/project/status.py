@@ -1,0 +1,117 @@
+"""`project status`: what a project holds now, as numbers and as text for a terminal.
+
+Labels so far (by source and by annotator), class balance, the problem images (corrupt or missing, found
+again on every call), proposal rounds, and each model version's estimated quality against the number of
+labels it was trained on (the project's learning curve).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from lesionlab.project.project import Project
+
+BAR = 30
+
+
+def project_status(project: Project, check_images: bool = True) -> dict[str, Any]:
+    problems = (
+        project.check_images()
+        if check_images
+        else [
+            {"image_id": r.image_id, "status": r.status, "problem": r.problem}
+            for r in project.store.images()
+            if r.status != "ok"
+        ]
+    )
+    images = project.store.images()
+    entries = project.store.label_entries()
+    balance = Counter(e.label for e in entries.values())
+    rounds = project.store.rounds()
+    queue = project.store.queue(annotator="\0nobody")
+    flags = project.store.flags()
+    versions = []
+    for v in project.store.model_versions():
+        primary = v.metrics.get("primary_metric")
+        versions.append(
+            {
+                "version": v.id,
+                "n_labels": v.n_labels,
+                "method": v.method,
+                "primary_metric": primary,
+                "score": v.metrics.get(primary) if primary else None,
+                "metrics": v.metrics,
+                "checkpoint": v.checkpoint,
+                "created_at": v.created_at.isoformat(),
+            }
+        )
+    return {
+        "project": project.config.name,
+        "task": project.config.task,
+        "classes": project.classes,
+        "images": {
+            "total": len(images),
+            "usable": sum(r.status == "ok" for r in images),
+            "problems": problems,
+        },
+        "labels": {
+            "total": len(entries),
+            "by_source": dict(Counter(e.source for e in entries.values())),
+            "by_annotator": project.store.annotators(),
+            "class_balance": {c: balance.get(i, 0) for i, c in enumerate(project.classes)},
+        },
+        "rounds": [
+            {
+                "round": r.id,
+                "strategy": r.strategy,
+                "model_version": r.model_version_id,
+                "budget": r.budget,
+                "n_labels": r.n_labels,
+            }
+            for r in rounds
+        ],
+        "queue": len(queue),
+        "audit": {"flags": len(flags), "pending": sum(f.outcome is None for f, _ in flags)},
+        "models": versions,
+        "database": project.store.engine.url.render_as_string(hide_password=True),
+    }
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """A terminal summary; model quality per version is drawn as a bar per version (a curve over labels)."""
+    img, lab = status["images"], status["labels"]
+    lines = [
+        f"project {status['project']} ({status['task']}; classes: {', '.join(status['classes'])})",
+        f"images: {img['usable']} usable of {img['total']}",
+    ]
+    for p in img["problems"]:
+        lines.append(f"  skipped {p['image_id']}: {p['status']} ({p.get('problem') or ''})")
+    lines.append(
+        f"labels: {lab['total']} ({', '.join(f'{k} {v}' for k, v in lab['by_source'].items()) or 'none'})"
+    )
+    total = max(lab["total"], 1)
+    width = max(len(c) for c in status["classes"])
+    for name, n in lab["class_balance"].items():
+        lines.append(f"  {name.ljust(width)} {str(n).rjust(5)}  {'#' * round(BAR * n / total)}")
+    if lab["by_annotator"]:
+        lines.append(
+            "annotators: " + ", ".join(f"{a or '(unnamed)'} {n}" for a, n in lab["by_annotator"].items())
+        )
+    lines.append(f"proposal rounds: {len(status['rounds'])}; waiting in the queue: {status['queue']}")
+    audit = status["audit"]
+    if audit["flags"]:
+        lines.append(f"audit flags: {audit['flags']} ({audit['pending']} waiting for review)")
+    if status["models"]:
+        lines.append("model quality (estimated) by version:")
+        for v in status["models"]:
+            score = v["score"]
+            bar = "#" * round(BAR * score) if isinstance(score, float) else ""
+            shown = f"{score:.3f}" if isinstance(score, float) else "n/a"
+            lines.append(
+                f"  v{v['version']:<3} {str(v['n_labels']).rjust(5)} labels  "
+                f"{v['primary_metric']} {shown}  {bar}  ({v['method']})"
+            )
+    else:
+        lines.append("models: none yet (`lesionlab project train`)")
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""`project train`: fine-tune on every expert label, keep the model as a new version, and say how good it is.
+
+Quality is estimated by stratified k-fold cross-validation on the labels themselves (the project has no
+separate test set): each fold's model is trained on the other folds with the project's settings and scores
+its held-out fold, and the task's metrics are computed once over the pooled out-of-fold predictions. The
+saved model is then trained on all labels with the same settings. Without a validation split the trainer
+runs the configured number of epochs (no epoch is picked on data the estimate uses).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lesionlab.errors import DataError, LesionlabError
+from lesionlab.io import write_json
+from lesionlab.progress import log_line
+from lesionlab.project.modelling import new_trainer
+from lesionlab.project.project import Project
+
+
+@dataclass
+class TrainResult:
+    version: int
+    checkpoint: str
+    n_labels: int
+    method: str
+    metrics: dict[str, Any]
+    seconds: float
+
+
+def _folds(labels: np.ndarray, wanted: int) -> int:
+    """As many folds as asked, but no more than the rarest class has images (each fold must hold one)."""
+    counts = np.bincount(labels)
+    present = counts[counts > 0]
+    if len(present) < 2:
+        raise DataError(
+            f"training needs labels of at least two classes; the project has {int(counts.sum())} label(s) "
+            "of one class. Label more of the proposed images first."
+        )
+    if present.min() < 2:
+        raise DataError(
+            "each labelled class needs at least two images for a cross-validated quality estimate; "
+            f"labels per class now: {counts.tolist()}. Label more images first."
+        )
+    return int(min(wanted, present.min()))
+
+
+def _plain(metrics: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe metrics (numpy numbers to floats, NaN to None) for the database's JSON column."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, (np.floating, float)):
+            return None if not np.isfinite(v) else float(v)
+        if isinstance(v, (np.integer,)):
+            return int(v)
+        if isinstance(v, np.ndarray):
+            return clean(v.tolist())
+        return v
+
+    return json.loads(json.dumps(clean(metrics)))
+
+
+def train_project(project: Project, folds: int | None = None, show_progress: bool = True) -> TrainResult:
+    """Cross-validate, train on all labels, save `models/vNNNN/model.pt`, record the version."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from lesionlab.models.registry import save_checkpoint
+    from lesionlab.tasks import get_task
+
+    if project.config.task != "classification":
+        raise LesionlabError(
+            "training a segmentation project needs the segmentation model (issue 17), which is not in this "
+            "lesionlab yet; masks are stored and exported meanwhile"
+        )
+    start = time.perf_counter()
+    records = project.records(labelled_only=True)
+    if not records:
+        raise DataError("the project has no labels yet; label the proposed images first")
+    classes = project.classes
+    targets = np.array([r.label for r in records])
+    k = _folds(targets, folds or project.config.folds)
+    task = get_task("classification")
+    oof = np.zeros((len(records), len(classes)))
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=project.config.seed)
+    for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(targets)), targets), start=1):
+        log_line(f"train: fold {fold}/{k} ({len(train_idx)} train, {len(test_idx)} held out)", show_progress)
+        trainer = new_trainer(project, seed=project.config.seed + fold, progress=show_progress)
+        trainer.fit([records[i] for i in train_idx], (), classes)
+        oof[test_idx] = trainer.predict([records[i] for i in test_idx])
+    metrics = _plain(task.metrics(targets, oof, classes))
+    metrics["primary_metric"] = task.primary_metric(len(classes))
+    log_line(f"train: final model on all {len(records)} labels", show_progress)
+    final = new_trainer(project, progress=show_progress)
+    fit = final.fit(records, (), classes)
+    number = project.store.next_model_version()
+    folder = project.models_dir / f"v{number:04d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = folder / "model.pt"
+    save_checkpoint(final.model, checkpoint, meta={"classes": classes, "project_version": number})
+    method = f"{k}-fold cross-validation"
+    seconds = time.perf_counter() - start
+    write_json(
+        folder / "metrics.json",
+        {
+            "n_labels": len(records),
+            "method": method,
+            "metrics": metrics,
+            "epochs": fit.best_epoch,
+            "seconds": round(seconds, 1),
+            "train": project.config.train.model_dump(mode="json"),
+        },
+    )
+    rel = checkpoint.relative_to(project.dir).as_posix()
+    version = project.store.add_model_version(rel, len(records), method, metrics)
+    return TrainResult(version, rel, len(records), method, metrics, seconds)

@@ -1,0 +1,65 @@
+"""Helpers for the annotation-project tests: a folder of tiny lesion images and a database per backend.
+
+`database_url(backend)` yields None for SQLite (the project's default file) or a fresh, empty PostgreSQL
+database on the server at $LESIONLAB_TEST_POSTGRES_URL (dropped afterwards). Without that variable the
+PostgreSQL cases skip with the reason; with it set and the server unreachable they fail (`.ci/run` sets it
+after starting Debian's PostgreSQL, so CI can never skip them silently).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from fake_isic import lesion_image, tiny_train_config
+
+POSTGRES_ENV = "LESIONLAB_TEST_POSTGRES_URL"
+BACKENDS = ("sqlite", "postgresql")
+CLASSES = ["other", "melanoma"]
+
+
+def make_images(folder: Path, n: int = 24, start: int = 0) -> dict[str, int]:
+    """`n` 32x32 JPEGs, every other one a melanoma; returns {image id: true label}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = {}
+    for k in range(start, start + n):
+        melanoma = k % 2 == 0
+        lesion_image(1000 + k, melanoma).save(folder / f"img_{k:03d}.jpg", quality=95)
+        labels[f"img_{k:03d}"] = int(melanoma)
+    return labels
+
+
+@contextmanager
+def database_url(backend: str) -> Iterator[str | None]:
+    if backend == "sqlite":
+        yield None
+        return
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        pytest.skip(f"PostgreSQL store tests need ${POSTGRES_ENV} (a server URL; .ci/run sets it)")
+    import sqlalchemy as sa
+
+    name = f"lesionlab_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"${POSTGRES_ENV} is set but the PostgreSQL server is unreachable: {exc.orig}")
+    url = sa.engine.make_url(admin_url).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def tiny_project_settings(**overrides: object) -> dict:
+    """ProjectConfig fields sized for the tiny images (32 px, 2 epochs, one thread, 2 folds)."""
+    return {"train": tiny_train_config(epochs=3), "folds": 2, **overrides}

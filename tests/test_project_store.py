@@ -1,0 +1,169 @@
+"""The annotation project's store on SQLite and PostgreSQL: schema, labels, history, images, interchange."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sqlalchemy")
+pytest.importorskip("alembic")
+
+from lesionlab.errors import ConfigError, DataError, LesionlabError
+from lesionlab.loop.oracles import LabelStore, MemoryLabelStore, StoreOracle
+from lesionlab.project import init_project, open_project
+from lesionlab.project.interchange import export_project, import_labels
+from lesionlab.project.status import format_status, project_status
+from project_fixtures import BACKENDS, CLASSES, database_url, make_images, tiny_project_settings
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def project(tmp_path: Path, backend: str):
+    truth = make_images(tmp_path / "images", n=12)
+    with database_url(backend) as url:
+        p = init_project(
+            tmp_path / "proj",
+            tmp_path / "images",
+            CLASSES,
+            database=url,
+            show_progress=False,
+            **tiny_project_settings(),
+        )
+        p.truth = truth
+        yield p
+        p.close()
+
+
+def test_migrations_build_exactly_the_models_schema(project) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from lesionlab.project.models import Base
+
+    with project.store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    assert project.store.revision == "0001"
+
+
+def test_a_database_from_a_newer_lesionlab_is_refused(project) -> None:
+    with project.store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    project.close()
+    with pytest.raises(LesionlabError, match="9999"):
+        open_project(project.dir)
+
+
+def test_the_store_behaves_like_the_reference_label_store(project) -> None:
+    store = project.store
+    assert isinstance(store, LabelStore)
+    ids = sorted(project.truth)
+    reference = MemoryLabelStore(ids)
+    for image_id, label in [(ids[0], 1), (ids[3], 0), (ids[0], 0), (ids[7], 1)]:
+        store.save_label(image_id, label, "ann")
+        reference.save_label(image_id, label, "ann")
+    assert store.image_ids() == reference.image_ids()
+    assert store.labeled_ids() == reference.labeled_ids()
+    assert store.unlabeled_ids() == reference.unlabeled_ids()
+    assert [store.get_label(i) for i in ids] == [reference.get_label(i) for i in ids]
+    oracle = StoreOracle(store)
+    assert oracle.query([ids[0], ids[1], ids[7]]) == {ids[0]: 0, ids[7]: 1}
+    assert oracle.pending([ids[0], ids[1]]) == [ids[1]]
+
+
+def test_a_retried_request_is_stored_once_and_undo_restores_the_earlier_label(project) -> None:
+    store = project.store
+    first, new1 = store.add_annotation("img_001", 1, "ana", request_id="req-000001")
+    again, new2 = store.add_annotation("img_001", 1, "ana", request_id="req-000001")
+    assert (first, new1, new2) == (again, True, False)
+    second, _ = store.add_annotation("img_001", 0, "bob", request_id="req-000002")
+    assert store.get_label("img_001") == 0
+    assert store.retract(second, "bob") is True
+    assert store.retract(second, "bob") is False  # undone already
+    assert store.get_label("img_001") == 1
+    assert store.count_annotations() == {"expert": 2}  # history kept: the undone row is still there
+    assert store.annotators() == {"ana": 1}
+
+
+def test_unknown_classes_and_images_are_refused(project) -> None:
+    with pytest.raises(DataError, match="not a class"):
+        project.store.add_annotation("img_001", 2, "ana")
+    with pytest.raises(DataError, match="not an image of this project"):
+        project.store.add_annotation("../../etc/passwd", 0, "ana")
+    with pytest.raises(DataError, match="unknown class 'naevus'"):
+        project.class_index("naevus")
+    assert project.class_index(" Melanoma ") == 1
+
+
+def test_corrupt_and_missing_images_are_reported_and_skipped(tmp_path: Path) -> None:
+    make_images(tmp_path / "images", n=4)
+    (tmp_path / "images" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    with init_project(tmp_path / "proj", tmp_path / "images", CLASSES, show_progress=False) as p:
+        assert [r["image_id"] for r in p.scan.problems] == ["broken"]
+        assert "broken" not in p.store.image_ids()
+        (tmp_path / "images" / "img_002.jpg").unlink()
+        status = project_status(p)
+        assert {(q["image_id"], q["status"]) for q in status["images"]["problems"]} == {
+            ("broken", "corrupt"),
+            ("img_002", "missing"),
+        }
+        assert "skipped img_002: missing" in format_status(status)
+        assert p.image_path("img_002") is None and p.image_path("img_001") is not None
+        assert len(p.store.image_ids()) == 3
+
+
+def test_init_refuses_an_existing_project_and_a_project_inside_its_images(tmp_path: Path) -> None:
+    make_images(tmp_path / "images", n=2)
+    init_project(tmp_path / "proj", tmp_path / "images", CLASSES, show_progress=False).close()
+    with pytest.raises(ConfigError, match="already holds a project"):
+        init_project(tmp_path / "proj", tmp_path / "images", CLASSES, show_progress=False)
+    with pytest.raises(ConfigError, match="outside the images folder"):
+        init_project(tmp_path / "images" / "proj", tmp_path / "images", CLASSES, show_progress=False)
+
+
+def test_export_then_import_into_a_new_project_gives_the_same_labels(project, tmp_path: Path) -> None:
+    given = {"img_000": 1, "img_001": 0, "img_004": 1, "img_009": 0}
+    for image_id, label in given.items():
+        project.store.save_label(image_id, label, "ana")
+    written = export_project(project, tmp_path / "out", ("isic", "labelstudio"))
+    assert written["isic"]["rows"] == 4 and written["labelstudio"]["tasks"] == 4
+    lines = Path(written["isic"]["path"]).read_text().splitlines()
+    assert lines[0] == "image_id,other,melanoma" and lines[1] == "img_000,0.0,1.0"
+    for fmt, name in (("isic", "labels_isic.csv"), ("labelstudio", "labels_labelstudio.json")):
+        copy_dir = tmp_path / f"copy_{fmt}"
+        with init_project(copy_dir, tmp_path / "images", CLASSES, show_progress=False) as copy:
+            done = import_labels(copy, tmp_path / "out" / name)
+            assert done["stored"] == 4 and done["unknown"] == []
+            assert copy.store.labels() == given
+            assert {e.source for e in copy.store.label_entries().values()} == {"import"}
+            again = import_labels(copy, tmp_path / "out" / name)  # importing twice changes nothing
+            assert again["stored"] == 0 and copy.store.count_annotations() == {"import": 4}
+
+
+def test_import_reads_a_plain_label_csv_and_names_a_bad_line(project, tmp_path: Path) -> None:
+    good = tmp_path / "labels.csv"
+    good.write_text("image_id,label\nimg_002,melanoma\nimg_003,Other\nunknown_id,other\nimg_005,\n")
+    done = import_labels(project, good)
+    assert project.store.labels() == {"img_002": 1, "img_003": 0}
+    assert done["unknown"] == ["unknown_id"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image_id,label\nimg_002,melanoma\nimg_003,naevus\n")
+    with pytest.raises(DataError, match=r"bad\.csv, line 3: unknown class 'naevus'"):
+        import_labels(project, bad)
+
+
+def test_a_database_url_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_images(tmp_path / "images", n=2)
+    monkeypatch.setenv("MY_PROJECT_DB", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    init_project(
+        tmp_path / "proj", tmp_path / "images", CLASSES, database="env:MY_PROJECT_DB", show_progress=False
+    ).close()
+    assert (tmp_path / "elsewhere.db").is_file() and not (tmp_path / "proj" / "project.db").exists()
+    monkeypatch.delenv("MY_PROJECT_DB")
+    with pytest.raises(ConfigError, match="MY_PROJECT_DB, which is not set"):
+        open_project(tmp_path / "proj")
