@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from lesionlab.errors import DataError
 from lesionlab.project.project import Project
@@ -32,7 +32,7 @@ VIEW_LEASE_S = 120  # an image someone has open goes to the back of the others' 
 
 class LabelIn(BaseModel):
     image_id: str = Field(min_length=1, max_length=512)
-    label: str | int
+    label: StrictStr | StrictInt  # a class name or index; a JSON true is neither
     annotator: str = Field(min_length=1, max_length=128)
     request_id: str | None = Field(None, min_length=8, max_length=64)
 
@@ -49,7 +49,7 @@ class SkipIn(BaseModel):
 
 class ReviewIn(BaseModel):
     outcome: str = Field(pattern="^(keep|change)$")
-    label: str | int | None = None
+    label: StrictStr | StrictInt | None = None
     annotator: str = Field(min_length=1, max_length=128)
 
 

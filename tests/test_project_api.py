@@ -1,0 +1,216 @@
+"""The annotation server's API (FastAPI test client): token, traversal, uploads, classes, queue, review."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from lesionlab.project import init_project
+from lesionlab.project.app import create_app
+from lesionlab.project.models import ImageRow
+from project_fixtures import CLASSES, make_images
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    make_images(tmp_path / "images", n=8)
+    (tmp_path / "images" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    (tmp_path / "secret.txt").write_text("TOP SECRET outside the images folder")
+    with init_project(tmp_path / "proj", tmp_path / "images", CLASSES, show_progress=False) as p:
+        ids = p.store.image_ids()
+        p.store.add_round("coreset", None, 6, 0, [(i, 1.0 - k / 10, None) for k, i in enumerate(ids[:6])])
+        yield p
+
+
+@pytest.fixture
+def client(project) -> TestClient:
+    return TestClient(create_app(project, TOKEN), headers=AUTH)
+
+
+def label(client: TestClient, image_id: str, value, annotator: str = "ana", **extra):
+    return client.post(
+        "/api/labels", json={"image_id": image_id, "label": value, "annotator": annotator, **extra}
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/api/project", "/api/queue?annotator=a", "/api/images/img_000", "/static/app.js", "/api/status"],
+)
+def test_every_request_needs_the_token(project, path: str) -> None:
+    bare = TestClient(create_app(project, TOKEN))
+    assert bare.get(path).status_code == 401
+    assert bare.get(path, headers={"Authorization": "Bearer wrong-token-0123456789"}).status_code == 401
+    assert bare.get(path, headers={"Authorization": f"Bearer {TOKEN}x"}).status_code == 401
+    assert bare.get(path, headers=AUTH).status_code == 200
+
+
+def test_opening_the_page_with_the_token_sets_a_cookie_for_the_rest(project) -> None:
+    browser = TestClient(create_app(project, TOKEN))
+    page = browser.get(f"/?token={TOKEN}")
+    assert page.status_code == 200 and "lesionlab" in page.text
+    assert browser.get("/api/images/img_000").status_code == 200  # the cookie alone is enough now
+    assert (
+        browser.post("/api/labels", json={"image_id": "img_000", "label": 1, "annotator": "a"}).status_code
+        == 201
+    )
+    assert TestClient(create_app(project, TOKEN)).get("/api/project").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/images/../secret.txt",
+        "/api/images/..%2Fsecret.txt",
+        "/api/images/%2e%2e/%2e%2e/secret.txt",
+        "/api/images/%2Fetc%2Fpasswd",
+        "/api/images//etc/passwd",
+        "/api/images/..%5C..%5Csecret.txt",
+        "/api/masks/..%2F..%2Fproject.yaml",
+        "/static/..%2F..%2Fproject.yaml",
+        "/static/%2e%2e/app.py",
+        "/api/images/broken",
+    ],
+)
+def test_path_traversal_and_unusable_images_are_404(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert b"SECRET" not in response.content and b"classes" not in response.content
+
+
+def test_a_tampered_image_path_in_the_database_reads_nothing_outside(client: TestClient, project) -> None:
+    with project.store.session() as s:
+        row = s.query(ImageRow).filter_by(image_id="img_001").one()
+        row.path = "../secret.txt"
+    response = client.get("/api/images/img_001")
+    assert response.status_code == 404 and b"SECRET" not in response.content
+
+
+def test_labels_by_name_or_index_and_unknown_classes_refused(client: TestClient, project) -> None:
+    assert label(client, "img_000", "melanoma").json()["label"] == "melanoma"
+    assert label(client, "img_001", 0).status_code == 201
+    for bad in ("naevus", 2, -1, True, ""):
+        response = label(client, "img_002", bad)
+        assert response.status_code == 422, bad
+    assert label(client, "img_002", 1, annotator="").status_code == 422  # every annotator is named
+    assert label(client, "no_such_image", 1).status_code == 404
+    assert label(client, "broken", 1).status_code == 404
+    assert project.store.labels() == {"img_000": 1, "img_001": 0}
+
+
+def test_a_retried_label_is_stored_once(client: TestClient, project) -> None:
+    first = label(client, "img_003", 1, request_id="same-request-42").json()
+    second = label(client, "img_003", 1, request_id="same-request-42").json()
+    assert first["annotation_id"] == second["annotation_id"] and (first["new"], second["new"]) == (
+        True,
+        False,
+    )
+    assert project.store.count_annotations() == {"expert": 1}
+
+
+def test_queue_skip_undo_and_progress(client: TestClient, project) -> None:
+    proposed = [i for _, i in project.store.proposals()]
+    queue = client.get("/api/queue", params={"annotator": "ana"}).json()
+    assert [x["image_id"] for x in queue["items"]] == proposed
+    assert queue["progress"] == {"proposed": 6, "labelled": 0}
+    done = label(client, proposed[0], 1).json()
+    client.post("/api/skip", json={"image_id": proposed[1], "annotator": "ana"})
+    ana = client.get("/api/queue", params={"annotator": "ana"}).json()
+    assert [x["image_id"] for x in ana["items"]] == proposed[2:]
+    assert ana["progress"] == {"proposed": 6, "labelled": 1} and ana["mine"] == 1
+    bob = client.get("/api/queue", params={"annotator": "bob"}).json()
+    assert proposed[1] in [x["image_id"] for x in bob["items"]]  # a skip is one annotator's
+    undo = client.post("/api/undo", json={"annotation_id": done["annotation_id"], "annotator": "ana"}).json()
+    assert undo["undone"] is True
+    assert project.store.get_label(proposed[0]) is None
+    again = client.get("/api/queue", params={"annotator": "ana"}).json()
+    assert proposed[0] in [x["image_id"] for x in again["items"]]
+    assert client.post("/api/undo", json={"annotation_id": 9999, "annotator": "ana"}).status_code == 404
+
+
+def test_two_annotators_do_not_start_on_the_same_image(client: TestClient) -> None:
+    first = client.get("/api/queue", params={"annotator": "ana"}).json()["items"][0]["image_id"]
+    other = client.get("/api/queue", params={"annotator": "bob"}).json()["items"][0]["image_id"]
+    assert first != other
+
+
+def _png(size: tuple[int, int], fill: int = 255) -> bytes:
+    buf = io.BytesIO()
+    mask = np.zeros(size[::-1], dtype=np.uint8)
+    mask[4:20, 6:18] = fill
+    Image.fromarray(mask).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_mask_uploads_are_checked_written_atomically_and_served(client: TestClient, project) -> None:
+    url = "/api/masks/img_004?annotator=ana"
+    assert client.get("/api/masks/img_004").status_code == 404
+    assert client.put(url, content=_png((32, 32))).status_code == 201
+    mask_file = project.mask_file(project.store.image("img_004").key)
+    stored = np.array(Image.open(mask_file))
+    assert set(np.unique(stored)) == {0, 255} and stored[10, 10] == 255
+    assert client.get("/api/masks/img_004").content == mask_file.read_bytes()
+    assert client.put(url, content=_png((16, 16))).status_code == 422  # not the image's size
+    assert client.put(url, content=b"not a png").status_code == 422
+    assert not list(project.masks_dir.glob("*.tmp*"))
+
+
+def test_an_oversized_upload_is_refused_before_anything_is_written(project) -> None:
+    project.config = project.config.updated(max_upload_mb=0.001)
+    client = TestClient(create_app(project, TOKEN), headers=AUTH)
+    response = client.put("/api/masks/img_004?annotator=ana", content=b"\0" * 5000)
+    assert response.status_code == 413
+    assert not project.masks_dir.exists() or not list(project.masks_dir.iterdir())
+
+    def chunks():  # no Content-Length: the server counts the bytes as they arrive
+        for _ in range(10):
+            yield b"\0" * 1000
+
+    assert client.put("/api/masks/img_004?annotator=ana", content=chunks()).status_code == 413
+    assert project.store.count_annotations() == {}
+
+
+def test_review_tab_keeps_or_changes_flagged_labels(client: TestClient, project) -> None:
+    project.store.save_label("img_000", 0, "ana")
+    project.store.save_label("img_001", 1, "ana")
+    project.store.add_flags([("img_000", 0.9, "looks like melanoma", 1), ("img_001", 0.4, "odd", 0)])
+    flags = client.get("/api/flags").json()["flags"]
+    assert [(f["image_id"], f["label"], f["suggested"]) for f in flags] == [
+        ("img_000", "other", "melanoma"),
+        ("img_001", "melanoma", "other"),
+    ]
+    change = client.post(
+        f"/api/flags/{flags[0]['id']}/review",
+        json={"outcome": "change", "label": "melanoma", "annotator": "rev"},
+    )
+    assert change.status_code == 200
+    keep = client.post(f"/api/flags/{flags[1]['id']}/review", json={"outcome": "keep", "annotator": "rev"})
+    assert keep.json()["outcome"] == "keep"
+    assert project.store.labels() == {"img_000": 1, "img_001": 1}
+    assert client.get("/api/flags").json()["flags"] == []
+    assert (
+        client.post("/api/flags/999/review", json={"outcome": "keep", "annotator": "rev"}).status_code == 404
+    )
+    bad = client.post(
+        f"/api/flags/{flags[1]['id']}/review", json={"outcome": "change", "label": "x", "annotator": "r"}
+    )
+    assert bad.status_code == 422
+
+
+def test_an_image_that_vanishes_while_serving_is_a_404_not_a_crash(client: TestClient, project) -> None:
+    (project.images_dir / "img_002.jpg").unlink()
+    assert client.get("/api/images/img_002").status_code == 404
+    assert client.get("/api/queue", params={"annotator": "ana"}).status_code == 200
+    assert client.get("/api/status").status_code == 200
