@@ -183,6 +183,8 @@ class ExperimentSection(_Strict):
     stopping: Literal["fixed", "paper000"] = "fixed"
     stopping_alpha: Finite = Field(0.05, gt=0, lt=1)
     learning: Literal["retrain", "acft_q", "acft_lq", "acft_hq"] = "retrain"
+    # Paper 004, Table 3 note: continual fine-tuning runs at this share of train.lr (see loop/learning.py).
+    continual_lr_scale: Finite = Field(0.1, gt=0, le=1)
     oracle: Literal["simulated", "noisy"] = "simulated"  # who answers: see lesionlab.loop.oracles
     oracle_noise: Finite = Field(0.0, ge=0, lt=1)  # for the noisy oracle: chance a label is flipped
     mc_samples: int = Field(10, ge=1)

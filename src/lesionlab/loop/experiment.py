@@ -31,6 +31,7 @@ from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.statistics import round_gain_significant
 from lesionlab.io import atomic_file, write_json
+from lesionlab.loop.learning import round_lr
 from lesionlab.loop.oracles import NoisyOracle, Oracle, SimulatedOracle
 from lesionlab.loop.resume import check_resume, fingerprint
 from lesionlab.models.registry import create_classifier
@@ -182,9 +183,13 @@ class Experiment:
         m = self.config.model
         return create_classifier(m.backbone, self.dataset.num_classes, m.weights, m.dropout, seed=seed)
 
-    def _trainer(self, model, seed: int, round_: int, strategy: Strategy | None = None) -> Trainer:
+    def _trainer(
+        self, model, seed: int, round_: int, strategy: Strategy | None = None, lr: float | None = None
+    ) -> Trainer:
         """A trainer for this (seed, round), with the auxiliary heads the strategy's evidence needs."""
-        cfg = self.config.train.updated(seed=seed * 1000 + round_, progress=self.progress)
+        cfg = self.config.train.updated(
+            seed=seed * 1000 + round_, progress=self.progress, lr=lr or self.config.train.lr
+        )
         heads = heads_for(strategy, model) if strategy is not None else []
         return Trainer(model, cfg, cache_dir=self.cache_dir, aux_heads=heads)
 
@@ -275,11 +280,13 @@ class Experiment:
             round_ = state.n_rounds
             if not continuing:
                 model = self._new_model(seed)
-            trainer = self._trainer(model, seed, round_, strategy)
+            lr = round_lr(self.config.train.lr, exp.learning, state.history, exp.continual_lr_scale)
+            trainer = self._trainer(model, seed, round_, strategy, lr=lr)
             train_records = self._training_set(state, trainer if continuing else None)
             entry: dict[str, Any] = {"round": round_, "n_labeled": len(state.labels)}
             entry["fraction"] = len(state.labels) / len(self.pool)
             entry["n_trained_on"] = len(train_records)
+            entry["lr"] = lr
             bought = Counter(self.dataset.classes[label] for label in state.labels.values())
             entry["labeled_class_counts"] = {c: bought.get(c, 0) for c in self.dataset.classes}
             t0 = time.perf_counter()

@@ -49,6 +49,9 @@ def fingerprint(config: ExperimentConfig, dataset: LabeledDataset) -> dict[str, 
     parts: dict[str, Any] = {"task": dumped["task"], "data": data_digest(dataset), "model": dumped["model"]}
     for section in ("train", "experiment"):
         parts[section] = {k: v for k, v in dumped[section].items() if k not in NOT_RESULTS[section]}
+    if dumped["experiment"]["learning"] == "retrain":
+        # Only continual fine-tuning reads it; runs saved before the field existed then still resume.
+        parts["experiment"].pop("continual_lr_scale", None)
     parts["strategy_params"] = {
         name: config.experiment.strategy_params.get(name, {}) for name in config.experiment.strategies
     }
