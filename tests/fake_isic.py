@@ -37,6 +37,15 @@ class TinyIsic:
 
 def lesion_image(seed: int, melanoma: bool, size: int = TINY_SIZE) -> Image.Image:
     """Noisy skin with a centred lesion: large and nearly black for melanoma, small and light otherwise."""
+    return _lesion(seed, melanoma, size)[0]
+
+
+def lesion_mask(seed: int, melanoma: bool, size: int = TINY_SIZE) -> Image.Image:
+    """The lesion of `lesion_image(seed, melanoma, size)` as an ISIC-style {0, 255} mask."""
+    return _lesion(seed, melanoma, size)[1]
+
+
+def _lesion(seed: int, melanoma: bool, size: int) -> tuple[Image.Image, Image.Image]:
     rng = np.random.default_rng(seed)
     skin = np.array([205.0, 160.0, 140.0]) + rng.normal(0, 12, (size, size, 3))
     yy, xx = np.mgrid[:size, :size]
@@ -45,10 +54,12 @@ def lesion_image(seed: int, melanoma: bool, size: int = TINY_SIZE) -> Image.Imag
     inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
     colour = np.array([45.0, 25.0, 25.0]) if melanoma else np.array([165.0, 115.0, 90.0])
     skin[inside] = colour + rng.normal(0, 8, (int(inside.sum()), 3))
-    return Image.fromarray(np.clip(skin, 0, 255).astype(np.uint8))
+    image = Image.fromarray(np.clip(skin, 0, 255).astype(np.uint8))
+    return image, Image.fromarray((inside * 255).astype(np.uint8))
 
 
-def make_tiny_isic(root: Path) -> TinyIsic:
+def make_tiny_isic(root: Path, masks: bool = False) -> TinyIsic:
+    """The tiny tree; with `masks`, Part 1 lesion masks for the train and val images (as ISIC 2017)."""
     ids: dict[str, list[str]] = {}
     labels: dict[str, int] = {}
     counter = 0
@@ -62,6 +73,10 @@ def make_tiny_isic(root: Path) -> TinyIsic:
             image_id = f"ISIC_{counter:07d}"
             mel = int((k + 1) * n_mel // n != k * n_mel // n)  # n_mel melanomas spread evenly
             lesion_image(counter, bool(mel)).save(folder / f"{image_id}.jpg", quality=95)
+            if masks and split != "test":
+                mask_dir = root / f"{stem}_Part1_GroundTruth"
+                mask_dir.mkdir(exist_ok=True)
+                lesion_mask(counter, bool(mel)).save(mask_dir / f"{image_id}_segmentation.png")
             lines.append(f"{image_id},{float(mel)},0.0")
             ids[split].append(image_id)
             labels[image_id] = mel

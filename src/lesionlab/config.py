@@ -106,6 +106,8 @@ class ModelConfig(_Strict):
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"
     dropout: Finite = Field(0.2, ge=0, lt=1)
+    # Segmentation's paper-shaped U-Net: channels width * (1, 2, 4, 8, 8); the paper's 64 gives 512 at 1/16.
+    width: int = Field(64, ge=1)
 
 
 class TrainRunConfig(_Strict):
@@ -120,8 +122,9 @@ class TrainRunConfig(_Strict):
             )
         return data
 
-    # The task object (lesionlab.tasks) the trainer, runner and report ask; segmentation joins with its model.
-    task: Literal["classification"] = "classification"
+    # The task object (lesionlab.tasks) the trainer, runner and report ask. Segmentation trains a U-Net
+    # (model.backbone unet, unet_lite0 or unet_resnet18) on each image's mask (paper 001).
+    task: Literal["classification", "segmentation"] = "classification"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -173,6 +176,16 @@ class InitialConfig(_Strict):
     strategy: str | None = None  # for kind "strategy": a strategy that needs no model (e.g. pca_lsh)
 
 
+class AuditSection(_Strict):
+    """`experiment.audit`: audit the bought labels every round and re-label the most suspect (issue 16)."""
+
+    every_round: bool = False
+    relabel_fraction: Finite = Field(0.1, ge=0, lt=1)  # share of each round's budget spent on re-labels
+    compare: bool = False  # also run every strategy without the audit (`<name>` beside `<name>+audit`)
+    views: int = Field(4, ge=1)  # fixed augmented views per image the audit's features average over
+    folds: int = Field(5, ge=2)  # cross-validation folds of the audit's out-of-sample probabilities
+
+
 class ExperimentSection(_Strict):
     strategies: list[str] = Field(default_factory=lambda: ["random", "least_confidence", "entropy"])
     strategy_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -185,8 +198,11 @@ class ExperimentSection(_Strict):
     learning: Literal["retrain", "acft_q", "acft_lq", "acft_hq"] = "retrain"
     # Paper 004, Table 3 note: continual fine-tuning runs at this share of train.lr (see loop/learning.py).
     continual_lr_scale: Finite = Field(0.1, gt=0, le=1)
-    oracle: Literal["simulated", "noisy"] = "simulated"  # who answers: see lesionlab.loop.oracles
+    oracle: Literal["simulated", "noisy", "noisy_ranked"] = "simulated"  # see lesionlab.loop.oracles
     oracle_noise: Finite = Field(0.0, ge=0, lt=1)  # for the noisy oracle: chance a label is flipped
+    # noisy_ranked: CSV `image_id,difficulty[,wrong_label]`; the hardest oracle_noise share of each class errs
+    oracle_difficulty: Path | None = None
+    audit: AuditSection = Field(default_factory=AuditSection)
     mc_samples: int = Field(10, ge=1)
     ensemble_size: int = Field(3, ge=1)
     metric: str = "auto"  # the task's primary metric unless set; checked against the task's names
@@ -218,8 +234,9 @@ class ExperimentConfig(_Strict):
     """`lesionlab run`: a simulated-oracle active-learning experiment (labels hidden until bought)."""
 
     name: str = "experiment"
-    # The task object (lesionlab.tasks) the trainer, runner and report ask; segmentation joins with its model.
-    task: Literal["classification"] = "classification"
+    # The task object (lesionlab.tasks) the trainer, runner and report ask. Segmentation trains a U-Net
+    # (model.backbone unet, unet_lite0 or unet_resnet18) on each image's mask (paper 001).
+    task: Literal["classification", "segmentation"] = "classification"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -21,7 +21,9 @@ from lesionlab.evaluation.bootstrap import metric_intervals
 from lesionlab.evaluation.decision import OBJECTIVES, choose_rule, prior_adjusted, score_rules
 from lesionlab.evaluation.metrics import compute_metrics
 from lesionlab.io import write_json
-from lesionlab.models.registry import create_classifier, save_checkpoint
+from lesionlab.models.registry import create_classifier
+from lesionlab.tasks import get_task
+from lesionlab.training.factory import build_model, build_trainer, save_model
 from lesionlab.training.trainer import Trainer
 from lesionlab.versions import versions
 
@@ -36,15 +38,16 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
             f"{out} already holds a finished run; pass --force to overwrite or choose another output"
         )
     dataset = load_dataset(config)
+    task = get_task(config.task)
     train = dataset.split("train")
-    # Blank labels are allowed in val and test (documented); such images are not scored.
-    val, test = dataset.split("val", labeled_only=True), dataset.split("test", labeled_only=True)
+    # Blank labels (or, for segmentation, missing masks) are allowed in val and test; not scored.
+    val = [r for r in dataset.split("val") if task.has_target(r)]
+    test = [r for r in dataset.split("test") if task.has_target(r)]
     if not train:
         raise DataError(f"{dataset.name} has no training images for task {dataset.task}")
     cache_dir = config.cache_dir or default_cache_dir()
-    m = config.model
-    model = create_classifier(m.backbone, dataset.num_classes, m.weights, m.dropout, seed=config.train.seed)
-    trainer = Trainer(model, config.train, cache_dir=cache_dir)
+    model = build_model(task, config.model, dataset.num_classes, config.train.seed)
+    trainer = build_trainer(task, model, config.train, cache_dir=cache_dir)
     t0 = time.perf_counter()
     fit = trainer.fit(train, val, dataset.classes)
     result: dict[str, Any] = {
@@ -64,13 +67,14 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
         "train_seconds": fit.train_seconds,
     }
     if test:
-        probs = trainer.predict(test)
-        result["test"] = compute_metrics(np.array([r.label for r in test]), probs, dataset.classes)
+        result["test"] = trainer.evaluate(test, dataset.classes)
+    elif task.output == "pixel_probs" and val:  # ISIC 2017 has no test masks: report the validation masks
+        result["val"] = trainer.evaluate(val, dataset.classes)
     result["wall_seconds"] = time.perf_counter() - t0
     result["config"] = config.model_dump(mode="json")
     result["versions"] = versions()
     (out / RULE_FILE).unlink(missing_ok=True)  # chosen for the model this run replaces
-    save_checkpoint(model, out / "model.pt", {"classes": dataset.classes, "config": result["config"]})
+    save_model(model, out / "model.pt", {"classes": dataset.classes, "config": result["config"]})
     write_json(out / "metrics.json", result)
     return result
 

@@ -46,6 +46,10 @@ class Task:
         """One number per image from the head's outputs (what selection compares across images)."""
         raise NotImplementedError
 
+    def has_target(self, record: Any) -> bool:
+        """Whether `record` carries what this task learns from and is scored on (a label; a mask)."""
+        return record.label is not None
+
     def check_metric(self, name: str, num_classes: int, field: str, allow_loss: bool = False) -> str:
         """`name` itself, the primary metric for "auto", or a ConfigError listing the valid names."""
         if name == "auto":
@@ -116,6 +120,9 @@ class SegmentationTask(Task):
 
     def metric_names(self, num_classes: int) -> tuple[str, ...]:
         return SEGMENTATION_METRICS
+
+    def has_target(self, record: Any) -> bool:
+        return record.mask_path is not None
 
     def primary_metric(self, num_classes: int) -> str:
         return "jaccard"

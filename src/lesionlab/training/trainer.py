@@ -465,5 +465,13 @@ class Trainer:
                 preds[head.name].append(head(out).float().cpu())
         return {name: torch.cat(p).numpy() if p else np.empty(0) for name, p in preds.items()}
 
+    def evaluate(self, records: Sequence[Record], classes: Sequence[str]) -> dict:
+        """The task's metrics of `records` (labelled) under `predict`: what the runner reports per round."""
+        return self.task.metrics(np.array([r.label for r in records]), self.predict(records), classes)
+
+    def correct(self, records: Sequence[Record]) -> np.ndarray:
+        """(N,) 1 where the predicted class is the label (what paper 000's paired stopping test counts)."""
+        return (self.predict(records).argmax(1) == np.array([r.label for r in records])).astype(int)
+
     def describe(self) -> dict:
         return {**self.config.model_dump(), "device": str(self.device), "fast_path": self.fast}
