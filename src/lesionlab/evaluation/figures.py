@@ -70,7 +70,7 @@ def _pool_size(summary: dict) -> float | None:
     sizes = [
         n / f
         for s in summary["strategies"].values()
-        for n, f in zip(s["n_labeled"], s["fraction"], strict=True)
+        for n, f in zip(s.get("annotation_cost") or s["n_labeled"], s["fraction"], strict=True)
         if n is not None and f
     ]
     return float(np.median(sizes)) if sizes else None
@@ -82,13 +82,14 @@ def primary_curve(summary: dict, colors: dict[str, Any]) -> Figure:
     fig = _new_figure(7.0, 4.5)
     ax = fig.add_subplot()
     _plot_curves(ax, summary, metric, colors)
-    ax.set_xlabel("fraction of the pool labelled")
+    cost = summary.get("x_axis") == "annotation_cost"
+    ax.set_xlabel("annotations (labels + re-labels) / pool size" if cost else "fraction of the pool labelled")
     ax.set_ylabel(f"{metric} (mean ± s.e. over seeds)")
     ax.set_title(f"Learning curve: {metric}")
     size = _pool_size(summary)
     if size:
         top = ax.secondary_xaxis("top", functions=(lambda f: f * size, lambda n: n / size))
-        top.set_xlabel("labels bought")
+        top.set_xlabel("labels and re-labels paid" if cost else "labels bought")
     ax.legend(fontsize="small")
     return fig
 

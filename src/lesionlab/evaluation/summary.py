@@ -54,9 +54,15 @@ def summarize(results: dict) -> dict:
             "full_data": full or None,
             "target": {"fraction_of_full": TARGET_FRACTION, "value": target},
             "strategies": strategies,
+            # "annotation_cost" when some run re-labelled (experiment.audit): x is then labels + re-labels
+            "x_axis": "annotation_cost" if _relabelled(strategies) else "labelled",
             "notes": notes,
         }
     )
+
+
+def _relabelled(strategies: dict[str, dict]) -> bool:
+    return any(s["annotation_cost"] != s["n_labeled"] for s in strategies.values())
 
 
 def _group_runs(results: dict, notes: list[str]) -> dict[str, dict[int, list[dict]]]:
@@ -118,6 +124,9 @@ def _summarize_strategy(
     seeds = list(runs)
     fractions = {s: _values(rounds, "fraction", metric=False) for s, rounds in runs.items()}
     n_labeled = {s: _values(rounds, "n_labeled", metric=False) for s, rounds in runs.items()}
+    paid = {s: _paid(rounds, n_labeled[s]) for s, rounds in runs.items()}
+    # x = what was paid: with re-labels (experiment.audit) the cost, as a share of the pool's size.
+    fractions = {s: fractions[s] * paid[s] / np.where(n_labeled[s] > 0, n_labeled[s], 1) for s in seeds}
     for seed in seeds:
         if np.isnan(fractions[seed]).any() or np.isnan(n_labeled[seed]).any():
             raise ValueError(f"strategy {name!r}, seed {seed}: a round lacks a numeric fraction or n_labeled")
@@ -137,6 +146,7 @@ def _summarize_strategy(
         "rounds": keep,
         "fraction": [p["x"] for p in curves[primary]],
         "n_labeled": np.nanmean(np.stack(list(n_labeled.values())), axis=0).tolist(),
+        "annotation_cost": np.nanmean(np.stack(list(paid.values())), axis=0).tolist(),
         "curves": curves,
         "alc": mean_se(list(per_seed_alc.values())) | {"per_seed": _by_seed(per_seed_alc)},
         "labels_to_target": None,
@@ -148,7 +158,7 @@ def _summarize_strategy(
         "train_seconds": _mean_rows(runs, "train_seconds"),
     }
     if target is not None:
-        reached = {s: labels_to_target(n_labeled[s], _values(runs[s], primary), target) for s in seeds}
+        reached = {s: labels_to_target(paid[s], _values(runs[s], primary), target) for s in seeds}
         hits = [v for v in reached.values() if v is not None]
         stats = mean_se(hits)
         out["labels_to_target"] = {
@@ -160,6 +170,12 @@ def _summarize_strategy(
             "per_seed": _by_seed(reached),
         }
     return out
+
+
+def _paid(rounds: list[dict], n_labeled: np.ndarray) -> np.ndarray:
+    """Annotations paid before each round: labels plus re-labels (`annotation_cost`), else the labels."""
+    cost = _values(rounds, "annotation_cost", metric=False)
+    return n_labeled if np.isnan(cost).any() else cost
 
 
 def _mean_class_counts(runs: dict[int, list[dict]]) -> list[dict[str, float]]:

@@ -31,8 +31,9 @@ from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.statistics import round_gain_significant
 from lesionlab.io import atomic_file, write_json
+from lesionlab.loop import audit_step
 from lesionlab.loop.learning import round_lr
-from lesionlab.loop.oracles import NoisyOracle, Oracle, SimulatedOracle
+from lesionlab.loop.oracles import NoisyOracle, Oracle, RankedNoisyOracle, SimulatedOracle, read_difficulty
 from lesionlab.loop.resume import check_resume, fingerprint
 from lesionlab.models.registry import create_classifier
 from lesionlab.progress import eta, log_line
@@ -198,6 +199,12 @@ class Experiment:
         exp = self.config.experiment
         if exp.oracle == "noisy":
             return NoisyOracle(self.pool, self.dataset.num_classes, exp.oracle_noise, seed=seed)
+        if exp.oracle == "noisy_ranked":
+            if exp.oracle_difficulty is None:
+                raise ConfigError("experiment.oracle noisy_ranked needs oracle_difficulty (a CSV file)")
+            hard, wrong = read_difficulty(exp.oracle_difficulty, self.dataset.classes)
+            n = self.dataset.num_classes
+            return RankedNoisyOracle(self.pool, n, exp.oracle_noise, hard, wrong, seed=seed)
         return SimulatedOracle(self.pool)
 
     def _buy(self, state: PoolState, oracle: Oracle, ids: list[str]) -> None:
@@ -244,7 +251,7 @@ class Experiment:
     # ------------------------------------------------------------------ one run
     def run_one(self, strategy_name: str, seed: int, on_round: RoundCallback | None = None) -> PoolState:
         exp = self.config.experiment
-        strategy = self.strategies[strategy_name]
+        strategy = self.strategies[audit_step.base_strategy(strategy_name)]
         oracle = self.oracle(seed)
         path = self._state_path(strategy_name, seed)
         if path.exists():
@@ -286,6 +293,7 @@ class Experiment:
             entry: dict[str, Any] = {"round": round_, "n_labeled": len(state.labels)}
             entry["fraction"] = len(state.labels) / len(self.pool)
             entry["n_trained_on"] = len(train_records)
+            entry["annotation_cost"] = audit_step.annotation_cost(state)  # labels + re-labels paid so far
             entry["lr"] = lr
             bought = Counter(self.dataset.classes[label] for label in state.labels.values())
             entry["labeled_class_counts"] = {c: bought.get(c, 0) for c in self.dataset.classes}
@@ -314,11 +322,16 @@ class Experiment:
                     ensemble=partial(self._ensemble, trainer, train_records, seed, round_),
                 )
                 evidence = collect_evidence(strategy, trainer, unlabeled, labeled, self.pool, settings)
+                n_new, n_relabel = audit_step.split_budget(
+                    self.budget, exp.audit.relabel_fraction, strategy_name
+                )
                 selection = strategy.select(
-                    evidence, min(self.budget, len(unlabeled)), np.random.default_rng([seed, round_ + 1])
+                    evidence, min(n_new, len(unlabeled)), np.random.default_rng([seed, round_ + 1])
                 )
                 new_ids = [str(i) for i in selection.ids]
                 self._buy(state, oracle, new_ids)
+                if exp.audit.every_round:
+                    entry.update(self._audit(state, oracle, seed, round_, n_relabel))
                 counts = Counter(self.dataset.classes[state.labels[i]] for i in new_ids)
                 entry.update(
                     selection_seconds=time.perf_counter() - t1,
@@ -382,6 +395,24 @@ class Experiment:
             )
         return None
 
+    def _audit(self, state: PoolState, oracle: Oracle, seed: int, round_: int, n_relabel: int) -> dict:
+        """Audit the bought labels and re-label the most suspect (`loop.audit_step`); features are of the
+        untrained backbone, computed once per image for every run of this experiment."""
+        audit_step.check_oracle(oracle)
+        if getattr(self, "_audit_features", None) is None:
+            from lesionlab.audit.features import backbone_features
+
+            m, train = self.config.model, self.config.train.updated(progress=False, loss="auto")
+            embed = partial(backbone_features, backbone=m.backbone, weights=m.weights, train=train)
+            self._audit_features = audit_step.FeatureMemo(
+                partial(embed, cache_dir=self.cache_dir), self.config.experiment.audit.views
+            )
+        folds = self.config.experiment.audit.folds
+        n = self.dataset.num_classes
+        return audit_step.relabel_round(
+            state, oracle, self.by_id, self._audit_features, n, n_relabel, seed, round_, folds
+        )
+
     def _ensemble(
         self, trainer: Trainer, train_records: list[Record], seed: int, round_: int
     ) -> list[Trainer]:
@@ -400,7 +431,7 @@ class Experiment:
         self._started, self._rounds_done = t0, 0
         runs = []
         for seed in exp.seeds:
-            for name in exp.strategies:
+            for name in audit_step.run_names(exp):
                 state = self.run_one(name, seed, on_round)
                 runs.append({"strategy": name, "seed": seed, "rounds": _public_rounds(state.history)})
         results = {

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from lesionlab.data.records import Record
-from lesionlab.errors import DataError
+from lesionlab.errors import ConfigError, DataError
 
 
 @runtime_checkable
@@ -33,11 +34,19 @@ class SimulatedOracle:
     def __init__(self, records: Iterable[Record]) -> None:
         self._labels = {r.id: r.label for r in records}
 
-    def query(self, ids: Sequence[str]) -> dict[str, int]:
+    def truth(self, ids: Sequence[str]) -> dict[str, int]:
+        """The data set's labels: what a simulation scores bought labels against, never what it trains on."""
         missing = [i for i in ids if self._labels.get(i) is None]
         if missing:
             raise DataError(f"the simulated oracle has no label for {len(missing)} id(s), e.g. {missing[:3]}")
         return {i: int(self._labels[i]) for i in ids}
+
+    def query(self, ids: Sequence[str]) -> dict[str, int]:
+        return self.truth(ids)
+
+    def requery(self, ids: Sequence[str], attempt: int = 1) -> dict[str, int]:
+        """A second look at labelled images (a re-label costs one more label); this expert never errs."""
+        return self.truth(ids)
 
 
 class NoisyOracle(SimulatedOracle):
@@ -57,17 +66,67 @@ class NoisyOracle(SimulatedOracle):
             raise ValueError("a noisy oracle needs at least two classes")
         self.num_classes, self.rate, self.seed = num_classes, rate, seed
 
-    def _answer(self, image_id: str, truth: int) -> int:
-        rng = np.random.default_rng([self.seed, zlib.crc32(image_id.encode())])
+    def _answer(self, image_id: str, truth: int, attempt: int = 0) -> int:
+        # Attempt 0 keeps the seed sequence of the first answers as they always were.
+        key = [self.seed, zlib.crc32(image_id.encode())] + ([attempt] if attempt else [])
+        rng = np.random.default_rng(key)
         wrong, offset = rng.random() < self.rate, int(rng.integers(1, self.num_classes))
         return (truth + offset) % self.num_classes if wrong else truth
 
     def query(self, ids: Sequence[str]) -> dict[str, int]:
-        return {i: self._answer(i, truth) for i, truth in super().query(ids).items()}
+        return {i: self._answer(i, truth) for i, truth in self.truth(ids).items()}
+
+    def requery(self, ids: Sequence[str], attempt: int = 1) -> dict[str, int]:
+        """The `attempt`-th second look (>= 1): wrong at the same rate, independently of the first answer."""
+        if attempt < 1:
+            raise ValueError("a re-query is attempt 1 or later (attempt 0 is the first answer)")
+        return {i: self._answer(i, truth, attempt) for i, truth in self.truth(ids).items()}
 
     def flipped(self, ids: Sequence[str]) -> list[str]:
-        truth = super().query(ids)
+        truth = self.truth(ids)
         return [i for i in ids if self._answer(i, truth[i]) != truth[i]]
+
+
+class RankedNoisyOracle(NoisyOracle):
+    """A simulated expert who errs on the hardest images: in each true class, the `rate` share with the
+    highest `difficulty` (e.g. a model's loss on the true label, paper 002's model-ranked noise) is always
+    answered wrongly, with `wrong_label[id]` when given (the mistake a reader would make) or else a class
+    drawn from (seed, id). Ids without a difficulty count as easiest. A re-query is a second reader who
+    errs uniformly at `rate` (`NoisyOracle.requery`), independent of the first answer.
+    """
+
+    def __init__(
+        self,
+        records: Iterable[Record],
+        num_classes: int,
+        rate: float,
+        difficulty: Mapping[str, float],
+        wrong_label: Mapping[str, int] | None = None,
+        seed: int = 0,
+    ) -> None:
+        records = list(records)
+        super().__init__(records, num_classes, rate, seed)
+        self._wrong_label = dict(wrong_label or {})
+        self._hard: set[str] = set()
+        by_class: dict[int, list[str]] = {}
+        for r in records:
+            if r.label is not None:
+                by_class.setdefault(int(r.label), []).append(r.id)
+        for members in by_class.values():
+            # Hardest first; ties and missing difficulties in record order.
+            ranked = sorted(members, key=lambda i: -float(difficulty.get(i, -np.inf)))
+            self._hard.update(ranked[: int(np.floor(rate * len(members) + 0.5))])
+
+    def _answer(self, image_id: str, truth: int, attempt: int = 0) -> int:
+        if attempt:
+            return super()._answer(image_id, truth, attempt)
+        if image_id not in self._hard:
+            return truth
+        wrong = self._wrong_label.get(image_id)
+        if wrong is not None and wrong != truth:
+            return int(wrong)
+        rng = np.random.default_rng([self.seed, zlib.crc32(image_id.encode())])
+        return (truth + int(rng.integers(1, self.num_classes))) % self.num_classes
 
 
 @runtime_checkable
@@ -127,3 +186,33 @@ class StoreOracle:
 
     def pending(self, ids: Sequence[str]) -> list[str]:
         return [i for i in ids if self.store.get_label(i) is None]
+
+
+def read_difficulty(path: Path, classes: Sequence[str]) -> tuple[dict[str, float], dict[str, int]]:
+    """`RankedNoisyOracle`'s inputs from a CSV `image_id,difficulty[,wrong_label]` (a class name)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"experiment.oracle_difficulty: {path} does not exist")
+    difficulty: dict[str, float] = {}
+    wrong: dict[str, int] = {}
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not {"image_id", "difficulty"} <= set(reader.fieldnames or []):
+            raise ConfigError(f"{path} needs the columns image_id,difficulty (and optionally wrong_label)")
+        for line, row in enumerate(reader, start=2):
+            try:
+                difficulty[row["image_id"]] = float(row["difficulty"])
+            except ValueError:
+                raise ConfigError(
+                    f"{path}, line {line}: difficulty {row['difficulty']!r} is not a number"
+                ) from None
+            name = (row.get("wrong_label") or "").strip()
+            if name:
+                if name not in classes:
+                    raise ConfigError(
+                        f"{path}, line {line}: wrong_label {name!r} is not one of {list(classes)}"
+                    )
+                wrong[row["image_id"]] = list(classes).index(name)
+    return difficulty, wrong

@@ -52,6 +52,11 @@ def fingerprint(config: ExperimentConfig, dataset: LabeledDataset) -> dict[str, 
     if dumped["experiment"]["learning"] == "retrain":
         # Only continual fine-tuning reads it; runs saved before the field existed then still resume.
         parts["experiment"].pop("continual_lr_scale", None)
+    if not dumped["experiment"]["audit"]["every_round"]:
+        # Fields added with the label audit (issue 16): runs saved before them, without an audit, resume.
+        parts["experiment"].pop("audit", None)
+    if dumped["experiment"]["oracle_difficulty"] is None:
+        parts["experiment"].pop("oracle_difficulty", None)
     parts["strategy_params"] = {
         name: config.experiment.strategy_params.get(name, {}) for name in config.experiment.strategies
     }
