@@ -61,7 +61,7 @@ def propose(
     if version is None:
         _check_cold_start(chosen)
     records = project.records()
-    pending = {image_id for _, image_id in project.store.queue(annotator="\0nobody")}
+    pending = {image_id for _, image_id in project.store.queue(annotator=None)}
     labeled = [r for r in records if r.label is not None]
     unlabeled = [r for r in records if r.label is None and r.id not in pending]
     if not unlabeled:

@@ -29,7 +29,7 @@ def project_status(project: Project, check_images: bool = True) -> dict[str, Any
     entries = project.store.label_entries()
     balance = Counter(e.label for e in entries.values())
     rounds = project.store.rounds()
-    queue = project.store.queue(annotator="\0nobody")
+    queue = project.store.queue(annotator=None)
     flags = project.store.flags()
     versions = []
     for v in project.store.model_versions():

@@ -355,11 +355,16 @@ class ProjectStore:
                 query = query.where(Proposal.round_id == round_id)
             return [(p, i) for p, i in s.execute(query).all()]
 
-    def queue(self, annotator: str) -> list[tuple[Proposal, str]]:
-        """Proposed usable images nobody has labelled and `annotator` has not skipped, oldest round first."""
+    def queue(self, annotator: str | None = None) -> list[tuple[Proposal, str]]:
+        """Proposed usable images nobody has labelled and `annotator` has not skipped (None: the whole
+        queue, skips ignored), oldest round first."""
         labelled = set(self.labels())
         with self.session() as s:
-            skipped = set(s.scalars(select(Skip.image_key).where(Skip.annotator == annotator)))
+            skipped = (
+                set(s.scalars(select(Skip.image_key).where(Skip.annotator == annotator)))
+                if annotator is not None
+                else set()
+            )
             ok = set(s.scalars(select(ImageRow.key).where(ImageRow.status == "ok")))
         seen: set[int] = set()
         out = []
