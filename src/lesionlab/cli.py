@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lesionlab.cli_project import project_app
+from lesionlab.cli_score import score
 from lesionlab.errors import LesionlabError
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(datasets_app, name="datasets")
 cache_app = typer.Typer(no_args_is_help=True, help="See and clear the decoded-image and activation caches.")
 app.add_typer(cache_app, name="cache")
 app.add_typer(project_app, name="project")
+app.command("score")(score)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -78,8 +80,30 @@ def train(
     from lesionlab.supervised import train_run
 
     result = train_run(load_config(TrainRunConfig, config), force=force)
-    _print_metrics(result.get("test", {}), f"test metrics ({result['n_test']} images)")
+    if "test" in result or "val" not in result:
+        _print_metrics(result.get("test", {}), f"test metrics ({result['n_test']} images)")
+    else:  # segmentation without test masks (ISIC 2017) reports the validation masks
+        _print_metrics(result["val"], f"validation metrics ({result['n_val']} images)")
     console.print(f"best epoch {result['best_epoch']}; wrote {Path(result['config']['output'])}/metrics.json")
+
+
+@app.command()
+def pretrain(
+    config: Annotated[Path, typer.Argument(help="YAML pretraining config (docs/methods.md, paper 001)")],
+    force: Annotated[bool, typer.Option(help="overwrite a pre-trained model in the output folder")] = False,
+) -> None:
+    """Self-supervised Models Genesis pre-training of a segmentation U-Net on unlabelled images."""
+    from lesionlab.config import load_config
+    from lesionlab.selfsup.config import PretrainConfig
+    from lesionlab.selfsup.pretrain import CHECKPOINT
+    from lesionlab.selfsup.pretrain import pretrain as run_pretrain
+
+    result = run_pretrain(load_config(PretrainConfig, config), force=force)
+    out = Path(result["config"]["output"])
+    console.print(
+        f"pre-trained on {result['n_images']} images; best epoch {result['best_epoch']}; wrote "
+        f"{out / CHECKPOINT} (use it as model.weights to warm-start segmentation)"
+    )
 
 
 @app.command()

@@ -1,0 +1,45 @@
+"""`lesionlab pretrain` config: which unlabelled images, which U-Net, how long. Torch-free, like config.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from lesionlab.config import DataConfig, Finite, ModelConfig, _Strict
+
+
+def _unet() -> ModelConfig:
+    return ModelConfig(backbone="unet", weights="none")
+
+
+class PretrainConfig(_Strict):
+    """Models Genesis pre-training of a segmentation U-Net on unlabelled images (paper 001, Eq. 1).
+
+    Images are grayscale and min-max normalised (the paper's preprocessing); the network reconstructs the
+    original from a deformed copy with an L2 loss. Labels and masks are never read. `splits` names the
+    images used: the paper's unlabelled pool is the training split, so test images stay unseen.
+    """
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=_unet)
+    splits: list[Literal["train", "val", "test"]] = Field(default_factory=lambda: ["train"], min_length=1)
+    epochs: int = Field(20, ge=1)  # the paper gives none; the loss curve is in pretrain.json
+    batch_size: int = Field(16, ge=1)
+    lr: Finite = Field(1e-3, gt=0)
+    resolution: int = Field(256, ge=16)  # the paper's 256 x 256
+    resize: Literal["squash", "center_crop", "pad"] = "squash"
+    # Models Genesis' rates (reference implementation defaults).
+    local_rate: Finite = Field(0.5, ge=0, le=1)
+    nonlinear_rate: Finite = Field(0.9, ge=0, le=1)
+    paint_rate: Finite = Field(0.9, ge=0, le=1)
+    inpaint_rate: Finite = Field(0.2, ge=0, le=1)
+    holdout: Finite = Field(0.05, ge=0, lt=1)  # share of images whose reconstruction loss picks the epoch
+    seed: int = Field(0, ge=0)
+    num_threads: int | None = Field(None, ge=1)
+    device: str = "auto"
+    progress: bool = True
+    output: Path = Path("runs/pretrain")
+    cache_dir: Path | None = None
+    check_files: bool = True
