@@ -1,0 +1,121 @@
+"""`lesionlab score`: a trained run's model over a folder of images, to disk, with torch or ONNX Runtime."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lesionlab.data.sources._common import IMAGE_SUFFIXES
+from lesionlab.errors import ConfigError, DataError
+from lesionlab.io import write_json, write_text
+from lesionlab.scoring.backends import BACKENDS, make_scorer
+from lesionlab.scoring.pool import score_images
+from lesionlab.selection.memmap import EvidenceStore
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Every image file under `folder` (recursively), in a stable sorted order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder of images")
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    if not found:
+        raise DataError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return sorted(found)
+
+
+def load_run_model(run_dir: Path) -> tuple[Any, Any, list[str]]:
+    """The TrainRunConfig, the trained classifier and its class names of a `lesionlab train` folder."""
+    from lesionlab.models.registry import create_classifier
+    from lesionlab.supervised import _checkpoint_classes, _read_metrics
+
+    run_dir = Path(run_dir)
+    metrics, ckpt = run_dir / "metrics.json", run_dir / "model.pt"
+    for path in (metrics, ckpt):
+        if not path.is_file():
+            raise ConfigError(
+                f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
+            )
+    config, stored = _read_metrics(metrics)
+    classes = _checkpoint_classes(ckpt) or [str(c) for c in stored.get("classes", [])]
+    if len(classes) < 2:
+        raise ConfigError(f"{run_dir}: the class names of the model are not recorded; train the run again")
+    model = create_classifier(config.model.backbone, len(classes), str(ckpt), config.model.dropout)
+    return config, model, classes
+
+
+def score_folder(
+    run_dir: Path,
+    images: Path,
+    out: Path | None = None,
+    backend: str = "torch",
+    threads: int | None = None,
+    batch_size: int = 64,
+    decode_workers: int = 1,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Score every image under `images` with the run's model; writes `probs.npy`, `embeddings.npy`
+    (memory-mappable), `scores.csv` (file, predicted class, one probability per class) and
+    `scoring.json` (backend, throughput, undecodable files, the ONNX check) to `out`."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown --backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    config, model, classes = load_run_model(run_dir)
+    out = Path(out) if out is not None else Path(run_dir) / "scores"
+    paths = list_images(images)
+    train = config.train
+    onnx_path = Path(run_dir) / "model.onnx"
+    scorer = make_scorer(backend, model, train.resolution, threads, train.device, onnx_path)
+    result = score_images(
+        paths,
+        scorer,
+        train.resolution,
+        train.preprocessing,
+        train.resize,
+        batch_size,
+        decode_workers,
+        EvidenceStore(out),
+        show_progress,
+    )
+    _write_csv(out / "scores.csv", result.paths, result.probs, classes, result.failed)
+    summary = {
+        "run": str(run_dir),
+        "images": str(images),
+        "n_images": len(paths),
+        "backend": backend,
+        "threads": threads,
+        "decode_workers": decode_workers,
+        "batch_size": batch_size,
+        "resolution": train.resolution,
+        "seconds": result.seconds,
+        "images_per_second": result.images_per_second,
+        "failed": result.failed,
+        "classes": classes,
+    }
+    if backend == "onnxruntime":
+        import json
+
+        summary["onnx_check"] = json.loads((onnx_path.with_suffix(".onnx.json")).read_text(encoding="utf-8"))
+    write_json(out / "scoring.json", summary)
+    return summary
+
+
+def _write_csv(path: Path, paths: list[Path], probs: np.ndarray, classes: list[str], failed: dict) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["image", "predicted", *[f"p_{c}" for c in classes]])
+    for start in range(0, len(paths), 4096):  # one chunk of the memory map at a time
+        chunk = np.asarray(probs[start : start + 4096])
+        for image, p in zip(paths[start : start + 4096], chunk, strict=True):
+            if str(image) in failed:
+                writer.writerow([str(image), "", *[""] * len(classes)])
+            else:
+                writer.writerow([str(image), classes[int(p.argmax())], *[f"{v:.6g}" for v in p]])
+    write_text(path, buffer.getvalue())
