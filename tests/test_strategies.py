@@ -45,6 +45,7 @@ def full_evidence(n: int = N_POOL, seed: int = 0) -> Evidence:
         features={"pca": rng.normal(size=(n, 4))},
         predicted_loss=rng.normal(size=n),
         vaal_scores=rng.random(n),
+        ssl_features=rng.normal(size=(n, 8)),
         patch_probs=rng.dirichlet(alpha, size=(n, 8)),
     )
 

@@ -201,4 +201,11 @@ def get_strategy(name: str, **params: object) -> Strategy:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register_strategy decorators.
-    from lesionlab.selection import acft, coreset, learned, representativeness, uncertainty  # noqa: F401
+    from lesionlab.selection import (  # noqa: F401
+        acft,
+        coreset,
+        learned,
+        representativeness,
+        ssl_kmeans,
+        uncertainty,
+    )
