@@ -9,6 +9,11 @@ after starting Debian's PostgreSQL, so CI can never skip them silently).
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,15 +26,16 @@ from fake_isic import lesion_image, tiny_train_config
 POSTGRES_ENV = "LESIONLAB_TEST_POSTGRES_URL"
 BACKENDS = ("sqlite", "postgresql")
 CLASSES = ["other", "melanoma"]
+TOKEN = "project-test-token-0123456789"
 
 
-def make_images(folder: Path, n: int = 24, start: int = 0) -> dict[str, int]:
-    """`n` 32x32 JPEGs, every other one a melanoma; returns {image id: true label}."""
+def make_images(folder: Path, n: int = 24, start: int = 0, size: int = 32) -> dict[str, int]:
+    """`n` JPEGs (`size` px), every other one a melanoma; returns {image id: true label}."""
     folder.mkdir(parents=True, exist_ok=True)
     labels = {}
     for k in range(start, start + n):
         melanoma = k % 2 == 0
-        lesion_image(1000 + k, melanoma).save(folder / f"img_{k:03d}.jpg", quality=95)
+        lesion_image(1000 + k, melanoma, size=size).save(folder / f"img_{k:03d}.jpg", quality=95)
         labels[f"img_{k:03d}"] = int(melanoma)
     return labels
 
@@ -63,3 +69,55 @@ def database_url(backend: str) -> Iterator[str | None]:
 def tiny_project_settings(**overrides: object) -> dict:
     """ProjectConfig fields sized for the tiny images (32 px, 2 epochs, one thread, 2 folds)."""
     return {"train": tiny_train_config(epochs=3), "folds": 2, **overrides}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`lesionlab project serve` in its own process (so SIGKILL hits the server alone)."""
+
+    def __init__(self, project_dir: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "LESIONLAB_PROJECT_TOKEN": TOKEN, "OMP_NUM_THREADS": "1"}
+        cmd = [
+            sys.executable,
+            "-c",
+            "from lesionlab.cli import main; main()",
+            "project",
+            "serve",
+            str(project_dir),
+            "--port",
+            str(self.port),
+        ]
+        self.log = open(log, "ab")  # noqa: SIM115 (open while the server runs; closed by stop)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_ready(log)
+
+    def _wait_ready(self, log: Path, timeout: float = 60) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server exited: {log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/api/project", headers=auth(), timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"the server did not start within {timeout} s: {log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}

@@ -9,11 +9,6 @@ The figures (labels per second, labels acknowledged before the kill) are printed
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -28,61 +23,10 @@ from sqlalchemy import select
 
 from lesionlab.project import init_project, open_project
 from lesionlab.project.models import Annotation
-from project_fixtures import BACKENDS, CLASSES, database_url, make_images
+from project_fixtures import BACKENDS, CLASSES, Server, auth, database_url, make_images
 
-TOKEN = "reliability-token-0123456789"
 CLIENTS = 8
 TOTAL = 1000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`lesionlab project serve` in its own process (so SIGKILL hits the server alone)."""
-
-    def __init__(self, project_dir: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LESIONLAB_PROJECT_TOKEN": TOKEN, "OMP_NUM_THREADS": "1"}
-        cmd = [
-            sys.executable,
-            "-c",
-            "from lesionlab.cli import main; main()",
-            "project",
-            "serve",
-            str(project_dir),
-            "--port",
-            str(self.port),
-        ]
-        self.log = open(log, "ab")  # noqa: SIM115 (open while the server runs; closed by stop)
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait_ready(log)
-
-    def _wait_ready(self, log: Path, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the server exited: {log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/api/project", headers=auth(), timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError(f"the server did not start within {timeout} s: {log.read_text()}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
-        self.log.close()
-
-
-def auth() -> dict[str, str]:
-    return {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(params=BACKENDS)
