@@ -154,17 +154,31 @@ def _png(size: tuple[int, int], fill: int = 255) -> bytes:
     return buf.getvalue()
 
 
-def test_mask_uploads_are_checked_written_atomically_and_served(client: TestClient, project) -> None:
+def test_mask_uploads_are_checked_written_atomically_served_undone_and_exported(
+    client: TestClient, project, tmp_path: Path
+) -> None:
+    from lesionlab.project.interchange import export_project
+
     url = "/api/masks/img_004?annotator=ana"
     assert client.get("/api/masks/img_004").status_code == 404
     assert client.put(url, content=_png((32, 32))).status_code == 201
-    mask_file = project.mask_file(project.store.image("img_004").key)
-    stored = np.array(Image.open(mask_file))
+    first = project.mask_path("img_004")
+    assert first.parent == project.masks_dir and first.name.startswith(
+        f"{project.store.image('img_004').key}-"
+    )
+    stored = np.array(Image.open(first))
     assert set(np.unique(stored)) == {0, 255} and stored[10, 10] == 255
-    assert client.get("/api/masks/img_004").content == mask_file.read_bytes()
+    assert client.get("/api/masks/img_004").content == first.read_bytes()
+    assert "img_004" not in [x["image_id"] for x in client.get("/api/queue?annotator=ana").json()["items"]]
+    second = client.put(url, content=_png((32, 32), fill=0)).json()  # an empty mask replaces it ...
+    assert client.get("/api/masks/img_004").content != first.read_bytes()
+    client.post("/api/undo", json={"annotation_id": second["annotation_id"], "annotator": "ana"})
+    assert client.get("/api/masks/img_004").content == first.read_bytes()  # ... until undone
+    export_project(project, tmp_path / "out", ("masks",))
+    assert (tmp_path / "out" / "masks" / "img_004_segmentation.png").read_bytes() == first.read_bytes()
     assert client.put(url, content=_png((16, 16))).status_code == 422  # not the image's size
     assert client.put(url, content=b"not a png").status_code == 422
-    assert not list(project.masks_dir.glob("*.tmp*"))
+    assert not list(project.masks_dir.glob("*.tmp*")) and len(list(project.masks_dir.iterdir())) == 2
 
 
 def test_an_oversized_upload_is_refused_before_anything_is_written(project) -> None:

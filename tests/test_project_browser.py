@@ -90,3 +90,57 @@ def test_label_ten_images_with_the_keyboard_undo_one_and_review(tmp_path: Path) 
         ((flag, image_id),) = project.store.flags()
         assert (image_id, flag.outcome, flag.reviewed_by) == (flagged, "keep", "dr_ana")
         assert project.store.get_label(flagged) == truth[flagged]
+
+
+def test_draw_a_mask_with_the_brush_erase_part_and_save_it(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    executable = chromium()
+    shots = DOC_IMAGES if os.environ.get("LESIONLAB_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    make_images(tmp_path / "images", n=3, size=192)
+    with init_project(
+        tmp_path / "proj",
+        tmp_path / "images",
+        ["background", "lesion"],
+        task="segmentation",
+        show_progress=False,
+    ) as project:
+        ids = project.store.image_ids()
+        project.store.add_round("coreset", None, 3, 0, [(i, None, None) for i in ids])
+    server = Server(tmp_path / "proj", tmp_path / "server.log")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1100, "height": 720})
+            page.goto(f"{server.url}/?token={TOKEN}")
+            page.fill("#annotator", "dr_bo")
+            page.press("#annotator", "Tab")
+            expect(page.locator("#mask-tools")).to_be_visible()
+            expect(page.locator("#classes")).to_be_hidden()
+            page.wait_for_function("document.getElementById('mask-canvas').width === 192")
+            box = page.locator("#mask-canvas").bounding_box()
+            x0, y0, w = box["x"], box["y"], box["width"]
+            page.mouse.move(x0 + 0.3 * w, y0 + 0.5 * w)  # a horizontal stroke across the middle
+            page.mouse.down()
+            for k in range(11):
+                page.mouse.move(x0 + (0.3 + 0.04 * k) * w, y0 + 0.5 * w)
+            page.mouse.up()
+            page.keyboard.press("e")  # erase its right end
+            page.mouse.move(x0 + 0.7 * w, y0 + 0.5 * w)
+            page.mouse.down()
+            page.mouse.up()
+            page.screenshot(path=str(shots / "annotation_mask.png"))
+            first = page.locator("#image-id").inner_text()
+            page.keyboard.press("Enter")
+            expect(page.locator("#message")).to_have_text(f"mask saved for {first}")
+            expect(page.locator("#image-id")).not_to_have_text(first)
+            browser.close()
+    finally:
+        server.stop()
+    with open_project(tmp_path / "proj") as project:
+        mask = np.array(Image.open(project.mask_path(first)))
+    assert mask.shape == (192, 192) and set(np.unique(mask)) == {0, 255}
+    row = mask[96]
+    assert row[int(0.4 * 192)] == 255 and row[int(0.55 * 192)] == 255  # painted
+    assert row[int(0.7 * 192)] == 0 and row[int(0.15 * 192)] == 0 and mask[10, 96] == 0  # erased / untouched

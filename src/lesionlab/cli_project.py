@@ -40,7 +40,10 @@ def _open(project_dir: Path):
 def init(
     project_dir: DirArg,
     images: Annotated[Path, typer.Option(help="folder of images (read only, never copied)")],
-    classes: Annotated[str, typer.Option(help="class names, comma-separated, e.g. benign,melanoma")],
+    classes: Annotated[
+        str | None,
+        typer.Option(help="class names, comma-separated, e.g. benign,melanoma (segmentation: optional)"),
+    ] = None,
     task: Annotated[str, typer.Option(help="classification or segmentation")] = "classification",
     labels: Annotated[
         Path | None,
@@ -63,9 +66,11 @@ def init(
     from lesionlab.selection.base import get_strategy
 
     get_strategy(strategy)  # an unknown name stops here, with the list of known ones
-    names = [c.strip() for c in classes.split(",") if c.strip()]
     if task not in ("classification", "segmentation"):
         raise ConfigError(f"--task must be classification or segmentation, got {task!r}")
+    if classes is None and task == "classification":
+        raise ConfigError("a classification project needs --classes, e.g. --classes benign,melanoma")
+    names = [c.strip() for c in (classes or "background,lesion").split(",") if c.strip()]
     with init_project(project_dir, images, names, task, database, strategy=strategy) as project:
         scan = project.scan
         _say(f"project {project.dir}: {len(project.store.image_ids())} usable images in {project.images_dir}")

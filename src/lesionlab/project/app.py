@@ -129,7 +129,7 @@ def create_app(project: Project, token: str) -> FastAPI:
             if ordered:
                 viewing[ordered[0][1]] = (annotator, now)
         proposed = {image_id for _, image_id in project.store.proposals()}
-        labelled = set(project.store.labels())
+        labelled = project.store.annotated_ids()
         return {
             "items": [
                 {
@@ -198,9 +198,9 @@ def create_app(project: Project, token: str) -> FastAPI:
 
     @app.get("/api/masks/{image_id:path}")
     def get_mask(image_id: str) -> FileResponse:
-        row = known_image(image_id)
-        path = project.mask_file(row.key)
-        if not path.is_file():
+        known_image(image_id)
+        path = project.mask_path(image_id)
+        if path is None:
             raise HTTPException(404, f"image {image_id!r} has no mask yet")
         return FileResponse(path, media_type="image/png")
 

@@ -71,23 +71,16 @@ def export_labelstudio(project: Project, path: Path) -> int:
 
 def export_masks(project: Project, folder: Path) -> int:
     """Copy each image's newest standing mask to `folder/<image_id>_segmentation.png`."""
-    from sqlalchemy import select
-
-    from lesionlab.project.models import Annotation, ImageRow
-
-    with project.store.session() as s:
-        rows = s.execute(
-            select(ImageRow.image_id, Annotation.mask_path)
-            .join(ImageRow, ImageRow.key == Annotation.image_key)
-            .where(Annotation.mask_path.is_not(None), Annotation.retracted_at.is_(None))
-            .order_by(Annotation.id)
-        ).all()
-    newest = dict(rows)
-    for image_id, mask_path in newest.items():
+    written = 0
+    for image_id in sorted(project.store.masked_ids()):
+        source = project.mask_path(image_id)
+        if source is None:
+            continue
         target = folder / f"{image_id}_segmentation.png"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(project.dir / mask_path, target)
-    return len(newest)
+        shutil.copyfile(source, target)
+        written += 1
+    return written
 
 
 def export_project(project: Project, out: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:

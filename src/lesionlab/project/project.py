@@ -13,6 +13,7 @@ The images folder is only read.
 from __future__ import annotations
 
 import io
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,8 +83,18 @@ class Project:
             return None
         return path
 
-    def mask_file(self, image_key: int) -> Path:
-        return self.masks_dir / f"{int(image_key)}.png"
+    def new_mask_file(self, image_key: int) -> Path:
+        """A fresh file for one saved mask (named by the image's key, never by its id): each save keeps its
+        own file, so undoing a mask brings the earlier one back."""
+        return self.masks_dir / f"{int(image_key)}-{secrets.token_hex(6)}.png"
+
+    def mask_path(self, image_id: str) -> Path | None:
+        """The file of the image's newest standing mask, or None."""
+        rel = self.store.mask_path(image_id)
+        if rel is None:
+            return None
+        path = (self.dir / rel).resolve()
+        return path if path.is_relative_to(self.masks_dir.resolve()) and path.is_file() else None
 
     def class_index(self, label: str | int) -> int:
         """A class given by name (case-insensitive) or index, as an index; DataError if it is not one."""
@@ -126,7 +137,7 @@ class Project:
             )
         binary = np.where(mask > 127, 255, 0).astype(np.uint8)
         self.masks_dir.mkdir(parents=True, exist_ok=True)
-        target = self.mask_file(row.key)
+        target = self.new_mask_file(row.key)
         with atomic_file(target) as fh:
             Image.fromarray(binary).save(fh, format="PNG")
         annotation_id, _ = self.store.add_annotation(

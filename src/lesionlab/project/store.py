@@ -294,6 +294,40 @@ class ProjectStore:
             for a, image_id in rows
         }
 
+    def mask_path(self, image_id: str) -> str | None:
+        """The newest standing mask's file (relative to the project folder), or None."""
+        with self.session() as s:
+            return s.scalar(
+                select(Annotation.mask_path)
+                .join(ImageRow, ImageRow.key == Annotation.image_key)
+                .where(
+                    ImageRow.image_id == image_id,
+                    Annotation.mask_path.is_not(None),
+                    Annotation.retracted_at.is_(None),
+                )
+                .order_by(Annotation.id.desc())
+                .limit(1)
+            )
+
+    def masked_ids(self) -> set[str]:
+        """Usable images with a standing mask."""
+        with self.session() as s:
+            return set(
+                s.scalars(
+                    select(ImageRow.image_id)
+                    .join(Annotation, ImageRow.key == Annotation.image_key)
+                    .where(
+                        ImageRow.status == "ok",
+                        Annotation.mask_path.is_not(None),
+                        Annotation.retracted_at.is_(None),
+                    )
+                )
+            )
+
+    def annotated_ids(self) -> set[str]:
+        """Images with a standing class label or mask: done, as far as the queue is concerned."""
+        return set(self.labels()) | self.masked_ids()
+
     def labels(self) -> dict[str, int]:
         return {i: e.label for i, e in self.label_entries().items()}
 
@@ -357,8 +391,8 @@ class ProjectStore:
 
     def queue(self, annotator: str | None = None) -> list[tuple[Proposal, str]]:
         """Proposed usable images nobody has labelled and `annotator` has not skipped (None: the whole
-        queue, skips ignored), oldest round first."""
-        labelled = set(self.labels())
+        queue, skips ignored), oldest round first; an image with a label or a mask is done."""
+        labelled = self.annotated_ids()
         with self.session() as s:
             skipped = (
                 set(s.scalars(select(Skip.image_key).where(Skip.annotator == annotator)))

@@ -198,9 +198,12 @@ async function saveMask() {
   const blob = await new Promise((resolve) => out.toBlob(resolve, "image/png"));
   const id = state.current.image_id;
   try {
-    await api(`/api/masks/${encodeURI(id)}?annotator=${encodeURIComponent(annotator())}&request_id=${requestId()}`,
+    const result = await api(
+      `/api/masks/${encodeURI(id)}?annotator=${encodeURIComponent(annotator())}&request_id=${requestId()}`,
       { method: "PUT", headers: { "Content-Type": "image/png" }, body: blob });
+    state.undo.push({ annotation_id: result.annotation_id, image_id: id });
     say(`mask saved for ${id}`);
+    await loadQueue();
   } catch (err) {
     say(`could not save the mask: ${err.message}`, true);
   }
@@ -255,7 +258,7 @@ function switchTab(tab) {
 function onKey(event) {
   if (event.target.tagName === "INPUT" || event.target.tagName === "SELECT" || $("label-view").hidden) return;
   const key = event.key.toLowerCase();
-  if (/^[1-9]$/.test(key)) { event.preventDefault(); label(Number(key) - 1); }
+  if (/^[1-9]$/.test(key) && !state.mask) { event.preventDefault(); label(Number(key) - 1); }
   else if (key === "s") skip();
   else if (key === "u" || (key === "z" && (event.ctrlKey || event.metaKey))) undo();
   else if (state.mask && key === "b") setTool("brush");
@@ -275,8 +278,13 @@ async function main() {
     b.onclick = () => label(i);
     classes.appendChild(b);
   });
-  $("key-hint").textContent = state.project.classes.map((c, i) => `${i + 1} ${c}`).join(", ");
-  if (state.project.task === "segmentation") setupMask();
+  $("key-hint").textContent = state.project.task === "segmentation"
+    ? "B brush, E eraser, Enter save the mask"
+    : state.project.classes.map((c, i) => `${i + 1} ${c}`).join(", ");
+  if (state.project.task === "segmentation") {  // a mask per image, no class buttons
+    setupMask();
+    classes.hidden = true;
+  }
   $("annotator").value = localStorage.getItem("lesionlab-annotator") || "";
   $("annotator").addEventListener("change", () => {
     localStorage.setItem("lesionlab-annotator", annotator());
