@@ -157,7 +157,7 @@ def _png(size: tuple[int, int], fill: int = 255) -> bytes:
 def test_mask_uploads_are_checked_written_atomically_served_undone_and_exported(
     client: TestClient, project, tmp_path: Path
 ) -> None:
-    from lesionlab.project.interchange import export_project
+    from lesionlab.project.interchange import export_project, import_masks
 
     url = "/api/masks/img_004?annotator=ana"
     assert client.get("/api/masks/img_004").status_code == 404
@@ -176,6 +176,12 @@ def test_mask_uploads_are_checked_written_atomically_served_undone_and_exported(
     assert client.get("/api/masks/img_004").content == first.read_bytes()  # ... until undone
     export_project(project, tmp_path / "out", ("masks",))
     assert (tmp_path / "out" / "masks" / "img_004_segmentation.png").read_bytes() == first.read_bytes()
+    with init_project(tmp_path / "copy", project.images_dir, CLASSES, show_progress=False) as copy:
+        done = import_masks(copy, tmp_path / "out" / "masks")
+        assert (done["stored"], done["unknown"]) == (1, [])
+        assert np.array_equal(np.array(Image.open(copy.mask_path("img_004"))), stored)
+        assert import_masks(copy, tmp_path / "out" / "masks")["unchanged"] == 1
+        assert copy.store.count_annotations() == {"import": 1}
     assert client.put(url, content=_png((16, 16))).status_code == 422  # not the image's size
     assert client.put(url, content=b"not a png").status_code == 422
     assert not list(project.masks_dir.glob("*.tmp*")) and len(list(project.masks_dir.iterdir())) == 2

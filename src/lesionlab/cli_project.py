@@ -195,14 +195,17 @@ def export(
 @project_app.command("import")
 def import_(
     project_dir: DirArg,
-    labels: Annotated[Path, typer.Argument(help="ISIC-style or image_id,label CSV, or Label Studio JSON")],
+    labels: Annotated[
+        Path,
+        typer.Argument(help="ISIC-style or image_id,label CSV, Label Studio JSON, or a folder of masks"),
+    ],
     annotator: Annotated[str, typer.Option(help="recorded as the labels' annotator")] = "import",
 ) -> None:
-    """Import labels (recorded with source 'import')."""
-    from lesionlab.project.interchange import import_labels
+    """Import labels or masks (<image_id>_segmentation.png), recorded with source 'import'."""
+    from lesionlab.project.interchange import import_labels, import_masks
 
     with _open(project_dir) as project:
-        done = import_labels(project, labels, annotator)
+        done = (import_masks if labels.is_dir() else import_labels)(project, labels, annotator)
     _say(
         f"imported {done['stored']} label(s) of {done['read']} read from {labels}" + _unknown(done["unknown"])
     )

@@ -206,3 +206,40 @@ def import_labels(
         "unchanged": len(labels) - stored - len(unknown),
         "unknown": unknown,
     }
+
+
+MASK_SUFFIX = "_segmentation.png"
+
+
+def import_masks(project: Project, folder: Path, annotator: str = "import") -> dict[str, Any]:
+    """Store the masks `<image_id>_segmentation.png` of `folder` (what `export` writes, ISIC 2017's naming),
+    each checked like an upload; a mask equal to the image's standing one is not stored again."""
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"masks folder {folder} does not exist")
+    known = set(project.store.image_ids())
+    stored, unchanged, unknown = 0, 0, []
+    for path in sorted(folder.glob(f"*{MASK_SUFFIX}")):
+        image_id = path.name[: -len(MASK_SUFFIX)]
+        if image_id not in known:
+            unknown.append(image_id)
+            continue
+        current = project.mask_path(image_id)
+        new = np.array(Image.open(path).convert("L")) > 127
+        if current is not None and np.array_equal(np.array(Image.open(current)) > 127, new):
+            unchanged += 1
+            continue
+        try:
+            project.write_mask(image_id, path.read_bytes(), annotator, source="import")
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from exc
+        stored += 1
+    return {
+        "read": stored + unchanged + len(unknown),
+        "stored": stored,
+        "unchanged": unchanged,
+        "unknown": unknown,
+    }

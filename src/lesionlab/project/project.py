@@ -117,7 +117,14 @@ class Project:
         return [r for r in out if r.label is not None] if labelled_only else out
 
     # ------------------------------------------------------------------ masks
-    def write_mask(self, image_id: str, data: bytes, annotator: str, request_id: str | None = None) -> int:
+    def write_mask(
+        self,
+        image_id: str,
+        data: bytes,
+        annotator: str,
+        request_id: str | None = None,
+        source: str = "expert",
+    ) -> int:
         """Store an uploaded mask PNG (checked: decodes, one channel, the image's size) atomically and
         record it as an annotation. Returns the annotation id."""
         row = self.store.image(image_id)
@@ -141,7 +148,7 @@ class Project:
         with atomic_file(target) as fh:
             Image.fromarray(binary).save(fh, format="PNG")
         annotation_id, _ = self.store.add_annotation(
-            image_id, None, annotator, "expert", request_id, mask_path=target.relative_to(self.dir).as_posix()
+            image_id, None, annotator, source, request_id, mask_path=target.relative_to(self.dir).as_posix()
         )
         return annotation_id
 
