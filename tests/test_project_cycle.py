@@ -119,3 +119,20 @@ def test_audit_flags_land_in_the_review_queue(tmp_path: Path, offline_single_thr
         assert {image_id for _, image_id in flags} & set(flipped)  # the planted flips are found
         again = audit_project(project, top=4, show_progress=False)  # pending flags are not flagged twice
         assert again.already_flagged >= 1 and len(project.store.flags()) == len(flags) + again.flagged
+
+
+def test_commands_say_what_is_missing_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_images(tmp_path / "images", n=2)
+    result = CliRunner().invoke(
+        app, ["project", "init", str(tmp_path / "p"), "--images", str(tmp_path / "images")]
+    )
+    assert isinstance(result.exception, ConfigError) and "needs --classes" in str(result.exception)
+    result = CliRunner().invoke(app, ["project", "status", str(tmp_path / "nothing")])
+    assert isinstance(result.exception, ConfigError) and "is not an annotation project" in str(
+        result.exception
+    )
+    monkeypatch.setitem(__import__("sys").modules, "uvicorn", None)  # as if the extra were not installed
+    result = CliRunner().invoke(app, ["project", "status", str(tmp_path / "nothing")])
+    assert isinstance(result.exception, ConfigError) and "pip install 'lesionlab[project]'" in str(
+        result.exception
+    )

@@ -22,17 +22,27 @@ console = Console()
 DirArg = Annotated[Path, typer.Argument(help="the project folder")]
 
 
+@project_app.callback()
+def _needs_extra() -> None:
+    """Every project command needs the `project` extra; say so in one line rather than a traceback."""
+    try:
+        import alembic  # noqa: F401
+        import fastapi  # noqa: F401
+        import sqlalchemy  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            f"the annotation project needs the project extra: pip install 'lesionlab[project]' ({exc})"
+        ) from exc
+
+
 def _say(text: str) -> None:
     console.print(escape(text), highlight=False, soft_wrap=True)
 
 
 def _open(project_dir: Path):
-    try:
-        from lesionlab.project import open_project
-    except ImportError as exc:
-        raise ConfigError(
-            f"the annotation project needs the project extra: pip install 'lesionlab[project]' ({exc})"
-        ) from exc
+    from lesionlab.project import open_project
+
     return open_project(project_dir)
 
 
@@ -59,10 +69,7 @@ def init(
     ] = "entropy",
 ) -> None:
     """Create a project: scan and check the images, optionally import labels."""
-    try:
-        from lesionlab.project import init_project
-    except ImportError as exc:
-        raise ConfigError(f"the annotation project needs: pip install 'lesionlab[project]' ({exc})") from exc
+    from lesionlab.project import init_project
     from lesionlab.selection.base import get_strategy
 
     get_strategy(strategy)  # an unknown name stops here, with the list of known ones
