@@ -46,6 +46,9 @@ def full_evidence(n: int = N_POOL, seed: int = 0) -> Evidence:
         predicted_loss=rng.normal(size=n),
         vaal_scores=rng.random(n),
         ssl_features=rng.normal(size=(n, 8)),
+        pixel_uncertainty={"entropy": rng.random(n), "confidence": rng.random(n)},
+        pixel_mutual_information=rng.random(n),
+        pixel_ensemble={"variance": rng.random(n), "js": rng.random(n)},
         patch_probs=rng.dirichlet(alpha, size=(n, 8)),
     )
 

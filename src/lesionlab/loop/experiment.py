@@ -35,11 +35,11 @@ from lesionlab.loop import audit_step
 from lesionlab.loop.learning import round_lr
 from lesionlab.loop.oracles import NoisyOracle, Oracle, RankedNoisyOracle, SimulatedOracle, read_difficulty
 from lesionlab.loop.resume import check_resume, fingerprint
-from lesionlab.models.registry import create_classifier
 from lesionlab.progress import eta, log_line
 from lesionlab.selection.base import Strategy, get_strategy
 from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, heads_for, model_free
 from lesionlab.tasks import get_task
+from lesionlab.training.factory import build_model, build_trainer
 from lesionlab.training.losses import build_loss
 from lesionlab.training.trainer import Trainer
 from lesionlab.versions import versions
@@ -101,16 +101,21 @@ class Experiment:
         self.task = get_task(config.task)
         self.dataset: LabeledDataset = load_dataset(config)  # type: ignore[arg-type]
         self.pool = self.dataset.split("train")
-        # Blank labels are allowed outside the pool; such images are simply not scored.
-        self.val = self.dataset.split("val", labeled_only=True)
-        self.eval_records = self.dataset.split(exp.evaluate_on, labeled_only=True)
+        # Blank labels (segmentation: missing masks) are allowed outside the pool; such images are not scored.
+        self.val = [r for r in self.dataset.split("val") if self.task.has_target(r)]
+        self.eval_records = [r for r in self.dataset.split(exp.evaluate_on) if self.task.has_target(r)]
         if not self.pool:
             raise DataError(f"{self.dataset.name} has no training images to form the pool")
         if not self.eval_records:
             raise DataError(f"{self.dataset.name} has no {exp.evaluate_on!r} split to evaluate on")
-        if any(r.label is None for r in self.pool):
+        if any(r.label is None or not self.task.has_target(r) for r in self.pool):
+            what = "labelled and with a mask" if self.task.output == "pixel_probs" else "labelled"
             raise DataError(
-                "a simulated-oracle experiment needs every pool image labelled (hidden until bought)"
+                f"a simulated-oracle experiment needs every pool image {what} (hidden until bought)"
+            )
+        if self.task.output == "pixel_probs" and exp.learning == "acft_hq":
+            raise ConfigError(
+                "experiment.learning acft_hq re-trains on misclassified images: classification only"
             )
         self.budget = _amount(exp.budget, len(self.pool), "experiment.budget")
         self.n_initial = (
@@ -160,6 +165,8 @@ class Experiment:
     def _check_metric_defined(self) -> None:
         """A metric that is undefined on the evaluation split (AUC with one class there) would be NaN in
         every round, and every curve, ALC and saving with it: refuse it now, not after the experiment."""
+        if self.task.output != "class_probs":
+            return  # Dice and Jaccard are defined on any set of masks (two empty masks agree)
         n = len(self.eval_records)
         labels = np.array([r.label for r in self.eval_records])
         uniform = np.full((n, self.dataset.num_classes), 1.0 / self.dataset.num_classes)
@@ -181,8 +188,7 @@ class Experiment:
         return self.out / "state" / f"{strategy}_seed{seed}_model_round{round_}.pt"
 
     def _new_model(self, seed: int):
-        m = self.config.model
-        return create_classifier(m.backbone, self.dataset.num_classes, m.weights, m.dropout, seed=seed)
+        return build_model(self.task, self.config.model, self.dataset.num_classes, seed)
 
     def _trainer(
         self, model, seed: int, round_: int, strategy: Strategy | None = None, lr: float | None = None
@@ -192,7 +198,7 @@ class Experiment:
             seed=seed * 1000 + round_, progress=self.progress, lr=lr or self.config.train.lr
         )
         heads = heads_for(strategy, model) if strategy is not None else []
-        return Trainer(model, cfg, cache_dir=self.cache_dir, aux_heads=heads)
+        return build_trainer(self.task, model, cfg, cache_dir=self.cache_dir, aux_heads=heads)
 
     def oracle(self, seed: int) -> Oracle:
         """Who answers this seed's label requests: the data set's labels, or a noisy expert."""
@@ -301,13 +307,9 @@ class Experiment:
             if train_records:
                 fit = trainer.fit(train_records, self.val, self.dataset.classes)
                 entry["best_epoch"] = fit.best_epoch
-                y_eval = np.array([r.label for r in self.eval_records])
-                entry["metrics"] = self.task.metrics(
-                    y_eval, trainer.predict(self.eval_records), self.dataset.classes
-                )
+                entry["metrics"] = trainer.evaluate(self.eval_records, self.dataset.classes)
                 if self.val:
-                    y_val = np.array([r.label for r in self.val])
-                    entry["val_correct"] = (trainer.predict(self.val).argmax(1) == y_val).astype(int).tolist()
+                    entry["val_correct"] = trainer.correct(self.val).tolist()
             else:
                 entry["metrics"] = None  # empty start: nothing to train on yet
             entry["train_seconds"] = time.perf_counter() - t0
@@ -425,15 +427,24 @@ class Experiment:
         return members
 
     # ------------------------------------------------------------------ all runs
-    def run(self, on_round: RoundCallback | None = None) -> dict[str, Any]:
+    def units(self) -> list[tuple[str, int]]:
+        """Every (strategy, seed) unit `run_one` runs, in the serial order (and the order of `runs`)."""
+        exp = self.config.experiment
+        return [(name, seed) for seed in exp.seeds for name in audit_step.run_names(exp)]
+
+    def run(self, on_round: RoundCallback | None = None, engine: Any = None) -> dict[str, Any]:
+        """Every unit, one after the other here, or by `engine` (`loop.engines.Engine`: processes, Ray)."""
         exp = self.config.experiment
         t0 = time.perf_counter()
         self._started, self._rounds_done = t0, 0
-        runs = []
-        for seed in exp.seeds:
-            for name in audit_step.run_names(exp):
-                state = self.run_one(name, seed, on_round)
-                runs.append({"strategy": name, "seed": seed, "rounds": _public_rounds(state.history)})
+        if engine is None:
+            states = {unit: self.run_one(*unit, on_round) for unit in self.units()}
+        else:
+            states = engine.run(self, self.units())
+        runs = [
+            {"strategy": name, "seed": seed, "rounds": _public_rounds(states[name, seed].history)}
+            for name, seed in self.units()
+        ]
         results = {
             "name": self.config.name,
             "metric": self.metric,
@@ -472,6 +483,8 @@ def run_experiment(
     force: bool = False,
     progress: bool = True,
     on_round: RoundCallback | None = None,
+    engine: Any = None,
 ) -> dict[str, Any]:
-    """Run (or resume) every strategy and seed of `config`; write `results.json` in its output folder."""
-    return Experiment(config, force=force, progress=progress).run(on_round)
+    """Run (or resume) every strategy and seed of `config`; write `results.json` in its output folder.
+    `engine` (`loop.engines.Engine`) runs the units in worker processes or on Ray; None: here, in turn."""
+    return Experiment(config, force=force, progress=progress).run(on_round, engine)

@@ -206,6 +206,7 @@ def _load_builtin() -> None:
         coreset,
         learned,
         representativeness,
+        seg_uncertainty,
         ssl_kmeans,
         uncertainty,
     )
