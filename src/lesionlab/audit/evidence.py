@@ -10,8 +10,8 @@ Every signal is computed from fixed features (V views x N images x D) and the gi
   the verdict is under augmentation).
 - `loop_in_class`: LoOP (paper 002's pLOF) of the image among the images given the same label: a label
   that put an image among strangers makes it an outlier there.
-- `neighbour_disagreement`: the share of the k nearest images (cosine, in all classes) whose given label
-  differs, each class weighted by its inverse frequency so a minority class is not suspect by default.
+- `neighbour_disagreement`: the share of the k nearest other images (cosine, in all classes) whose given
+  label differs: a k-nearest-neighbour classifier, out of sample by construction (k = 30).
 """
 
 from __future__ import annotations
@@ -51,13 +51,14 @@ def cv_probabilities(
     num_classes: int,
     folds: int = 5,
     seed: int = 0,
-    c: float = 0.1,
+    c: float = 0.01,
 ) -> np.ndarray:
     """(V, N, C) out-of-sample class probabilities from `folds`-fold cross-validation.
 
     Folds are stratified by the given label (fewer folds when a class is smaller than `folds`); the model
-    is a standardised L2 logistic regression with inverse strength `c`, which keeps it from fitting noise.
-    A class absent from a training fold gets probability 0 there.
+    is a standardised L2 logistic regression with inverse strength `c` (0.01: strong, so it does not fit
+    the noise; chosen among 0.003-1 on the tuning sets of `benchmarks/label_audit.py`). A class absent
+    from a training fold gets probability 0 there.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -102,8 +103,9 @@ def loop_in_class(
     return local_outlier_probabilities(x, np.asarray(labels), n_neighbors=n_neighbors, extent=extent)
 
 
-def neighbour_disagreement(features: np.ndarray, labels: np.ndarray, n_neighbors: int = 10) -> np.ndarray:
-    """(N,) class-balanced share of the `n_neighbors` nearest images (cosine) labelled otherwise."""
+def neighbour_disagreement(features: np.ndarray, labels: np.ndarray, n_neighbors: int = 30) -> np.ndarray:
+    """(N,) share of the `n_neighbors` nearest other images (cosine, mean embedding over the views) whose
+    given label differs: a k-nearest-neighbour classifier's out-of-sample 1 - p(given label)."""
     from sklearn.neighbors import NearestNeighbors
 
     x = _views(features).mean(axis=0)
@@ -111,8 +113,5 @@ def neighbour_disagreement(features: np.ndarray, labels: np.ndarray, n_neighbors
     x /= np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
     y = np.asarray(labels)
     k = min(n_neighbors, len(x) - 1)
-    idx = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(return_distance=False)
-    weight = 1.0 / np.bincount(y).clip(1)[y]  # per image: its class's inverse frequency
-    w = weight[idx]
-    other = (y[idx] != y[:, None]) * w
-    return other.sum(axis=1) / w.sum(axis=1)
+    idx = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(return_distance=False)  # self excluded
+    return (y[idx] != y[:, None]).mean(axis=1)
