@@ -245,10 +245,27 @@ def embed_plot(
 def run(
     config: Annotated[Path, typer.Argument(help="experiment YAML (see docs/configuration.md)")],
     force: Annotated[bool, typer.Option(help="overwrite a finished run in the output folder")] = False,
+    engine: Annotated[
+        str, typer.Option(help="serial (here, in turn), local (worker processes) or ray (Ray tasks)")
+    ] = "serial",
+    address: Annotated[
+        str | None, typer.Option(help="--engine ray: an existing cluster (default: $RAY_ADDRESS, else local)")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="units at once (default: cores / threads)")] = None,
+    threads_per_task: Annotated[
+        int | None, typer.Option(help="threads per unit (default: train.num_threads, else 1)")
+    ] = None,
 ) -> None:
-    """Run (or resume) a simulated-oracle active-learning experiment and write its report."""
+    """Run (or resume) a simulated-oracle active-learning experiment and write its report.
+
+    With --engine local or ray, every (strategy, seed) runs as its own process or Ray task (docs/scaling.md);
+    the results equal a serial run's.
+    """
     from lesionlab.config import ExperimentConfig, load_config, read_yaml
     from lesionlab.errors import ConfigError
+    from lesionlab.loop.engines import Engine
+
+    runner = Engine(engine, workers, threads_per_task, address)  # options checked before any work
 
     if "experiment" not in read_yaml(config):
         # A training config would otherwise start a default experiment (3 strategies x 3 seeds) on its data.
@@ -256,7 +273,7 @@ def run(
             f"{config} has no `experiment` section: it looks like a training config (use `lesionlab train`), "
             "or add an experiment section (see docs/configuration.md)"
         )
-    _run_and_report(load_config(ExperimentConfig, config), force)
+    _run_and_report(load_config(ExperimentConfig, config), force, runner)
 
 
 @app.command()
@@ -331,12 +348,12 @@ def audit(
     )
 
 
-def _run_and_report(config, force: bool) -> None:
+def _run_and_report(config, force: bool, engine=None) -> None:
     from lesionlab.evaluation.report import write_report
     from lesionlab.loop.experiment import run_experiment
     from lesionlab.loop.summary import print_summary
 
-    results = run_experiment(config, force=force)  # logs one line per round on stderr
+    results = run_experiment(config, force=force, engine=engine)  # logs one line per round on stderr
     print_summary(results, console)
     path = write_report(results, Path(config.output))
     console.print(f"report: {path}")

@@ -1,0 +1,221 @@
+"""Where the (strategy, seed) units of an experiment run: one after the other, worker processes, or Ray.
+
+Every unit is independent: it reads the config and the data, writes its own state file after every round
+and draws every random number from (seed, round). So a unit gives the same selections and numbers in any
+process on any node, as long as it computes with the same number of threads (the per-task thread count
+defaults to `train.num_threads`, else 1), and a unit killed mid-way resumes from its last saved round
+the next time the experiment is run, whichever engine runs it then.
+
+- `serial`: today's runner, in this process.
+- `local`: one fresh worker process per unit (spawned, so nothing of the parent's torch state leaks),
+  at most `workers` at a time; a worker that dies (killed, out of memory) fails its unit only.
+- `ray`: one Ray task per unit, on a local Ray instance started here (`num_cpus = workers x threads`) or on
+  an existing cluster (`address`, or the `RAY_ADDRESS` environment variable). Each task asks Ray for
+  `threads` CPUs and computes on that many threads, so tasks never oversubscribe a node. On a cluster the
+  data, the cache and the output folder must be on a file system every node sees at the same path.
+
+Each unit's rounds are logged by the worker (Ray forwards them to this terminal, prefixed by the task),
+and this process prints a line when a unit starts, ends or fails, with an ETA for the whole experiment.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any
+
+from lesionlab.data.pool import PoolState
+from lesionlab.errors import ConfigError, LesionlabError
+from lesionlab.progress import eta
+
+ENGINES = ("serial", "local", "ray")
+Unit = tuple[str, int]
+RoundHook = Callable[[str, int, int], None]
+
+
+def run_unit(
+    config: dict[str, Any], strategy: str, seed: int, threads: int, progress: bool = True, on_round=None
+) -> dict[str, Any]:
+    """Run (or resume) one (strategy, seed) unit in this process on `threads` threads; its final state.
+
+    The configuration travels as plain JSON values, so any process or node can rebuild it.
+    """
+    import torch
+
+    from lesionlab.config import ExperimentConfig
+    from lesionlab.loop.experiment import Experiment
+
+    torch.set_num_threads(threads)
+    cfg = ExperimentConfig.model_validate(config)
+    cfg = cfg.model_copy(update={"train": cfg.train.updated(num_threads=threads)})
+    return Experiment(cfg, force=False, progress=progress).run_one(strategy, seed, on_round).to_dict()
+
+
+def _unit_process(config: dict, strategy: str, seed: int, threads: int, progress: bool, on_round) -> None:
+    """Entry point of a `local` worker process: a user error is one line on stderr and exit code 2."""
+    try:
+        run_unit(config, strategy, seed, threads, progress, on_round)
+    except LesionlabError as exc:
+        print(f"{strategy} seed {seed}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+@dataclass
+class Engine:
+    """Runs units and returns their final states; `workers` at a time, `threads` each (None: defaults)."""
+
+    name: str = "serial"
+    workers: int | None = None
+    threads: int | None = None
+    address: str | None = None
+    on_round: RoundHook | None = None  # called in the worker after each saved round (tests kill units here)
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ConfigError(f"unknown --engine {self.name!r}: choose one of {', '.join(ENGINES)}")
+        for what, value in (("--workers", self.workers), ("--threads-per-task", self.threads)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{what} must be >= 1, got {value}")
+        if self.address is not None and self.name != "ray":
+            raise ConfigError(f"--address names a Ray cluster: use it with --engine ray, not {self.name}")
+
+    def task_threads(self, experiment: Any) -> int:
+        """Threads per unit: as asked, else the config's `train.num_threads`, else 1."""
+        return self.threads or experiment.config.train.num_threads or 1
+
+    def task_workers(self, n_units: int, threads: int) -> int:
+        """Units at once: as asked, else as many as this machine's cores hold at `threads` each."""
+        return max(1, min(n_units, self.workers or (os.cpu_count() or 1) // threads))
+
+    def run(self, experiment: Any, units: Sequence[Unit]) -> dict[Unit, PoolState]:
+        if self.name == "serial":
+            return {u: experiment.run_one(*u, self.on_round) for u in units}
+        threads = self.task_threads(experiment)
+        workers = self.task_workers(len(units), threads)
+        config = experiment.config.model_dump(mode="json")
+        board = _Board(units, experiment.progress)
+        board.say(f"{self.name} engine: {len(units)} units, {workers} at a time, {threads} thread(s) each")
+        if self.name == "local":
+            failures = self._run_local(config, units, threads, workers, experiment.progress, board)
+        else:
+            failures = self._run_ray(config, units, threads, workers, experiment, board)
+        if failures:
+            listed = "; ".join(f"{s} seed {seed}: {why}" for (s, seed), why in failures.items())
+            raise LesionlabError(
+                f"{len(failures)} of {len(units)} units failed ({listed}). Their finished rounds are saved: "
+                "run the same command again to resume them"
+            )
+        return {u: PoolState.load(experiment._state_path(*u)) for u in units}
+
+    def _run_local(self, config, units, threads, workers, progress, board) -> dict[Unit, str]:
+        ctx = mp.get_context("spawn")
+        pending, running, failures = list(units), {}, {}
+        while pending or running:
+            while pending and len(running) < workers:
+                unit = pending.pop(0)
+                args = (config, *unit, threads, progress, self.on_round)
+                proc = ctx.Process(target=_unit_process, args=args, name=f"lesionlab-{unit[0]}-{unit[1]}")
+                proc.start()
+                running[proc.sentinel] = (proc, unit)
+                board.started(unit)
+            for sentinel in wait(list(running)):
+                proc, unit = running.pop(sentinel)
+                proc.join()
+                if proc.exitcode == 0:
+                    board.finished(unit)
+                else:
+                    failures[unit] = f"worker exited with code {proc.exitcode}"
+                    board.failed(unit, failures[unit])
+        return failures
+
+    def _run_ray(self, config, units, threads, workers, experiment, board) -> dict[Unit, str]:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError(
+                'the Ray engine needs Ray: pip install -e ".[ray]" (or use --engine local)'
+            ) from None
+        started_here = not ray.is_initialized()
+        if started_here:
+            # Ray folds log lines that differ only in numbers ("round 1/5", "round 2/5") into one.
+            os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+            address = self.address or os.environ.get("RAY_ADDRESS")
+            if address:
+                ray.init(address=address, log_to_driver=True)
+            else:
+                ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=True)
+        try:
+            # A crashed worker fails its unit instead of being retried behind the user's back: the
+            # next run resumes it from its saved rounds.
+            task = ray.remote(num_cpus=threads, max_retries=0)(run_unit)
+            refs = {}
+            for unit in units:
+                ref = task.remote(config, *unit, threads, experiment.progress, self.on_round)
+                refs[ref] = unit
+                board.queued(unit)
+            failures = {}
+            while refs:
+                done, _ = ray.wait(list(refs), num_returns=1)
+                unit = refs.pop(done[0])
+                try:
+                    state = PoolState._from_payload(ray.get(done[0]))
+                except ray.exceptions.RayError as exc:
+                    failures[unit] = _ray_reason(exc)
+                    board.failed(unit, failures[unit])
+                    continue
+                path = experiment._state_path(*unit)
+                if not path.is_file():  # a cluster without a shared output folder: keep the state here
+                    state.save(path)
+                board.finished(unit)
+            return failures
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _ray_reason(exc: Exception) -> str:
+    """The cause of a failed Ray task in one line (a user error's own message when there is one)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, LesionlabError):
+        return str(cause)
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class _Board:
+    """One line per unit event on stderr: started, finished (with its time and the experiment's ETA),
+    failed. Shown whenever `progress` is on, on a terminal or in a log."""
+
+    def __init__(self, units: Sequence[Unit], enabled: bool) -> None:
+        self.total, self.done, self.enabled = len(units), 0, enabled
+        self.t0 = time.perf_counter()
+        self.started_at: dict[Unit, float] = {}
+
+    def say(self, message: str) -> None:
+        if self.enabled:
+            print(message, file=sys.stderr, flush=True)
+
+    def started(self, unit: Unit) -> None:
+        self.started_at[unit] = time.perf_counter()
+        self.say(f"  started {unit[0]} seed {unit[1]}")
+
+    def queued(self, unit: Unit) -> None:
+        self.started_at[unit] = time.perf_counter()
+        self.say(f"  queued {unit[0]} seed {unit[1]} as a Ray task")
+
+    def finished(self, unit: Unit) -> None:
+        self.done += 1
+        took = time.perf_counter() - self.started_at.get(unit, self.t0)
+        elapsed = time.perf_counter() - self.t0
+        self.say(
+            f"  finished {unit[0]} seed {unit[1]} ({took:.0f} s): {self.done}/{self.total} units, "
+            f"{eta(self.done, self.total, elapsed)}"
+        )
+
+    def failed(self, unit: Unit, why: str) -> None:
+        self.done += 1
+        self.say(f"  FAILED {unit[0]} seed {unit[1]}: {why}")

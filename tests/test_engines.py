@@ -1,0 +1,204 @@
+"""Experiments whose (strategy, seed) units run in worker processes or as Ray tasks (Ray started locally
+here): the same results and states as a serial run, and a unit killed mid-way resumes to that run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from fake_isic import TinyIsic, make_tiny_isic
+from lesionlab.config import ExperimentConfig, load_config
+from lesionlab.errors import ConfigError, LesionlabError
+from lesionlab.loop.engines import Engine
+from lesionlab.loop.experiment import run_experiment
+
+STRATEGIES = ["random", "least_confidence"]
+
+
+class KillAfter:
+    """Kills the worker process (no exception, no clean-up) once `strategy` has saved round `round_`."""
+
+    def __init__(self, strategy: str, round_: int) -> None:
+        self.strategy, self.round_ = strategy, round_
+
+    def __call__(self, strategy: str, seed: int, round_: int) -> None:
+        if (strategy, round_) == (self.strategy, self.round_):
+            os._exit(17)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyIsic:
+    return make_tiny_isic(tmp_path_factory.mktemp("engines") / "isic2017")
+
+
+@pytest.fixture(autouse=True)
+def _offline_restore_threads(no_network: None) -> Iterator[None]:
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def exp_config(tiny: TinyIsic, out: Path) -> ExperimentConfig:
+    return load_config(
+        ExperimentConfig,
+        {
+            "name": "tiny",
+            "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
+            "train": {
+                "resolution": 32,
+                "epochs": 2,
+                "freeze_stages": 5,
+                "views": 2,
+                "batch_size": 8,
+                "lr": 1e-3,
+                "num_threads": 1,
+                "progress": False,
+            },
+            "experiment": {
+                "strategies": STRATEGIES,
+                "seeds": [0],
+                "initial": {"kind": "random", "size": 0.2},
+                "budget": 0.2,
+                "rounds": 2,
+            },
+            "output": str(out),
+            "cache_dir": str(out.parent / "cache"),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def serial(tiny: TinyIsic) -> tuple[Path, dict]:
+    out = tiny.root.parent / "serial"
+    return out, run_experiment(exp_config(tiny, out), progress=False)
+
+
+def _comparable(value: Any) -> Any:
+    """Without timings and the output and cache folders, which differ by design."""
+    if isinstance(value, dict):
+        return {
+            k: _comparable(v)
+            for k, v in value.items()
+            if not k.endswith("_seconds") and k not in ("output", "cache_dir")
+        }
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
+def _assert_same(a: Any, b: Any, where: str = "") -> None:
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert (math.isnan(a) and math.isnan(b)) or a == b, f"{where}: {a} != {b}"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def _assert_same_as_serial(out: Path, results: dict, serial: tuple[Path, dict]) -> None:
+    serial_out, expected = serial
+    _assert_same(_comparable(results), _comparable(expected), "results")
+    _assert_same(_comparable(json.loads((out / "results.json").read_text())), _comparable(expected))
+    for name in STRATEGIES:
+        mine = json.loads((out / "state" / f"{name}_seed0.json").read_text())
+        theirs = json.loads((serial_out / "state" / f"{name}_seed0.json").read_text())
+        _assert_same(_comparable(mine), _comparable(theirs), f"state {name}")
+    # Something was selected and learnt: the comparison is not between two empty runs.
+    rounds = results["runs"][1]["rounds"]
+    assert len(rounds) == 3 and all(r["metrics"] for r in rounds) and rounds[0]["new_ids"]
+
+
+def _killed_then_resumed(tiny: TinyIsic, out: Path, engine: str, capfd: pytest.CaptureFixture) -> dict:
+    config = exp_config(tiny, out)
+    with pytest.raises(LesionlabError, match=r"1 of 2 units failed.*least_confidence seed 0.*resume"):
+        run_experiment(config, engine=Engine(engine, on_round=KillAfter("least_confidence", 1)))
+    # The other unit finished; the killed one kept its rounds 0 and 1.
+    assert json.loads((out / "state" / "random_seed0.json").read_text())["history"][-1]["finished"]
+    killed = json.loads((out / "state" / "least_confidence_seed0.json").read_text())["history"]
+    assert [h["round"] for h in killed] == [0, 1] and not killed[-1].get("finished")
+    assert not (out / "results.json").exists()
+    log = capfd.readouterr().err
+    assert "finished random seed 0" in log and "FAILED least_confidence seed 0" in log
+    finished = (out / "state" / "random_seed0.json").read_text()
+    resumed = run_experiment(config, engine=Engine(engine))
+    # Only the missing round ran again: the finished unit and the killed unit's saved rounds (with their
+    # own timings) are untouched.
+    assert (out / "state" / "random_seed0.json").read_text() == finished
+    again = json.loads((out / "state" / "least_confidence_seed0.json").read_text())["history"]
+    assert again[:2] == killed and again[-1]["round"] == 2
+    assert "finished least_confidence seed 0" in capfd.readouterr().err
+    return resumed
+
+
+def test_worker_processes_give_the_serial_results_and_a_killed_unit_resumes(
+    tiny: TinyIsic, serial: tuple[Path, dict], tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "local"
+    resumed = _killed_then_resumed(tiny, out, "local", capfd)
+    _assert_same_as_serial(out, resumed, serial)
+
+
+def test_ray_tasks_give_the_serial_results_and_a_killed_unit_resumes(
+    tiny: TinyIsic,
+    serial: tuple[Path, dict],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ray = pytest.importorskip("ray")
+    # The kill hook lives in this test module, which Ray's workers cannot import: send it by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    monkeypatch.setenv("RAY_DEDUP_LOGS", "0")  # what the engine sets when it starts Ray itself
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20, log_to_driver=True)
+    try:
+        out = tmp_path / "ray"
+        config = exp_config(tiny, out)
+        results = run_experiment(config, engine=Engine("ray"))
+        _assert_same_as_serial(out, results, serial)
+        out = tmp_path / "ray_killed"
+        resumed = _killed_then_resumed(tiny, out, "ray", capfd)
+        _assert_same_as_serial(out, resumed, serial)
+    finally:
+        ray.shutdown()
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("spark",), "unknown --engine 'spark'"),
+        (("local", 0), "--workers must be >= 1"),
+        (("local", None, 0), "--threads-per-task must be >= 1"),
+        (("local", None, None, "ray://head:10001"), "use it with --engine ray"),
+    ],
+)
+def test_engine_options_are_checked(args: tuple, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Engine(*args)
+
+
+def test_threads_and_workers_default_to_what_the_machine_holds(tiny: TinyIsic, tmp_path: Path) -> None:
+    class Exp:
+        config = exp_config(tiny, tmp_path / "x")
+
+    assert Engine("local").task_threads(Exp) == 1  # the config's train.num_threads
+    assert Engine("local", threads=2).task_threads(Exp) == 2
+    cores = os.cpu_count() or 1
+    assert Engine("local").task_workers(100, 1) == cores
+    assert Engine("local").task_workers(1, 1) == 1  # never more workers than units
+    assert Engine("local").task_workers(100, cores * 2) == 1
+    assert Engine("local", workers=3).task_workers(100, 1) == 3
