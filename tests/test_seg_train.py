@@ -104,3 +104,30 @@ def test_a_checkpoint_of_another_width_is_refused(tmp_path: Path) -> None:
     save_segmenter(UNet(width=8), tmp_path / "w8.pt")
     with pytest.raises(ConfigError, match=r"model\.width"):
         create_segmenter("unet", str(tmp_path / "w8.pt"), width=4)
+
+
+def test_frozen_lite0_encoder_trains_only_the_decoder(tmp_path: Path) -> None:
+    from fake_isic import tiny_train_config
+    from lesionlab.data.sources import load_source
+    from lesionlab.training.seg_trainer import SegTrainer
+
+    tiny = make_tiny_isic(tmp_path / "isic", masks=True)
+    data = load_source("isic2017", tiny.root, "melanoma")
+    model = create_segmenter("unet_lite0", "imagenet", seed=0)
+    encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    decoder_before = model.final_conv.weight.detach().clone()
+    cfg = tiny_train_config(epochs=2, freeze_stages=5, loss="auto", monitor="auto")
+    trainer = SegTrainer(model, cfg, cache_dir=tmp_path / "cache")
+    fit = trainer.fit(data.split("train"), data.split("val"))
+    assert fit.monitor == "jaccard" and len(fit.history) == 2
+    for k, v in model.encoder.state_dict().items():
+        assert torch.equal(v, encoder_before[k]), k  # weights and batch-norm statistics kept
+    assert not torch.equal(model.final_conv.weight, decoder_before)
+    # The frozen maps were computed once per image (train + val), then reused.
+    assert len(trainer._features) == 40 + 12
+    probs = trainer.predict(data.split("val"))
+    assert probs.shape == (12, 32, 32) and probs.min() >= 0 and probs.max() <= 1
+    scores = trainer.pixel_uncertainty(data.split("val"), mc_samples=3)
+    assert set(scores) == {"entropy", "confidence", "mutual_information"}
+    # Dropout before the output convolution makes the T passes differ.
+    assert (scores["mutual_information"] >= 0).all() and scores["mutual_information"].mean() > 1e-4

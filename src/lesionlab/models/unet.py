@@ -3,7 +3,8 @@
 Both split into `encode` (a list of feature maps, shallowest first, the last one the deepest stage) and
 `decode` (skip connections -> one foreground logit per pixel), because three things need the split:
 the CPU fast path caches a frozen encoder's features and trains only the decoder; MC dropout runs the
-encoder once and the decoder T times (dropout sits on the deepest features, before the decoder);
+encoder once and the decoder T times (channel dropout sits on the deepest features and on the last
+feature map before the 1 x 1 output convolution: at the bottleneck alone a trained decoder barely moves);
 `ssl_kmeans` and the core-set strategies read the deepest stage, pooled.
 
 The blocks are MONAI's (`TwoConv`, `Down`, `UpCat` of `BasicUNet`), so the paper-shaped U-Net is MONAI's
@@ -61,7 +62,8 @@ class Segmenter(nn.Module):
 
 class UNet(Segmenter):
     """The paper's U-Net (Ronneberger et al.; MONAI BasicUNet blocks): 4 poolings, `width` * (1, 2, 4, 8, 8)
-    channels, so width 64 gives 512 channels at 1/16 resolution. Dropout on the deepest stage."""
+    channels, so width 64 gives 512 channels at 1/16 resolution. Dropout on the deepest stage and before
+    the output convolution."""
 
     def __init__(self, width: int = 64, dropout: float = 0.2, in_channels: int = 3) -> None:
         from monai.networks.nets.basic_unet import Down, TwoConv, UpCat
@@ -96,7 +98,7 @@ class UNet(Segmenter):
         u = self.upcat_4(self.dropout(x4), x3)
         u = self.upcat_3(u, x2)
         u = self.upcat_2(u, x1)
-        return self.final_conv(self.upcat_1(u, x0))
+        return self.final_conv(self.dropout(self.upcat_1(u, x0)))
 
     @property
     def embed_dim(self) -> int:
@@ -138,7 +140,7 @@ class _TimmUNet(Segmenter):
         for up, skip in zip(self.ups, feats[3::-1], strict=True):
             u = up(u, skip)
         u = F.interpolate(u, scale_factor=2, mode="bilinear", align_corners=False)
-        return self.final_conv(self.head(u))
+        return self.final_conv(self.dropout(self.head(u)))
 
     @property
     def embed_dim(self) -> int:

@@ -285,7 +285,7 @@ class SegTrainer:
             out["confidence"].append(torch.maximum(probs, 1 - probs).mean((1, 2)).numpy())
             if mc is not None:
                 mean = mc.mean(0)
-                mi = binary_entropy(mean) - binary_entropy(mc).mean(0)
+                mi = (binary_entropy(mean) - binary_entropy(mc).mean(0)).clamp_min(0.0)  # rounding noise
                 out["mutual_information"].append(mi.mean((1, 2)).numpy())
         return {k: np.concatenate(v).astype(np.float64) for k, v in out.items() if v}
 
@@ -295,11 +295,8 @@ class SegTrainer:
 
     def correct(self, records: Sequence[Record]) -> np.ndarray:
         """(N,) 1 where an image's Jaccard reaches ISIC 2017's 0.65 (what the paired stopping test counts)."""
-        truth, pred = self.targets(records) > 0, self.predict(records) > self.task.threshold
-        inter = (truth & pred).sum((1, 2))
-        union = (truth | pred).sum((1, 2))
-        jac = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-        return (jac >= JACCARD_THRESHOLD).astype(int)
+        jaccard = self.task.per_image(self.targets(records), self.predict(records))["jaccard"]
+        return (jaccard >= JACCARD_THRESHOLD).astype(int)
 
     def describe(self) -> dict:
         return {**self.config.model_dump(), "device": str(self.device), "fast_path": self.fast}
