@@ -26,24 +26,26 @@ def asymmetric(n: int = 3, size: int = 24) -> np.ndarray:
 def test_default_is_the_papers_24_patches() -> None:
     assert DEFAULT_PATCHES == 24
     plan = patch_plan(24, 0, "img")
-    fracs = sorted({round(p[0], 4) for p in plan})
-    assert fracs == [round(1 / 1.5, 4), round(1.2 / 1.5, 4), 1.0]  # f in {1.0, 1.2, 1.5}, whole image = 1.5
-    assert [p[3] for p in plan] == list(range(8)) * 3  # 8 turns/mirrors per scale
+    combos = {(round(p[0], 4), p[3]) for p in plan}
+    # f in {1.0, 1.2, 1.5} with the whole image as 1.5, each under the 8 turns/mirrors: all 24 combinations.
+    assert combos == {(round(f / 1.5, 4), e) for f in (1.0, 1.2, 1.5) for e in range(8)}
+    # Fewer patches still span the scales: 12 = 3 scales x the 4 quarter turns.
+    small = {(round(p[0], 4), p[3]) for p in patch_plan(12, 0, "img")}
+    assert small == {(round(f / 1.5, 4), e) for f in (1.0, 1.2, 1.5) for e in range(4)}
 
 
-def test_patch0_is_the_image_and_the_largest_scale_is_the_dihedral_group() -> None:
+def test_patch0_is_the_image_and_the_whole_image_patches_are_its_turns_and_mirrors() -> None:
     images = asymmetric()
-    patches = candidate_patches(images, 8, seed=0)
+    patches = candidate_patches(images, 24, seed=0)
     np.testing.assert_array_equal(patches[0], images)
     for i in range(len(images)):
-        expected = []
-        for k in range(4):
-            turned = np.rot90(images[i], k)
-            expected += [turned]
+        expected = [np.rot90(images[i], k) for k in range(4)]
         expected += [e[:, ::-1] for e in expected]
-        for j in range(8):
-            np.testing.assert_array_equal(patches[j, i], expected[j])
-        assert len({p.tobytes() for p in patches[:, i]}) == 8
+        whole = [j for j, p in enumerate(patch_plan(24, 0, i)) if p[0] == 1.0]
+        assert len(whole) == 8
+        for element, j in enumerate(whole):
+            np.testing.assert_array_equal(patches[j, i], expected[element])
+        assert len({p.tobytes() for p in patches[:, i]}) == 24
 
 
 def test_crops_match_torchvision_resized_crop_within_the_shift() -> None:
@@ -69,8 +71,8 @@ def test_seeded_by_key_not_by_batch_order_or_m() -> None:
     np.testing.assert_array_equal(again[:, 0], full[:10, 2])
     np.testing.assert_array_equal(again[:, 1], full[:10, 0])
     other_seed = candidate_patches(images, 24, seed=2, keys=keys)
-    assert not np.array_equal(other_seed[8:], full[8:])
-    np.testing.assert_array_equal(other_seed[:8], full[:8])  # whole-image patches have no room to move
+    assert not np.array_equal(other_seed[1::3], full[1::3])
+    np.testing.assert_array_equal(other_seed[::3], full[::3])  # whole-image patches have no room to move
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ the crop in each direction, and the eight rotations/mirrorings of the dihedral g
 A dermoscopy image has no candidate box, so the whole image plays the largest box (f = 1.5): a patch at
 scale f is a square-ish crop of f / 1.5 of the image (2/3, 4/5 and all of it), moved by up to 10 % of the
 crop (clipped to the image), resized back to the working size, then turned and mirrored. Patch j uses the
-dihedral element j % 8 and the scale (j // 8) % 3, so any m is allowed; its translation comes from
+scale j % 3 (largest first) and the dihedral element (j // 3) % 8, so any m is allowed and a smaller m
+still spans every scale (m = 12: each scale under the four quarter turns); its translation comes from
 (seed, j, image key) only, so a patch never depends on batching, order or m, and patch 0 is the image
 itself (largest scale, identity turn), like view 0 of `augmented_views`.
 """
@@ -52,13 +53,14 @@ def patch_plan(
     entropy = _key_entropy(key)
     plan = []
     for j in range(n_patches):
-        frac = order[(j // DIHEDRAL) % len(order)] / largest
+        frac = order[j % len(order)] / largest
         room = (1.0 - frac) / 2  # how far the crop's centre may move and stay inside the image
         if j == 0:
             dy = dx = 0.0
         else:
             dy, dx = np.random.default_rng([seed, j, entropy]).uniform(-shift, shift, 2) * frac
-        plan.append((frac, float(np.clip(dy, -room, room)), float(np.clip(dx, -room, room)), j % DIHEDRAL))
+        element = (j // len(order)) % DIHEDRAL
+        plan.append((frac, float(np.clip(dy, -room, room)), float(np.clip(dx, -room, room)), element))
     return plan
 
 

@@ -9,6 +9,8 @@ the patches are made from the decoded images and go through the whole network.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +29,28 @@ if TYPE_CHECKING:
 _CHUNK = 16
 
 
+def _release_free_memory() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim; a no-op elsewhere).
+
+    Every kept entry leaves small allocations (numpy's shape and strides) on top of the heap, above the
+    trunk's freed temporaries, so glibc cannot shrink the heap: without this, computing 2,500 patch entries
+    (46 MB) grew the process by 5.5 GB.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
 class PatchActivationCache(ActivationCache):
     """Frozen-trunk activations of each image's candidate patches (`candidate_patches`, seeded by the
     image's content key and `view_seed`), entry v = patch v."""
@@ -37,6 +61,7 @@ class PatchActivationCache(ActivationCache):
         return "_patches"
 
     def _views(self, decoded: np.ndarray, n_views: int, keys: Sequence[str]) -> np.ndarray:
+        _release_free_memory()  # what the previous batch's temporaries left
         return candidate_patches(decoded, n_views, self.view_seed, keys=keys)
 
 

@@ -1,0 +1,345 @@
+"""Paper 004 (Zhou et al., ACFT) on ISIC 2017 task 1 (melanoma: binary, 374 of 2000 positive).
+
+Protocol: an empty start (Alg. 1 line 1: the first 100 candidates are picked by the ImageNet trunk with a
+head that has never seen a label), b = 100 candidates per round (5 % of the pool) for 10 rounds (100 to
+1000 labels), m = 12 patches per candidate (3 scales x 4 quarter turns: the library's default is the
+paper's 24, halved for the CPU, and 1/4 of 12 keeps 3 patches as Table 1 does), alpha = 1/4, omega = 5, the
+active-learning benchmarks' training (`freeze_stages: 6`, 224 px, 4 views, up to 20 epochs, patience 5,
+epoch picked on the 150 validation images, AUC on the 600 test images), lr 1e-4 from M0 and 1e-5 when
+continuing (Table 3's note), 3 seeds. The full-data line is `results/full_data_freeze6.json`.
+
+Rows (Table 2's codes; the criterion is entropy + majority + randomness unless named):
+
+    main      rft (random, retrain from M0), aft_lq, acft_hq, acft_hq_diversity
+    learning  acft_q, acft_lq                                    (the rest of Table 4's rows)
+    table4    acft_hq_{entropy,diversity}_{nomaj_norand,maj_norand,nomaj_rand}, aift_hq  (its columns)
+
+A unit is one (row, seed), its own experiment folder under results/paper004/<task>/<row>/seed<k>/, so it
+resumes after a kill and two units can run side by side (one thread each). The summary (paper004.json and
+.md) is written from the rows whose every requested seed has finished; others are listed as missing.
+
+    python benchmarks/paper004.py --part main --threads 1                 # 4 rows x 3 seeds
+    python benchmarks/paper004.py --rows acft_hq --seeds 0 --threads 1    # one unit
+    python benchmarks/paper004.py --summary-only                          # rewrite the summary
+
+Measured (1 thread, another job beside): see docs/reproduction.md (paper 004) for the time of one unit.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from _al_common import FREEZE_STAGES, finished_or_run, full_data_entry, labels_text, load_results, means
+from _common import RESULTS, base_parser, fmt, write_outputs
+from lesionlab.config import ExperimentConfig, load_config
+from lesionlab.evaluation.metrics import mean_se
+from lesionlab.evaluation.report import write_report
+from lesionlab.evaluation.summary import summarize
+
+TASK = "melanoma"
+BUDGET = 100  # candidates per round
+ROUNDS = 10  # 100 .. 1000 labels
+PATCHES = 12  # the CPU cut: the trunk sees N x m patches once (24,000 here)
+FULL_DATA = "full_data_freeze6"
+MAJ_RAND = {"majority": True, "randomness": True, "patches": PATCHES}
+
+# row -> (strategy, its parameters, learning strategy)
+PARTS: dict[str, dict[str, tuple[str, dict[str, Any], str]]] = {
+    "main": {
+        "rft": ("random", {}, "retrain"),
+        "aft_lq": ("acft_entropy", MAJ_RAND, "retrain"),
+        "acft_hq": ("acft_entropy", MAJ_RAND, "acft_hq"),
+        "acft_hq_diversity": ("acft_diversity", MAJ_RAND, "acft_hq"),
+    },
+    "learning": {
+        "acft_q": ("acft_entropy", MAJ_RAND, "acft_q"),
+        "acft_lq": ("acft_entropy", MAJ_RAND, "acft_lq"),
+    },
+    "table4": {
+        **{
+            f"acft_hq_{crit}_{'maj' if maj else 'nomaj'}_{'rand' if rand else 'norand'}": (
+                f"acft_{crit}",
+                {"majority": maj, "randomness": rand, "patches": PATCHES},
+                "acft_hq",
+            )
+            for crit in ("entropy", "diversity")
+            for maj, rand in ((False, False), (True, False), (False, True))
+        },
+        "aift_hq": ("aift", {"patches": PATCHES}, "acft_hq"),
+    },
+}
+ROWS = {row: spec for part in PARTS.values() for row, spec in part.items()}
+ACFT_ROWS = ("acft_hq", "acft_hq_diversity")
+# The paper's Table 4 on its three applications (ALC), for the columns this benchmark runs.
+PAPER_TABLE4_ENTROPY_MAJ_RAND = {
+    "colonoscopy": {"acft_q": 0.9061, "acft_lq": 0.9223, "aft_lq": 0.9291, "acft_hq": 0.9293, "rft": 0.8958},
+    "polyp": {"acft_q": 0.9271, "acft_lq": 0.9444, "aft_lq": 0.9522, "acft_hq": 0.9443, "rft": 0.9358},
+    "pulmonary_embolism": {
+        "acft_q": 0.7833,
+        "acft_lq": 0.8245,
+        "aft_lq": 0.8222,
+        "acft_hq": 0.8205,
+        "rft": 0.7849,
+    },
+}
+
+
+def unit_dir(row: str, seed: int) -> Path:
+    return RESULTS / "paper004" / TASK / row / f"seed{seed}"
+
+
+def unit_config(
+    row: str, seed: int, data: Path, cache: Path, full: dict | None, threads: int
+) -> ExperimentConfig:
+    strategy, params, learning = ROWS[row]
+    return load_config(
+        ExperimentConfig,
+        {
+            "name": f"paper 004, ISIC 2017 {TASK}: {row} (seed {seed})",
+            "data": {"source": "isic2017", "root": str(data / "isic2017"), "task": TASK},
+            "train": {"freeze_stages": FREEZE_STAGES, "num_threads": threads, "epochs": 20, "patience": 5},
+            "experiment": {
+                "strategies": [strategy],
+                "strategy_params": {strategy: params} if params else {},
+                "seeds": [seed],
+                "initial": {"kind": "empty"},
+                "budget": BUDGET,
+                "rounds": ROUNDS,
+                "learning": learning,
+                "full_data": full,
+            },
+            "output": str(unit_dir(row, seed)),
+            "cache_dir": str(cache),
+        },
+    )
+
+
+def merged(row: str, seeds: list[int]) -> dict[str, Any] | None:
+    """The row's finished units as one experiment (runs of every seed, the strategy named as the row)."""
+    raws = [load_results(unit_dir(row, s)) for s in seeds]
+    if any(r is None for r in raws):
+        return None
+    out = dict(raws[0])
+    out["runs"] = [{**run, "strategy": row} for raw in raws for run in raw["runs"]]
+    out["name"] = f"paper 004, ISIC 2017 {TASK}: {row}"
+    return out
+
+
+def seconds_per_round(raw: dict[str, Any]) -> dict[str, Any]:
+    """Mean over seeds of each seed's mean training seconds per trained round (and selection seconds)."""
+    train = [np.mean([r["train_seconds"] for r in run["rounds"]]) for run in raw["runs"]]
+    select = [
+        np.mean([r["selection_seconds"] for r in run["rounds"] if r.get("new_ids")]) for run in raw["runs"]
+    ]
+    trained_on = [np.mean([r["n_trained_on"] for r in run["rounds"]]) for run in raw["runs"]]
+    return {
+        "train": {k: mean_se(train)[k] for k in ("mean", "se")},
+        "selection": {k: mean_se(select)[k] for k in ("mean", "se")},
+        "images_trained_on": {k: mean_se(trained_on)[k] for k in ("mean", "se")},
+    }
+
+
+def positive_share(raw: dict[str, Any], positive: str) -> list[float]:
+    """Fig. 8: per round, the mean share of the selected candidates that are positive."""
+    shares = []
+    n_rounds = min(len(run["rounds"]) for run in raw["runs"])
+    for i in range(n_rounds):
+        vals = [
+            run["rounds"][i]["new_class_counts"].get(positive, 0)
+            / max(1, sum(run["rounds"][i]["new_class_counts"].values()))
+            for run in raw["runs"]
+            if run["rounds"][i].get("new_class_counts")
+        ]
+        if vals:
+            shares.append(float(np.mean(vals)))
+    return shares
+
+
+def row_block(summary: dict[str, Any], raw: dict[str, Any], row: str) -> dict[str, Any]:
+    info = summary["strategies"][row]
+    metric = summary["metric"]
+    return {
+        "strategy": ROWS[row][0],
+        "strategy_params": ROWS[row][1],
+        "learning": ROWS[row][2],
+        "alc": {"mean": info["alc"]["mean"], "se": info["alc"]["se"]},
+        "labels_to_99pct_full": info["labels_to_target"],
+        "saving_vs_rft": info.get("saving_vs_random"),
+        "vs_rft": info.get("vs_random"),
+        "seconds_per_round": seconds_per_round(raw),
+        "curve": [
+            {"n_labeled": n, metric: {"mean": p["mean"], "se": p["sem"]}}
+            for n, p in zip(info["n_labeled"], info["curves"][metric], strict=True)
+        ],
+        "positive_share_selected": positive_share(raw, summary.get("positive_class") or "melanoma"),
+        "class_balance": info["class_balance"],
+    }
+
+
+def run_units(rows: list[str], seeds: list[int], args, full: dict | None) -> None:
+    for row in rows:
+        for seed in seeds:
+            config = unit_config(row, seed, args.data, args.cache_dir, full, args.threads)
+            print(f"paper004 {TASK}: {row} seed {seed}", flush=True)
+            t0 = time.perf_counter()
+            raw = finished_or_run(config)
+            print(
+                f"  done ({time.perf_counter() - t0:.0f} s this call, "
+                f"{raw.get('wall_seconds', 0):.0f} s in the run's last invocation)"
+            )
+
+
+def summary_lines(
+    blocks: dict[str, Any], full_entry: dict, missing: list[str], seeds: list[int]
+) -> list[str]:
+    full_auc = full_entry["auc"]["mean"]
+    md = [
+        f"## ISIC 2017 {TASK}: test AUC, mean ± s.e. over seeds {seeds}",
+        "",
+        f"Full data (same training, `{FULL_DATA}.json`): AUC {fmt(full_entry['auc'])}; 99 % of it = "
+        f"{0.99 * full_auc:.3f}.",
+        "",
+        "| row | strategy | learning | ALC | labels to 99 % full | saving vs RFT | train s/round "
+        "| images trained on/round | positives selected (share, rounds 1-3) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row, b in blocks.items():
+        sv = (b.get("saving_vs_rft") or {}).get("value")
+        share = ", ".join(f"{s:.2f}" for s in b["positive_share_selected"][:3])
+        spr = b["seconds_per_round"]
+        md.append(
+            f"| {row} | {b['strategy']} {_params(b['strategy_params'])} | {b['learning']} | "
+            f"{fmt(b['alc'])} | "
+            f"{labels_text(b)} | {'—' if sv is None else f'{sv:+.0%}'} | {fmt(spr['train'])} | "
+            f"{spr['images_trained_on']['mean']:.0f} | {share} |"
+        )
+    if missing:
+        md += ["", f"Not finished (no summary yet): {', '.join(missing)}."]
+    return md
+
+
+def _params(params: dict[str, Any]) -> str:
+    flags = [("+" if params.get(k) else "-") + k[:3] for k in ("majority", "randomness") if k in params]
+    return " ".join(flags)
+
+
+def target_lines(blocks: dict[str, Any]) -> tuple[list[str], float | None]:
+    lines, ratio = [], None
+    rft = blocks.get("rft")
+    acft = [blocks[r] for r in ACFT_ROWS if r in blocks]
+    if rft and acft:
+        rft_l = (rft["labels_to_99pct_full"] or {}).get("mean")
+        best = min(
+            (
+                b["labels_to_99pct_full"]["mean"]
+                for b in acft
+                if (b["labels_to_99pct_full"] or {}).get("mean")
+            ),
+            default=None,
+        )
+        if rft_l and best:
+            ratio = best / rft_l
+            verdict = "met" if ratio <= 0.5 else "missed"
+            lines.append(
+                f"- ACFT needs at most half the labels RFT needs to reach 99 % of full data: **{verdict}** "
+                f"(best ACFT {best:.0f} vs RFT {rft_l:.0f} labels, ratio {ratio:.2f})."
+            )
+        else:
+            lines.append(
+                "- ACFT vs RFT labels to 99 % of full data: undefined, because "
+                + ("RFT" if not rft_l else "no ACFT row")
+                + " never reached it within 1000 labels (see the savings vs RFT's best AUC in the table)."
+            )
+    aft, hq = blocks.get("aft_lq"), blocks.get("acft_hq")
+    if aft and hq:
+        faster = hq["seconds_per_round"]["train"]["mean"] < aft["seconds_per_round"]["train"]["mean"]
+        diff = hq["alc"]["mean"] - aft["alc"]["mean"]
+        within = abs(diff) <= max(hq["alc"]["se"] or 0, aft["alc"]["se"] or 0)
+        verdict = "met" if faster and within else "missed"
+        lines.append(
+            f"- ACFT(HQ) trains faster per round than AFT(LQ) at an ALC within one s.e.: **{verdict}** "
+            f"({fmt(hq['seconds_per_round']['train'])} vs {fmt(aft['seconds_per_round']['train'])} "
+            "s per round; "
+            f"ALC {hq['alc']['mean']:.3f} vs {aft['alc']['mean']:.3f}, {diff:+.3f})."
+        )
+    return lines, ratio
+
+
+def main() -> None:
+    parser = base_parser(__doc__)
+    parser.add_argument("--part", nargs="+", choices=list(PARTS), default=["main"])
+    parser.add_argument("--rows", nargs="+", choices=list(ROWS), help="instead of --part")
+    parser.add_argument("--summary-only", action="store_true", help="summarise finished units, run nothing")
+    args = parser.parse_args()
+    full_entry = full_data_entry(FULL_DATA, TASK)
+    if full_entry is None:
+        raise SystemExit(f"results/{FULL_DATA}.json has no {TASK} line: run full_data.py first (README.md)")
+    full = means(full_entry)
+    rows = args.rows or [r for p in args.part for r in PARTS[p]]
+    t_start = time.perf_counter()
+    if not args.summary_only:
+        run_units(rows, args.seeds, args, full)
+
+    # The summary covers every row whose requested seeds have all finished, whichever run made them.
+    raws, missing = {}, []
+    for row in ROWS:
+        raw = merged(row, args.seeds)
+        if raw is None:
+            missing.append(row)
+        else:
+            raws[row] = raw
+    if not raws:
+        print("no row has finished every requested seed yet: no summary written")
+        return
+    blocks = {}
+    for row, raw in raws.items():
+        pair = (
+            raw
+            if row == "rft" or "rft" not in raws
+            else {**raw, "runs": raw["runs"] + [{**run, "strategy": "random"} for run in raws["rft"]["runs"]]}
+        )
+        summary = summarize(pair)
+        blocks[row] = row_block(summary, raw, row)
+        if row in ("rft",):
+            blocks[row]["saving_vs_rft"] = None
+        write_report(raw, RESULTS / "paper004" / TASK / row)
+    lines, ratio = target_lines(blocks)
+    payload = {
+        "results": {f"isic2017_{TASK}": {**blocks, "full_data": full_entry}},
+        "label_ratio_best_acft_over_rft": ratio,
+        "missing_rows": missing,
+        "config": {
+            "rows": {k: list(v) for k, v in ROWS.items()},
+            "parts": {k: list(v) for k, v in PARTS.items()},
+            "budget": BUDGET,
+            "rounds": ROUNDS,
+            "patches": PATCHES,
+            "experiment": unit_config("acft_hq", 0, args.data, args.cache_dir, None, 1).model_dump(
+                mode="json"
+            ),
+            "full_data_line": f"results/{FULL_DATA}.json (same training configuration)",
+        },
+        "paper_table4_entropy_majority_randomness": PAPER_TABLE4_ENTROPY_MAJ_RAND,
+        "seeds": args.seeds,
+        "wall_seconds": time.perf_counter() - t_start,
+    }
+    head = [
+        "# Paper 004 (ACFT) reproduction",
+        "",
+        "Reproduce: `python benchmarks/paper004.py --part main learning table4 --threads 1` (resumable per "
+        "row and seed). Seconds per round: training time of a round (1 thread), mean over its rounds and "
+        "seeds. Positives selected: share of melanomas among each round's picks (the pool holds 18.7 %).",
+        "",
+    ]
+    md = summary_lines(blocks, full_entry, missing, args.seeds)
+    md += ["", "Targets:", "", *lines, ""]
+    write_outputs(RESULTS / "paper004.json", payload, head + md)
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
