@@ -20,6 +20,7 @@ import numpy as np
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError
 from lesionlab.selection.base import Evidence, EvidenceKind, Strategy, register_evidence_kind
+from lesionlab.selection.memmap import ALL_PAIRS_LIMIT, EvidenceStore, check_all_pairs, streamed_outputs
 
 if TYPE_CHECKING:
     from lesionlab.training.trainer import Trainer
@@ -39,6 +40,11 @@ class EvidenceSettings:
     workdir: Path | None = None
     image_options: Mapping[str, Any] = field(default_factory=dict)
     memo: dict[Any, Any] = field(default_factory=dict)  # kept across rounds (pool-level results)
+    # Above this many unlabelled images, probs/embeddings/mc_probs are written to memory-mapped files in
+    # `workdir` a chunk at a time instead of held in memory (`selection.memmap`); None: always in memory.
+    disk_above: int | None = 50_000
+    # Strategies that compare every pair of unlabelled images (`all_pairs = True`) are refused above this.
+    all_pairs_limit: int = ALL_PAIRS_LIMIT
 
 
 @dataclass
@@ -104,6 +110,7 @@ def collect_evidence(
     if unknown:
         raise ValueError(f"strategy {strategy.name} requires unknown evidence {sorted(unknown)}")
     settings = settings or EvidenceSettings()
+    check_all_pairs(strategy, len(unlabeled), settings.all_pairs_limit)
     options = strategy.evidence_options()
     shared: dict[str, Any] = {}
     arrays = {}
@@ -144,8 +151,27 @@ def _forward(request: EvidenceRequest) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if "forward" not in request.shared:
         trainer = request.model("probs")
         mc = request.settings.mc_samples if "mc_probs" in request.requested else 0
-        request.shared["forward"] = trainer.outputs(request.unlabeled, mc)
+        settings = request.settings
+        large = settings.disk_above is not None and len(request.unlabeled) > settings.disk_above
+        if large and settings.workdir is not None:
+            request.shared["forward"] = _forward_on_disk(trainer, request.unlabeled, mc, settings.workdir)
+        else:
+            request.shared["forward"] = trainer.outputs(request.unlabeled, mc)
     return request.shared["forward"]
+
+
+def _forward_on_disk(trainer: Trainer, records: Sequence[Record], mc: int, workdir: Path):
+    """The forward pass a chunk at a time into memory-mapped files of a fresh folder (units running side
+    by side never share one), removed at once: the open maps keep the data until the round drops them."""
+    import shutil
+    import tempfile
+
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=workdir, prefix=".evidence-"))
+    try:
+        return streamed_outputs(trainer, records, mc, EvidenceStore(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @register_evidence("probs")
