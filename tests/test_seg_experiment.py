@@ -115,3 +115,41 @@ def test_pixel_disagreement_hand_computed() -> None:
     d = pixel_disagreement(split)
     assert d["variance"][0] == pytest.approx(0.25, abs=1e-5)
     assert d["js"][0] == pytest.approx(np.log(2), abs=1e-4)  # H(0.5) - 0
+
+
+def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
+    """Paper 001's schedule (10 epochs, then 2 per round); fields added for segmentation leave the
+    fingerprints of classification runs saved before them unchanged."""
+    from fake_isic import make_tiny_isic as make
+    from lesionlab.config import ExperimentConfig, load_config
+    from lesionlab.data.sources import load_source
+    from lesionlab.loop.experiment import Experiment
+    from lesionlab.loop.resume import fingerprint
+
+    tiny = make(tmp_path / "isic", masks=True)
+    base = {
+        "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
+        "output": str(tmp_path / "run"),
+        "cache_dir": str(tmp_path / "cache"),
+    }
+    plain = load_config(ExperimentConfig, base)
+    ds = load_source("isic2017", tiny.root, "melanoma")
+    fp = fingerprint(plain, ds)
+    assert "width" not in fp["model"] and "round_epochs" not in fp["experiment"]
+    cfg = load_config(
+        ExperimentConfig,
+        {
+            **base,
+            "task": "segmentation",
+            "model": {"backbone": "unet", "width": 4, "weights": "none"},
+            "train": {"resolution": 32, "epochs": 3, "freeze_stages": 0, "num_threads": 1, "patience": 0},
+            "experiment": {"strategies": ["random"], "seeds": [0], "round_epochs": 1, "evaluate_on": "val"},
+        },
+    )
+    exp = Experiment(cfg, progress=False)
+    assert fingerprint(cfg, ds)["model"]["width"] == 4
+    model = exp._new_model(0)
+    strategy = exp.strategies["random"]
+    assert exp._trainer(model, 0, 0, strategy).config.epochs == 3
+    assert exp._trainer(model, 0, 1, strategy).config.epochs == 1
+    assert exp._trainer(exp._new_model(1), 1, 1).config.epochs == 3  # a committee member starts fresh

@@ -197,6 +197,10 @@ class Experiment:
         cfg = self.config.train.updated(
             seed=seed * 1000 + round_, progress=self.progress, lr=lr or self.config.train.lr
         )
+        later = self.config.experiment.round_epochs
+        if later is not None and round_ > 0 and strategy is not None:
+            # The round's own model continues; committee members (strategy None) start fresh: full epochs.
+            cfg = cfg.updated(epochs=later)
         heads = heads_for(strategy, model) if strategy is not None else []
         return build_trainer(self.task, model, cfg, cache_dir=self.cache_dir, aux_heads=heads)
 

@@ -57,6 +57,11 @@ def fingerprint(config: ExperimentConfig, dataset: LabeledDataset) -> dict[str, 
         parts["experiment"].pop("audit", None)
     if dumped["experiment"]["oracle_difficulty"] is None:
         parts["experiment"].pop("oracle_difficulty", None)
+    # Fields added with segmentation (paper 001): runs saved before them resume when they are unused.
+    if dumped["experiment"].get("round_epochs") is None:
+        parts["experiment"].pop("round_epochs", None)
+    if dumped["task"] == "classification":
+        parts["model"] = {k: v for k, v in parts["model"].items() if k != "width"}
     parts["strategy_params"] = {
         name: config.experiment.strategy_params.get(name, {}) for name in config.experiment.strategies
     }
