@@ -63,15 +63,20 @@ def n_majority(n_patches: int, alpha: float) -> int:
     return max(1, math.ceil(alpha * n_patches - 1e-9))
 
 
-def majority_patches(patch_probs: np.ndarray, alpha: float = PAPER_ALPHA) -> np.ndarray:
-    """(N, k, C): each candidate's k = ceil(alpha m) patches most confident in its dominant class (Eq. 3,
-    Alg. 1 lines 5-6), most confident first; equal confidences keep the patches' order."""
+def majority_indices(patch_probs: np.ndarray, alpha: float = PAPER_ALPHA) -> np.ndarray:
+    """(N, k): which k = ceil(alpha m) patches of each candidate are most confident in its dominant class
+    (Eq. 3, Alg. 1 lines 5-6), most confident first; equal confidences keep the patches' order."""
     probs = check_patch_probs(patch_probs)
     k = n_majority(probs.shape[1], alpha)
     dominant = probs.mean(axis=1).argmax(axis=1)  # (N,)
     confidence = np.take_along_axis(probs, dominant[:, None, None], axis=2)[:, :, 0]  # (N, m)
-    order = np.argsort(-confidence, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(probs, order[:, :, None], axis=1)
+    return np.argsort(-confidence, axis=1, kind="stable")[:, :k]
+
+
+def majority_patches(patch_probs: np.ndarray, alpha: float = PAPER_ALPHA) -> np.ndarray:
+    """(N, k, C): the patches `majority_indices` keeps, in its order."""
+    probs = check_patch_probs(patch_probs)
+    return np.take_along_axis(probs, majority_indices(probs, alpha)[:, :, None], axis=1)
 
 
 def patch_entropy(patch_probs: np.ndarray) -> np.ndarray:
