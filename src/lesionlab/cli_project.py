@@ -144,6 +144,9 @@ def train(
         primary = result.metrics.get("primary_metric")
         score = result.metrics.get(primary)
         shown = f"{score:.3f}" if isinstance(score, float) else "n/a"
+        ci = (result.metrics.get("ci95") or {}).get(primary)
+        if ci and all(isinstance(c, float) for c in ci):
+            shown += f" (95 % interval {ci[0]:.2f}-{ci[1]:.2f})"
         _say(
             f"model v{result.version} on {result.n_labels} labels ({result.seconds:.0f} s): "
             f"{primary} {shown} by {result.method}; saved {result.checkpoint}"

@@ -41,6 +41,7 @@ def project_status(project: Project, check_images: bool = True) -> dict[str, Any
                 "method": v.method,
                 "primary_metric": primary,
                 "score": v.metrics.get(primary) if primary else None,
+                "ci95": (v.metrics.get("ci95") or {}).get(primary) if primary else None,
                 "metrics": v.metrics,
                 "checkpoint": v.checkpoint,
                 "created_at": v.created_at.isoformat(),
@@ -108,6 +109,9 @@ def format_status(status: dict[str, Any]) -> str:
             score = v["score"]
             bar = "#" * round(BAR * score) if isinstance(score, float) else ""
             shown = f"{score:.3f}" if isinstance(score, float) else "n/a"
+            ci = v.get("ci95")
+            if ci and all(isinstance(c, float) for c in ci):
+                shown += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
             lines.append(
                 f"  v{v['version']:<3} {str(v['n_labels']).rjust(5)} labels  "
                 f"{v['primary_metric']} {shown}  {bar}  ({v['method']})"

@@ -2,9 +2,10 @@
 
 Quality is estimated by stratified k-fold cross-validation on the labels themselves (the project has no
 separate test set): each fold's model is trained on the other folds with the project's settings and scores
-its held-out fold, and the task's metrics are computed once over the pooled out-of-fold predictions. The
-saved model is then trained on all labels with the same settings. Without a validation split the trainer
-runs the configured number of epochs (no epoch is picked on data the estimate uses).
+its held-out fold, and the task's metrics are computed once over the pooled out-of-fold predictions, with
+bootstrap 95 % intervals (tens of labels give a rough estimate; the interval says how rough). The saved
+model is then trained on all labels with the same settings. Without a validation split the trainer runs
+the configured number of epochs (no epoch is picked on data the estimate uses).
 """
 
 from __future__ import annotations
@@ -96,8 +97,12 @@ def train_project(project: Project, folds: int | None = None, show_progress: boo
         trainer = new_trainer(project, seed=project.config.seed + fold, progress=show_progress)
         trainer.fit([records[i] for i in train_idx], (), classes)
         oof[test_idx] = trainer.predict([records[i] for i in test_idx])
+    from lesionlab.evaluation.bootstrap import metric_intervals
+
     metrics = _plain(task.metrics(targets, oof, classes))
     metrics["primary_metric"] = task.primary_metric(len(classes))
+    # With tens of labels the estimate is rough: its bootstrap 95 % interval says how rough.
+    metrics["ci95"] = _plain(metric_intervals(targets, oof, classes, show_progress=False))
     log_line(f"train: final model on all {len(records)} labels", show_progress)
     final = new_trainer(project, progress=show_progress)
     fit = final.fit(records, (), classes)
