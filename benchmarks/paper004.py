@@ -36,6 +36,8 @@ import numpy as np
 from _al_common import FREEZE_STAGES, finished_or_run, full_data_entry, labels_text, load_results, means
 from _common import RESULTS, base_parser, fmt, write_outputs
 from lesionlab.config import ExperimentConfig, load_config
+from lesionlab.evaluation.acft_report import balance_figure, save_png
+from lesionlab.evaluation.acft_report import positive_share as acft_positive_share
 from lesionlab.evaluation.metrics import mean_se
 from lesionlab.evaluation.report import write_report
 from lesionlab.evaluation.summary import summarize
@@ -45,6 +47,7 @@ BUDGET = 100  # candidates per round
 ROUNDS = 10  # 100 .. 1000 labels
 PATCHES = 12  # the CPU cut: the trunk sees N x m patches once (24,000 here)
 FULL_DATA = "full_data_freeze6"
+POOL_POSITIVE_SHARE = 374 / 2000  # melanomas in the ISIC 2017 training pool
 MAJ_RAND = {"majority": True, "randomness": True, "patches": PATCHES}
 
 # row -> (strategy, its parameters, learning strategy)
@@ -144,19 +147,19 @@ def seconds_per_round(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def positive_share(raw: dict[str, Any], positive: str) -> list[float]:
-    """Fig. 8: per round, the mean share of the selected candidates that are positive."""
-    shares = []
-    n_rounds = min(len(run["rounds"]) for run in raw["runs"])
-    for i in range(n_rounds):
-        vals = [
-            run["rounds"][i]["new_class_counts"].get(positive, 0)
-            / max(1, sum(run["rounds"][i]["new_class_counts"].values()))
-            for run in raw["runs"]
-            if run["rounds"][i].get("new_class_counts")
-        ]
-        if vals:
-            shares.append(float(np.mean(vals)))
-    return shares
+    """Fig. 8: per round, the mean over seeds of the share of the selected candidates that are positive."""
+    # After an empty start the first batch is the first public round's labelled set (round 0 trained
+    # nothing, so results.json leaves it out); later batches are each round's new picks.
+    first = [{"new_class_counts": run["rounds"][0].get("labeled_class_counts")} for run in raw["runs"]]
+    per_run = [
+        acft_positive_share([f, *run["rounds"]], positive) for f, run in zip(first, raw["runs"], strict=True)
+    ]
+    out = []
+    for i in range(min(len(r) for r in per_run)):
+        values = [r[i] for r in per_run if r[i] is not None]
+        if values:
+            out.append(float(np.mean(values)))
+    return out
 
 
 def row_block(summary: dict[str, Any], raw: dict[str, Any], row: str) -> dict[str, Any]:
@@ -178,6 +181,43 @@ def row_block(summary: dict[str, Any], raw: dict[str, Any], row: str) -> dict[st
         "positive_share_selected": positive_share(raw, summary.get("positive_class") or "melanoma"),
         "class_balance": info["class_balance"],
     }
+
+
+def gallery(row: str, seed: int, data: Path, cache: Path, threads: int, k: int = 5) -> Path | None:
+    """Fig. 7 / Appendix B: the top and bottom candidates of the last selection's pool under the row's
+    final model (continual rows keep it in state/), with their patch histograms. None without a model."""
+    import torch
+
+    from lesionlab.data.loading import load_dataset
+    from lesionlab.data.pool import PoolState
+    from lesionlab.evaluation.acft_report import candidate_gallery, save_png
+    from lesionlab.models.registry import create_classifier
+    from lesionlab.selection.base import Evidence, get_strategy
+    from lesionlab.training.patch_activations import patch_probabilities
+    from lesionlab.training.trainer import Trainer
+
+    config = unit_config(row, seed, data, cache, None, threads)
+    strategy_name, params, _ = ROWS[row]
+    state_dir = unit_dir(row, seed) / "state"
+    state = PoolState.load(state_dir / f"{strategy_name}_seed{seed}.json")
+    models = sorted(state_dir.glob(f"{strategy_name}_seed{seed}_model_round*.pt"))
+    if strategy_name == "random" or not models:
+        return None
+    dataset = load_dataset(config, verify_files=False)
+    by_id = {r.id: r for r in dataset.split("train")}
+    model = create_classifier(config.model.backbone, dataset.num_classes, config.model.weights, seed=seed)
+    model.load_state_dict(torch.load(models[-1], weights_only=True))
+    trainer = Trainer(model, config.train.updated(progress=False), cache_dir=cache)
+    records = [by_id[i] for i in state.unlabeled_ids()]
+    probs = patch_probabilities(trainer, records, PATCHES)
+    strategy = get_strategy(strategy_name, **params)
+    scores = strategy.scores(Evidence(ids=np.array([r.id for r in records]), patch_probs=probs))
+    images = list(trainer.images.get_many([r.image_path for r in records]))
+    labels = [dataset.classes[r.label] for r in records]
+    fig = candidate_gallery(
+        probs, scores, images, labels, k=k, title=f"{row}, seed {seed}, after {state.n_rounds - 1} rounds"
+    )
+    return save_png(fig, RESULTS / "paper004" / TASK / row / f"gallery_seed{seed}.png")
 
 
 def run_units(rows: list[str], seeds: list[int], args, full: dict | None) -> None:
@@ -204,7 +244,7 @@ def summary_lines(
         f"{0.99 * full_auc:.3f}.",
         "",
         "| row | strategy | learning | ALC | labels to 99 % full | saving vs RFT | train s/round "
-        "| images trained on/round | positives selected (share, rounds 1-3) |",
+        "| images trained on/round | positives among the picks (batches 1-3) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row, b in blocks.items():
@@ -249,10 +289,10 @@ def target_lines(blocks: dict[str, Any]) -> tuple[list[str], float | None]:
                 f"(best ACFT {best:.0f} vs RFT {rft_l:.0f} labels, ratio {ratio:.2f})."
             )
         else:
+            who = "RFT never reaches" if not rft_l else "no ACFT row reaches"
             lines.append(
-                "- ACFT vs RFT labels to 99 % of full data: undefined, because "
-                + ("RFT" if not rft_l else "no ACFT row")
-                + " never reached it within 1000 labels (see the savings vs RFT's best AUC in the table)."
+                f"- ACFT vs RFT labels to 99 % of full data: undefined, because {who} it within "
+                f"{BUDGET * ROUNDS} labels (see the savings vs RFT's best AUC in the table)."
             )
     aft, hq = blocks.get("aft_lq"), blocks.get("acft_hq")
     if aft and hq:
@@ -274,6 +314,7 @@ def main() -> None:
     parser.add_argument("--part", nargs="+", choices=list(PARTS), default=["main"])
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), help="instead of --part")
     parser.add_argument("--summary-only", action="store_true", help="summarise finished units, run nothing")
+    parser.add_argument("--no-gallery", action="store_true", help="skip the candidate galleries (Fig. 7)")
     args = parser.parse_args()
     full_entry = full_data_entry(FULL_DATA, TASK)
     if full_entry is None:
@@ -307,6 +348,12 @@ def main() -> None:
         if row in ("rft",):
             blocks[row]["saving_vs_rft"] = None
         write_report(raw, RESULTS / "paper004" / TASK / row)
+        if row in ACFT_ROWS and not args.no_gallery:
+            gallery(row, args.seeds[0], args.data, args.cache_dir, args.threads)
+    shares = {
+        row: b["positive_share_selected"] for row, b in blocks.items() if row in ("rft", *PARTS["main"])
+    }
+    save_png(balance_figure(shares, POOL_POSITIVE_SHARE), RESULTS / "paper004" / TASK / "positive_share.png")
     lines, ratio = target_lines(blocks)
     payload = {
         "results": {f"isic2017_{TASK}": {**blocks, "full_data": full_entry}},
