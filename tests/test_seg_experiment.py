@@ -17,7 +17,15 @@ from fake_isic import make_tiny_isic
 from lesionlab.cli import app
 from lesionlab.selection.seg_uncertainty import pixel_disagreement
 
-STRATEGIES = ["random", "pixel_entropy", "pixel_mc_dropout", "pixel_ens_js", "coreset", "ssl_kmeans"]
+STRATEGIES = [
+    "random",
+    "pixel_entropy",
+    "pixel_mc_dropout",
+    "pixel_ens_js",
+    "coreset",
+    "confident_coreset",
+    "ssl_kmeans",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +79,10 @@ def test_pretrain_then_segmentation_active_learning(tmp_path: Path) -> None:
                 },
                 "experiment": {
                     "strategies": STRATEGIES,
-                    "strategy_params": {"ssl_kmeans": {"k": 3, "pool": 2, "checkpoint": ckpt}},
+                    "strategy_params": {
+                        "ssl_kmeans": {"k": 3, "pool": 2, "checkpoint": ckpt},
+                        "confident_coreset": {"alpha": 0.5},
+                    },
                     "seeds": [0],
                     "initial": {"kind": "strategy", "strategy": "ssl_kmeans", "size": 10},
                     "budget": 6,

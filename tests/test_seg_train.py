@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -131,3 +132,25 @@ def test_frozen_lite0_encoder_trains_only_the_decoder(tmp_path: Path) -> None:
     assert set(scores) == {"entropy", "confidence", "mutual_information"}
     # Dropout before the output convolution makes the T passes differ.
     assert (scores["mutual_information"] >= 0).all() and scores["mutual_information"].mean() > 1e-4
+
+
+def test_loss_predictor_trains_with_the_unet(tmp_path: Path) -> None:
+    """Paper 003's loss predictor on the U-Net's encoder maps (what confident coreset reads)."""
+    from fake_isic import tiny_train_config
+    from lesionlab.data.sources import load_source
+    from lesionlab.selection.evidence import _loss_predictor
+    from lesionlab.training.seg_trainer import SegTrainer
+
+    tiny = make_tiny_isic(tmp_path / "isic", masks=True)
+    data = load_source("isic2017", tiny.root, "melanoma")
+    model = create_segmenter("unet", "none", width=4, seed=0)
+    head = _loss_predictor(model)
+    assert head.channels == (8, 16, 32, 32) and head.tap_stages == (1, 2, 3, 4)
+    before = head.out.weight.detach().clone()
+    cfg = tiny_train_config(epochs=2, freeze_stages=0, loss="auto", monitor="auto", lr=1e-2)
+    trainer = SegTrainer(model, cfg, cache_dir=tmp_path / "cache", aux_heads=[head])
+    fit = trainer.fit(data.split("train"), data.split("val"))
+    assert len(fit.history) == 2
+    assert not torch.equal(head.out.weight, before)
+    pred = trainer.aux_predict(data.split("val"))["loss_predictor"]
+    assert pred.shape == (12,) and np.isfinite(pred).all()

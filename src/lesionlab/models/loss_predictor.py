@@ -115,6 +115,16 @@ class LossPredictor(AuxiliaryHead):
         options.setdefault("seed", seed)
         return cls(stages, [shapes[s][0] for s in stages], **options)
 
+    @classmethod
+    def for_segmenter(cls, model, **options) -> LossPredictor:
+        """The predictor for a segmentation U-Net (`models.unet.Segmenter`): its four deepest encoder maps
+        (strides 2-16 of the paper's U-Net, 4-32 on Lite0 or ResNet-18), seeded from its output layer."""
+        channels = list(model.channels)[-N_TAPS:]
+        stages = tuple(range(len(model.channels) - len(channels), len(model.channels)))
+        weights = model.final_conv.weight.detach().cpu().float().contiguous().numpy().tobytes()
+        options.setdefault("seed", int.from_bytes(hashlib.sha256(weights).digest()[:4], "little"))
+        return cls(stages, channels, **options)
+
     def forward(self, output: ClassifierOutput) -> torch.Tensor:
         features = []
         for stage, fc in zip(self.tap_stages, self.taps, strict=True):

@@ -45,6 +45,9 @@ class EvidenceSettings:
     disk_above: int | None = 50_000
     # Strategies that compare every pair of unlabelled images (`all_pairs = True`) are refused above this.
     all_pairs_limit: int = ALL_PAIRS_LIMIT
+    # Who computes probs/embeddings/mc_probs: the trainer (cached activations on the CPU fast path) or
+    # the round's model exported to ONNX Runtime, end to end from the images (`scoring.in_loop`).
+    scoring: str = "trainer"
 
 
 @dataclass
@@ -153,7 +156,11 @@ def _forward(request: EvidenceRequest) -> tuple[np.ndarray, np.ndarray, np.ndarr
         mc = request.settings.mc_samples if "mc_probs" in request.requested else 0
         settings = request.settings
         large = settings.disk_above is not None and len(request.unlabeled) > settings.disk_above
-        if large and settings.workdir is not None:
+        if settings.scoring == "onnxruntime":
+            from lesionlab.scoring.in_loop import onnx_outputs
+
+            request.shared["forward"] = onnx_outputs(trainer, request.unlabeled, mc, settings.workdir, large)
+        elif large and settings.workdir is not None:
             request.shared["forward"] = _forward_on_disk(trainer, request.unlabeled, mc, settings.workdir)
         else:
             request.shared["forward"] = trainer.outputs(request.unlabeled, mc)
@@ -242,6 +249,8 @@ def features(request: EvidenceRequest) -> dict[str, np.ndarray]:
 def _loss_predictor(model: Any) -> Any:
     from lesionlab.models.loss_predictor import LossPredictor
 
+    if hasattr(model, "encode"):  # a segmentation U-Net: taps are its encoder maps
+        return LossPredictor.for_segmenter(model)
     return LossPredictor.for_model(model)
 
 

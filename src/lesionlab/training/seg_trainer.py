@@ -44,6 +44,17 @@ def binary_entropy(p: torch.Tensor) -> torch.Tensor:
     return -(p * p.log() + (1 - p) * (1 - p).log())
 
 
+class SegOutput:
+    """What an auxiliary head reads from a U-Net: its encoder maps, pooled on demand (the interface of
+    `ClassifierOutput.pooled_tap`, so paper 003's loss predictor serves both tasks)."""
+
+    def __init__(self, feats: list[torch.Tensor]) -> None:
+        self.feats = feats
+
+    def pooled_tap(self, stage: int) -> torch.Tensor:
+        return self.feats[stage].float().mean(dim=(2, 3))
+
+
 class SegTrainer:
     """Trains and applies one segmentation model; decoded images, masks and frozen features are cached."""
 
@@ -56,12 +67,8 @@ class SegTrainer:
         aux_heads: Sequence[AuxiliaryHead] = (),
         callbacks: Sequence[EpochCallback] = (),
     ) -> None:
-        if aux_heads:
-            names = ", ".join(h.name for h in aux_heads)
-            raise ConfigError(
-                f"segmentation cannot train auxiliary heads yet ({names}); choose a strategy without them"
-            )
         self.config, self.model = config, model
+        self.aux_heads = list(aux_heads)
         self.task = task or get_task("segmentation")
         loss_name = self.task.default_loss if config.loss == "auto" else config.loss
         setup = build_loss(loss_name, config, 2)
@@ -71,6 +78,8 @@ class SegTrainer:
         self.device = select_device(config.device)
         set_threads(config.num_threads)
         self.model.to(self.device)
+        for head in self.aux_heads:
+            head.to(self.device)
         self.images = ImageCache(cache_dir, config.resolution, config.preprocessing, config.resize)
         self.fast = config.freeze_stages > 0
         if self.fast and not model.encoder_pretrained:
@@ -120,19 +129,21 @@ class SegTrainer:
         maps = [self._features[str(r.image_path)] for r in records]
         return [torch.stack([m[level] for m in maps]) for level in range(len(maps[0]))] if maps else []
 
-    def _logits(self, records: Sequence[Record], index: np.ndarray, x: torch.Tensor | None, train: bool):
-        """Foreground logits (B, H, W) of a batch: decoder on cached maps (fast) or the whole model."""
-        if self.fast:
-            feats = [f[torch.from_numpy(index)].to(self.device).float() for f in x]
-            return self.model.decode(feats)[:, 0]
-        return self.model(x[torch.from_numpy(index)].to(self.device))[:, 0]
-
     # ---------------------------------------------------------------- fit
     def _state(self) -> dict:
-        return copy.deepcopy({"model": self.model.state_dict()})
+        return copy.deepcopy(
+            {"model": self.model.state_dict(), **{f"aux.{h.name}": h.state_dict() for h in self.aux_heads}}
+        )
+
+    def _load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        for head in self.aux_heads:
+            head.load_state_dict(state[f"aux.{head.name}"])
 
     def _train_mode(self) -> None:
         self.model.train()
+        for head in self.aux_heads:
+            head.train()
         if self.fast:  # frozen encoder keeps its batch-norm statistics
             for module in self.model.encoder_modules():
                 module.eval()
@@ -158,6 +169,7 @@ class SegTrainer:
         weights = _checked_weights(sample_weights, len(train))
         cache_seconds = time.perf_counter() - t0
         params = [p for p in self.model.parameters() if p.requires_grad]
+        params += [p for head in self.aux_heads for p in head.parameters()]
         optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         result = FitResult(best_epoch=cfg.epochs, best_score=None, monitor=monitor)
         stopping = EarlyStopping(cfg.patience)
@@ -189,7 +201,7 @@ class SegTrainer:
             if y_val is not None and stopping.should_stop():
                 break
         if stopping.best_state is not None:
-            self.model.load_state_dict(stopping.best_state["model"])
+            self._load_state(stopping.best_state)
         if y_val is None:
             result.best_epoch = len(result.history)
         result.train_seconds = time.perf_counter() - t_train
@@ -212,15 +224,18 @@ class SegTrainer:
                 continue  # batch norm cannot train on a single sample
             target = y[torch.from_numpy(idx)].to(self.device)
             if self.fast:
-                logits = self._logits(train, idx, x, train=True)
+                feats = [f[torch.from_numpy(idx)].to(self.device).float() for f in x]
             else:
                 batch = x[torch.from_numpy(idx)]
                 if cfg.augmentation != "none":  # flips of image and mask together
                     batch, target = _random_flips(batch, target, rng)
-                logits = self.model(batch.to(self.device))[:, 0]
-            loss = self.loss_fn(logits[:, None], target, None).mean(
-                None if w is None else w[torch.from_numpy(idx)].to(self.device)
-            )
+                feats = self.model.encode(batch.to(self.device))
+            logits = self.model.decode(feats)[:, 0]
+            batch_w = None if w is None else w[torch.from_numpy(idx)].to(self.device)
+            task_loss = self.loss_fn(logits[:, None], target, None)
+            loss = task_loss.mean(batch_w)
+            for head in self.aux_heads:  # e.g. paper 003's loss predictor on the encoder maps
+                loss = loss + head.weight * head.loss(head(SegOutput(feats)), task_loss, batch_w)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -288,6 +303,23 @@ class SegTrainer:
                 mi = (binary_entropy(mean) - binary_entropy(mc).mean(0)).clamp_min(0.0)  # rounding noise
                 out["mutual_information"].append(mi.mean((1, 2)).numpy())
         return {k: np.concatenate(v).astype(np.float64) for k, v in out.items() if v}
+
+    @torch.inference_mode()
+    def aux_predict(self, records: Sequence[Record]) -> dict[str, np.ndarray]:
+        """Each auxiliary head's prediction (N,) for `records` (e.g. the predicted loss)."""
+        self.model.eval()
+        for head in self.aux_heads:
+            head.eval()
+        preds: dict[str, list[np.ndarray]] = {h.name: [] for h in self.aux_heads}
+        for start in range(0, len(records), BATCH_INFER):
+            chunk = records[start : start + BATCH_INFER]
+            if self.fast:
+                feats = [f.to(self.device).float() for f in self._frozen_features(chunk)]
+            else:
+                feats = self.model.encode(self._images(chunk).to(self.device))
+            for head in self.aux_heads:
+                preds[head.name].append(head(SegOutput(feats)).float().cpu().numpy())
+        return {k: np.concatenate(v) if v else np.empty(0) for k, v in preds.items()}
 
     def evaluate(self, records: Sequence[Record], classes: Sequence[str] = ()) -> dict:
         """The task's metrics (mean Dice, Jaccard, thresholded Jaccard) of `records` against their masks."""
