@@ -18,8 +18,10 @@ their scores rescaled to [0, 1] between the (omega b)-th and the first, and b dr
 with probabilities proportional to the rescaled scores (the (omega b)-th has probability 0).
 
 Strategies: `acft_entropy`, `acft_diversity`, `acft_entropy_diversity` (majority and randomness on by
-default, each switchable: the columns of Table 4) and `aift` (Zhou et al. CVPR 2017 as the paper
-describes it: entropy + diversity over all patches, top b, no majority selection and no randomness).
+default, each switchable: the columns of Table 4) and `aift` (the earlier AIFT of Zhou et al., CVPR 2017:
+entropy + diversity over all patches, the top b, no majority selection and no randomness; paper 004 lists
+randomisation, H u Q and multi-class among its additions but not majority selection, so
+`aift(majority=True)` is the other reading).
 """
 
 from __future__ import annotations
@@ -231,8 +233,8 @@ class AcftEntropyDiversity(_Acft):
 
 @register_strategy("aift")
 class Aift(_Acft):
-    """AIFT (Zhou et al., CVPR 2017) as paper 004 contrasts it: entropy + diversity of all patches, the
-    top b candidates, no majority selection and no randomness."""
+    """AIFT (Zhou et al., CVPR 2017): entropy + diversity of all patches, the top b candidates, no
+    majority selection and no randomness (`majority=True` gives the reading with majority selection)."""
 
     default_lambdas = (1.0, 1.0)
     default_switches = (False, False)
