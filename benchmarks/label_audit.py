@@ -39,6 +39,10 @@ from _common import RESULTS, base_parser, fmt, load_partial, save_partial, summa
 
 PARTIAL = RESULTS / "label_audit.partial.json"
 VIEWS = 4
+# Tuning sets (task 2): model-ranked noise from a logistic regression (all seeds) and from the network
+# recipe of paper002.py (seed 0: one fit), uniform noise.
+TUNE_SETS = ["ranked_0.2", "ranked_0.4", "uniform_0.2", "ranked_net_0.2", "ranked_net_0.4"]
+NET_SEEDS = [0]
 
 
 # --------------------------------------------------------------------------- features
@@ -88,8 +92,8 @@ def noise_set(name: str, labels: np.ndarray, x: np.ndarray, seed: int, task: str
     if kind == "ranked":
         scorer = logistic_scorer(x[0], labels, C=0.1)
         return ranked_noise(labels, float(rate), scorer, num_classes=2, seed=seed)
-    # ranked_net: paper002.py's network scorer (its cached scores), melanoma only
-    stored = np.load(RESULTS / "paper002" / f"noise_scores_seed{seed}.npz")
+    # ranked_net: a network scorer as in paper002.py (melanoma: its cached scores; task 2: ours, same recipe)
+    stored = np.load(NET_SCORES[task](seed))
 
     def cached(train_idx: np.ndarray, score_idx: np.ndarray) -> np.ndarray:
         assert np.array_equal(train_idx, stored["train_idx"]) and np.array_equal(
@@ -98,6 +102,41 @@ def noise_set(name: str, labels: np.ndarray, x: np.ndarray, seed: int, task: str
         return stored["probs"]
 
     return ranked_noise(labels, float(rate), cached, num_classes=2, seed=seed)
+
+
+def task2_network_scores(data: Path, cache: Path, seed: int, threads: int) -> Path:
+    """paper002.py's noise classifier (same training recipe, same split of the images) on task 2's labels,
+    for the tuning sets; its probabilities are cached."""
+    path = NET_SCORES["seborrheic_keratosis"](seed)
+    if path.exists():
+        return path
+    from lesionlab.data.noise import ranked_noise
+    from lesionlab.models.registry import create_classifier
+    from lesionlab.training.trainer import Trainer
+    from paper002 import train_config
+
+    ds, train = isic_train(data, "seborrheic_keratosis")
+    val = ds.split("val", labeled_only=True)
+    stash: dict[str, np.ndarray] = {}
+
+    def scorer(train_idx: np.ndarray, score_idx: np.ndarray) -> np.ndarray:
+        model = create_classifier("efficientnet_lite0", 2, "imagenet", 0.2, seed=seed)
+        trainer = Trainer(model, train_config(threads, seed, "weighted_ce"), cache_dir=cache)
+        trainer.fit([train[i] for i in train_idx], val, ds.classes)
+        probs = trainer.predict([train[i] for i in score_idx])
+        stash.update(train_idx=train_idx, score_idx=score_idx, probs=probs)
+        return probs
+
+    ranked_noise(np.array([r.label for r in train]), 0.0, scorer, num_classes=2, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **stash)
+    return path
+
+
+NET_SCORES = {
+    "melanoma": lambda seed: RESULTS / "paper002" / f"noise_scores_seed{seed}.npz",
+    "seborrheic_keratosis": lambda seed: RESULTS / "label_audit" / f"task2_noise_scores_seed{seed}.npz",
+}
 
 
 def cleanlab_ranking(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
@@ -156,8 +195,8 @@ def tune(x: np.ndarray, data: Path, ids: list[str], seeds: list[int]) -> dict[st
 
     labels, _ = labels_for(data, ids, "seborrheic_keratosis")
     units = []
-    for name in ("ranked_0.2", "ranked_0.4", "uniform_0.2"):
-        for seed in seeds:
+    for name in TUNE_SETS:
+        for seed in seeds if not name.startswith("ranked_net") else NET_SEEDS:
             row = evaluate_set(x, noise_set(name, labels, x, seed, "seborrheic_keratosis"), seed)
             units.append((name, seed, row))
             print(f"tune {name} seed {seed}: signals alone {row['signals_alone']}", flush=True)
@@ -175,8 +214,9 @@ def tune(x: np.ndarray, data: Path, ids: list[str], seeds: list[int]) -> dict[st
     scored.sort(key=lambda t: -t[0])
     return {
         "task": "seborrheic_keratosis",
-        "sets": ["ranked_0.2", "ranked_0.4", "uniform_0.2"],
+        "sets": TUNE_SETS,
         "seeds": seeds,
+        "network_ranked_seeds": NET_SEEDS,
         "best": {"weights": scored[0][1], "mean_precision_at_k": scored[0][0]},
         "top5": [{"weights": w, "mean_precision_at_k": p} for p, w in scored[:5]],
         "cleanlab_mean_precision_at_k": float(np.mean([r["cleanlab"]["precision_at_k"] for *_, r in units])),
@@ -397,6 +437,8 @@ def main() -> None:
         ids, x = features(args.data, args.cache_dir)
         print(f"features: {x.shape}", flush=True)
     if "tune" in args.parts and "tune" not in done:
+        for seed in NET_SEEDS:
+            task2_network_scores(args.data, args.cache_dir, seed, args.threads)
         done = save_partial(PARTIAL, "tune", tune(x, args.data, ids, args.seeds))
         print(json.dumps(done["tune"]["best"]), flush=True)
     if "audit" in args.parts:
@@ -433,6 +475,16 @@ def main() -> None:
                     print(
                         key, row["lesionlab"]["precision_at_k"], row["cleanlab"]["precision_at_k"], flush=True
                     )
+
+    if "loop_speed" in args.parts:
+        for n in (5000, 20000):
+            if f"loop_speed/{n}" not in done:
+                done = save_partial(PARTIAL, f"loop_speed/{n}", loop_speed(n))
+                print(done[f"loop_speed/{n}"], flush=True)
+    if "noisy_oracle" in args.parts and "noisy_oracle" not in done:
+        row = noisy_oracle(args.data, args.seeds, args.cache_dir, args.threads)
+        done = save_partial(PARTIAL, "noisy_oracle", row)
+    write_results(load_partial(PARTIAL), args.seeds)
 
 
 if __name__ == "__main__":
