@@ -139,8 +139,15 @@ def seconds_per_round(raw: dict[str, Any]) -> dict[str, Any]:
         np.mean([r["selection_seconds"] for r in run["rounds"] if r.get("new_ids")]) for run in raw["runs"]
     ]
     trained_on = [np.mean([r["n_trained_on"] for r in run["rounds"]]) for run in raw["runs"]]
+    # CPU seconds (recorded since the runner has them) do not count the neighbours on a shared machine.
+    cpu = [
+        np.mean([r["train_cpu_seconds"] for r in run["rounds"]])
+        for run in raw["runs"]
+        if all("train_cpu_seconds" in r for r in run["rounds"])
+    ]
     return {
         "train": {k: mean_se(train)[k] for k in ("mean", "se")},
+        "train_cpu": {k: mean_se(cpu)[k] for k in ("mean", "se")} if len(cpu) == len(train) else None,
         "selection": {k: mean_se(select)[k] for k in ("mean", "se")},
         "images_trained_on": {k: mean_se(trained_on)[k] for k in ("mean", "se")},
     }
@@ -251,10 +258,11 @@ def summary_lines(
         sv = (b.get("saving_vs_rft") or {}).get("value")
         share = ", ".join(f"{s:.2f}" for s in b["positive_share_selected"][:3])
         spr = b["seconds_per_round"]
+        secs = fmt(spr["train"]) + (f" ({fmt(spr['train_cpu'])} CPU)" if spr["train_cpu"] else "")
         md.append(
             f"| {row} | {b['strategy']} {_params(b['strategy_params'])} | {b['learning']} | "
             f"{fmt(b['alc'])} | "
-            f"{labels_text(b)} | {'—' if sv is None else f'{sv:+.0%}'} | {fmt(spr['train'])} | "
+            f"{labels_text(b)} | {'—' if sv is None else f'{sv:+.0%}'} | {secs} | "
             f"{spr['images_trained_on']['mean']:.0f} | {share} |"
         )
     if missing:
@@ -296,14 +304,20 @@ def target_lines(blocks: dict[str, Any]) -> tuple[list[str], float | None]:
             )
     aft, hq = blocks.get("aft_lq"), blocks.get("acft_hq")
     if aft and hq:
-        faster = hq["seconds_per_round"]["train"]["mean"] < aft["seconds_per_round"]["train"]["mean"]
+        # CPU seconds when both rows have them: wall seconds also measure whatever ran beside.
+        kind = (
+            "train_cpu"
+            if hq["seconds_per_round"]["train_cpu"] and aft["seconds_per_round"]["train_cpu"]
+            else "train"
+        )
+        faster = hq["seconds_per_round"][kind]["mean"] < aft["seconds_per_round"][kind]["mean"]
         diff = hq["alc"]["mean"] - aft["alc"]["mean"]
         within = abs(diff) <= max(hq["alc"]["se"] or 0, aft["alc"]["se"] or 0)
         verdict = "met" if faster and within else "missed"
         lines.append(
             f"- ACFT(HQ) trains faster per round than AFT(LQ) at an ALC within one s.e.: **{verdict}** "
-            f"({fmt(hq['seconds_per_round']['train'])} vs {fmt(aft['seconds_per_round']['train'])} "
-            "s per round; "
+            f"({fmt(hq['seconds_per_round'][kind])} vs {fmt(aft['seconds_per_round'][kind])} "
+            f"{'CPU ' if kind == 'train_cpu' else ''}s per round; "
             f"ALC {hq['alc']['mean']:.3f} vs {aft['alc']['mean']:.3f}, {diff:+.3f})."
         )
     return lines, ratio
