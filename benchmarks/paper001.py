@@ -64,6 +64,7 @@ CURVE_STRATEGIES = [
     "pixel_ens_js",
     "ceal",
     "coreset",
+    "confident_coreset",
     "ssl_kmeans",
 ]
 # Paper 001, Table I (Dice at 300 labels, then 580) and paper 003's segmentation (Jaccard, ISIC 2017).
@@ -156,7 +157,9 @@ def row_config(
     strategies = CURVE_STRATEGIES if curves else ["random"]
     experiment: dict[str, Any] = {
         "strategies": strategies,
-        "strategy_params": {"ssl_kmeans": kmeans} if curves or initial == "strategy" else {},
+        "strategy_params": {"ssl_kmeans": kmeans} | ({"confident_coreset": {"alpha": 0.5}} if curves else {})
+        if curves or initial == "strategy"
+        else {},
         "seeds": seeds,
         "initial": {"kind": initial, "size": POOL if full else BASE}
         | ({"strategy": "ssl_kmeans"} if initial == "strategy" else {}),
@@ -259,6 +262,10 @@ def summarize() -> tuple[dict[str, Any], list[str]]:
             block = curve_block(raw, s)
             results["curves"][s] = block
             md.append(f"| {s} | {fmt(block['curve'][-1]['dice'])} | {fmt(block['alc'])} |")
+        # Paper 003's segmentation claim: confident coreset at 30 % of the pool (480 of 1600 labels).
+        curve = results["curves"]["confident_coreset"]["curve"]
+        at = min(curve, key=lambda e: abs(e["n_labeled"] - 0.3 * POOL))
+        results["confident_coreset_jaccard_at_30pct"] = {"n_labeled": at["n_labeled"], **at["jaccard"]}
     path = OUT / "full_data" / "results.json"
     if path.exists():
         results["full_data"] = round_metrics(json.loads(path.read_text()), "random", 0)
