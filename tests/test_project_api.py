@@ -174,6 +174,9 @@ def test_mask_uploads_are_checked_written_atomically_served_undone_and_exported(
     assert client.get("/api/masks/img_004").content != first.read_bytes()
     client.post("/api/undo", json={"annotation_id": second["annotation_id"], "annotator": "ana"})
     assert client.get("/api/masks/img_004").content == first.read_bytes()  # ... until undone
+    (record,) = [r for r in project.records() if r.mask_path is not None]
+    assert (record.id, record.mask_path) == ("img_004", first)
+    assert client.get("/api/status").json()["labels"]["masks"] == 1
     export_project(project, tmp_path / "out", ("masks",))
     assert (tmp_path / "out" / "masks" / "img_004_segmentation.png").read_bytes() == first.read_bytes()
     with init_project(tmp_path / "copy", project.images_dir, CLASSES, show_progress=False) as copy:

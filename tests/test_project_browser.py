@@ -140,6 +140,7 @@ def test_draw_a_mask_with_the_brush_erase_part_and_save_it(tmp_path: Path) -> No
         server.stop()
     with open_project(tmp_path / "proj") as project:
         mask = np.array(Image.open(project.mask_path(first)))
+        assert [r.id for r in project.records(labelled_only=True)] == [first]  # what segmentation trains on
     assert mask.shape == (192, 192) and set(np.unique(mask)) == {0, 255}
     row = mask[96]
     assert row[int(0.4 * 192)] == 255 and row[int(0.55 * 192)] == 255  # painted

@@ -107,14 +107,28 @@ class Project:
         return names[key]
 
     def records(self, labelled_only: bool = False) -> list[Record]:
-        """The usable images as `Record`s with their standing labels (None when unlabelled)."""
+        """The usable images as `Record`s with their standing labels (None when unlabelled) and masks.
+
+        `labelled_only` keeps the annotated ones: with a class label, or in a segmentation project with a
+        mask (what the segmentation trainer will read through `Record.mask_path`).
+        """
         labels = self.store.labels()
+        masks = self.store.mask_paths()
         root = self.images_dir
         out = [
-            Record(row.image_id, root / row.path, labels.get(row.image_id))
+            Record(
+                row.image_id,
+                root / row.path,
+                labels.get(row.image_id),
+                self.dir / masks[row.image_id] if row.image_id in masks else None,
+            )
             for row in self.store.images(status="ok")
         ]
-        return [r for r in out if r.label is not None] if labelled_only else out
+        if not labelled_only:
+            return out
+        if self.config.task == "segmentation":
+            return [r for r in out if r.mask_path is not None]
+        return [r for r in out if r.label is not None]
 
     # ------------------------------------------------------------------ masks
     def write_mask(

@@ -61,6 +61,7 @@ def project_status(project: Project, check_images: bool = True) -> dict[str, Any
             "by_source": dict(Counter(e.source for e in entries.values())),
             "by_annotator": project.store.annotators(),
             "class_balance": {c: balance.get(i, 0) for i, c in enumerate(project.classes)},
+            "masks": len(project.store.masked_ids()),
         },
         "rounds": [
             {
@@ -91,6 +92,8 @@ def format_status(status: dict[str, Any]) -> str:
     lines.append(
         f"labels: {lab['total']} ({', '.join(f'{k} {v}' for k, v in lab['by_source'].items()) or 'none'})"
     )
+    if lab["masks"] or status["task"] == "segmentation":
+        lines.append(f"masks: {lab['masks']}")
     total = max(lab["total"], 1)
     width = max(len(c) for c in status["classes"])
     for name, n in lab["class_balance"].items():

@@ -309,20 +309,24 @@ class ProjectStore:
                 .limit(1)
             )
 
+    def mask_paths(self) -> dict[str, str]:
+        """Each usable image's newest standing mask file (relative to the project folder)."""
+        with self.session() as s:
+            rows = s.execute(
+                select(ImageRow.image_id, Annotation.mask_path)
+                .join(Annotation, ImageRow.key == Annotation.image_key)
+                .where(
+                    ImageRow.status == "ok",
+                    Annotation.mask_path.is_not(None),
+                    Annotation.retracted_at.is_(None),
+                )
+                .order_by(Annotation.id)
+            ).all()
+        return dict(rows)
+
     def masked_ids(self) -> set[str]:
         """Usable images with a standing mask."""
-        with self.session() as s:
-            return set(
-                s.scalars(
-                    select(ImageRow.image_id)
-                    .join(Annotation, ImageRow.key == Annotation.image_key)
-                    .where(
-                        ImageRow.status == "ok",
-                        Annotation.mask_path.is_not(None),
-                        Annotation.retracted_at.is_(None),
-                    )
-                )
-            )
+        return set(self.mask_paths())
 
     def annotated_ids(self) -> set[str]:
         """Images with a standing class label or mask: done, as far as the queue is concerned."""
