@@ -138,3 +138,63 @@ def test_commands_say_what_is_missing_in_one_line(tmp_path: Path, monkeypatch: p
     assert isinstance(result.exception, ConfigError) and "pip install 'lesionlab[project]'" in str(
         result.exception
     )
+
+
+def test_segmentation_cycle_masks_in_model_masks_proposed(tmp_path: Path, offline_single_thread) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from fake_isic import lesion_mask
+    from lesionlab.project import init_project
+    from lesionlab.project.interchange import export_project, import_masks
+    from lesionlab.project.training import train_project
+
+    make_images(tmp_path / "images", n=12)
+    truth = {f"img_{k:03d}": lesion_mask(1000 + k, k % 2 == 0) for k in range(12)}
+    with init_project(
+        tmp_path / "proj",
+        tmp_path / "images",
+        ["background", "lesion"],
+        task="segmentation",
+        show_progress=False,
+        **tiny_project_settings(),
+    ) as project:
+        assert project.config.strategy == "pixel_entropy"
+        first = propose(project, 6, show_progress=False)
+        assert first.strategy == "coreset" and len(first.ids) == 6
+        client = TestClient(create_app(project, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"})
+        for image_id in first.ids:
+            buf = io.BytesIO()
+            truth[image_id].save(buf, format="PNG")
+            assert (
+                client.put(f"/api/masks/{image_id}?annotator=ana", content=buf.getvalue()).status_code == 201
+            )
+        assert client.get("/api/queue", params={"annotator": "ana"}).json()["items"] == []
+        result = train_project(project, show_progress=False)
+        assert result.n_labels == 6 and result.metrics["primary_metric"] == "jaccard"
+        low, high = result.metrics["ci95"]["jaccard"]
+        assert 0 <= low <= result.metrics["jaccard"] <= high <= 1
+        assert (project.dir / result.checkpoint).is_file()
+        second = propose(project, 3, show_progress=False)
+        assert second.strategy == "pixel_entropy" and not set(second.ids) & set(first.ids)
+        for image_id in second.ids:
+            response = client.get(f"/api/masks/{image_id}")
+            assert response.status_code == 200 and response.headers["x-mask-source"] == "model"
+            proposed = np.array(Image.open(io.BytesIO(response.content)))
+            assert proposed.shape == (32, 32) and set(np.unique(proposed)) <= {0, 255}
+        assert [i["image_id"] for i in client.get("/api/queue?annotator=ana").json()["items"]] == second.ids
+        assert project.store.masked_ids() == set(first.ids)  # model masks are proposals, not annotations
+        written = export_project(project, tmp_path / "out", ("masks",))
+        assert written["masks"]["files"] == 6
+    with init_project(
+        tmp_path / "copy",
+        tmp_path / "images",
+        ["background", "lesion"],
+        task="segmentation",
+        show_progress=False,
+    ) as copy:
+        assert import_masks(copy, tmp_path / "out" / "masks")["stored"] == 6
+        for image_id in first.ids:
+            assert np.array_equal(np.array(Image.open(copy.mask_path(image_id))), np.array(truth[image_id]))

@@ -65,20 +65,23 @@ def init(
         str | None, typer.Option(help="database URL (default: SQLite in the folder); env:NAME reads $NAME")
     ] = None,
     strategy: Annotated[
-        str, typer.Option(help="strategy once a model exists (any registered one)")
-    ] = "entropy",
+        str | None,
+        typer.Option(help="strategy once a model exists (default: entropy; segmentation: pixel_entropy)"),
+    ] = None,
 ) -> None:
     """Create a project: scan and check the images, optionally import labels."""
     from lesionlab.project import init_project
     from lesionlab.selection.base import get_strategy
 
-    get_strategy(strategy)  # an unknown name stops here, with the list of known ones
+    if strategy is not None:
+        get_strategy(strategy)  # an unknown name stops here, with the list of known ones
     if task not in ("classification", "segmentation"):
         raise ConfigError(f"--task must be classification or segmentation, got {task!r}")
     if classes is None and task == "classification":
         raise ConfigError("a classification project needs --classes, e.g. --classes benign,melanoma")
     names = [c.strip() for c in (classes or "background,lesion").split(",") if c.strip()]
-    with init_project(project_dir, images, names, task, database, strategy=strategy) as project:
+    settings = {"strategy": strategy} if strategy is not None else {}
+    with init_project(project_dir, images, names, task, database, **settings) as project:
         scan = project.scan
         _say(f"project {project.dir}: {len(project.store.image_ids())} usable images in {project.images_dir}")
         for p in scan.problems:

@@ -199,10 +199,12 @@ def create_app(project: Project, token: str) -> FastAPI:
     @app.get("/api/masks/{image_id:path}")
     def get_mask(image_id: str) -> FileResponse:
         known_image(image_id)
-        path = project.mask_path(image_id)
+        path, source = project.mask_path(image_id), "expert"
+        if path is None:  # nobody has drawn one: the model's proposal, to edit
+            path, source = project.mask_path(image_id, model=True), "model"
         if path is None:
             raise HTTPException(404, f"image {image_id!r} has no mask yet")
-        return FileResponse(path, media_type="image/png")
+        return FileResponse(path, media_type="image/png", headers={"X-Mask-Source": source})
 
     @app.put("/api/masks/{image_id:path}", status_code=201)
     async def put_mask(image_id: str, request: Request, annotator: str, request_id: str | None = None):

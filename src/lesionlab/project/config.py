@@ -30,11 +30,14 @@ class ProjectConfig(_Strict):
     images: str = Field(min_length=1)
     # SQLAlchemy URL; None = SQLite `project.db` in the project folder; `env:NAME` reads the URL from $NAME.
     database: str | None = None
-    strategy: str = "entropy"  # any registered strategy, used once a model exists
+    strategy: str = (
+        "entropy"  # any registered strategy, used once a model exists (segmentation: pixel_entropy)
+    )
     cold_start: str = "coreset"  # representativeness on pretrained embeddings, before any model
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"
     dropout: float = Field(0.2, ge=0, lt=1)
+    width: int = Field(64, ge=1)  # the paper-shaped U-Net's channels (segmentation with backbone: unet)
     train: TrainConfig = Field(default_factory=TrainConfig)
     folds: int = Field(5, ge=2)  # cross-validation folds for a model's quality estimate
     seed: int = Field(0, ge=0)

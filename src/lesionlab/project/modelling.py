@@ -1,12 +1,14 @@
 """Models of a project: a pretrained backbone before any training, or a saved version's checkpoint.
 
-Everything goes through `models/registry.py` and `training/trainer.py`, with the project's `train` settings
-(the CPU fast path by default), so a project model is built and trained exactly like a `lesionlab train` run.
+Everything goes through the task's model and trainer factory (`training/factory.py`: a classifier and
+`Trainer`, or a U-Net and `SegTrainer`) with the project's `train` settings (the CPU fast path by default),
+so a project model is built and trained exactly like a `lesionlab train` run.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from lesionlab.errors import DataError
 from lesionlab.project.models import ModelVersion
@@ -15,22 +17,24 @@ from lesionlab.project.project import Project
 
 def new_trainer(
     project: Project, weights: str | Path | None = None, seed: int | None = None, progress: bool = True
-):
-    """A Trainer over a fresh model (the configured pretrained weights, or `weights`), cache in DIR/cache."""
-    from lesionlab.models.registry import create_classifier
-    from lesionlab.training.trainer import Trainer
+) -> Any:
+    """A trainer over a fresh model (the configured pretrained weights, or `weights`), cache in DIR/cache."""
+    from lesionlab.config import ModelConfig
+    from lesionlab.tasks import get_task
+    from lesionlab.training.factory import build_model, build_trainer
 
     cfg = project.config
     seed = cfg.seed if seed is None else seed
-    model = create_classifier(
-        cfg.backbone,
-        len(cfg.classes),
-        weights if weights is not None else cfg.weights,
-        cfg.dropout,
-        seed=seed,
+    task = get_task(cfg.task)
+    model_cfg = ModelConfig(
+        backbone=cfg.backbone,
+        weights=str(weights) if weights is not None else cfg.weights,
+        dropout=cfg.dropout,
+        width=cfg.width,
     )
+    model = build_model(task, model_cfg, len(cfg.classes), seed=seed)
     train = cfg.train.updated(seed=seed, progress=cfg.train.progress and progress)
-    return Trainer(model, train, cache_dir=project.cache_dir)
+    return build_trainer(task, model, train, cache_dir=project.cache_dir)
 
 
 def latest_version(project: Project) -> ModelVersion | None:
@@ -38,8 +42,8 @@ def latest_version(project: Project) -> ModelVersion | None:
     return versions[-1] if versions else None
 
 
-def load_version(project: Project, version: ModelVersion, progress: bool = True):
-    """A Trainer over the checkpoint of `version`."""
+def load_version(project: Project, version: ModelVersion, progress: bool = True) -> Any:
+    """A trainer over the checkpoint of `version`."""
     path = project.dir / version.checkpoint
     if not path.is_file():
         raise DataError(

@@ -30,7 +30,7 @@ from lesionlab.project.config import (
     write_project_config,
 )
 from lesionlab.project.scan import ScanResult, inspect_image, scan_folder
-from lesionlab.project.store import ProjectStore
+from lesionlab.project.store import LABEL_SOURCES, ProjectStore
 
 
 @dataclass
@@ -88,9 +88,10 @@ class Project:
         own file, so undoing a mask brings the earlier one back."""
         return self.masks_dir / f"{int(image_key)}-{secrets.token_hex(6)}.png"
 
-    def mask_path(self, image_id: str) -> Path | None:
-        """The file of the image's newest standing mask, or None."""
-        rel = self.store.mask_path(image_id)
+    def mask_path(self, image_id: str, model: bool = False) -> Path | None:
+        """The file of the image's newest standing expert (or imported) mask, or with `model` the model's
+        proposed one; None if there is none."""
+        rel = self.store.mask_path(image_id, ("model",) if model else LABEL_SOURCES)
         if rel is None:
             return None
         path = (self.dir / rel).resolve()
@@ -156,7 +157,21 @@ class Project:
                 f"the mask is {mask.shape[1]}x{mask.shape[0]}, "
                 f"but image {image_id!r} is {row.width}x{row.height}"
             )
-        binary = np.where(mask > 127, 255, 0).astype(np.uint8)
+        return self.store_mask(image_id, mask > 127, annotator, request_id, source)
+
+    def store_mask(
+        self,
+        image_id: str,
+        mask: np.ndarray,
+        annotator: str,
+        request_id: str | None = None,
+        source: str = "expert",
+    ) -> int:
+        """Write a boolean (H, W) mask of `image_id` as a 0/255 PNG, atomically, and record it."""
+        row = self.store.image(image_id)
+        if row is None or row.status != "ok":
+            raise DataError(f"no usable image {image_id!r} in this project")
+        binary = np.where(mask, 255, 0).astype(np.uint8)
         self.masks_dir.mkdir(parents=True, exist_ok=True)
         target = self.new_mask_file(row.key)
         with atomic_file(target) as fh:
@@ -220,6 +235,8 @@ def init_project(
             "(the images folder is only read, and its scan would pick up the project's masks)"
         )
     rel = Path(_relative(images, project_dir))
+    if task == "segmentation":
+        settings.setdefault("strategy", "pixel_entropy")
     config = ProjectConfig(
         name=project_dir.name, task=task, classes=classes, images=str(rel), database=database, **settings
     )

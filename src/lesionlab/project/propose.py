@@ -97,7 +97,11 @@ def propose(
     if version is not None:
         by_id = {r.id: r for r in unlabeled}
         probs = trainer.predict([by_id[i] for i in ids])
-        predictions = [[round(float(p), 6) for p in row] for row in probs]
+        if cfg.task == "segmentation":  # the proposed masks, for the expert to correct on the page
+            for image_id, prob in zip(ids, probs, strict=True):
+                _store_model_mask(project, image_id, prob, f"model v{version.id}")
+        else:
+            predictions = [[round(float(p), 6) for p in row] for row in probs]
     round_id = project.store.add_round(
         name,
         version.id if version else None,
@@ -106,3 +110,16 @@ def propose(
         list(zip(ids, scores, predictions, strict=True)),
     )
     return ProposalResult(round_id, name, version.id if version else None, ids, scores, note)
+
+
+def _store_model_mask(project: Project, image_id: str, prob: np.ndarray, who: str) -> None:
+    """The model's foreground map at the working size, stretched back to the image (the inverse of the
+    default `resize: squash`) and thresholded at 0.5, stored as a mask of source "model"."""
+    from PIL import Image
+
+    if project.config.train.resize != "squash":  # cropped or padded inputs: no inverse drawn here yet
+        return
+    row = project.store.image(image_id)
+    small = Image.fromarray(np.clip(prob * 255, 0, 255).astype(np.uint8))
+    full = np.array(small.resize((row.width, row.height), Image.Resampling.BILINEAR)) >= 128
+    project.store_mask(image_id, full, who, source="model")

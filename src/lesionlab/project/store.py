@@ -294,8 +294,10 @@ class ProjectStore:
             for a, image_id in rows
         }
 
-    def mask_path(self, image_id: str) -> str | None:
-        """The newest standing mask's file (relative to the project folder), or None."""
+    def mask_path(self, image_id: str, sources: Sequence[str] = LABEL_SOURCES) -> str | None:
+        """The newest standing mask's file (relative to the project folder) from `sources`, or None.
+
+        By default an expert's or an imported mask; `("model",)` asks for the model's proposed mask."""
         with self.session() as s:
             return s.scalar(
                 select(Annotation.mask_path)
@@ -304,13 +306,14 @@ class ProjectStore:
                     ImageRow.image_id == image_id,
                     Annotation.mask_path.is_not(None),
                     Annotation.retracted_at.is_(None),
+                    Annotation.source.in_(sources),
                 )
                 .order_by(Annotation.id.desc())
                 .limit(1)
             )
 
     def mask_paths(self) -> dict[str, str]:
-        """Each usable image's newest standing mask file (relative to the project folder)."""
+        """Each usable image's newest standing expert or imported mask file (relative to the project)."""
         with self.session() as s:
             rows = s.execute(
                 select(ImageRow.image_id, Annotation.mask_path)
@@ -319,6 +322,7 @@ class ProjectStore:
                     ImageRow.status == "ok",
                     Annotation.mask_path.is_not(None),
                     Annotation.retracted_at.is_(None),
+                    Annotation.source.in_(LABEL_SOURCES),
                 )
                 .order_by(Annotation.id)
             ).all()

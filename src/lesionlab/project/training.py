@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lesionlab.errors import DataError, LesionlabError
+from lesionlab.errors import DataError
 from lesionlab.io import write_json
 from lesionlab.progress import log_line
 from lesionlab.project.modelling import new_trainer
@@ -70,25 +70,16 @@ def _plain(metrics: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(clean(metrics)))
 
 
-def train_project(project: Project, folds: int | None = None, show_progress: bool = True) -> TrainResult:
-    """Cross-validate, train on all labels, save `models/vNNNN/model.pt`, record the version."""
+def _classification_cv(project: Project, records, k_wanted: int, show_progress: bool) -> tuple[dict, int]:
+    """Out-of-fold class probabilities of stratified k-fold cross-validation, their metrics and intervals."""
     from sklearn.model_selection import StratifiedKFold
 
-    from lesionlab.models.registry import save_checkpoint
+    from lesionlab.evaluation.bootstrap import metric_intervals
     from lesionlab.tasks import get_task
 
-    if project.config.task != "classification":
-        raise LesionlabError(
-            "training a segmentation project needs the segmentation model (issue 17), which is not in this "
-            "lesionlab yet; masks are stored and exported meanwhile"
-        )
-    start = time.perf_counter()
-    records = project.records(labelled_only=True)
-    if not records:
-        raise DataError("the project has no labels yet; label the proposed images first")
     classes = project.classes
     targets = np.array([r.label for r in records])
-    k = _folds(targets, folds or project.config.folds)
+    k = _folds(targets, k_wanted)
     task = get_task("classification")
     oof = np.zeros((len(records), len(classes)))
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=project.config.seed)
@@ -97,12 +88,61 @@ def train_project(project: Project, folds: int | None = None, show_progress: boo
         trainer = new_trainer(project, seed=project.config.seed + fold, progress=show_progress)
         trainer.fit([records[i] for i in train_idx], (), classes)
         oof[test_idx] = trainer.predict([records[i] for i in test_idx])
-    from lesionlab.evaluation.bootstrap import metric_intervals
-
     metrics = _plain(task.metrics(targets, oof, classes))
     metrics["primary_metric"] = task.primary_metric(len(classes))
     # With tens of labels the estimate is rough: its bootstrap 95 % interval says how rough.
     metrics["ci95"] = _plain(metric_intervals(targets, oof, classes, show_progress=False))
+    return metrics, k
+
+
+def _segmentation_cv(project: Project, records, k_wanted: int, show_progress: bool) -> tuple[dict, int]:
+    """Out-of-fold masks of k-fold cross-validation: mean Dice / Jaccard / thresholded Jaccard over images,
+    with percentile-bootstrap 95 % intervals of each mean (1,000 resamples of the images)."""
+    from sklearn.model_selection import KFold
+
+    from lesionlab.tasks import JACCARD_THRESHOLD, get_task
+
+    if len(records) < 2:
+        raise DataError(f"cross-validation needs at least two masks; the project has {len(records)}")
+    task = get_task("segmentation")
+    k = int(min(k_wanted, len(records)))
+    oof: np.ndarray | None = None
+    targets: np.ndarray | None = None
+    splitter = KFold(n_splits=k, shuffle=True, random_state=project.config.seed)
+    for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(records))), start=1):
+        log_line(f"train: fold {fold}/{k} ({len(train_idx)} train, {len(test_idx)} held out)", show_progress)
+        trainer = new_trainer(project, seed=project.config.seed + fold, progress=show_progress)
+        trainer.fit([records[i] for i in train_idx], (), project.classes)
+        pred = trainer.predict([records[i] for i in test_idx])
+        if oof is None:
+            oof = np.zeros((len(records), *pred.shape[1:]), dtype=np.float32)
+            targets = trainer.targets(records)
+        oof[test_idx] = pred
+    metrics = _plain(task.metrics(targets, oof))
+    metrics["primary_metric"] = task.primary_metric(2)
+    per = task.per_image(targets, oof)
+    per["thresholded_jaccard"] = np.where(per["jaccard"] >= JACCARD_THRESHOLD, per["jaccard"], 0.0)
+    rows = np.random.default_rng(project.config.seed).integers(0, len(records), (1000, len(records)))
+    metrics["ci95"] = {
+        name: [float(q) for q in np.quantile(values[rows].mean(axis=1), [0.025, 0.975])]
+        for name, values in per.items()
+    }
+    return metrics, k
+
+
+def train_project(project: Project, folds: int | None = None, show_progress: bool = True) -> TrainResult:
+    """Cross-validate, train on all labels (or masks), save `models/vNNNN/model.pt`, record the version."""
+    from lesionlab.training.factory import save_model
+
+    start = time.perf_counter()
+    segmentation = project.config.task == "segmentation"
+    records = project.records(labelled_only=True)
+    if not records:
+        what = "masks" if segmentation else "labels"
+        raise DataError(f"the project has no {what} yet; annotate the proposed images first")
+    classes = project.classes
+    cv = _segmentation_cv if segmentation else _classification_cv
+    metrics, k = cv(project, records, folds or project.config.folds, show_progress)
     log_line(f"train: final model on all {len(records)} labels", show_progress)
     final = new_trainer(project, progress=show_progress)
     fit = final.fit(records, (), classes)
@@ -110,7 +150,7 @@ def train_project(project: Project, folds: int | None = None, show_progress: boo
     folder = project.models_dir / f"v{number:04d}"
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = folder / "model.pt"
-    save_checkpoint(final.model, checkpoint, meta={"classes": classes, "project_version": number})
+    save_model(final.model, checkpoint, meta={"classes": classes, "project_version": number})
     method = f"{k}-fold cross-validation"
     seconds = time.perf_counter() - start
     write_json(
