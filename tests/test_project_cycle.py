@@ -186,6 +186,11 @@ def test_segmentation_cycle_masks_in_model_masks_proposed(tmp_path: Path, offlin
             assert proposed.shape == (32, 32) and set(np.unique(proposed)) <= {0, 255}
         assert [i["image_id"] for i in client.get("/api/queue?annotator=ana").json()["items"]] == second.ids
         assert project.store.masked_ids() == set(first.ids)  # model masks are proposals, not annotations
+        from lesionlab.errors import LesionlabError
+        from lesionlab.project.audit import audit_project
+
+        with pytest.raises(LesionlabError, match="masks are not audited yet"):
+            audit_project(project, show_progress=False)
         written = export_project(project, tmp_path / "out", ("masks",))
         assert written["masks"]["files"] == 6
     with init_project(

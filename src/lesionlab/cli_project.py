@@ -58,7 +58,8 @@ def init(
     labels: Annotated[
         Path | None,
         typer.Option(
-            help="existing labels to import: ISIC-style or image_id,label CSV, or Label Studio JSON"
+            help="existing labels to import: ISIC-style or image_id,label CSV, Label Studio JSON, "
+            "or a folder of <image_id>_segmentation.png masks"
         ),
     ] = None,
     database: Annotated[
@@ -89,9 +90,9 @@ def init(
         for path in scan.duplicates:
             _say(f"  skipped {path}: another file has the same id")
         if labels is not None:
-            from lesionlab.project.interchange import import_labels
+            from lesionlab.project.interchange import import_labels, import_masks
 
-            done = import_labels(project, labels)
+            done = (import_masks if labels.is_dir() else import_labels)(project, labels)
             _say(f"imported {done['stored']} label(s) from {labels}" + _unknown(done["unknown"]))
         _say(f"next: lesionlab project propose {project_dir} --budget 20")
 

@@ -44,6 +44,10 @@ def audit_project(project: Project, top: int = 20, show_progress: bool = True) -
     """
     if top < 1:
         raise DataError(f"--top must be at least 1, got {top}")
+    if project.config.task != "classification":
+        raise LesionlabError(
+            "the label audit reviews class labels; a segmentation project's masks are not audited yet"
+        )
     records = project.records(labelled_only=True)
     counts = np.bincount([r.label for r in records], minlength=len(project.classes))
     if len(records) < 4 or (counts > 0).sum() < 2 or counts[counts > 0].min() < 2:
