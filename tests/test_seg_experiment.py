@@ -107,6 +107,10 @@ def test_pretrain_then_segmentation_active_learning(tmp_path: Path) -> None:
         for r in rounds:
             assert 0 <= r["metrics"]["dice"] <= 1 and 0 <= r["metrics"]["jaccard"] <= r["metrics"]["dice"]
         assert len(set(rounds[0]["new_ids"])) == 6
+        # The report's gallery shows overlays of the true and predicted outlines of the chosen images.
+        overlays = rounds[0]["top_images"]
+        assert overlays and all(Path(o).suffix == ".png" and Path(o).is_file() for o in overlays)
+        assert [Path(o).stem for o in overlays] == rounds[0]["new_ids"][: len(overlays)]
         # The same ssl_kmeans initial set for every strategy (model-free, seeded).
         state = json.loads((tmp_path / "run" / "state" / f"{run['strategy']}_seed0.json").read_text())
         first = sorted(state["labels"])

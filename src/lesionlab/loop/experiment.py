@@ -131,6 +131,7 @@ class Experiment:
         self.cache_dir = config.cache_dir or default_cache_dir()
         self.evidence_settings = EvidenceSettings(
             mc_samples=exp.mc_samples,
+            scoring=exp.pool_scoring,
             workdir=self.out / "state",
             image_options={
                 "cache_dir": self.cache_dir,
@@ -347,7 +348,11 @@ class Experiment:
                     new_ids=new_ids,
                     new_scores=[float(s) for s in selection.scores],
                     new_class_counts={c: counts.get(c, 0) for c in self.dataset.classes},
-                    top_images=[str(self.by_id[i].image_path) for i in new_ids[: exp.gallery_size]],
+                    # The images (classification) or mask overlays (segmentation) the report shows.
+                    top_images=trainer.gallery_images(
+                        [self.by_id[i] for i in new_ids[: exp.gallery_size]],
+                        self.out / "overlays" / f"{strategy_name}_seed{seed}_round{round_}",
+                    ),
                 )
             else:
                 entry.update(finished=True, stop_reason=stop_reason, selection_seconds=0.0, new_ids=[])

@@ -321,6 +321,20 @@ class SegTrainer:
                 preds[head.name].append(head(SegOutput(feats)).float().cpu().numpy())
         return {k: np.concatenate(v) if v else np.empty(0) for k, v in preds.items()}
 
+    def gallery_images(self, records: Sequence[Record], folder: Path) -> list[str]:
+        """What the report shows for selected images: overlays of the true (green) and predicted (red)
+        lesion outlines on each image at the working resolution, written into `folder`."""
+        from lesionlab.data.preprocess import load_image
+        from lesionlab.evaluation.overlays import write_overlay
+
+        pred = self.predict(records) > self.task.threshold
+        size, out = self.config.resolution, []
+        for r, p in zip(records, pred, strict=True):
+            image = load_image(Path(r.image_path), size, "none", self.config.resize)
+            truth = None if r.mask_path is None else self.targets([r])[0] > 0
+            out.append(str(write_overlay(Path(folder) / f"{r.id}.png", image, truth, p)))
+        return out
+
     def evaluate(self, records: Sequence[Record], classes: Sequence[str] = ()) -> dict:
         """The task's metrics (mean Dice, Jaccard, thresholded Jaccard) of `records` against their masks."""
         return self.task.metrics(self.targets(records), self.predict(records), classes)

@@ -473,5 +473,9 @@ class Trainer:
         """(N,) 1 where the predicted class is the label (what paper 000's paired stopping test counts)."""
         return (self.predict(records).argmax(1) == np.array([r.label for r in records])).astype(int)
 
+    def gallery_images(self, records: Sequence[Record], folder: Path) -> list[str]:
+        """What the report shows for selected images: the images themselves (`folder` is not needed)."""
+        return [str(r.image_path) for r in records]
+
     def describe(self) -> dict:
         return {**self.config.model_dump(), "device": str(self.device), "fast_path": self.fast}
