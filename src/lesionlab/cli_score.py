@@ -19,7 +19,7 @@ def score(
         str, typer.Option(help="torch, or onnxruntime (exports RUN_DIR/model.onnx, checked against torch)")
     ] = "torch",
     threads: Annotated[int | None, typer.Option(help="compute threads (default: all cores)")] = None,
-    batch_size: Annotated[int, typer.Option(help="images per batch")] = 64,
+    batch_size: Annotated[int, typer.Option(help="images per batch (larger on a GPU)")] = 16,
     decode_workers: Annotated[int, typer.Option(help="threads decoding the next batches meanwhile")] = 1,
 ) -> None:
     """Score a pool of images: probabilities and embeddings (memory-mapped .npy) and a CSV per image."""

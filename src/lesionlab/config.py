@@ -208,6 +208,9 @@ class ExperimentSection(_Strict):
     audit: AuditSection = Field(default_factory=AuditSection)
     mc_samples: int = Field(10, ge=1)
     ensemble_size: int = Field(3, ge=1)
+    # Who scores the unlabelled pool each round: the trainer, or the round's model exported to ONNX
+    # Runtime from the images (no activation cache; docs/scaling.md).
+    pool_scoring: Literal["trainer", "onnxruntime"] = "trainer"
     metric: str = "auto"  # the task's primary metric unless set; checked against the task's names
     evaluate_on: Literal["test", "val"] = "test"
     gallery_size: int = Field(8, ge=0)

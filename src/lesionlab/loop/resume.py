@@ -62,6 +62,8 @@ def fingerprint(config: ExperimentConfig, dataset: LabeledDataset) -> dict[str, 
         parts["experiment"].pop("round_epochs", None)
     if dumped["task"] == "classification":
         parts["model"] = {k: v for k, v in parts["model"].items() if k != "width"}
+    if dumped["experiment"].get("pool_scoring") == "trainer":  # added with issue 19
+        parts["experiment"].pop("pool_scoring", None)
     parts["strategy_params"] = {
         name: config.experiment.strategy_params.get(name, {}) for name in config.experiment.strategies
     }

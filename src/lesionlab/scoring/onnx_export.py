@@ -11,6 +11,7 @@ a model exported from the same weights is reused rather than exported again.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -92,7 +93,7 @@ def compare(model: LesionClassifier, path: Path, images: np.ndarray) -> dict[str
     embeddings (relative to the largest embedding magnitude)."""
     from lesionlab.scoring.backends import OnnxScorer, TorchScorer
 
-    torch_probs, torch_emb = TorchScorer(model, "cpu")(images)
+    torch_probs, torch_emb = TorchScorer(copy.deepcopy(model), "cpu")(images)
     onnx_probs, onnx_emb = OnnxScorer(path, threads=1)(images)
     scale = max(float(np.abs(torch_emb).max()), 1e-12)
     return {
@@ -119,7 +120,7 @@ def export_onnx(
     except ImportError:
         raise ConfigError('exporting to ONNX needs the onnx extra: pip install -e ".[onnx]"') from None
     path = Path(path)
-    model = model.cpu().eval()
+    model = copy.deepcopy(model).cpu().eval()  # the caller's model keeps its device, mode and layout
     identity = {"weights": weights_hash(model), "resolution": int(resolution), "opset": OPSET}
     meta = _meta_path(path)
     if reuse and path.is_file() and meta.is_file():

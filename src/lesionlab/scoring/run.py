@@ -14,7 +14,7 @@ from lesionlab.data.sources._common import IMAGE_SUFFIXES
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.io import write_json, write_text
 from lesionlab.scoring.backends import BACKENDS, make_scorer
-from lesionlab.scoring.pool import score_images
+from lesionlab.scoring.pool import SCORING_BATCH, score_images
 from lesionlab.selection.memmap import EvidenceStore
 
 
@@ -58,7 +58,7 @@ def score_folder(
     out: Path | None = None,
     backend: str = "torch",
     threads: int | None = None,
-    batch_size: int = 64,
+    batch_size: int = SCORING_BATCH,
     decode_workers: int = 1,
     show_progress: bool = True,
 ) -> dict[str, Any]:

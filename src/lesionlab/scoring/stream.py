@@ -30,7 +30,7 @@ def _decode_batch(paths: Sequence[Path], decode: Decode) -> np.ndarray:
 def decoded_batches(
     paths: Sequence[Path | str],
     decode: Decode,
-    batch_size: int = 64,
+    batch_size: int = 16,
     workers: int = 1,
     prefetch: int = 1,
 ) -> Iterator[tuple[int, np.ndarray]]:
