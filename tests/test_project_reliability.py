@@ -32,6 +32,7 @@ TOTAL = 1000
 @pytest.fixture(params=BACKENDS)
 def project_dir(request, tmp_path: Path):
     make_images(tmp_path / "images", n=40)
+    (tmp_path / "images" / "broken.jpg").write_bytes(b"\xff\xd8 cut off")  # reported, skipped, never fatal
     with database_url(request.param) as url:
         init_project(
             tmp_path / "proj", tmp_path / "images", CLASSES, database=url, show_progress=False
@@ -110,6 +111,7 @@ def test_8_clients_1000_labels_every_acknowledged_label_stored_exactly_once(
 
 def test_kill_9_while_clients_write_keeps_every_acknowledged_label(project_dir: Path, tmp_path: Path):
     server = Server(project_dir, tmp_path / "server.log")
+    assert "skipped broken: corrupt" in (tmp_path / "server.log").read_text()
     ids = [f"img_{k:03d}" for k in range(40)]
     acknowledged: list[list[str]] = [[] for _ in range(CLIENTS)]
     attempted: list[list[str]] = [[] for _ in range(CLIENTS)]
