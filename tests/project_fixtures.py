@@ -98,7 +98,7 @@ class Server:
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready(log)
 
-    def _wait_ready(self, log: Path, timeout: float = 60) -> None:
+    def _wait_ready(self, log: Path, timeout: float = 120) -> None:
         import httpx
 
         deadline = time.monotonic() + timeout

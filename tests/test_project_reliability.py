@@ -131,7 +131,7 @@ def test_kill_9_while_clients_write_keeps_every_acknowledged_label(project_dir: 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(CLIENTS)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # generous: a busy shared machine can be slow to answer
     while sum(map(len, acknowledged)) < 150 and time.monotonic() < deadline:
         time.sleep(0.05)
     server.proc.kill()  # SIGKILL, mid-write
