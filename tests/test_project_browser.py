@@ -20,6 +20,7 @@ from lesionlab.project import init_project, open_project
 from project_fixtures import CLASSES, TOKEN, Server, make_images
 
 CHROMIUM_ENV = "LESIONLAB_TEST_CHROMIUM"
+expect.set_options(timeout=30_000)  # generous: the shared CI machine can be slow to answer
 DOC_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
 
@@ -47,6 +48,7 @@ def test_label_ten_images_with_the_keyboard_undo_one_and_review(tmp_path: Path) 
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1100, "height": 720})
+            page.set_default_timeout(30_000)
             page.goto(f"{server.url}/?token={TOKEN}")
             expect(page.locator("#need-name")).to_be_visible()
             page.fill("#annotator", "dr_ana")
@@ -113,6 +115,7 @@ def test_draw_a_mask_with_the_brush_erase_part_and_save_it(tmp_path: Path) -> No
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1100, "height": 720})
+            page.set_default_timeout(30_000)
             page.goto(f"{server.url}/?token={TOKEN}")
             page.fill("#annotator", "dr_bo")
             page.press("#annotator", "Tab")
