@@ -75,3 +75,19 @@ def test_cli_pretrain_writes_the_checkpoint_and_refuses_to_overwrite(tmp_path: P
     assert json.loads((tmp_path / "pre" / "pretrain.json").read_text())["kind"] == "models_genesis"
     again = runner.invoke(app, ["pretrain", str(cfg)])
     assert isinstance(again.exception, ConfigError) and "--force" in str(again.exception)
+
+
+def test_pretraining_reads_unlabelled_folder_images(tmp_path: Path) -> None:
+    """A user's folder without any label (an annotation project's start) pre-trains."""
+    from fake_isic import lesion_image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for k in range(6):
+        lesion_image(k, bool(k % 2)).save(images / f"img{k}.jpg")
+    (tmp_path / "labels.csv").write_text("image_id,label\n" + "".join(f"img{k},\n" for k in range(6)))
+    cfg = pretrain_dict(tmp_path, tmp_path / "pre", epochs=1, holdout=0.0)
+    options = {"csv": str(tmp_path / "labels.csv"), "classes": ["benign", "malignant"]}
+    cfg["data"] = {"source": "folder", "root": str(images), "options": options}
+    result = pretrain(load_config(PretrainConfig, cfg))
+    assert result["n_images"] == 6 and (tmp_path / "pre" / "model.pt").is_file()

@@ -12,11 +12,12 @@ from lesionlab.data.validate import check_files
 from lesionlab.errors import ConfigError, DataError
 
 
-def load_dataset(config: Any, verify_files: bool | None = None) -> LabeledDataset:
+def load_dataset(config: Any, verify_files: bool | None = None, labels: bool = True) -> LabeledDataset:
     """The source of `config.data` (a run or experiment config); unusable files and train images without a
     label stop here, before training.
 
-    `verify_files` overrides the config's `check_files` (evaluation of a finished run skips the check).
+    `verify_files` overrides the config's `check_files` (evaluation of a finished run skips the check);
+    `labels=False` accepts unlabelled train images (self-supervised pre-training reads images only).
     """
     data = config.data
     check_source(data.source)
@@ -26,7 +27,8 @@ def load_dataset(config: Any, verify_files: bool | None = None) -> LabeledDatase
             f"data.root is required for source {data.source!r} (only isic2017 has embedded data)"
         )
     dataset = load_source(data.source, Path(root), data.task, **data.options)
-    dataset.require_labels("train")  # training and the simulated oracle need every train label
+    if labels:
+        dataset.require_labels("train")  # training and the simulated oracle need every train label
     if config.check_files if verify_files is None else verify_files:
         problems = check_files(dataset)
         if problems:

@@ -53,7 +53,7 @@ def pretrain(config: PretrainConfig, force: bool = False) -> dict[str, Any]:
     out = Path(config.output)
     if (out / CHECKPOINT).exists() and not force:
         raise ConfigError(f"{out} already holds a pre-trained model; pass --force or choose another output")
-    dataset = load_dataset(config)  # type: ignore[arg-type]
+    dataset = load_dataset(config, labels=False)  # type: ignore[arg-type]  # images only
     records = [r for s in config.splits for r in dataset.split(s)]
     if len(records) < 2:
         raise DataError(f"{dataset.name} has {len(records)} image(s) in {config.splits}: need at least 2")
