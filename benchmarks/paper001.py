@@ -11,7 +11,7 @@ at 1/16 resolution instead of 512) on 128 x 128 inputs (the paper: 256), batch 8
 gives 512-d features (the paper: 2048) and AAP 1 x 1 128-d (the paper: 512). `--paper-shape` runs width 64
 at 256 px, the paper's configuration, for a machine with a GPU.
 
-Units (each resumable; results under results/paper001/<row>/):
+Units (each resumable; results under results/paper001/<row>/seed<k>/, one experiment per row and seed):
 
     python benchmarks/paper001.py --rows pretrain                   # Models Genesis on the pool (seed 0)
     python benchmarks/paper001.py --rows random ssl_kmeans random_ssl_weights ssl_kmeans_ssl_weights
@@ -197,7 +197,7 @@ def row_config(
                 "num_threads": threads,
             },
             "experiment": experiment,
-            "output": str(OUT / row),
+            "output": str(OUT / row / f"seed{seeds[0]}" if len(seeds) == 1 else OUT / row),
             "cache_dir": str(cache),
             "check_files": False,
         },
@@ -205,10 +205,20 @@ def row_config(
 
 
 def run_row(config: ExperimentConfig) -> dict[str, Any]:
+    """One (row, seed) experiment in its own folder, so processes on other seeds never share one."""
     done = Path(config.output) / "results.json"
     if done.exists():
         return json.loads(done.read_text())
     return run_experiment(config)
+
+
+def load_row(row: str) -> dict[str, Any] | None:
+    """Every finished seed of `row` as one results dict (runs of all seeds), or None."""
+    files = sorted((OUT / row).glob("seed*/results.json"))
+    if not files:
+        return None
+    raws = [json.loads(f.read_text()) for f in files]
+    return {**raws[0], "runs": [run for raw in raws for run in raw["runs"]]}
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -248,14 +258,11 @@ def summarize() -> tuple[dict[str, Any], list[str]]:
         "|---|---|---|",
     ]
     for row in BASE_ROWS:
-        path = OUT / row / "results.json"
-        if path.exists():
-            block = round_metrics(json.loads(path.read_text()), "random", 0)
+        if (raw := load_row(row)) is not None:
+            block = round_metrics(raw, "random", 0)
             results["base_set_300"][row] = block
             md.append(f"| {row} | {fmt(block['dice'])} | {fmt(block['jaccard'])} |")
-    path = OUT / "curves" / "results.json"
-    if path.exists():
-        raw = json.loads(path.read_text())
+    if (raw := load_row("curves")) is not None:
         md += ["", "## Curves (Fig. 2): Dice after the last round, area under the Dice curve", ""]
         md += ["| strategy | Dice at last round | ALC (Dice) |", "|---|---|---|"]
         for s in CURVE_STRATEGIES:
@@ -266,9 +273,8 @@ def summarize() -> tuple[dict[str, Any], list[str]]:
         curve = results["curves"]["confident_coreset"]["curve"]
         at = min(curve, key=lambda e: abs(e["n_labeled"] - 0.3 * POOL))
         results["confident_coreset_jaccard_at_30pct"] = {"n_labeled": at["n_labeled"], **at["jaccard"]}
-    path = OUT / "full_data" / "results.json"
-    if path.exists():
-        results["full_data"] = round_metrics(json.loads(path.read_text()), "random", 0)
+    if (raw := load_row("full_data")) is not None:
+        results["full_data"] = round_metrics(raw, "random", 0)
         f = results["full_data"]
         md += ["", f"Full data (1600 masks): Dice {fmt(f['dice'])}, Jaccard {fmt(f['jaccard'])}."]
     return results, md
@@ -293,7 +299,8 @@ def main() -> None:
             timings["pretrain"] = time.perf_counter() - t
         for row in [r for r in args.rows if r != "pretrain"]:
             t = time.perf_counter()
-            run_row(row_config(row, folder, shape, args.seeds, args.cache_dir, args.threads, ckpt))
+            for seed in args.seeds:
+                run_row(row_config(row, folder, shape, [seed], args.cache_dir, args.threads, ckpt))
             timings[row] = time.perf_counter() - t
     results, md = summarize()
     head = [
