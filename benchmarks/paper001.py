@@ -254,14 +254,17 @@ def summarize() -> tuple[dict[str, Any], list[str]]:
     md = [
         "## Base set of 300 (Table I) and the clustering ablation (Table II)",
         "",
-        "| row | Dice | Jaccard |",
-        "|---|---|---|",
+        "| row | Dice | Jaccard | seconds per seed (1 thread) |",
+        "|---|---|---|---|",
     ]
     for row in BASE_ROWS:
         if (raw := load_row(row)) is not None:
             block = round_metrics(raw, "random", 0)
+            block["seconds"] = _stats([r["rounds"][0]["train_seconds"] for r in raw["runs"]])
             results["base_set_300"][row] = block
-            md.append(f"| {row} | {fmt(block['dice'])} | {fmt(block['jaccard'])} |")
+            md.append(
+                f"| {row} | {fmt(block['dice'])} | {fmt(block['jaccard'])} | {block['seconds']['mean']:.0f} |"
+            )
     if (raw := load_row("curves")) is not None:
         md += ["", "## Curves (Fig. 2): Dice after the last round, area under the Dice curve", ""]
         md += ["| strategy | Dice at last round | ALC (Dice) |", "|---|---|---|"]
