@@ -79,6 +79,10 @@ def test_streamed_outputs_equal_the_in_memory_pass(trainer_and_pool, tmp_path: P
     assert isinstance(d_probs, np.memmap) and d_probs.shape == (300, 2) and mc.size == 0
     np.testing.assert_array_equal(d_probs, probs)  # chunks of whole 128-image batches: bit for bit
     np.testing.assert_array_equal(d_embeds, embeds)
+    # Bounded memory: the activations of the streamed chunks are on disk, not kept in the process.
+    assert len(trainer.activations._memory) == 0
+    again, _, _ = streamed_outputs(trainer, pool, 0, EvidenceStore(tmp_path / "again"), chunk_rows=128)
+    np.testing.assert_array_equal(again, probs)  # read back from the disk cache: the same numbers
     _, _, d_mc = streamed_outputs(trainer, pool, 4, EvidenceStore(tmp_path / "mc"), chunk_rows=128)
     assert d_mc.shape == (4, 300, 2) and np.allclose(d_mc.sum(-1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="multiple of 128"):

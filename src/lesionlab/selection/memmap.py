@@ -116,6 +116,7 @@ def streamed_outputs(
 
     Chunks are multiples of the trainer's 128-image inference batch, so probabilities and embeddings equal
     the in-memory pass. MC-dropout draws are made chunk by chunk (same seeded generator, other order).
+    On the CPU fast path each chunk's trunk activations are released from memory once on disk.
     """
     n = len(records)
     if chunk_rows % 128:
@@ -128,10 +129,14 @@ def streamed_outputs(
         store.writer("mc_probs", mc_shape if mc_samples else (0,)) as mc,
     ):
         for start in range(0, n, chunk_rows):
-            p, e, m = trainer.outputs(records[start : start + chunk_rows], mc_samples)
+            chunk = records[start : start + chunk_rows]
+            p, e, m = trainer.outputs(chunk, mc_samples)
             probs[start : start + len(p)] = p
             embeds[start : start + len(e)] = e
             if mc_samples:
                 mc[:, start : start + len(p)] = m
+            release = getattr(getattr(trainer, "activations", None), "release", None)
+            if release is not None:  # the fast path's activations of this chunk are on disk: not kept
+                release([r.image_path for r in chunk])
     mc_out = store.read("mc_probs") if mc_samples else np.empty((0,))
     return store.read("probs"), store.read("embeddings"), mc_out

@@ -158,6 +158,17 @@ class ActivationCache:
             np.stack([np.stack([self._memory[(k, v)] for k in keys]) for v in range(n_views)])
         )
 
+    def release(self, paths: Sequence[Path], n_views: int = 1) -> None:
+        """Drop these images' entries from memory once they are safely on disk (the next use reads them
+        back), so scoring a large pool a chunk at a time holds one chunk, not the whole pool
+        (`selection.memmap.streamed_outputs`). Without a writable disk cache nothing is dropped."""
+        if self.dir is None or self._write_failed:
+            return
+        for path in paths:
+            key = activation_key(Path(path))
+            for view in range(n_views):
+                self._memory.pop((key, view), None)
+
     def unpack(self, x: torch.Tensor, taps: Sequence[int]) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """A batch of `get(..., taps=taps)` -> the trunk activations and {stage: pooled output (B, C_s)}."""
         return self.pooled_taps(taps).unpack(x) if taps else (x, {})
