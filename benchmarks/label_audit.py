@@ -316,6 +316,8 @@ def noisy_oracle(data: Path, seeds: list[int], cache: Path, threads: int) -> dic
         s = summary["strategies"][name]
         runs = [r for r in results["runs"] if r["strategy"] == name]
         wrong = [[rnd.get("wrong_labels") for rnd in r["rounds"]] for r in runs]
+        relabeled = [sum(len(rnd.get("relabeled_ids") or []) for rnd in r["rounds"]) for r in runs]
+        changed = [sum(len(rnd.get("relabel_changed") or []) for rnd in r["rounds"]) for r in runs]
         rows[key] = {
             "alc": {k: s["alc"][k] for k in ("mean", "se", "n")},
             "alc_per_seed": s["alc"]["per_seed"],
@@ -323,6 +325,8 @@ def noisy_oracle(data: Path, seeds: list[int], cache: Path, threads: int) -> dic
             "n_labeled": s["n_labeled"],
             "auc": [{"mean": p["mean"], "se": p["se"]} for p in s["curves"]["auc"]],
             "wrong_labels_per_seed": wrong,
+            "relabeled_per_seed": relabeled,
+            "relabel_changed_per_seed": changed,
         }
     return {"settings": NOISY_ORACLE, "seeds": seeds, **rows, "wall_seconds": results.get("wall_seconds")}
 
@@ -330,6 +334,11 @@ def noisy_oracle(data: Path, seeds: list[int], cache: Path, threads: int) -> dic
 # --------------------------------------------------------------------------- results
 def _mean(rows: list[dict[str, Any]], method: str, key: str) -> dict[str, float]:
     return summarize_values([{key: r[method][key]} for r in rows], [key])[key]
+
+
+def _pm(stat: dict[str, float]) -> str:
+    """mean ± s.e., or the value alone for one seed."""
+    return fmt(stat) if stat.get("n", 0) > 1 else f"{stat['mean']:.3f}"
 
 
 def write_results(done: dict[str, Any], seeds: list[int]) -> None:
@@ -368,9 +377,30 @@ def write_results(done: dict[str, Any], seeds: list[int]) -> None:
         results[name] = entry
         flagged = np.mean([r["cleanlab"]["n_flagged"] for r in rows])
         lines.append(
-            f"| {name} | {entry['n_flipped']:.0f} | {fmt(entry['lesionlab']['precision_at_k'])} | "
-            f"{fmt(entry['cleanlab']['precision_at_k'])} | {flagged:.0f} | {len(rows)} |"
+            f"| {name} | {entry['n_flipped']:.0f} | {_pm(entry['lesionlab']['precision_at_k'])} | "
+            f"{_pm(entry['cleanlab']['precision_at_k'])} | {flagged:.0f} | {len(rows)} |"
         )
+    if results:
+        won = [
+            n
+            for n, e in results.items()
+            if e["lesionlab"]["precision_at_k"]["mean"] > e["cleanlab"]["precision_at_k"]["mean"]
+        ]
+        lost = [n for n in results if n not in won]
+        lines += [
+            "",
+            f"Verdict: lesionlab finds more flips than cleanlab on {', '.join(won) or 'no set'}; fewer on"
+            f" {', '.join(lost) or 'no set'}. The target (better on every set) is"
+            f" {'met' if not lost else 'not met'}. `ranked_*` sets: the paper's model-ranked noise with a"
+            " logistic-regression scorer on the view-0 embeddings; `ranked_net_*`: with paper002.py's network"
+            " scorer (its cached scores, seed 0), the paper's protocol. Each signal alone (precision at k,"
+            " mean over seeds): "
+            + "; ".join(
+                f"{n}: " + ", ".join(f"{k} {v:.3f}" for k, v in e["signals_alone_precision_at_k"].items())
+                for n, e in results.items()
+            )
+            + ".",
+        ]
     if "tune" in done:
         t = done["tune"]
         alone = ", ".join(f"{k} {v:.3f}" for k, v in t["signals_alone"].items())
@@ -411,9 +441,21 @@ def write_results(done: dict[str, Any], seeds: list[int]) -> None:
         ]
         for key in ("without_audit", "with_audit"):
             r = oracle[key]
-            wrong = [w[-1] for w in r["wrong_labels_per_seed"]]
+            # the last round buys nothing, so the last count is that of the round before
+            wrong = [
+                next((x for x in reversed(w) if x is not None), None) for w in r["wrong_labels_per_seed"]
+            ]
             auc = ", ".join(f"{a['mean']:.3f}" for a in r["auc"])
             lines.append(f"| {key} | {fmt(r['alc'])} | {auc} | {wrong} |")
+        r = oracle["with_audit"]
+        lines += [
+            "",
+            f"Re-labels per seed: {r['relabeled_per_seed']}, of which the second answer changed the label:"
+            f" {r['relabel_changed_per_seed']} (with 10 % wrong answers, a re-label of a right label changes"
+            " it 10 % of the time, of a wrong one 90 %). Labels held (distinct images) at the last round:"
+            f" {oracle['without_audit']['n_labeled'][-1]:.0f} without, {r['n_labeled'][-1]:.0f} with the"
+            f" audit, for the same cost {r['annotation_cost'][-1]:.0f}.",
+        ]
         lines.append("")
         lines.append("Report: `results/label_audit/noisy_oracle/report.html`.")
     payload = {
