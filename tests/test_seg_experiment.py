@@ -168,3 +168,26 @@ def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
     assert exp._trainer(model, 0, 0, strategy).config.epochs == 3
     assert exp._trainer(model, 0, 1, strategy).config.epochs == 1
     assert exp._trainer(exp._new_model(1), 1, 1).config.epochs == 3  # a committee member starts fresh
+
+
+def test_strategies_of_the_other_task_are_refused_before_training(tmp_path: Path) -> None:
+    from lesionlab.config import ExperimentConfig, load_config
+    from lesionlab.errors import ConfigError, DataError
+    from lesionlab.loop.experiment import Experiment
+
+    tiny = make_tiny_isic(tmp_path / "isic", masks=True)
+    base = {
+        "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
+        "output": str(tmp_path / "run"),
+        "cache_dir": str(tmp_path / "cache"),
+    }
+    seg = {**base, "task": "segmentation", "model": {"backbone": "unet", "width": 4, "weights": "none"}}
+    with pytest.raises(ConfigError, match=r"bald needs evidence mc_probs.*pixel_mc_dropout"):
+        Experiment(load_config(ExperimentConfig, {**seg, "experiment": {"strategies": ["bald"]}}))
+    with pytest.raises(ConfigError, match="pixel_entropy needs evidence pixel_uncertainty"):
+        Experiment(load_config(ExperimentConfig, {**base, "experiment": {"strategies": ["pixel_entropy"]}}))
+    with pytest.raises(DataError, match="evaluate_on: val"):
+        Experiment(load_config(ExperimentConfig, {**seg, "experiment": {"strategies": ["random"]}}))
+    # Model-free and embedding-based strategies serve both tasks.
+    both = {"strategies": ["coreset", "ssl_kmeans", "pca_lsh"], "evaluate_on": "val"}
+    Experiment(load_config(ExperimentConfig, {**seg, "experiment": both}))

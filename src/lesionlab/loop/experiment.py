@@ -37,7 +37,7 @@ from lesionlab.loop.oracles import NoisyOracle, Oracle, RankedNoisyOracle, Simul
 from lesionlab.loop.resume import check_resume, fingerprint
 from lesionlab.progress import eta, log_line
 from lesionlab.selection.base import Strategy, get_strategy
-from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, heads_for, model_free
+from lesionlab.selection.evidence import EvidenceSettings, check_task, collect_evidence, heads_for, model_free
 from lesionlab.tasks import get_task
 from lesionlab.training.factory import build_model, build_trainer
 from lesionlab.training.losses import build_loss
@@ -91,6 +91,12 @@ class Experiment:
                     f"initial strategy {exp.initial.strategy} needs a trained model "
                     f"({sorted(self.initial_strategy.requires)}); use a model-free one such as pca_lsh"
                 )
+        task_output = get_task(config.task).output
+        for strategy in [
+            *self.strategies.values(),
+            *([self.initial_strategy] if exp.initial.kind == "strategy" else []),
+        ]:
+            check_task(strategy, task_output)
         self.out = Path(config.output)
         if (self.out / "results.json").exists() and not force:
             raise ConfigError(
@@ -107,7 +113,9 @@ class Experiment:
         if not self.pool:
             raise DataError(f"{self.dataset.name} has no training images to form the pool")
         if not self.eval_records:
-            raise DataError(f"{self.dataset.name} has no {exp.evaluate_on!r} split to evaluate on")
+            masks = " with masks (ISIC 2017 has none for test: set experiment.evaluate_on: val)"
+            what = masks if self.task.output == "pixel_probs" else ""
+            raise DataError(f"{self.dataset.name} has no {exp.evaluate_on!r} split{what} to evaluate on")
         if any(r.label is None or not self.task.has_target(r) for r in self.pool):
             what = "labelled and with a mask" if self.task.output == "pixel_probs" else "labelled"
             raise DataError(

@@ -30,6 +30,9 @@ class EvidenceKind:
     # For kinds a model must learn to provide (the loss predictor's predicted loss): builds the auxiliary
     # head (`lesionlab.training.auxiliary.AuxiliaryHead`) from the model; the runner trains it jointly.
     head: Callable[[Any], Any] | None = None
+    # The task outputs (`Task.output`) this kind can be computed for; empty = every task. Lets a run refuse
+    # e.g. class-probability entropy on a segmentation task before any training.
+    outputs: tuple[str, ...] = ()
 
 
 _KINDS: dict[str, EvidenceKind] = {}

@@ -80,6 +80,7 @@ def register_evidence(
     needs_model: bool = True,
     description: str = "",
     head: Callable[[Any], Any] | None = None,
+    outputs: tuple[str, ...] = (),
 ) -> Callable[[Provider], Provider]:
     """Decorator: `fn(request) -> array` provides evidence `name` (rows along `row_axis`).
 
@@ -88,7 +89,9 @@ def register_evidence(
     """
 
     def deco(fn: Provider) -> Provider:
-        kind = EvidenceKind(name, row_axis, mapping, needs_model, description or fn.__doc__ or "", head)
+        kind = EvidenceKind(
+            name, row_axis, mapping, needs_model, description or fn.__doc__ or "", head, outputs
+        )
         register_evidence_kind(kind)
         _PROVIDERS[name] = fn
         return fn
@@ -140,6 +143,28 @@ def heads_for(strategy: Strategy, model: Any) -> list[Any]:
     return [known[k].head(model) for k in sorted(strategy.requires) if k in known and known[k].head]
 
 
+def check_task(strategy: Strategy, output: str) -> None:
+    """ConfigError when `strategy` needs evidence that a task with head output `output` cannot give (e.g.
+    class-probability entropy for segmentation: use pixel_entropy)."""
+    from lesionlab.selection.base import evidence_kinds
+
+    known = evidence_kinds()
+    wrong = sorted(
+        k for k in strategy.requires if k in known and known[k].outputs and output not in known[k].outputs
+    )
+    if wrong:
+        task = "segmentation" if output == "pixel_probs" else "classification"
+        raise ConfigError(
+            f"strategy {strategy.name} needs evidence {', '.join(wrong)}, which a {task} model "
+            "does not give; "
+            + (
+                "for segmentation use pixel_entropy, pixel_mc_dropout, pixel_ens_s, pixel_ens_js or ceal"
+                if output == "pixel_probs"
+                else "pixel_* strategies and ceal are for task: segmentation"
+            )
+        )
+
+
 def model_free(kinds: frozenset[str] | set[str]) -> bool:
     """True when every kind can be computed without a model (so it can pick the initial labelled set)."""
     from lesionlab.selection.base import evidence_kinds
@@ -181,7 +206,7 @@ def _forward_on_disk(trainer: Trainer, records: Sequence[Record], mc: int, workd
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@register_evidence("probs")
+@register_evidence("probs", outputs=("class_probs",))
 def probs(request: EvidenceRequest) -> np.ndarray:
     """(N, C) class probabilities of the current model."""
     return _forward(request)[0]
@@ -193,7 +218,7 @@ def embeddings(request: EvidenceRequest) -> np.ndarray:
     return _forward(request)[1]
 
 
-@register_evidence("mc_probs", row_axis=1)
+@register_evidence("mc_probs", row_axis=1, outputs=("class_probs",))
 def mc_probs(request: EvidenceRequest) -> np.ndarray:
     """(T, N, C) probabilities of T MC-dropout passes (T = mc_samples)."""
     return _forward(request)[2]
@@ -207,7 +232,7 @@ def labeled_embeddings(request: EvidenceRequest) -> np.ndarray:
     return trainer.embed(request.labeled) if request.labeled else np.empty((0, 0), dtype=np.float32)
 
 
-@register_evidence("ensemble_probs", row_axis=1)
+@register_evidence("ensemble_probs", row_axis=1, outputs=("class_probs",))
 def ensemble_probs(request: EvidenceRequest) -> np.ndarray:
     """(M, N, C) probabilities of an M-model committee trained on the same labels."""
     request.model("ensemble_probs")
@@ -261,7 +286,7 @@ def predicted_loss(request: EvidenceRequest) -> np.ndarray:
     return request.model("predicted_loss").aux_predict(request.unlabeled)["loss_predictor"]
 
 
-@register_evidence("vaal_scores")
+@register_evidence("vaal_scores", outputs=("class_probs",))
 def vaal_scores(request: EvidenceRequest) -> np.ndarray:
     """(N,) VAAL's discriminator probability that each unlabelled image is unlabelled (Sinha et al.
     2019), trained afresh each round on the frozen trunk's cached activations (or the model's embeddings),

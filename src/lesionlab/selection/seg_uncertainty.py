@@ -16,6 +16,8 @@ from lesionlab.errors import ConfigError
 from lesionlab.selection.base import Evidence, Selection, Strategy, check_budget, register_strategy, top_k
 from lesionlab.selection.evidence import EvidenceRequest, register_evidence
 
+PIXEL = ("pixel_probs",)
+
 
 def _segmenter(request: EvidenceRequest, kind: str):
     trainer = request.model(kind)
@@ -24,13 +26,13 @@ def _segmenter(request: EvidenceRequest, kind: str):
     return trainer
 
 
-@register_evidence("pixel_uncertainty", mapping=True)
+@register_evidence("pixel_uncertainty", mapping=True, outputs=PIXEL)
 def pixel_uncertainty(request: EvidenceRequest) -> dict[str, np.ndarray]:
     """{"entropy", "confidence"}: (N,) mean pixel entropy and mean max(p, 1 - p) of the current model."""
     return _segmenter(request, "pixel_uncertainty").pixel_uncertainty(request.unlabeled)
 
 
-@register_evidence("pixel_mutual_information")
+@register_evidence("pixel_mutual_information", outputs=PIXEL)
 def pixel_mutual_information(request: EvidenceRequest) -> np.ndarray:
     """(N,) mean over pixels of BALD from T MC-dropout decoder passes (T = experiment.mc_samples)."""
     trainer = _segmenter(request, "pixel_mutual_information")
@@ -49,7 +51,7 @@ def pixel_disagreement(maps: np.ndarray) -> dict[str, np.ndarray]:
     return {"variance": p.var(axis=0).mean(axis=(1, 2)), "js": js.mean(axis=(1, 2))}
 
 
-@register_evidence("pixel_ensemble", mapping=True)
+@register_evidence("pixel_ensemble", mapping=True, outputs=PIXEL)
 def pixel_ensemble(request: EvidenceRequest) -> dict[str, np.ndarray]:
     """{"variance", "js"}: (N,) disagreement of a committee's pixel maps (M = experiment.ensemble_size)."""
     _segmenter(request, "pixel_ensemble")
