@@ -16,6 +16,7 @@ pytest.importorskip("fastapi")
 
 from playwright.sync_api import expect, sync_playwright
 
+from fake_isic import lesion_image
 from lesionlab.project import init_project, open_project
 from project_fixtures import CLASSES, TOKEN, Server, make_images
 
@@ -37,9 +38,14 @@ def chromium() -> str:
 def test_label_ten_images_with_the_keyboard_undo_one_and_review(tmp_path: Path) -> None:
     executable = chromium()
     shots = DOC_IMAGES if os.environ.get("LESIONLAB_UPDATE_SCREENSHOTS") == "1" else tmp_path
-    truth = make_images(tmp_path / "images", n=14, size=192)
+    truth = make_images(tmp_path / "images", n=13, size=192)
+    odd = tmp_path / "images" / "clinic a" / "lesion #7?.jpg"  # a sub-folder and characters URLs reserve
+    odd.parent.mkdir()
+    lesion_image(7, True, size=192).save(odd)
+    truth["clinic a/lesion #7?"] = 1
     with init_project(tmp_path / "proj", tmp_path / "images", CLASSES, show_progress=False) as project:
         ids = project.store.image_ids()
+        assert ids[0] == "clinic a/lesion #7?"  # first in the queue, so the first screenshot shows it
         project.store.add_round(
             "coreset", None, 12, 0, [(i, 1.0 - k / 20, None) for k, i in enumerate(ids[:12])]
         )

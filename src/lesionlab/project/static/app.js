@@ -13,6 +13,9 @@ function requestId() {
 
 function annotator() { return $("annotator").value.trim(); }
 
+// An image id may hold sub-folders ('/') and any character a file name can ('#', '?', '%' ...).
+function encodePath(id) { return id.split("/").map(encodeURIComponent).join("/"); }
+
 function say(text, error = false) {
   $("message").textContent = text;
   $("message").className = error ? "error" : "";
@@ -40,7 +43,7 @@ async function loadQueue(front = null) {
   state.queue = data.items;
   if (front) {
     state.queue = state.queue.filter((item) => item.image_id !== front);
-    const info = await api(`/api/predictions/${encodeURI(front)}`);
+    const info = await api(`/api/predictions/${encodePath(front)}`);
     state.queue.unshift({ image_id: front, prediction: info.prediction });
   }
   const p = data.progress;
@@ -56,7 +59,7 @@ function show(item) {
   $("work").hidden = !item;
   $("empty").hidden = !!item;
   if (!item) return;
-  $("image").src = `/api/images/${encodeURI(item.image_id)}`;
+  $("image").src = `/api/images/${encodePath(item.image_id)}`;
   $("image").dataset.imageId = item.image_id;
   $("image-id").textContent = item.image_id;
   const pred = $("prediction");
@@ -178,7 +181,7 @@ function loadMask(imageId) {
       }
       ctx.putImageData(data, 0, 0);
     };
-    saved.src = `/api/masks/${encodeURI(imageId)}?t=${Date.now()}`;
+    saved.src = `/api/masks/${encodePath(imageId)}?t=${Date.now()}`;
   };
 }
 
@@ -199,7 +202,7 @@ async function saveMask() {
   const id = state.current.image_id;
   try {
     const result = await api(
-      `/api/masks/${encodeURI(id)}?annotator=${encodeURIComponent(annotator())}&request_id=${requestId()}`,
+      `/api/masks/${encodePath(id)}?annotator=${encodeURIComponent(annotator())}&request_id=${requestId()}`,
       { method: "PUT", headers: { "Content-Type": "image/png" }, body: blob });
     state.undo.push({ annotation_id: result.annotation_id, image_id: id });
     say(`mask saved for ${id}`);
@@ -221,7 +224,7 @@ async function loadFlags() {
     div.className = "flag";
     div.dataset.flagId = flag.id;
     const img = document.createElement("img");
-    img.src = `/api/images/${encodeURI(flag.image_id)}`;
+    img.src = `/api/images/${encodePath(flag.image_id)}`;
     const text = document.createElement("div");
     text.innerHTML = "<div><b></b>: labelled <b class='given'></b>, the audit suggests <b class='sugg'></b></div><div class='why'></div>";
     text.querySelector("b").textContent = flag.image_id;
