@@ -11,7 +11,7 @@ import torch
 
 from fake_isic import make_tiny_isic
 from lesionlab.config import TrainRunConfig, load_config
-from lesionlab.errors import ConfigError
+from lesionlab.errors import ConfigError, DataError
 from lesionlab.models.unet import UNet, create_segmenter, load_segmenter_checkpoint
 from lesionlab.supervised import train_run
 
@@ -85,6 +85,20 @@ def test_train_segments_the_tiny_lesions(tmp_path: Path) -> None:
     trained = create_segmenter("unet", str(tmp_path / "run" / "model.pt"), width=4)
     fresh.eval(), trained.eval()
     assert torch.allclose(fresh(x), trained(x))
+
+
+def test_evaluate_a_saved_segmentation_run(tmp_path: Path) -> None:
+    from lesionlab.supervised import evaluate_run
+
+    tiny = make_tiny_isic(tmp_path / "isic", masks=True)
+    trained = train_run(seg_config(tiny.root, tmp_path / "run", epochs=3))
+    result = evaluate_run(tmp_path / "run", split="val", n_boot=200)
+    assert result["n"] == 12 and result["metrics"] == pytest.approx(trained["val"])
+    low, high = result["ci95"]["dice"]
+    assert low <= result["metrics"]["dice"] <= high
+    assert len(result["per_image"]["jaccard"]) == 12
+    with pytest.raises(DataError, match="no 'test' images with a mask"):
+        evaluate_run(tmp_path / "run", split="test")
 
 
 def test_an_untrained_frozen_encoder_is_refused(tmp_path: Path) -> None:

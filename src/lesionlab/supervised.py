@@ -97,6 +97,12 @@ def load_trained_run(
                 f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
             )
     config, stored = _read_metrics(metrics_file)
+    task = get_task(config.task)
+    if task.output == "pixel_probs":  # masks, not classes: nothing to align
+        dataset = load_dataset(config if data is None else config.model_copy(update={"data": data}), False)
+        model = build_model(task, config.model.updated(weights=str(ckpt)), dataset.num_classes)
+        cache = config.cache_dir or default_cache_dir()
+        return config, dataset, build_trainer(task, model, config.train.updated(progress=False), cache)
     trained = _checkpoint_classes(ckpt) or stored.get("classes")
     if data is None:
         dataset = _aligned(load_dataset(config, verify_files=False), trained, ckpt, other_source=False)
@@ -254,6 +260,8 @@ def evaluate_run(
         raise ConfigError(f"--logit-adjustment must be a number >= 0, got {logit_adjustment}")
     config, dataset, trainer = load_trained_run(run_dir, data)
     chosen = dataset.records if split == "all" else dataset.split(split)
+    if trainer.task.output == "pixel_probs":
+        return _evaluate_segmentation(dataset, trainer, split, chosen, n_boot)
     records = [r for r in chosen if r.label is not None]
     if not records:
         have = Counter(r.split for r in dataset.records if r.label is not None)
@@ -290,4 +298,38 @@ def evaluate_run(
         "rule_source": rule_source,
         "metrics": compute_metrics(y, probs, dataset.classes),
         "ci95": metric_intervals(y, probs, dataset.classes, n_boot=n_boot),
+    }
+
+
+def _evaluate_segmentation(dataset, trainer, split: str, chosen: list, n_boot: int) -> dict[str, Any]:
+    """Mean Dice / Jaccard of a saved segmentation run on the images of `split` that have a mask, with
+    percentile bootstrap 95 % intervals of the means over images (seeded)."""
+    records = [r for r in chosen if r.mask_path is not None]
+    if not records:
+        have = Counter(r.split for r in dataset.records if r.mask_path is not None)
+        listing = ", ".join(f"{s} ({n})" for s, n in have.items()) or "none"
+        raise DataError(
+            f"{dataset.name} has no {split!r} images with a mask; images with masks per split: {listing}. "
+            "Choose one with --split (ISIC 2017 has masks for train and val only)"
+        )
+    truth, probs = trainer.targets(records), trainer.predict(records)
+    per_image = trainer.task.per_image(truth, probs)
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, len(records), size=(n_boot, len(records)))
+    ci95 = {
+        k: tuple(float(q) for q in np.percentile(v[draws].mean(1), [2.5, 97.5])) for k, v in per_image.items()
+    }
+    return {
+        "data": dataset.name,
+        "split": split,
+        "n": len(records),
+        "n_unlabelled": len(chosen) - len(records),
+        "classes": list(dataset.classes),
+        "positive_class": None,
+        "tta_views": 1,
+        "logit_adjustment": 0.0,
+        "rule_source": "segmentation: foreground probability > 0.5",
+        "metrics": trainer.task.metrics(truth, probs),
+        "ci95": ci95,
+        "per_image": {k: v.tolist() for k, v in per_image.items()},
     }
