@@ -24,6 +24,7 @@ STRATEGIES = [
     "pixel_ens_js",
     "coreset",
     "confident_coreset",
+    "ceal",
     "ssl_kmeans",
 ]
 
@@ -82,6 +83,7 @@ def test_pretrain_then_segmentation_active_learning(tmp_path: Path) -> None:
                     "strategy_params": {
                         "ssl_kmeans": {"k": 3, "pool": 2, "checkpoint": ckpt},
                         "confident_coreset": {"alpha": 0.5},
+                        "ceal": {"pseudo": 3},
                     },
                     "seeds": [0],
                     "initial": {"kind": "strategy", "strategy": "ssl_kmeans", "size": 10},
@@ -118,6 +120,13 @@ def test_pretrain_then_segmentation_active_learning(tmp_path: Path) -> None:
         start = sorted(set(first) - bought_later)
         initial = initial or start
         assert start == initial
+    # CEAL trains round 1 on its 16 bought masks plus 3 pseudo-labelled images (the most certain).
+    ceal = next(r for r in results["runs"] if r["strategy"] == "ceal")["rounds"]
+    pseudo = ceal[0]["pseudo_masks"]
+    assert len(pseudo) == 3 and not set(pseudo) & set(ceal[0]["new_ids"])
+    assert all(Path(p).is_file() for p in pseudo.values())
+    assert ceal[1]["n_trained_on"] == 16 + 3
+    assert next(r for r in results["runs"] if r["strategy"] == "random")["rounds"][1]["n_trained_on"] == 16
     # Segmentation is learnt: the warm-started U-Net beats the empty mask on the val lesions.
     assert max(r["rounds"][-1]["metrics"]["dice"] for r in results["runs"]) > 0.5
 
@@ -191,3 +200,15 @@ def test_strategies_of_the_other_task_are_refused_before_training(tmp_path: Path
     # Model-free and embedding-based strategies serve both tasks.
     both = {"strategies": ["coreset", "ssl_kmeans", "pca_lsh"], "evaluate_on": "val"}
     Experiment(load_config(ExperimentConfig, {**seg, "experiment": both}))
+
+
+def test_ceal_names_the_most_certain_unqueried_images() -> None:
+    from lesionlab.selection.base import Evidence, get_strategy
+
+    entropy = np.array([0.9, 0.1, 0.5, 0.05, 0.7, 0.2])
+    ev = Evidence(
+        ids=np.array(list("abcdef")), pixel_uncertainty={"entropy": entropy, "confidence": 1 - entropy}
+    )
+    sel = get_strategy("ceal", pseudo=2).select(ev, 2, np.random.default_rng(0))
+    assert list(sel.ids) == ["a", "e"] and sel.pseudo_ids == ("d", "b")
+    assert get_strategy("ceal", pseudo=0).select(ev, 2, np.random.default_rng(0)).pseudo_ids == ()

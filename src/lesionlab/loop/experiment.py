@@ -267,6 +267,16 @@ class Experiment:
             wrong = [r for r, p in zip(old, pred, strict=True) if p != r.label]
         return fresh + wrong
 
+    def _pseudo_labelled(self, state: PoolState) -> list[Record]:
+        """The previous round's pseudo-labelled images (CEAL) that are still unbought, with the predicted
+        mask as their mask; empty for every other strategy."""
+        pseudo = state.history[-1].get("pseudo_masks", {}) if state.history else {}
+        return [
+            replace(self.by_id[i], mask_path=Path(path))
+            for i, path in pseudo.items()
+            if i not in state.labels
+        ]
+
     # ------------------------------------------------------------------ one run
     def run_one(self, strategy_name: str, seed: int, on_round: RoundCallback | None = None) -> PoolState:
         exp = self.config.experiment
@@ -309,6 +319,7 @@ class Experiment:
             lr = round_lr(self.config.train.lr, exp.learning, state.history, exp.continual_lr_scale)
             trainer = self._trainer(model, seed, round_, strategy, lr=lr)
             train_records = self._training_set(state, trainer if continuing else None)
+            train_records += self._pseudo_labelled(state)  # CEAL: last round's trusted predictions
             entry: dict[str, Any] = {"round": round_, "n_labeled": len(state.labels)}
             entry["fraction"] = len(state.labels) / len(self.pool)
             entry["n_trained_on"] = len(train_records)
@@ -347,6 +358,10 @@ class Experiment:
                 )
                 new_ids = [str(i) for i in selection.ids]
                 self._buy(state, oracle, new_ids)
+                if selection.pseudo_ids:  # written once, kept with the state so a resumed run reads them
+                    folder = self.out / "state" / "pseudo" / f"{strategy_name}_seed{seed}_round{round_}"
+                    chosen = [self.by_id[i] for i in selection.pseudo_ids]
+                    entry["pseudo_masks"] = trainer.pseudo_masks(chosen, folder)
                 if exp.audit.every_round:
                     entry.update(self._audit(state, oracle, seed, round_, n_relabel))
                 counts = Counter(self.dataset.classes[state.labels[i]] for i in new_ids)

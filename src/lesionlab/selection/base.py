@@ -114,10 +114,13 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Selection:
-    """Ids chosen for annotation, in order of choice, and the score that ranked each one."""
+    """Ids chosen for annotation, in order of choice, and the score that ranked each one. `pseudo_ids`
+    are unlabelled images the strategy trusts the model on (CEAL): the next round also trains on them with
+    the model's own predictions as labels, without buying them."""
 
     ids: np.ndarray
     scores: np.ndarray
+    pseudo_ids: tuple = ()
 
     def __post_init__(self) -> None:
         if len(self.ids) != len(self.scores):

@@ -115,8 +115,24 @@ class PixelEnsJs(_ScoreStrategy):
 
 @register_strategy("ceal")
 class Ceal(_ScoreStrategy):
-    """CEAL's query (Gorriz et al. 2017): the most uncertain images by mean pixel entropy. Its other half,
-    training on the most confident unlabelled images with their predicted masks, is not implemented."""
+    """CEAL (Wang et al. 2017; for segmentation Gorriz et al. 2017): query the most uncertain images by mean
+    pixel entropy, and name the `pseudo` most certain of the others, which the next round trains on with
+    the model's predicted masks (pseudo-labels, never bought). `pseudo: 0` is the query alone."""
 
     requires = frozenset({"pixel_uncertainty"})
     kind, key = "pixel_uncertainty", "entropy"
+    documented_params = ({"pseudo": 0}, {"pseudo": 10})
+
+    def __init__(self, pseudo: int = 10) -> None:
+        if pseudo < 0:
+            raise ConfigError(f"ceal: pseudo must be >= 0 images, got {pseudo}")
+        self.pseudo = int(pseudo)
+
+    def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
+        chosen = super().select(evidence, budget, rng)
+        if not self.pseudo:
+            return chosen
+        entropy = np.asarray(evidence.require(self.kind)["entropy"], dtype=float)
+        rest = np.flatnonzero(~np.isin(evidence.ids, chosen.ids))
+        certain = rest[np.argsort(entropy[rest], kind="stable")[: self.pseudo]]
+        return Selection(chosen.ids, chosen.scores, tuple(str(i) for i in evidence.ids[certain]))

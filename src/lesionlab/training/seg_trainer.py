@@ -321,6 +321,21 @@ class SegTrainer:
                 preds[head.name].append(head(SegOutput(feats)).float().cpu().numpy())
         return {k: np.concatenate(v) if v else np.empty(0) for k, v in preds.items()}
 
+    def pseudo_masks(self, records: Sequence[Record], folder: Path) -> dict[str, str]:
+        """CEAL's pseudo-labels: each image's predicted mask (0/255 PNG at the working resolution) written
+        into `folder`; {id: path}."""
+        from PIL import Image
+
+        from lesionlab.io import atomic_file
+
+        out = {}
+        for r, p in zip(records, self.predict(records) > self.task.threshold, strict=True):
+            path = Path(folder) / f"{r.id}_pseudo.png"
+            with atomic_file(path) as fh:
+                Image.fromarray((p * 255).astype(np.uint8)).save(fh, format="PNG")
+            out[r.id] = str(path)
+        return out
+
     def gallery_images(self, records: Sequence[Record], folder: Path) -> list[str]:
         """What the report shows for selected images: overlays of the true (green) and predicted (red)
         lesion outlines on each image at the working resolution, written into `folder`."""
