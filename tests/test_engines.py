@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -152,29 +153,55 @@ def test_worker_processes_give_the_serial_results_and_a_killed_unit_resumes(
     _assert_same_as_serial(out, resumed, serial)
 
 
-def test_ray_tasks_give_the_serial_results_and_a_killed_unit_resumes(
-    tiny: TinyIsic,
-    serial: tuple[Path, dict],
-    tmp_path: Path,
-    capfd: pytest.CaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[Any]:
+    """A local Ray instance on 2 CPUs for this module's tests."""
     ray = pytest.importorskip("ray")
+    env = pytest.MonkeyPatch()
+    env.setenv("RAY_DEDUP_LOGS", "0")  # what the engine sets when it starts Ray itself
     # The kill hook lives in this test module, which Ray's workers cannot import: send it by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    monkeypatch.setenv("RAY_DEDUP_LOGS", "0")  # what the engine sets when it starts Ray itself
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20, log_to_driver=True)
-    try:
-        out = tmp_path / "ray"
-        config = exp_config(tiny, out)
-        results = run_experiment(config, engine=Engine("ray"))
-        _assert_same_as_serial(out, results, serial)
-        out = tmp_path / "ray_killed"
-        resumed = _killed_then_resumed(tiny, out, "ray", capfd)
-        _assert_same_as_serial(out, resumed, serial)
-    finally:
-        ray.shutdown()
-        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    yield ray
+    ray.shutdown()
+    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    env.undo()
+
+
+def test_ray_tasks_give_the_serial_results_and_a_killed_unit_resumes(
+    tiny: TinyIsic, serial: tuple[Path, dict], tmp_path: Path, capfd: pytest.CaptureFixture, ray_local: Any
+) -> None:
+    out = tmp_path / "ray"
+    config = exp_config(tiny, out)
+    results = run_experiment(config, engine=Engine("ray"))
+    _assert_same_as_serial(out, results, serial)
+    out = tmp_path / "ray_killed"
+    resumed = _killed_then_resumed(tiny, out, "ray", capfd)
+    _assert_same_as_serial(out, resumed, serial)
+
+
+def test_pool_scoring_in_ray_chunks_equals_scoring_here(
+    tiny: TinyIsic, tmp_path: Path, ray_local: Any
+) -> None:
+    """`lesionlab score --ray-chunk`: chunks scored by Ray tasks into one pair of memory-mapped arrays."""
+    pytest.importorskip("onnxruntime")
+    from lesionlab.models.registry import create_classifier
+    from lesionlab.scoring.run import score_folder
+    from test_scoring import _fake_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    _fake_run(run, create_classifier("efficientnet_lite0", 3, "imagenet", seed=0))
+    images = tiny.root / "ISIC-2017_Test_v2_Data"
+    here = score_folder(run, images, tmp_path / "here", "onnxruntime", 1, show_progress=False)
+    on_ray = score_folder(run, images, tmp_path / "ray", "onnxruntime", 1, show_progress=False, ray_chunk=5)
+    assert on_ray["n_images"] == here["n_images"] == 16 and on_ray["ray_chunk"] == 5
+    for name in ("probs", "embeddings"):
+        a, b = np.load(tmp_path / "here" / f"{name}.npy"), np.load(tmp_path / "ray" / f"{name}.npy")
+        assert a.shape == b.shape and np.abs(a).sum() > 0
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-5)
+    assert (tmp_path / "ray" / "scores.csv").read_text().count("\n") == 17
+    assert not [p for p in (tmp_path / "ray").iterdir() if p.name.startswith(".")]  # no temporaries left
 
 
 @pytest.mark.parametrize(

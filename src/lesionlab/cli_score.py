@@ -21,11 +21,15 @@ def score(
     threads: Annotated[int | None, typer.Option(help="compute threads (default: all cores)")] = None,
     batch_size: Annotated[int, typer.Option(help="images per batch (larger on a GPU)")] = 16,
     decode_workers: Annotated[int, typer.Option(help="threads decoding the next batches meanwhile")] = 1,
+    ray_chunk: Annotated[
+        int | None,
+        typer.Option(help="score chunks of this many images as Ray tasks (local Ray, or $RAY_ADDRESS)"),
+    ] = None,
 ) -> None:
     """Score a pool of images: probabilities and embeddings (memory-mapped .npy) and a CSV per image."""
     from lesionlab.scoring.run import score_folder
 
-    result = score_folder(run_dir, images, out, backend, threads, batch_size, decode_workers)
+    result = score_folder(run_dir, images, out, backend, threads, batch_size, decode_workers, True, ray_chunk)
     folder = out or run_dir / "scores"
     console.print(
         f"scored {result['n_images']} images with {backend} at {result['images_per_second']:.1f} images/s; "

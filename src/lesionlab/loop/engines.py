@@ -56,8 +56,23 @@ def run_unit(
     return Experiment(cfg, force=False, progress=progress).run_one(strategy, seed, on_round).to_dict()
 
 
+class _Lines:
+    """stderr that says it is not a terminal: workers sharing one terminal print whole lines (epochs,
+    rounds) instead of drawing progress bars over each other."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _unit_process(config: dict, strategy: str, seed: int, threads: int, progress: bool, on_round) -> None:
     """Entry point of a `local` worker process: a user error is one line on stderr and exit code 2."""
+    sys.stderr = _Lines(sys.stderr)
     try:
         run_unit(config, strategy, seed, threads, progress, on_round)
     except LesionlabError as exc:

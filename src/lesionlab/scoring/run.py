@@ -61,10 +61,12 @@ def score_folder(
     batch_size: int = SCORING_BATCH,
     decode_workers: int = 1,
     show_progress: bool = True,
+    ray_chunk: int | None = None,
 ) -> dict[str, Any]:
     """Score every image under `images` with the run's model; writes `probs.npy`, `embeddings.npy`
     (memory-mappable), `scores.csv` (file, predicted class, one probability per class) and
-    `scoring.json` (backend, throughput, undecodable files, the ONNX check) to `out`."""
+    `scoring.json` (backend, throughput, undecodable files, the ONNX check) to `out`. With `ray_chunk`,
+    chunks of that many images are scored in Ray tasks of `threads` (default 1) CPUs each."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown --backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     config, model, classes = load_run_model(run_dir)
@@ -72,18 +74,35 @@ def score_folder(
     paths = list_images(images)
     train = config.train
     onnx_path = Path(run_dir) / "model.onnx"
-    scorer = make_scorer(backend, model, train.resolution, threads, train.device, onnx_path)
-    result = score_images(
-        paths,
-        scorer,
-        train.resolution,
-        train.preprocessing,
-        train.resize,
-        batch_size,
-        decode_workers,
-        EvidenceStore(out),
-        show_progress,
-    )
+    if ray_chunk is not None:
+        from lesionlab.scoring.distributed import score_images_ray
+
+        if ray_chunk < 1:
+            raise ConfigError(f"--ray-chunk must be >= 1, got {ray_chunk}")
+        if backend == "onnxruntime":
+            from lesionlab.scoring.onnx_export import export_onnx
+
+            export_onnx(model, onnx_path, train.resolution, reuse=True)
+        model_file = onnx_path if backend == "onnxruntime" else Path(run_dir) / "model.pt"
+        image = {"resolution": train.resolution, "preprocessing": train.preprocessing, "resize": train.resize}
+        image["batch_size"] = batch_size
+        result = score_images_ray(
+            paths,
+            backend,
+            model_file,
+            len(classes),
+            model.embed_dim,
+            out,
+            image,
+            ray_chunk,
+            threads or 1,
+            decode_workers,
+        )
+    else:
+        scorer = make_scorer(backend, model, train.resolution, threads, train.device, onnx_path)
+        store = EvidenceStore(out)
+        image = (train.resolution, train.preprocessing, train.resize)
+        result = score_images(paths, scorer, *image, batch_size, decode_workers, store, show_progress)
     _write_csv(out / "scores.csv", result.paths, result.probs, classes, result.failed)
     summary = {
         "run": str(run_dir),
@@ -93,6 +112,7 @@ def score_folder(
         "threads": threads,
         "decode_workers": decode_workers,
         "batch_size": batch_size,
+        "ray_chunk": ray_chunk,
         "resolution": train.resolution,
         "seconds": result.seconds,
         "images_per_second": result.images_per_second,
