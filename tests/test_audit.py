@@ -115,7 +115,7 @@ def _folder_source(tmp_path: Path, n: int = 32) -> tuple[Path, Path, list[str]]:
 def _config(tmp_path: Path, data: dict) -> Path:
     config = {
         "data": data,
-        "train": {"resolution": 32, "views": 2, "num_threads": 1, "progress": False},
+        "train": {"resolution": 32, "views": 2, "epochs": 1, "num_threads": 1, "progress": False},
         "output": str(tmp_path / "run"),
         "cache_dir": str(tmp_path / "cache"),
     }
@@ -159,3 +159,44 @@ def test_audit_command_refuses_bad_options(tmp_path):
     assert isinstance(result.exception, ConfigError) and "--split" in str(result.exception)
     result = runner.invoke(app, ["audit", str(tmp_path / "missing.yaml")])
     assert isinstance(result.exception, ConfigError) and "does not exist" in str(result.exception)
+
+
+def test_audit_command_on_an_experiment_config_and_a_trained_run(tmp_path, tiny_isic, offline_single_thread):
+    data = {"source": "isic2017", "root": str(tiny_isic.root), "task": "melanoma"}
+    train = {"resolution": 32, "views": 2, "epochs": 1, "batch_size": 8, "num_threads": 1, "progress": False}
+    experiment = tmp_path / "al.yaml"
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "data": data,
+                "train": train,
+                "experiment": {"strategies": ["random"]},
+                "output": str(tmp_path / "al"),
+                "cache_dir": str(tmp_path / "cache"),
+            }
+        )
+    )
+    result = runner.invoke(app, ["audit", str(experiment), "--views", "2", "--folds", "2"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "al" / "audit" / "audit.csv").is_file()
+    # A trained run: its own model embeds the images with --features run.
+    config = _config(tmp_path, data)
+    assert runner.invoke(app, ["train", str(config)]).exit_code == 0
+    out = tmp_path / "by_model"
+    args = [
+        "audit",
+        str(tmp_path / "run"),
+        "--features",
+        "run",
+        "--views",
+        "2",
+        "--folds",
+        "2",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "audit.json").read_text())["features"] == "run"
+    result = runner.invoke(app, ["audit", str(config), "--features", "run"])
+    assert isinstance(result.exception, ConfigError) and "lesionlab train" in str(result.exception)
