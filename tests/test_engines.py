@@ -218,6 +218,17 @@ def test_engine_options_are_checked(args: tuple, message: str) -> None:
         Engine(*args)
 
 
+def test_run_command_checks_engine_options_before_any_work(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lesionlab.cli import app
+
+    config = tmp_path / "never_read.yaml"
+    result = CliRunner().invoke(app, ["run", str(config), "--engine", "local", "--address", "head:6379"])
+    assert result.exit_code != 0 and isinstance(result.exception, ConfigError)
+    assert "use it with --engine ray" in str(result.exception)
+
+
 def test_threads_and_workers_default_to_what_the_machine_holds(tiny: TinyIsic, tmp_path: Path) -> None:
     class Exp:
         config = exp_config(tiny, tmp_path / "x")
