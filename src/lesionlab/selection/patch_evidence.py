@@ -12,7 +12,7 @@ from lesionlab.data.patches import DEFAULT_PATCHES
 from lesionlab.selection.evidence import EvidenceRequest, register_evidence
 
 
-@register_evidence("patch_probs")
+@register_evidence("patch_probs", outputs=("class_probs",))
 def patch_probs(request: EvidenceRequest) -> np.ndarray:
     """(N, m, C) class probabilities of each unlabelled image's m augmented candidate patches
     (`lesionlab.data.patches`); on the fast path from the frozen trunk's cached patch activations."""
