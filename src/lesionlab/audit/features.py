@@ -30,13 +30,16 @@ def backbone_features(
     """(V, N, D) float32 embeddings of the first `views` fixed views of every record (view 0 = plain).
 
     `trainer` (e.g. a trained run's) is used as it is; otherwise a `backbone` with `weights` and the
-    resolution, preprocessing and frozen stages of `train` (default `TrainConfig()`) embeds the images.
+    resolution, preprocessing and frozen stages of `train` (default `TrainConfig()`) embeds the images;
+    trunk activations are cached in `cache_dir` (default: the user's lesionlab cache).
     """
     if trainer is None:
+        from lesionlab.data.cache import default_cache_dir
         from lesionlab.models.registry import create_classifier
         from lesionlab.training.trainer import Trainer
 
         cfg = (train or TrainConfig()).updated(loss="auto", synthetic="none")
         model = create_classifier(backbone, 2, weights, seed=0)  # the head is never used
-        trainer = Trainer(model, cfg, cache_dir=cache_dir)
+        # None means the default cache ($LESIONLAB_CACHE or ~/.cache/lesionlab), as for `lesionlab run`
+        trainer = Trainer(model, cfg, cache_dir=cache_dir or default_cache_dir())
     return trainer.view_embeddings(list(records), views).astype(np.float32)
