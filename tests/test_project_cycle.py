@@ -80,7 +80,10 @@ def test_init_propose_label_train_propose_export_import(tmp_path: Path, offline_
                 assert len(p.prediction) == 2 and abs(sum(p.prediction) - 1) < 1e-4
         project.store.save_label(second[0], truth[second[0]], "bob")
         expected = project.store.labels()
-    status = run("status", str(proj))
+    status = run("status", str(proj), "--plot", str(tmp_path / "curve.png"))
+    from PIL import Image
+
+    assert Image.open(tmp_path / "curve.png").size[0] > 300
     assert "labels: 13" in status and "v1" in status and "auc" in status and "bob 1" in status
 
     run("export", str(proj), "--out", str(tmp_path / "export"))

@@ -177,12 +177,17 @@ def audit(
 def status(
     project_dir: DirArg,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="also draw model quality per version into this PNG")
+    ] = None,
 ) -> None:
     """Labels so far, class balance, problem images, and model quality per version."""
-    from lesionlab.project.status import format_status, project_status
+    from lesionlab.project.status import format_status, plot_quality, project_status
 
     with _open(project_dir) as project:
         data = project_status(project)
+    if plot is not None:
+        _say(f"model quality curve: {plot_quality(data, plot)}")
     if as_json:
         print(json.dumps(data, indent=1, default=str))
     else:

@@ -8,8 +8,10 @@ labels it was trained on (the project's learning curve).
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from lesionlab.errors import DataError
 from lesionlab.project.project import Project
 
 BAR = 30
@@ -122,3 +124,37 @@ def format_status(status: dict[str, Any]) -> str:
     else:
         lines.append("models: none yet (`lesionlab project train`)")
     return "\n".join(lines)
+
+
+def plot_quality(status: dict[str, Any], out: Path) -> Path:
+    """The project's learning curve as a PNG: each version's estimated primary metric (with its 95 %
+    interval where recorded) against the number of labels it was trained on. Written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from lesionlab.io import atomic_file
+
+    versions = [v for v in status["models"] if isinstance(v["score"], float)]
+    if not versions:
+        raise DataError("no model version has a quality estimate yet; run `lesionlab project train` first")
+    fig = Figure(figsize=(5, 3.4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x = [v["n_labels"] for v in versions]
+    y = [v["score"] for v in versions]
+    ax.plot(x, y, "o-", color="#7a4e3b")
+    for v in versions:
+        if v.get("ci95") and all(isinstance(c, float) for c in v["ci95"]):
+            ax.plot([v["n_labels"]] * 2, v["ci95"], color="#7a4e3b", alpha=0.4, lw=3)
+        ax.annotate(
+            f"v{v['version']}", (v["n_labels"], v["score"]), textcoords="offset points", xytext=(4, 4)
+        )
+    ax.set_xlabel("labels")
+    ax.set_ylabel(f"{versions[-1]['primary_metric']} (cross-validated)")
+    ax.set_title(f"{status['project']}: model quality by version")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(out)
+    with atomic_file(out) as fh:
+        fig.savefig(fh, format="png", dpi=120)
+    return out
