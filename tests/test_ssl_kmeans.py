@@ -87,3 +87,26 @@ def test_ssl_features_need_no_model_and_pick_the_initial_set(tmp_path: Path, no_
         strat, None, pool[5:], pool=pool, settings=EvidenceSettings(workdir=tmp_path / "state")
     )
     np.testing.assert_allclose(again.ssl_features, ev.ssl_features[5:])
+
+
+def test_a_classification_experiment_takes_ssl_kmeans_as_its_initial_strategy(tmp_path: Path) -> None:
+    from lesionlab.config import ExperimentConfig, load_config
+    from lesionlab.loop.experiment import Experiment
+
+    tiny = make_tiny_isic(tmp_path / "isic")
+    cfg = load_config(
+        ExperimentConfig,
+        {
+            "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
+            "experiment": {
+                "strategies": ["entropy"],
+                "initial": {"kind": "strategy", "strategy": "ssl_kmeans", "size": 8},
+                "strategy_params": {"ssl_kmeans": {"k": 3, "pool": 1}},
+            },
+            "output": str(tmp_path / "run"),
+            "cache_dir": str(tmp_path / "cache"),
+        },
+    )
+    exp = Experiment(cfg, progress=False)
+    first = exp._initial_ids(seed=0)
+    assert len(set(first)) == 8 and first == exp._initial_ids(seed=0)
