@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
+import lesionlab.training.activations as act_mod
 from fake_isic import tiny_train_config
 from lesionlab.data.patches import DEFAULT_PATCHES, candidate_patches, patch_plan
 from lesionlab.data.records import Record
@@ -110,6 +111,8 @@ def test_patch_probs_fast_path_equals_the_whole_network_and_is_cached(
     assert probs.shape == (3, 8, 2)
     entries = sorted((cache / "activations").glob("*_patches/*.npy"))
     assert len(entries) == 3 * 8
+    # Once on disk, the patches leave memory: a pool's N x m entries are never all held at once.
+    assert not any(v for tag, v in act_mod._SHARED_MEMORY.items() if tag.endswith("_patches"))
     # The whole network on the same patches gives the same probabilities (float16 activations aside).
     full = Trainer(model, tiny_train_config(freeze_stages=0), cache_dir=None)
     images = full.images.get_many([r.image_path for r in records])
