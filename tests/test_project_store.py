@@ -167,3 +167,20 @@ def test_a_database_url_from_the_environment(tmp_path: Path, monkeypatch: pytest
     monkeypatch.delenv("MY_PROJECT_DB")
     with pytest.raises(ConfigError, match="MY_PROJECT_DB, which is not set"):
         open_project(tmp_path / "proj")
+
+
+def test_a_strategy_of_the_other_task_is_refused_before_any_work(tmp_path: Path) -> None:
+    from lesionlab.project.propose import propose
+
+    make_images(tmp_path / "images", n=4)
+    with (
+        init_project(
+            tmp_path / "seg", tmp_path / "images", CLASSES, task="segmentation", show_progress=False
+        ) as p,
+        pytest.raises(ConfigError, match="pixel"),
+    ):
+        propose(p, 2, strategy="entropy", show_progress=False)
+    with init_project(tmp_path / "cls", tmp_path / "images", CLASSES, show_progress=False) as p:
+        with pytest.raises(ConfigError, match="pixel_entropy"):
+            propose(p, 2, strategy="pixel_entropy", show_progress=False)
+        assert p.store.rounds() == []

@@ -50,7 +50,8 @@ def propose(
 ) -> ProposalResult:
     """Choose up to `budget` unlabelled images and record them as a new round."""
     from lesionlab.selection.base import get_strategy
-    from lesionlab.selection.evidence import EvidenceSettings, collect_evidence
+    from lesionlab.selection.evidence import EvidenceSettings, check_task, collect_evidence
+    from lesionlab.tasks import get_task
 
     if budget < 1:
         raise ConfigError(f"--budget must be at least 1, got {budget}")
@@ -58,6 +59,7 @@ def propose(
     version = latest_version(project)
     name = strategy or (cfg.strategy if version is not None else cfg.cold_start)
     chosen = get_strategy(name)
+    check_task(chosen, get_task(cfg.task).output)  # e.g. class entropy asked of a segmentation project
     if version is None:
         _check_cold_start(chosen)
     records = project.records()
