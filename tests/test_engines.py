@@ -218,6 +218,20 @@ def test_engine_options_are_checked(args: tuple, message: str) -> None:
         Engine(*args)
 
 
+def test_the_ray_engine_without_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "ray" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(ConfigError, match=r'pip install -e "\.\[ray\]"'):
+        Engine("ray")
+    Engine("local")  # the other engines need nothing more
+
+
 def test_run_command_checks_engine_options_before_any_work(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -20,6 +20,7 @@ and this process prints a line when a unit starts, ends or fails, with an ETA fo
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing as mp
 import os
 import sys
@@ -98,6 +99,8 @@ class Engine:
                 raise ConfigError(f"{what} must be >= 1, got {value}")
         if self.address is not None and self.name != "ray":
             raise ConfigError(f"--address names a Ray cluster: use it with --engine ray, not {self.name}")
+        if self.name == "ray" and importlib.util.find_spec("ray") is None:
+            raise ConfigError('the Ray engine needs Ray: pip install -e ".[ray]" (or use --engine local)')
 
     def task_threads(self, experiment: Any) -> int:
         """Threads per unit: as asked, else the config's `train.num_threads`, else 1."""
@@ -115,6 +118,11 @@ class Engine:
         config = experiment.config.model_dump(mode="json")
         board = _Board(units, experiment.progress)
         board.say(f"{self.name} engine: {len(units)} units, {workers} at a time, {threads} thread(s) each")
+        if experiment.config.train.num_threads is None:
+            board.say(
+                f"note: train.num_threads is not set, so each unit computes on {threads} thread(s) where a "
+                "serial run uses every core: numbers may differ in the last digits (set it to compare)"
+            )
         if self.name == "local":
             failures = self._run_local(config, units, threads, workers, experiment.progress, board)
         else:
