@@ -96,6 +96,17 @@ def test_entropy_matches_scipy_and_diversity_matches_pairwise_loop() -> None:
         assert patch_diversity(probs[i : i + 1])[0] == pytest.approx(loop)
 
 
+def test_diversity_is_the_sum_of_pairwise_jeffreys_divergences_from_scipy() -> None:
+    """(P_j - P_l) log(P_j / P_l) summed over classes is KL(P_j || P_l) + KL(P_l || P_j)."""
+    probs = np.random.default_rng(3).dirichlet(np.ones(3), size=(1, 6))
+    jeffreys = sum(
+        entropy(probs[0, j], probs[0, l]) + entropy(probs[0, l], probs[0, j])
+        for j in range(6)
+        for l in range(j + 1, 6)  # noqa: E741
+    )
+    assert patch_diversity(probs)[0] == pytest.approx(jeffreys)
+
+
 def test_zero_probabilities_are_safe() -> None:
     one_hot = np.array([[[1.0, 0.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]])
     assert np.all(np.isfinite(patch_entropy(one_hot))) and patch_entropy(one_hot)[0] == 0.0
