@@ -64,8 +64,12 @@ def propose(
         _check_cold_start(chosen)
     records = project.records()
     pending = {image_id for _, image_id in project.store.queue(annotator=None)}
-    labeled = [r for r in records if r.label is not None]
-    unlabeled = [r for r in records if r.label is None and r.id not in pending]
+    if cfg.task == "segmentation":  # annotated = has an expert's (or imported) mask
+        labeled = [r for r in records if r.mask_path is not None]
+    else:
+        labeled = [r for r in records if r.label is not None]
+    done = {r.id for r in labeled}
+    unlabeled = [r for r in records if r.id not in done and r.id not in pending]
     if not unlabeled:
         raise DataError(
             "nothing left to propose: every usable image is labelled or already waiting in the queue"
