@@ -45,6 +45,8 @@ def load_run_model(run_dir: Path) -> tuple[Any, Any, list[str]]:
                 f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
             )
     config, stored = _read_metrics(metrics)
+    if config.task != "classification":
+        raise ConfigError(f"{run_dir} trained a {config.task} model: lesionlab score scores classifiers")
     classes = _checkpoint_classes(ckpt) or [str(c) for c in stored.get("classes", [])]
     if len(classes) < 2:
         raise ConfigError(f"{run_dir}: the class names of the model are not recorded; train the run again")
