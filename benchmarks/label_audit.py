@@ -323,7 +323,7 @@ def noisy_oracle(data: Path, seeds: list[int], cache: Path, threads: int) -> dic
             "alc_per_seed": s["alc"]["per_seed"],
             "annotation_cost": s["annotation_cost"],
             "n_labeled": s["n_labeled"],
-            "auc": [{"mean": p["mean"], "se": p["se"]} for p in s["curves"]["auc"]],
+            "auc": [{"mean": p["mean"], "se": p["sem"]} for p in s["curves"]["auc"]],
             "wrong_labels_per_seed": wrong,
             "relabeled_per_seed": relabeled,
             "relabel_changed_per_seed": changed,
