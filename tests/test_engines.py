@@ -254,3 +254,27 @@ def test_threads_and_workers_default_to_what_the_machine_holds(tiny: TinyIsic, t
     assert Engine("local").task_workers(1, 1) == 1  # never more workers than units
     assert Engine("local").task_workers(100, cores * 2) == 1
     assert Engine("local", workers=3).task_workers(100, 1) == 3
+
+
+def test_a_unit_limits_blas_and_openmp_pools_not_only_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scikit-learn and numpy (k-means, PCA, the audit's neighbours) size their pools to every core unless
+    the unit limits them: two workers of 1 thread must not become two workers of all cores."""
+    from threadpoolctl import threadpool_info
+
+    from lesionlab.loop import engines
+    from lesionlab.loop.experiment import Experiment
+
+    seen: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_run_one(self, strategy, seed, on_round=None):
+        seen.extend(pool["num_threads"] for pool in threadpool_info())
+        raise Stop
+
+    monkeypatch.setattr(Experiment, "__init__", lambda self, cfg, force, progress: None)
+    monkeypatch.setattr(Experiment, "run_one", fake_run_one)
+    with pytest.raises(Stop):
+        engines.run_unit(ExperimentConfig().model_dump(mode="json"), "random", 0, threads=1)
+    assert seen and all(n == 1 for n in seen)

@@ -47,6 +47,7 @@ def run_unit(
     The configuration travels as plain JSON values, so any process or node can rebuild it.
     """
     import torch
+    from threadpoolctl import threadpool_limits
 
     from lesionlab.config import ExperimentConfig
     from lesionlab.loop.experiment import Experiment
@@ -54,7 +55,10 @@ def run_unit(
     torch.set_num_threads(threads)
     cfg = ExperimentConfig.model_validate(config)
     cfg = cfg.model_copy(update={"train": cfg.train.updated(num_threads=threads)})
-    return Experiment(cfg, force=False, progress=progress).run_one(strategy, seed, on_round).to_dict()
+    # torch's threads are not the only ones: scikit-learn and numpy (k-means, PCA, the audit's logistic
+    # regression and neighbour search) use OpenMP and BLAS pools sized to every core of the node.
+    with threadpool_limits(limits=threads):
+        return Experiment(cfg, force=False, progress=progress).run_one(strategy, seed, on_round).to_dict()
 
 
 class _Lines:
