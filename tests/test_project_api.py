@@ -169,7 +169,8 @@ def test_mask_uploads_are_checked_written_atomically_served_undone_and_exported(
     stored = np.array(Image.open(first))
     assert set(np.unique(stored)) == {0, 255} and stored[10, 10] == 255
     assert client.get("/api/masks/img_004").content == first.read_bytes()
-    assert "img_004" not in [x["image_id"] for x in client.get("/api/queue?annotator=ana").json()["items"]]
+    # a classification project's queue waits for a class label: a mask does not take the image out of it
+    assert "img_004" in [x["image_id"] for x in client.get("/api/queue?annotator=ana").json()["items"]]
     second = client.put(url, content=_png((32, 32), fill=0)).json()  # an empty mask replaces it ...
     assert client.get("/api/masks/img_004").content != first.read_bytes()
     client.post("/api/undo", json={"annotation_id": second["annotation_id"], "annotator": "ana"})
@@ -237,3 +238,17 @@ def test_an_image_that_vanishes_while_serving_is_a_404_not_a_crash(client: TestC
     assert client.get("/api/images/img_002").status_code == 404
     assert client.get("/api/queue", params={"annotator": "ana"}).status_code == 200
     assert client.get("/api/status").status_code == 200
+
+
+def test_a_segmentation_project_refuses_class_labels_with_a_reason(tmp_path: Path) -> None:
+    make_images(tmp_path / "images", n=2)
+    with init_project(
+        tmp_path / "seg",
+        tmp_path / "images",
+        ["background", "lesion"],
+        task="segmentation",
+        show_progress=False,
+    ) as seg:
+        response = label(TestClient(create_app(seg, TOKEN), headers=AUTH), "img_000", "lesion")
+        assert response.status_code == 422 and "segmentation project" in response.json()["detail"]
+        assert seg.store.count_annotations() == {}

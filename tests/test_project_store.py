@@ -184,3 +184,43 @@ def test_a_strategy_of_the_other_task_is_refused_before_any_work(tmp_path: Path)
         with pytest.raises(ConfigError, match="pixel_entropy"):
             propose(p, 2, strategy="pixel_entropy", show_progress=False)
         assert p.store.rounds() == []
+
+
+def test_what_counts_as_done_is_the_tasks_and_a_segmentation_project_refuses_class_labels(
+    tmp_path: Path, backend: str
+) -> None:
+    import numpy as np
+
+    make_images(tmp_path / "images", n=4)
+    labels_csv = tmp_path / "labels.csv"
+    labels_csv.write_text("image_id,label\nimg_000,lesion\n")
+    mask = np.zeros((32, 32), dtype=bool)
+    mask[8:20, 8:20] = True
+    proposed = [("img_000", None, None), ("img_001", None, None), ("img_002", None, None)]
+    with database_url(backend) as seg_url, database_url(backend) as cls_url:
+        with init_project(
+            tmp_path / "seg",
+            tmp_path / "images",
+            ["background", "lesion"],
+            task="segmentation",
+            database=seg_url,
+            show_progress=False,
+        ) as seg:
+            with pytest.raises(DataError, match="segmentation project, its annotations are masks"):
+                seg.store.add_annotation("img_000", 1, "ana")
+            with pytest.raises(DataError, match="segmentation project"):
+                import_labels(seg, labels_csv)
+            assert seg.store.count_annotations() == {}
+            seg.store.add_round("coreset", None, 3, 0, proposed)
+            seg.store_mask("img_001", mask, "ana")
+            seg.store_mask("img_002", mask, "model v1", source="model")  # a proposal, not an annotation
+            assert seg.store.annotated_ids() == {"img_001"}
+            assert [i for _, i in seg.store.queue(None)] == ["img_000", "img_002"]
+        with init_project(
+            tmp_path / "cls", tmp_path / "images", CLASSES, database=cls_url, show_progress=False
+        ) as cls:
+            cls.store.add_round("coreset", None, 3, 0, proposed)
+            cls.store_mask("img_000", mask, "ana")  # a mask is not a class label
+            cls.store.save_label("img_001", 1, "ana")
+            assert cls.store.annotated_ids() == {"img_001"}
+            assert [i for _, i in cls.store.queue(None)] == ["img_000", "img_002"]

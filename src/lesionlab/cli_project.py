@@ -80,6 +80,11 @@ def init(
         raise ConfigError(f"--task must be classification or segmentation, got {task!r}")
     if classes is None and task == "classification":
         raise ConfigError("a classification project needs --classes, e.g. --classes benign,melanoma")
+    if task == "segmentation" and labels is not None and not labels.is_dir():
+        raise ConfigError(
+            f"--labels {labels}: a segmentation project's annotations are masks, not class labels; "
+            "give a folder of <image_id>_segmentation.png masks"
+        )
     names = [c.strip() for c in (classes or "background,lesion").split(",") if c.strip()]
     settings = {"strategy": strategy} if strategy is not None else {}
     with init_project(project_dir, images, names, task, database, **settings) as project:

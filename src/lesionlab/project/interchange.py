@@ -191,6 +191,11 @@ def import_labels(
     project: Project, path: Path, annotator: str = "import", source: str = "import"
 ) -> dict[str, Any]:
     """Store the labels of `path` (source "import"); ids not in the project are counted, not stored."""
+    if project.config.task == "segmentation":
+        raise DataError(
+            f"cannot import class labels from {path}: this is a segmentation project, its annotations "
+            "are masks; import a folder of <image_id>_segmentation.png masks instead"
+        )
     labels = read_labels(project, path)
     known = set(project.store.image_ids())
     unknown = sorted(set(labels) - known)

@@ -206,7 +206,7 @@ class Project:
 def open_project(project_dir: Path) -> Project:
     project_dir = Path(project_dir).resolve()
     config = read_project_config(project_dir)
-    store = ProjectStore(config.database_url(project_dir), config.classes)
+    store = ProjectStore(config.database_url(project_dir), config.classes, config.task)
     return Project(project_dir, config, store)
 
 

@@ -64,11 +64,8 @@ def propose(
         _check_cold_start(chosen)
     records = project.records()
     pending = {image_id for _, image_id in project.store.queue(annotator=None)}
-    if cfg.task == "segmentation":  # annotated = has an expert's (or imported) mask
-        labeled = [r for r in records if r.mask_path is not None]
-    else:
-        labeled = [r for r in records if r.label is not None]
-    done = {r.id for r in labeled}
+    done = project.store.annotated_ids()  # the task's: a mask in a segmentation project, else a label
+    labeled = [r for r in records if r.id in done]
     unlabeled = [r for r in records if r.id not in done and r.id not in pending]
     if not unlabeled:
         raise DataError(

@@ -111,9 +111,10 @@ class LabelEntry:
 class ProjectStore:
     """The project's database behind the `LabelStore` protocol and the project's own queries."""
 
-    def __init__(self, url: str, classes: Sequence[str]) -> None:
+    def __init__(self, url: str, classes: Sequence[str], task: str = "classification") -> None:
         self.url = url
         self.classes = list(classes)
+        self.task = task  # what counts as done: a class label, or in a segmentation project a mask
         self.engine = make_engine(url)
         try:
             self.revision = migrate(self.engine)
@@ -233,6 +234,12 @@ class ProjectStore:
         a client may retry a submission whose reply it lost without storing it twice.
         """
         if label is not None:
+            if self.task == "segmentation":
+                raise DataError(
+                    f"cannot give {image_id!r} a class label: this is a segmentation project, its "
+                    "annotations are masks (draw one on the page, or import a folder of "
+                    "<image_id>_segmentation.png masks)"
+                )
             self.check_label(label)
         if request_id is not None:
             earlier = self._by_request(request_id)
@@ -333,8 +340,9 @@ class ProjectStore:
         return set(self.mask_paths())
 
     def annotated_ids(self) -> set[str]:
-        """Images with a standing class label or mask: done, as far as the queue is concerned."""
-        return set(self.labels()) | self.masked_ids()
+        """Images that are done, as far as the queue and `propose` are concerned: in a segmentation
+        project those with a standing mask, otherwise those with a standing class label."""
+        return self.masked_ids() if self.task == "segmentation" else set(self.labels())
 
     def labels(self) -> dict[str, int]:
         return {i: e.label for i, e in self.label_entries().items()}
@@ -399,7 +407,7 @@ class ProjectStore:
 
     def queue(self, annotator: str | None = None) -> list[tuple[Proposal, str]]:
         """Proposed usable images nobody has labelled and `annotator` has not skipped (None: the whole
-        queue, skips ignored), oldest round first; an image with a label or a mask is done."""
+        queue, skips ignored), oldest round first; an image is done as `annotated_ids` says (the task's)."""
         labelled = self.annotated_ids()
         with self.session() as s:
             skipped = (
