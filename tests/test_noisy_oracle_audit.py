@@ -188,3 +188,28 @@ def test_the_ranked_oracle_needs_its_difficulty_file(tmp_path):
     )
     with pytest.raises(ConfigError, match="oracle_difficulty"):
         Experiment(cfg, progress=False).oracle(0)
+
+
+def test_audit_command_audits_the_labels_a_run_bought(audited_run, no_network):
+    from typer.testing import CliRunner
+
+    from lesionlab.cli import app
+
+    cfg, _ = audited_run
+    state = PoolState.load(Path(cfg.output) / "state" / "random_seed0.json")
+    truth = {r.id: r.label for r in load_pool(cfg)}
+    wrong = {i for i, label in state.labels.items() if label != truth[i]}
+    args = ["audit", str(cfg.output), "--run", "random:0", "--views", "2", "--folds", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((Path(cfg.output) / "audit" / "audit.json").read_text())
+    assert summary["n_images"] == len(state.labels) and summary["split"] == "labels bought by random:0"
+    assert summary["at_k"][0]["n_flipped"] == len(wrong)
+    result = CliRunner().invoke(app, ["audit", str(cfg.output), "--run", "bald:0"])
+    assert isinstance(result.exception, ConfigError) and "random+audit:0" in str(result.exception)
+
+
+def load_pool(cfg):
+    from lesionlab.data.loading import load_dataset
+
+    return load_dataset(cfg, verify_files=False).split("train")

@@ -310,7 +310,7 @@ def report(
 @app.command()
 def audit(
     target: Annotated[
-        Path, typer.Argument(help="a train/experiment YAML config, or a `lesionlab train` folder")
+        Path, typer.Argument(help="a train/experiment YAML config, or a `lesionlab train` or `run` folder")
     ],
     out: Annotated[
         Path | None, typer.Option(help="folder for audit.csv/html/json (default: OUTPUT/audit)")
@@ -329,6 +329,10 @@ def audit(
     features: Annotated[
         str, typer.Option(help="backbone (untrained, out of sample) or run (the trained model)")
     ] = "backbone",
+    run: Annotated[
+        str | None,
+        typer.Option(help="experiment folder: the run whose bought labels to audit, STRATEGY:SEED"),
+    ] = None,
 ) -> None:
     """Rank labelled images by how likely their label is wrong; write a CSV and an HTML gallery to review."""
     from lesionlab.audit.run import run_audit
@@ -338,7 +342,8 @@ def audit(
         raise ConfigError("--features must be backbone or run, --split train, val, test or all")
     if not 0 <= simulate_noise < 1:
         raise ConfigError(f"--simulate-noise must be in [0, 1), got {simulate_noise}")
-    summary = run_audit(target, out, split, views, folds, top, flips, simulate_noise, seed, features)  # type: ignore[arg-type]
+    options = {"split": split, "views": views, "folds": folds, "top": top, "flips": flips, "seed": seed}
+    summary = run_audit(target, out, simulate_noise=simulate_noise, features=features, run=run, **options)  # type: ignore[arg-type]
     for m in summary["at_k"]:
         console.print(
             f"known flips: precision at {m['k']} {m['precision_at_k']:.3f}, recall {m['recall_at_k']:.3f}"

@@ -11,6 +11,8 @@ symmetric noise (`simulate_noise`, flips recorded) give precision and recall at 
 from __future__ import annotations
 
 import csv
+import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,12 +61,37 @@ def _load_target(target: Path) -> tuple[Any, LabeledDataset, Any]:
             from lesionlab.supervised import load_trained_run
 
             return load_trained_run(target)
+        if (target / "results.json").is_file():
+            config = ExperimentConfig.model_validate(
+                json.loads((target / "results.json").read_text())["config"]
+            )
+            return config, load_dataset(config, verify_files=False), None
         raise ConfigError(
-            f"{target} is not the output folder of `lesionlab train` (no metrics.json): pass a config file"
+            f"{target} is neither the output folder of `lesionlab train` (metrics.json) nor of `lesionlab"
+            " run` (results.json): pass one of those, or a config file"
         )
     data = read_yaml(target)
     config = load_config(ExperimentConfig if "experiment" in data else TrainRunConfig, target)
     return config, load_dataset(config), None
+
+
+def bought_labels(
+    target: Path, dataset: LabeledDataset, run: str | None
+) -> tuple[list[Record], set[str], str]:
+    """The labels one run of an experiment bought (`STRATEGY:SEED`, default its first run), as records,
+    and which of them differ from the data set's label (the simulated oracle's wrong answers)."""
+    from lesionlab.data.pool import PoolState
+
+    runs = [f"{r['strategy']}:{r['seed']}" for r in json.loads((target / "results.json").read_text())["runs"]]
+    chosen = run or (runs[0] if runs else "")
+    if chosen not in runs:
+        raise ConfigError(f"--run {chosen!r} is not a run of {target}; choose one of: {', '.join(runs)}")
+    name, seed = chosen.rsplit(":", 1)
+    state = PoolState.load(target / "state" / f"{name}_seed{seed}.json")
+    by_id = {r.id: r for r in dataset.split("train")}
+    records = [replace(by_id[i], label=int(label)) for i, label in state.labels.items()]
+    wrong = {i for i, label in state.labels.items() if by_id[i].label is not None and by_id[i].label != label}
+    return records, wrong, chosen
 
 
 def read_flips(path: Path) -> set[str]:
@@ -88,16 +115,28 @@ def run_audit(
     simulate_noise: float = 0.0,
     seed: int = 0,
     features: Literal["backbone", "run"] = "backbone",
+    run: str | None = None,
 ) -> dict[str, Any]:
-    """Audit the labelled images of `split` ("all" for every labelled image) of `target`; write the files."""
-    config, dataset, trained = _load_target(Path(target))
+    """Audit the labelled images of `split` ("all" for every labelled image) of `target`; write the files.
+
+    For an experiment's output folder, the labels one run bought (`run` = "STRATEGY:SEED") are audited,
+    and those that differ from the data set's (a noisy oracle's wrong answers) are the known flips.
+    """
+    target = Path(target)
+    config, dataset, trained = _load_target(target)
     if features == "run" and trained is None:
-        raise ConfigError("--features run needs the output folder of `lesionlab train`, not a config file")
-    splits = ("train", "val", "test") if split == "all" else (split,)
-    records = dataset.split(*splits, labeled_only=True)
+        raise ConfigError("--features run needs the output folder of `lesionlab train`")
+    experiment = target.is_dir() and (target / "results.json").is_file()
+    if experiment:
+        records, known, run = bought_labels(target, dataset, run)
+        split = f"labels bought by {run}"
+    else:
+        splits = ("train", "val", "test") if split == "all" else (split,)
+        records = dataset.split(*splits, labeled_only=True)
+        known = set()
     if len(records) < 4:
         raise ConfigError(f"{dataset.name} has {len(records)} labelled {split} images: too few to audit")
-    known = read_flips(flips) if flips else set()
+    known |= read_flips(flips) if flips else set()
     if simulate_noise > 0:
         from lesionlab.data.noise import relabel, symmetric_noise
 
@@ -118,7 +157,8 @@ def run_audit(
         trainer=trained if features == "run" else None,
         config=config,
     )
-    out = Path(out) if out is not None else Path(config.output) / "audit"
+    default = target if experiment or target.is_dir() else Path(config.output)
+    out = Path(out) if out is not None else default / "audit"
     extra = {
         "source": dataset.name,
         "split": split,
