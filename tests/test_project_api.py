@@ -224,6 +224,8 @@ def test_review_tab_keeps_or_changes_flagged_labels(client: TestClient, project)
     assert keep.json()["outcome"] == "keep"
     assert project.store.labels() == {"img_000": 1, "img_001": 1}
     assert client.get("/api/flags").json()["flags"] == []
+    again = client.post(f"/api/flags/{flags[1]['id']}/review", json={"outcome": "keep", "annotator": "bob"})
+    assert again.status_code == 409 and "already reviewed (keep) by 'rev'" in again.json()["detail"]
     assert (
         client.post("/api/flags/999/review", json={"outcome": "keep", "annotator": "rev"}).status_code == 404
     )

@@ -224,3 +224,41 @@ def test_what_counts_as_done_is_the_tasks_and_a_segmentation_project_refuses_cla
             cls.store.save_label("img_001", 1, "ana")
             assert cls.store.annotated_ids() == {"img_001"}
             assert [i for _, i in cls.store.queue(None)] == ["img_000", "img_002"]
+
+
+def test_reviewing_a_flag_is_one_transaction_and_happens_once(project) -> None:
+    from sqlalchemy import event
+
+    from lesionlab.project.models import AuditFlag
+    from lesionlab.project.store import AlreadyReviewed
+
+    store = project.store
+    store.save_label("img_000", 0, "ana")
+    store.add_flags([("img_000", 0.9, "looks like melanoma", 1)])
+    ((flag, _),) = store.flags()
+
+    def crash_on_the_decision(session, _context, _instances) -> None:
+        if any(isinstance(obj, AuditFlag) for obj in session.dirty):
+            raise RuntimeError("crash between the new label and the decision")
+
+    event.listen(store._sessions, "before_flush", crash_on_the_decision)
+    try:
+        with pytest.raises(RuntimeError, match="crash"):
+            store.review_flag(flag.id, "change", "rev", 1)
+    finally:
+        event.remove(store._sessions, "before_flush", crash_on_the_decision)
+    assert store.count_annotations() == {"expert": 1} and store.get_label("img_000") == 0  # all or nothing
+    assert [f.outcome for f, _ in store.flags()] == [None]
+    reviewed = store.review_flag(flag.id, "change", "rev", 1)
+    assert (reviewed.outcome, store.get_label("img_000")) == ("change", 1)
+    with pytest.raises(AlreadyReviewed, match=r"already reviewed \(change\) by 'rev'"):
+        store.review_flag(flag.id, "keep", "other")
+    with pytest.raises(AlreadyReviewed):
+        store.review_flag(flag.id, "change", "rev", 1)  # a retried request writes nothing
+    assert store.count_annotations() == {"expert": 2}
+    ((after, _),) = store.flags()
+    assert (after.outcome, after.reviewed_by, after.new_annotation_id) == (
+        "change",
+        "rev",
+        reviewed.new_annotation_id,
+    )

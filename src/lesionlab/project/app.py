@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr
 from lesionlab.errors import DataError
 from lesionlab.project.project import Project
 from lesionlab.project.status import project_status
+from lesionlab.project.store import AlreadyReviewed
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "lesionlab_token"
@@ -252,6 +253,8 @@ def create_app(project: Project, token: str) -> FastAPI:
             raise HTTPException(422, "changing a flagged label needs the new label")
         try:
             flag = project.store.review_flag(flag_id, body.outcome, body.annotator.strip(), label)
+        except AlreadyReviewed as exc:
+            raise HTTPException(409, str(exc)) from exc
         except DataError as exc:
             raise HTTPException(404 if "no audit flag" in str(exc) else 422, str(exc)) from exc
         return {"id": flag.id, "outcome": flag.outcome, "new_annotation_id": flag.new_annotation_id}

@@ -95,6 +95,10 @@ def migrate(engine: Engine) -> str:
     return head
 
 
+class AlreadyReviewed(DataError):
+    """An audit flag that already has an outcome (another reviewer, or a retried request, was first)."""
+
+
 @dataclass(frozen=True)
 class LabelEntry:
     """An image's standing label with who gave it, when and how (what export writes)."""
@@ -490,18 +494,28 @@ class ProjectStore:
             raise DataError(f"review outcome must be keep or change, got {outcome!r}")
         if outcome == "change" and label is None:
             raise DataError("changing a flagged label needs the new label")
+        if outcome == "change":
+            self.check_label(int(label))
+        # One transaction: the new label and the decision are stored together or not at all. The row lock
+        # (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) makes a second reviewer wait
+        # and then see the first one's outcome.
         with self.session() as s:
-            flag = s.get(AuditFlag, flag_id)
+            flag = s.get(AuditFlag, flag_id, with_for_update=True)
             if flag is None:
                 raise DataError(f"there is no audit flag {flag_id}")
-            image_id = s.scalar(select(ImageRow.image_id).where(ImageRow.key == flag.image_key))
-        new_id = None
-        if outcome == "change":
-            new_id, _ = self.add_annotation(image_id, int(label), reviewer, "expert")
-        with self.session() as s:
-            flag = s.get(AuditFlag, flag_id)
+            if flag.outcome is not None:
+                raise AlreadyReviewed(
+                    f"audit flag {flag_id} was already reviewed ({flag.outcome}) by {flag.reviewed_by!r}; "
+                    "reload the review tab"
+                )
+            if outcome == "change":
+                row = Annotation(
+                    image_key=flag.image_key, label=int(label), annotator=reviewer, source="expert"
+                )
+                s.add(row)
+                s.flush()
+                flag.new_annotation_id = row.id
             flag.outcome, flag.reviewed_by, flag.reviewed_at = outcome, reviewer, utcnow()
-            flag.new_annotation_id = new_id
             return flag
 
     # ------------------------------------------------------------------ health
