@@ -530,3 +530,26 @@ def test_paper003_strategies_resume_exactly(tiny: TinyIsic, tmp_path: Path, stra
     torch.manual_seed(6)
     resumed = run_experiment(exp_config(tiny, tmp_path / "B", **settings), progress=False)
     _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), strategy)
+
+
+def test_evaluating_on_val_keeps_val_out_of_the_epoch_choice(
+    tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With evaluate_on val the curves are measured on the validation images, so they must not also pick
+    each round's epoch (that would report the best of several epochs on the very images scored)."""
+    seen_val: list[int] = []
+    real_fit = Trainer.fit
+
+    def spy(self, train, val, *args, **kwargs):
+        seen_val.append(len(val))
+        return real_fit(self, train, val, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", spy)
+    config = exp_config(tiny, tmp_path / "run", strategies=["random"], rounds=1, evaluate_on="val")
+    experiment = Experiment(config, progress=False)
+    assert experiment.eval_records and {r.split for r in experiment.eval_records} == {"val"}
+    experiment.run()
+    assert seen_val == [0, 0]
+    seen_val.clear()
+    Experiment(exp_config(tiny, tmp_path / "test", strategies=["random"], rounds=1), progress=False).run()
+    assert seen_val and all(n > 0 for n in seen_val)

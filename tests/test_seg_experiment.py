@@ -147,6 +147,7 @@ def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
     from fake_isic import make_tiny_isic as make
     from lesionlab.config import ExperimentConfig, load_config
     from lesionlab.data.sources import load_source
+    from lesionlab.errors import ConfigError
     from lesionlab.loop.experiment import Experiment
     from lesionlab.loop.resume import fingerprint
 
@@ -167,7 +168,13 @@ def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
             "task": "segmentation",
             "model": {"backbone": "unet", "width": 4, "weights": "none"},
             "train": {"resolution": 32, "epochs": 3, "freeze_stages": 0, "num_threads": 1, "patience": 0},
-            "experiment": {"strategies": ["random"], "seeds": [0], "round_epochs": 1, "evaluate_on": "val"},
+            "experiment": {
+                "strategies": ["random"],
+                "seeds": [0],
+                "round_epochs": 1,
+                "learning": "acft_lq",
+                "evaluate_on": "val",
+            },
         },
     )
     exp = Experiment(cfg, progress=False)
@@ -175,8 +182,14 @@ def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
     model = exp._new_model(0)
     strategy = exp.strategies["random"]
     assert exp._trainer(model, 0, 0, strategy).config.epochs == 3
-    assert exp._trainer(model, 0, 1, strategy).config.epochs == 1
-    assert exp._trainer(exp._new_model(1), 1, 1).config.epochs == 3  # a committee member starts fresh
+    assert exp._trainer(model, 0, 1, strategy, continues=True).config.epochs == 1
+    # A model that does not continue a fine-tuning (the first one after an empty start, a committee
+    # member) trains in full.
+    assert exp._trainer(model, 0, 1, strategy, continues=False).config.epochs == 3
+    assert exp._trainer(exp._new_model(1), 1, 1).config.epochs == 3
+    retrain = cfg.model_copy(update={"experiment": cfg.experiment.model_copy(update={"learning": "retrain"})})
+    with pytest.raises(ConfigError, match="round_epochs shortens the rounds that continue"):
+        Experiment(retrain, progress=False)
 
 
 def test_strategies_of_the_other_task_are_refused_before_training(tmp_path: Path) -> None:
@@ -200,6 +213,16 @@ def test_strategies_of_the_other_task_are_refused_before_training(tmp_path: Path
     # Model-free and embedding-based strategies serve both tasks.
     both = {"strategies": ["coreset", "ssl_kmeans", "pca_lsh"], "evaluate_on": "val"}
     Experiment(load_config(ExperimentConfig, {**seg, "experiment": both}))
+    # Options that act on class labels would be silently ignored (noisy answers, the audit) or fail after
+    # round 0 (ONNX export of a classifier): refused up front.
+    for option, named in [
+        ({"oracle": "noisy", "oracle_noise": 0.1}, "experiment.oracle noisy"),
+        ({"audit": {"every_round": True}}, "experiment.audit.every_round"),
+        ({"pool_scoring": "onnxruntime"}, "experiment.pool_scoring onnxruntime"),
+        ({"learning": "acft_hq"}, "experiment.learning acft_hq"),
+    ]:
+        with pytest.raises(ConfigError, match=f"not for task segmentation: {named}"):
+            Experiment(load_config(ExperimentConfig, {**seg, "experiment": {**both, **option}}))
 
 
 def test_ceal_names_the_most_certain_unqueried_images() -> None:

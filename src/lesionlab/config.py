@@ -198,8 +198,8 @@ class ExperimentSection(_Strict):
     learning: Literal["retrain", "acft_q", "acft_lq", "acft_hq"] = "retrain"
     # Paper 004, Table 3 note: continual fine-tuning runs at this share of train.lr (see loop/learning.py).
     continual_lr_scale: Finite = Field(0.1, gt=0, le=1)
-    # Epochs of every round after the first (paper 001: 10 initial epochs, then 2 per round, continuing the
-    # model: learning acft_lq); None = train.epochs every round.
+    # Epochs of every round that continues an already fine-tuned model (paper 001: 10 initial epochs, then 2
+    # per round: learning acft_lq); None = train.epochs every round. Refused with learning retrain.
     round_epochs: int | None = Field(None, ge=1)
     oracle: Literal["simulated", "noisy", "noisy_ranked"] = "simulated"  # see lesionlab.loop.oracles
     oracle_noise: Finite = Field(0.0, ge=0, lt=1)  # for the noisy oracle: chance a label is flipped

@@ -10,6 +10,7 @@ random draw is derived from (seed, round), never from a generator that lives acr
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 import time
@@ -32,7 +33,7 @@ from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.statistics import round_gain_significant
 from lesionlab.io import atomic_file, write_json
 from lesionlab.loop import audit_step
-from lesionlab.loop.learning import round_lr
+from lesionlab.loop.learning import fine_tuned_before, round_lr
 from lesionlab.loop.oracles import NoisyOracle, Oracle, RankedNoisyOracle, SimulatedOracle, read_difficulty
 from lesionlab.loop.resume import check_resume, fingerprint
 from lesionlab.progress import eta, log_line
@@ -108,7 +109,13 @@ class Experiment:
         self.dataset: LabeledDataset = load_dataset(config)  # type: ignore[arg-type]
         self.pool = self.dataset.split("train")
         # Blank labels (segmentation: missing masks) are allowed outside the pool; such images are not scored.
-        self.val = [r for r in self.dataset.split("val") if self.task.has_target(r)]
+        # The images that pick each round's epoch must not be the ones the curves are measured on: with
+        # evaluate_on val, every round trains its full epochs and keeps the last.
+        self.val = (
+            []
+            if exp.evaluate_on == "val"
+            else [r for r in self.dataset.split("val") if self.task.has_target(r)]
+        )
         self.eval_records = [r for r in self.dataset.split(exp.evaluate_on) if self.task.has_target(r)]
         if not self.pool:
             raise DataError(f"{self.dataset.name} has no training images to form the pool")
@@ -121,10 +128,7 @@ class Experiment:
             raise DataError(
                 f"a simulated-oracle experiment needs every pool image {what} (hidden until bought)"
             )
-        if self.task.output == "pixel_probs" and exp.learning == "acft_hq":
-            raise ConfigError(
-                "experiment.learning acft_hq re-trains on misclassified images: classification only"
-            )
+        self._check_options()
         self.budget = _amount(exp.budget, len(self.pool), "experiment.budget")
         self.n_initial = (
             0 if exp.initial.kind == "empty" else _amount(exp.initial.size, len(self.pool), "initial")
@@ -171,6 +175,34 @@ class Experiment:
             self.task.default_loss if train.loss == "auto" else train.loss, train, self.dataset.num_classes
         )
 
+    def _check_options(self) -> None:
+        """Refuse, before any training, options that would be silently ignored or fail after round 0."""
+        exp = self.config.experiment
+        if exp.round_epochs is not None and exp.learning == "retrain":
+            raise ConfigError(
+                "experiment.round_epochs shortens the rounds that continue a fine-tuned model (learning "
+                "acft_q, acft_lq or acft_hq); with learning retrain every round trains a fresh model for "
+                "train.epochs: remove round_epochs or choose a continual learning"
+            )
+        if self.task.output == "pixel_probs":
+            classification_only = {
+                "experiment.learning acft_hq (re-trains on misclassified images)": exp.learning == "acft_hq",
+                f"experiment.oracle {exp.oracle} (its wrong answers are class labels, never masks)": (
+                    exp.oracle != "simulated"
+                ),
+                "experiment.audit.every_round (audits class labels, not masks)": exp.audit.every_round,
+                "experiment.pool_scoring onnxruntime (exports classifiers only)": (
+                    exp.pool_scoring == "onnxruntime"
+                ),
+            }
+            refused = [name for name, used in classification_only.items() if used]
+            if refused:
+                raise ConfigError("classification only, not for task segmentation: " + "; ".join(refused))
+        if exp.pool_scoring == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
+            raise ConfigError(
+                "experiment.pool_scoring onnxruntime needs ONNX Runtime: pip install 'lesionlab[onnx]'"
+            )
+
     def _check_metric_defined(self) -> None:
         """A metric that is undefined on the evaluation split (AUC with one class there) would be NaN in
         every round, and every curve, ALC and saving with it: refuse it now, not after the experiment."""
@@ -200,15 +232,25 @@ class Experiment:
         return build_model(self.task, self.config.model, self.dataset.num_classes, seed)
 
     def _trainer(
-        self, model, seed: int, round_: int, strategy: Strategy | None = None, lr: float | None = None
+        self,
+        model,
+        seed: int,
+        round_: int,
+        strategy: Strategy | None = None,
+        lr: float | None = None,
+        continues: bool = False,
     ) -> Trainer:
-        """A trainer for this (seed, round), with the auxiliary heads the strategy's evidence needs."""
+        """A trainer for this (seed, round), with the auxiliary heads the strategy's evidence needs.
+
+        `continues`: the model goes on from an earlier round's fine-tuning, so it takes the shorter
+        `round_epochs` schedule (paper 001); a fresh model (retrain, a committee member, the first
+        fine-tuning after an empty start) trains for `train.epochs`.
+        """
         cfg = self.config.train.updated(
             seed=seed * 1000 + round_, progress=self.progress, lr=lr or self.config.train.lr
         )
         later = self.config.experiment.round_epochs
-        if later is not None and round_ > 0 and strategy is not None:
-            # The round's own model continues; committee members (strategy None) start fresh: full epochs.
+        if later is not None and continues:
             cfg = cfg.updated(epochs=later)
         heads = heads_for(strategy, model) if strategy is not None else []
         return build_trainer(self.task, model, cfg, cache_dir=self.cache_dir, aux_heads=heads)
@@ -317,7 +359,8 @@ class Experiment:
             if not continuing:
                 model = self._new_model(seed)
             lr = round_lr(self.config.train.lr, exp.learning, state.history, exp.continual_lr_scale)
-            trainer = self._trainer(model, seed, round_, strategy, lr=lr)
+            continues = continuing and fine_tuned_before(state.history)
+            trainer = self._trainer(model, seed, round_, strategy, lr=lr, continues=continues)
             train_records = self._training_set(state, trainer if continuing else None)
             train_records += self._pseudo_labelled(state)  # CEAL: last round's trusted predictions
             entry: dict[str, Any] = {"round": round_, "n_labeled": len(state.labels)}
