@@ -206,3 +206,27 @@ def test_segmentation_cycle_masks_in_model_masks_proposed(tmp_path: Path, offlin
         assert import_masks(copy, tmp_path / "out" / "masks")["stored"] == 6
         for image_id in first.ids:
             assert np.array_equal(np.array(Image.open(copy.mask_path(image_id))), np.array(truth[image_id]))
+
+
+def test_train_never_writes_into_a_version_folder_another_run_has_taken(
+    tmp_path: Path, offline_single_thread
+) -> None:
+    from lesionlab.project import init_project
+    from lesionlab.project.training import train_project
+
+    truth = make_images(tmp_path / "images", n=8)
+    with init_project(
+        tmp_path / "proj", tmp_path / "images", CLASSES, show_progress=False, **tiny_project_settings()
+    ) as project:
+        for image_id, label in truth.items():
+            project.store.save_label(image_id, label, "ana")
+        # a concurrent `project train` took v0001 (the database's next id) and has not recorded its row yet
+        taken = project.models_dir / "v0001"
+        taken.mkdir(parents=True)
+        (taken / "model.pt").write_bytes(b"the other run's checkpoint")
+        result = train_project(project, show_progress=False)
+        assert result.checkpoint == "models/v0002/model.pt"
+        assert (taken / "model.pt").read_bytes() == b"the other run's checkpoint"
+        assert sorted(p.name for p in taken.iterdir()) == ["model.pt"]
+        assert (project.models_dir / "v0002" / "metrics.json").is_file()
+        assert [v.checkpoint for v in project.store.model_versions()] == [result.checkpoint]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,6 +131,22 @@ def _segmentation_cv(project: Project, records, k_wanted: int, show_progress: bo
     return metrics, k
 
 
+def reserve_version_folder(models_dir: Path, start: int) -> tuple[Path, int]:
+    """Create `models_dir/vNNNN` for the first free NNNN from `start`, atomically (`mkdir` fails on a folder
+    that exists), so two `project train` runs at once never write the same checkpoint: the database's next
+    id is only a first guess, since another run may have taken that folder but not yet recorded its row."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    number = start
+    while True:
+        folder = models_dir / f"v{number:04d}"
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            number += 1
+            continue
+        return folder, number
+
+
 def train_project(project: Project, folds: int | None = None, show_progress: bool = True) -> TrainResult:
     """Cross-validate, train on all labels (or masks), save `models/vNNNN/model.pt`, record the version."""
     from lesionlab.training.factory import save_model
@@ -146,9 +163,7 @@ def train_project(project: Project, folds: int | None = None, show_progress: boo
     log_line(f"train: final model on all {len(records)} labels", show_progress)
     final = new_trainer(project, progress=show_progress)
     fit = final.fit(records, (), classes)
-    number = project.store.next_model_version()
-    folder = project.models_dir / f"v{number:04d}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder, number = reserve_version_folder(project.models_dir, project.store.next_model_version())
     checkpoint = folder / "model.pt"
     save_model(final.model, checkpoint, meta={"classes": classes, "project_version": number})
     method = f"{k}-fold cross-validation"
