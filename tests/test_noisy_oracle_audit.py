@@ -213,3 +213,20 @@ def load_pool(cfg):
     from lesionlab.data.loading import load_dataset
 
     return load_dataset(cfg, verify_files=False).split("train")
+
+
+def test_a_split_that_leaves_no_new_image_is_refused_before_training(tmp_path):
+    """budget 4 with relabel_fraction 0.9 would re-label 4 and buy 0 new images: select(0) after round 0's
+    training. Refused at the start, naming both settings."""
+    tiny = make_tiny_isic(tmp_path / "isic2017")
+    experiment = {"strategies": ["random"], "budget": 4, "oracle": "noisy", "oracle_noise": 0.1}
+    base = {
+        "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
+        "output": str(tmp_path / "run"),
+        "cache_dir": str(tmp_path / "cache"),
+    }
+    bad = {**experiment, "audit": {"every_round": True, "relabel_fraction": 0.9}}
+    with pytest.raises(ConfigError, match=r"relabel_fraction 0.9 spends all 4 labels.*experiment.budget"):
+        Experiment(load_config(ExperimentConfig, {**base, "experiment": bad}), progress=False)
+    fine = {**experiment, "audit": {"every_round": True, "relabel_fraction": 0.5}}
+    Experiment(load_config(ExperimentConfig, {**base, "experiment": fine}), progress=False)

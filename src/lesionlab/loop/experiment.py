@@ -130,6 +130,14 @@ class Experiment:
             )
         self._check_options()
         self.budget = _amount(exp.budget, len(self.pool), "experiment.budget")
+        if exp.audit.every_round:
+            n_new, n_relabel = audit_step.split_budget(self.budget, exp.audit.relabel_fraction, "x+audit")
+            if n_new < 1:
+                raise ConfigError(
+                    f"experiment.audit.relabel_fraction {exp.audit.relabel_fraction} spends all "
+                    f"{self.budget} labels of a round on re-labels ({n_relabel}), leaving no new image: "
+                    "lower it or raise experiment.budget"
+                )
         self.n_initial = (
             0 if exp.initial.kind == "empty" else _amount(exp.initial.size, len(self.pool), "initial")
         )
