@@ -262,3 +262,63 @@ def test_reviewing_a_flag_is_one_transaction_and_happens_once(project) -> None:
         "rev",
         reviewed.new_annotation_id,
     )
+
+
+def test_masks_and_label_studio_tasks_round_trip_images_in_sub_folders(tmp_path: Path, backend: str) -> None:
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from lesionlab.project.interchange import import_masks
+
+    make_images(tmp_path / "images", n=2)
+    make_images(tmp_path / "images" / "site_b", n=2, start=2)
+    out = tmp_path / "out"
+    with database_url(backend) as url_a, database_url(backend) as url_b:
+        with init_project(
+            tmp_path / "a", tmp_path / "images", CLASSES, database=url_a, show_progress=False
+        ) as a:
+            ids = a.store.image_ids()
+            assert ids == ["img_000", "img_001", "site_b/img_002", "site_b/img_003"]
+            masks = {}
+            for k, image_id in enumerate(ids):
+                masks[image_id] = np.zeros((32, 32), dtype=bool)
+                masks[image_id][k : k + 10, 4:20] = True
+                a.store_mask(image_id, masks[image_id], "ana")
+                a.store.save_label(image_id, k % 2, "ana")
+            given = a.store.labels()
+            written = export_project(a, out, ("labelstudio", "masks"))
+        assert (
+            written["masks"]["files"] == 4
+            and (out / "masks" / "site_b" / "img_002_segmentation.png").is_file()
+        )
+        (out / "masks" / "notes.txt").write_text("not a mask")
+        (out / "masks" / "site_c").mkdir()
+        (out / "masks" / "site_c" / "img_009_segmentation.png").write_bytes(
+            (out / "masks" / "img_000_segmentation.png").read_bytes()
+        )
+        tasks = json.loads(Path(written["labelstudio"]["path"]).read_text())
+        for task in tasks:  # Label Studio's own export names the image by its path only
+            del task["data"]["image_id"]
+        tasks.append(
+            {
+                "data": {"image": "/data/local-files/?d=elsewhere/x.jpg"},
+                "annotations": tasks[0]["annotations"],
+            }
+        )
+        (out / "by_path.json").write_text(json.dumps(tasks))
+        with init_project(
+            tmp_path / "b", tmp_path / "images", CLASSES, database=url_b, show_progress=False
+        ) as b:
+            done = import_masks(b, out / "masks")
+            assert (done["stored"], done["unknown"], done["ignored"]) == (
+                4,
+                ["site_c/img_009"],
+                ["notes.txt"],
+            )
+            for image_id in ids:
+                assert np.array_equal(np.array(Image.open(b.mask_path(image_id))) > 127, masks[image_id])
+            labels = import_labels(b, out / "by_path.json")
+            assert (labels["stored"], labels["unknown"]) == (4, ["elsewhere/x.jpg"])
+            assert b.store.labels() == given

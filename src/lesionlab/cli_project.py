@@ -98,12 +98,18 @@ def init(
             from lesionlab.project.interchange import import_labels, import_masks
 
             done = (import_masks if labels.is_dir() else import_labels)(project, labels)
-            _say(f"imported {done['stored']} label(s) from {labels}" + _unknown(done["unknown"]))
+            _say(
+                f"imported {done['stored']} label(s) from {labels}"
+                + _unknown(done["unknown"], done.get("ignored"))
+            )
         _say(f"next: lesionlab project propose {project_dir} --budget 20")
 
 
-def _unknown(ids: list[str]) -> str:
-    return f"; {len(ids)} id(s) not in the project: {', '.join(ids[:5])}" if ids else ""
+def _unknown(ids: list[str], ignored: list[str] | None = None) -> str:
+    text = f"; {len(ids)} id(s) not in the project: {', '.join(ids[:5])}" if ids else ""
+    if ignored:
+        text += f"; {len(ignored)} file(s) not named <image_id>_segmentation.png: {', '.join(ignored[:5])}"
+    return text
 
 
 @project_app.command("propose")
@@ -231,5 +237,6 @@ def import_(
     with _open(project_dir) as project:
         done = (import_masks if labels.is_dir() else import_labels)(project, labels, annotator)
     _say(
-        f"imported {done['stored']} label(s) of {done['read']} read from {labels}" + _unknown(done["unknown"])
+        f"imported {done['stored']} label(s) of {done['read']} read from {labels}"
+        + _unknown(done["unknown"], done.get("ignored"))
     )

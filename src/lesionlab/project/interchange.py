@@ -15,6 +15,7 @@ import json
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote
 
 from lesionlab.errors import DataError
 from lesionlab.io import write_text
@@ -182,9 +183,18 @@ def _read_labelstudio(project: Project, path: Path) -> dict[str, int]:
 
 
 def _id_from_path(image: str, known: set[str]) -> str | None:
-    """The project image id a Label Studio image URL or path names (its file name without suffix)."""
-    stem = PurePosixPath(image.split("?d=")[-1]).stem
-    return stem if stem in known else None
+    """The project image id a Label Studio image URL or path names, built as the scan builds ids (the path
+    under the images folder without its suffix, so `sub/img.jpg` is `sub/img`): the longest trailing part
+    of the path that is a known id. An unmatched path is returned as given, to be reported as unknown."""
+    raw = unquote(image.split("?d=")[-1]).replace("\\", "/")
+    if not raw:
+        return None
+    parts = PurePosixPath(raw).with_suffix("").parts
+    for start in range(len(parts)):
+        candidate = "/".join(p for p in parts[start:] if p != "/")
+        if candidate in known:
+            return candidate
+    return raw
 
 
 def import_labels(
@@ -217,8 +227,10 @@ MASK_SUFFIX = "_segmentation.png"
 
 
 def import_masks(project: Project, folder: Path, annotator: str = "import") -> dict[str, Any]:
-    """Store the masks `<image_id>_segmentation.png` of `folder` (what `export` writes, ISIC 2017's naming),
-    each checked like an upload; a mask equal to the image's standing one is not stored again."""
+    """Store the masks `<image_id>_segmentation.png` of `folder` and its sub-folders (what `export` writes,
+    ISIC 2017's naming; the id is the path under `folder`, so `sub/img_segmentation.png` is `sub/img`),
+    each checked like an upload; a mask equal to the image's standing one is not stored again. Ids not in
+    the project are returned as `unknown`, other files as `ignored`."""
     import numpy as np
     from PIL import Image
 
@@ -226,9 +238,13 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
     if not folder.is_dir():
         raise DataError(f"masks folder {folder} does not exist")
     known = set(project.store.image_ids())
-    stored, unchanged, unknown = 0, 0, []
-    for path in sorted(folder.glob(f"*{MASK_SUFFIX}")):
-        image_id = path.name[: -len(MASK_SUFFIX)]
+    stored, unchanged, unknown, ignored = 0, 0, [], []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if not rel.endswith(MASK_SUFFIX):
+            ignored.append(rel)
+            continue
+        image_id = rel[: -len(MASK_SUFFIX)]
         if image_id not in known:
             unknown.append(image_id)
             continue
@@ -247,4 +263,5 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
         "stored": stored,
         "unchanged": unchanged,
         "unknown": unknown,
+        "ignored": ignored,
     }
