@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fake_isic import TinyIsic, tiny_train_config
 from lesionlab.data.records import Record
@@ -123,3 +124,26 @@ def test_all_pairs_strategies_are_refused_on_a_large_pool() -> None:
     # Below the limit it goes on (and here fails later for want of a model, not for its size).
     with pytest.raises(ConfigError, match="needs a trained model"):
         collect_evidence(_AllPairs(), None, pool[:40], settings=settings)
+
+
+def test_a_segmenters_large_pool_stays_in_memory(tmp_path: Path) -> None:
+    """The on-disk pass stores (N, C) class probabilities; a segmenter (no `num_classes`) has (N, H, W)
+    maps, so above the limit its forward pass stays in memory instead of failing."""
+
+    class Segmenter(torch.nn.Module):
+        embed_dim = 3
+
+    class SegLikeTrainer:
+        model = Segmenter()
+
+        def outputs(self, records, mc_samples=0):
+            n = len(records)
+            return np.full((n, 4, 4), 0.5), np.arange(3 * n, dtype=float).reshape(n, 3), np.empty((0,))
+
+        def embed(self, records):
+            return self.outputs(records)[1]
+
+    pool = [Record(id=f"r{i}", image_path=Path(f"r{i}.jpg"), label=0, split="train") for i in range(12)]
+    settings = EvidenceSettings(workdir=tmp_path / "state", disk_above=4)
+    evidence = collect_evidence(get_strategy("coreset"), SegLikeTrainer(), pool[2:], pool[:2], pool, settings)
+    assert not isinstance(evidence.embeddings, np.memmap) and evidence.embeddings.shape == (10, 3)

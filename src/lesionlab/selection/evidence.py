@@ -181,6 +181,9 @@ def _forward(request: EvidenceRequest) -> tuple[np.ndarray, np.ndarray, np.ndarr
         mc = request.settings.mc_samples if "mc_probs" in request.requested else 0
         settings = request.settings
         large = settings.disk_above is not None and len(request.unlabeled) > settings.disk_above
+        # The on-disk pass stores (N, C) class probabilities: a segmenter's (N, H, W) maps stay in memory
+        # (docs/scaling.md).
+        large = large and hasattr(trainer.model, "num_classes")
         if settings.scoring == "onnxruntime":
             from lesionlab.scoring.in_loop import onnx_outputs
 
