@@ -322,3 +322,32 @@ def test_masks_and_label_studio_tasks_round_trip_images_in_sub_folders(tmp_path:
             labels = import_labels(b, out / "by_path.json")
             assert (labels["stored"], labels["unknown"]) == (4, ["elsewhere/x.jpg"])
             assert b.store.labels() == given
+
+
+def test_an_unreadable_mask_stops_the_import_with_its_name_and_nothing_is_stored(
+    project, tmp_path: Path
+) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from lesionlab.project.interchange import import_masks
+
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    buf = io.BytesIO()
+    Image.fromarray(np.full((32, 32), 255, dtype=np.uint8)).save(buf, format="PNG")
+    (folder / "img_000_segmentation.png").write_bytes(buf.getvalue())
+    (folder / "img_001_segmentation.png").write_bytes(buf.getvalue()[:60])  # truncated
+    (folder / "img_002_segmentation.png").write_bytes(b"not an image at all")
+    with pytest.raises(
+        DataError, match=r"img_001_segmentation\.png: the mask does not decode.*nothing was imported"
+    ):
+        import_masks(project, folder)
+    assert project.store.count_annotations() == {} and not list(project.masks_dir.glob("*.png"))
+    (folder / "img_001_segmentation.png").write_bytes(buf.getvalue())
+    with pytest.raises(DataError, match=r"img_002_segmentation\.png: the mask does not decode"):
+        import_masks(project, folder)
+    (folder / "img_002_segmentation.png").unlink()
+    assert import_masks(project, folder)["stored"] == 2

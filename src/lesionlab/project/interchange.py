@@ -230,7 +230,9 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
     """Store the masks `<image_id>_segmentation.png` of `folder` and its sub-folders (what `export` writes,
     ISIC 2017's naming; the id is the path under `folder`, so `sub/img_segmentation.png` is `sub/img`),
     each checked like an upload; a mask equal to the image's standing one is not stored again. Ids not in
-    the project are returned as `unknown`, other files as `ignored`."""
+    the project are returned as `unknown`, other files as `ignored`. Every mask is decoded before any is
+    stored: a file that does not decode (or has the wrong size) stops the import with its name, and
+    nothing is stored, as with a bad line of a CSV."""
     import numpy as np
     from PIL import Image
 
@@ -239,6 +241,7 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
         raise DataError(f"masks folder {folder} does not exist")
     known = set(project.store.image_ids())
     stored, unchanged, unknown, ignored = 0, 0, [], []
+    todo: list[tuple[str, np.ndarray]] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
         if not rel.endswith(MASK_SUFFIX):
@@ -248,15 +251,21 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
         if image_id not in known:
             unknown.append(image_id)
             continue
-        current = project.mask_path(image_id)
-        new = np.array(Image.open(path).convert("L")) > 127
-        if current is not None and np.array_equal(np.array(Image.open(current)) > 127, new):
-            unchanged += 1
-            continue
         try:
-            project.write_mask(image_id, path.read_bytes(), annotator, source="import")
-        except DataError as exc:
-            raise DataError(f"{path}: {exc}") from exc
+            new = project.decode_mask(image_id, path.read_bytes())
+        except (OSError, DataError) as exc:
+            raise DataError(
+                f"{path}: {exc}; nothing was imported (fix or remove it and import again)"
+            ) from exc
+        current = project.mask_path(image_id)
+        if current is not None:
+            with Image.open(current) as im:
+                if np.array_equal(np.array(im.convert("L")) > 127, new):
+                    unchanged += 1
+                    continue
+        todo.append((image_id, new))
+    for image_id, mask in todo:  # every file decoded: store them (like a CSV, all of it or none)
+        project.store_mask(image_id, mask, annotator, source="import")
         stored += 1
     return {
         "read": stored + unchanged + len(unknown),

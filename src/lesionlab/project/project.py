@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,8 +141,12 @@ class Project:
         request_id: str | None = None,
         source: str = "expert",
     ) -> int:
-        """Store an uploaded mask PNG (checked: decodes, one channel, the image's size) atomically and
-        record it as an annotation. Returns the annotation id."""
+        """Store an uploaded mask PNG (checked by `decode_mask`) atomically and record it as an annotation.
+        Returns the annotation id."""
+        return self.store_mask(image_id, self.decode_mask(image_id, data), annotator, request_id, source)
+
+    def decode_mask(self, image_id: str, data: bytes) -> np.ndarray:
+        """The boolean (H, W) mask a PNG holds, checked: it decodes, and is the size of `image_id`."""
         row = self.store.image(image_id)
         if row is None or row.status != "ok":
             raise DataError(f"no usable image {image_id!r} in this project")
@@ -150,14 +155,21 @@ class Project:
                 if im.format != "PNG":
                     raise DataError(f"a mask must be a PNG, got {im.format}")
                 mask = np.array(im.convert("L"))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"the uploaded mask does not decode: {exc}") from exc
+        except (
+            OSError,
+            ValueError,
+            EOFError,
+            SyntaxError,
+            struct.error,
+            Image.DecompressionBombError,
+        ) as exc:
+            raise DataError(f"the mask does not decode: {exc}") from exc
         if (row.width, row.height) != (mask.shape[1], mask.shape[0]):
             raise DataError(
                 f"the mask is {mask.shape[1]}x{mask.shape[0]}, "
                 f"but image {image_id!r} is {row.width}x{row.height}"
             )
-        return self.store_mask(image_id, mask > 127, annotator, request_id, source)
+        return mask > 127
 
     def store_mask(
         self,
