@@ -254,3 +254,24 @@ def test_a_segmentation_project_refuses_class_labels_with_a_reason(tmp_path: Pat
         response = label(TestClient(create_app(seg, TOKEN), headers=AUTH), "img_000", "lesion")
         assert response.status_code == 422 and "segmentation project" in response.json()["detail"]
         assert seg.store.count_annotations() == {}
+
+
+def test_a_mask_with_transparency_is_read_by_its_alpha(client: TestClient, project) -> None:
+    strokes = np.zeros((32, 32), dtype=bool)
+    strokes[4:20, 6:18] = True
+    rgba = np.zeros((32, 32, 4), dtype=np.uint8)
+    rgba[..., :3] = 255  # a white, fully transparent background
+    rgba[strokes] = (255, 0, 0, 255)  # red strokes (grey level 76)
+    rgba[24:28, 24:28] = (0, 0, 0, 255)  # opaque black: background too
+    rgba[0:2, 0:2] = (0, 255, 0, 40)  # a faint green edge still shows
+    expected = strokes.copy()
+    expected[0:2, 0:2] = True
+    la = np.zeros((32, 32, 2), dtype=np.uint8)
+    la[..., 0] = 255
+    la[strokes] = (90, 255)
+    for image_id, pixels, mode in (("img_004", rgba, "RGBA"), ("img_005", la, "LA")):
+        buf = io.BytesIO()
+        Image.fromarray(pixels, mode=mode).save(buf, format="PNG")
+        assert client.put(f"/api/masks/{image_id}?annotator=ana", content=buf.getvalue()).status_code == 201
+        stored = np.array(Image.open(project.mask_path(image_id))) > 127
+        assert np.array_equal(stored, expected if mode == "RGBA" else strokes), mode

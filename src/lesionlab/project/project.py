@@ -146,7 +146,12 @@ class Project:
         return self.store_mask(image_id, self.decode_mask(image_id, data), annotator, request_id, source)
 
     def decode_mask(self, image_id: str, data: bytes) -> np.ndarray:
-        """The boolean (H, W) mask a PNG holds, checked: it decodes, and is the size of `image_id`."""
+        """The boolean (H, W) mask a PNG holds, checked: it decodes, and is the size of `image_id`.
+
+        A mask without transparency is read as grey levels, lesion above 127 (the page sends 0/255). With an
+        alpha channel (RGBA, LA, or a palette with a transparent colour) the alpha decides, as drawing tools
+        save strokes on a transparent layer: a pixel is lesion if it is not fully transparent and its colour
+        is not black (read as grey, red strokes would be L = 76 and vanish)."""
         row = self.store.image(image_id)
         if row is None or row.status != "ok":
             raise DataError(f"no usable image {image_id!r} in this project")
@@ -154,7 +159,12 @@ class Project:
             with Image.open(io.BytesIO(data)) as im:
                 if im.format != "PNG":
                     raise DataError(f"a mask must be a PNG, got {im.format}")
-                mask = np.array(im.convert("L"))
+                if "A" in im.getbands() or "transparency" in im.info:
+                    # strokes drawn on a transparent layer: lesion where a pixel shows and is not black
+                    rgba = np.array(im.convert("RGBA"))
+                    mask = (rgba[..., 3] > 0) & (rgba[..., :3].max(axis=-1) > 0)
+                else:
+                    mask = np.array(im.convert("L")) > 127
         except (
             OSError,
             ValueError,
@@ -169,7 +179,7 @@ class Project:
                 f"the mask is {mask.shape[1]}x{mask.shape[0]}, "
                 f"but image {image_id!r} is {row.width}x{row.height}"
             )
-        return mask > 127
+        return mask
 
     def store_mask(
         self,
