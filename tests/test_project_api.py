@@ -275,3 +275,43 @@ def test_a_mask_with_transparency_is_read_by_its_alpha(client: TestClient, proje
         assert client.put(f"/api/masks/{image_id}?annotator=ana", content=buf.getvalue()).status_code == 201
         stored = np.array(Image.open(project.mask_path(image_id))) > 127
         assert np.array_equal(stored, expected if mode == "RGBA" else strokes), mode
+
+
+def test_undo_takes_back_only_ones_own_expert_annotation(client: TestClient, project) -> None:
+    ana = label(client, "img_000", 1, annotator="ana").json()["annotation_id"]
+    imported, _ = project.store.add_annotation("img_001", 0, "import", source="import")
+    model = project.store_mask("img_002", np.ones((32, 32), dtype=bool), "model v1", source="model")
+    for annotation_id, annotator, whose in (
+        (ana, "bob", "'ana'"),
+        (imported, "import", "a import annotation"),
+        (model, "model v1", "a model annotation"),
+    ):
+        response = client.post("/api/undo", json={"annotation_id": annotation_id, "annotator": annotator})
+        assert response.status_code == 403 and whose in response.json()["detail"]
+    assert project.store.labels() == {"img_000": 1, "img_001": 0}
+    assert project.mask_path("img_002", model=True) is not None
+    assert (
+        client.post("/api/undo", json={"annotation_id": ana, "annotator": " ana "}).json()["undone"] is True
+    )
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t"])
+def test_a_blank_annotator_name_is_refused(client: TestClient, project, name: str) -> None:
+    assert label(client, "img_000", 1, annotator=name).status_code == 422
+    assert client.post("/api/skip", json={"image_id": "img_000", "annotator": name}).status_code == 422
+    put = client.put("/api/masks/img_000", params={"annotator": name}, content=_png((32, 32)))
+    assert put.status_code == 422
+    assert project.store.count_annotations() == {}
+
+
+def test_the_token_in_a_url_is_accepted_on_the_page_entry_only(project) -> None:
+    bare = TestClient(create_app(project, TOKEN))
+    for path in ("/api/project", "/api/images/img_000", "/static/app.js", "/api/queue?annotator=a&"):
+        sep = "&" if "?" in path else "?"
+        assert bare.get(f"{path}{sep}token={TOKEN}").status_code == 401, path
+    response = bare.post(
+        f"/api/labels?token={TOKEN}", json={"image_id": "img_000", "label": 1, "annotator": "a"}
+    )
+    assert response.status_code == 401 and project.store.count_annotations() == {}
+    assert bare.get(f"/?token={TOKEN}").status_code == 200  # sets the cookie ...
+    assert bare.get("/api/project").status_code == 200  # ... which the rest then uses

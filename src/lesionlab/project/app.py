@@ -1,7 +1,8 @@
 """The annotation server: a FastAPI app over one project, and the static page experts label with.
 
 Every request needs the token printed at start (header `Authorization: Bearer TOKEN`, or the cookie the
-page receives when opened at `/?token=TOKEN`); without it, or with a wrong one, the answer is 401. Images
+page receives when opened at `/?token=TOKEN`, the only URL that may carry it); without it, or with a wrong
+one, the answer is 401. An annotator may undo only their own expert annotations (403 otherwise). Images
 are served only by id from the database and only from inside the images folder (anything else is 404,
 and nothing outside is read); mask uploads are size-limited (413) and checked before they are written;
 a label must name one of the project's classes (422). A corrupt or vanished image is a 404 for that image,
@@ -14,54 +15,60 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictInt, StrictStr, StringConstraints
 
 from lesionlab.errors import DataError
 from lesionlab.project.project import Project
 from lesionlab.project.status import project_status
-from lesionlab.project.store import AlreadyReviewed
+from lesionlab.project.store import AlreadyReviewed, NotYours
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "lesionlab_token"
 VIEW_LEASE_S = 120  # an image someone has open goes to the back of the others' queues for this long
 
 
+# A name, stripped; one of only spaces is refused (it would be stored as "", nobody's).
+Annotator = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+
 class LabelIn(BaseModel):
     image_id: str = Field(min_length=1, max_length=512)
     label: StrictStr | StrictInt  # a class name or index; a JSON true is neither
-    annotator: str = Field(min_length=1, max_length=128)
+    annotator: Annotator
     request_id: str | None = Field(None, min_length=8, max_length=64)
 
 
 class UndoIn(BaseModel):
     annotation_id: int
-    annotator: str = Field(min_length=1, max_length=128)
+    annotator: Annotator
 
 
 class SkipIn(BaseModel):
     image_id: str = Field(min_length=1, max_length=512)
-    annotator: str = Field(min_length=1, max_length=128)
+    annotator: Annotator
 
 
 class ReviewIn(BaseModel):
     outcome: str = Field(pattern="^(keep|change)$")
     label: StrictStr | StrictInt | None = None
-    annotator: str = Field(min_length=1, max_length=128)
+    annotator: Annotator
 
 
 def _token_of(request: Request) -> str | None:
+    """The token of a request: the Bearer header, the page's cookie, or `?token=` on the page entry `/`
+    alone (a token in other URLs would end up in access logs and the browser history)."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return (
         request.headers.get("x-lesionlab-token")
         or request.cookies.get(COOKIE)
-        or request.query_params.get("token")
+        or (request.query_params.get("token") if request.url.path == "/" else None)
     )
 
 
@@ -170,7 +177,7 @@ def create_app(project: Project, token: str) -> FastAPI:
             raise HTTPException(404, f"image {body.image_id!r} is {row.status} and cannot be labelled")
         label = class_index(body.label)
         annotation_id, new = project.store.add_annotation(
-            body.image_id, label, body.annotator.strip(), "expert", body.request_id
+            body.image_id, label, body.annotator, "expert", body.request_id
         )
         with lock:
             viewing.pop(body.image_id, None)
@@ -186,13 +193,16 @@ def create_app(project: Project, token: str) -> FastAPI:
         annotation = project.store.annotation(body.annotation_id)
         if annotation is None:
             raise HTTPException(404, f"no annotation {body.annotation_id}")
-        done = project.store.retract(body.annotation_id, body.annotator.strip())
+        try:
+            done = project.store.retract(body.annotation_id, body.annotator)
+        except NotYours as exc:
+            raise HTTPException(403, str(exc)) from exc
         return {"annotation_id": body.annotation_id, "undone": done}
 
     @app.post("/api/skip")
     def skip(body: SkipIn) -> dict[str, Any]:
         known_image(body.image_id)
-        project.store.skip(body.image_id, body.annotator.strip())
+        project.store.skip(body.image_id, body.annotator)
         with lock:
             viewing.pop(body.image_id, None)
         return {"image_id": body.image_id, "skipped": True}
@@ -210,6 +220,9 @@ def create_app(project: Project, token: str) -> FastAPI:
     @app.put("/api/masks/{image_id:path}", status_code=201)
     async def put_mask(image_id: str, request: Request, annotator: str, request_id: str | None = None):
         known_image(image_id)
+        annotator = annotator.strip()
+        if not annotator or len(annotator) > 128:
+            raise HTTPException(422, "annotator must be a name (1-128 characters, not only spaces)")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise HTTPException(413, f"the upload is larger than {project.config.max_upload_mb} MB")
@@ -219,7 +232,7 @@ def create_app(project: Project, token: str) -> FastAPI:
             if len(data) > limit:
                 raise HTTPException(413, f"the upload is larger than {project.config.max_upload_mb} MB")
         try:
-            annotation_id = project.write_mask(image_id, bytes(data), annotator.strip(), request_id)
+            annotation_id = project.write_mask(image_id, bytes(data), annotator, request_id)
         except DataError as exc:
             raise HTTPException(422, str(exc)) from exc
         return {"annotation_id": annotation_id, "image_id": image_id}
@@ -252,7 +265,7 @@ def create_app(project: Project, token: str) -> FastAPI:
         if body.outcome == "change" and label is None:
             raise HTTPException(422, "changing a flagged label needs the new label")
         try:
-            flag = project.store.review_flag(flag_id, body.outcome, body.annotator.strip(), label)
+            flag = project.store.review_flag(flag_id, body.outcome, body.annotator, label)
         except AlreadyReviewed as exc:
             raise HTTPException(409, str(exc)) from exc
         except DataError as exc:

@@ -95,6 +95,10 @@ def migrate(engine: Engine) -> str:
     return head
 
 
+class NotYours(DataError):
+    """An undo of an annotation the asking annotator did not give as an expert."""
+
+
 class AlreadyReviewed(DataError):
     """An audit flag that already has an outcome (another reviewer, or a retried request, was first)."""
 
@@ -277,15 +281,22 @@ class ProjectStore:
         with self.session() as s:
             return s.get(Annotation, annotation_id)
 
-    def retract(self, annotation_id: int, annotator: str = "") -> bool:
-        """Undo an annotation (kept, marked retracted); False if it does not exist or was undone already."""
+    def retract(self, annotation_id: int, annotator: str) -> bool:
+        """Undo `annotator`'s own expert annotation (kept, marked retracted); False if it does not exist or
+        was undone already. Anything else (an import, a model's mask, another expert's label) is refused
+        with `NotYours`: undo takes back one's own slip, it does not overrule someone else."""
         with self.session() as s:
-            done = s.execute(
-                update(Annotation)
-                .where(Annotation.id == annotation_id, Annotation.retracted_at.is_(None))
-                .values(retracted_at=utcnow(), retracted_by=annotator)
-            )
-            return done.rowcount == 1
+            row = s.get(Annotation, annotation_id, with_for_update=True)
+            if row is None or row.retracted_at is not None:
+                return False
+            if row.source != "expert" or row.annotator != annotator:
+                whose = f"{row.annotator!r}'s" if row.source == "expert" else f"a {row.source} annotation"
+                raise NotYours(
+                    f"annotation {annotation_id} is {whose}; an annotator can undo only their own labels "
+                    "and masks (label the image again to change it)"
+                )
+            row.retracted_at, row.retracted_by = utcnow(), annotator
+            return True
 
     def skip(self, image_id: str, annotator: str = "") -> None:
         with self.session() as s:
