@@ -132,6 +132,19 @@ def test_commands_say_what_is_missing_in_one_line(tmp_path: Path, monkeypatch: p
         app, ["project", "init", str(tmp_path / "p"), "--images", str(tmp_path / "images")]
     )
     assert isinstance(result.exception, ConfigError) and "needs --classes" in str(result.exception)
+    (tmp_path / "labels.csv").write_text("image_id,label\nimg_000,lesion\n")
+    seg = [
+        "project",
+        "init",
+        str(tmp_path / "s"),
+        "--images",
+        str(tmp_path / "images"),
+        "--task",
+        "segmentation",
+    ]
+    result = CliRunner().invoke(app, [*seg, "--labels", str(tmp_path / "labels.csv")])
+    assert isinstance(result.exception, ConfigError) and "masks, not class labels" in str(result.exception)
+    assert not (tmp_path / "s").exists()  # refused before anything was created
     result = CliRunner().invoke(app, ["project", "status", str(tmp_path / "nothing")])
     assert isinstance(result.exception, ConfigError) and "is not an annotation project" in str(
         result.exception
