@@ -553,3 +553,33 @@ def test_evaluating_on_val_keeps_val_out_of_the_epoch_choice(
     seen_val.clear()
     Experiment(exp_config(tiny, tmp_path / "test", strategies=["random"], rounds=1), progress=False).run()
     assert seen_val and all(n > 0 for n in seen_val)
+
+
+def test_evidence_sees_the_bought_labels_and_nothing_of_the_hidden_pool(
+    tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Providers get the unbought images without label or mask, and the bought ones with the label the
+    oracle gave (a noisy oracle's wrong answer included), never the data set's hidden truth."""
+    import lesionlab.loop.experiment as experiment_module
+
+    calls: list[tuple[list, list, list]] = []
+    real = experiment_module.collect_evidence
+
+    def spy(strategy, trainer, unlabeled, labeled, pool, settings):
+        calls.append((list(unlabeled), list(labeled), list(pool)))
+        return real(strategy, trainer, unlabeled, labeled, pool, settings)
+
+    monkeypatch.setattr(experiment_module, "collect_evidence", spy)
+    config = exp_config(
+        tiny, tmp_path / "run", strategies=["least_confidence"], rounds=1, oracle="noisy", oracle_noise=0.5
+    )
+    experiment = Experiment(config, progress=False)
+    state = experiment.run_one("least_confidence", 0)
+    unlabeled, labeled, pool = calls[0]
+    assert unlabeled and all(r.label is None and r.mask_path is None for r in [*unlabeled, *pool])
+    bought = state.history[0]  # round 0's selection happened with the initial labels
+    assert len(labeled) == bought["n_labeled"]
+    truth = {r.id: r.label for r in experiment.pool}
+    given = {r.id: r.label for r in labeled}
+    assert all(given[i] == state.labels[i] for i in given)
+    assert any(given[i] != truth[i] for i in given)  # the noisy oracle's wrong answers, as bought

@@ -230,3 +230,30 @@ def test_a_split_that_leaves_no_new_image_is_refused_before_training(tmp_path):
         Experiment(load_config(ExperimentConfig, {**base, "experiment": bad}), progress=False)
     fine = {**experiment, "audit": {"every_round": True, "relabel_fraction": 0.5}}
     Experiment(load_config(ExperimentConfig, {**base, "experiment": fine}), progress=False)
+
+
+def test_the_fingerprint_holds_the_difficulty_files_content(tmp_path):
+    """Resuming after the difficulty CSV was edited would mix two oracles under one name: the fingerprint
+    changes with the file's bytes, not only its path."""
+    from lesionlab.data.sources import load_source
+    from lesionlab.loop.resume import fingerprint
+
+    tiny = make_tiny_isic(tmp_path / "isic2017")
+    csv = tmp_path / "difficulty.csv"
+    csv.write_text("image_id,difficulty\nISIC_0000000,1.0\n")
+    cfg = load_config(
+        ExperimentConfig,
+        {
+            "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
+            "experiment": {
+                "strategies": ["random"],
+                "oracle": "noisy_ranked",
+                "oracle_noise": 0.1,
+                "oracle_difficulty": str(csv),
+            },
+        },
+    )
+    ds = load_source("isic2017", tiny.root, "melanoma")
+    before = fingerprint(cfg, ds)
+    csv.write_text("image_id,difficulty\nISIC_0000000,0.0\n")
+    assert fingerprint(cfg, ds) != before

@@ -183,6 +183,11 @@ class Experiment:
             self.task.default_loss if train.loss == "auto" else train.loss, train, self.dataset.num_classes
         )
 
+    @staticmethod
+    def _hidden(records: list[Record]) -> list[Record]:
+        """Records as a strategy may see them before they are bought: no label, no mask."""
+        return [replace(r, label=None, mask_path=None) for r in records]
+
     def _check_options(self) -> None:
         """Refuse, before any training, options that would be silently ignored or fail after round 0."""
         exp = self.config.experiment
@@ -292,8 +297,9 @@ class Experiment:
             rng = np.random.default_rng([seed, 0])
             picked = rng.choice(len(self.pool), size=self.n_initial, replace=False)
             return [self.pool[i].id for i in sorted(picked)]
+        hidden = self._hidden(self.pool)
         evidence = collect_evidence(
-            self.initial_strategy, None, self.pool, pool=self.pool, settings=self.evidence_settings
+            self.initial_strategy, None, hidden, pool=hidden, settings=self.evidence_settings
         )
         return list(
             self.initial_strategy.select(evidence, self.n_initial, np.random.default_rng([seed, 0])).ids
@@ -394,13 +400,15 @@ class Experiment:
             stop_reason = self._stop_reason(state, entry, previous_correct)
             if stop_reason is None:
                 t1, c1 = time.perf_counter(), time.process_time()
-                unlabeled = [self.by_id[i] for i in state.unlabeled_ids()]
-                labeled = [self.by_id[i] for i in state.labeled_ids()]
+                # Evidence sees what was bought (a noisy oracle's answers) and nothing of the rest.
+                unlabeled = self._hidden([self.by_id[i] for i in state.unlabeled_ids()])
+                labeled = [replace(self.by_id[i], label=state.labels[i]) for i in state.labeled_ids()]
                 settings = replace(
                     self.evidence_settings,
                     ensemble=partial(self._ensemble, trainer, train_records, seed, round_),
                 )
-                evidence = collect_evidence(strategy, trainer, unlabeled, labeled, self.pool, settings)
+                pool = self._hidden(self.pool)  # in pool order: pool-level features are fitted on it
+                evidence = collect_evidence(strategy, trainer, unlabeled, labeled, pool, settings)
                 n_new, n_relabel = audit_step.split_budget(
                     self.budget, exp.audit.relabel_fraction, strategy_name
                 )

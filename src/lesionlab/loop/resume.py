@@ -8,12 +8,14 @@ and a digest of the data; a rerun compares, and a mismatch stops before any work
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from lesionlab.config import ExperimentConfig
+from lesionlab.data.fingerprint import content_key
 from lesionlab.data.records import LabeledDataset
 from lesionlab.errors import ConfigError
 from lesionlab.io import write_json
@@ -55,8 +57,13 @@ def fingerprint(config: ExperimentConfig, dataset: LabeledDataset) -> dict[str, 
     if not dumped["experiment"]["audit"]["every_round"]:
         # Fields added with the label audit (issue 16): runs saved before them, without an audit, resume.
         parts["experiment"].pop("audit", None)
-    if dumped["experiment"]["oracle_difficulty"] is None:
+    difficulty = dumped["experiment"]["oracle_difficulty"]
+    if difficulty is None:
         parts["experiment"].pop("oracle_difficulty", None)
+    else:  # the file's content decides which answers are wrong, not its name
+        # A missing file is reported, with the fix, when the oracle is built.
+        with contextlib.suppress(OSError):
+            parts["experiment"]["oracle_difficulty"] = {"path": difficulty, "sha256": content_key(difficulty)}
     # Fields added with segmentation (paper 001): runs saved before them resume when they are unused.
     if dumped["experiment"].get("round_epochs") is None:
         parts["experiment"].pop("round_epochs", None)
