@@ -231,7 +231,9 @@ def test_activation_cache_is_reused_and_invalidated(
 
     clear_memory()
     Trainer(copy.deepcopy(lite0), config(views=2), cache_dir=cache).fit(train)
-    assert sum(seen) == 2 * len(train)  # every image, both views
+    # Every image, both views, once: in fixed-shape batches (a short one zero-padded), so the rows run
+    # exceed the images by less than one batch per view.
+    assert len(set(seen)) == 1 and 2 * len(train) <= sum(seen) < 2 * len(train) + 2 * seen[0]
     assert len(list((cache / "activations").rglob("*.npy"))) == 2 * len(train)
     # `lesionlab cache` recognises the folder the trainer wrote, as one in use.
     assert [(f.kind, f.files, f.stale) for f in cache_folders(cache) if f.kind == "trunk activations"] == [
@@ -267,7 +269,7 @@ def test_activation_cache_is_reused_and_invalidated(
     lesion_image(12345, melanoma=False).save(changed, quality=95)
     os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
     after = second.predict(train)
-    assert seen == [1]
+    assert len(seen) == 1  # one (padded) trunk batch, for the one edited image
     assert not np.allclose(after[0], before[0])
     np.testing.assert_array_equal(after[1:], before[1:])
 
