@@ -110,3 +110,16 @@ def test_a_classification_experiment_takes_ssl_kmeans_as_its_initial_strategy(tm
     exp = Experiment(cfg, progress=False)
     first = exp._initial_ids(seed=0)
     assert len(set(first)) == 8 and first == exp._initial_ids(seed=0)
+
+
+def test_the_features_file_follows_the_checkpoints_content(tmp_path: Path) -> None:
+    """A checkpoint pre-trained again at the same path must not reuse the features of the old one."""
+    from lesionlab.selection.ssl_kmeans import _checkpoint_tag
+
+    ckpt = tmp_path / "pretrain" / "model.pt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"first weights")
+    first = _checkpoint_tag(ckpt)
+    ckpt.write_bytes(b"other weights, same path")
+    assert _checkpoint_tag(ckpt) != first
+    assert _checkpoint_tag(tmp_path / "missing.pt") == str((tmp_path / "missing.pt").resolve())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lesionlab.data.fingerprint import content_key
 from lesionlab.errors import ConfigError
 from lesionlab.selection.base import Evidence, Selection, Strategy, check_budget, register_strategy
 from lesionlab.selection.evidence import EvidenceRequest, register_evidence
@@ -92,6 +93,14 @@ class SslKmeans(Strategy):
         return Selection(ids=evidence.ids[rows[order]], scores=-dist[order])
 
 
+def _checkpoint_tag(path: Path) -> str:
+    """The checkpoint's content hash; its resolved path when it cannot be read (loading it then says why)."""
+    try:
+        return content_key(path)
+    except OSError:
+        return str(path.resolve())
+
+
 @register_evidence("ssl_features", needs_model=False)
 def ssl_features(request: EvidenceRequest) -> np.ndarray:
     """(N, C * pool^2) pooled last-stage features of a fixed encoder (a `lesionlab pretrain` checkpoint or
@@ -104,11 +113,9 @@ def ssl_features(request: EvidenceRequest) -> np.ndarray:
     memo = request.settings.memo
     if key not in memo:
         workdir = request.settings.workdir
-        # One file per checkpoint: two checkpoints with the same file name must not share features.
-        tag = hashlib.sha1(
-            str(Path(checkpoint).resolve() if checkpoint != "imagenet" else checkpoint).encode()
-        )
-        name = f"ssl_features_pool{pool}_{tag.hexdigest()[:12]}.npz"
+        # One file per checkpoint *content*: a checkpoint re-trained in place must not reuse old features.
+        tag = checkpoint if checkpoint == "imagenet" else _checkpoint_tag(Path(checkpoint))
+        name = f"ssl_features_pool{pool}_{hashlib.sha1(tag.encode()).hexdigest()[:12]}.npz"
         memo[key] = pool_features(
             request.pool,
             checkpoint,
