@@ -265,7 +265,7 @@ def summary_lines(
         spr = b["seconds_per_round"]
         secs = fmt(spr["train"]) + (f" ({fmt(spr['train_cpu'])} CPU)" if spr["train_cpu"] else "")
         md.append(
-            f"| {row} | {b['strategy']} {_params(b['strategy_params'])} | {b['learning']} | "
+            f"| {row} | {(b['strategy'] + ' ' + _params(b['strategy_params'])).strip()} | {b['learning']} | "
             f"{fmt(b['alc'])} | "
             f"{labels_text(b)} | {'—' if sv is None else f'{sv:+.0%}'} | {secs} | "
             f"{spr['images_trained_on']['mean']:.0f} | {share} |"
