@@ -27,7 +27,7 @@ from lesionlab.errors import ConfigError
 from lesionlab.models.classifier import ClassifierOutput, LesionClassifier
 from lesionlab.progress import eta, log_line, progress
 from lesionlab.tasks import LOSS_MONITOR, ClassificationTask, Task
-from lesionlab.training.activations import ActivationCache, activation_key, frozen_tap_stages
+from lesionlab.training.activations import ActivationCache, activation_key, fixed_batch, frozen_tap_stages
 from lesionlab.training.auxiliary import AuxiliaryHead, EpochCallback, EpochEnd
 from lesionlab.training.device import seed_everything, select_device, set_threads
 from lesionlab.training.early_stopping import EarlyStopping
@@ -122,11 +122,14 @@ class Trainer:
     def _trunk_activations(self, images: torch.Tensor) -> torch.Tensor:
         """Float16 frozen-trunk activations (N, C, h, w) of (N, H, W, 3) images, as the cache holds them."""
         self.model.eval()
+        batch = self.activations.batch_size if self.activations is not None else 64
         out = [torch.empty(0, dtype=torch.float16)]
-        for start in range(0, len(images), 64):
-            x = images[start : start + 64].to(self.device).permute(0, 3, 1, 2).float().div_(255)
-            x = x.contiguous(memory_format=torch.channels_last)
-            out.append(self.model.run_trunk(x, self.config.freeze_stages).half().cpu())
+        for start in range(0, len(images), batch):
+            chunk = images[start : start + batch]
+            x = chunk.to(self.device).permute(0, 3, 1, 2).float().div_(255)
+            # The cache's fixed batch shape, so these equal the cached activations of the same images.
+            x = fixed_batch(x, batch).contiguous(memory_format=torch.channels_last)
+            out.append(self.model.run_trunk(x, self.config.freeze_stages)[: len(chunk)].half().cpu())
         return torch.cat(out)
 
     def _synthetic(
