@@ -122,3 +122,16 @@ def test_embed_plot_for_run_and_cli(lite0: LesionClassifier, tiny_isic, tmp_path
 
     with pytest.raises(ConfigError, match="finished `lesionlab train`"):
         CliRunner().invoke(app, ["embed-plot", str(tmp_path / "nowhere")], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("freeze_stages", [0, 5])
+def test_an_empty_list_gives_empty_outputs(
+    lite0: LesionClassifier, tmp_path: Path, freeze_stages: int
+) -> None:
+    """An empty labelled set (e.g. an empty start) asks for embeddings of nothing: shapes, not errors."""
+    cfg = TrainConfig(resolution=32, freeze_stages=freeze_stages, num_threads=1, progress=False)
+    trainer = Trainer(copy.deepcopy(lite0), cfg, cache_dir=tmp_path)
+    assert trainer.embed([]).shape == (0, lite0.embed_dim)
+    assert trainer.predict([]).shape == (0, lite0.num_classes)
+    probs, embeddings, _ = trainer.outputs([])
+    assert probs.shape == (0, lite0.num_classes) and embeddings.shape == (0, lite0.embed_dim)

@@ -15,6 +15,7 @@ from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.pool import PoolState
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError
+from lesionlab.evaluation.page import _rounds_table
 from lesionlab.evaluation.summary import summarize
 from lesionlab.loop import audit_step
 from lesionlab.loop.experiment import Experiment, run_experiment
@@ -158,6 +159,9 @@ def test_the_report_compares_at_equal_cost(audited_run, no_network):
     plain, audited = summary["strategies"]["random"], summary["strategies"]["random+audit"]
     assert plain["fraction"] == audited["fraction"] == pytest.approx([10 / 40, 20 / 40, 30 / 40])
     assert audited["n_labeled"] == [10, 18, 26] and audited["annotation_cost"] == [10, 20, 30]
+    table = _rounds_table(summary)  # the per-round table heads its x column by what was paid
+    assert table["head"][2:5] == ["n labelled", "annotations", "annotations / pool"]
+    assert [row[2:5] for row in table["rows"] if row[0] == "random+audit"][1] == ["18", "20", "0.500"]
     assert (
         json.loads((Path(cfg.output) / "results.json").read_text())["runs"][1]["strategy"] == "random+audit"
     )

@@ -179,17 +179,22 @@ def _summary_table(summary: dict) -> dict[str, Any]:
 
 def _rounds_table(summary: dict) -> dict[str, Any]:
     metric = summary["metric"]
-    head = ["strategy", "round", "n labelled", "fraction", f"{metric} (mean ± s.e.)"]
-    head += ["selection s", "train s"]
+    # With re-labels the curves' x is what was paid, so the table says so instead of "fraction labelled".
+    cost = summary.get("x_axis") == "annotation_cost"
+    head = ["strategy", "round", "n labelled"]
+    head += ["annotations", "annotations / pool"] if cost else ["fraction"]
+    head += [f"{metric} (mean ± s.e.)", "selection s", "train s"]
     rows = []
     for name, s in summary["strategies"].items():
         curve = s["curves"][metric]
         for i, rnd in enumerate(s["rounds"]):
+            paid = [_fmt(s["annotation_cost"][i], ".0f")] if cost else []
             rows.append(
                 [
                     name,
                     rnd,
                     _fmt(s["n_labeled"][i], ".0f"),
+                    *paid,
                     _fmt(s["fraction"][i], ".3f"),
                     _pm(curve[i]["mean"], curve[i]["sem"]),
                     _fmt(s["selection_seconds"][i], ".1f"),

@@ -106,6 +106,8 @@ class Trainer:
         activation cache seeds them. When an auxiliary head reads frozen stages, their pooled outputs ride
         along as extra channels of the activations (`ActivationCache.get(taps=...)`; `_forward` unpacks them).
         """
+        if not records:  # nothing to read; every consumer loops over dimension 1, so shapes follow
+            return torch.empty(n_views, 0)
         paths = [r.image_path for r in records]
         if self.activations is not None:
             taps = frozen_tap_stages(self.aux_heads, self.config.freeze_stages)
