@@ -14,7 +14,7 @@ from fake_isic import TinyIsic, make_tiny_isic
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.pool import PoolState
 from lesionlab.loop.experiment import Experiment, run_experiment
-from lesionlab.loop.learning import round_lr
+from lesionlab.loop.learning import round_lr, training_set
 
 BUDGET = 8
 PATCHES = 4
@@ -109,7 +109,7 @@ def test_training_sets_of_table2(tiny: TinyIsic, tmp_path: Path, learning: str) 
     state.buy(old + new, {i: exp.by_id[i].label for i in old + new})
     state.history = [{"round": 0, "new_ids": new, "metrics": {"auc": 0.5}}]
     model = _Predictor(ones=set(old[:5]))
-    got = {r.id for r in exp._training_set(state, model)}
+    got = {r.id for r in training_set(learning, state, exp.by_id, model)}
     wrong = {i for i in old if (i in model.ones) != bool(exp.by_id[i].label)}
     expected = {
         "retrain": set(old + new),

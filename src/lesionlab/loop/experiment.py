@@ -10,7 +10,6 @@ random draw is derived from (seed, round), never from a generator that lives acr
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 import time
@@ -32,72 +31,30 @@ from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.statistics import round_gain_significant
 from lesionlab.io import atomic_file, write_json
-from lesionlab.loop import audit_step
-from lesionlab.loop.learning import fine_tuned_before, round_lr
-from lesionlab.loop.oracles import NoisyOracle, Oracle, RankedNoisyOracle, SimulatedOracle, read_difficulty
+from lesionlab.loop import audit_step, checks
+from lesionlab.loop.learning import fine_tuned_before, pseudo_labelled, round_lr, training_set
+from lesionlab.loop.oracles import Oracle, build_oracle
 from lesionlab.loop.resume import check_resume, fingerprint
 from lesionlab.progress import eta, log_line
-from lesionlab.selection.base import Strategy, get_strategy
-from lesionlab.selection.evidence import EvidenceSettings, check_task, collect_evidence, heads_for, model_free
+from lesionlab.selection.base import Strategy
+from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, heads_for
 from lesionlab.tasks import get_task
 from lesionlab.training.factory import build_model, build_trainer
-from lesionlab.training.losses import build_loss
 from lesionlab.training.trainer import Trainer
 from lesionlab.versions import versions
 
 RoundCallback = Callable[[str, int, int], None]
 
 
-def _amount(value: float, pool_size: int, what: str) -> int:
-    """A fraction of the pool (< 1) or a count (>= 1), checked against the pool size."""
-    if value <= 0:
-        raise ConfigError(f"{what} must be > 0 (a fraction of the pool below 1, or a count), got {value}")
-    if value >= 1 and value != int(value):
-        raise ConfigError(f"{what} of {value} is neither a fraction of the pool (< 1) nor a whole count")
-    n = round(value * pool_size) if value < 1 else int(value)
-    if n > pool_size:
-        raise ConfigError(f"{what} of {n} images is larger than the pool of {pool_size} unlabelled images")
-    return max(n, 1)
-
-
-def primary_metric(config: ExperimentConfig, num_classes: int) -> str:
-    """The metric curves, ALC and savings are computed on: `experiment.metric`, checked against the task."""
-    return get_task(config.task).check_metric(config.experiment.metric, num_classes, "experiment.metric")
-
-
 class Experiment:
     """One configured experiment over one dataset; `run()` executes or resumes every (strategy, seed)."""
 
     def __init__(self, config: ExperimentConfig, force: bool = False, progress: bool = True) -> None:
-        """Validate config and data (cheap) before any training; `progress` shows bars on a terminal."""
+        """Validate config and data (cheap, `loop.checks`) before any training; `progress` shows bars on
+        a terminal."""
         self.config = config
         exp = config.experiment
-        # Validate everything cheap before any long work.
-        self.strategies: dict[str, Strategy] = {
-            name: get_strategy(name, **exp.strategy_params.get(name, {})) for name in exp.strategies
-        }
-        unused = set(exp.strategy_params) - set(exp.strategies) - {exp.initial.strategy}
-        if unused:
-            raise ConfigError(
-                f"experiment.strategy_params names strategies not in the list: {sorted(unused)}"
-            )
-        if exp.initial.kind == "strategy":
-            if not exp.initial.strategy:
-                raise ConfigError("experiment.initial.kind is 'strategy' but initial.strategy is not set")
-            self.initial_strategy = get_strategy(
-                exp.initial.strategy, **exp.strategy_params.get(exp.initial.strategy, {})
-            )
-            if not model_free(self.initial_strategy.requires):
-                raise ConfigError(
-                    f"initial strategy {exp.initial.strategy} needs a trained model "
-                    f"({sorted(self.initial_strategy.requires)}); use a model-free one such as pca_lsh"
-                )
-        task_output = get_task(config.task).output
-        for strategy in [
-            *self.strategies.values(),
-            *([self.initial_strategy] if exp.initial.kind == "strategy" else []),
-        ]:
-            check_task(strategy, task_output)
+        self.strategies, self.initial_strategy = checks.build_strategies(config)
         self.out = Path(config.output)
         if (self.out / "results.json").exists() and not force:
             raise ConfigError(
@@ -117,36 +74,16 @@ class Experiment:
             else [r for r in self.dataset.split("val") if self.task.has_target(r)]
         )
         self.eval_records = [r for r in self.dataset.split(exp.evaluate_on) if self.task.has_target(r)]
-        if not self.pool:
-            raise DataError(f"{self.dataset.name} has no training images to form the pool")
-        if not self.eval_records:
-            masks = " with masks (ISIC 2017 has none for test: set experiment.evaluate_on: val)"
-            what = masks if self.task.output == "pixel_probs" else ""
-            raise DataError(f"{self.dataset.name} has no {exp.evaluate_on!r} split{what} to evaluate on")
-        if any(r.label is None or not self.task.has_target(r) for r in self.pool):
-            what = "labelled and with a mask" if self.task.output == "pixel_probs" else "labelled"
-            raise DataError(
-                f"a simulated-oracle experiment needs every pool image {what} (hidden until bought)"
-            )
-        self._check_options()
-        self.budget = _amount(exp.budget, len(self.pool), "experiment.budget")
-        if exp.audit.every_round:
-            n_new, n_relabel = audit_step.split_budget(self.budget, exp.audit.relabel_fraction, "x+audit")
-            if n_new < 1:
-                raise ConfigError(
-                    f"experiment.audit.relabel_fraction {exp.audit.relabel_fraction} spends all "
-                    f"{self.budget} labels of a round on re-labels ({n_relabel}), leaving no new image: "
-                    "lower it or raise experiment.budget"
-                )
+        checks.check_data(self.dataset, self.pool, self.eval_records, self.task, exp.evaluate_on)
+        checks.check_options(config, self.task)
+        self.budget = checks.amount(exp.budget, len(self.pool), "experiment.budget")
+        checks.check_budget(config, self.budget)
         self.n_initial = (
-            0 if exp.initial.kind == "empty" else _amount(exp.initial.size, len(self.pool), "initial")
+            0 if exp.initial.kind == "empty" else checks.amount(exp.initial.size, len(self.pool), "initial")
         )
-        self.metric = primary_metric(config, self.dataset.num_classes)
-        self.task.check_metric(
-            config.train.monitor, self.dataset.num_classes, "train.monitor", allow_loss=True
-        )
-        self._check_metric_defined()
-        self._check_loss()
+        self.metric = checks.primary_metric(config, self.dataset.num_classes)
+        checks.check_metrics(config, self.task, self.dataset, self.eval_records, self.metric)
+        checks.check_loss(config, self.task, self.dataset.num_classes)
         self.by_id = {r.id: r for r in self.pool}
         self.cache_dir = config.cache_dir or default_cache_dir()
         self.evidence_settings = EvidenceSettings(
@@ -176,62 +113,10 @@ class Experiment:
                 "choose a writable `output`"
             ) from None
 
-    def _check_loss(self) -> None:
-        """Build the configured loss once (its name and settings, e.g. a transition-matrix file) first."""
-        train = self.config.train
-        build_loss(
-            self.task.default_loss if train.loss == "auto" else train.loss, train, self.dataset.num_classes
-        )
-
     @staticmethod
     def _hidden(records: list[Record]) -> list[Record]:
         """Records as a strategy may see them before they are bought: no label, no mask."""
         return [replace(r, label=None, mask_path=None) for r in records]
-
-    def _check_options(self) -> None:
-        """Refuse, before any training, options that would be silently ignored or fail after round 0."""
-        exp = self.config.experiment
-        if exp.round_epochs is not None and exp.learning == "retrain":
-            raise ConfigError(
-                "experiment.round_epochs shortens the rounds that continue a fine-tuned model (learning "
-                "acft_q, acft_lq or acft_hq); with learning retrain every round trains a fresh model for "
-                "train.epochs: remove round_epochs or choose a continual learning"
-            )
-        if self.task.output == "pixel_probs":
-            classification_only = {
-                "experiment.learning acft_hq (re-trains on misclassified images)": exp.learning == "acft_hq",
-                f"experiment.oracle {exp.oracle} (its wrong answers are class labels, never masks)": (
-                    exp.oracle != "simulated"
-                ),
-                "experiment.audit.every_round (audits class labels, not masks)": exp.audit.every_round,
-                "experiment.pool_scoring onnxruntime (exports classifiers only)": (
-                    exp.pool_scoring == "onnxruntime"
-                ),
-            }
-            refused = [name for name, used in classification_only.items() if used]
-            if refused:
-                raise ConfigError("classification only, not for task segmentation: " + "; ".join(refused))
-        if exp.pool_scoring == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
-            raise ConfigError(
-                "experiment.pool_scoring onnxruntime needs ONNX Runtime: pip install 'lesionlab[onnx]'"
-            )
-
-    def _check_metric_defined(self) -> None:
-        """A metric that is undefined on the evaluation split (AUC with one class there) would be NaN in
-        every round, and every curve, ALC and saving with it: refuse it now, not after the experiment."""
-        if self.task.output != "class_probs":
-            return  # Dice and Jaccard are defined on any set of masks (two empty masks agree)
-        n = len(self.eval_records)
-        labels = np.array([r.label for r in self.eval_records])
-        uniform = np.full((n, self.dataset.num_classes), 1.0 / self.dataset.num_classes)
-        value = self.task.metrics(labels, uniform, self.dataset.classes).get(self.metric)
-        if not (isinstance(value, float) and np.isfinite(value)):
-            present = ", ".join(sorted({self.dataset.classes[y] for y in labels}))
-            split = self.config.experiment.evaluate_on
-            raise ConfigError(
-                f"experiment.metric {self.metric!r} is undefined on the {n} {split} images "
-                f"(classes present: {present}): choose another metric or split"
-            )
 
     # ------------------------------------------------------------------ helpers
     def _state_path(self, strategy: str, seed: int) -> Path:
@@ -271,15 +156,8 @@ class Experiment:
     def oracle(self, seed: int) -> Oracle:
         """Who answers this seed's label requests: the data set's labels, or a noisy expert."""
         exp = self.config.experiment
-        if exp.oracle == "noisy":
-            return NoisyOracle(self.pool, self.dataset.num_classes, exp.oracle_noise, seed=seed)
-        if exp.oracle == "noisy_ranked":
-            if exp.oracle_difficulty is None:
-                raise ConfigError("experiment.oracle noisy_ranked needs oracle_difficulty (a CSV file)")
-            hard, wrong = read_difficulty(exp.oracle_difficulty, self.dataset.classes)
-            n = self.dataset.num_classes
-            return RankedNoisyOracle(self.pool, n, exp.oracle_noise, hard, wrong, seed=seed)
-        return SimulatedOracle(self.pool)
+        classes = self.dataset.classes
+        return build_oracle(exp.oracle, self.pool, classes, exp.oracle_noise, exp.oracle_difficulty, seed)
 
     def _buy(self, state: PoolState, oracle: Oracle, ids: list[str]) -> None:
         answers = oracle.query(ids)
@@ -304,34 +182,6 @@ class Experiment:
         return list(
             self.initial_strategy.select(evidence, self.n_initial, np.random.default_rng([seed, 0])).ids
         )
-
-    def _training_set(self, state: PoolState, model_trainer: Trainer | None) -> list[Record]:
-        """Which labelled images this round trains on: the learning strategy of paper 004 (Table 2)."""
-        labeled = [replace(self.by_id[i], label=state.labels[i]) for i in state.labeled_ids()]
-        learning = self.config.experiment.learning
-        if learning in ("retrain", "acft_lq") or not state.history or model_trainer is None:
-            return labeled
-        new = set(state.history[-1]["new_ids"])
-        fresh = [r for r in labeled if r.id in new]
-        if learning == "acft_q":
-            return fresh
-        # acft_hq: the new labels plus the labelled images the current model gets wrong.
-        old = [r for r in labeled if r.id not in new]
-        wrong = []
-        if old:
-            pred = model_trainer.predict(old).argmax(1)
-            wrong = [r for r, p in zip(old, pred, strict=True) if p != r.label]
-        return fresh + wrong
-
-    def _pseudo_labelled(self, state: PoolState) -> list[Record]:
-        """The previous round's pseudo-labelled images (CEAL) that are still unbought, with the predicted
-        mask as their mask; empty for every other strategy."""
-        pseudo = state.history[-1].get("pseudo_masks", {}) if state.history else {}
-        return [
-            replace(self.by_id[i], mask_path=Path(path))
-            for i, path in pseudo.items()
-            if i not in state.labels
-        ]
 
     # ------------------------------------------------------------------ one run
     def run_one(self, strategy_name: str, seed: int, on_round: RoundCallback | None = None) -> PoolState:
@@ -375,8 +225,8 @@ class Experiment:
             lr = round_lr(self.config.train.lr, exp.learning, state.history, exp.continual_lr_scale)
             continues = continuing and fine_tuned_before(state.history)
             trainer = self._trainer(model, seed, round_, strategy, lr=lr, continues=continues)
-            train_records = self._training_set(state, trainer if continuing else None)
-            train_records += self._pseudo_labelled(state)  # CEAL: last round's trusted predictions
+            train_records = training_set(exp.learning, state, self.by_id, trainer if continuing else None)
+            train_records += pseudo_labelled(state, self.by_id)  # CEAL: last round's trusted predictions
             entry: dict[str, Any] = {"round": round_, "n_labeled": len(state.labels)}
             entry["fraction"] = len(state.labels) / len(self.pool)
             entry["n_trained_on"] = len(train_records)

@@ -216,3 +216,22 @@ def read_difficulty(path: Path, classes: Sequence[str]) -> tuple[dict[str, float
                     )
                 wrong[row["image_id"]] = list(classes).index(name)
     return difficulty, wrong
+
+
+def build_oracle(
+    kind: str,
+    pool: Sequence[Record],
+    classes: Sequence[str],
+    noise: float,
+    difficulty: Path | None,
+    seed: int,
+) -> Oracle:
+    """The oracle `experiment.oracle` names for one seed: the data set's labels, or a noisy expert."""
+    if kind == "noisy":
+        return NoisyOracle(pool, len(classes), noise, seed=seed)
+    if kind == "noisy_ranked":
+        if difficulty is None:
+            raise ConfigError("experiment.oracle noisy_ranked needs oracle_difficulty (a CSV file)")
+        hard, wrong = read_difficulty(difficulty, classes)
+        return RankedNoisyOracle(pool, len(classes), noise, hard, wrong, seed=seed)
+    return SimulatedOracle(pool)
