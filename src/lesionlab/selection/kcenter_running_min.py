@@ -6,6 +6,7 @@ minimum cannot change, and float64 decisions where float32 rounding could change
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -89,6 +90,10 @@ class _RunningMin:
 
     def _store(self, stored: np.ndarray) -> torch.Tensor:
         if self.offset is None and self.ops.cpu:
+            if not stored.flags.writeable:  # a read-only memory map: shared, never written through
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+                    return torch.from_numpy(stored)
             return torch.from_numpy(stored)
         out = torch.empty((self.n, self.d), dtype=self.dtype, device=self.ops.device)
         for s in range(0, self.n, _MANY_ROWS):
