@@ -8,6 +8,7 @@ distance computations that cannot change a row's minimum.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -43,6 +44,16 @@ class _Ops:
         return torch.segment_reduce(t, "max", lengths=lengths).cpu().numpy()
 
 
+def shared_tensor(x: np.ndarray) -> torch.Tensor:
+    """A CPU tensor over `x` without a copy, also when `x` is a read-only memory map (pool evidence on
+    disk): k-center only reads it, so torch's warning about non-writable arrays would only be noise."""
+    if x.flags.writeable:
+        return torch.from_numpy(x)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+        return torch.from_numpy(x)
+
+
 class _Clusters:
     """Coarse k-means of the pool: storage order (sorted by cluster), bounds, centres, radii."""
 
@@ -60,7 +71,7 @@ class _Clusters:
             counts = torch.bincount(assign, minlength=k)
             keep = counts > 0
             centres[keep] = sums[keep] / counts[keep, None].float()
-        assign = self._assign(torch.from_numpy(x), centres, ops).numpy()
+        assign = self._assign(shared_tensor(x), centres, ops).numpy()
         used, assign = np.unique(assign, return_inverse=True)  # drop empty clusters
         self.centres = centres.numpy()[used].astype(np.float64)
         self.perm = np.argsort(assign, kind="stable")  # storage position -> original row

@@ -6,12 +6,11 @@ minimum cannot change, and float64 decisions where float32 rounding could change
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import torch
 
-from lesionlab.selection.kcenter_bounds import _MANY_ROWS, _U32, _Clusters, _Ops, _PcaBound
+from lesionlab.selection.kcenter_bounds import _MANY_ROWS, _U32, _Clusters, _Ops, _PcaBound, shared_tensor
 
 _NEAR = 1e-3  # rows with d^2 below this fraction of |x|^2 + |u|^2 are recomputed as sum((x - u)^2)
 _BOUND_MARGIN = 2e-3  # relative margin on PCA lower bounds (float32 rounding of the projections)
@@ -90,11 +89,7 @@ class _RunningMin:
 
     def _store(self, stored: np.ndarray) -> torch.Tensor:
         if self.offset is None and self.ops.cpu:
-            if not stored.flags.writeable:  # a read-only memory map: shared, never written through
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", "The given NumPy array is not writable")
-                    return torch.from_numpy(stored)
-            return torch.from_numpy(stored)
+            return shared_tensor(stored)
         out = torch.empty((self.n, self.d), dtype=self.dtype, device=self.ops.device)
         for s in range(0, self.n, _MANY_ROWS):
             block = stored[s : s + _MANY_ROWS]

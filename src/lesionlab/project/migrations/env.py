@@ -1,4 +1,4 @@
-"""Alembic environment: migrations run on the connection the project store hands over (no alembic.ini)."""
+"""Alembic environment: migrations run on the connection `project.database.migrate` hands over."""
 
 from __future__ import annotations
 
