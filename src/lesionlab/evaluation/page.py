@@ -202,6 +202,8 @@ def _rounds_table(summary: dict) -> dict[str, Any]:
                 ]
             )
     caption = "Seconds are means over seeds; s.e. is blank with a single seed."
+    if cost:
+        caption += " Annotations are labels plus re-labels paid (experiment.audit)."
     return {"head": head, "rows": rows, "caption": caption}
 
 

@@ -106,7 +106,7 @@ class Trainer:
         activation cache seeds them. When an auxiliary head reads frozen stages, their pooled outputs ride
         along as extra channels of the activations (`ActivationCache.get(taps=...)`; `_forward` unpacks them).
         """
-        if not records:  # nothing to read; every consumer loops over dimension 1, so shapes follow
+        if not records:  # consumers take a view x[v] and loop over its zero rows: empty outputs, right widths
             return torch.empty(n_views, 0)
         paths = [r.image_path for r in records]
         if self.activations is not None:
