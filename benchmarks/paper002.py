@@ -156,8 +156,10 @@ def summary(done: dict[str, Any], rates: list[float], seeds: list[int]) -> tuple
             rows = [r for r in rows if r]
             if not rows:
                 continue
+            # Keys as the layout names them: "acc" and "auc".
             results.setdefault(str(rate), {})[method] = {
-                m: {k: mean_se([r[m] for r in rows])[k] for k in ("mean", "se")} for m in ("accuracy", "auc")
+                key: {k: mean_se([r[m] for r in rows])[k] for k in ("mean", "se")}
+                for key, m in (("acc", "accuracy"), ("auc", "auc"))
             } | {"n_seeds": len(rows)}
     md = [
         f"## ISIC 2017 melanoma, model-ranked noise (test; mean ± s.e. over seeds {seeds})",
@@ -172,7 +174,7 @@ def summary(done: dict[str, Any], rates: list[float], seeds: list[int]) -> tuple
         cells = []
         for m in METHODS:
             b = block.get(m)
-            cells += [fmt(b["accuracy"]), fmt(b["auc"])] if b else ["—", "—"]
+            cells += [fmt(b["acc"]), fmt(b["auc"])] if b else ["—", "—"]
         i = RATES.index(rate) if rate in RATES else None
         paper = " / ".join(
             "—" if i is None or PAPER_TABLE1[m][i] is None else f"{PAPER_TABLE1[m][i]:.3f}"
@@ -188,17 +190,17 @@ def target_lines(results: dict[str, Any]) -> list[str]:
     for rate in ("0.2", "0.4"):
         block = results.get(rate, {})
         if {"ce", "ousm", "ousm_loop"} <= set(block):
-            ol = block["ousm_loop"]["accuracy"]["mean"]
+            ol = block["ousm_loop"]["acc"]["mean"]
             for other in ("ce", "ousm"):
-                diff = ol - block[other]["accuracy"]["mean"]
+                diff = ol - block[other]["acc"]["mean"]
                 lines.append(
                     f"- gamma {float(rate):.0%}: ousm_loop vs {other}: accuracy {diff:+.3f}: "
                     f"**{'met' if diff > 0 else 'missed'}**"
                 )
     clean, worst = results.get("0.0", {}).get("ce"), results.get("0.4", {})
     if clean and {"ce", "ousm_loop"} <= set(worst):
-        lost = clean["accuracy"]["mean"] - worst["ce"]["accuracy"]["mean"]
-        regained = worst["ousm_loop"]["accuracy"]["mean"] - worst["ce"]["accuracy"]["mean"]
+        lost = clean["acc"]["mean"] - worst["ce"]["acc"]["mean"]
+        regained = worst["ousm_loop"]["acc"]["mean"] - worst["ce"]["acc"]["mean"]
         share = regained / lost if lost > 0 else float("nan")
         lines.append(
             f"- gamma 40 %: plain CE loses {lost:.3f} accuracy against 0 %; ousm_loop recovers "
