@@ -13,7 +13,8 @@ under results/paper003/ham10000_7class/<row>/ whose rounds are checkpointed):
     python benchmarks/paper003.py --part main        # full data, random, entropy, coreset, learning_loss,
                                                       # vaal, confident_coreset (alpha 0.25)
     python benchmarks/paper003.py --part ablations   # Eq. 6 sum, rank fusion, sequential half-and-half
-    python benchmarks/paper003.py --part alpha       # alpha in {0, 0.5, 0.75, 1} (0.25 is the main row)
+    python benchmarks/paper003.py --part alpha       # alpha 0.5 and 0.75 (0.25 is the main row; 0 and 1
+                                                      # are learning_loss and coreset, see ALPHA_ROWS)
     python benchmarks/paper003.py --summarize        # tables and json from whatever rows have finished
 
 `--rows a b` runs only those rows (two processes with disjoint rows and `--threads 1` use both cores).
@@ -55,9 +56,20 @@ PARTS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "confident_coreset_rank": ("confident_coreset_rank", {}),
         "confident_coreset_sequential": ("confident_coreset_sequential", {}),
     },
-    "alpha": {f"alpha_{a}": ("confident_coreset", {"alpha": a}) for a in (0.0, 0.5, 0.75, 1.0)},
+    "alpha": {f"alpha_{a}": ("confident_coreset", {"alpha": a}) for a in (0.5, 0.75)},
 }
 ROWS = {row: spec for part in PARTS.values() for row, spec in part.items()}
+# The sweep's ends are other rows, not new runs: alpha = 0 picks exactly what learning_loss picks and
+# alpha = 1 exactly what coreset picks (tests/test_coreset.py), and the loss predictor's taps are
+# detached, so the model trains exactly as without it (tests/test_loss_predictor.py). Same seeds, same
+# start, same picks, same models: the runs would repeat those rows bit for bit.
+ALPHA_ROWS = {
+    0.0: "learning_loss",
+    0.25: "confident_coreset",
+    0.5: "alpha_0.5",
+    0.75: "alpha_0.75",
+    1.0: "coreset",
+}
 # Paper 003, ISIC 2018 / HAM10000 classification (ResNet-18, 5 seeds): accuracy at 35 % of the labels
 # against all labels, and the ordering it reports.
 PAPER = {"confident_coreset_at_35pct": 0.843, "full_data": 0.852}
@@ -195,7 +207,38 @@ def summarize_rows(args) -> tuple[dict[str, Any], list[str]]:
         "",
     ]
     md += target_lines(results)
+    md += variant_tables(results)
+    if sweep := alpha_sweep(results):
+        results["alpha_sweep"] = sweep
     return results, md
+
+
+def alpha_sweep(results: dict[str, Any]) -> dict[str, Any]:
+    """Sec. 4.2's sweep read from the rows that hold each alpha (ALPHA_ROWS)."""
+    return {
+        str(alpha): {"row": row, "alc": results[row]["alc"], "at_35pct": results[row]["at_35pct"]}
+        for alpha, row in ALPHA_ROWS.items()
+        if row in results
+    }
+
+
+def variant_tables(results: dict[str, Any]) -> list[str]:
+    """The aggregation ablations and the alpha sweep, each beside confident_coreset (product, 0.25)."""
+    md: list[str] = []
+    aggregations = ["confident_coreset", *PARTS["ablations"]]
+    if len([r for r in aggregations if r in results]) > 1:
+        md += ["", "Aggregation (Sec. 4.2):", "", "| aggregation | ALC | accuracy at 35 % |", "|---|---|---|"]
+        md += [
+            f"| {r} | {fmt(results[r]['alc'])} | {fmt(results[r]['at_35pct'])} |"
+            for r in aggregations
+            if r in results
+        ]
+    sweep = alpha_sweep(results)
+    if len(sweep) > 1:
+        md += ["", "Alpha (Eq. 5; 0 and 1 are the learning_loss and coreset rows, see ALPHA_ROWS):", ""]
+        md += ["| alpha | row | ALC | accuracy at 35 % |", "|---|---|---|---|"]
+        md += [f"| {a} | {b['row']} | {fmt(b['alc'])} | {fmt(b['at_35pct'])} |" for a, b in sweep.items()]
+    return md
 
 
 def target_lines(results: dict[str, Any]) -> list[str]:
@@ -271,7 +314,7 @@ def main() -> None:
     ]
     write_outputs(RESULTS / "paper003.json", payload, head + md)
     print("\n".join(md))
-    print(json.dumps({"finished_rows": sorted(results)}))
+    print(json.dumps({"finished_rows": sorted(r for r in results if r in ROWS or r == "full_data")}))
 
 
 if __name__ == "__main__":
