@@ -59,10 +59,10 @@ PARTS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
     "alpha": {f"alpha_{a}": ("confident_coreset", {"alpha": a}) for a in (0.5, 0.75)},
 }
 ROWS = {row: spec for part in PARTS.values() for row, spec in part.items()}
-# The sweep's ends are other rows, not new runs: alpha = 0 picks exactly what learning_loss picks and
-# alpha = 1 exactly what coreset picks (tests/test_coreset.py), and the loss predictor's taps are
-# detached, so the model trains exactly as without it (tests/test_loss_predictor.py). Same seeds, same
-# start, same picks, same models: the runs would repeat those rows bit for bit.
+# The sweep's ends are other rows, not new runs: at alpha = 0 and 1 confident_coreset runs learning_loss's
+# and coreset's own selection code (selection/coreset.py), and the loss predictor's taps are detached, so
+# the model trains exactly as without it (tests/test_loss_predictor.py). Same seeds, same start, same
+# picks, same models: the runs would repeat those rows bit for bit.
 ALPHA_ROWS = {
     0.0: "learning_loss",
     0.25: "confident_coreset",

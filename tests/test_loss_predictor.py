@@ -22,10 +22,11 @@ from lesionlab.loop.experiment import run_experiment
 from lesionlab.models.classifier import ClassifierOutput, LesionClassifier
 from lesionlab.models.loss_predictor import LossPredictor, default_tap_stages, ranking_loss
 from lesionlab.models.registry import create_classifier
+from lesionlab.models.unet import UNet
 from lesionlab.selection.base import get_strategy
 from lesionlab.selection.learned import LearningLoss
 from lesionlab.training.activations import clear_memory
-from lesionlab.training.losses import SampleLoss
+from lesionlab.training.losses import SampleLoss, ce_dice, dice
 from lesionlab.training.trainer import TrainConfig, Trainer
 
 
@@ -281,3 +282,30 @@ def test_learning_loss_experiment_end_to_end(
         assert predicted.shape == (40 - entry["n_labeled"],) and np.ptp(predicted) > 0
         np.testing.assert_allclose(entry["new_scores"], np.sort(predicted)[::-1][:8], rtol=1e-6)
     assert any(p.name.endswith("_taps1-2-4") for p in (tmp_path / "cache" / "activations").iterdir())
+
+
+def test_a_segmenters_predictor_learns_the_dice_term_of_ce_dice() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(6, 1, 8, 8)
+    masks = (torch.rand(6, 8, 8) > 0.5).float()
+    task_loss = ce_dice(logits, masks)
+    assert set(task_loss.parts) == {"ce", "dice"}
+    torch.testing.assert_close(task_loss.parts["ce"] + task_loss.parts["dice"], task_loss.values)
+    torch.testing.assert_close(task_loss.parts["dice"], dice(logits, masks).values)
+
+    head = LossPredictor.for_segmenter(UNet(width=4))
+    assert head.target == "dice"
+    prediction = torch.randn(6)
+    expected = ranking_loss(prediction, task_loss.parts["dice"], head.margin, None)
+    torch.testing.assert_close(head.loss(prediction, task_loss, None), expected)
+    # The ranking loss reads only the order of pairs: a sum whose Dice term ranks the images the other way
+    # round shows which one the head learns; a classifier's predictor (no target) learns the whole loss.
+    reversed_parts = SampleLoss(torch.arange(6.0), parts={"dice": -torch.arange(6.0)})
+    whole = LossPredictor([0], [4])
+    assert head.loss(prediction, reversed_parts, None) != whole.loss(prediction, reversed_parts, None)
+    torch.testing.assert_close(
+        head.loss(prediction, reversed_parts, None), ranking_loss(prediction, -torch.arange(6.0), 0.5, None)
+    )
+    torch.testing.assert_close(
+        whole.loss(prediction, reversed_parts, None), ranking_loss(prediction, torch.arange(6.0), 0.5, None)
+    )

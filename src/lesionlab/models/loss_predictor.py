@@ -88,8 +88,11 @@ class LossPredictor(AuxiliaryHead):
         weight: float = WEIGHT,
         detach: bool = True,
         seed: int | None = 0,
+        target: str | None = None,
     ) -> None:
-        """`tap_stages[i]` has `channels[i]` channels; `seed` fixes the initial weights (None: global RNG)."""
+        """`tap_stages[i]` has `channels[i]` channels; `seed` fixes the initial weights (None: global RNG);
+        `target` names the term of the task loss to learn when it is a sum (`SampleLoss.parts`), else the
+        whole task loss is learnt."""
         super().__init__(weight)
         if len(tap_stages) != len(channels) or not tap_stages:
             raise ValueError("give one channel count per tapped stage, and at least one stage")
@@ -97,6 +100,7 @@ class LossPredictor(AuxiliaryHead):
         self.channels = tuple(int(c) for c in channels)
         self.margin = margin
         self.detach = detach
+        self.target = target
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
@@ -118,7 +122,10 @@ class LossPredictor(AuxiliaryHead):
     @classmethod
     def for_segmenter(cls, model, **options) -> LossPredictor:
         """The predictor for a segmentation U-Net (`models.unet.Segmenter`): its four deepest encoder maps
-        (strides 2-16 of the paper's U-Net, 4-32 on Lite0 or ResNet-18), seeded from its output layer."""
+        (strides 2-16 of the paper's U-Net, 4-32 on Lite0 or ResNet-18), seeded from its output layer. It
+        learns the Dice loss (paper 003, Sec. 3.1: "for segmentation, dice loss is used as a target loss"),
+        the Dice term when the U-Net trains on paper 001's CE + Dice."""
+        options.setdefault("target", "dice")
         channels = list(model.channels)[-N_TAPS:]
         stages = tuple(range(len(model.channels) - len(channels), len(model.channels)))
         weights = model.final_conv.weight.detach().cpu().float().contiguous().numpy().tobytes()
@@ -135,6 +142,10 @@ class LossPredictor(AuxiliaryHead):
     def loss(
         self, prediction: torch.Tensor, task_loss: SampleLoss, weights: torch.Tensor | None
     ) -> torch.Tensor:
-        # Every sample's loss, also those a loss such as OUSM dropped from the task's gradient.
-        target = task_loss.raw if task_loss.raw is not None else task_loss.values
+        # Every sample's loss, also those a loss such as OUSM dropped from the task's gradient; the named
+        # term when the task loss is a sum that has it (a Dice-only loss is already the Dice term).
+        if self.target is not None and task_loss.parts and self.target in task_loss.parts:
+            target = task_loss.parts[self.target]
+        else:
+            target = task_loss.raw if task_loss.raw is not None else task_loss.values
         return ranking_loss(prediction, target.float(), self.margin, weights)

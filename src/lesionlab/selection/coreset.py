@@ -12,8 +12,8 @@ All read the pooled embeddings of the unlabelled pool (`embeddings`, N x D) and 
   the rows the argmax runs over, [n] \\ S, at every pick, so the distances (which shrink as picks are
   added) are re-normalised each step, and so is the predicted loss over the rows still available. A
   constant vector normalises to 1 (the criterion carries no information; the other one decides).
-  alpha = 0.25 for classification, 0.5 for segmentation (Sec. 3.2). alpha = 1 is `coreset`'s picks,
-  alpha = 0 the top predicted losses in order.
+  alpha = 0.25 for classification, 0.5 for segmentation (Sec. 3.2). alpha = 1 runs `coreset` and
+  alpha = 0 `learning_loss` (top predicted loss): the same picks, by construction.
 - `confident_coreset_sum` (Eq. 6): N(min distance) + N(predicted loss) in the same loop.
 - `confident_coreset_rank` (rank fusion, "late fusion" of Sec. 4.2): each row's rank under core-set (the
   greedy order of a budget-sized run, then the rest by their remaining min distance, largest first) and
@@ -158,8 +158,17 @@ class ConfidentCoreset(_Confident):
         budget = check_budget(budget)
         pool, labeled = _embeddings(evidence)
         loss = _predicted_loss(evidence)
-        result = self._greedy(pool, budget, labeled, rng, product_score(loss, self.alpha))
-        return Selection(ids=evidence.ids[result.indices], scores=_order_scores(len(result.indices)))
+        # The sweep's ends are the two criteria alone. Running them through their own strategies' code makes
+        # the picks identical by construction (coreset's loop refines float32 near-ties in float64, the
+        # scored loop cannot), so alpha = 0 and 1 reproduce learning_loss and coreset exactly.
+        if self.alpha == 1.0:
+            indices = self._greedy(pool, budget, labeled, rng).indices
+        elif self.alpha == 0.0:
+            ids = top_k(evidence, loss, budget, rng).ids
+            return Selection(ids=ids, scores=_order_scores(len(ids)))
+        else:
+            indices = self._greedy(pool, budget, labeled, rng, product_score(loss, self.alpha)).indices
+        return Selection(ids=evidence.ids[indices], scores=_order_scores(len(indices)))
 
 
 @register_strategy("confident_coreset_sum")

@@ -8,10 +8,10 @@ no distance is computed twice. Never an N x N or budget x N matrix.
 Numerics: float32 throughout. The norm form loses precision when a row is close to the new centre
 relative to their norms (cancellation), so rows with `d^2 < 1e-3 (|x|^2 + |u|^2)` are recomputed as a sum
 of squared differences: duplicates get exactly 0 and near neighbours their accurate distance. Each row
-also remembers which centre gave its minimum. Rounding is bounded by tol = 3 d eps32 (|x|^2 + |c|^2); the
-rows within 2 tol of the largest minimum are the candidates for the next pick, and with several, their
-float64 distances to their own nearest centre decide (O(d) each). Picks therefore follow exact arithmetic,
-not the rounding of one mode's matrix products.
+also remembers which centre gave its minimum. Rounding is bounded by tol = 3 d u (|x|^2 + |c|^2),
+u = 2^-24; the rows within 2 tol of the largest minimum are the candidates for the next pick, and with
+several, their float64 distances to their own nearest centre decide (O(d) each). Picks therefore follow
+exact arithmetic, not the rounding of one mode's matrix products.
 
 Past the bandwidth limit (every exact pick reads all N x d features), two exact prunings skip distances
 that cannot lower a minimum; a margin covers float32 rounding, so the picks are the plain loop's.

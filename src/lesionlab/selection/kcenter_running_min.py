@@ -264,10 +264,10 @@ class _RunningMin:
     def farthest(self) -> tuple[int, float]:
         """(original row, squared min distance) of the largest running minimum; lowest row on ties.
 
-        Float32 distances carry rounding of up to `tol` (a worst-case bound, 3 d eps32 (|x|^2 + |c|^2)),
-        so every row within 2 tol of the largest float32 value is a candidate; with more than one, their
-        distances to the centre their float32 minimum came from are recomputed in float64 and decide. So
-        the pick does not depend on how a mode's matrix products happened to round.
+        Float32 distances carry rounding of up to `tol` (a worst-case bound, 3 d u (|x|^2 + |c|^2) with
+        u = 2^-24), so every row within 2 tol of the largest float32 value is a candidate; with more than
+        one, their distances to the centre their float32 minimum came from are recomputed in float64 and
+        decide. So the pick does not depend on how a mode's matrix products happened to round.
         """
         if self.clusters is None:
             best = float(self.mind.max())

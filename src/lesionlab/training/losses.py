@@ -41,12 +41,14 @@ class SampleLoss:
     The batch loss is sum_i w_i values_i / sum_i w_i mass_i; with w = 1 and mass = target . class
     weights this is exactly the hard-label weighted cross-entropy (see `weighted_ce`). `raw` is each
     sample's loss before a loss dropped any (OUSM zeroes the dropped ones' values): what a head that learns
-    every sample's loss should read (None: `values`, nothing was dropped).
+    every sample's loss should read (None: `values`, nothing was dropped). `parts`: the named terms of a
+    sum such as `ce_dice`, each (N,), for a head that learns one of them (paper 003's predictor: Dice).
     """
 
     values: torch.Tensor
     mass: torch.Tensor | None = None
     raw: torch.Tensor | None = None
+    parts: dict[str, torch.Tensor] | None = None
 
     def mean(self, weights: torch.Tensor | None = None) -> torch.Tensor:
         if weights is None:
@@ -177,7 +179,8 @@ def ce_dice(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | N
         ce = F.binary_cross_entropy_with_logits(logits[:, 0], t, reduction="none")
     else:
         ce = F.cross_entropy(logits, torch.stack([1 - t, t], dim=1), weight=weight, reduction="none")
-    return SampleLoss(ce.flatten(1).mean(1) + dice(logits, t).values)
+    ce, soft_dice = ce.flatten(1).mean(1), dice(logits, t).values
+    return SampleLoss(ce + soft_dice, parts={"ce": ce, "dice": soft_dice})
 
 
 # ---------------------------------------------------------------- paper 002: learning with noisy labels
