@@ -4,7 +4,6 @@ here): the same results and states as a serial run, and a unit killed mid-way re
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.errors import ConfigError, LesionlabError
 from lesionlab.loop.engines import Engine
 from lesionlab.loop.experiment import run_experiment
+from same_results import assert_same, comparable
 
 STRATEGIES = ["random", "least_confidence"]
 
@@ -82,42 +82,14 @@ def serial(tiny: TinyIsic) -> tuple[Path, dict]:
     return out, run_experiment(exp_config(tiny, out), progress=False)
 
 
-def _comparable(value: Any) -> Any:
-    """Without timings and the output and cache folders, which differ by design."""
-    if isinstance(value, dict):
-        return {
-            k: _comparable(v)
-            for k, v in value.items()
-            if not k.endswith("_seconds") and k not in ("output", "cache_dir")
-        }
-    if isinstance(value, list):
-        return [_comparable(v) for v in value]
-    return value
-
-
-def _assert_same(a: Any, b: Any, where: str = "") -> None:
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), where
-        for k in a:
-            _assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert (math.isnan(a) and math.isnan(b)) or a == b, f"{where}: {a} != {b}"
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
-
-
 def _assert_same_as_serial(out: Path, results: dict, serial: tuple[Path, dict]) -> None:
     serial_out, expected = serial
-    _assert_same(_comparable(results), _comparable(expected), "results")
-    _assert_same(_comparable(json.loads((out / "results.json").read_text())), _comparable(expected))
+    assert_same(comparable(results), comparable(expected), "results")
+    assert_same(comparable(json.loads((out / "results.json").read_text())), comparable(expected))
     for name in STRATEGIES:
         mine = json.loads((out / "state" / f"{name}_seed0.json").read_text())
         theirs = json.loads((serial_out / "state" / f"{name}_seed0.json").read_text())
-        _assert_same(_comparable(mine), _comparable(theirs), f"state {name}")
+        assert_same(comparable(mine), comparable(theirs), f"state {name}")
     # Something was selected and learnt: the comparison is not between two empty runs.
     rounds = results["runs"][1]["rounds"]
     assert len(rounds) == 3 and all(r["metrics"] for r in rounds) and rounds[0]["new_ids"]

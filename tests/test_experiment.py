@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from lesionlab.selection.base import get_strategy
 from lesionlab.selection.evidence import collect_evidence
 from lesionlab.training.activations import clear_memory
 from lesionlab.training.trainer import Trainer
+from same_results import assert_same, comparable
 
 STRATEGIES = ["random", "least_confidence", "bald"]
 POOL = 40
@@ -86,30 +86,6 @@ def uninterrupted(tiny: TinyIsic) -> tuple[Path, dict]:
 
 def _state(out: Path, strategy: str, seed: int = 0) -> PoolState:
     return PoolState.load(out / "state" / f"{strategy}_seed{seed}.json")
-
-
-def _comparable(value: Any) -> Any:
-    """Results without timings (and the output folder, which differs by design)."""
-    if isinstance(value, dict):
-        return {k: _comparable(v) for k, v in value.items() if not k.endswith("_seconds") and k != "output"}
-    if isinstance(value, list):
-        return [_comparable(v) for v in value]
-    return value
-
-
-def _assert_same(a: Any, b: Any, where: str = "") -> None:
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), where
-        for k in a:
-            _assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9, f"{where}: {a} != {b}"
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 # ------------------------------------------------------------------------ one uninterrupted run
@@ -209,21 +185,55 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(
     torch.manual_seed(3)
     resumed = run_experiment(config, progress=False)
     assert json.loads((out / "results.json").read_text())["runs"] == json.loads(json.dumps(resumed["runs"]))
-    _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), "runs")
+    assert_same(comparable(resumed["runs"]), comparable(expected["runs"]), "runs")
 
 
+@pytest.mark.parametrize("strategy", ["least_confidence", "bald"])
 def test_a_warm_cache_and_other_strategies_change_nothing(
-    uninterrupted: tuple[Path, dict], tiny: TinyIsic
+    uninterrupted: tuple[Path, dict], tiny: TinyIsic, strategy: str
 ) -> None:
-    """One strategy alone, on the activation cache the full run left behind, repeats that run exactly."""
+    """One strategy alone, on the activation cache the full run left behind, repeats that run exactly,
+    though in the full run it loaded the first round's model that `random` trained (bald: and its MC
+    dropout samples do not depend on whether this process trained the model)."""
     out, expected = uninterrupted
     alone = run_experiment(
         exp_config(
-            tiny, tiny.root.parent / "alone", cache=out.parent / "cache", strategies=["least_confidence"]
+            tiny, tiny.root.parent / f"alone_{strategy}", cache=out.parent / "cache", strategies=[strategy]
         ),
         progress=False,
     )
-    _assert_same(_comparable(alone["runs"][0]), _comparable(expected["runs"][1]), "least_confidence")
+    assert "shared_first_round" not in alone["runs"][0]["rounds"][0]
+    in_full = expected["runs"][STRATEGIES.index(strategy)]
+    assert in_full["rounds"][0]["shared_first_round"] is True
+    assert "shared_first_round" not in in_full["rounds"][1]
+    assert_same(comparable(alone["runs"][0]), comparable(in_full), strategy)
+
+
+def test_the_first_round_is_shared_only_by_equal_fits(tmp_path: Path) -> None:
+    from lesionlab.data.records import Record
+    from lesionlab.loop.first_round import FirstRound
+
+    train = [Record(f"img{i}", tmp_path / f"img{i}.jpg", i % 2) for i in range(4)]
+    val = [Record("v", tmp_path / "v.jpg", 0, split="val")]
+    key = FirstRound.of(tmp_path, 0, train, val, {"lr": 1e-3}).key
+    assert FirstRound.of(tmp_path, 0, train[::-1], val, {"lr": 1e-3}).key == key  # order does not matter
+    relabelled = [*train[:3], Record("img3", tmp_path / "img3.jpg", 0)]
+    for other in (
+        FirstRound.of(tmp_path, 1, train, val, {"lr": 1e-3}),
+        FirstRound.of(tmp_path, 0, relabelled, val, {"lr": 1e-3}),
+        FirstRound.of(tmp_path, 0, train, [], {"lr": 1e-3}),
+        FirstRound.of(tmp_path, 0, train, val, {"lr": 1e-4}),
+    ):
+        assert other.key != key
+    shared = FirstRound.of(tmp_path, 0, train, val, {"lr": 1e-3})
+    model = torch.nn.Linear(3, 2)
+    assert shared.load(model) is None
+    shared.save(model, {"best_epoch": 2, "metrics": {"auc": 0.5}, "n_labeled": 4})
+    other = torch.nn.Linear(3, 2)
+    assert shared.load(other) == {"best_epoch": 2, "metrics": {"auc": 0.5}}
+    assert torch.equal(other.weight, model.weight)
+    shared.path.write_bytes(b"not a checkpoint")  # damaged: train as if absent
+    assert shared.load(torch.nn.Linear(3, 2)) is None
 
 
 @pytest.mark.parametrize("learning", ["acft_q"])
@@ -245,7 +255,7 @@ def test_resume_with_a_continued_model(tiny: TinyIsic, learning: str) -> None:
     clear_memory()
     torch.manual_seed(4)
     resumed = run_experiment(exp_config(tiny, b, **settings), progress=False)
-    _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), "runs")
+    assert_same(comparable(resumed["runs"]), comparable(expected["runs"]), "runs")
 
     # Killed after round 1's model is written but before its state: the resumed run repeats round 1
     # from round 0's model and state, and ends as the uninterrupted run.
@@ -273,7 +283,7 @@ def test_resume_with_a_continued_model(tiny: TinyIsic, learning: str) -> None:
         run_experiment(exp_config(tiny, c, **settings), progress=False)
     current.write_bytes(intact)
     resumed = run_experiment(exp_config(tiny, c, **settings), progress=False)
-    _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), "runs")
+    assert_same(comparable(resumed["runs"]), comparable(expected["runs"]), "runs")
 
 
 def test_acft_lq_trains_on_all_labels(tiny: TinyIsic, tmp_path: Path) -> None:
@@ -286,9 +296,11 @@ def test_acft_lq_trains_on_all_labels(tiny: TinyIsic, tmp_path: Path) -> None:
     assert (out / "state" / "random_seed0_model_round1.pt").is_file()
 
 
-def test_retrain_saves_no_model(uninterrupted: tuple[Path, dict]) -> None:
+def test_retrain_saves_no_model_but_the_shared_first_round(uninterrupted: tuple[Path, dict]) -> None:
+    """Retraining needs no round's model; only the first fit, shared by the seed's strategies, is kept."""
     out, _ = uninterrupted
-    assert not list((out / "state").glob("*.pt"))
+    saved = [p.name for p in (out / "state").glob("*.pt")]
+    assert len(saved) == 1 and saved[0].startswith("first_round_seed0_")  # one seed in this run
 
 
 # ------------------------------------------------------------------------ what a resume is tied to
@@ -385,7 +397,7 @@ def test_finished_run_needs_force(tiny: TinyIsic, tmp_path: Path) -> None:
     assert (out / "results.json").is_file() and marker.exists()
     again = run_experiment(cfg, force=True, progress=False)
     assert not marker.exists()  # the old state was cleared, not resumed
-    _assert_same(_comparable(again["runs"]), _comparable(first["runs"]))
+    assert_same(comparable(again["runs"]), comparable(first["runs"]))
 
 
 def test_unknown_strategy_fails_before_any_work(
@@ -529,7 +541,7 @@ def test_paper003_strategies_resume_exactly(tiny: TinyIsic, tmp_path: Path, stra
     clear_memory()
     torch.manual_seed(6)
     resumed = run_experiment(exp_config(tiny, tmp_path / "B", **settings), progress=False)
-    _assert_same(_comparable(resumed["runs"]), _comparable(expected["runs"]), strategy)
+    assert_same(comparable(resumed["runs"]), comparable(expected["runs"]), strategy)
 
 
 def test_evaluating_on_val_keeps_val_out_of_the_epoch_choice(

@@ -32,6 +32,7 @@ from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.statistics import round_gain_significant
 from lesionlab.io import atomic_file, write_json
 from lesionlab.loop import audit_step, checks
+from lesionlab.loop.first_round import FirstRound
 from lesionlab.loop.learning import fine_tuned_before, pseudo_labelled, round_lr, training_set
 from lesionlab.loop.oracles import Oracle, build_oracle
 from lesionlab.loop.resume import check_resume, fingerprint
@@ -237,11 +238,7 @@ class Experiment:
             # CPU seconds beside the wall seconds: on a shared machine the wall clock measures the neighbours.
             t0, c0 = time.perf_counter(), time.process_time()
             if train_records:
-                fit = trainer.fit(train_records, self.val, self.dataset.classes)
-                entry["best_epoch"] = fit.best_epoch
-                entry["metrics"] = trainer.evaluate(self.eval_records, self.dataset.classes)
-                if self.val:
-                    entry["val_correct"] = trainer.correct(self.val).tolist()
+                entry.update(self._fit(trainer, train_records, seed, first=round_ == 0))
             else:
                 entry["metrics"] = None  # empty start: nothing to train on yet
             entry["train_seconds"] = time.perf_counter() - t0
@@ -358,6 +355,30 @@ class Experiment:
         return audit_step.relabel_round(
             state, oracle, self.by_id, self._audit_features, n, n_relabel, seed, round_, folds
         )
+
+    def _fit(self, trainer: Trainer, train_records: list[Record], seed: int, first: bool) -> dict[str, Any]:
+        """Fit and score the round's model; the first round's fit is shared by a seed's strategies."""
+        shared = None
+        if first and len(audit_step.run_names(self.config.experiment)) > 1:  # someone to share it with
+            settings = {
+                "model": self.config.model.model_dump(mode="json"),
+                "train": trainer.config.model_dump(mode="json", exclude={"progress"}),
+                "task": self.config.task,
+            }
+            shared = FirstRound.of(self.out / "state", seed, train_records, self.val, settings)
+            if not trainer.aux_heads and (entry := shared.load(trainer.model)) is not None:
+                entry["shared_first_round"] = True
+                return entry
+        fit = trainer.fit(train_records, self.val, self.dataset.classes)
+        entry = {
+            "best_epoch": fit.best_epoch,
+            "metrics": trainer.evaluate(self.eval_records, self.dataset.classes),
+        }
+        if self.val:
+            entry["val_correct"] = trainer.correct(self.val).tolist()
+        if shared is not None:
+            shared.save(trainer.model, entry)
+        return entry
 
     def _ensemble(
         self, trainer: Trainer, train_records: list[Record], seed: int, round_: int

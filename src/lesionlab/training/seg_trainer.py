@@ -31,7 +31,7 @@ from lesionlab.models.unet import Segmenter
 from lesionlab.progress import eta, log_line, progress
 from lesionlab.tasks import JACCARD_THRESHOLD, LOSS_MONITOR, Task, get_task
 from lesionlab.training.auxiliary import AuxiliaryHead, EpochCallback, EpochEnd
-from lesionlab.training.device import seed_everything, select_device, set_threads
+from lesionlab.training.device import seed_everything, seeded, select_device, set_threads
 from lesionlab.training.early_stopping import EarlyStopping
 from lesionlab.training.fit_data import FitResult, _checked_weights
 from lesionlab.training.losses import build_loss
@@ -267,9 +267,10 @@ class SegTrainer:
             mc = None
             if mc_samples:
                 self.model.dropout.train()
-                mc = torch.stack(
-                    [torch.sigmoid(self.model.decode(feats)[:, 0]).cpu() for _ in range(mc_samples)]
-                )
+                with seeded(self.config.seed + start, self.device):  # per batch: the caller runs between
+                    mc = torch.stack(
+                        [torch.sigmoid(self.model.decode(feats)[:, 0]).cpu() for _ in range(mc_samples)]
+                    )
                 self.model.dropout.eval()
             yield probs, emb, mc
 

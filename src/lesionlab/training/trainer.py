@@ -29,7 +29,7 @@ from lesionlab.progress import eta, log_line, progress
 from lesionlab.tasks import LOSS_MONITOR, ClassificationTask, Task
 from lesionlab.training.activations import ActivationCache, activation_key, fixed_batch, frozen_tap_stages
 from lesionlab.training.auxiliary import AuxiliaryHead, EpochCallback, EpochEnd
-from lesionlab.training.device import seed_everything, select_device, set_threads
+from lesionlab.training.device import seed_everything, seeded, select_device, set_threads
 from lesionlab.training.early_stopping import EarlyStopping
 from lesionlab.training.fit_data import (  # noqa: F401  (CLASS_WEIGHTS, class_weight_vector: public here too)
     AUGMENTATIONS,
@@ -399,12 +399,13 @@ class Trainer:
             # need the head; batch norm stays in eval mode as MC dropout requires.
             self.model.dropout.train()
             emb = embedding.to(self.device)
-            mc = np.stack(
-                [
-                    torch.softmax(self.model.classify_embedding(emb).float(), 1).cpu().numpy()
-                    for _ in range(mc_samples)
-                ]
-            )
+            with seeded(self.config.seed, self.device):
+                mc = np.stack(
+                    [
+                        torch.softmax(self.model.classify_embedding(emb).float(), 1).cpu().numpy()
+                        for _ in range(mc_samples)
+                    ]
+                )
             self.model.dropout.eval()
         prob = torch.cat(probs).numpy() if probs else np.empty((0, self.model.num_classes))
         return prob, embedding.numpy(), mc

@@ -1,0 +1,78 @@
+"""The first round's model, trained once per seed and shared by the strategies that start from it.
+
+Every strategy of a seed starts from the same labelled set (`Experiment._initial_ids`), the same initial
+weights and the same training configuration, so their first fits are the same fit: with S strategies it
+would run S times. The first run of a seed saves the fitted weights and what the round recorded of them;
+the others load them instead of training. The key is a hash of everything the fit depends on (the
+labelled ids and labels, the validation ids, the model and training configuration, the seed), so a
+changed input never reads a stale fit. Runs whose strategy trains an auxiliary head (paper 003's loss
+predictor) write the shared fit but never read it: their head must learn during the fit, while the model
+trains exactly as without it (its taps are detached).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lesionlab.data.records import Record
+from lesionlab.io import atomic_file
+
+# What a round records of its fit, beside the weights.
+FIT_KEYS = ("best_epoch", "metrics", "val_correct")
+
+
+@dataclass(frozen=True)
+class FirstRound:
+    """The shared first fit of one seed, stored under `folder` by its key."""
+
+    folder: Path
+    key: str
+
+    @classmethod
+    def of(
+        cls,
+        folder: Path,
+        seed: int,
+        train: Sequence[Record],
+        val: Sequence[Record],
+        settings: dict[str, Any],
+    ) -> FirstRound:
+        """`settings`: the model and training configuration as JSON-able values (the trainer's own)."""
+        content = {
+            "seed": seed,
+            "train": sorted((r.id, r.label, str(r.mask_path)) for r in train),  # labels and masks
+            "val": sorted(r.id for r in val),
+            "settings": settings,
+        }
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+        return cls(Path(folder), f"seed{seed}_{digest[:20]}")
+
+    @property
+    def path(self) -> Path:
+        return self.folder / f"first_round_{self.key}.pt"
+
+    def load(self, model: torch.nn.Module) -> dict[str, Any] | None:
+        """Load the shared weights into `model` and return the round's fit entries, or None if absent."""
+        if not self.path.is_file():
+            return None
+        try:
+            saved = torch.load(self.path, weights_only=True)
+            model.load_state_dict(saved["model"])
+        except (RuntimeError, OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError):
+            return None  # a damaged or foreign file: train as if it were not there
+        return json.loads(saved["entry"])
+
+    def save(self, model: torch.nn.Module, entry: dict[str, Any]) -> None:
+        """Store the fitted weights and the round's fit entries (atomically: runs side by side may race)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        shared = json.dumps({k: entry[k] for k in FIT_KEYS if k in entry})
+        with atomic_file(self.path) as fh:
+            torch.save({"model": model.state_dict(), "entry": shared}, fh)
