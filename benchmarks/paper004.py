@@ -275,6 +275,37 @@ def summary_lines(
     return md
 
 
+# Table 4's layout: its learning strategies down, its eight selection criteria across.
+TABLE4_LEARNING = {"acft_q": "ACFT(Q)", "acft_lq": "ACFT(LQ)", "retrain": "AFT(LQ)", "acft_hq": "ACFT(HQ)"}
+TABLE4_CRITERIA = [
+    (crit, maj, rand) for crit in ("diversity", "entropy") for maj, rand in ((0, 0), (1, 0), (0, 1), (1, 1))
+]
+
+
+def table4_lines(blocks: dict[str, Any]) -> list[str]:
+    """The rows that ran, placed in the paper's Table 4 (ALC, mean ± s.e.); empty cells were not run."""
+    cells: dict[tuple[str, tuple], str] = {}
+    for row, b in blocks.items():
+        params = b["strategy_params"]
+        crit = b["strategy"].removeprefix("acft_")
+        key = (crit, int(params.get("majority", 0)), int(params.get("randomness", 0)))
+        learning = ROWS[row][2]
+        if key in TABLE4_CRITERIA and learning in TABLE4_LEARNING and row not in EXPERIMENT_OVERRIDES:
+            cells[(learning, key)] = fmt(b["alc"])
+    head = [f"{c[:3]} {'+' if m else '-'}maj {'+' if r else '-'}rand" for c, m, r in TABLE4_CRITERIA]
+    md = [
+        "Table 4's layout (ALC; paper: AlexNet on three other applications, see `docs/reproduction.md`):",
+        "",
+        "| learning | " + " | ".join(head) + " |",
+        "|---|" + "---|" * len(head),
+    ]
+    for learning, name in TABLE4_LEARNING.items():
+        md.append(f"| {name} | " + " | ".join(cells.get((learning, k), "") for k in TABLE4_CRITERIA) + " |")
+    if "rft" in blocks:
+        md += ["", f"RFT (random, retrained from M0): ALC {fmt(blocks['rft']['alc'])}."]
+    return md
+
+
 def _params(params: dict[str, Any]) -> str:
     flags = [("+" if params.get(k) else "-") + k[:3] for k in ("majority", "randomness") if k in params]
     return " ".join(flags)
@@ -402,7 +433,7 @@ def main() -> None:
         "",
     ]
     md = summary_lines(blocks, full_entry, missing, args.seeds)
-    md += ["", "Targets:", "", *lines, ""]
+    md += ["", *table4_lines(blocks), "", "Targets:", "", *lines, ""]
     write_outputs(RESULTS / "paper004.json", payload, head + md)
     print("\n".join(md))
 
