@@ -236,6 +236,53 @@ def test_the_first_round_is_shared_only_by_equal_fits(tmp_path: Path) -> None:
     assert shared.load(torch.nn.Linear(3, 2)) is None
 
 
+def test_a_foreign_first_round_file_leaves_the_model_untouched(tmp_path: Path) -> None:
+    """load_state_dict copies matching tensors before it fails on the rest: nothing may be copied."""
+    from lesionlab.loop.first_round import FirstRound
+
+    shared = FirstRound(tmp_path, "seed0_x")
+    saved = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2))
+    shared.save(saved, {"best_epoch": 1, "metrics": {}})
+    other = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 5))  # second layer differs
+    before = [p.detach().clone() for p in other.parameters()]
+    assert shared.load(other) is None
+    assert all(torch.equal(a, b) for a, b in zip(before, other.parameters(), strict=True))
+    torch.save({"model": saved.state_dict(), "entry": "{not json"}, shared.path)
+    assert shared.load(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2))) is None
+
+
+def test_a_shared_first_round_reports_the_fits_own_seconds(uninterrupted: tuple[Path, dict]) -> None:
+    """A row's cost must not depend on which unit of its seed happened to train the shared fit."""
+    _, results = uninterrupted
+    first = [run["rounds"][0] for run in results["runs"]]
+    trained = [r for r in first if not r.get("shared_first_round")]
+    loaded = [r for r in first if r.get("shared_first_round")]
+    assert len(trained) == 1 and loaded
+    for r in loaded:
+        assert r["train_seconds"] == trained[0]["train_seconds"] > 0
+        assert r["train_cpu_seconds"] == trained[0]["train_cpu_seconds"]
+        assert 0 <= r["shared_load_seconds"] < r["train_seconds"]
+
+
+def test_seeded_draws_depend_on_seed_and_salt_only() -> None:
+    from lesionlab.training.device import seeded
+
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    with seeded(5, cpu, 1):
+        a = torch.rand(4)
+    after = torch.rand(1)
+    torch.manual_seed(123)
+    with seeded(5, cpu, 1):
+        assert torch.equal(torch.rand(4), a)  # whatever was drawn before
+    torch.manual_seed(0)
+    with seeded(5, cpu, 2):
+        assert not torch.equal(torch.rand(4), a)  # another chunk, other masks
+    assert torch.equal(torch.rand(1), after)  # the global generator is left as it was
+    with seeded(6, cpu, 1):
+        assert not torch.equal(torch.rand(4), a)  # another seed
+
+
 @pytest.mark.parametrize("learning", ["acft_q"])
 def test_resume_with_a_continued_model(tiny: TinyIsic, learning: str) -> None:
     settings = {"strategies": ["least_confidence"], "learning": learning}

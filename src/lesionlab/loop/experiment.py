@@ -235,14 +235,10 @@ class Experiment:
             entry["lr"] = lr
             bought = Counter(self.dataset.classes[label] for label in state.labels.values())
             entry["labeled_class_counts"] = {c: bought.get(c, 0) for c in self.dataset.classes}
-            # CPU seconds beside the wall seconds: on a shared machine the wall clock measures the neighbours.
-            t0, c0 = time.perf_counter(), time.process_time()
             if train_records:
                 entry.update(self._fit(trainer, train_records, seed, first=round_ == 0))
-            else:
-                entry["metrics"] = None  # empty start: nothing to train on yet
-            entry["train_seconds"] = time.perf_counter() - t0
-            entry["train_cpu_seconds"] = time.process_time() - c0
+            else:  # empty start: nothing to train on yet
+                entry.update(metrics=None, train_seconds=0.0, train_cpu_seconds=0.0)
 
             stop_reason = self._stop_reason(state, entry, previous_correct)
             if stop_reason is None:
@@ -357,17 +353,24 @@ class Experiment:
         )
 
     def _fit(self, trainer: Trainer, train_records: list[Record], seed: int, first: bool) -> dict[str, Any]:
-        """Fit and score the round's model; the first round's fit is shared by a seed's strategies."""
+        """Fit and score the round's model; the first round's fit is shared by a seed's strategies.
+
+        Its seconds are the fit's own also when it was loaded (`shared_load_seconds` beside), so a row's
+        cost does not depend on which unit of its seed happened to run first."""
+        # CPU seconds beside the wall seconds: on a shared machine the wall clock measures the neighbours.
+        t0, c0 = time.perf_counter(), time.process_time()
         shared = None
         if first and len(audit_step.run_names(self.config.experiment)) > 1:  # someone to share it with
-            settings = {
-                "model": self.config.model.model_dump(mode="json"),
-                "train": trainer.config.model_dump(mode="json", exclude={"progress"}),
-                "task": self.config.task,
+            inputs = {
+                "run": fingerprint(self.config, self.dataset),
+                "train": trainer.config.model_dump(mode="json", exclude={"progress", "num_threads"}),
+                "evaluated_on": sorted(r.id for r in self.eval_records),
+                "device": str(trainer.device),
             }
-            shared = FirstRound.of(self.out / "state", seed, train_records, self.val, settings)
+            shared = FirstRound.of(self.out / "state", seed, train_records, self.val, inputs)
             if not trainer.aux_heads and (entry := shared.load(trainer.model)) is not None:
                 entry["shared_first_round"] = True
+                entry["shared_load_seconds"] = time.perf_counter() - t0
                 return entry
         fit = trainer.fit(train_records, self.val, self.dataset.classes)
         entry = {
@@ -376,6 +379,8 @@ class Experiment:
         }
         if self.val:
             entry["val_correct"] = trainer.correct(self.val).tolist()
+        entry["train_seconds"] = time.perf_counter() - t0
+        entry["train_cpu_seconds"] = time.process_time() - c0
         if shared is not None:
             shared.save(trainer.model, entry)
         return entry

@@ -4,10 +4,14 @@ Every strategy of a seed starts from the same labelled set (`Experiment._initial
 weights and the same training configuration, so their first fits are the same fit: with S strategies it
 would run S times. The first run of a seed saves the fitted weights and what the round recorded of them;
 the others load them instead of training. The key is a hash of everything the fit depends on (the
-labelled ids and labels, the validation ids, the model and training configuration, the seed), so a
-changed input never reads a stale fit. Runs whose strategy trains an auxiliary head (paper 003's loss
-predictor) write the shared fit but never read it: their head must learn during the fit, while the model
-trains exactly as without it (its taps are detached).
+labelled ids and labels, the validation and evaluation ids, the run's fingerprint and training
+configuration, the device, the cache formats and the installed versions, the seed), so a changed input
+or a new release never reads a stale fit. (Edits to lesionlab's code between two runs of one output
+folder are not seen, as for a resumed run: start a fresh output folder after changing the code.)
+
+Runs whose strategy trains an auxiliary head (paper 003's loss predictor) write the shared fit but never
+read it: their head must learn during the fit, while the model trains exactly as without it (its taps
+are detached).
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from typing import Any
 
 import torch
 
+from lesionlab.data.cache import CACHE_FORMAT_VERSION
 from lesionlab.data.records import Record
 from lesionlab.io import atomic_file
+from lesionlab.training.activations import ACTIVATION_FORMAT
+from lesionlab.versions import versions
 
-# What a round records of its fit, beside the weights.
-FIT_KEYS = ("best_epoch", "metrics", "val_correct")
+# What a round records of its fit, beside the weights (its seconds too: a row's cost is the fit's).
+FIT_KEYS = ("best_epoch", "metrics", "val_correct", "train_seconds", "train_cpu_seconds")
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,15 @@ class FirstRound:
         val: Sequence[Record],
         settings: dict[str, Any],
     ) -> FirstRound:
-        """`settings`: the model and training configuration as JSON-able values (the trainer's own)."""
+        """`settings`: everything else the fit depends on, as JSON-able values (run fingerprint, training
+        configuration, evaluation ids, device)."""
         content = {
             "seed": seed,
             "train": sorted((r.id, r.label, str(r.mask_path)) for r in train),  # labels and masks
             "val": sorted(r.id for r in val),
             "settings": settings,
+            "formats": {"activations": ACTIVATION_FORMAT, "images": CACHE_FORMAT_VERSION},
+            "versions": versions(),
         }
         digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
         return cls(Path(folder), f"seed{seed}_{digest[:20]}")
@@ -60,15 +70,24 @@ class FirstRound:
         return self.folder / f"first_round_{self.key}.pt"
 
     def load(self, model: torch.nn.Module) -> dict[str, Any] | None:
-        """Load the shared weights into `model` and return the round's fit entries, or None if absent."""
+        """Load the shared weights into `model` and return the round's fit entries, or None if absent.
+
+        A damaged or foreign file gives None and leaves `model` untouched (the caller then trains it):
+        every tensor's name and shape is checked before any is copied, since `load_state_dict` copies
+        the matching ones before it raises on the others."""
         if not self.path.is_file():
             return None
         try:
-            saved = torch.load(self.path, weights_only=True)
-            model.load_state_dict(saved["model"])
-        except (RuntimeError, OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError):
-            return None  # a damaged or foreign file: train as if it were not there
-        return json.loads(saved["entry"])
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
+            weights, entry = saved["model"], json.loads(saved["entry"])
+        except (RuntimeError, OSError, EOFError, ValueError, KeyError, TypeError, pickle.UnpicklingError):
+            return None
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in weights.items()} if isinstance(weights, dict) else None
+        if found != expected or not isinstance(entry, dict) or not set(FIT_KEYS[:2]) <= entry.keys():
+            return None
+        model.load_state_dict(weights)
+        return entry
 
     def save(self, model: torch.nn.Module, entry: dict[str, Any]) -> None:
         """Store the fitted weights and the round's fit entries (atomically: runs side by side may race)."""

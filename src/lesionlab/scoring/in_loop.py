@@ -27,6 +27,7 @@ from lesionlab.scoring.backends import OnnxScorer
 from lesionlab.scoring.onnx_export import export_onnx
 from lesionlab.scoring.pool import score_images
 from lesionlab.selection.memmap import CHUNK_ROWS, EvidenceStore
+from lesionlab.training.device import seeded
 
 POOL_SCORING = ("trainer", "onnxruntime")
 
@@ -59,37 +60,37 @@ def onnx_outputs(
         if result.failed:
             first = next(iter(result.failed.values()))
             raise ConfigError(f"{len(result.failed)} pool image(s) could not be decoded, e.g. {first}")
-        mc = _mc_dropout(trainer.model, result.embeddings, mc_samples, store)
+        mc = _mc_dropout(trainer.model, result.embeddings, mc_samples, store, cfg.seed)
         return result.probs, result.embeddings, mc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # open memory maps keep their data until dropped
 
 
 @torch.inference_mode()
-def _mc_dropout(model: Any, embeddings: np.ndarray, samples: int, store: EvidenceStore | None) -> np.ndarray:
-    """(T, N, C) softmax of the head over `samples` dropout masks, a chunk of embeddings at a time."""
+def _mc_dropout(
+    model: Any, embeddings: np.ndarray, samples: int, store: EvidenceStore | None, seed: int
+) -> np.ndarray:
+    """(T, N, C) softmax of the head over `samples` dropout masks, a chunk of embeddings at a time; the
+    masks come from `seed`, not from whatever the process drew before (see `seeded`)."""
     if not samples:
         return np.empty((0,))
     n, c = len(embeddings), model.num_classes
     device = next(model.parameters()).device
+
+    def head(rows: np.ndarray) -> torch.Tensor:
+        emb = torch.from_numpy(np.asarray(rows)).to(device)
+        return torch.softmax(model.classify_embedding(emb).float(), 1).cpu()
+
     model.eval()
     model.dropout.train()
     try:
-        if store is None:
-            emb = torch.from_numpy(np.asarray(embeddings)).to(device)
-            return np.stack(
-                [
-                    torch.softmax(model.classify_embedding(emb).float(), 1).cpu().numpy()
-                    for _ in range(samples)
-                ]
-            )
-        with store.writer("mc_probs", (samples, n, c)) as out:
-            for t in range(samples):
-                for start in range(0, n, CHUNK_ROWS):
-                    emb = torch.from_numpy(np.asarray(embeddings[start : start + CHUNK_ROWS])).to(device)
-                    out[t, start : start + len(emb)] = torch.softmax(
-                        model.classify_embedding(emb).float(), 1
-                    ).cpu()
+        with seeded(seed, device):
+            if store is None:
+                return np.stack([head(embeddings).numpy() for _ in range(samples)])
+            with store.writer("mc_probs", (samples, n, c)) as out:
+                for t in range(samples):
+                    for start in range(0, n, CHUNK_ROWS):
+                        out[t, start : start + CHUNK_ROWS] = head(embeddings[start : start + CHUNK_ROWS])
         return store.read("mc_probs")
     finally:
         model.dropout.eval()

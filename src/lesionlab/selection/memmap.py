@@ -115,7 +115,7 @@ def streamed_outputs(
     and (if `mc_samples`) `mc_probs`; only one chunk's inputs and outputs are in memory at once.
 
     Chunks are multiples of the trainer's 128-image inference batch, so probabilities and embeddings equal
-    the in-memory pass. MC-dropout draws are made chunk by chunk (same seeded generator, other order).
+    the in-memory pass. MC-dropout masks are drawn per chunk from the seed and the chunk's ids.
     On the CPU fast path each chunk's trunk activations are released from memory once on disk.
     """
     n = len(records)

@@ -45,11 +45,14 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 
 @contextmanager
-def seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Torch's draws inside come from `seed`, and the global generators are left as they were.
+def seeded(seed: int, device: torch.device, *salt: int) -> Iterator[None]:
+    """Torch's draws inside come from (`seed`, *`salt`), and the global generators are left as they were.
 
     For random passes that must not depend on what ran before them: MC-dropout samples are then the
-    same whether or not this process trained the model first (a shared first round, a resumed run)."""
+    same whether or not this process trained the model first (a shared first round, a resumed run).
+    `salt` tells apart the calls of one seed (batches, chunks): mixed by NumPy's SeedSequence, so nearby
+    (seed, salt) pairs never collide the way seed + salt would."""
+    mixed = int(np.random.SeedSequence([seed, *salt]).generate_state(1, np.uint64)[0])
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+        torch.manual_seed(mixed)
         yield

@@ -267,7 +267,7 @@ class SegTrainer:
             mc = None
             if mc_samples:
                 self.model.dropout.train()
-                with seeded(self.config.seed + start, self.device):  # per batch: the caller runs between
+                with seeded(self.config.seed, self.device, start):  # per batch: the caller runs between
                     mc = torch.stack(
                         [torch.sigmoid(self.model.decode(feats)[:, 0]).cpu() for _ in range(mc_samples)]
                     )

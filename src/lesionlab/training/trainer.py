@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -383,9 +384,10 @@ class Trainer:
     # ---------------------------------------------------------------- inference
     @torch.inference_mode()
     def _outputs_from(
-        self, x: torch.Tensor, mc_samples: int = 0
+        self, x: torch.Tensor, mc_samples: int = 0, salt: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Probabilities, embeddings and (if asked) MC-dropout probabilities (T, N, C) for prepared inputs."""
+        """Probabilities, embeddings and (if asked) MC-dropout probabilities (T, N, C) for prepared inputs;
+        the dropout masks are drawn from (the trainer's seed, `salt`)."""
         self.model.eval()
         probs, embeds = [], []
         for start in range(0, x.shape[0], 128):
@@ -399,7 +401,7 @@ class Trainer:
             # need the head; batch norm stays in eval mode as MC dropout requires.
             self.model.dropout.train()
             emb = embedding.to(self.device)
-            with seeded(self.config.seed, self.device):
+            with seeded(self.config.seed, self.device, salt):
                 mc = np.stack(
                     [
                         torch.softmax(self.model.classify_embedding(emb).float(), 1).cpu().numpy()
@@ -454,8 +456,10 @@ class Trainer:
     def outputs(
         self, records: Sequence[Record], mc_samples: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Probabilities, embeddings and MC-dropout probabilities in one pass over `records`."""
-        return self._outputs_from(self._inputs(records)[0], mc_samples)
+        """Probabilities, embeddings and MC-dropout probabilities in one pass over `records`. The dropout
+        masks depend on the records' ids, so the chunks of a streamed pool draw different masks."""
+        salt = zlib.crc32("\n".join(r.id for r in records).encode())
+        return self._outputs_from(self._inputs(records)[0], mc_samples, salt)
 
     @torch.inference_mode()
     def aux_predict(self, records: Sequence[Record]) -> dict[str, np.ndarray]:
