@@ -174,6 +174,18 @@ def positive_share(raw: dict[str, Any], positive: str) -> list[float]:
     return out
 
 
+def first_and_gain(raw: dict[str, Any], metric: str) -> dict[str, dict[str, float]]:
+    """The metric after the first batch and its gain from there to the last round, over seeds. The
+    continual rows share their first batch (picked by the untrained head), so the gain is what their
+    learning strategy adds, apart from where the first batch put them."""
+    first = [run["rounds"][0]["metrics"][metric] for run in raw["runs"]]
+    gain = [run["rounds"][-1]["metrics"][metric] - run["rounds"][0]["metrics"][metric] for run in raw["runs"]]
+    return {
+        "first_round": {k: mean_se(first)[k] for k in ("mean", "se")},
+        "gain_to_last_round": {k: mean_se(gain)[k] for k in ("mean", "se")},
+    }
+
+
 def row_block(summary: dict[str, Any], raw: dict[str, Any], row: str) -> dict[str, Any]:
     info = summary["strategies"][row]
     metric = summary["metric"]
@@ -186,6 +198,7 @@ def row_block(summary: dict[str, Any], raw: dict[str, Any], row: str) -> dict[st
         "saving_vs_rft": info.get("saving_vs_random"),
         "vs_rft": info.get("vs_random"),
         "seconds_per_round": seconds_per_round(raw),
+        **first_and_gain(raw, metric),
         "curve": [
             {"n_labeled": n, metric: {"mean": p["mean"], "se": p["sem"]}}
             for n, p in zip(info["n_labeled"], info["curves"][metric], strict=True)
@@ -255,9 +268,10 @@ def summary_lines(
         f"Full data (same training, `{FULL_DATA}.json`): AUC {fmt(full_entry['auc'])}; 99 % of it = "
         f"{0.99 * full_auc:.3f}.",
         "",
-        "| row | strategy | learning | ALC | labels to 99 % full | saving vs RFT | train s/round "
-        "| images trained on/round | positives among the picks (batches 1-3) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| row | strategy | learning | ALC | AUC at 100 labels | gain to 1000 | labels to 99 % full "
+        "| saving vs RFT | vs RFT (p, 30 paired points) | train s/round | images trained on/round "
+        "| positives among the picks (batches 1-3) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row, b in blocks.items():
         sv = (b.get("saving_vs_rft") or {}).get("value")
@@ -266,13 +280,22 @@ def summary_lines(
         secs = fmt(spr["train"]) + (f" ({fmt(spr['train_cpu'])} CPU)" if spr["train_cpu"] else "")
         md.append(
             f"| {row} | {(b['strategy'] + ' ' + _params(b['strategy_params'])).strip()} | {b['learning']} | "
-            f"{fmt(b['alc'])} | "
-            f"{labels_text(b)} | {'—' if sv is None else f'{sv:+.0%}'} | {secs} | "
+            f"{fmt(b['alc'])} | {fmt(b['first_round'])} | {fmt(b['gain_to_last_round'])} | "
+            f"{labels_text(b)} | {'—' if sv is None else f'{sv:+.0%}'} | {vs_rft_text(b)} | {secs} | "
             f"{spr['images_trained_on']['mean']:.0f} | {share} |"
         )
     if missing:
         md += ["", f"Not finished (no summary yet): {', '.join(missing)}."]
     return md
+
+
+def vs_rft_text(block: dict[str, Any]) -> str:
+    """Mean AUC difference to RFT over the paired (seed, round) points and its Wilcoxon p."""
+    test = (block.get("vs_rft") or {}).get("points_test")
+    if not test:
+        return "—"
+    p = test["p_wilcoxon"]
+    return f"{test['mean_difference']:+.3f} (p {'< 0.001' if p < 0.001 else f'{p:.3f}'})"
 
 
 # Table 4's layout: its learning strategies down, its eight selection criteria across.
