@@ -15,6 +15,7 @@ Units (each resumable; results under results/paper001/<row>/seed<k>/, one experi
 
     python benchmarks/paper001.py --rows pretrain                   # Models Genesis on the pool (seed 0)
     python benchmarks/paper001.py --rows random ssl_kmeans random_ssl_weights ssl_kmeans_ssl_weights
+                                      # Table I: base set of 300, then 8 rounds of +35 (to 580 labels)
     python benchmarks/paper001.py --rows k5_pool1 k5_pool2 k10_pool1 # Table II (k10, pool 2: row ssl_kmeans)
     python benchmarks/paper001.py --rows curves                     # Fig. 2: 9 strategies x 9 rounds
     python benchmarks/paper001.py --rows full_data                  # all 1600 pool masks, 10 epochs
@@ -43,6 +44,8 @@ from lesionlab.selfsup.pretrain import CHECKPOINT, pretrain
 OUT = RESULTS / "paper001"
 POOL, TEST, SPLIT_SEED = 1600, 400, 2017
 BASE, STEP, ROUNDS, EPOCHS0, EPOCHS = 300, 35, 9, 10, 2
+TABLE1_ROUNDS = 8  # Table I's points: 300, 370, 440, 510, 580 labels = rounds 0, 2, 4, 6, 8 of +35
+TABLE1_ROWS = ("random", "ssl_kmeans", "random_ssl_weights", "ssl_kmeans_ssl_weights")
 CPU = {"width": 16, "resolution": 128}
 PAPER_SHAPE = {"width": 64, "resolution": 256}
 PRETRAIN_EPOCHS = 10  # the paper gives none
@@ -69,6 +72,13 @@ CURVE_STRATEGIES = [
     "confident_coreset",
     "ssl_kmeans",
 ]
+# Paper 001, Table I: Dice per label count for each row.
+PAPER_TABLE1 = {
+    "random": {300: 0.580, 370: 0.657, 440: 0.717, 510: 0.687, 580: 0.774},
+    "random_ssl_weights": {300: 0.682, 370: 0.576, 440: 0.696, 510: 0.725, 580: 0.785},
+    "ssl_kmeans": {300: 0.744, 370: 0.683, 440: 0.743, 510: 0.765, 580: 0.797},
+    "ssl_kmeans_ssl_weights": {300: 0.732, 370: 0.682, 440: 0.763, 510: 0.777, 580: 0.803},
+}
 # Paper 001, Table I (Dice at 300 labels, then 580) and paper 003's segmentation (Jaccard, ISIC 2017).
 PAPER = {
     "dice_random_300": 0.580,
@@ -158,7 +168,11 @@ def row_config(
     if full:
         initial, params, ssl_weights = "random", None, False
     kmeans = {**(params or {"k": 10, "pool": 2}), "checkpoint": str(ckpt)}
-    strategies = CURVE_STRATEGIES if curves else ["random"]
+    # Table I continues each base set for 8 rounds with its own criterion (random or ssl_kmeans);
+    # Table II and full data are the base set only.
+    table1 = row in TABLE1_ROWS
+    per_round = "ssl_kmeans" if initial == "strategy" else "random"
+    strategies = CURVE_STRATEGIES if curves else [per_round if table1 else "random"]
     experiment: dict[str, Any] = {
         "strategies": strategies,
         "strategy_params": {"ssl_kmeans": kmeans} | ({"confident_coreset": {"alpha": 0.5}} if curves else {})
@@ -168,7 +182,7 @@ def row_config(
         "initial": {"kind": initial, "size": POOL if full else BASE}
         | ({"strategy": "ssl_kmeans"} if initial == "strategy" else {}),
         "budget": STEP,
-        "rounds": ROUNDS if curves else 0,
+        "rounds": ROUNDS if curves else TABLE1_ROUNDS if table1 else 0,
         "round_epochs": EPOCHS,
         "learning": "acft_lq",  # the paper continues training the same model each round
         "continual_lr_scale": 1.0,
@@ -253,6 +267,67 @@ def curve_block(raw: dict[str, Any], strategy: str) -> dict[str, Any]:
     return {"alc": _stats(alc), "curve": curve}
 
 
+def table1_lines(table1: dict[str, Any]) -> list[str]:
+    """Table I's layout: Dice per label count, the four rows across, with the paper's values."""
+    md = ["", "## Table I: Dice over the rounds (mean ± s.e.; paper in brackets)", ""]
+    md += ["| labels | " + " | ".join(table1) + " |", "|---|" + "---|" * len(table1)]
+    counts = sorted({e["n_labeled"] for block in table1.values() for e in block["curve"]})
+    for n in counts:
+        cells = []
+        for row, block in table1.items():
+            entry = next((e for e in block["curve"] if e["n_labeled"] == n), None)
+            paper = PAPER_TABLE1.get(row, {}).get(int(n))
+            cells.append(
+                ("" if entry is None else fmt(entry["dice"])) + ("" if paper is None else f" ({paper:.3f})")
+            )
+        md.append(f"| {int(n)} | " + " | ".join(cells) + " |")
+    return md
+
+
+def target_lines(results: dict[str, Any]) -> list[str]:
+    """The issue's targets that the finished rows decide; the others are named as not yet measured."""
+    md = ["", "## Targets", ""]
+    base = results["base_set_300"]
+    if "random" in base and "ssl_kmeans" in base:
+        gap = base["ssl_kmeans"]["dice"]["mean"] - base["random"]["dice"]["mean"]
+        verdict = "met" if gap >= 0.05 else "missed"
+        md.append(
+            f"- ssl_kmeans base set beats random by at least 0.05 Dice at 300 labels: **{verdict}** "
+            f"({fmt(base['ssl_kmeans']['dice'])} vs {fmt(base['random']['dice'])}, {gap:+.3f}; "
+            f"{base['ssl_kmeans']['n_seeds']} and {base['random']['n_seeds']} seeds)."
+        )
+    table1 = results.get("table1_curves", {})
+    for cold, warm in (("random", "random_ssl_weights"), ("ssl_kmeans", "ssl_kmeans_ssl_weights")):
+        if cold not in table1 or warm not in table1:
+            continue
+        worse = []
+        for c, w in zip(table1[cold]["curve"], table1[warm]["curve"], strict=False):
+            t = round((c["n_labeled"] - BASE) / STEP)
+            se = max(c["dice"]["se"] or 0.0, w["dice"]["se"] or 0.0)
+            if t > 3 and w["dice"]["mean"] < c["dice"]["mean"] - se:
+                worse.append(f"round {t}: {w['dice']['mean']:.3f} vs {c['dice']['mean']:.3f} ± {se:.3f}")
+        verdict = "met" if not worse else "missed"
+        md.append(
+            f"- warm start ({warm}) never worse than random initialisation ({cold}) by more than one s.e. "
+            f"after round 3: **{verdict}**" + (f" ({'; '.join(worse)})." if worse else ".")
+        )
+    cc = results.get("confident_coreset_jaccard_at_30pct")
+    full = results.get("full_data")
+    if cc and full:
+        gap = cc["mean"] - full["jaccard"]["mean"]
+        verdict = "met" if gap >= -0.01 else "missed"
+        md.append(
+            f"- confident coreset within 1 Jaccard point of full data at 30 % of the labels: **{verdict}** "
+            f"({cc['mean']:.3f} at {cc['n_labeled']:.0f} labels vs {full['jaccard']['mean']:.3f}, "
+            f"{gap:+.3f})."
+        )
+    else:
+        md.append(
+            "- confident coreset at 30 % against full data: not measured yet (rows `curves`, `full_data`)."
+        )
+    return md
+
+
 def summarize() -> tuple[dict[str, Any], list[str]]:
     results: dict[str, Any] = {"base_set_300": {}, "curves": {}}
     md = [
@@ -261,14 +336,23 @@ def summarize() -> tuple[dict[str, Any], list[str]]:
         "| row | Dice | Jaccard | seconds per seed (1 thread) |",
         "|---|---|---|---|",
     ]
+    table1: dict[str, Any] = {}
     for row in BASE_ROWS:
         if (raw := load_row(row)) is not None:
-            block = round_metrics(raw, "random", 0)
+            strategy = raw["runs"][0]["strategy"]  # one per row: random or ssl_kmeans
+            block = round_metrics(raw, strategy, 0)
             block["seconds"] = _stats([r["rounds"][0]["train_seconds"] for r in raw["runs"]])
+            block["n_seeds"] = len(raw["runs"])
             results["base_set_300"][row] = block
             md.append(
                 f"| {row} | {fmt(block['dice'])} | {fmt(block['jaccard'])} | {block['seconds']['mean']:.0f} |"
             )
+            if row in TABLE1_ROWS and len(raw["runs"][0]["rounds"]) > 1:
+                table1[row] = curve_block(raw, strategy)
+    if table1:
+        results["table1_curves"] = table1
+        md += table1_lines(table1)
+    md += target_lines(results)
     if (raw := load_row("curves")) is not None:
         md += ["", "## Curves (Fig. 2): Dice after the last round, area under the Dice curve", ""]
         md += ["| strategy | Dice at last round | ALC (Dice) |", "|---|---|---|"]
