@@ -55,6 +55,11 @@ def test_pretraining_lowers_the_reconstruction_loss_and_warm_starts(tmp_path: Pa
     assert torch.equal(warm.conv_0.conv_0.conv.weight, saved["conv_0.conv_0.conv.weight"])
     assert not torch.equal(cold.conv_0.conv_0.conv.weight, saved["conv_0.conv_0.conv.weight"])
     assert warm.encoder_pretrained and not cold.encoder_pretrained
+    # The decoder is warm too, but the output layer (the reconstruction's intensity) starts fresh, as
+    # the cold model's of the same seed does.
+    assert torch.equal(warm.upcat_1.convs.conv_0.conv.weight, saved["upcat_1.convs.conv_0.conv.weight"])
+    assert not torch.equal(warm.final_conv.weight, saved["final_conv.weight"])
+    assert torch.equal(warm.final_conv.weight, cold.final_conv.weight)
 
 
 def test_same_seed_same_weights(tmp_path: Path) -> None:

@@ -216,9 +216,15 @@ def save_segmenter(model: Segmenter, path: Path, meta: dict | None = None) -> No
         torch.save({"lesionlab_segmenter": meta or {}, "state_dict": model.state_dict()}, fh)
 
 
+# The 1x1 convolution that maps the last decoder features to the output: in a `lesionlab pretrain`
+# checkpoint it predicts the reconstructed intensity, which is not a lesion logit.
+OUTPUT_LAYER = "final_conv."
+
+
 def load_segmenter_checkpoint(model: Segmenter, path: Path) -> dict:
-    """Load every tensor of a checkpoint whose name and shape match (a pretraining checkpoint carries a
-    3-channel reconstruction head that the segmentation head replaces); return its metadata."""
+    """Load every tensor of a checkpoint whose name and shape match; return its metadata. From a Models
+    Genesis checkpoint (`kind: models_genesis`) the encoder and decoder are loaded but the output layer
+    keeps its fresh, seeded initialisation: loaded, it would start segmentation from "lesion = bright"."""
     if not path.is_file():
         raise ConfigError(f"weights file {path} does not exist; give 'imagenet', 'none' or a checkpoint path")
     try:
@@ -228,8 +234,14 @@ def load_segmenter_checkpoint(model: Segmenter, path: Path) -> dict:
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict):
         raise ConfigError(f"weights file {path} holds no state dict")
+    meta = blob.get("lesionlab_segmenter", {}) if isinstance(blob, dict) else {}
+    pretext = isinstance(meta, dict) and meta.get("kind") == "models_genesis"
     own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    usable = {
+        k: v
+        for k, v in state.items()
+        if k in own and own[k].shape == v.shape and not (pretext and k.startswith(OUTPUT_LAYER))
+    }
     encoder_keys = [k for k in own if not k.startswith(("upcat", "ups", "head", "final_conv"))]
     missing = [k for k in encoder_keys if k not in usable and "num_batches_tracked" not in k]
     if missing:
@@ -238,4 +250,4 @@ def load_segmenter_checkpoint(model: Segmenter, path: Path) -> dict:
             f"another shape, e.g. {missing[0]}): check model.backbone and model.width match the checkpoint"
         )
     model.load_state_dict(usable, strict=False)
-    return blob.get("lesionlab_segmenter", {}) if isinstance(blob, dict) else {}
+    return meta
