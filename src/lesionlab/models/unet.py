@@ -242,7 +242,7 @@ def load_segmenter_checkpoint(model: Segmenter, path: Path) -> dict:
         for k, v in state.items()
         if k in own and own[k].shape == v.shape and not (pretext and k.startswith(OUTPUT_LAYER))
     }
-    encoder_keys = [k for k in own if not k.startswith(("upcat", "ups", "head", "final_conv"))]
+    encoder_keys = [k for k in own if not k.startswith(("upcat", "ups", "head", OUTPUT_LAYER))]
     missing = [k for k in encoder_keys if k not in usable and "num_batches_tracked" not in k]
     if missing:
         raise ConfigError(
