@@ -18,6 +18,8 @@ Units (each resumable; results under results/paper001/<row>/seed<k>/, one experi
                                       # Table I: base set of 300, then 8 rounds of +35 (to 580 labels)
     python benchmarks/paper001.py --rows k5_pool1 k5_pool2 k10_pool1 # Table II (k10, pool 2: row ssl_kmeans)
     python benchmarks/paper001.py --rows curves                     # Fig. 2: 9 strategies x 9 rounds
+    python benchmarks/paper001.py --rows curves --seeds 2 --strategies random pixel_entropy ...
+                                      # one seed's curves split over two processes (two cores)
     python benchmarks/paper001.py --rows full_data                  # all 1600 pool masks, 10 epochs
     python benchmarks/paper001.py --summarize                       # paper001.json / .md from finished rows
 
@@ -159,8 +161,22 @@ def pretrain_unit(folder: Path, shape: dict[str, int], cache: Path, threads: int
     return out / CHECKPOINT
 
 
+def curve_folder(seed: int, strategies: list[str]) -> str:
+    """`seed<k>` for all curve strategies; a subset (one seed split over processes) adds its names."""
+    if not strategies or strategies == CURVE_STRATEGIES:
+        return f"seed{seed}"
+    return f"seed{seed}_" + "+".join(strategies)
+
+
 def row_config(
-    row: str, folder: Path, shape: dict[str, int], seeds: list[int], cache: Path, threads: int, ckpt: Path
+    row: str,
+    folder: Path,
+    shape: dict[str, int],
+    seeds: list[int],
+    cache: Path,
+    threads: int,
+    ckpt: Path,
+    subset: list[str] | None = None,
 ) -> ExperimentConfig:
     curves = row == "curves"
     full = row == "full_data"
@@ -172,7 +188,7 @@ def row_config(
     # Table II and full data are the base set only.
     table1 = row in TABLE1_ROWS
     per_round = "ssl_kmeans" if initial == "strategy" else "random"
-    strategies = CURVE_STRATEGIES if curves else [per_round if table1 else "random"]
+    strategies = (subset or CURVE_STRATEGIES) if curves else [per_round if table1 else "random"]
     experiment: dict[str, Any] = {
         "strategies": strategies,
         "strategy_params": {"ssl_kmeans": kmeans} | ({"confident_coreset": {"alpha": 0.5}} if curves else {})
@@ -215,7 +231,7 @@ def row_config(
                 "num_threads": threads,
             },
             "experiment": experiment,
-            "output": str(OUT / row / f"seed{seeds[0]}" if len(seeds) == 1 else OUT / row),
+            "output": str(OUT / row / curve_folder(seeds[0], subset or []) if len(seeds) == 1 else OUT / row),
             "cache_dir": str(cache),
             "check_files": False,
         },
@@ -236,7 +252,14 @@ def load_row(row: str) -> dict[str, Any] | None:
     if not files:
         return None
     raws = [json.loads(f.read_text()) for f in files]
-    return {**raws[0], "runs": [run for raw in raws for run in raw["runs"]]}
+    runs = [run for raw in raws for run in raw["runs"]]
+    keys = [(run["strategy"], run["seed"]) for run in runs]
+    if repeated := sorted({k for k in keys if keys.count(k) > 1}):
+        raise SystemExit(
+            f"{OUT / row}: (strategy, seed) {repeated} finished in more than one seed folder; "
+            "keep one (a whole seed<k> or its split seed<k>_<strategies> folders) and summarize again"
+        )
+    return {**raws[0], "runs": runs}
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -376,8 +399,17 @@ def main() -> None:
     rows = ["pretrain", *BASE_ROWS, "curves", "full_data"]
     parser.add_argument("--rows", nargs="+", choices=rows, default=[])
     parser.add_argument("--summarize", action="store_true", help="only write the tables from finished rows")
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        choices=CURVE_STRATEGIES,
+        default=None,
+        help="row curves: only these strategies (split one seed over two processes; own folder per subset)",
+    )
     parser.add_argument("--paper-shape", action="store_true", help="width 64 at 256 px (the paper's; GPU)")
     args = parser.parse_args()
+    if args.strategies and args.rows != ["curves"]:
+        parser.error("--strategies splits the curves row only: use it with --rows curves")
     shape = PAPER_SHAPE if args.paper_shape else CPU
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -391,7 +423,8 @@ def main() -> None:
         for row in [r for r in args.rows if r != "pretrain"]:
             t = time.perf_counter()
             for seed in args.seeds:
-                run_row(row_config(row, folder, shape, [seed], args.cache_dir, args.threads, ckpt))
+                subset = args.strategies
+                run_row(row_config(row, folder, shape, [seed], args.cache_dir, args.threads, ckpt, subset))
             timings[row] = time.perf_counter() - t
     results, md = summarize()
     head = [
