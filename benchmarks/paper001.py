@@ -39,6 +39,7 @@ import numpy as np
 from _common import RESULTS, base_parser, fmt, write_outputs
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.evaluation.metrics import mean_se
+from lesionlab.evaluation.report import write_report
 from lesionlab.loop.experiment import run_experiment
 from lesionlab.selfsup.config import PretrainConfig
 from lesionlab.selfsup.pretrain import CHECKPOINT, pretrain
@@ -351,6 +352,13 @@ def target_lines(results: dict[str, Any]) -> list[str]:
     return md
 
 
+def table1_report(raws: dict[str, dict[str, Any]]) -> None:
+    """Table I's four rows as one report (Dice and Jaccard curves, mean ± s.e. over seeds): each row's
+    runs renamed to the row, since random and random_ssl_weights share a per-round strategy."""
+    runs = [{**run, "strategy": row} for row, raw in raws.items() for run in raw["runs"]]
+    write_report({**next(iter(raws.values())), "runs": runs}, OUT / "table1")
+
+
 def summarize() -> tuple[dict[str, Any], list[str]]:
     results: dict[str, Any] = {"base_set_300": {}, "curves": {}}
     md = [
@@ -360,6 +368,7 @@ def summarize() -> tuple[dict[str, Any], list[str]]:
         "|---|---|---|---|",
     ]
     table1: dict[str, Any] = {}
+    table1_raws: dict[str, dict[str, Any]] = {}
     for row in BASE_ROWS:
         if (raw := load_row(row)) is not None:
             strategy = raw["runs"][0]["strategy"]  # one per row: random or ssl_kmeans
@@ -372,12 +381,17 @@ def summarize() -> tuple[dict[str, Any], list[str]]:
             )
             if row in TABLE1_ROWS and len(raw["runs"][0]["rounds"]) > 1:
                 table1[row] = curve_block(raw, strategy)
+                table1_raws[row] = raw
     if table1:
         results["table1_curves"] = table1
         md += table1_lines(table1)
+        table1_report(table1_raws)
+        md += ["", "Curves with mean ± s.e.: results/paper001/table1/report.html."]
     md += target_lines(results)
     if (raw := load_row("curves")) is not None:
+        write_report(raw, OUT / "curves")
         md += ["", "## Curves (Fig. 2): Dice after the last round, area under the Dice curve", ""]
+        md += ["Curves with mean ± s.e.: results/paper001/curves/report.html.", ""]
         md += ["| strategy | Dice at last round | ALC (Dice) |", "|---|---|---|"]
         for s in CURVE_STRATEGIES:
             block = curve_block(raw, s)
