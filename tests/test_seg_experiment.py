@@ -161,6 +161,7 @@ def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
     ds = load_source("isic2017", tiny.root, "melanoma")
     fp = fingerprint(plain, ds)
     assert "width" not in fp["model"] and "round_epochs" not in fp["experiment"]
+    assert "ensemble_members" not in fp["experiment"]  # fresh members, the default: older runs resume
     cfg = load_config(
         ExperimentConfig,
         {
@@ -235,3 +236,67 @@ def test_ceal_names_the_most_certain_unqueried_images() -> None:
     sel = get_strategy("ceal", pseudo=2).select(ev, 2, np.random.default_rng(0))
     assert list(sel.ids) == ["a", "e"] and sel.pseudo_ids == ("d", "b")
     assert get_strategy("ceal", pseudo=0).select(ev, 2, np.random.default_rng(0)).pseudo_ids == ()
+
+
+def test_continued_committee_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ensemble_members: continued`: each member goes on from its previous round's weights for
+    `round_epochs`, and only the last round's members stay on disk; with learning retrain it is refused."""
+    from lesionlab.config import ExperimentConfig, load_config
+    from lesionlab.errors import ConfigError
+    from lesionlab.loop import experiment as experiment_module
+    from lesionlab.loop.experiment import Experiment
+
+    tiny = make_tiny_isic(tmp_path / "isic", masks=True)
+    raw = {
+        "task": "segmentation",
+        "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
+        "model": {"backbone": "unet", "width": 4, "weights": "none"},
+        "train": {"resolution": 32, "epochs": 2, "freeze_stages": 0, "num_threads": 1, "patience": 0},
+        "experiment": {
+            "strategies": ["pixel_ens_s"],
+            "seeds": [0],
+            "initial": {"kind": "random", "size": 10},
+            "budget": 4,
+            "rounds": 2,
+            "learning": "acft_lq",
+            "round_epochs": 1,
+            "ensemble_size": 3,
+            "ensemble_members": "continued",
+            "evaluate_on": "val",
+        },
+        "output": str(tmp_path / "run"),
+        "cache_dir": str(tmp_path / "cache"),
+    }
+    loaded: list[str] = []
+    real_load = experiment_module._load_model
+
+    def spy(model, saved, strategy, seed):
+        loaded.append(saved.name)
+        real_load(model, saved, strategy, seed)
+
+    monkeypatch.setattr(experiment_module, "_load_model", spy)
+    epochs: list[tuple[int, int]] = []  # (member seed, epochs) of every committee member's fit
+    real_trainer = Experiment._trainer
+
+    def trainer_spy(self, model, seed, round_, strategy=None, lr=None, continues=False):
+        trainer = real_trainer(self, model, seed, round_, strategy, lr=lr, continues=continues)
+        if seed != 0:
+            epochs.append((round_, trainer.config.epochs))
+        return trainer
+
+    monkeypatch.setattr(Experiment, "_trainer", trainer_spy)
+    cfg = load_config(ExperimentConfig, raw)
+    Experiment(cfg, progress=False).run()
+    # Selection follows rounds 0 and 1 (round 2 is the last fit): round 0 trains both members for
+    # train.epochs, round 1 continues each from its round-0 weights for round_epochs.
+    assert epochs == [(0, 2), (0, 2), (1, 1), (1, 1)]
+    assert [n for n in loaded if "_member" in n] == [f"pixel_ens_s_seed0_member{k}_round0.pt" for k in (1, 2)]
+    # A member file goes once the next round's state is saved: a finished run keeps none.
+    assert not list((tmp_path / "run" / "state").glob("*_member*.pt"))
+    with pytest.raises(ConfigError, match="ensemble_members continued"):
+        retrain = {
+            **raw,
+            "experiment": {**raw["experiment"], "learning": "retrain", "round_epochs": None},
+            "output": str(tmp_path / "retrain"),
+        }
+        Experiment(load_config(ExperimentConfig, retrain), progress=False)

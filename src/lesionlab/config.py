@@ -208,6 +208,10 @@ class ExperimentSection(_Strict):
     audit: AuditSection = Field(default_factory=AuditSection)
     mc_samples: int = Field(10, ge=1)
     ensemble_size: int = Field(3, ge=1)
+    # Committee members besides the round's model: trained afresh with other seeds each round (Beluch et
+    # al.), or "continued": each fine-tuned on from its previous round like the model itself (paper 001's
+    # protocol, `round_epochs` per round; needs a continual `learning`).
+    ensemble_members: Literal["fresh", "continued"] = "fresh"
     # Who scores the unlabelled pool each round: the trainer, or the round's model exported to ONNX
     # Runtime from the images (no activation cache; docs/scaling.md).
     pool_scoring: Literal["trainer", "onnxruntime"] = "trainer"

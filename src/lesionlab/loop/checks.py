@@ -86,6 +86,12 @@ def check_options(config: ExperimentConfig, task: Task) -> None:
             "acft_q, acft_lq or acft_hq); with learning retrain every round trains a fresh model for "
             "train.epochs: remove round_epochs or choose a continual learning"
         )
+    if exp.ensemble_members == "continued" and exp.learning == "retrain":
+        raise ConfigError(
+            "experiment.ensemble_members continued fine-tunes each committee member on from its previous "
+            "round, as a continual learning (acft_q, acft_lq, acft_hq) does the model; with learning retrain "
+            "the model itself starts afresh each round: use ensemble_members fresh or a continual learning"
+        )
     if task.output == "pixel_probs":
         classification_only = {
             "experiment.learning acft_hq (re-trains on misclassified images)": exp.learning == "acft_hq",

@@ -127,6 +127,10 @@ class Experiment:
         """The model after `round_`: one file per round, so the state file alone says which is current."""
         return self.out / "state" / f"{strategy}_seed{seed}_model_round{round_}.pt"
 
+    def _member_path(self, strategy: str, seed: int, member: int, round_: int) -> Path:
+        """Committee member `member` after `round_` (`ensemble_members: continued`), kept like the model."""
+        return self.out / "state" / f"{strategy}_seed{seed}_member{member}_round{round_}.pt"
+
     def _new_model(self, seed: int):
         return build_model(self.task, self.config.model, self.dataset.num_classes, seed)
 
@@ -206,17 +210,7 @@ class Experiment:
         model = self._new_model(seed)
         if continuing and state.history:
             saved = self._model_path(strategy_name, seed, state.history[-1]["round"])
-            if not saved.is_file():
-                raise DataError(
-                    f"{saved} is missing, so {strategy_name} seed {seed} cannot continue from its last "
-                    "round: rerun with --force to start afresh"
-                )
-            try:
-                model.load_state_dict(torch.load(saved, weights_only=True))
-            except (RuntimeError, OSError, EOFError, ValueError) as exc:
-                raise DataError(
-                    f"{saved} is damaged ({str(exc).splitlines()[0]}): rerun with --force to start afresh"
-                ) from None
+            _load_model(model, saved, strategy_name, seed)
         previous_correct = state.history[-1].get("val_correct") if state.history else None
 
         while True:
@@ -248,7 +242,7 @@ class Experiment:
                 labeled = [replace(self.by_id[i], label=state.labels[i]) for i in state.labeled_ids()]
                 settings = replace(
                     self.evidence_settings,
-                    ensemble=partial(self._ensemble, trainer, train_records, seed, round_),
+                    ensemble=partial(self._ensemble, trainer, train_records, strategy_name, seed, round_, lr),
                 )
                 pool = self._hidden(self.pool)  # in pool order: pool-level features are fitted on it
                 evidence = collect_evidence(strategy, trainer, unlabeled, labeled, pool, settings)
@@ -289,6 +283,8 @@ class Experiment:
             state.save(path)
             if continuing and round_ > 0:
                 self._model_path(strategy_name, seed, round_ - 1).unlink(missing_ok=True)
+                for k in range(1, exp.ensemble_size):
+                    self._member_path(strategy_name, seed, k, round_ - 1).unlink(missing_ok=True)
             previous_correct = entry.get("val_correct")
             self._log_round(strategy_name, seed, entry)
             if on_round is not None:
@@ -386,13 +382,33 @@ class Experiment:
         return entry
 
     def _ensemble(
-        self, trainer: Trainer, train_records: list[Record], seed: int, round_: int
+        self,
+        trainer: Trainer,
+        train_records: list[Record],
+        strategy_name: str,
+        seed: int,
+        round_: int,
+        lr: float,
     ) -> list[Trainer]:
-        """The current model plus `ensemble_size - 1` members trained with other seeds on the same labels."""
+        """The current model plus `ensemble_size - 1` members on the same labels, each with its own seed.
+
+        `ensemble_members: fresh` trains every member afresh for `train.epochs` (Beluch et al.);
+        `continued` fine-tunes each member on from its previous round for `round_epochs` at the round's
+        lr, as the model itself is, and keeps it under `state/` (written before the round's state, so a
+        resumed round finds the previous members).
+        """
         members = [trainer]
+        continued = self.config.experiment.ensemble_members == "continued"
         for k in range(1, self.config.experiment.ensemble_size):
-            member = self._trainer(self._new_model(seed + 7919 * k), seed + 7919 * k, round_)
+            member_seed = seed + 7919 * k
+            model = self._new_model(member_seed)
+            earlier = continued and round_ > 0
+            if earlier:
+                _load_model(model, self._member_path(strategy_name, seed, k, round_ - 1), strategy_name, seed)
+            member = self._trainer(model, member_seed, round_, lr=lr if earlier else None, continues=earlier)
             member.fit(train_records, self.val, self.dataset.classes)
+            if continued:
+                _save_model(model, self._member_path(strategy_name, seed, k, round_))
             members.append(member)
         return members
 
@@ -441,6 +457,21 @@ class Experiment:
 def _public_rounds(history: list[dict]) -> list[dict]:
     """History without the per-image validation correctness (kept in the state for the stopping rule)."""
     return [{k: v for k, v in entry.items() if k != "val_correct"} for entry in history if entry["metrics"]]
+
+
+def _load_model(model: torch.nn.Module, saved: Path, strategy: str, seed: int) -> None:
+    """Weights a continuing run saved after its last round; a missing or damaged file names the fix."""
+    if not saved.is_file():
+        raise DataError(
+            f"{saved} is missing, so {strategy} seed {seed} cannot continue from its last round: "
+            "rerun with --force to start afresh"
+        )
+    try:
+        model.load_state_dict(torch.load(saved, weights_only=True))
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        raise DataError(
+            f"{saved} is damaged ({str(exc).splitlines()[0]}): rerun with --force to start afresh"
+        ) from None
 
 
 def _save_model(model: torch.nn.Module, path: Path) -> None:

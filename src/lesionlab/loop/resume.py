@@ -71,6 +71,8 @@ def fingerprint(config: ExperimentConfig, dataset: LabeledDataset) -> dict[str, 
         parts["model"] = {k: v for k, v in parts["model"].items() if k != "width"}
     if dumped["experiment"].get("pool_scoring") == "trainer":  # added with issue 19
         parts["experiment"].pop("pool_scoring", None)
+    if dumped["experiment"].get("ensemble_members") == "fresh":  # added with paper 001's curves
+        parts["experiment"].pop("ensemble_members", None)
     parts["strategy_params"] = {
         name: config.experiment.strategy_params.get(name, {}) for name in config.experiment.strategies
     }
