@@ -239,60 +239,93 @@ def test_ceal_names_the_most_certain_unqueried_images() -> None:
 
 
 def test_continued_committee_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`ensemble_members: continued`: each member goes on from its previous round's weights for
-    `round_epochs`, and only the last round's members stay on disk; with learning retrain it is refused."""
+    """`ensemble_members: continued`: each member goes on from its previous round's weights at the
+    model's lr for `round_epochs`; a run killed between rounds resumes to the same picks; a finished run
+    keeps no member files; the fingerprint records the choice; learning retrain refuses it."""
     from lesionlab.config import ExperimentConfig, load_config
+    from lesionlab.data.sources import load_source
     from lesionlab.errors import ConfigError
     from lesionlab.loop import experiment as experiment_module
     from lesionlab.loop.experiment import Experiment
+    from lesionlab.loop.resume import fingerprint
 
     tiny = make_tiny_isic(tmp_path / "isic", masks=True)
     raw = {
         "task": "segmentation",
         "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
         "model": {"backbone": "unet", "width": 4, "weights": "none"},
-        "train": {"resolution": 32, "epochs": 2, "freeze_stages": 0, "num_threads": 1, "patience": 0},
+        "train": {
+            "resolution": 32,
+            "epochs": 2,
+            "lr": 0.01,
+            "freeze_stages": 0,
+            "num_threads": 1,
+            "patience": 0,
+        },
         "experiment": {
             "strategies": ["pixel_ens_s"],
             "seeds": [0],
             "initial": {"kind": "random", "size": 10},
             "budget": 4,
-            "rounds": 2,
+            "rounds": 3,
             "learning": "acft_lq",
+            "continual_lr_scale": 0.5,
             "round_epochs": 1,
             "ensemble_size": 3,
             "ensemble_members": "continued",
             "evaluate_on": "val",
         },
-        "output": str(tmp_path / "run"),
         "cache_dir": str(tmp_path / "cache"),
     }
     loaded: list[str] = []
     real_load = experiment_module._load_model
 
-    def spy(model, saved, strategy, seed):
+    def load_spy(model, saved, strategy, seed):
         loaded.append(saved.name)
         real_load(model, saved, strategy, seed)
 
-    monkeypatch.setattr(experiment_module, "_load_model", spy)
-    epochs: list[tuple[int, int]] = []  # (member seed, epochs) of every committee member's fit
+    monkeypatch.setattr(experiment_module, "_load_model", load_spy)
+    fits: list[tuple[int, int, float]] = []  # (round, epochs, lr) of every committee member's fit
     real_trainer = Experiment._trainer
 
     def trainer_spy(self, model, seed, round_, strategy=None, lr=None, continues=False):
         trainer = real_trainer(self, model, seed, round_, strategy, lr=lr, continues=continues)
-        if seed != 0:
-            epochs.append((round_, trainer.config.epochs))
+        if seed != 0:  # the members' seeds; the model's is the run's seed 0
+            fits.append((round_, trainer.config.epochs, trainer.config.lr))
         return trainer
 
     monkeypatch.setattr(Experiment, "_trainer", trainer_spy)
-    cfg = load_config(ExperimentConfig, raw)
-    Experiment(cfg, progress=False).run()
-    # Selection follows rounds 0 and 1 (round 2 is the last fit): round 0 trains both members for
-    # train.epochs, round 1 continues each from its round-0 weights for round_epochs.
-    assert epochs == [(0, 2), (0, 2), (1, 1), (1, 1)]
-    assert [n for n in loaded if "_member" in n] == [f"pixel_ens_s_seed0_member{k}_round0.pt" for k in (1, 2)]
+    whole = load_config(ExperimentConfig, {**raw, "output": str(tmp_path / "whole")})
+    results = Experiment(whole, progress=False).run()
+    # Selection follows rounds 0-2 (round 3 is the last fit): round 0 trains both members afresh for
+    # train.epochs at train.lr; rounds 1-2 continue each from the round before for round_epochs at the
+    # model's continual lr (0.01 x 0.5).
+    assert fits == [(0, 2, 0.01)] * 2 + [(1, 1, 0.005)] * 2 + [(2, 1, 0.005)] * 2
+    members = [n for n in loaded if "_member" in n]
+    assert members == [f"pixel_ens_s_seed0_member{k}_round{r}.pt" for r in (0, 1) for k in (1, 2)]
     # A member file goes once the next round's state is saved: a finished run keeps none.
-    assert not list((tmp_path / "run" / "state").glob("*_member*.pt"))
+    assert not list((tmp_path / "whole" / "state").glob("*_member*.pt"))
+
+    # Killed after round 1's state is saved, then resumed: round 2 loads the round-1 members from disk
+    # and the run picks exactly what the uninterrupted run picked.
+    class Killed(Exception):
+        pass
+
+    def kill_after_round_1(strategy: str, seed: int, round_: int) -> None:
+        if round_ == 1:
+            raise Killed
+
+    cut = load_config(ExperimentConfig, {**raw, "output": str(tmp_path / "cut")})
+    with pytest.raises(Killed):
+        Experiment(cut, progress=False).run(on_round=kill_after_round_1)
+    loaded.clear()
+    resumed = Experiment(cut, progress=False).run()
+    assert [n for n in loaded if "_member" in n] == [f"pixel_ens_s_seed0_member{k}_round1.pt" for k in (1, 2)]
+    picks = [[r["new_ids"] for r in run["rounds"]] for run in (results["runs"][0], resumed["runs"][0])]
+    assert picks[0] == picks[1]
+
+    ds = load_source("isic2017", tiny.root, "melanoma")
+    assert fingerprint(whole, ds)["experiment"]["ensemble_members"] == "continued"
     with pytest.raises(ConfigError, match="ensemble_members continued"):
         retrain = {
             **raw,

@@ -210,7 +210,7 @@ class ExperimentSection(_Strict):
     ensemble_size: int = Field(3, ge=1)
     # Committee members besides the round's model: trained afresh with other seeds each round (Beluch et
     # al.), or "continued": each fine-tuned on from its previous round like the model itself (paper 001's
-    # protocol, `round_epochs` per round; needs a continual `learning`).
+    # protocol: the model's lr and `round_epochs`, if set; needs a continual `learning`).
     ensemble_members: Literal["fresh", "continued"] = "fresh"
     # Who scores the unlabelled pool each round: the trainer, or the round's model exported to ONNX
     # Runtime from the images (no activation cache; docs/scaling.md).

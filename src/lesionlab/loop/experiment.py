@@ -242,7 +242,9 @@ class Experiment:
                 labeled = [replace(self.by_id[i], label=state.labels[i]) for i in state.labeled_ids()]
                 settings = replace(
                     self.evidence_settings,
-                    ensemble=partial(self._ensemble, trainer, train_records, strategy_name, seed, round_, lr),
+                    ensemble=partial(
+                        self._ensemble, trainer, train_records, strategy_name, seed, round_, lr, continues
+                    ),
                 )
                 pool = self._hidden(self.pool)  # in pool order: pool-level features are fitted on it
                 evidence = collect_evidence(strategy, trainer, unlabeled, labeled, pool, settings)
@@ -389,20 +391,21 @@ class Experiment:
         seed: int,
         round_: int,
         lr: float,
+        continues: bool,
     ) -> list[Trainer]:
         """The current model plus `ensemble_size - 1` members on the same labels, each with its own seed.
 
         `ensemble_members: fresh` trains every member afresh for `train.epochs` (Beluch et al.);
-        `continued` fine-tunes each member on from its previous round for `round_epochs` at the round's
-        lr, as the model itself is, and keeps it under `state/` (written before the round's state, so a
-        resumed round finds the previous members).
+        `continued` fine-tunes each member on from its previous round whenever the model `continues`
+        (same lr, `round_epochs` if set), and keeps it under `state/` (written before the round's state,
+        so a resumed round finds the previous members).
         """
         members = [trainer]
         continued = self.config.experiment.ensemble_members == "continued"
         for k in range(1, self.config.experiment.ensemble_size):
             member_seed = seed + 7919 * k
             model = self._new_model(member_seed)
-            earlier = continued and round_ > 0
+            earlier = continued and continues  # as the model: not the first fit after an empty start
             if earlier:
                 _load_model(model, self._member_path(strategy_name, seed, k, round_ - 1), strategy_name, seed)
             member = self._trainer(model, member_seed, round_, lr=lr if earlier else None, continues=earlier)
