@@ -461,7 +461,8 @@ def curve_lines(raw: dict[str, Any], results: dict[str, Any]) -> list[str]:
         results["confident_coreset_jaccard_at_30pct"] = cc["jaccard_at_30pct"]
     md += [
         "",
-        "p over seeds: paired t-test of the per-seed mean Dice over the rounds; over points: Wilcoxon over "
+        "p over seeds: paired t-test of the per-seed mean Dice over rounds 1-9 (round 0 is the shared base "
+        "fit); over points: Wilcoxon over "
         "(seed, round) pairs (optimistic: rounds of one seed are correlated). Labels to 96.9 % of the "
         f"full-data Jaccard (paper 003's 67.04 / 69.2): {BASE} means the base set already reaches it.",
     ]
