@@ -278,13 +278,13 @@ def test_continued_committee_members(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "cache_dir": str(tmp_path / "cache"),
     }
     loaded: list[str] = []
-    real_load = experiment_module._load_model
+    real_load = experiment_module.load_weights
 
     def load_spy(model, saved, strategy, seed):
         loaded.append(saved.name)
         real_load(model, saved, strategy, seed)
 
-    monkeypatch.setattr(experiment_module, "_load_model", load_spy)
+    monkeypatch.setattr(experiment_module, "load_weights", load_spy)
     fits: list[tuple[int, int, float]] = []  # (round, epochs, lr) of every committee member's fit
     real_trainer = Experiment._trainer
 

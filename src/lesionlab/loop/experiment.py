@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from lesionlab.config import ExperimentConfig
 from lesionlab.data.cache import default_cache_dir
@@ -30,8 +29,9 @@ from lesionlab.data.pool import PoolState
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.statistics import round_gain_significant
-from lesionlab.io import atomic_file, write_json
+from lesionlab.io import write_json
 from lesionlab.loop import audit_step, checks
+from lesionlab.loop.checkpoints import load_weights, save_weights
 from lesionlab.loop.first_round import FirstRound
 from lesionlab.loop.learning import fine_tuned_before, pseudo_labelled, round_lr, training_set
 from lesionlab.loop.oracles import Oracle, build_oracle
@@ -210,7 +210,7 @@ class Experiment:
         model = self._new_model(seed)
         if continuing and state.history:
             saved = self._model_path(strategy_name, seed, state.history[-1]["round"])
-            _load_model(model, saved, strategy_name, seed)
+            load_weights(model, saved, strategy_name, seed)
         previous_correct = state.history[-1].get("val_correct") if state.history else None
 
         while True:
@@ -281,7 +281,7 @@ class Experiment:
             if continuing:
                 # The model of this round first, under its own name; the state, saved next, is what makes
                 # it current. A kill in between resumes from the previous round with the previous model.
-                _save_model(model, self._model_path(strategy_name, seed, round_))
+                save_weights(model, self._model_path(strategy_name, seed, round_))
             state.save(path)
             if continuing and round_ > 0:
                 self._model_path(strategy_name, seed, round_ - 1).unlink(missing_ok=True)
@@ -402,16 +402,17 @@ class Experiment:
         """
         members = [trainer]
         continued = self.config.experiment.ensemble_members == "continued"
+        earlier = continued and continues  # as the model: not the first fit after an empty start
         for k in range(1, self.config.experiment.ensemble_size):
             member_seed = seed + 7919 * k
             model = self._new_model(member_seed)
-            earlier = continued and continues  # as the model: not the first fit after an empty start
             if earlier:
-                _load_model(model, self._member_path(strategy_name, seed, k, round_ - 1), strategy_name, seed)
+                previous = self._member_path(strategy_name, seed, k, round_ - 1)
+                load_weights(model, previous, strategy_name, seed)
             member = self._trainer(model, member_seed, round_, lr=lr if earlier else None, continues=earlier)
             member.fit(train_records, self.val, self.dataset.classes)
             if continued:
-                _save_model(model, self._member_path(strategy_name, seed, k, round_))
+                save_weights(model, self._member_path(strategy_name, seed, k, round_))
             members.append(member)
         return members
 
@@ -460,26 +461,6 @@ class Experiment:
 def _public_rounds(history: list[dict]) -> list[dict]:
     """History without the per-image validation correctness (kept in the state for the stopping rule)."""
     return [{k: v for k, v in entry.items() if k != "val_correct"} for entry in history if entry["metrics"]]
-
-
-def _load_model(model: torch.nn.Module, saved: Path, strategy: str, seed: int) -> None:
-    """Weights a continuing run saved after its last round; a missing or damaged file names the fix."""
-    if not saved.is_file():
-        raise DataError(
-            f"{saved} is missing, so {strategy} seed {seed} cannot continue from its last round: "
-            "rerun with --force to start afresh"
-        )
-    try:
-        model.load_state_dict(torch.load(saved, weights_only=True))
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise DataError(
-            f"{saved} is damaged ({str(exc).splitlines()[0]}): rerun with --force to start afresh"
-        ) from None
-
-
-def _save_model(model: torch.nn.Module, path: Path) -> None:
-    with atomic_file(path) as fh:  # a unique temporary name: runs side by side never share one
-        torch.save(model.state_dict(), fh)
 
 
 def run_experiment(
