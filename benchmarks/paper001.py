@@ -197,9 +197,14 @@ def row_config(
     strategies = (subset or CURVE_STRATEGIES) if curves else [per_round if table1 else "random"]
     experiment: dict[str, Any] = {
         "strategies": strategies,
-        "strategy_params": {"ssl_kmeans": kmeans} | ({"confident_coreset": {"alpha": 0.5}} if curves else {})
-        if curves or initial == "strategy"
-        else {},
+        # ssl_kmeans is also the curves' initial strategy; confident_coreset's alpha only when it runs
+        # (a split seed's subset may leave it out, and unused params are refused).
+        "strategy_params": (
+            {"ssl_kmeans": kmeans}
+            | ({"confident_coreset": {"alpha": 0.5}} if "confident_coreset" in strategies else {})
+            if curves or initial == "strategy"
+            else {}
+        ),
         "seeds": seeds,
         "initial": {"kind": initial, "size": POOL if full else BASE}
         | ({"strategy": "ssl_kmeans"} if initial == "strategy" else {}),
