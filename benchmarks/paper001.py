@@ -454,7 +454,11 @@ def curve_lines(raw: dict[str, Any], results: dict[str, Any]) -> list[str]:
         if full:
             block["paper003_reach"] = reach = paper003_reach(raw, s, full["jaccard"]["mean"])
             cells.append(
-                (f"{reach['mean']:.0f} ± {reach['se']:.0f}" if "mean" in reach else "never")
+                (
+                    f"{reach['mean']:.0f}" + (f" ± {reach['se']:.0f}" if reach["n"] > 1 else "")
+                    if "mean" in reach
+                    else "never"
+                )
                 + f" ({reach['n_missed']})"
             )
         else:
