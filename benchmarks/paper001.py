@@ -195,16 +195,14 @@ def row_config(
     table1 = row in TABLE1_ROWS
     per_round = "ssl_kmeans" if initial == "strategy" else "random"
     strategies = (subset or CURVE_STRATEGIES) if curves else [per_round if table1 else "random"]
+    # ssl_kmeans picks the base set of the curves and the clustered rows; confident_coreset's alpha only
+    # when it runs (a split seed's subset may leave it out, and the runner refuses unused params).
+    strategy_params: dict[str, Any] = {"ssl_kmeans": kmeans} if curves or initial == "strategy" else {}
+    if "confident_coreset" in strategies:
+        strategy_params["confident_coreset"] = {"alpha": 0.5}
     experiment: dict[str, Any] = {
         "strategies": strategies,
-        # ssl_kmeans is also the curves' initial strategy; confident_coreset's alpha only when it runs
-        # (a split seed's subset may leave it out, and unused params are refused).
-        "strategy_params": (
-            {"ssl_kmeans": kmeans}
-            | ({"confident_coreset": {"alpha": 0.5}} if "confident_coreset" in strategies else {})
-            if curves or initial == "strategy"
-            else {}
-        ),
+        "strategy_params": strategy_params,
         "seeds": seeds,
         "initial": {"kind": initial, "size": POOL if full else BASE}
         | ({"strategy": "ssl_kmeans"} if initial == "strategy" else {}),
