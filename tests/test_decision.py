@@ -47,13 +47,15 @@ def test_empty_class_and_bad_input() -> None:
 def test_score_rules_averages_the_first_k_views_and_orders_rows() -> None:
     from lesionlab.evaluation.decision import score_rules
 
-    # Two images of class 1; view 0 calls both class 0, views 1-2 call both class 1 confidently.
-    v0 = np.array([[0.6, 0.4], [0.6, 0.4]])
-    v12 = np.array([[0.1, 0.9], [0.1, 0.9]])
+    # Two images of class 0 every view gets right; two of class 1 that view 0 calls class 0 and
+    # views 1-2 call class 1 confidently.
+    v0 = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    v12 = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9], [0.1, 0.9]])
     per_view = np.stack([v0, v12, v12])
-    rows = score_rules(per_view, [1, 1], [1, 1], views=(3, 1), taus=(0.0,))
+    rows = score_rules(per_view, [0, 0, 1, 1], [1, 1], views=(3, 1), taus=(0.0,))
     assert [(r.tta_views, r.tau) for r in rows] == [(1, 0.0), (3, 0.0)]
-    assert rows[0].accuracy == 0.0 and rows[1].accuracy == 1.0
+    assert rows[0].accuracy == 0.5 and rows[0].balanced_accuracy == 0.5
+    assert rows[1].accuracy == 1.0 and rows[1].balanced_accuracy == 1.0
 
 
 def test_score_rules_matches_sklearn_on_adjusted_argmax() -> None:
