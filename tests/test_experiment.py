@@ -332,6 +332,29 @@ def test_resume_with_a_continued_model(tiny: TinyIsic, learning: str) -> None:
     resumed = run_experiment(exp_config(tiny, c, **settings), progress=False)
     assert_same(comparable(resumed["runs"]), comparable(expected["runs"]), "runs")
 
+    # Killed after round 1's state is saved but before round 0's model is deleted: the resumed run
+    # continues from round 1 and leaves no stale file behind.
+    d = tiny.root.parent / f"{learning}_D"
+    real_drop = Experiment._drop_older_weights
+
+    def die_before_dropping(self, strategy, seed, round_):
+        if round_ == 1:
+            raise Killed
+        real_drop(self, strategy, seed, round_)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Experiment, "_drop_older_weights", die_before_dropping)
+        with pytest.raises(Killed):
+            run_experiment(exp_config(tiny, d, **settings), progress=False)
+    assert sorted(p.name for p in (d / "state").glob("*.pt")) == [
+        "least_confidence_seed0_model_round0.pt",
+        "least_confidence_seed0_model_round1.pt",
+    ]
+    clear_memory()
+    resumed = run_experiment(exp_config(tiny, d, **settings), progress=False)
+    assert_same(comparable(resumed["runs"]), comparable(expected["runs"]), "runs")
+    assert [p.name for p in (d / "state").glob("*.pt")] == ["least_confidence_seed0_model_round2.pt"]
+
 
 def test_acft_lq_trains_on_all_labels(tiny: TinyIsic, tmp_path: Path) -> None:
     out = tmp_path / "lq"

@@ -131,6 +131,15 @@ class Experiment:
         """Committee member `member` after `round_` (`ensemble_members: continued`), kept like the model."""
         return self.out / "state" / f"{strategy}_seed{seed}_member{member}_round{round_}.pt"
 
+    def _drop_older_weights(self, strategy: str, seed: int, round_: int) -> None:
+        """Delete the model and member files of rounds before `round_`, now that the saved state names
+        `round_`'s. All older rounds, not only the last: a kill between a state save and this call leaves
+        one behind, and the resumed run removes it here."""
+        for path in (self.out / "state").glob(f"{strategy}_seed{seed}_*_round*.pt"):
+            kind, _, number = path.stem.removeprefix(f"{strategy}_seed{seed}_").rpartition("_round")
+            if (kind == "model" or kind.startswith("member")) and number.isdigit() and int(number) < round_:
+                path.unlink(missing_ok=True)
+
     def _new_model(self, seed: int):
         return build_model(self.task, self.config.model, self.dataset.num_classes, seed)
 
@@ -284,9 +293,7 @@ class Experiment:
                 save_weights(model, self._model_path(strategy_name, seed, round_))
             state.save(path)
             if continuing and round_ > 0:
-                self._model_path(strategy_name, seed, round_ - 1).unlink(missing_ok=True)
-                for k in range(1, exp.ensemble_size):
-                    self._member_path(strategy_name, seed, k, round_ - 1).unlink(missing_ok=True)
+                self._drop_older_weights(strategy_name, seed, round_)
             previous_correct = entry.get("val_correct")
             self._log_round(strategy_name, seed, entry)
             if on_round is not None:
