@@ -17,6 +17,7 @@ from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.pool import PoolState
 from lesionlab.data.records import LabeledDataset
 from lesionlab.errors import ConfigError, DataError
+from lesionlab.loop.checkpoints import RoundWeights
 from lesionlab.loop.experiment import Experiment, run_experiment
 from lesionlab.selection.base import get_strategy
 from lesionlab.selection.evidence import collect_evidence
@@ -335,15 +336,15 @@ def test_resume_with_a_continued_model(tiny: TinyIsic, learning: str) -> None:
     # Killed after round 1's state is saved but before round 0's model is deleted: the resumed run
     # continues from round 1 and leaves no stale file behind.
     d = tiny.root.parent / f"{learning}_D"
-    real_drop = Experiment._drop_older_weights
+    real_drop = RoundWeights.drop_before
 
-    def die_before_dropping(self, strategy, seed, round_):
+    def die_before_dropping(self, round_):
         if round_ == 1:
             raise Killed
-        real_drop(self, strategy, seed, round_)
+        real_drop(self, round_)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Experiment, "_drop_older_weights", die_before_dropping)
+        mp.setattr(RoundWeights, "drop_before", die_before_dropping)
         with pytest.raises(Killed):
             run_experiment(exp_config(tiny, d, **settings), progress=False)
     assert sorted(p.name for p in (d / "state").glob("*.pt")) == [

@@ -3,6 +3,7 @@ loads that name the file and the fix when it is missing or damaged."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,3 +30,31 @@ def load_weights(model: torch.nn.Module, saved: Path, strategy: str, seed: int) 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
     with atomic_file(path) as fh:  # a unique temporary name: runs side by side never share one
         torch.save(model.state_dict(), fh)
+
+
+@dataclass(frozen=True)
+class RoundWeights:
+    """Where one (strategy, seed) keeps its weights: one file per round, so the saved state alone says
+    which is current."""
+
+    folder: Path
+    strategy: str
+    seed: int
+
+    def model(self, round_: int) -> Path:
+        """The model after `round_`."""
+        return self.folder / f"{self.strategy}_seed{self.seed}_model_round{round_}.pt"
+
+    def member(self, member: int, round_: int) -> Path:
+        """Committee member `member` after `round_` (`ensemble_members: continued`), kept like the model."""
+        return self.folder / f"{self.strategy}_seed{self.seed}_member{member}_round{round_}.pt"
+
+    def drop_before(self, round_: int) -> None:
+        """Delete the model and member files of rounds before `round_`, once the saved state names
+        `round_`'s. All older rounds, not only the last: a kill between a state save and this call leaves
+        one behind, and the resumed run removes it here."""
+        prefix = f"{self.strategy}_seed{self.seed}_"
+        for path in self.folder.glob(f"{prefix}*_round*.pt"):
+            kind, _, number = path.stem.removeprefix(prefix).rpartition("_round")
+            if (kind == "model" or kind.startswith("member")) and number.isdigit() and int(number) < round_:
+                path.unlink(missing_ok=True)

@@ -31,7 +31,7 @@ from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.statistics import round_gain_significant
 from lesionlab.io import write_json
 from lesionlab.loop import audit_step, checks
-from lesionlab.loop.checkpoints import load_weights, save_weights
+from lesionlab.loop.checkpoints import RoundWeights, load_weights, save_weights
 from lesionlab.loop.first_round import FirstRound
 from lesionlab.loop.learning import fine_tuned_before, pseudo_labelled, round_lr, training_set
 from lesionlab.loop.oracles import Oracle, build_oracle
@@ -123,22 +123,8 @@ class Experiment:
     def _state_path(self, strategy: str, seed: int) -> Path:
         return self.out / "state" / f"{strategy}_seed{seed}.json"
 
-    def _model_path(self, strategy: str, seed: int, round_: int) -> Path:
-        """The model after `round_`: one file per round, so the state file alone says which is current."""
-        return self.out / "state" / f"{strategy}_seed{seed}_model_round{round_}.pt"
-
-    def _member_path(self, strategy: str, seed: int, member: int, round_: int) -> Path:
-        """Committee member `member` after `round_` (`ensemble_members: continued`), kept like the model."""
-        return self.out / "state" / f"{strategy}_seed{seed}_member{member}_round{round_}.pt"
-
-    def _drop_older_weights(self, strategy: str, seed: int, round_: int) -> None:
-        """Delete the model and member files of rounds before `round_`, now that the saved state names
-        `round_`'s. All older rounds, not only the last: a kill between a state save and this call leaves
-        one behind, and the resumed run removes it here."""
-        for path in (self.out / "state").glob(f"{strategy}_seed{seed}_*_round*.pt"):
-            kind, _, number = path.stem.removeprefix(f"{strategy}_seed{seed}_").rpartition("_round")
-            if (kind == "model" or kind.startswith("member")) and number.isdigit() and int(number) < round_:
-                path.unlink(missing_ok=True)
+    def _weights(self, strategy: str, seed: int) -> RoundWeights:
+        return RoundWeights(self.out / "state", strategy, seed)
 
     def _new_model(self, seed: int):
         return build_model(self.task, self.config.model, self.dataset.num_classes, seed)
@@ -218,7 +204,7 @@ class Experiment:
         continuing = exp.learning != "retrain"
         model = self._new_model(seed)
         if continuing and state.history:
-            saved = self._model_path(strategy_name, seed, state.history[-1]["round"])
+            saved = self._weights(strategy_name, seed).model(state.history[-1]["round"])
             load_weights(model, saved, strategy_name, seed)
         previous_correct = state.history[-1].get("val_correct") if state.history else None
 
@@ -290,10 +276,10 @@ class Experiment:
             if continuing:
                 # The model of this round first, under its own name; the state, saved next, is what makes
                 # it current. A kill in between resumes from the previous round with the previous model.
-                save_weights(model, self._model_path(strategy_name, seed, round_))
+                save_weights(model, self._weights(strategy_name, seed).model(round_))
             state.save(path)
             if continuing and round_ > 0:
-                self._drop_older_weights(strategy_name, seed, round_)
+                self._weights(strategy_name, seed).drop_before(round_)
             previous_correct = entry.get("val_correct")
             self._log_round(strategy_name, seed, entry)
             if on_round is not None:
@@ -414,12 +400,12 @@ class Experiment:
             member_seed = seed + 7919 * k
             model = self._new_model(member_seed)
             if earlier:
-                previous = self._member_path(strategy_name, seed, k, round_ - 1)
+                previous = self._weights(strategy_name, seed).member(k, round_ - 1)
                 load_weights(model, previous, strategy_name, seed)
             member = self._trainer(model, member_seed, round_, lr=lr if earlier else None, continues=earlier)
             member.fit(train_records, self.val, self.dataset.classes)
             if continued:
-                save_weights(model, self._member_path(strategy_name, seed, k, round_))
+                save_weights(model, self._weights(strategy_name, seed).member(k, round_))
             members.append(member)
         return members
 
