@@ -45,7 +45,7 @@ def test_disk_hit_returns_identical_array_without_decoding(
     second = cache.get(img)
     assert np.array_equal(first, second)
     assert len(decode_counter) == 1
-    entries = list((tmp_path / "cache" / "v3_16_gray_world").glob("*.npy"))
+    entries = list((tmp_path / "cache" / f"v{cache_mod.CACHE_FORMAT_VERSION}_16_gray_world").glob("*.npy"))
     assert len(entries) == 1
     # A new cache object (e.g. the next run) reads the same entry instead of decoding.
     third = ImageCache(tmp_path / "cache", 16, "gray_world").get(str(img))
@@ -59,9 +59,9 @@ def test_settings_have_separate_entries(tmp_path: Path, decode_counter: list[Pat
     ImageCache(tmp_path / "c", 16, "grayscale_minmax").get(img)
     assert len(decode_counter) == 3
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
-        "v3_16_grayscale_minmax",
-        "v3_16_none",
-        "v3_8_none",
+        f"v{cache_mod.CACHE_FORMAT_VERSION}_16_grayscale_minmax",
+        f"v{cache_mod.CACHE_FORMAT_VERSION}_16_none",
+        f"v{cache_mod.CACHE_FORMAT_VERSION}_8_none",
     ]
 
 
@@ -96,7 +96,7 @@ def test_no_temporaries_left_and_failed_write_leaves_nothing(
     paths = [_write_image(tmp_path / f"{i}.png", i) for i in range(3)]
     cache = ImageCache(tmp_path / "cache", 8, "none")
     cache.get_many(paths)
-    entry_dir = tmp_path / "cache" / "v3_8_none"
+    entry_dir = tmp_path / "cache" / f"v{cache_mod.CACHE_FORMAT_VERSION}_8_none"
     names = sorted(p.name for p in entry_dir.iterdir())
     assert len(names) == 3 and all(n.endswith(".npy") and not n.startswith(".") for n in names)
 
@@ -116,7 +116,7 @@ def test_stale_temporary_is_removed_and_corrupt_entry_rewritten(
     img = _write_image(tmp_path / "a.png", 0)
     cache = ImageCache(tmp_path / "cache", 8, "none")
     good = cache.get(img)
-    entry_dir = tmp_path / "cache" / "v3_8_none"
+    entry_dir = tmp_path / "cache" / f"v{cache_mod.CACHE_FORMAT_VERSION}_8_none"
     (entry,) = entry_dir.glob("*.npy")
     entry.write_bytes(b"\x93NUMPY garbage")
     assert np.array_equal(ImageCache(tmp_path / "cache", 8, "none").get(img), good)
@@ -151,7 +151,7 @@ def _damage(entry: Path, how: str) -> None:
 def test_every_kind_of_damaged_entry_is_a_miss(tmp_path: Path, decode_counter: list[Path], how: str) -> None:
     img = _write_image(tmp_path / "a.png", 0)
     good = ImageCache(tmp_path / "cache", 8, "none").get(img)
-    (entry,) = (tmp_path / "cache" / "v3_8_none").glob("*.npy")
+    (entry,) = (tmp_path / "cache" / f"v{cache_mod.CACHE_FORMAT_VERSION}_8_none").glob("*.npy")
     _damage(entry, how)
     if how == "directory":  # cannot be replaced: decoded, with the one-line warning
         with pytest.warns(RuntimeWarning, match="cannot be written"):
@@ -174,9 +174,9 @@ def test_resize_mode_is_part_of_the_key(tmp_path: Path, decode_counter: list[Pat
         out["squash"], out["pad"]
     )
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
-        "v3_8_none",
-        "v3_8_none_center_crop",
-        "v3_8_none_pad",
+        f"v{cache_mod.CACHE_FORMAT_VERSION}_8_none",
+        f"v{cache_mod.CACHE_FORMAT_VERSION}_8_none_center_crop",
+        f"v{cache_mod.CACHE_FORMAT_VERSION}_8_none_pad",
     ]
     with pytest.raises(ValueError, match="center_crop"):
         ImageCache(tmp_path, 8, "none", resize="stretch")

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from lesionlab.cache_maintenance import cache_folders, clear_cache
 from lesionlab.cli import app
-from lesionlab.data.cache import ImageCache
+from lesionlab.data.cache import CACHE_FORMAT_VERSION, ImageCache
 from lesionlab.training.activations import ACTIVATION_FORMAT
 
 runner = CliRunner()
@@ -40,12 +40,12 @@ def test_folders_are_listed_with_their_size_and_state(tmp_path: Path) -> None:
     root = _cache(tmp_path)
     folders = {f.path.name: f for f in cache_folders(root)}
     assert set(folders) == {
-        "v3_16_none",
+        f"v{CACHE_FORMAT_VERSION}_16_none",
         "16_gray_world",
         f"f{ACTIVATION_FORMAT}_0123456789abcdef_224_gray_world_s0",
         f"f{ACTIVATION_FORMAT - 1}_0123456789abcdef_224_gray_world_s0",
     }
-    assert not folders["v3_16_none"].stale and folders["v3_16_none"].files == 1
+    assert not folders[f"v{CACHE_FORMAT_VERSION}_16_none"].stale and folders[f"v{CACHE_FORMAT_VERSION}_16_none"].files == 1
     assert folders["16_gray_world"].stale and folders["16_gray_world"].bytes == 1000
     assert folders[f"f{ACTIVATION_FORMAT - 1}_0123456789abcdef_224_gray_world_s0"].stale
     assert cache_folders(tmp_path / "absent") == []
@@ -95,7 +95,7 @@ def test_resize_folders_are_listed_and_the_previous_decoding_is_stale(tmp_path: 
     act.mkdir(parents=True)
     (act / "k_v0.npy").write_bytes(b"y")
     assert {f.path.name: f.stale for f in cache_folders(root)} == {
-        "v3_16_none_pad": False,
+        f"v{CACHE_FORMAT_VERSION}_16_none_pad": False,
         "v2_16_none": True,
         act.name: False,
     }
@@ -108,7 +108,7 @@ def test_listing_while_another_run_writes_entries(tmp_path: Path) -> None:
     import threading
 
     root = tmp_path / "cache"
-    folder = root / "v3_16_none"
+    folder = root / f"v{CACHE_FORMAT_VERSION}_16_none"
     folder.mkdir(parents=True)
     (folder / "first.npy").write_bytes(b"x")
     stop = threading.Event()
@@ -125,7 +125,7 @@ def test_listing_while_another_run_writes_entries(tmp_path: Path) -> None:
     thread.start()
     try:
         for _ in range(1000):
-            assert [f.path.name for f in cache_folders(root)] == ["v3_16_none"]
+            assert [f.path.name for f in cache_folders(root)] == [f"v{CACHE_FORMAT_VERSION}_16_none"]
     finally:
         stop.set()
         thread.join()

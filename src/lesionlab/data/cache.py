@@ -33,7 +33,8 @@ from lesionlab.io import shared_mode
 # Part of every key: bump it when decoding or preprocessing changes, so old entries are never reused
 # (and bump the activation cache's ACTIVATION_FORMAT with it: activations are computed from these images).
 # 3: every Pillow mode converted by its real range (16-bit, float), alpha composited on white.
-CACHE_FORMAT_VERSION = 3
+# 4: EXIF orientation applied (one decoder, `open_rgb`, for training, pages and thumbnails).
+CACHE_FORMAT_VERSION = 4
 TMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 3600
 

@@ -77,6 +77,8 @@ ALPHA_BACKGROUND = (255, 255, 255)
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 # Modes Pillow turns into correct 8-bit RGB by itself (colour spaces, palettes, 1-bit, padding byte).
 _DIRECT = ("1", "L", "RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
+EXIF_ORIENTATION = 0x0112
+_SWAPS_AXES = (5, 6, 7, 8)  # the EXIF orientations that turn the image by 90 degrees
 
 
 def check_resize(resize: str) -> None:
@@ -130,27 +132,91 @@ def to_rgb8(im: Image.Image, path: Path) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(gray), 0, 255).astype(np.uint8)).convert("RGB")
 
 
-def to_mask8(im: Image.Image) -> Image.Image:
-    """A mask as 8-bit grayscale. Values are clipped rather than scaled, so both 0/1 and 0/255 masks
-    (in any bit depth) stay separable by `load_mask`'s threshold; alpha is ignored."""
+def mask_foreground(im: Image.Image) -> np.ndarray:
+    """The one mask rule: a boolean (H, W) foreground, whatever the encoding (no EXIF rotation here).
+
+    1. Each pixel's value is its brightest colour channel (so red strokes on black count as bright, where
+       a grey conversion would make them 76), 0 where it is fully transparent (strokes drawn on a
+       transparent layer), and the raw number for 16-bit, 32-bit and float masks (no rescaling).
+    2. The foreground level is the median of the non-zero values, and a pixel is foreground when its value
+       is above half that level. 0/1 and 0/255 masks (in any bit depth, palette, colour, or JPEG with its
+       small compression noise) all decode as drawn: a stray bright row in a 0/1 mask does not move the
+       median, and a few JPEG 2s or 3s in a 0/1 mask are not mistaken for the only bright pixels.
+    A mask with no non-zero pixel is empty. Inverted masks (dark lesion on white) decode as nearly full,
+    which `describe` reports as degenerate.
+    """
     if im.mode in ("RGBa", "La"):
         im = im.convert(im.mode[:-1] + "A")
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode == "PA":
+        im = im.convert("RGBA")
     if im.mode in ("I", "F") or im.mode in _SIXTEEN_BIT:
-        arr = np.nan_to_num(np.asarray(im).astype(np.float64))
-        return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
-    return im.convert("L")
+        values = np.nan_to_num(np.asarray(im).astype(np.float64))
+    elif im.mode in ("RGBA", "LA"):
+        arr = np.asarray(im)
+        values = np.where(arr[..., -1] > 0, arr[..., :-1].max(axis=-1), 0).astype(np.float64)
+    elif im.mode in ("L", "1"):
+        values = np.asarray(im.convert("L")).astype(np.float64)
+    else:  # RGB, RGBX, CMYK, YCbCr, LAB, HSV
+        values = np.asarray(im.convert("RGB")).max(axis=-1).astype(np.float64)
+    nonzero = values[values > 0]
+    if nonzero.size == 0:
+        return np.zeros(values.shape[:2], dtype=bool)
+    return values > float(np.median(nonzero)) / 2.0
 
 
-def _open_converted(path: Path, convert: Callable[[Image.Image], Image.Image], what: str) -> Image.Image:
-    """Decode fully inside the try, so truncated files fail here rather than later in numpy."""
+def orient(im: Image.Image) -> Image.Image:
+    """The image as viewers and browsers show it: its EXIF orientation applied (once, here)."""
+    if im.getexif().get(EXIF_ORIENTATION, 1) in (1, None):
+        return im
+    return ImageOps.exif_transpose(im)
+
+
+def oriented_size(im: Image.Image) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, without decoding the pixels."""
+    w, h = im.size
+    return (h, w) if im.getexif().get(EXIF_ORIENTATION, 1) in _SWAPS_AXES else (w, h)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """The oriented (width, height) of an image file: the geometry masks, pages and models share."""
+    with Image.open(path) as im:
+        return oriented_size(im)
+
+
+def _open_converted(
+    path: Path,
+    convert: Callable[[Image.Image], Image.Image | np.ndarray],
+    what: str,
+    draft: tuple[int, int] | None = None,
+):
+    """Decode fully inside the try, so truncated files fail here rather than later in numpy; EXIF
+    orientation is applied before `convert` (the one place it is). `draft` lets a JPEG decode at a
+    reduced size (thumbnails)."""
     try:
         with Image.open(path) as im:
+            if draft is not None and im.format == "JPEG":
+                im.draft("RGB", draft)
             im.load()
-            return convert(im)
+            return convert(orient(im))
     except FileNotFoundError:
         raise _unreadable(path, "file not found", what) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise _unreadable(path, e, what) from e
+
+
+def open_rgb(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
+    """The one image decoder: EXIF orientation applied, every mode converted by `to_rgb8` (alpha on
+    white). Training, scoring, evaluation, reports, audit thumbnails and the annotation page all see
+    these pixels; `draft` asks a JPEG for a reduced size (at least that size) for thumbnails."""
+    path = Path(path)
+    return _open_converted(path, lambda i: to_rgb8(i, path), "an image", draft)
+
+
+def open_mask(path: Path) -> np.ndarray:
+    """The one mask decoder: EXIF orientation applied, then `mask_foreground`'s rule; bool (H, W)."""
+    return _open_converted(Path(path), mask_foreground, "a mask")
 
 
 def _to_square(im: Image.Image, size: int, resize: str, resample: Image.Resampling) -> Image.Image:
@@ -175,13 +241,12 @@ def load_image(
     Every mode is converted by `to_rgb8` (16-bit and float images keep their range). `resize` says how a
     non-square image becomes square (see `_to_square`); with `size=None` the image keeps its shape.
     Grayscale preprocessing still returns three identical channels so ImageNet backbones accept it.
-    The raw pixel grid is used (EXIF orientation is not applied), matching how masks are stored.
+    EXIF orientation is applied (`open_rgb`), as it is to masks, so both share the displayed geometry.
     """
     check_preprocessing(preprocessing)
     check_resize(resize)
     _check_size(size)
-    path = Path(path)
-    im = _open_converted(path, lambda i: to_rgb8(i, path), "an image")
+    im = open_rgb(Path(path))
     if size is not None:
         # PIL widens the bilinear kernel when shrinking, so this is antialiased.
         im = _to_square(im, int(size), resize, Image.Resampling.BILINEAR)
@@ -194,16 +259,12 @@ def load_image(
 
 
 def load_mask(path: Path, size: int | None, resize: str = "squash") -> np.ndarray:
-    """Read a segmentation mask as bool HxW, brought to size x size like its image (same `resize`) with
-    nearest neighbour so it stays binary.
-
-    Masks stored as 0/255 are thresholded at 128 (robust to JPEG ringing); masks stored as 0/1 at 0.
-    """
+    """Read a segmentation mask as bool HxW (`open_mask`: EXIF orientation, then the one mask rule of
+    `mask_foreground`), brought to size x size like its image (same `resize`) with nearest neighbour."""
     check_resize(resize)
     _check_size(size)
-    path = Path(path)
-    im = _open_converted(path, to_mask8, "a mask")
-    if size is not None:
-        im = _to_square(im, int(size), resize, Image.Resampling.NEAREST)
-    arr = np.array(im, dtype=np.uint8)
-    return arr >= 128 if arr.max(initial=0) > 1 else arr > 0
+    mask = open_mask(Path(path))
+    if size is None:
+        return mask
+    im = Image.fromarray(mask.astype(np.uint8) * 255)
+    return np.array(_to_square(im, int(size), resize, Image.Resampling.NEAREST)) >= 128

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFile
 
-from lesionlab.data.preprocess import to_mask8, to_rgb8
+from lesionlab.data.preprocess import mask_foreground, orient, oriented_size, to_rgb8
 from lesionlab.data.records import SPLITS, LabeledDataset, Record
 from lesionlab.errors import DataError
 from lesionlab.progress import progress as progress_bar
@@ -130,18 +130,18 @@ def _check_record(record: Record) -> tuple[list[FileProblem], tuple[int, int] | 
 def _decode(path: Path, draft: bool, mask: bool = False) -> tuple[tuple[int, int] | None, str | None]:
     """(full-resolution size, None) if the file decodes, else (None, what went wrong).
 
-    The pixels go through the decoder's own conversion (`to_rgb8` / `to_mask8`), so a file passes here
+    The pixels go through the decoder's own conversion (`to_rgb8` / `mask_foreground`, after EXIF orientation), so a file passes here
     exactly when training can read it: a mode lesionlab refuses or a float image with NaN fails here.
     """
     if not path.is_file():
         return None, "file not found"
     try:
         with Image.open(path) as im:
-            size = im.size
+            size = oriented_size(im)
             if draft and im.format == "JPEG":
                 im.draft(im.mode, (max(1, size[0] // 8), max(1, size[1] // 8)))
             im.load()
-            to_mask8(im) if mask else to_rgb8(im, path)
+            mask_foreground(orient(im)) if mask else to_rgb8(orient(im), path)
             return size, None
     except DataError as e:
         return None, str(e).removeprefix(f"{path} ")

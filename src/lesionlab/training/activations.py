@@ -40,7 +40,8 @@ from lesionlab.progress import progress
 # Bump when the meaning of a cached entry changes (view recipe, dtype, image decoding), so old entries are
 # never read. 4: images decoded by their real range in every Pillow mode (data.cache format 3). 5: the trunk
 # runs in fixed-shape (zero-padded) batches, so an entry no longer depends on its batch neighbours.
-ACTIVATION_FORMAT = 5
+# 6: EXIF orientation applied by the one decoder (data.cache format 4).
+ACTIVATION_FORMAT = 6
 _SHARED_MEMORY: dict[str, dict[tuple[str, int], np.ndarray]] = {}
 
 
