@@ -45,7 +45,8 @@ def test_folders_are_listed_with_their_size_and_state(tmp_path: Path) -> None:
         f"f{ACTIVATION_FORMAT}_0123456789abcdef_224_gray_world_s0",
         f"f{ACTIVATION_FORMAT - 1}_0123456789abcdef_224_gray_world_s0",
     }
-    assert not folders[f"v{CACHE_FORMAT_VERSION}_16_none"].stale and folders[f"v{CACHE_FORMAT_VERSION}_16_none"].files == 1
+    current = folders[f"v{CACHE_FORMAT_VERSION}_16_none"]
+    assert not current.stale and current.files == 1
     assert folders["16_gray_world"].stale and folders["16_gray_world"].bytes == 1000
     assert folders[f"f{ACTIVATION_FORMAT - 1}_0123456789abcdef_224_gray_world_s0"].stale
     assert cache_folders(tmp_path / "absent") == []

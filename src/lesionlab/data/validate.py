@@ -130,8 +130,9 @@ def _check_record(record: Record) -> tuple[list[FileProblem], tuple[int, int] | 
 def _decode(path: Path, draft: bool, mask: bool = False) -> tuple[tuple[int, int] | None, str | None]:
     """(full-resolution size, None) if the file decodes, else (None, what went wrong).
 
-    The pixels go through the decoder's own conversion (`to_rgb8` / `mask_foreground`, after EXIF orientation), so a file passes here
-    exactly when training can read it: a mode lesionlab refuses or a float image with NaN fails here.
+    The pixels go through the decoder's own conversion (`to_rgb8` / `mask_foreground`, after EXIF
+    orientation), so a file passes here exactly when training can read it: a mode lesionlab refuses
+    or a float image with NaN fails here.
     """
     if not path.is_file():
         return None, "file not found"
