@@ -132,40 +132,82 @@ def evaluate(
         Path | None, typer.Option(help="with --data folder: CSV with image_id,label[,split,group]")
     ] = None,
     task: Annotated[str | None, typer.Option(help="with --data: the task, e.g. melanoma")] = None,
+    masks: Annotated[
+        Path | None, typer.Option(help="with --data folder: the folder of masks (segmentation runs)")
+    ] = None,
+    mask_pattern: Annotated[
+        str | None,
+        typer.Option(help="with --masks: mask file name, e.g. {id}_mask.png (default {id}_segmentation.png)"),
+    ] = None,
+    positive: Annotated[
+        str | None,
+        typer.Option(help="two classes: the class binary metrics describe (default: the model's second)"),
+    ] = None,
+    resize: Annotated[
+        str | None,
+        typer.Option(
+            help="how non-square images become square: squash, center_crop or pad (default: the run's)"
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a trained run on a split, with bootstrap confidence intervals.
 
     Applies the rule `lesionlab choose-rule` stored in the run, unless --tta-views or
     --logit-adjustment is given. With --data, the model is evaluated on another source (e.g. your own
     folder: --data folder --root my_images/ --csv labels.csv --split all); its class names must be the
-    model's.
+    model's. A segmentation run reads that folder's masks: add --masks my_masks/ --mask-pattern
+    '{id}_mask.png'.
     """
-    from lesionlab.config import DataConfig
     from lesionlab.errors import ConfigError
     from lesionlab.io import write_json
     from lesionlab.supervised import evaluate_run
 
     other = None
     if data is not None:
-        if root is None:
-            raise ConfigError("--data needs --root, the folder of that data source")
-        other = DataConfig(source=data, root=root, task=task, options={"csv": csv} if csv else {})
-    elif (root, csv, task) != (None, None, None):
-        raise ConfigError("--root, --csv and --task describe another data source: give --data too")
-    result = evaluate_run(run_dir, split, bootstrap, tta_views, logit_adjustment, other)
+        other = _other_source(data, root, task, csv, masks, mask_pattern)
+    elif (root, csv, task, masks, mask_pattern) != (None,) * 5:
+        raise ConfigError(
+            "--root, --csv, --task, --masks and --mask-pattern describe another data source: give --data too"
+        )
+    result = evaluate_run(run_dir, split, bootstrap, tta_views, logit_adjustment, other, positive, resize)
+    segmentation = result.get("task") == "segmentation"
     title = f"{escape(result['data'])}, {split} metrics ({result['n']} images"
     if result["positive_class"] is not None:
         title += f"; positive class: {escape(result['positive_class'])}"
+    if resize is not None:
+        title += f"; resize: {escape(resize)}"
     _print_metrics(result["metrics"], title + ")", result["ci95"])
     if result["n_unlabelled"]:
-        err_console.print(f"{result['n_unlabelled']} image(s) without a label left out", style="yellow")
-    console.print(
-        f"decision rule: {result['tta_views']} view(s) averaged, logit adjustment "
-        f"{result['logit_adjustment']:g} (from {escape(result['rule_source'])})",
-        highlight=False,
-    )
+        what = "a mask" if segmentation else "a label"
+        err_console.print(f"{result['n_unlabelled']} image(s) without {what} left out", style="yellow")
+    if not segmentation:  # a segmentation run has no test-time rule to report
+        console.print(
+            f"decision rule: {result['tta_views']} view(s) averaged, logit adjustment "
+            f"{result['logit_adjustment']:g} (from {escape(result['rule_source'])})",
+            highlight=False,
+        )
     if json_out:
         write_json(json_out, result)
+
+
+def _other_source(
+    data: str,
+    root: Path | None,
+    task: str | None,
+    csv: Path | None,
+    masks: Path | None,
+    mask_pattern: str | None,
+):
+    """The DataConfig `evaluate --data` describes; options a source does not take are refused by it."""
+    from lesionlab.config import DataConfig
+    from lesionlab.errors import ConfigError
+
+    if root is None:
+        raise ConfigError("--data needs --root, the folder of that data source")
+    if mask_pattern is not None and masks is None:
+        raise ConfigError("--mask-pattern names files in the masks folder: give --masks FOLDER too")
+    given = {"csv": csv, "masks": masks, "mask_pattern": mask_pattern}
+    return DataConfig(source=data, root=root, task=task, options={k: v for k, v in given.items() if v})
 
 
 def _numbers(text: str, kind: type) -> list:

@@ -15,11 +15,13 @@ import numpy as np
 from lesionlab.config import DataConfig, TrainRunConfig, load_config
 from lesionlab.data.cache import default_cache_dir
 from lesionlab.data.loading import load_dataset
+from lesionlab.data.preprocess import RESIZE_MODES
 from lesionlab.data.records import LabeledDataset
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.bootstrap import metric_intervals
 from lesionlab.evaluation.decision import OBJECTIVES, choose_rule, prior_adjusted, score_rules
-from lesionlab.evaluation.metrics import compute_metrics
+from lesionlab.evaluation.metrics import compute_metrics, with_positive
+from lesionlab.evaluation.segmentation import evaluate_masks
 from lesionlab.io import write_json
 from lesionlab.models.registry import create_classifier
 from lesionlab.tasks import get_task
@@ -81,14 +83,15 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
 
 
 def load_trained_run(
-    run_dir: Path, data: DataConfig | None = None
+    run_dir: Path, data: DataConfig | None = None, resize: str | None = None
 ) -> tuple[TrainRunConfig, LabeledDataset, Trainer]:
     """Config, dataset and a ready trainer (with the saved weights) of a finished `lesionlab train` run.
 
     The dataset is the run's own, or `data` (another source to evaluate the model on). Its classes are
     checked against the ones stored with the model: the run's own data must give exactly the same list
     (a renamed, added, removed or reordered class would pair labels with the wrong outputs); another
-    source is mapped onto the model's order by name, and refused if it lacks or adds a name.
+    source is mapped onto the model's order by name, and refused if it lacks or adds a name. `resize`
+    replaces the run's `train.resize` (how non-square images become square).
     """
     run_dir = Path(run_dir)
     metrics_file, ckpt = run_dir / "metrics.json", run_dir / "model.pt"
@@ -98,9 +101,14 @@ def load_trained_run(
                 f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
             )
     config, stored = _read_metrics(metrics_file)
+    if resize is not None:
+        if resize not in RESIZE_MODES:
+            raise ConfigError(f"unknown --resize {resize!r}: choose one of {', '.join(RESIZE_MODES)}")
+        config = config.model_copy(update={"train": config.train.updated(resize=resize)})
     task = get_task(config.task)
-    if task.output == "pixel_probs":  # masks, not classes: nothing to align
-        dataset = load_dataset(config if data is None else config.model_copy(update={"data": data}), False)
+    if task.output == "pixel_probs":  # masks, not classes: nothing to align, and no label is needed
+        source = config if data is None else config.model_copy(update={"data": data})
+        dataset = load_dataset(source, None if data is not None else False, labels=False)
         model = build_model(task, config.model.updated(weights=str(ckpt)), dataset.num_classes)
         cache = config.cache_dir or default_cache_dir()
         return config, dataset, build_trainer(task, model, config.train.updated(progress=False), cache)
@@ -243,9 +251,13 @@ def evaluate_run(
     tta_views: int | None = None,
     logit_adjustment: float | None = None,
     data: DataConfig | None = None,
+    positive: str | None = None,
+    resize: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of a saved `lesionlab train` run on `split` ("all": every split), with bootstrap 95 %
-    confidence intervals; images without a label are left out (and counted).
+    confidence intervals; images without a label (segmentation: a mask) are left out (and counted).
+    `positive` names the class binary metrics describe (default: the model's second class); `resize`
+    replaces the run's (squash, center_crop or pad).
 
     `data` evaluates the model on another source (its classes are matched to the model's by name). The
     decision rule is the one `choose_run_rule` stored in the run, if any; `tta_views` or
@@ -259,10 +271,15 @@ def evaluate_run(
         raise ConfigError(f"--tta-views must be >= 1, got {tta_views}")
     if logit_adjustment is not None and not (np.isfinite(logit_adjustment) and logit_adjustment >= 0):
         raise ConfigError(f"--logit-adjustment must be a number >= 0, got {logit_adjustment}")
-    config, dataset, trainer = load_trained_run(run_dir, data)
+    config, dataset, trainer = load_trained_run(run_dir, data, resize)
     chosen = dataset.records if split == "all" else dataset.split(split)
     if trainer.task.output == "pixel_probs":
-        return _evaluate_segmentation(dataset, trainer, split, chosen, n_boot)
+        if positive is not None or (tta_views, logit_adjustment) != (None, None):
+            raise ConfigError(
+                "--positive, --tta-views and --logit-adjustment apply to classification runs; "
+                f"{run_dir} is a segmentation run: remove them"
+            )
+        return evaluate_masks(dataset, trainer, split, chosen, n_boot)
     records = [r for r in chosen if r.label is not None]
     if not records:
         have = Counter(r.split for r in dataset.records if r.label is not None)
@@ -286,51 +303,19 @@ def evaluate_run(
             own = load_dataset(config, verify_files=False)
             own = _aligned(own, dataset.classes, Path(run_dir) / "model.pt", other_source=False)
         probs = prior_adjusted(probs, _train_counts(own), tau)
-    y = np.array([r.label for r in records])
+    y, probs, classes = with_positive(np.array([r.label for r in records]), probs, dataset.classes, positive)
     return {
         "data": dataset.name,
+        "task": "classification",
         "split": split,
         "n": len(records),
         "n_unlabelled": len(chosen) - len(records),
-        "classes": list(dataset.classes),
-        "positive_class": dataset.classes[1] if len(dataset.classes) == 2 else None,
+        "classes": classes,
+        "positive_class": classes[1] if len(classes) == 2 else None,
+        "resize": trainer.config.resize,
         "tta_views": views,
         "logit_adjustment": tau,
         "rule_source": rule_source,
-        "metrics": compute_metrics(y, probs, dataset.classes),
-        "ci95": metric_intervals(y, probs, dataset.classes, n_boot=n_boot),
-    }
-
-
-def _evaluate_segmentation(dataset, trainer, split: str, chosen: list, n_boot: int) -> dict[str, Any]:
-    """Mean Dice / Jaccard of a saved segmentation run on the images of `split` that have a mask, with
-    percentile bootstrap 95 % intervals of the means over images (seeded)."""
-    records = [r for r in chosen if r.mask_path is not None]
-    if not records:
-        have = Counter(r.split for r in dataset.records if r.mask_path is not None)
-        listing = ", ".join(f"{s} ({n})" for s, n in have.items()) or "none"
-        raise DataError(
-            f"{dataset.name} has no {split!r} images with a mask; images with masks per split: {listing}. "
-            "Choose one with --split (ISIC 2017 has masks for train and val only)"
-        )
-    truth, probs = trainer.targets(records), trainer.predict(records)
-    per_image = trainer.task.per_image(truth, probs)
-    rng = np.random.default_rng(0)
-    draws = rng.integers(0, len(records), size=(n_boot, len(records)))
-    ci95 = {
-        k: tuple(float(q) for q in np.percentile(v[draws].mean(1), [2.5, 97.5])) for k, v in per_image.items()
-    }
-    return {
-        "data": dataset.name,
-        "split": split,
-        "n": len(records),
-        "n_unlabelled": len(chosen) - len(records),
-        "classes": list(dataset.classes),
-        "positive_class": None,
-        "tta_views": 1,
-        "logit_adjustment": 0.0,
-        "rule_source": "segmentation: foreground probability > 0.5",
-        "metrics": trainer.task.metrics(truth, probs),
-        "ci95": ci95,
-        "per_image": {k: v.tolist() for k, v in per_image.items()},
+        "metrics": compute_metrics(y, probs, classes),
+        "ci95": metric_intervals(y, probs, classes, n_boot=n_boot),
     }

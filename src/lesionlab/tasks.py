@@ -128,7 +128,8 @@ class SegmentationTask(Task):
         return "jaccard"
 
     def per_image(self, targets: Any, outputs: np.ndarray) -> dict[str, np.ndarray]:
-        """Dice and Jaccard per image (N,) of outputs thresholded at `threshold`; two empty masks score 1."""
+        """Every metric of `metrics` per image (N,), of outputs thresholded at `threshold`; two empty masks
+        score 1. `metrics` is their mean, so a bootstrap over images has an interval for each of them."""
         truth = np.asarray(targets) > 0
         pred = np.asarray(outputs) > self.threshold
         if truth.shape != pred.shape or truth.ndim != 3:
@@ -136,20 +137,16 @@ class SegmentationTask(Task):
         inter = (truth & pred).sum(axis=(1, 2)).astype(float)
         union = (truth | pred).sum(axis=(1, 2)).astype(float)
         total = truth.sum(axis=(1, 2)) + pred.sum(axis=(1, 2)).astype(float)
+        jaccard = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
         return {
             "dice": np.where(total > 0, 2 * inter / np.maximum(total, 1), 1.0),
-            "jaccard": np.where(union > 0, inter / np.maximum(union, 1), 1.0),
+            "jaccard": jaccard,
+            "thresholded_jaccard": np.where(jaccard >= JACCARD_THRESHOLD, jaccard, 0.0),
         }
 
     def metrics(self, targets: Any, outputs: np.ndarray, classes: Sequence[str] = ()) -> dict[str, Any]:
         """Mean Dice, Jaccard and ISIC 2017's thresholded Jaccard over images (masks: (N, H, W) of 0/1)."""
-        scores = self.per_image(targets, outputs)
-        dice, jaccard = scores["dice"], scores["jaccard"]
-        return {
-            "dice": float(dice.mean()),
-            "jaccard": float(jaccard.mean()),
-            "thresholded_jaccard": float(np.where(jaccard >= JACCARD_THRESHOLD, jaccard, 0.0).mean()),
-        }
+        return {name: float(values.mean()) for name, values in self.per_image(targets, outputs).items()}
 
     def image_scores(self, outputs: np.ndarray, reduction: str = "mean_entropy") -> np.ndarray:
         p = np.asarray(outputs, dtype=np.float64)

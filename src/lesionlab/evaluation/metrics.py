@@ -21,6 +21,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from lesionlab.errors import ConfigError
+
 __all__ = ["binary_metrics", "bootstrap_ci", "compute_metrics", "mean_se", "multiclass_metrics"]
 
 
@@ -116,6 +118,30 @@ def compute_metrics(y_true: ArrayLike, probs: ArrayLike, class_names: Sequence[s
     if len(class_names) == 2:
         return binary_metrics(y_true, p[:, 1])
     return multiclass_metrics(y_true, p, class_names)
+
+
+def with_positive(
+    y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str], positive: str | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Labels, probabilities and class names with `positive` as class 1, the class binary metrics describe.
+
+    A model's class order is fixed when it is trained; evaluating it on someone else's data, the person
+    asking may mean the other class (`lesionlab evaluate --positive NAME`). Names match ignoring case.
+    """
+    names = list(class_names)
+    if positive is None:
+        return y_true, probs, names
+    if len(names) != 2:
+        raise ConfigError(
+            f"--positive applies to two-class models; this one has {len(names)} classes "
+            f"({', '.join(names)}): remove --positive"
+        )
+    match = [i for i, n in enumerate(names) if n.casefold() == str(positive).strip().casefold()]
+    if not match:
+        raise ConfigError(f"--positive {positive!r} is not one of the model's classes: {', '.join(names)}")
+    if match[0] == 1:
+        return y_true, probs, names
+    return 1 - np.asarray(y_true), np.ascontiguousarray(np.asarray(probs)[:, ::-1]), names[::-1]
 
 
 def bootstrap_ci(
