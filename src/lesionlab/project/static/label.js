@@ -1,0 +1,258 @@
+// Labelling: the caller's queue, one image at a time. Whatever is drawn or chosen is bound to the image
+// id and size it was made on, and nothing can be sent until that image (and its mask) is on screen; one
+// action is one request id, so a repeated key or a retry stores one annotation; the page says a label is
+// undone only after the server confirmed it no longer stands.
+
+import { $, api, ApiError, encodePath, post, refusal, request, requestId, say } from "./api.js";
+import { MaskEditor } from "./mask.js";
+import { Stage } from "./stage.js";
+
+export const state = {
+  project: null,
+  me: null,
+  item: null, // the queue item on screen (or loading)
+  bound: null, // {image_id, width, height} once that item's image (and mask) are shown: actions need it
+  unshowable: null, // why the current image cannot be shown
+  busy: false, // an action is in flight
+  pending: null, // {key, requestId}: the last action that got no answer, retried with the same id
+  undo: [], // [{annotation_id, image_id}] saved on this page, newest last
+  seq: 0,
+  abort: null,
+};
+let stage;
+let editor;
+
+const isSegmentation = () => state.project.task === "segmentation";
+
+export function setup() {
+  stage = new Stage();
+  editor = new MaskEditor(stage, () => ready());
+  editor.onChange = controls;
+  return { stage, editor };
+}
+
+export function ready() {
+  return !!state.bound && !state.busy;
+}
+
+export function controls() {
+  const ok = ready();
+  for (const b of document.querySelectorAll("#classes button")) b.disabled = !ok;
+  $("save").disabled = !ok;
+  $("no-lesion").disabled = !ok;
+  $("canvas-undo").disabled = !ok || !editor.strokes.length;
+  $("skip").disabled = !state.item || state.busy;
+  $("undo").disabled = state.busy || !state.undo.length;
+  $("mask-canvas").classList.toggle("inactive", !ok);
+}
+
+function progress(data) {
+  const p = data.progress || {};
+  const overlap = state.project.overlap || 1;
+  const proposed = p.proposed || 0;
+  const complete = p.complete ?? p.labelled ?? 0;
+  $("progress-bar").style.width = `${proposed ? Math.round((100 * complete) / proposed) : 0}%`;
+  const each = overlap > 1 ? ` (each by ${overlap} people)` : "";
+  const disputed = p.adjudication ? ` · ${p.adjudication} waiting for adjudication` : "";
+  $("progress-text").textContent =
+    `${complete} of ${proposed} proposed images complete${each}${disputed} · ${data.remaining} waiting for you`;
+  const mine = data.mine || {};
+  const n = typeof mine === "number" ? mine : mine.annotations || 0;
+  const secs = mine.median_seconds;
+  $("mine").textContent = `you: ${n} annotation${n === 1 ? "" : "s"}` +
+    (secs != null ? ` · median ${secs.toFixed(1)} s per image` : "");
+}
+
+// Fetch the queue and show its first image (or `first`, an image just taken back by undo).
+export async function loadQueue(first = null) {
+  const query = first ? `?first=${encodeURIComponent(first)}` : "";
+  let data;
+  try {
+    data = await api(`/api/queue${query}`);
+  } catch (err) {
+    say(refusal("load the queue", err), true);
+    return;
+  }
+  let items = data.items;
+  if (first) items = [...items.filter((i) => i.image_id === first), ...items.filter((i) => i.image_id !== first)];
+  progress(data);
+  await show(items[0] || null);
+}
+
+function stageStatus(text, error = false) {
+  const box = $("stage-status");
+  box.hidden = !text;
+  box.textContent = text || "";
+  box.classList.toggle("error", error);
+  box.dataset.testid = error ? "image-error" : "stage-status";
+}
+
+// Show one item. Until its image and mask are on screen nothing can be labelled or saved; a drawing of
+// the previous image never survives into this one (the canvas is cleared and rebound first).
+export async function show(item) {
+  state.seq += 1;
+  const seq = state.seq;
+  if (state.abort) state.abort.abort();
+  state.abort = new AbortController();
+  const { signal } = state.abort;
+  Object.assign(state, { item, bound: null, unshowable: null, pending: null });
+  $("mask-note").textContent = "";
+  stage.clear();
+  editor.reset();
+  $("work").hidden = !item;
+  $("empty").hidden = !!item;
+  if (!item) return controls();
+  $("image-id").textContent = item.image_id;
+  showPrediction(item.prediction);
+  stageStatus("loading the image…");
+  controls();
+  try {
+    const size = await stage.load(item, signal);
+    let source = null;
+    if (isSegmentation()) source = await editor.load(item.image_id, signal);
+    if (seq !== state.seq) return;
+    state.bound = { image_id: item.image_id, width: size.width, height: size.height };
+    state.shownAt = performance.now();
+    stageStatus("");
+    $("mask-note").textContent = source === "model" ? "the model's proposal: correct it, then save" : "";
+    editor.reset();
+  } catch (err) {
+    if (seq !== state.seq || err.name === "AbortError") return;
+    state.unshowable = err.message;
+    stage.clear();
+    stageStatus(`This image cannot be shown (${err.message}), so it cannot be labelled here. Skip it (S).`, true);
+    say(refusal(`show ${item.image_id}`, err), true);
+  }
+  controls();
+}
+
+function showPrediction(prediction) {
+  const box = $("prediction");
+  box.replaceChildren();
+  if (!prediction) {
+    box.textContent = "no model prediction yet";
+    return;
+  }
+  box.append(Object.assign(document.createElement("div"), { textContent: "model's prediction" }));
+  for (const [name, p] of Object.entries(prediction)) {
+    const row = document.createElement("div");
+    row.className = "row";
+    const label = Object.assign(document.createElement("span"), { className: "name", textContent: name });
+    const bar = Object.assign(document.createElement("div"), { className: "bar" });
+    bar.style.width = `${Math.round(p * 120)}px`;
+    row.append(label, bar, Object.assign(document.createElement("span"), { textContent: `${(100 * p).toFixed(0)} %` }));
+    box.append(row);
+  }
+}
+
+// Run one action once: no second action while it is in flight; a request that got no answer keeps its
+// request id, so pressing the key again retries the same action (stored once) rather than a new one.
+async function act(key, what, send) {
+  if (state.busy) return;
+  if (!state.pending || state.pending.key !== key) state.pending = { key, requestId: requestId() };
+  const { requestId: rid } = state.pending;
+  state.busy = true;
+  controls();
+  try {
+    await send(rid);
+    state.pending = null;
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 0) state.pending = null;
+    say(refusal(what, err), true);
+    if (err.status === 409) await loadQueue(); // the image changed under us (others, another version)
+  } finally {
+    state.busy = false;
+    controls();
+  }
+}
+
+// The server stored it: unbind at once (so nothing more can be sent for this image), then move on.
+async function saved(b, result, text) {
+  state.bound = null;
+  state.undo.push({ annotation_id: result.annotation_id, image_id: b.image_id });
+  say(text);
+  await loadQueue();
+}
+
+export function label(index) {
+  if (!ready() || isSegmentation() || index >= state.project.classes.length) return;
+  const b = state.bound;
+  return act(`label:${b.image_id}:${index}`, "save the label", async (rid) => {
+    const result = await post("/api/labels", { image_id: b.image_id, label: index, request_id: rid });
+    await saved(b, result, `${b.image_id}: ${result.label}`);
+  });
+}
+
+async function putMask(b, rid, noLesion) {
+  const blob = await editor.toPng();
+  const query = `request_id=${encodeURIComponent(rid)}&width=${b.width}&height=${b.height}` +
+    (noLesion ? "&no_lesion=1" : "");
+  const response = await request(`/api/masks/${encodePath(b.image_id)}?${query}`, {
+    method: "PUT", headers: { "Content-Type": "image/png" }, body: blob,
+  });
+  return response.json();
+}
+
+export function saveMask() {
+  if (!ready() || !isSegmentation()) return;
+  const b = state.bound;
+  if (editor.isEmpty()) {
+    say("the mask is empty: if this image shows no lesion, use No lesion (N)", true);
+    return;
+  }
+  return act(`mask:${b.image_id}:${editor.version}`, "save the mask", async (rid) => {
+    const result = await putMask(b, rid, false);
+    await saved(b, result, `mask saved for ${b.image_id}`);
+  });
+}
+
+export function noLesion() {
+  if (!ready() || !isSegmentation()) return;
+  const b = state.bound;
+  if (!editor.isEmpty()) {
+    say("there is a drawing on this image: erase it (canvas undo) before saying No lesion, or save it", true);
+    return;
+  }
+  return act(`none:${b.image_id}:${editor.version}`, "save No lesion", async (rid) => {
+    const result = await putMask(b, rid, true);
+    await saved(b, result, `no lesion saved for ${b.image_id}`);
+  });
+}
+
+export function skip() {
+  if (!state.item || state.busy) return;
+  const id = state.item.image_id;
+  return act(`skip:${id}`, "skip", async () => {
+    await post("/api/skip", { image_id: id });
+    state.bound = null;
+    say(`skipped ${id}`);
+    await loadQueue();
+  });
+}
+
+// Take back this page's newest saved annotation; claimed as undone only when the server says it no
+// longer stands (undone and not standing), otherwise the page says what the server answered.
+export function undo() {
+  if (state.busy) return;
+  const last = state.undo[state.undo.length - 1];
+  if (!last) {
+    say("nothing to undo on this page");
+    return;
+  }
+  return act(`undo:${last.annotation_id}`, "undo", async () => {
+    const result = await post("/api/undo", { annotation_id: last.annotation_id });
+    state.undo.pop();
+    if (!result.undone || result.standing) {
+      say(`not undone: ${last.image_id} still has a standing annotation of yours`, true);
+      return;
+    }
+    state.bound = null;
+    say(`undone: ${last.image_id}`);
+    await loadQueue(last.image_id);
+  });
+}
+
+export function canvasUndo() {
+  if (!ready() || !editor.undoStroke()) return;
+  controls();
+}

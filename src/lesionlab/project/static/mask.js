@@ -1,0 +1,161 @@
+// The mask drawn over the image: brush and eraser strokes on a canvas of the image's own pixel size,
+// undone one stroke at a time (canvas undo, separate from taking back a saved label), exported as a
+// 0/255 PNG. A pixel is lesion when its paint is at least half opaque, so anti-aliased stroke edges
+// split evenly instead of growing the mask by a pixel all round.
+
+import { $, encodePath, request } from "./api.js";
+
+const PAINT = "#ff2020";
+const MAX_STROKES = 50;
+
+export class MaskEditor {
+  constructor(stage, canAct) {
+    this.stage = stage;
+    this.canvas = stage.canvas;
+    this.ctx = this.canvas.getContext("2d", { willReadFrequently: true });
+    this.canAct = canAct; // false while the image is loading, unshowable, or a save is in flight
+    this.mode = "brush";
+    this.strokes = []; // [{x, y, data}]: the pixels each stroke covered, as they were before it
+    this.version = 0; // bumped by every change: a retried save reuses its request id only if unchanged
+    this.onChange = () => {};
+    this.backup = document.createElement("canvas");
+    this.drawing = null;
+    this.canvas.addEventListener("pointerdown", (e) => this.down(e));
+    this.canvas.addEventListener("pointermove", (e) => this.move(e));
+    this.canvas.addEventListener("pointerup", (e) => this.up(e));
+    this.canvas.addEventListener("pointercancel", (e) => this.up(e));
+  }
+
+  setTool(mode) {
+    this.mode = mode;
+    $("brush").classList.toggle("active", mode === "brush");
+    $("eraser").classList.toggle("active", mode === "eraser");
+  }
+
+  reset() {
+    this.strokes = [];
+    this.drawing = null;
+    this.version += 1;
+    this.onChange();
+  }
+
+  down(event) {
+    if (event.button !== 0 || !this.canAct()) return;
+    event.preventDefault();
+    this.canvas.setPointerCapture(event.pointerId);
+    this.backup.width = this.canvas.width;
+    this.backup.height = this.canvas.height;
+    this.backup.getContext("2d", { willReadFrequently: true }).drawImage(this.canvas, 0, 0);
+    const p = this.stage.toImage(event.clientX, event.clientY);
+    const radius = (Number($("brush-size").value) / 2) * p.perScreenPixel;
+    this.drawing = { last: p, radius, box: [p.x, p.y, p.x, p.y] };
+    this.paint(p, p);
+  }
+
+  move(event) {
+    if (!this.drawing) return;
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+    for (const e of events.length ? events : [event]) {
+      const p = this.stage.toImage(e.clientX, e.clientY);
+      this.paint(this.drawing.last, p);
+      this.drawing.last = p;
+    }
+  }
+
+  paint(from, to) {
+    const { ctx } = this;
+    const r = this.drawing.radius;
+    ctx.globalCompositeOperation = this.mode === "brush" ? "source-over" : "destination-out";
+    ctx.strokeStyle = ctx.fillStyle = PAINT;
+    ctx.lineWidth = 2 * r;
+    ctx.lineCap = "round";
+    ctx.beginPath();
+    if (from.x === to.x && from.y === to.y) {
+      ctx.arc(to.x, to.y, r, 0, 2 * Math.PI);
+      ctx.fill();
+    } else {
+      ctx.moveTo(from.x, from.y);
+      ctx.lineTo(to.x, to.y);
+      ctx.stroke();
+    }
+    const b = this.drawing.box;
+    this.drawing.box = [Math.min(b[0], to.x), Math.min(b[1], to.y), Math.max(b[2], to.x), Math.max(b[3], to.y)];
+  }
+
+  up() {
+    if (!this.drawing) return;
+    const [x0, y0, x1, y1] = this.drawing.box;
+    const r = this.drawing.radius + 2;
+    const x = Math.max(0, Math.floor(x0 - r));
+    const y = Math.max(0, Math.floor(y0 - r));
+    const w = Math.min(this.canvas.width, Math.ceil(x1 + r)) - x;
+    const h = Math.min(this.canvas.height, Math.ceil(y1 + r)) - y;
+    if (w > 0 && h > 0) {
+      this.strokes.push({ x, y, data: this.backup.getContext("2d").getImageData(x, y, w, h) });
+      if (this.strokes.length > MAX_STROKES) this.strokes.shift();
+    }
+    this.drawing = null;
+    this.version += 1;
+    this.onChange();
+  }
+
+  undoStroke() {
+    const last = this.strokes.pop();
+    if (!last) return false;
+    this.ctx.putImageData(last.data, last.x, last.y);
+    this.version += 1;
+    this.onChange();
+    return true;
+  }
+
+  isEmpty() {
+    const { data } = this.ctx.getImageData(0, 0, this.canvas.width, this.canvas.height);
+    for (let i = 3; i < data.length; i += 4) if (data[i] >= 128) return false;
+    return true;
+  }
+
+  // The stored mask of this person, else the model's proposal, drawn as the overlay (white -> paint).
+  async load(imageId, signal) {
+    let response;
+    try {
+      response = await request(`/api/masks/${encodePath(imageId)}`, { signal, cache: "no-store" });
+    } catch (err) {
+      if (err.status === 404) return null; // nothing drawn yet
+      throw err;
+    }
+    const bitmap = await createImageBitmap(await response.blob());
+    if (signal.aborted) throw new DOMException("superseded", "AbortError");
+    const { width, height } = this.canvas;
+    const off = document.createElement("canvas");
+    off.width = width;
+    off.height = height;
+    const o = off.getContext("2d");
+    o.drawImage(bitmap, 0, 0, width, height);
+    const image = o.getImageData(0, 0, width, height);
+    const d = image.data;
+    for (let i = 0; i < d.length; i += 4) {
+      const on = Math.max(d[i], d[i + 1], d[i + 2]) > 127;
+      d[i] = 255; d[i + 1] = 32; d[i + 2] = 32; d[i + 3] = on ? 255 : 0;
+    }
+    this.ctx.putImageData(image, 0, 0);
+    return response.headers.get("X-Mask-Source");
+  }
+
+  // The 0/255 grey PNG the server stores, of the canvas's (= the image's) size.
+  async toPng() {
+    const { width, height } = this.canvas;
+    const src = this.ctx.getImageData(0, 0, width, height).data;
+    const out = document.createElement("canvas");
+    out.width = width;
+    out.height = height;
+    const o = out.getContext("2d");
+    const dst = o.createImageData(width, height);
+    for (let i = 0; i < src.length; i += 4) {
+      const v = src[i + 3] >= 128 ? 255 : 0;
+      dst.data[i] = dst.data[i + 1] = dst.data[i + 2] = v;
+      dst.data[i + 3] = 255;
+    }
+    o.putImageData(dst, 0, 0);
+    return new Promise((resolve) => out.toBlob(resolve, "image/png"));
+  }
+}
