@@ -14,6 +14,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from lesionlab.data.fingerprint import content_key
+from lesionlab.data.preprocess import oriented_size
 from lesionlab.data.sources._common import IMAGE_SUFFIXES
 from lesionlab.errors import DataError
 from lesionlab.progress import progress
@@ -43,7 +44,7 @@ def inspect_image(path: Path) -> dict[str, Any]:
         info["size_bytes"] = path.stat().st_size
         info["sha256"] = content_key(path)
         with Image.open(path) as im:
-            info["width"], info["height"] = im.size
+            info["width"], info["height"] = oriented_size(im)  # as shown, drawn on and trained on
             im.load()  # decodes every pixel: a truncated file fails here, not in training
     except FileNotFoundError:
         return {**info, "status": "missing", "problem": "file not found"}
