@@ -468,7 +468,10 @@ def test_unlabelled_validation_images_are_left_out(lite0: LesionClassifier, spli
     assert np.isfinite(fit.history[-1]["val_loss"])
 
 
-def test_a_best_epoch_at_the_limit_is_noted(lite0: LesionClassifier, splits: dict, capsys) -> None:
+def test_a_best_epoch_at_the_limit_is_noted(
+    lite0: LesionClassifier, splits: dict, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lesionlab.progress._said", set())  # said once per process: not yet in this one
     fit = Trainer(copy.deepcopy(lite0), config(epochs=2, progress=True)).fit(splits["train"], splits["val"])
     err = capsys.readouterr().err
     assert ("best validation epoch is the last allowed (2)" in err) == (fit.best_epoch == 2)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from lesionlab.data.preprocess import (
     load_image,
 )
 from lesionlab.io import shared_mode
+from lesionlab.progress import progress as progress_lines
 
 # Part of every key: bump it when decoding or preprocessing changes, so old entries are never reused
 # (and bump the activation cache's ACTIVATION_FORMAT with it: activations are computed from these images).
@@ -137,10 +137,12 @@ class ImageCache:
         return arr
 
     def get_many(self, paths: Iterable[Path | str], progress: bool = False) -> np.ndarray:
-        """Images stacked as (N, size, size, 3) uint8, in the order given."""
+        """Images stacked as (N, size, size, 3) uint8, in the order given; with `progress`, a bar on a
+        terminal and a line now and then elsewhere (decoding a new data set can take minutes)."""
         paths = list(paths)
         out = np.empty((len(paths), self.size, self.size, 3), dtype=np.uint8)
-        for i, path in enumerate(_track(paths, progress, f"Loading {len(paths)} images")):
+        described = f"decoding {len(paths)} images ({self.size} px)"
+        for i, path in enumerate(progress_lines(paths, described, len(paths), enabled=progress)):
             out[i] = self.get(path)
         return out
 
@@ -199,13 +201,3 @@ def remove_stale_temporaries(directory: Path) -> None:
                             os.unlink(e.path)
     except OSError:
         pass
-
-
-def _track(items: Sequence[Path | str], progress: bool, description: str) -> Iterable[Path | str]:
-    """A progress bar on stderr only when asked for and a person is watching."""
-    if not (progress and sys.stderr.isatty()):
-        return items
-    from rich.console import Console
-    from rich.progress import track
-
-    return track(items, description=description, console=Console(stderr=True))

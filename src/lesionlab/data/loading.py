@@ -30,7 +30,7 @@ def load_dataset(config: Any, verify_files: bool | None = None, labels: bool = T
     if labels:
         dataset.require_labels("train")  # training and the simulated oracle need every train label
     if config.check_files if verify_files is None else verify_files:
-        problems = check_files(dataset)
+        problems = check_files(dataset, progress=True)  # decodes every file: minutes for a large set
         if problems:
             listed = "\n  ".join(str(p) for p in problems[:20])
             raise DataError(

@@ -35,7 +35,8 @@ def compute_pool_features(
     saved = _load_saved(path, ids, n_components, n_buckets)
     if saved is not None:
         return saved
-    images = ImageCache(cache_dir, PCA_SIZE, preprocessing, resize).get_many([r.image_path for r in pool])
+    cache = ImageCache(cache_dir, PCA_SIZE, preprocessing, resize)
+    images = cache.get_many([r.image_path for r in pool], progress=True)  # once per pool; can be minutes
     pca = pca_features(images, n_components=n_components, size=PCA_SIZE, seed=0)
     buckets = lsh_buckets(pca, n_buckets=n_buckets, seed=LSH_SEED)
     if path is not None:

@@ -247,7 +247,8 @@ class ActivationCache:
     def _compute(self, paths: Sequence[Path], keys: Sequence[str], n_views: int) -> None:
         self.model.eval().to(self.device)
         starts = range(0, len(paths), self.batch_size)
-        for start in progress(starts, f"caching {self._WHAT} ({n_views} views)", enabled=self.show_progress):
+        described = f"caching {self._WHAT} of {len(paths)} images ({n_views} views, {len(starts)} batches)"
+        for start in progress(starts, described, enabled=self.show_progress):
             chunk = list(paths[start : start + self.batch_size])
             decoded = self.images.get_many(chunk)
             chunk_keys = keys[start : start + self.batch_size]

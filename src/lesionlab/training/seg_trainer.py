@@ -35,6 +35,7 @@ from lesionlab.training.device import seed_everything, seeded, select_device, se
 from lesionlab.training.early_stopping import EarlyStopping
 from lesionlab.training.fit_data import FitResult, _checked_weights
 from lesionlab.training.losses import build_loss
+from lesionlab.training.trainer import note_last_epoch_best
 
 BATCH_INFER = 32
 
@@ -97,8 +98,12 @@ class SegTrainer:
     # ---------------------------------------------------------------- inputs
     def _images(self, records: Sequence[Record]) -> torch.Tensor:
         """(N, 3, H, W) float in [0, 1]."""
-        arr = self.images.get_many([r.image_path for r in records])
+        arr = self.images.get_many([r.image_path for r in records], progress=self._shows(len(records)))
         return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255)
+
+    def _shows(self, n: int) -> bool:
+        """Whether a phase over `n` images reports progress: more than one batch, and progress is on."""
+        return self.config.progress and n > BATCH_INFER
 
     def targets(self, records: Sequence[Record]) -> np.ndarray:
         """(N, H, W) float32 masks at the working resolution; every record needs a mask file."""
@@ -109,7 +114,8 @@ class SegTrainer:
                 "labelled image (ISIC 2017 Part 1 ground truth, or the folder source's masks= option)"
             )
         out = np.empty((len(records), self.config.resolution, self.config.resolution), dtype=np.float32)
-        for i, r in enumerate(records):
+        new = sum(str(r.mask_path) not in self._masks for r in records)
+        for i, r in enumerate(progress(records, f"decoding {new} masks", enabled=self._shows(new))):
             key = str(r.mask_path)
             if key not in self._masks:
                 self._masks[key] = load_mask(Path(r.mask_path), self.config.resolution, self.config.resize)
@@ -121,7 +127,9 @@ class SegTrainer:
         """The frozen encoder's maps of `records`, stacked per level, computed once per image."""
         todo = [r for r in records if str(r.image_path) not in self._features]
         self.model.eval()
-        for start in range(0, len(todo), BATCH_INFER):
+        starts = range(0, len(todo), BATCH_INFER)
+        described = f"encoding {len(todo)} images (frozen encoder, batches of {BATCH_INFER})"
+        for start in progress(starts, described, enabled=self._shows(len(todo))):
             chunk = todo[start : start + BATCH_INFER]
             feats = self.model.encode(self._images(chunk).to(self.device))
             for i, r in enumerate(chunk):
@@ -204,6 +212,8 @@ class SegTrainer:
             self._load_state(stopping.best_state)
         if y_val is None:
             result.best_epoch = len(result.history)
+        elif result.best_epoch == cfg.epochs and cfg.epochs > 1:
+            note_last_epoch_best(cfg.epochs, cfg.progress)
         result.train_seconds = time.perf_counter() - t_train
         result.cache_seconds = cache_seconds
         result.images_per_second = seen / max(result.train_seconds, 1e-9)
@@ -256,7 +266,9 @@ class SegTrainer:
         `mc_samples`, T MC-dropout probability maps (T, B, H, W) (the encoder runs once, the decoder T
         times with dropout on the deepest features; batch norm stays in eval mode)."""
         self.model.eval()
-        for start in range(0, len(records), BATCH_INFER):
+        starts = range(0, len(records), BATCH_INFER)
+        described = f"predicting {len(records)} masks (batches of {BATCH_INFER})"
+        for start in progress(starts, described, enabled=self._shows(len(records))):
             chunk = records[start : start + BATCH_INFER]
             if self.fast:
                 feats = [f.to(self.device).float() for f in self._frozen_features(chunk)]

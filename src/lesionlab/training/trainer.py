@@ -26,7 +26,7 @@ from lesionlab.data.cache import ImageCache
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError
 from lesionlab.models.classifier import ClassifierOutput, LesionClassifier
-from lesionlab.progress import eta, log_line, progress
+from lesionlab.progress import eta, log_line, progress, say_once
 from lesionlab.tasks import LOSS_MONITOR, ClassificationTask, Task
 from lesionlab.training.activations import ActivationCache, activation_key, fixed_batch, frozen_tap_stages
 from lesionlab.training.auxiliary import AuxiliaryHead, EpochCallback, EpochEnd
@@ -115,7 +115,7 @@ class Trainer:
             if taps and self.config.synthetic != "none":  # synthetic images have no cached taps
                 raise ConfigError("train.synthetic needs freeze_stages: 0 with a head reading frozen stages")
             return self.activations.get(paths, n_views, taps=taps)
-        images = self.images.get_many(paths)
+        images = self.images.get_many(paths, progress=self.config.progress)
         if n_views == 1:
             return torch.from_numpy(images)[None]
         keys = [activation_key(Path(p)) for p in paths]
@@ -246,10 +246,7 @@ class Trainer:
         if data.x_val is None:
             result.best_epoch = len(result.history)
         elif result.best_epoch == cfg.epochs and cfg.epochs > 1:
-            log_line(
-                f"note: the best validation epoch is the last allowed ({cfg.epochs}); more epochs may help",
-                cfg.progress,
-            )
+            note_last_epoch_best(cfg.epochs, cfg.progress)
         result.train_seconds = time.perf_counter() - t_train
         result.cache_seconds = data.cache_seconds
         result.images_per_second = seen / max(result.train_seconds, 1e-9)
@@ -390,7 +387,10 @@ class Trainer:
         the dropout masks are drawn from (the trainer's seed, `salt`)."""
         self.model.eval()
         probs, embeds = [], []
-        for start in range(0, x.shape[0], 128):
+        n, starts = x.shape[0], range(0, x.shape[0], 128)
+        if self.config.progress and n > 128:  # one batch is quick; a pool of thousands is not
+            starts = progress(starts, f"predicting {n} images")
+        for start in starts:
             out = self._forward(x[start : start + 128], train=False)
             probs.append(torch.softmax(out.logits.float(), dim=1).cpu())
             embeds.append(out.embedding.float().cpu())
@@ -489,3 +489,17 @@ class Trainer:
 
     def describe(self) -> dict:
         return {**self.config.model_dump(), "device": str(self.device), "fast_path": self.fast}
+
+
+def note_last_epoch_best(epochs: int, enabled: bool) -> None:
+    """Say once per process that validation was still improving at the last epoch allowed.
+
+    Once, not per fit: an experiment fits every round, and the same advice sixteen times (or eight in the
+    demo, where epochs are fixed) drowns the round lines.
+    """
+    say_once(
+        "best-epoch-is-last",
+        f"note: the best validation epoch is the last allowed ({epochs}); more epochs (train.epochs) may "
+        "help (said once per run)",
+        enabled,
+    )
