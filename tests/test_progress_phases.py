@@ -128,3 +128,22 @@ def test_the_last_epoch_note_is_said_once_per_experiment(
     assert len(noted) >= 4  # two strategies x two trained rounds at least, each ending on its last epoch
     assert err.count("last allowed") == 1, err
     assert "said once per run" in err
+
+
+def test_evaluate_reports_its_phases(
+    tiny_isic: TinyIsic, tmp_path: Path, every_item: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lesionlab evaluate` on a large folder scored in silence: it now follows the run's progress setting."""
+    import json
+
+    from lesionlab.supervised import evaluate_run
+    from test_evaluate_run import fake_run
+
+    model = create_classifier("efficientnet_lite0", 2, "imagenet", seed=0)
+    run = fake_run(tmp_path / "run", model, tiny_isic)
+    stored = json.loads((run / "metrics.json").read_text())
+    stored["config"]["train"]["progress"] = True
+    (run / "metrics.json").write_text(json.dumps(stored))
+    evaluate_run(run, "test", n_boot=10)
+    err = capsys.readouterr().err
+    assert "caching trunk activations of 16 images" in err and "bootstrap (10 resamples): " in err, err

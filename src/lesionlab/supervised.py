@@ -111,16 +111,15 @@ def load_trained_run(
         dataset = load_dataset(source, None if data is not None else False, labels=False)
         model = build_model(task, config.model.updated(weights=str(ckpt)), dataset.num_classes)
         cache = config.cache_dir or default_cache_dir()
-        return config, dataset, build_trainer(task, model, config.train.updated(progress=False), cache)
+        # The run's progress setting: scoring a large folder takes minutes, and says how far it is.
+        return config, dataset, build_trainer(task, model, config.train, cache)
     trained = _checkpoint_classes(ckpt) or stored.get("classes")
     if data is None:
         dataset = _aligned(load_dataset(config, verify_files=False), trained, ckpt, other_source=False)
     else:
         dataset = _aligned(load_dataset(config.model_copy(update={"data": data})), trained, ckpt, True)
     model = create_classifier(config.model.backbone, dataset.num_classes, str(ckpt), config.model.dropout)
-    trainer = Trainer(
-        model, config.train.updated(progress=False), cache_dir=config.cache_dir or default_cache_dir()
-    )
+    trainer = Trainer(model, config.train, cache_dir=config.cache_dir or default_cache_dir())
     return config, dataset, trainer
 
 
