@@ -6,15 +6,17 @@ from pathlib import Path
 from typing import Any
 
 from lesionlab.data.demo import demo_root
+from lesionlab.data.mask_stats import check_masks
 from lesionlab.data.records import LabeledDataset
 from lesionlab.data.sources import check_source, load_source
-from lesionlab.data.validate import check_files
+from lesionlab.data.validate import inspect_files
 from lesionlab.errors import ConfigError, DataError
 
 
 def load_dataset(config: Any, verify_files: bool | None = None, labels: bool = True) -> LabeledDataset:
-    """The source of `config.data` (a run or experiment config); unusable files and train images without a
-    label stop here, before training.
+    """The source of `config.data` (a run or experiment config); unusable files, train images without a
+    label and, for segmentation, masks that are mostly empty or full (`check_masks`) stop here, before
+    training.
 
     `verify_files` overrides the config's `check_files` (evaluation of a finished run skips the check);
     `labels=False` accepts unlabelled train images (self-supervised pre-training reads images only).
@@ -30,10 +32,13 @@ def load_dataset(config: Any, verify_files: bool | None = None, labels: bool = T
     if labels:
         dataset.require_labels("train")  # training and the simulated oracle need every train label
     if config.check_files if verify_files is None else verify_files:
-        problems = check_files(dataset, progress=True)  # decodes every file: minutes for a large set
+        report = inspect_files(dataset, progress=True)  # decodes every file: minutes for a large set
+        problems = report.problems
         if problems:
             listed = "\n  ".join(str(p) for p in problems[:20])
             raise DataError(
                 f"{len(problems)} unusable file(s); fix or remove them before training:\n  {listed}"
             )
+        if getattr(config, "task", None) == "segmentation":
+            check_masks(report.mask_fractions)
     return dataset

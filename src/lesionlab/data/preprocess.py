@@ -136,15 +136,28 @@ def mask_foreground(im: Image.Image) -> np.ndarray:
     """The one mask rule: a boolean (H, W) foreground, whatever the encoding (no EXIF rotation here).
 
     1. Each pixel's value is its brightest colour channel (so red strokes on black count as bright, where
-       a grey conversion would make them 76), 0 where it is fully transparent (strokes drawn on a
-       transparent layer), and the raw number for 16-bit, 32-bit and float masks (no rescaling).
-    2. The foreground level is the median of the non-zero values, and a pixel is foreground when its value
-       is above half that level. 0/1 and 0/255 masks (in any bit depth, palette, colour, or JPEG with its
-       small compression noise) all decode as drawn: a stray bright row in a 0/1 mask does not move the
-       median, and a few JPEG 2s or 3s in a 0/1 mask are not mistaken for the only bright pixels.
+       a grey conversion would make them 76), and the raw number for 16-bit, 32-bit and float masks (no
+       rescaling). A mask with transparent pixels is a drawn layer: a fully transparent pixel is 0, and if
+       every visible pixel has one colour (strokes in any pen colour, black included) the value is the
+       alpha, so anti-aliased and black strokes count as drawn.
+    2. The foreground level L starts as the median of the non-zero values and is then the median of the
+       values above L / 2, repeated until it stops changing; a pixel is foreground when its value is above
+       L / 2. 0/1 and 0/255 masks (in any bit depth, palette, colour, or JPEG) decode as drawn: a stray
+       bright row in a 0/1 mask does not move the median, a few JPEG 2s or 3s in a 0/1 mask are not
+       mistaken for the only bright pixels, and the faint ringing around a small JPEG lesion is dropped
+       once the level has climbed to the lesion's.
     A mask with no non-zero pixel is empty. Inverted masks (dark lesion on white) decode as nearly full,
     which `describe` reports as degenerate.
     """
+    values = _mask_values(im)
+    level = _foreground_level(values)
+    if level is None:
+        return np.zeros(values.shape[:2], dtype=bool)
+    return values > level / 2.0
+
+
+def _mask_values(im: Image.Image) -> np.ndarray:
+    """Step 1 of `mask_foreground`: one float value per pixel."""
     if im.mode in ("RGBa", "La"):
         im = im.convert(im.mode[:-1] + "A")
     if im.mode == "P":
@@ -152,18 +165,37 @@ def mask_foreground(im: Image.Image) -> np.ndarray:
     elif im.mode == "PA":
         im = im.convert("RGBA")
     if im.mode in ("I", "F") or im.mode in _SIXTEEN_BIT:
-        values = np.nan_to_num(np.asarray(im).astype(np.float64))
-    elif im.mode in ("RGBA", "LA"):
+        return np.nan_to_num(np.asarray(im).astype(np.float64))
+    if im.mode in ("RGBA", "LA"):
         arr = np.asarray(im)
-        values = np.where(arr[..., -1] > 0, arr[..., :-1].max(axis=-1), 0).astype(np.float64)
-    elif im.mode in ("L", "1"):
-        values = np.asarray(im.convert("L")).astype(np.float64)
-    else:  # RGB, RGBX, CMYK, YCbCr, LAB, HSV
-        values = np.asarray(im.convert("RGB")).max(axis=-1).astype(np.float64)
-    nonzero = values[values > 0]
-    if nonzero.size == 0:
-        return np.zeros(values.shape[:2], dtype=bool)
-    return values > float(np.median(nonzero)) / 2.0
+        alpha, colour = arr[..., -1], arr[..., :-1]
+        visible = alpha > 0
+        if not visible.all() and visible.any():
+            shown = colour[visible]
+            if (shown == shown[0]).all():  # one pen colour on a transparent layer: the alpha is the drawing
+                return alpha.astype(np.float64)
+        return np.where(visible, colour.max(axis=-1), 0).astype(np.float64)
+    if im.mode in ("L", "1"):
+        return np.asarray(im.convert("L")).astype(np.float64)
+    # RGB, RGBX, CMYK, YCbCr, LAB, HSV
+    return np.asarray(im.convert("RGB")).max(axis=-1).astype(np.float64)
+
+
+def _foreground_level(values: np.ndarray) -> float | None:
+    """Step 2 of `mask_foreground`: the foreground level, None when no value is above 0.
+
+    The candidate sets shrink from below, so the level only rises and stops within as many steps as
+    there are distinct values (a few in practice)."""
+    above = values[values > 0]
+    if above.size == 0:
+        return None
+    level = float(np.median(above))
+    while True:
+        above = above[above > level / 2.0]
+        new = float(np.median(above))
+        if new == level:
+            return level
+        level = new
 
 
 def orient(im: Image.Image) -> Image.Image:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageFile
 
+from lesionlab.data.mask_stats import MaskSummary
 from lesionlab.data.preprocess import mask_foreground, orient, oriented_size, to_rgb8
 from lesionlab.data.records import SPLITS, LabeledDataset, Record
+from lesionlab.data.sources._common import missing_file_reason
 from lesionlab.errors import DataError
 from lesionlab.progress import progress as progress_bar
 
@@ -32,10 +35,12 @@ class FileProblem:
 
 @dataclass(frozen=True)
 class FileReport:
-    """What `inspect_files` found: unusable files, and the images that are not square."""
+    """What `inspect_files` found: unusable files, the images that are not square, and the fraction of
+    foreground pixels of each readable mask (under `mask_foreground`'s rule)."""
 
     problems: list[FileProblem]
     non_square: list[Path]
+    mask_fractions: dict[Path, float] = field(default_factory=dict)
 
 
 def inspect_files(dataset: LabeledDataset, progress: bool = False, workers: int = 8) -> FileReport:
@@ -43,13 +48,18 @@ def inspect_files(dataset: LabeledDataset, progress: bool = False, workers: int 
     with _strict_decoding(), ThreadPoolExecutor(max(1, workers)) as pool:
         results = pool.map(_check_record, dataset.records)
         per_record = list(progress_bar(results, "checking files", len(dataset.records), enabled=progress))
-    problems = [p for found, _ in per_record for p in found]
+    problems = [p for found, _, _ in per_record for p in found]
     non_square = [
         r.image_path
-        for r, (_, size) in zip(dataset.records, per_record, strict=True)
+        for r, (_, size, _) in zip(dataset.records, per_record, strict=True)
         if size and size[0] != size[1]
     ]
-    return FileReport(problems, non_square)
+    fractions = {
+        r.mask_path: fraction
+        for r, (_, _, fraction) in zip(dataset.records, per_record, strict=True)
+        if r.mask_path is not None and fraction is not None
+    }
+    return FileReport(problems, non_square, fractions)
 
 
 def check_files(dataset: LabeledDataset, progress: bool = False, workers: int = 8) -> list[FileProblem]:
@@ -95,6 +105,8 @@ def describe(
         lines += [f"  {p}" for p in problems[:_SHOWN]]
         if len(problems) > _SHOWN:
             lines.append(f"  ... and {len(problems) - _SHOWN} more")
+    if report is not None and report.mask_fractions:
+        lines += MaskSummary.of(report.mask_fractions).lines()
     return "\n".join(lines)
 
 
@@ -109,12 +121,16 @@ def _shape_note(non_square: list[Path], total: int, resize: str) -> list[str]:
     return [f"note: {len(non_square)} of {total} images are not square; they are {how}"]
 
 
-def _check_record(record: Record) -> tuple[list[FileProblem], tuple[int, int] | None]:
-    """The record's problems, and its image's size (None if the image is unusable)."""
-    size, problem = _decode(record.image_path, draft=True)
+def _check_record(
+    record: Record,
+) -> tuple[list[FileProblem], tuple[int, int] | None, float | None]:
+    """The record's problems, its image's size (None if the image is unusable) and its mask's
+    foreground fraction (None without a readable mask)."""
+    size, problem, _ = _decode(record.image_path, draft=True)
     problems = [] if problem is None else [FileProblem(record.image_path, problem)]
+    fraction = None
     if record.mask_path is not None:
-        mask_size, mask_problem = _decode(record.mask_path, draft=False, mask=True)
+        mask_size, mask_problem, fraction = _decode(record.mask_path, draft=False, mask=True)
         if mask_problem is not None:
             problems.append(FileProblem(record.mask_path, f"mask {mask_problem}"))
         elif size is not None and mask_size != size:
@@ -124,30 +140,35 @@ def _check_record(record: Record) -> tuple[list[FileProblem], tuple[int, int] | 
                     f"mask is {_wh(mask_size)} but its image {record.image_path.name} is {_wh(size)}",
                 )
             )
-    return problems, size
+    return problems, size, fraction
 
 
-def _decode(path: Path, draft: bool, mask: bool = False) -> tuple[tuple[int, int] | None, str | None]:
-    """(full-resolution size, None) if the file decodes, else (None, what went wrong).
+def _decode(
+    path: Path, draft: bool, mask: bool = False
+) -> tuple[tuple[int, int] | None, str | None, float | None]:
+    """(full-resolution size, None, foreground fraction of a mask) if the file decodes, else (None, what
+    went wrong, None).
 
     The pixels go through the decoder's own conversion (`to_rgb8` / `mask_foreground`, after EXIF
     orientation), so a file passes here exactly when training can read it: a mode lesionlab refuses
     or a float image with NaN fails here.
     """
     if not path.is_file():
-        return None, "file not found"
+        return None, missing_file_reason(path), None
     try:
         with Image.open(path) as im:
             size = oriented_size(im)
             if draft and im.format == "JPEG":
                 im.draft(im.mode, (max(1, size[0] // 8), max(1, size[1] // 8)))
             im.load()
-            mask_foreground(orient(im)) if mask else to_rgb8(orient(im), path)
-            return size, None
+            if mask:
+                return size, None, float(np.mean(mask_foreground(orient(im))))
+            to_rgb8(orient(im), path)
+            return size, None, None
     except DataError as e:
-        return None, str(e).removeprefix(f"{path} ")
+        return None, str(e).removeprefix(f"{path} "), None
     except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError...) for bad files
-        return None, f"cannot be read as an image ({type(e).__name__}: {e})"
+        return None, f"cannot be read as an image ({type(e).__name__}: {e})", None
 
 
 def _wh(size: tuple[int, int] | None) -> str:

@@ -14,23 +14,20 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from lesionlab.data.fingerprint import content_key
-from lesionlab.data.preprocess import oriented_size
-from lesionlab.data.sources._common import IMAGE_SUFFIXES
+from lesionlab.data.preprocess import orient, oriented_size, to_rgb8
+from lesionlab.data.sources._common import image_files_under, is_link_loop, missing_file_reason
 from lesionlab.errors import DataError
 from lesionlab.progress import progress
 
 
 def image_files(folder: Path) -> list[Path]:
-    """Image files under `folder` (any depth, hidden files skipped), sorted."""
+    """Image files under `folder` (any depth, hidden files skipped), sorted; links to folders are not
+    followed (`image_files_under`), so a link loop cannot list files forever."""
     if not folder.is_dir():
+        if is_link_loop(folder):
+            raise DataError(f"images folder {folder} is a symbolic link loop; give the real folder")
         raise DataError(f"images folder {folder} does not exist; give the folder that holds the images")
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+    return image_files_under(folder)
 
 
 def image_id(folder: Path, path: Path) -> str:
@@ -38,7 +35,10 @@ def image_id(folder: Path, path: Path) -> str:
 
 
 def inspect_image(path: Path) -> dict[str, Any]:
-    """Size, content hash, pixel size and status of a file (corrupt, with the reason, if unreadable)."""
+    """Size, content hash, pixel size and status of a file (corrupt, with the reason, if unreadable).
+
+    The pixels go through the decoder's own conversion (`to_rgb8` after EXIF orientation), so a file
+    counts as ok exactly when training and the page can show it."""
     info: dict[str, Any] = {"size_bytes": None, "sha256": None, "width": None, "height": None}
     try:
         info["size_bytes"] = path.stat().st_size
@@ -46,9 +46,14 @@ def inspect_image(path: Path) -> dict[str, Any]:
         with Image.open(path) as im:
             info["width"], info["height"] = oriented_size(im)  # as shown, drawn on and trained on
             im.load()  # decodes every pixel: a truncated file fails here, not in training
+            to_rgb8(orient(im), path)
     except FileNotFoundError:
         return {**info, "status": "missing", "problem": "file not found"}
+    except DataError as exc:  # a mode lesionlab cannot convert, a float image with NaN
+        return {**info, "status": "corrupt", "problem": str(exc).removeprefix(f"{path} ")}
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        if is_link_loop(path):
+            return {**info, "status": "corrupt", "problem": missing_file_reason(path)}
         return {**info, "status": "corrupt", "problem": f"does not decode: {exc}"}
     return {**info, "status": "ok", "problem": None}
 

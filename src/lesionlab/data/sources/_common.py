@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import os
+import string
+import unicodedata
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -21,11 +24,57 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 _SHOWN = 3
 
 
+_LOOP = "is a symbolic link loop (it leads back to itself); remove the link or point it at the real {}"
+
+
+def nfc(text: str) -> str:
+    """Unicode NFC: ids in a CSV and file names on disk are compared in this form, so a name saved
+    decomposed (NFD, as macOS file systems and some zip tools write `é`) matches its composed id."""
+    return unicodedata.normalize("NFC", text)
+
+
+def is_link_loop(path: Path) -> bool:
+    """True when resolving `path` goes round in circles (ELOOP), which `is_file`/`is_dir` report as absent."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        return e.errno == errno.ELOOP
+    return False
+
+
+def missing_file_reason(path: Path) -> str:
+    """Why `path` is not a usable file, in words: a link loop or a folder is named as such."""
+    if is_link_loop(path):
+        return _LOOP.format("file")
+    if path.is_dir():
+        return "is a folder, not a file"
+    return "file not found"
+
+
 def require_dir(path: Path, what: str) -> Path:
     """Fail early with the path and the expected layout, instead of an empty dataset later."""
     if not path.is_dir():
+        if is_link_loop(path):
+            raise DataError(f"{what} folder {path} {_LOOP.format('folder')}")
         raise DataError(f"{what} folder not found: {path} (check the data root and the folder name)")
     return path
+
+
+def image_files_under(folder: Path) -> list[Path]:
+    """Image files under `folder` at any depth, sorted, hidden files and folders skipped.
+
+    Symbolic links to folders are not followed (a link back to a parent would list the same files
+    forever); links to files are listed, even broken or looping ones, so the caller reports them.
+    """
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [
+            Path(root) / f
+            for f in files
+            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
+        ]
+    return sorted(found)
 
 
 def require_file(path: Path, what: str) -> Path:
@@ -71,27 +120,41 @@ class ImageIndex:
     """The image files of one or more folders, listed once, looked up by file name or by id + suffix.
 
     Listing once is much faster than probing every candidate name on network file systems.
-    Suffixes match case-insensitively (`IMG_1.JPG` is found for id `IMG_1`).
+    Suffixes match case-insensitively (`IMG_1.JPG` is found for id `IMG_1`), and names and ids are
+    compared in Unicode NFC (`nfc`). A looping link is skipped, and named if an id asks for it.
     """
 
     def __init__(self, folders: Iterable[Path]) -> None:
         self.folders = list(folders)
         self.by_name: dict[str, Path] = {}
         self.by_stem: dict[str, list[Path]] = {}
+        self.loops: dict[str, Path] = {}  # NFC name and stem -> a link that loops
         for folder in self.folders:
             with os.scandir(folder) as entries:
                 for entry in entries:
                     path = Path(entry.path)
-                    if path.suffix.lower() not in IMAGE_SUFFIXES or not entry.is_file():
+                    if path.suffix.lower() not in IMAGE_SUFFIXES or not self._is_file(entry):
                         continue
-                    self.by_name.setdefault(entry.name, path)
-                    self.by_stem.setdefault(path.stem, []).append(path)
+                    self.by_name.setdefault(nfc(entry.name), path)
+                    self.by_stem.setdefault(nfc(path.stem), []).append(path)
+
+    def _is_file(self, entry: os.DirEntry) -> bool:
+        try:
+            return entry.is_file()
+        except OSError:  # ELOOP: a link that leads back to itself
+            path = Path(entry.path)
+            self.loops.setdefault(nfc(entry.name), path)
+            self.loops.setdefault(nfc(path.stem), path)
+            return False
 
     def find(self, image_id: str) -> Path | None:
-        """The file for `image_id`; DataError when several files could be meant."""
+        """The file for `image_id`; DataError when several files could be meant or the file is a loop."""
+        image_id = nfc(image_id)
         if image_id in self.by_name:
             return self.by_name[image_id]
         candidates = self.by_stem.get(image_id, [])
+        if not candidates and image_id in self.loops:
+            raise DataError(f"image {image_id!r}: {self.loops[image_id]} {_LOOP.format('image file')}")
         if len(candidates) > 1:
             names = ", ".join(str(p) for p in sorted(candidates))
             raise DataError(
@@ -116,9 +179,10 @@ def raise_missing_images(missing: Sequence[tuple[str, int]], csv_path: Path, ind
     )
 
 
-def list_names(folder: Path) -> set[str]:
+def list_names(folder: Path) -> dict[str, str]:
+    """The entries of `folder`: NFC name -> name on disk."""
     with os.scandir(folder) as entries:
-        return {e.name for e in entries}
+        return {nfc(e.name): e.name for e in entries}
 
 
 def find_masks(ids: Sequence[str], folder: Path | None, pattern: str, what: str) -> dict[str, Path | None]:
@@ -126,12 +190,13 @@ def find_masks(ids: Sequence[str], folder: Path | None, pattern: str, what: str)
 
     Some images may lack a mask (partly annotated sets), but none matching means a wrong pattern or folder.
     """
+    check_mask_pattern(pattern)
     if folder is None:
         return dict.fromkeys(ids)
     require_dir(folder, what)
     names = list_names(folder)
-    expected = {i: mask_name(pattern, i) for i in ids}
-    out = {i: (folder / n if n in names else None) for i, n in expected.items()}
+    expected = {i: nfc(mask_name(pattern, i)) for i in ids}
+    out = {i: (folder / names[n] if n in names else None) for i, n in expected.items()}
     if ids and not any(out.values()):
         example = folder / expected[ids[0]]
         raise DataError(
@@ -139,6 +204,19 @@ def find_masks(ids: Sequence[str], folder: Path | None, pattern: str, what: str)
             "Check the masks folder and the mask file-name pattern."
         )
     return out
+
+
+def check_mask_pattern(pattern: str) -> None:
+    """ConfigError unless `pattern` names the image id: without `{id}` every image gets the same mask."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
+    except ValueError as e:
+        fields = [f"<{e}>"]
+    if fields != ["id"] * len(fields) or not fields:
+        raise ConfigError(
+            f"invalid mask file-name pattern {pattern!r}: it must contain {{id}} (the image id) and no "
+            "other {...} field, e.g. '{id}_segmentation.png'; without {id} every image would get one mask"
+        )
 
 
 def mask_name(pattern: str, image_id: str) -> str:

@@ -17,8 +17,10 @@ from pathlib import Path
 from lesionlab.data.records import SPLITS, LabeledDataset, Record
 from lesionlab.data.sources._common import (
     ImageIndex,
+    check_mask_pattern,
     find_masks,
     make_dataset,
+    nfc,
     raise_missing_images,
     read_csv,
     require_dir,
@@ -61,6 +63,7 @@ def load_folder(
     in the folder without a row are listed in `unlisted` (and in `summary()`).
     """
     images, csv = Path(images), Path(csv)
+    check_mask_pattern(mask_pattern)
     index = ImageIndex([require_dir(images, "image")])
     rows = read_csv(csv, ("image_id", "label"), what="labels CSV")
     spelling = _spellings(rows, classes, csv)
@@ -71,12 +74,12 @@ def load_folder(
         image_id = row["image_id"]
         if not image_id:
             raise DataError(f"{csv}, line {line}: empty image_id; fill it in or remove the row")
-        if image_id in seen:
+        if nfc(image_id) in seen:
             raise DataError(
-                f"{csv}, line {line}: image_id {image_id!r} already listed on line {seen[image_id]}; "
+                f"{csv}, line {line}: image_id {image_id!r} already listed on line {seen[nfc(image_id)]}; "
                 "keep one row per image"
             )
-        seen[image_id] = line
+        seen[nfc(image_id)] = line
         label = _label(row["label"], spelling, csv, line)
         split = _split(row.get("split", ""), csv, line)
         path = index.find(image_id)
