@@ -26,7 +26,6 @@ from fake_isic import lesion_image, tiny_train_config
 POSTGRES_ENV = "LESIONLAB_TEST_POSTGRES_URL"
 BACKENDS = ("sqlite", "postgresql")
 CLASSES = ["other", "melanoma"]
-TOKEN = "project-test-token-0123456789"
 
 
 def make_images(folder: Path, n: int = 24, start: int = 0, size: int = 32) -> dict[str, int]:
@@ -77,13 +76,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def invite(project_dir: Path, name: str, role: str = "annotator") -> str:
+    """Invite `name` to the project at `project_dir` (as `lesionlab project invite` does); their token."""
+    from lesionlab.project import open_project
+    from lesionlab.project.people import invite as run
+
+    with open_project(project_dir) as project:
+        return run(project, name, role)
+
+
 class Server:
-    """`lesionlab project serve` in its own process (so SIGKILL hits the server alone)."""
+    """`lesionlab project serve` in its own process (so SIGKILL hits the server alone).
+
+    Invite people first (`invite`): a server nobody is invited to does not start."""
 
     def __init__(self, project_dir: Path, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LESIONLAB_PROJECT_TOKEN": TOKEN, "OMP_NUM_THREADS": "1"}
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
         cmd = [
             sys.executable,
             "-c",
@@ -105,9 +115,9 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the server exited: {log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/api/project", headers=auth(), timeout=1).status_code == 200:
-                    return
+            try:  # any answer (401 without a token) means it is listening
+                httpx.get(f"{self.url}/api/project", timeout=1)
+                return
             except httpx.TransportError:
                 time.sleep(0.1)
         raise AssertionError(f"the server did not start within {timeout} s: {log.read_text()}")
@@ -119,5 +129,5 @@ class Server:
         self.log.close()
 
 
-def auth() -> dict[str, str]:
-    return {"Authorization": f"Bearer {TOKEN}"}
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

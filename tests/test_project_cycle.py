@@ -20,10 +20,13 @@ from lesionlab.cli import app
 from lesionlab.errors import ConfigError
 from lesionlab.project import open_project
 from lesionlab.project.app import create_app
+from lesionlab.project.people import invite
 from lesionlab.project.propose import propose
 from project_fixtures import CLASSES, make_images, tiny_project_settings
 
-TOKEN = "cycle-token-0123456789abcdef"
+
+def client_for(project, name: str = "ana") -> TestClient:
+    return TestClient(create_app(project), headers={"Authorization": f"Bearer {invite(project, name)}"})
 
 
 def run(*args: str) -> str:
@@ -51,14 +54,14 @@ def test_init_propose_label_train_propose_export_import(tmp_path: Path, offline_
     assert "round 1: 12 image(s) proposed by coreset (pretrained backbone)" in out
 
     with open_project(proj) as project:
-        client = TestClient(create_app(project, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"})
-        queue = client.get("/api/queue", params={"annotator": "ana"}).json()
+        client = client_for(project)
+        queue = client.get("/api/queue").json()
         first = [item["image_id"] for item in queue["items"]]
         assert len(first) == 12 and all(item["prediction"] is None for item in queue["items"])
         for image_id in first:
-            body = {"image_id": image_id, "label": CLASSES[truth[image_id]], "annotator": "ana"}
+            body = {"image_id": image_id, "label": CLASSES[truth[image_id]], "request_id": f"r-{image_id}"}
             assert client.post("/api/labels", json=body).status_code == 201
-        assert client.get("/api/queue", params={"annotator": "ana"}).json()["items"] == []
+        assert client.get("/api/queue").json()["items"] == []
         with pytest.raises(ConfigError, match="needs a trained model"):
             propose(project, 4, strategy="entropy", show_progress=False)
 
@@ -180,14 +183,15 @@ def test_segmentation_cycle_masks_in_model_masks_proposed(tmp_path: Path, offlin
         assert project.config.strategy == "pixel_entropy"
         first = propose(project, 6, show_progress=False)
         assert first.strategy == "coreset" and len(first.ids) == 6
-        client = TestClient(create_app(project, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"})
+        client = client_for(project)
         for image_id in first.ids:
             buf = io.BytesIO()
             truth[image_id].save(buf, format="PNG")
+            params = {"request_id": f"mask-{image_id}", "width": 32, "height": 32}
             assert (
-                client.put(f"/api/masks/{image_id}?annotator=ana", content=buf.getvalue()).status_code == 201
+                client.put(f"/api/masks/{image_id}", params=params, content=buf.getvalue()).status_code == 201
             )
-        assert client.get("/api/queue", params={"annotator": "ana"}).json()["items"] == []
+        assert client.get("/api/queue").json()["items"] == []
         result = train_project(project, show_progress=False)
         assert result.n_labels == 6 and result.metrics["primary_metric"] == "jaccard"
         low, high = result.metrics["ci95"]["jaccard"]
@@ -200,7 +204,7 @@ def test_segmentation_cycle_masks_in_model_masks_proposed(tmp_path: Path, offlin
             assert response.status_code == 200 and response.headers["x-mask-source"] == "model"
             proposed = np.array(Image.open(io.BytesIO(response.content)))
             assert proposed.shape == (32, 32) and set(np.unique(proposed)) <= {0, 255}
-        assert [i["image_id"] for i in client.get("/api/queue?annotator=ana").json()["items"]] == second.ids
+        assert [i["image_id"] for i in client.get("/api/queue").json()["items"]] == second.ids
         assert project.store.masked_ids() == set(first.ids)  # model masks are proposals, not annotations
         from lesionlab.errors import LesionlabError
         from lesionlab.project.audit import audit_project

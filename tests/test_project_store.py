@@ -12,6 +12,7 @@ pytest.importorskip("alembic")
 from lesionlab.errors import ConfigError, DataError, LesionlabError
 from lesionlab.loop.oracles import LabelStore, MemoryLabelStore, StoreOracle
 from lesionlab.project import init_project, open_project
+from lesionlab.project.exceptions import Conflict
 from lesionlab.project.interchange import export_project, import_labels
 from lesionlab.project.status import format_status, project_status
 from project_fixtures import BACKENDS, CLASSES, database_url, make_images, tiny_project_settings
@@ -48,7 +49,7 @@ def test_migrations_build_exactly_the_models_schema(project) -> None:
     with project.store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
-    assert project.store.revision == "0001"
+    assert project.store.revision == "0002"
 
 
 def test_a_database_from_a_newer_lesionlab_is_refused(project) -> None:
@@ -76,18 +77,36 @@ def test_the_store_behaves_like_the_reference_label_store(project) -> None:
     assert oracle.pending([ids[0], ids[1]]) == [ids[1]]
 
 
-def test_a_retried_request_is_stored_once_and_undo_restores_the_earlier_label(project) -> None:
+def test_a_retried_request_is_stored_once_and_each_persons_label_is_kept(project) -> None:
     store = project.store
     first, new1 = store.add_annotation("img_001", 1, "ana", request_id="req-000001")
     again, new2 = store.add_annotation("img_001", 1, "ana", request_id="req-000001")
     assert (first, new1, new2) == (again, True, False)
     second, _ = store.add_annotation("img_001", 0, "bob", request_id="req-000002")
-    assert store.get_label("img_001") == 0
+    # bob's label does not replace ana's: both stand, they disagree, so the image has no label yet
+    assert set(store.standing()["img_001"].raters) == {"ana", "bob"}
+    assert store.get_label("img_001") is None
+    assert store.label_consensus()["img_001"][0].status == "unresolved"
     assert store.retract(second, "bob") is True
     assert store.retract(second, "bob") is False  # undone already
     assert store.get_label("img_001") == 1
-    assert store.count_annotations() == {"expert": 2}  # history kept: the undone row is still there
+    store.add_annotation("img_001", 0, "ana")  # ana's newer label supersedes her own
+    assert store.get_label("img_001") == 0 and list(store.standing()["img_001"].raters) == ["ana"]
+    assert store.retract(first, "ana") is False  # superseded: no longer standing
+    assert store.count_annotations() == {"expert": 3}  # history kept: the undone rows are still there
     assert store.annotators() == {"ana": 1}
+    with pytest.raises(Conflict, match="request id 'req-000001' was used by someone else"):
+        store.add_annotation("img_002", 1, "bob", request_id="req-000001")
+
+
+def test_overlap_refuses_a_save_once_k_other_people_stand_on_the_image(project) -> None:
+    store = project.store
+    store.add_annotation("img_003", 1, "ana", overlap=2)
+    store.add_annotation("img_003", 1, "bob", overlap=2)
+    with pytest.raises(Conflict, match="has its 2 annotation"):
+        store.add_annotation("img_003", 0, "cy", overlap=2)
+    store.add_annotation("img_003", 0, "ana", overlap=2)  # one of the two may change their own answer
+    assert store.count_annotations() == {"expert": 3}
 
 
 def test_unknown_classes_and_images_are_refused(project) -> None:
@@ -255,7 +274,7 @@ def test_reviewing_a_flag_is_one_transaction_and_happens_once(project) -> None:
         store.review_flag(flag.id, "keep", "other")
     with pytest.raises(AlreadyReviewed):
         store.review_flag(flag.id, "change", "rev", 1)  # a retried request writes nothing
-    assert store.count_annotations() == {"expert": 2}
+    assert store.count_annotations() == {"expert": 1, "adjudication": 1}  # the change is a decision
     ((after, _),) = store.flags()
     assert (after.outcome, after.reviewed_by, after.new_annotation_id) == (
         "change",

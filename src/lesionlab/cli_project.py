@@ -1,5 +1,5 @@
-"""`lesionlab project ...`: the annotation project's commands (init, propose, serve, train, audit, status,
-export, import). Thin: parse, call `lesionlab.project`, print."""
+"""`lesionlab project ...`: the annotation project's commands (init, invite, people, propose, serve, train,
+audit, status, export, import). Thin: parse, call `lesionlab.project`, print."""
 
 from __future__ import annotations
 
@@ -69,6 +69,9 @@ def init(
         str | None,
         typer.Option(help="strategy once a model exists (default: entropy; segmentation: pixel_entropy)"),
     ] = None,
+    overlap: Annotated[
+        int, typer.Option(help="how many different people annotate each image (consensus of them)")
+    ] = 1,
 ) -> None:
     """Create a project: scan and check the images, optionally import labels."""
     from lesionlab.project import init_project
@@ -86,7 +89,11 @@ def init(
             "give a folder of <image_id>_segmentation.png masks"
         )
     names = [c.strip() for c in (classes or "background,lesion").split(",") if c.strip()]
-    settings = {"strategy": strategy} if strategy is not None else {}
+    if overlap < 1:
+        raise ConfigError(f"--overlap must be at least 1, got {overlap}")
+    settings: dict[str, object] = {"overlap": overlap}
+    if strategy is not None:
+        settings["strategy"] = strategy
     with init_project(project_dir, images, names, task, database, **settings) as project:
         scan = project.scan
         _say(f"project {project.dir}: {len(project.store.image_ids())} usable images in {project.images_dir}")
@@ -110,6 +117,44 @@ def _unknown(ids: list[str], ignored: list[str] | None = None) -> str:
     if ignored:
         text += f"; {len(ignored)} file(s) not named <image_id>_segmentation.png: {', '.join(ignored[:5])}"
     return text
+
+
+@project_app.command("invite")
+def invite(
+    project_dir: DirArg,
+    name: Annotated[str, typer.Argument(help="the person's name (what their annotations record)")],
+    role: Annotated[str, typer.Option(help="annotator, reviewer or admin")] = "annotator",
+    url: Annotated[
+        str, typer.Option(help="the server's address as the person reaches it")
+    ] = "http://localhost:8765",
+    new_token: Annotated[
+        bool, typer.Option("--new-token", help="replace an invited person's token (the old one stops)")
+    ] = False,
+) -> None:
+    """Invite a person: prints their personal link (shown once; only a hash of the token is kept)."""
+    from lesionlab.project.people import invite as run
+
+    with _open(project_dir) as project:
+        token = run(project, name, role, new_token=new_token)
+    _say(f"{name.strip()} ({role}): {url.rstrip('/')}/?token={token}")
+    _say("send this link to them alone; it is shown once (lesionlab project invite --new-token replaces it)")
+
+
+@project_app.command("people")
+def people(
+    project_dir: DirArg,
+    revoke: Annotated[str | None, typer.Option(help="revoke this person's token")] = None,
+) -> None:
+    """List the invited people and their roles (never tokens); --revoke NAME shuts someone out."""
+    from lesionlab.project.people import people as listing
+    from lesionlab.project.people import revoke as run_revoke
+
+    with _open(project_dir) as project:
+        if revoke is not None:
+            run_revoke(project, revoke)
+            _say(f"revoked {revoke}: their link no longer works (their annotations stay)")
+        for p in listing(project):
+            _say(f"{p['name']}  {p['role']}{'  (revoked)' if p['revoked'] else ''}")
 
 
 @project_app.command("propose")
@@ -140,7 +185,7 @@ def serve(
         str, typer.Option(help="address to listen on (127.0.0.1: this machine only)")
     ] = "127.0.0.1",
 ) -> None:
-    """Serve the labelling page; prints the address and the token."""
+    """Serve the labelling page to the invited people (each opens their own link)."""
     from lesionlab.project.server import serve as run
 
     run(project_dir, host, port, say=_say)

@@ -42,6 +42,9 @@ class ProjectConfig(_Strict):
     folds: int = Field(5, ge=2)  # cross-validation folds for a model's quality estimate
     seed: int = Field(0, ge=0)
     max_upload_mb: float = Field(20.0, gt=0)  # larger mask uploads are refused
+    overlap: int = Field(1, ge=1)  # how many different people annotate each image
+    # masks whose mean pairwise Dice is below this go to a reviewer instead of being fused
+    consensus_min_dice: float = Field(0.8, ge=0, le=1)
 
     @field_validator("classes")
     @classmethod

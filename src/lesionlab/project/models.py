@@ -1,10 +1,14 @@
 """The annotation project's tables (SQLAlchemy 2), one schema for SQLite and PostgreSQL.
 
 Images are referenced by their path under the project's images folder, never copied. Annotations are an
-append-only history: a new label is a new row, undo marks a row retracted, so who said what and when is
-never lost; an image's label is its newest standing expert or imported answer. `request_id` (unique) makes
-a submission idempotent: a client that retries after a lost reply cannot store a label twice. The schema is
-created and changed only by the Alembic migrations in `migrations/` (a test keeps both equal).
+append-only history: a new label is a new row, undo or a person's own newer answer marks a row retracted,
+so who said what and when is never lost. Each person has at most one standing (not retracted) label and
+one standing mask per image; an image's label is the consensus of its people's standing answers (or a
+reviewer's adjudication, which wins). `request_id` (unique) makes a submission idempotent: a client that
+retries after a lost reply cannot store a label twice. People hold personal tokens (only their SHA-256 is
+stored); leases say who has an image open, in the database so they hold across restarts and server
+processes. The schema is created and changed only by the Alembic migrations in `migrations/` (a test keeps
+both equal).
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SOURCES = ("expert", "import", "model")  # who gave an annotation; "model" rows are pre-labels, not labels
+# who gave an annotation: "model" rows are pre-labels, not labels; "adjudication" is a reviewer's decision
+# on an image its annotators disagree on, and is then the image's consensus
+SOURCES = ("expert", "import", "model", "adjudication")
+ROLES = ("annotator", "reviewer", "admin")  # each role may do what the ones before it may
 IMAGE_STATUSES = ("ok", "corrupt", "missing")
 REVIEW_OUTCOMES = ("keep", "change")
 
@@ -66,6 +73,31 @@ class Annotation(Base):
     request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     retracted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retracted_by: Mapped[str | None] = mapped_column(String(128))
+    seconds: Mapped[float | None] = mapped_column(Float)  # from the person's lease start to the save
+
+
+class Person(Base):
+    """Someone invited to the project: their name (what annotations record), role and token's SHA-256."""
+
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Lease(Base):
+    """A person has an image open to annotate it: the slot is theirs until `expires_at`."""
+
+    __tablename__ = "leases"
+    __table_args__ = (UniqueConstraint("image_key", "person"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_key: Mapped[int] = mapped_column(ForeignKey("images.key"), index=True)
+    person: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Skip(Base):

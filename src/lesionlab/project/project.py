@@ -4,6 +4,7 @@
 DIR/project.yaml      task, classes, images folder, database URL, strategy, training settings
 DIR/project.db        the SQLite database (unless `database` points at a server)
 DIR/masks/            mask PNGs, written atomically, named by the image's key in the database
+DIR/masks/consensus/  fused masks of images several people drew (the pixel vote training uses)
 DIR/models/vNNNN/     one folder per trained model version (checkpoint + metrics)
 DIR/cache/            decoded images and trunk activations (safe to delete)
 ```
@@ -12,18 +13,15 @@ The images folder is only read.
 
 from __future__ import annotations
 
-import io
-import secrets
-import struct
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError, DataError
-from lesionlab.io import atomic_file
+from lesionlab.project import mask_files
 from lesionlab.project.config import (
     CONFIG_NAME,
     ProjectConfig,
@@ -31,7 +29,7 @@ from lesionlab.project.config import (
     write_project_config,
 )
 from lesionlab.project.scan import ScanResult, inspect_image, scan_folder
-from lesionlab.project.store import LABEL_SOURCES, ProjectStore
+from lesionlab.project.store import ProjectStore
 
 
 @dataclass
@@ -85,18 +83,22 @@ class Project:
         return path
 
     def new_mask_file(self, image_key: int) -> Path:
-        """A fresh file for one saved mask (named by the image's key, never by its id): each save keeps its
-        own file, so undoing a mask brings the earlier one back."""
-        return self.masks_dir / f"{int(image_key)}-{secrets.token_hex(6)}.png"
+        """A fresh file for one saved mask (named by the image's key, never by its id)."""
+        return mask_files.new_mask_file(self, image_key)
 
-    def mask_path(self, image_id: str, model: bool = False) -> Path | None:
-        """The file of the image's newest standing expert (or imported) mask, or with `model` the model's
-        proposed one; None if there is none."""
-        rel = self.store.mask_path(image_id, ("model",) if model else LABEL_SOURCES)
-        if rel is None:
+    def mask_path(self, image_id: str, model: bool = False, person: str | None = None) -> Path | None:
+        """The file of `person`'s standing mask of the image, or with `model` the model's newest proposed
+        one, or (neither given) the image's consensus mask; None if there is none."""
+        if model:
+            rel = self.store.model_mask_path(image_id)
+            return mask_files.inside_masks(self, rel)
+        st = self.store.standing("mask", image_id).get(image_id)
+        if st is None:
             return None
-        path = (self.dir / rel).resolve()
-        return path if path.is_relative_to(self.masks_dir.resolve()) and path.is_file() else None
+        if person is not None:
+            mine = st.raters.get(person)
+            return mask_files.inside_masks(self, mine.mask_path if mine else None)
+        return mask_files.consensus_of(self, st).path
 
     def class_index(self, label: str | int) -> int:
         """A class given by name (case-insensitive) or index, as an index; DataError if it is not one."""
@@ -109,21 +111,17 @@ class Project:
         return names[key]
 
     def records(self, labelled_only: bool = False) -> list[Record]:
-        """The usable images as `Record`s with their standing labels (None when unlabelled) and masks.
+        """The usable images as `Record`s with their consensus labels (None when unlabelled, incomplete or
+        unresolved) and consensus masks: what training uses.
 
-        `labelled_only` keeps the annotated ones: with a class label, or in a segmentation project with a
-        mask (what the segmentation trainer will read through `Record.mask_path`).
+        `labelled_only` keeps the annotated ones: with a usable consensus label, or in a segmentation
+        project with a usable consensus mask (what the segmentation trainer reads via `Record.mask_path`).
         """
         labels = self.store.labels()
-        masks = self.store.mask_paths()
+        masks = {i: m.path for i, m in mask_files.mask_consensus_all(self).items() if m.path is not None}
         root = self.images_dir
         out = [
-            Record(
-                row.image_id,
-                root / row.path,
-                labels.get(row.image_id),
-                self.dir / masks[row.image_id] if row.image_id in masks else None,
-            )
+            Record(row.image_id, root / row.path, labels.get(row.image_id), masks.get(row.image_id))
             for row in self.store.images(status="ok")
         ]
         if not labelled_only:
@@ -132,54 +130,20 @@ class Project:
             return [r for r in out if r.mask_path is not None]
         return [r for r in out if r.label is not None]
 
+    def consensus_counts(self) -> dict[str, int]:
+        """How many annotated images have each consensus status, for the task's kind of annotation
+        (what `train` and `export` report as left out: "unresolved", "incomplete")."""
+        if self.config.task == "segmentation":
+            statuses = [m.consensus.status for m in mask_files.mask_consensus_all(self).values()]
+        else:
+            statuses = [c.status for c, _ in self.store.label_consensus().values()]
+        return dict(Counter(statuses))
+
     # ------------------------------------------------------------------ masks
-    def write_mask(
-        self,
-        image_id: str,
-        data: bytes,
-        annotator: str,
-        request_id: str | None = None,
-        source: str = "expert",
-    ) -> int:
-        """Store an uploaded mask PNG (checked by `decode_mask`) atomically and record it as an annotation.
-        Returns the annotation id."""
-        return self.store_mask(image_id, self.decode_mask(image_id, data), annotator, request_id, source)
-
     def decode_mask(self, image_id: str, data: bytes) -> np.ndarray:
-        """The boolean (H, W) mask a PNG holds, checked: it decodes, and is the size of `image_id`.
-
-        A mask without transparency is read as grey levels, lesion above 127 (the page sends 0/255). With an
-        alpha channel (RGBA, LA, or a palette with a transparent colour) the alpha decides, as drawing tools
-        save strokes on a transparent layer: a pixel is lesion if it is not fully transparent and its colour
-        is not black (read as grey, red strokes would be L = 76 and vanish)."""
-        row = self.store.image(image_id)
-        if row is None or row.status != "ok":
-            raise DataError(f"no usable image {image_id!r} in this project")
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                if im.format != "PNG":
-                    raise DataError(f"a mask must be a PNG, got {im.format}")
-                if "A" in im.getbands() or "transparency" in im.info:
-                    # strokes drawn on a transparent layer: lesion where a pixel shows and is not black
-                    rgba = np.array(im.convert("RGBA"))
-                    mask = (rgba[..., 3] > 0) & (rgba[..., :3].max(axis=-1) > 0)
-                else:
-                    mask = np.array(im.convert("L")) > 127
-        except (
-            OSError,
-            ValueError,
-            EOFError,
-            SyntaxError,
-            struct.error,
-            Image.DecompressionBombError,
-        ) as exc:
-            raise DataError(f"the mask does not decode: {exc}") from exc
-        if (row.width, row.height) != (mask.shape[1], mask.shape[0]):
-            raise DataError(
-                f"the mask is {mask.shape[1]}x{mask.shape[0]}, "
-                f"but image {image_id!r} is {row.width}x{row.height}"
-            )
-        return mask
+        """The boolean (H, W) mask a PNG holds (`mask_foreground`, the rule training reads masks with),
+        checked: it decodes, and is the oriented size of `image_id`."""
+        return mask_files.decode_png(data, mask_files.usable_row(self, image_id))
 
     def store_mask(
         self,
@@ -188,20 +152,45 @@ class Project:
         annotator: str,
         request_id: str | None = None,
         source: str = "expert",
+        overlap: int | None = None,
     ) -> int:
         """Write a boolean (H, W) mask of `image_id` as a 0/255 PNG, atomically, and record it."""
-        row = self.store.image(image_id)
-        if row is None or row.status != "ok":
-            raise DataError(f"no usable image {image_id!r} in this project")
-        binary = np.where(mask, 255, 0).astype(np.uint8)
-        self.masks_dir.mkdir(parents=True, exist_ok=True)
+        return self.save_mask(image_id, mask, annotator, request_id, source, overlap)[0]
+
+    def save_mask(
+        self,
+        image_id: str,
+        mask: np.ndarray,
+        annotator: str,
+        request_id: str | None = None,
+        source: str = "expert",
+        overlap: int | None = None,
+    ) -> tuple[int, bool]:
+        """`store_mask` returning (annotation id, whether new): a retried request writes no file, and a
+        refused one (e.g. the image is complete) leaves none behind."""
+        row = mask_files.usable_row(self, image_id)
+        if request_id is not None:
+            earlier = self.store._by_request(request_id, annotator)
+            if earlier is not None:
+                return earlier, False
         target = self.new_mask_file(row.key)
-        with atomic_file(target) as fh:
-            Image.fromarray(binary).save(fh, format="PNG")
-        annotation_id, _ = self.store.add_annotation(
-            image_id, None, annotator, source, request_id, mask_path=target.relative_to(self.dir).as_posix()
-        )
-        return annotation_id
+        mask_files.write_png(target, mask)
+        try:
+            annotation_id, new = self.store.add_annotation(
+                image_id,
+                None,
+                annotator,
+                source,
+                request_id,
+                mask_path=target.relative_to(self.dir).as_posix(),
+                overlap=overlap,
+            )
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        if not new:
+            target.unlink(missing_ok=True)
+        return annotation_id, new
 
     # ------------------------------------------------------------------ health
     def check_images(self) -> list[dict]:
@@ -228,7 +217,7 @@ class Project:
 def open_project(project_dir: Path) -> Project:
     project_dir = Path(project_dir).resolve()
     config = read_project_config(project_dir)
-    store = ProjectStore(config.database_url(project_dir), config.classes, config.task)
+    store = ProjectStore(config.database_url(project_dir), config.classes, config.task, config.overlap)
     return Project(project_dir, config, store)
 
 

@@ -1,0 +1,104 @@
+"""Two ASGI middlewares: who is asking (the token), and how much they may send (body limits).
+
+The token comes from the `Authorization: Bearer` header, the page's httpOnly cookie, or `?token=` on the
+page entry `/` alone (a token in other URLs would end up in logs and the browser history). Anything else,
+or a token of nobody (or of someone revoked), is a 401 before any route runs.
+
+Every request's body is counted as it streams in, whatever Content-Length says: JSON bodies may be at
+most `JSON_LIMIT` bytes and mask uploads `max_upload_mb`; above that the answer is 413 at once and the
+rest is never read (a 600 MB body costs the server nothing). The body is then handed to the route whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lesionlab.project.people import caller_for_token
+
+COOKIE = "lesionlab_token"
+JSON_LIMIT = 1024 * 1024
+
+
+def token_of(conn: HTTPConnection) -> str | None:
+    auth = conn.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    cookie = conn.cookies.get(COOKIE)
+    if cookie:
+        return cookie
+    return conn.query_params.get("token") if conn.url.path == "/" else None
+
+
+async def _answer(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 413:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class TokenAuth:
+    """Sets `request.state.caller` from the token, or answers 401."""
+
+    def __init__(self, app: ASGIApp, store: Any) -> None:
+        self.app, self.store = app, store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = token_of(HTTPConnection(scope))
+        caller = await run_in_threadpool(caller_for_token, self.store, token)
+        if caller is None:
+            await _answer(send, 401, "missing or unknown token: open the personal link you were given")
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """Reads each request body up to its route's limit (`limit_for(scope)` bytes), or answers 413."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[Scope], int]) -> None:
+        self.app, self.limit_for = app, limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope)
+        shown = f"{limit / 1024 / 1024:g} MB"
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _answer(send, 413, f"the request body is larger than this route's limit of {shown}")
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > limit:
+                await _answer(send, 413, f"the request body is larger than this route's limit of {shown}")
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole, given = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

@@ -1,0 +1,54 @@
+"""An annotator's routes: the queue, labels, undo and skip (masks and images have their own routers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from lesionlab.project.api.deps import Anyone, ProjectDep
+from lesionlab.project.service import annotate
+
+router = APIRouter(prefix="/api")
+RequestId = Field(min_length=8, max_length=64)
+
+
+class Body(BaseModel):
+    """Request bodies name no annotator (the token does): an unknown field, `annotator` included, is 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LabelIn(Body):
+    image_id: str = Field(min_length=1, max_length=512)
+    label: StrictStr | StrictInt  # a class name or index; a JSON true is neither
+    request_id: str = RequestId
+
+
+class UndoIn(Body):
+    annotation_id: int
+
+
+class SkipIn(Body):
+    image_id: str = Field(min_length=1, max_length=512)
+
+
+@router.get("/queue")
+def queue(project: ProjectDep, caller: Anyone, limit: int = Query(20, ge=1, le=200)) -> dict[str, Any]:
+    return annotate.queue(project, caller, limit)
+
+
+@router.post("/labels", status_code=201)
+def add_label(body: LabelIn, project: ProjectDep, caller: Anyone) -> dict[str, Any]:
+    return annotate.add_label(project, caller, body.image_id, body.label, body.request_id)
+
+
+@router.post("/undo")
+def undo(body: UndoIn, project: ProjectDep, caller: Anyone) -> dict[str, Any]:
+    return annotate.undo(project, caller, body.annotation_id)
+
+
+@router.post("/skip")
+def skip(body: SkipIn, project: ProjectDep, caller: Anyone) -> dict[str, Any]:
+    return annotate.skip(project, caller, body.image_id)

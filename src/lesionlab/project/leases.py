@@ -1,0 +1,205 @@
+"""Proposal rounds, each person's queue, and leases: which images a person may annotate now.
+
+An image has `overlap` slots. A slot is taken by a person standing on the image (their annotation) or by
+a live lease (someone has it open). A person's queue holds the proposed usable images they have neither
+annotated nor skipped and that still have a slot free for them. Handing out the first item leases it to
+the person in the same transaction, holding the image row's lock (PostgreSQL; SQLite's BEGIN IMMEDIATE
+serialises the whole transaction), so two people never get the same last slot, whichever of several
+server processes on one database they reach. Leases live in the database: they survive a restart. A
+person holds one lease at a time; it ends when they save, skip, or take another image, or after
+`LEASE_SECONDS`, and the time from its start to the save is recorded with the annotation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lesionlab.project.models import (
+    Annotation,
+    ImageRow,
+    Lease,
+    Proposal,
+    ProposalRound,
+    Skip,
+    utcnow,
+)
+
+LEASE_SECONDS = 600.0  # an image left open this long is offered to others again
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; they were stored in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+class QueueMixin:
+    """Rounds, queue and leases of `ProjectStore` (needs `session`, `overlap`, `kind`, `_image_key`)."""
+
+    def add_round(
+        self,
+        strategy: str,
+        model_version_id: int | None,
+        budget: int,
+        n_labels: int,
+        proposals: Sequence[tuple[str, float | None, list[float] | None]],
+    ) -> int:
+        """Record a proposal round: (image id, score, prediction) in rank order. Returns the round id."""
+        with self.session() as s:
+            rnd = ProposalRound(
+                strategy=strategy, model_version_id=model_version_id, budget=budget, n_labels=n_labels
+            )
+            s.add(rnd)
+            s.flush()
+            for rank, (image_id, score, prediction) in enumerate(proposals):
+                s.add(
+                    Proposal(
+                        round_id=rnd.id,
+                        image_key=self._image_key(s, image_id),
+                        rank=rank,
+                        score=None if score is None else float(score),
+                        prediction=prediction,
+                    )
+                )
+            return rnd.id
+
+    def rounds(self) -> list[ProposalRound]:
+        with self.session() as s:
+            return list(s.scalars(select(ProposalRound).order_by(ProposalRound.id)))
+
+    def proposals(self, round_id: int | None = None) -> list[tuple[Proposal, str]]:
+        """(proposal, image id) of one round or of all, in round then rank order."""
+        with self.session() as s:
+            return self._proposals(s, round_id)
+
+    @staticmethod
+    def _proposals(s: Session, round_id: int | None = None) -> list[tuple[Proposal, str]]:
+        query = (
+            select(Proposal, ImageRow.image_id)
+            .join(ImageRow, ImageRow.key == Proposal.image_key)
+            .order_by(Proposal.round_id, Proposal.rank)
+        )
+        if round_id is not None:
+            query = query.where(Proposal.round_id == round_id)
+        return [(p, i) for p, i in s.execute(query).all()]
+
+    def latest_prediction(self, image_id: str) -> list[float] | None:
+        """The model's prediction stored with the newest proposal of `image_id` (None at cold start)."""
+        with self.session() as s:
+            return s.scalar(
+                select(Proposal.prediction)
+                .join(ImageRow, ImageRow.key == Proposal.image_key)
+                .where(ImageRow.image_id == image_id)
+                .order_by(Proposal.round_id.desc())
+                .limit(1)
+            )
+
+    # ------------------------------------------------------------------ the queue
+    def queue(self, annotator: str | None = None) -> list[tuple[Proposal, str]]:
+        """Proposed usable images still short of `overlap` people, oldest round first; for `annotator`,
+        only those they may annotate now (not theirs already, not skipped, a slot not leased by others)."""
+        with self.session() as s:
+            return self._queue(s, annotator, utcnow())
+
+    def _slots(self, s: Session, keys: set[int] | None = None) -> tuple[dict[int, set[str]], set[int]]:
+        """Who stands on each image (the task's kind, expert or imported) and which images a reviewer
+        decided."""
+        from lesionlab.project.standing import RATER_SOURCES, kind_of
+
+        query = select(Annotation.image_key, Annotation.annotator, Annotation.source).where(
+            Annotation.retracted_at.is_(None),
+            Annotation.source.in_((*RATER_SOURCES, "adjudication")),
+            kind_of(self.kind),
+        )
+        if keys is not None:
+            query = query.where(Annotation.image_key.in_(keys))
+        raters: dict[int, set[str]] = {}
+        decided: set[int] = set()
+        for key, who, source in s.execute(query).all():
+            if source == "adjudication":
+                decided.add(key)
+            else:
+                raters.setdefault(key, set()).add(who)
+        return raters, decided
+
+    def _leased(self, s: Session, now: datetime, keys: set[int] | None = None) -> dict[int, set[str]]:
+        query = select(Lease.image_key, Lease.person, Lease.expires_at)
+        if keys is not None:
+            query = query.where(Lease.image_key.in_(keys))
+        out: dict[int, set[str]] = {}
+        for key, person, expires in s.execute(query).all():
+            if aware(expires) > now:
+                out.setdefault(key, set()).add(person)
+        return out
+
+    def _free_for(self, annotator: str, have: set[str], leased: set[str]) -> bool:
+        held = leased - have - {annotator}
+        return annotator not in have and len(have) + len(held) < self.overlap
+
+    def _queue(self, s: Session, annotator: str | None, now: datetime) -> list[tuple[Proposal, str]]:
+        ok = set(s.scalars(select(ImageRow.key).where(ImageRow.status == "ok")))
+        raters, decided = self._slots(s)
+        skipped: set[int] = set()
+        leased: dict[int, set[str]] = {}
+        if annotator is not None:
+            skipped = set(s.scalars(select(Skip.image_key).where(Skip.annotator == annotator)))
+            leased = self._leased(s, now)
+        seen: set[int] = set()
+        out = []
+        for proposal, image_id in self._proposals(s):
+            key = proposal.image_key
+            if key in seen or key not in ok or key in decided:
+                continue
+            seen.add(key)
+            have = raters.get(key, set())
+            if len(have) >= self.overlap:
+                continue
+            if annotator is not None and (
+                key in skipped or not self._free_for(annotator, have, leased.get(key, set()))
+            ):
+                continue
+            out.append((proposal, image_id))
+        return out
+
+    def take(self, annotator: str) -> list[tuple[Proposal, str]]:
+        """`annotator`'s queue with its first image leased to them (their other leases end); retried once
+        when the same person's other tab leased at the same moment."""
+        for attempt in range(2):
+            try:
+                with self.session() as s:
+                    return self._take(s, annotator)
+            except IntegrityError:
+                if attempt:
+                    raise
+        return []
+
+    def _take(self, s: Session, annotator: str) -> list[tuple[Proposal, str]]:
+        now = utcnow()
+        items = self._queue(s, annotator, now)
+        while items:
+            key = items[0][0].image_key
+            # Lock the image row, then count again: a rival who took the slot meanwhile has committed.
+            s.execute(select(ImageRow.key).where(ImageRow.key == key).with_for_update())
+            raters, decided = self._slots(s, {key})
+            have = raters.get(key, set())
+            leased = self._leased(s, now, {key}).get(key, set())
+            if key not in decided and self._free_for(annotator, have, leased):
+                break
+            items.pop(0)
+        key = items[0][0].image_key if items else -1
+        s.execute(delete(Lease).where(Lease.person == annotator, Lease.image_key != key))
+        if not items:
+            return []
+        lease = s.scalar(select(Lease).where(Lease.image_key == key, Lease.person == annotator))
+        expires = now + timedelta(seconds=LEASE_SECONDS)
+        if lease is None or aware(lease.expires_at) <= now:
+            s.execute(delete(Lease).where(Lease.image_key == key, Lease.person == annotator))
+            s.add(Lease(image_key=key, person=annotator, started_at=now, expires_at=expires))
+        else:
+            lease.expires_at = expires
+        s.execute(delete(Lease).where(Lease.expires_at < now - timedelta(days=1)))  # tidy up stale rows
+        return items

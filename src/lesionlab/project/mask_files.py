@@ -1,0 +1,119 @@
+"""Mask files of a project: decoding uploads with the one mask rule, writing them atomically, and each
+image's consensus mask (a pixel vote of its annotators' masks, written under `masks/consensus/`).
+
+Files are named by the image's key in the database, never by its id (an id is a path under the images
+folder and may hold characters a file name cannot). Each save keeps its own file, so the history can be
+read back; a consensus file's name carries a digest of the annotations it fuses, so a changed vote
+writes a new file and an unchanged one is read, not fused again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from lesionlab.data.preprocess import mask_foreground, open_mask
+from lesionlab.io import atomic_file
+from lesionlab.project.consensus import Consensus, mask_consensus
+from lesionlab.project.exceptions import Invalid, NotFound
+
+if TYPE_CHECKING:
+    from lesionlab.project.models import ImageRow
+    from lesionlab.project.project import Project
+    from lesionlab.project.standing import Standing
+
+
+@dataclass(frozen=True)
+class MaskConsensus:
+    """One image's mask consensus and the file to train on (None unless usable)."""
+
+    consensus: Consensus
+    path: Path | None
+
+
+def decode_png(data: bytes, row: ImageRow) -> np.ndarray:
+    """The boolean (H, W) mask a PNG holds, by `mask_foreground` (the rule training reads masks with),
+    checked to be the image's oriented size."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format != "PNG":
+                raise Invalid(f"a mask must be a PNG, got {im.format}")
+            im.load()
+            mask = mask_foreground(im)
+    except (OSError, ValueError, EOFError, SyntaxError, struct.error, Image.DecompressionBombError) as exc:
+        raise Invalid(f"the mask does not decode: {exc}") from exc
+    if (row.width, row.height) != (mask.shape[1], mask.shape[0]):
+        raise Invalid(
+            f"the mask is {mask.shape[1]}x{mask.shape[0]}, "
+            f"but image {row.image_id!r} is {row.width}x{row.height}"
+        )
+    return mask
+
+
+def usable_row(project: Project, image_id: str) -> ImageRow:
+    row = project.store.image(image_id)
+    if row is None or row.status != "ok":
+        raise NotFound(f"no usable image {image_id!r} in this project")
+    return row
+
+
+def write_png(target: Path, mask: np.ndarray) -> None:
+    """A boolean mask as a 0/255 grey PNG, atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(target) as fh:
+        Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(fh, format="PNG")
+
+
+def new_mask_file(project: Project, image_key: int) -> Path:
+    return project.masks_dir / f"{int(image_key)}-{secrets.token_hex(6)}.png"
+
+
+def inside_masks(project: Project, rel: str | None) -> Path | None:
+    """The file of a stored mask path, if it is a file inside the masks folder (else None)."""
+    if rel is None:
+        return None
+    path = (project.dir / rel).resolve()
+    return path if path.is_relative_to(project.masks_dir.resolve()) and path.is_file() else None
+
+
+_FUSED: dict[tuple[int, tuple[int, ...]], MaskConsensus] = {}  # in-process memo, keyed by the vote
+
+
+def consensus_of(project: Project, st: Standing) -> MaskConsensus:
+    """The consensus of one image's standing masks; an agreed vote of several is fused into a file."""
+    overlap, min_dice = project.config.overlap, project.config.consensus_min_dice
+    if st.adjudication is not None:
+        path = inside_masks(project, st.adjudication.mask_path)
+        return MaskConsensus(Consensus("adjudicated", None, "decided by a reviewer"), path)
+    rows = sorted(st.raters.values(), key=lambda a: a.id)
+    if len(rows) == 1 and overlap == 1:  # one annotator's mask is its own consensus: no file to write
+        return MaskConsensus(
+            Consensus("agreed", None, "agreed: one mask"), inside_masks(project, rows[0].mask_path)
+        )
+    memo = (st.image_key, tuple(a.id for a in rows))
+    if memo in _FUSED and (_FUSED[memo].path is None or _FUSED[memo].path.is_file()):
+        return _FUSED[memo]
+    files = [inside_masks(project, a.mask_path) for a in rows]
+    masks = [open_mask(f) for f in files if f is not None]
+    cons, fused = mask_consensus(masks, overlap, min_dice)
+    path = None
+    if fused is not None:
+        digest = hashlib.sha256(",".join(map(str, memo[1])).encode()).hexdigest()[:16]
+        path = project.masks_dir / "consensus" / f"{st.image_key}-{digest}.png"
+        if not path.is_file():
+            write_png(path, fused)
+    _FUSED[memo] = MaskConsensus(cons, path)
+    return _FUSED[memo]
+
+
+def mask_consensus_all(project: Project) -> dict[str, MaskConsensus]:
+    """Each usable image with a standing mask: its mask consensus."""
+    return {iid: consensus_of(project, st) for iid, st in project.store.standing("mask").items()}

@@ -1,0 +1,120 @@
+"""The people of a project: invited by name with a role, each with a personal token.
+
+A token is shown once, when it is made (`lesionlab project invite` prints it inside the page's address),
+and only its SHA-256 is stored, so a copy of the database gives nobody a way in. The name an annotation
+records always comes from the token, never from what a page sends, so nobody can act under another's
+name. Roles are cumulative: an annotator labels, draws and undoes their own work; a reviewer also handles
+audit flags and adjudicates disagreements; an admin may also manage people.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from lesionlab.errors import DataError
+from lesionlab.project.exceptions import Conflict, Invalid, NotFound
+from lesionlab.project.models import ROLES, Person, utcnow
+from lesionlab.project.store import ProjectStore
+
+Where = Any  # a Project or its ProjectStore: the functions below need only the store
+
+TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 43 url-safe characters, 256 random bits
+RESERVED = frozenset({"import", "consensus", "model"})  # names other annotation sources use
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The person a request comes from (what the service layer is given)."""
+
+    name: str
+    role: str
+
+    def may(self, role: str) -> bool:
+        """Whether this person's role includes `role` (admin > reviewer > annotator)."""
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _check(name: str, role: str) -> str:
+    clean = name.strip()
+    if not clean or len(clean) > 128 or any(ord(c) < 32 for c in clean):
+        raise Invalid(f"a person's name must be 1-128 printable characters, got {name!r}")
+    if clean.casefold() in RESERVED:
+        raise Invalid(f"{clean!r} is a name lesionlab uses for its own annotations; choose another")
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    return clean
+
+
+def _store(where: Where) -> ProjectStore:
+    return where.store if hasattr(where, "store") else where
+
+
+def invite(where: Where, name: str, role: str = "annotator", new_token: bool = False) -> str:
+    """Add a person and return their token (shown once). Inviting a name that exists is refused unless
+    `new_token`: then their token is replaced (the old one stops working), their role set to `role`, and
+    a revoked person is let in again."""
+    store, name = _store(where), _check(name, role)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    with store.session() as s:
+        row = s.scalar(select(Person).where(func.lower(Person.name) == name.casefold()).with_for_update())
+        if row is not None and not new_token:
+            raise Conflict(
+                f"{row.name!r} is invited already ({row.role}); give --new-token to replace their token"
+            )
+        if row is None:
+            s.add(Person(name=name, role=role, token_sha256=hash_token(token)))
+        else:
+            row.token_sha256, row.role, row.revoked_at = hash_token(token), role, None
+    return token
+
+
+def revoke(where: Where, name: str) -> None:
+    """The person's token stops working at once; their annotations stay."""
+    with _store(where).session() as s:
+        row = s.scalar(select(Person).where(Person.name == name).with_for_update())
+        if row is None:
+            raise NotFound(f"nobody called {name!r} is invited to this project")
+        row.revoked_at = row.revoked_at or utcnow()
+
+
+def people(where: Where) -> list[dict[str, Any]]:
+    """Everyone invited: name, role, when, and whether revoked (never a token or its hash)."""
+    with _store(where).session() as s:
+        rows = list(s.scalars(select(Person).order_by(Person.id)))
+    return [
+        {
+            "name": p.name,
+            "role": p.role,
+            "invited_at": p.created_at.isoformat(),
+            "revoked": p.revoked_at is not None,
+        }
+        for p in rows
+    ]
+
+
+def caller_for_token(where: Where, token: str | None) -> Caller | None:
+    """The invited, not revoked, person holding `token`, or None."""
+    if not token or len(token) > 256:
+        return None
+    with _store(where).session() as s:
+        row = s.scalar(
+            select(Person).where(Person.token_sha256 == hash_token(token), Person.revoked_at.is_(None))
+        )
+    return None if row is None else Caller(row.name, row.role)
+
+
+def require_someone(where: Where, project_dir: object) -> None:
+    """`project serve` refuses to start a server nobody can use."""
+    with _store(where).session() as s:
+        n = s.scalar(select(func.count()).select_from(Person).where(Person.revoked_at.is_(None)))
+    if not n:
+        raise DataError(f"nobody is invited yet: lesionlab project invite {project_dir} NAME --role admin")

@@ -1,0 +1,158 @@
+"""What an annotator does: take the next image (leased to them), label it or draw its mask, undo their own
+work, skip an image. The person always comes from the token (`Caller`), never from the request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from lesionlab.project import mask_files
+from lesionlab.project.exceptions import Conflict, Invalid, NotFound
+from lesionlab.project.people import Caller
+from lesionlab.project.project import Project
+
+
+def _prediction(project: Project, probs: list[float] | None) -> dict[str, float] | None:
+    if not probs or len(probs) != len(project.classes):
+        return None
+    return dict(zip(project.classes, probs, strict=True))
+
+
+def _usable(project: Project, image_id: str):
+    row = project.store.image(image_id)
+    if row is None:
+        raise NotFound(f"no image {image_id!r} in this project")
+    if row.status != "ok":
+        raise NotFound(f"image {image_id!r} is {row.status} and cannot be annotated")
+    return row
+
+
+def progress(project: Project) -> dict[str, int]:
+    """Proposed images, how many have their `overlap` annotations, and how many wait for a reviewer."""
+    from lesionlab.project.service.review import adjudication_ids
+
+    usable = set(project.store.image_ids())
+    proposed = {i for _, i in project.store.proposals() if i in usable}
+    done = project.store.annotated_ids()
+    return {
+        "proposed": len(proposed),
+        "complete": len(proposed & done),
+        "adjudication": len(adjudication_ids(project)),
+    }
+
+
+def mine(project: Project, caller: Caller) -> dict[str, Any]:
+    """The caller's standing annotations (labels and masks) and median seconds per image."""
+    times = project.store.seconds_by_annotator().get(caller.name, [])
+    return {
+        "annotations": project.store.annotators().get(caller.name, 0),
+        "median_seconds": round(median(times), 1) if times else None,
+    }
+
+
+def queue(project: Project, caller: Caller, limit: int = 20) -> dict[str, Any]:
+    """The images the caller may annotate now, the first one leased to them."""
+    items = project.store.take(caller.name)
+    rows = {r.key: r for r in project.store.images(status="ok")}
+    shown = []
+    for proposal, image_id in items[: max(1, min(limit, 200))]:
+        row = rows[proposal.image_key]
+        shown.append(
+            {
+                "image_id": image_id,
+                "width": row.width,
+                "height": row.height,
+                "prediction": _prediction(project, proposal.prediction),
+                "round": proposal.round_id,
+                "rank": proposal.rank,
+                "score": proposal.score,
+            }
+        )
+    return {
+        "items": shown,
+        "remaining": len(items),
+        "progress": progress(project),
+        "mine": mine(project, caller),
+    }
+
+
+def add_label(project: Project, caller: Caller, image_id: str, label: str | int, request_id: str) -> dict:
+    """Store the caller's class label; refused (Conflict) when `overlap` others stand on the image."""
+    _usable(project, image_id)
+    index = project.class_index(label)
+    annotation_id, new = project.store.add_annotation(
+        image_id, index, caller.name, "expert", request_id, overlap=project.config.overlap
+    )
+    return {
+        "annotation_id": annotation_id,
+        "new": new,
+        "image_id": image_id,
+        "label": project.classes[index],
+    }
+
+
+def put_mask(
+    project: Project,
+    caller: Caller,
+    image_id: str,
+    data: bytes,
+    size: tuple[int, int],
+    no_lesion: bool,
+    request_id: str,
+) -> dict:
+    """Store the caller's mask of `image_id`, drawn on a `size` (width, height) image.
+
+    A size other than the image's oriented size means the page showed another version of the image
+    (Conflict). An empty mask needs the explicit "no lesion" action, and that action an empty mask."""
+    row = _usable(project, image_id)
+    if tuple(size) != (row.width, row.height):
+        raise Conflict(
+            f"the page drew on a {size[0]}x{size[1]} image but {image_id!r} is {row.width}x{row.height}: "
+            "the page showed another version of this image; reload"
+        )
+    mask = mask_files.decode_png(data, row)
+    if not mask.any() and not no_lesion:
+        raise Invalid("an empty mask needs the No lesion action (nothing was drawn)")
+    if mask.any() and no_lesion:
+        raise Invalid(f"No lesion was sent with a mask of {int(mask.sum())} lesion pixels; clear it first")
+    annotation_id, new = project.save_mask(
+        image_id, mask, caller.name, request_id, overlap=project.config.overlap
+    )
+    return {"annotation_id": annotation_id, "new": new, "image_id": image_id}
+
+
+def own_mask(project: Project, caller: Caller, image_id: str) -> tuple[Path, str]:
+    """The caller's own standing mask, else the model's proposal; never another annotator's."""
+    _usable(project, image_id)
+    path = project.mask_path(image_id, person=caller.name)
+    if path is not None:
+        return path, "mine"
+    path = project.mask_path(image_id, model=True)
+    if path is not None:
+        return path, "model"
+    raise NotFound(f"image {image_id!r} has no mask of yours nor a model's proposal yet")
+
+
+def undo(project: Project, caller: Caller, annotation_id: int) -> dict:
+    """Retract the caller's own annotation: the image is back in their queue, no longer done by them."""
+    done = project.store.retract(annotation_id, caller.name)
+    row = project.store.annotation(annotation_id)
+    image = next(r for r in project.store.images() if r.key == row.image_key)
+    standing = any(
+        caller.name in st.raters or (st.adjudication is not None and st.adjudication.annotator == caller.name)
+        for kind in ("label", "mask")
+        for st in project.store.standing(kind, image.image_id).values()
+    )
+    return {
+        "annotation_id": annotation_id,
+        "undone": done,
+        "image_id": image.image_id,
+        "standing": standing,
+    }
+
+
+def skip(project: Project, caller: Caller, image_id: str) -> dict:
+    project.store.skip(image_id, caller.name)
+    return {"image_id": image_id, "skipped": True}

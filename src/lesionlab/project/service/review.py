@@ -1,0 +1,179 @@
+"""What a reviewer does: audit flags (keep or change a suspicious label), the adjudication queue (images
+whose annotators disagree) and its decisions, and the team's agreement figures.
+
+A decision is an annotation of source "adjudication": it is then the image's consensus, whatever the
+annotators said (their answers stay in the history and in the agreement figures).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from lesionlab.data.preprocess import open_mask
+from lesionlab.project import mask_files
+from lesionlab.project.agreement import agreement_summary
+from lesionlab.project.exceptions import Invalid, NotFound
+from lesionlab.project.people import Caller
+from lesionlab.project.project import Project
+
+
+def flags(project: Project, pending: bool = True) -> list[dict[str, Any]]:
+    labels = project.store.labels()
+    out = []
+    for flag, image_id in project.store.flags(pending_only=pending):
+        current = labels.get(image_id)
+        suggested = flag.suggested_label
+        out.append(
+            {
+                "id": flag.id,
+                "image_id": image_id,
+                "score": flag.score,
+                "reason": flag.reason,
+                "label": None if current is None else project.classes[current],
+                "suggested": None if suggested is None else project.classes[suggested],
+                "outcome": flag.outcome,
+                "reviewed_by": flag.reviewed_by,
+            }
+        )
+    return out
+
+
+def review_flag(
+    project: Project, caller: Caller, flag_id: int, outcome: str, label: str | int | None
+) -> dict[str, Any]:
+    index = None
+    if outcome == "change":
+        if label is None:
+            raise Invalid("changing a flagged label needs the new label")
+        index = project.class_index(label)
+    flag = project.store.review_flag(flag_id, outcome, caller.name, index)
+    return {"id": flag.id, "outcome": flag.outcome, "new_annotation_id": flag.new_annotation_id}
+
+
+# ---------------------------------------------------------------------- adjudication
+def _mask_queue(project: Project) -> dict[str, tuple[Any, Any]]:
+    out = {}
+    for iid, st in project.store.standing("mask").items():
+        found = mask_files.consensus_of(project, st)
+        if found.consensus.needs_review:
+            out[iid] = (found.consensus, st)
+    return out
+
+
+def _label_queue(project: Project) -> dict[str, tuple[Any, Any]]:
+    return {iid: v for iid, v in project.store.label_consensus().items() if v[0].needs_review}
+
+
+def adjudication_ids(project: Project) -> set[str]:
+    """Images waiting for a reviewer (the task's kind of annotation)."""
+    return set(_mask_queue(project) if project.config.task == "segmentation" else _label_queue(project))
+
+
+def adjudication_queue(project: Project) -> list[dict[str, Any]]:
+    """Unresolved images first, then majorities with a dissenting vote, each with everyone's answer."""
+    segmentation = project.config.task == "segmentation"
+    waiting = _mask_queue(project) if segmentation else _label_queue(project)
+    rows = {r.image_id: r for r in project.store.images(status="ok")}
+    items = []
+    for iid, (cons, st) in waiting.items():
+        answers = []
+        for name, a in sorted(st.raters.items()):
+            answer: dict[str, Any] = {"annotation_id": a.id, "annotator": name}
+            if segmentation:
+                answer["mask_url"] = f"/api/adjudication/masks/{a.id}"
+            else:
+                answer["label"] = project.classes[a.label]
+            answers.append(answer)
+        item = {
+            "image_id": iid,
+            "width": rows[iid].width,
+            "height": rows[iid].height,
+            "status": cons.status,
+            "reason": cons.reason,
+            "annotations": answers,
+        }
+        if segmentation:
+            item["fused_mask_url"] = f"/api/adjudication/fused/{quote(iid)}"
+        items.append(item)
+    items.sort(key=lambda x: (x["status"] != "unresolved", x["image_id"]))
+    return items
+
+
+def annotation_mask(project: Project, annotation_id: int):
+    """Any annotator's mask file, by annotation id (reviewers compare them)."""
+    row = project.store.annotation(annotation_id)
+    path = mask_files.inside_masks(project, row.mask_path if row is not None else None)
+    if path is None:
+        raise NotFound(f"annotation {annotation_id} has no mask")
+    return path
+
+
+def fused_mask(project: Project, image_id: str) -> np.ndarray:
+    """The pixel vote of the image's standing masks (shown to reviewers even when they disagree)."""
+    from lesionlab.project.consensus import fuse_masks
+
+    st = project.store.standing("mask", image_id).get(image_id)
+    files = [mask_files.inside_masks(project, a.mask_path) for a in (st.raters.values() if st else [])]
+    masks = [open_mask(f) for f in files if f is not None]
+    if not masks:
+        raise NotFound(f"image {image_id!r} has no masks to fuse")
+    return fuse_masks(masks)
+
+
+def adjudicate(
+    project: Project,
+    caller: Caller,
+    image_id: str,
+    request_id: str,
+    label: str | int | None = None,
+    annotation_id: int | None = None,
+    fused: bool = False,
+) -> dict[str, Any]:
+    """Decide an image: a class, one annotator's mask, or the fused mask. Exactly one must be given."""
+    if sum(x is not None and x is not False for x in (label, annotation_id, fused or None)) != 1:
+        raise Invalid("an adjudication gives exactly one of label, annotation_id or fused")
+    mask_files.usable_row(project, image_id)
+    if label is not None:
+        index = project.class_index(label)
+        new_id, new = project.store.add_annotation(image_id, index, caller.name, "adjudication", request_id)
+        return {"annotation_id": new_id, "new": new, "image_id": image_id, "label": project.classes[index]}
+    if fused:
+        mask = fused_mask(project, image_id)
+    else:
+        chosen = project.store.annotation(int(annotation_id))
+        image = project.store.image(image_id)
+        if chosen is None or chosen.image_key != image.key or chosen.mask_path is None:
+            raise NotFound(f"annotation {annotation_id} is not a mask of {image_id!r}")
+        mask = open_mask(annotation_mask(project, int(annotation_id)))
+    new_id, new = project.save_mask(image_id, mask, caller.name, request_id, source="adjudication")
+    return {"annotation_id": new_id, "new": new, "image_id": image_id}
+
+
+# ---------------------------------------------------------------------- agreement
+def agreement(project: Project) -> dict[str, Any]:
+    """Cohen's kappa per pair, Fleiss' kappa, Dice between annotators' masks, each annotator against the
+    consensus, and per-annotator counts and median seconds (`lesionlab.project.agreement`)."""
+    store = project.store
+    ratings: dict[str, dict[str, int]] = {}
+    for iid, (_, st) in store.label_consensus().items():
+        for name, a in st.raters.items():
+            ratings.setdefault(name, {})[iid] = int(a.label)
+    masks: dict[str, dict[str, np.ndarray]] = {}
+    for iid, st in store.standing("mask").items():
+        for name, a in st.raters.items():
+            path = mask_files.inside_masks(project, a.mask_path)
+            if path is not None:
+                masks.setdefault(name, {})[iid] = open_mask(path)
+    fused = {
+        iid: open_mask(m.path)
+        for iid, m in mask_files.mask_consensus_all(project).items()
+        if m.path is not None and m.consensus.usable
+    }
+    summary = agreement_summary(
+        ratings, store.labels(), len(project.classes), masks, fused, store.seconds_by_annotator()
+    )
+    summary["overlap"] = project.config.overlap
+    return summary
