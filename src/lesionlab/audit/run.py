@@ -44,7 +44,7 @@ def audit_records(
         kwargs.update(
             backbone=config.model.backbone,
             weights=config.model.weights,
-            train=config.train.updated(progress=False),
+            train=config.train,  # its progress setting: embedding a large set fills caches for minutes
             cache_dir=config.cache_dir,
         )
     x = backbone_features(records, **kwargs)
