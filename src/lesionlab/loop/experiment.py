@@ -332,7 +332,7 @@ class Experiment:
         if getattr(self, "_audit_features", None) is None:
             from lesionlab.audit.features import backbone_features
 
-            m, train = self.config.model, self.config.train.updated(progress=False, loss="auto")
+            m, train = self.config.model, self.config.train.updated(progress=self.progress, loss="auto")
             embed = partial(backbone_features, backbone=m.backbone, weights=m.weights, train=train)
             self._audit_features = audit_step.FeatureMemo(
                 partial(embed, cache_dir=self.cache_dir), self.config.experiment.audit.views
