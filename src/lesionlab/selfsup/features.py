@@ -15,6 +15,7 @@ from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError
 from lesionlab.io import atomic_file
 from lesionlab.models.unet import Segmenter, create_segmenter
+from lesionlab.progress import progress
 
 IMAGENET_RESOLUTION = 224  # Lite0's ImageNet input size, for the checkpoint-free default
 BATCH = 32
@@ -56,7 +57,8 @@ def pool_features(
     model.eval()
     images = ImageCache(cache_dir, resolution, preprocessing)
     out = []
-    for start in range(0, len(pool), BATCH):
+    described = f"encoding {len(pool)} pool images for the cold start"  # once per pool; can be minutes
+    for start in progress(range(0, len(pool), BATCH), described):
         chunk = images.get_many([r.image_path for r in pool[start : start + BATCH]])
         x = torch.from_numpy(chunk).permute(0, 3, 1, 2).float().div_(255)
         out.append(model.embed(model.encode(x), pool_size).numpy())
