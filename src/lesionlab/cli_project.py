@@ -211,6 +211,7 @@ def train(
             f"model v{result.version} on {result.n_labels} labels ({result.seconds:.0f} s): "
             f"{primary} {shown} by {result.method}; saved {result.checkpoint}"
         )
+        _say(_left_out(project.consensus_counts()))
 
 
 @project_app.command("audit")
@@ -263,8 +264,18 @@ def export(
 
     with _open(project_dir) as project:
         written = export_project(project, out, tuple(f.strip() for f in formats.split(",") if f.strip()))
+    left_out = written.pop("left_out")
     for fmt, info in written.items():
         _say(f"{fmt}: {info['path']} ({next(v for k, v in info.items() if k != 'path')})")
+    _say(_left_out(left_out))
+
+
+def _left_out(counts: dict[str, int]) -> str:
+    """One line on the annotated images without a usable consensus (not trained on, not exported)."""
+    return (
+        f"left out: {counts.get('unresolved', 0)} image(s) unresolved (annotators disagree; a reviewer "
+        f"decides on the page's Adjudicate tab), {counts.get('incomplete', 0)} still short of their overlap"
+    )
 
 
 @project_app.command("import")

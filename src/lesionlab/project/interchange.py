@@ -5,6 +5,10 @@ ISIC-style CSV is the ISIC challenges' ground-truth layout: `image_id` then one 
 `lesionlab`'s folder source uses, and Label Studio's JSON export of an image-classification project (the
 last annotation's first `choices` result of each task). Masks are exported as `<image_id>_segmentation.png`
 (ISIC 2017's naming).
+
+Export writes each image's consensus (the majority label, the fused mask, or a reviewer's decision): what
+training uses. Images whose annotators disagree without a reviewer's decision, or that still wait for
+their `overlap` annotations, are left out and counted (`left_out`).
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def export_labelstudio(project: Project, path: Path) -> int:
 
 
 def export_masks(project: Project, folder: Path) -> int:
-    """Copy each image's newest standing mask to `folder/<image_id>_segmentation.png`."""
+    """Copy each image's consensus mask to `folder/<image_id>_segmentation.png`."""
     written = 0
     for image_id in sorted(project.store.masked_ids()):
         source = project.mask_path(image_id)
@@ -90,7 +94,10 @@ def export_project(project: Project, out: Path, formats: tuple[str, ...] = FORMA
     if unknown:
         raise DataError(f"unknown export format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Any] = {}
+    counts = project.consensus_counts()
+    written: dict[str, Any] = {
+        "left_out": {k: counts.get(k, 0) for k in ("unresolved", "incomplete")},
+    }
     if "isic" in formats:
         written["isic"] = {
             "path": str(out / "labels_isic.csv"),
@@ -234,7 +241,8 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
     stored: a file that does not decode (or has the wrong size) stops the import with its name, and
     nothing is stored, as with a bad line of a CSV."""
     import numpy as np
-    from PIL import Image
+
+    from lesionlab.data.preprocess import open_mask
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -258,11 +266,9 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
                 f"{path}: {exc}; nothing was imported (fix or remove it and import again)"
             ) from exc
         current = project.mask_path(image_id)
-        if current is not None:
-            with Image.open(current) as im:
-                if np.array_equal(np.array(im.convert("L")) > 127, new):
-                    unchanged += 1
-                    continue
+        if current is not None and np.array_equal(open_mask(current), new):  # the one mask rule
+            unchanged += 1
+            continue
         todo.append((image_id, new))
     for image_id, mask in todo:  # every file decoded: store them (like a CSV, all of it or none)
         project.store_mask(image_id, mask, annotator, source="import")

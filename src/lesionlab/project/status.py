@@ -1,8 +1,10 @@
 """`project status`: what a project holds now, as numbers and as text for a terminal.
 
-Labels so far (by source and by annotator), class balance, the problem images (corrupt or missing, found
-again on every call), proposal rounds, and each model version's estimated quality against the number of
-labels it was trained on (the project's learning curve).
+Consensus labels so far (by source and by annotator), class balance, how many images are agreed, wait for a
+reviewer or for more annotators, inter-annotator agreement (Cohen's and Fleiss' kappa, mask Dice, each
+annotator against the consensus, counts and median time per image), the problem images (corrupt or missing,
+found again on every call), proposal rounds, and each model version's estimated quality against the number
+of labels it was trained on (the project's learning curve).
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ def project_status(project: Project, check_images: bool = True) -> dict[str, Any
             if r.status != "ok"
         ]
     )
+    from lesionlab.project import mask_files
+    from lesionlab.project.service.review import agreement
+
     images = project.store.images()
     entries = project.store.label_entries()
+    fused = mask_files.mask_consensus_all(project)
     balance = Counter(e.label for e in entries.values())
     rounds = project.store.rounds()
     queue = project.store.queue(annotator=None)
@@ -63,8 +69,11 @@ def project_status(project: Project, check_images: bool = True) -> dict[str, Any
             "by_source": dict(Counter(e.source for e in entries.values())),
             "by_annotator": project.store.annotators(),
             "class_balance": {c: balance.get(i, 0) for i, c in enumerate(project.classes)},
-            "masks": len(project.store.masked_ids()),
+            "masks": sum(m.path is not None and m.consensus.usable for m in fused.values()),
         },
+        "overlap": project.config.overlap,
+        "consensus": project.consensus_counts(),
+        "agreement": agreement(project),
         "rounds": [
             {
                 "round": r.id,
@@ -100,10 +109,7 @@ def format_status(status: dict[str, Any]) -> str:
     width = max(len(c) for c in status["classes"])
     for name, n in lab["class_balance"].items():
         lines.append(f"  {name.ljust(width)} {str(n).rjust(5)}  {'#' * round(BAR * n / total)}")
-    if lab["by_annotator"]:
-        lines.append(
-            "annotators: " + ", ".join(f"{a or '(unnamed)'} {n}" for a, n in lab["by_annotator"].items())
-        )
+    lines.extend(_team_lines(status))
     lines.append(f"proposal rounds: {len(status['rounds'])}; waiting in the queue: {status['queue']}")
     audit = status["audit"]
     if audit["flags"]:
@@ -124,6 +130,40 @@ def format_status(status: dict[str, Any]) -> str:
     else:
         lines.append("models: none yet (`lesionlab project train`)")
     return "\n".join(lines)
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _team_lines(status: dict[str, Any]) -> list[str]:
+    """Consensus counts, agreement and per-annotator figures, for the terminal."""
+    counts, agr = status["consensus"], status["agreement"]
+    lines = []
+    if counts:
+        shown = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        lines.append(f"overlap {status['overlap']}: {shown}")
+    if agr["fleiss_kappa"] is not None:
+        lines.append(
+            f"agreement: Fleiss' kappa {_num(agr['fleiss_kappa'], 3)} over {agr['fleiss_items']} images "
+            f"({agr['fleiss_raters']} annotators each)"
+        )
+    for pair, v in agr["cohen_kappa"].items():
+        lines.append(f"  Cohen's kappa {pair.replace('|', ' vs ')}: {_num(v['kappa'], 3)} (n={v['n']})")
+    for pair, v in agr["mask_dice"].items():
+        lines.append(f"  mask Dice {pair.replace('|', ' vs ')}: {_num(v['dice'], 3)} (n={v['n']})")
+    people = []
+    for name, v in agr["annotators"].items():
+        notes = []
+        if v["median_seconds"] is not None:
+            notes.append(f"median {_num(v['median_seconds'], 1)} s/image")
+        vs = agr["vs_consensus"].get(name)
+        if vs:
+            notes.append(f"vs consensus {_num(vs['agreement'])}")
+        people.append(f"{name} {v['annotations']}" + (f" ({', '.join(notes)})" if notes else ""))
+    if people:
+        lines.append("annotators: " + ", ".join(people))
+    return lines
 
 
 def plot_quality(status: dict[str, Any], out: Path) -> Path:

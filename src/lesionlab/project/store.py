@@ -167,7 +167,7 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
                 )
             self.check_label(label)
         if request_id is not None:
-            earlier = self._by_request(request_id, annotator)
+            earlier = self.by_request(request_id, annotator)
             if earlier is not None:
                 return earlier, False
         try:
@@ -177,7 +177,7 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
                 )
                 return row_id, True
         except IntegrityError:  # another writer stored the same request between our check and insert
-            earlier = self._by_request(request_id, annotator) if request_id else None
+            earlier = self.by_request(request_id, annotator) if request_id else None
             if earlier is None:
                 raise
             return earlier, False
@@ -249,7 +249,8 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
             )
         )
 
-    def _by_request(self, request_id: str, annotator: str) -> int | None:
+    def by_request(self, request_id: str, annotator: str) -> int | None:
+        """The annotation a request id already stored (None if new); Conflict if someone else sent it."""
         with self.session() as s:
             row = s.execute(
                 select(Annotation.id, Annotation.annotator).where(Annotation.request_id == request_id)
