@@ -121,13 +121,13 @@ def open_page(browser, server: PageServer, name: str, width: int = 1100, height:
 
 
 def wait_shown(page, image_id: str | None = None) -> str:
-    """Wait until an image is on screen and actionable (its stage status gone); returns its id."""
+    """Wait until an image is on screen and the page accepts actions on it (the stage's `data-ready`);
+    returns its id."""
     from playwright.sync_api import expect
 
     if image_id is not None:
         expect(page.get_by_test_id("image-id")).to_have_text(image_id)
-    expect(page.get_by_test_id("stage-status")).to_be_hidden()
-    page.wait_for_function("document.getElementById('image').complete")
+    expect(page.get_by_test_id("stage")).to_have_attribute("data-ready", "true")
     return page.get_by_test_id("image-id").inner_text()
 
 
@@ -283,7 +283,7 @@ def wait_held(page, held: list, n: int = 1, timeout_s: float = 30) -> None:
 
 
 def release(page, pattern: str, held: list) -> None:
-    page.unroute(pattern)
     for route in held:
         route.continue_()
     held.clear()
+    page.unroute(pattern)

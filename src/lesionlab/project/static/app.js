@@ -88,10 +88,10 @@ function wire() {
   $("zoom-out").onclick = () => stage.zoomBy(0.8);
   $("zoom-fit").onclick = () => stage.setZoom(1);
   $("zoom-level").addEventListener("change", (e) => { // typed "150" or "150 %": a field's keys are its own
+    e.target.blur();
     const percent = parseFloat(e.target.value);
     if (Number.isFinite(percent)) stage.setZoom(percent / 100);
     stage.layout();
-    e.target.blur();
   });
   for (const b of document.querySelectorAll(".tab")) b.onclick = () => switchTab(b.dataset.tab);
   document.addEventListener("keydown", onKey);

@@ -44,6 +44,7 @@ export function controls() {
   $("skip").disabled = !state.item || state.busy;
   $("undo").disabled = state.busy || !state.undo.length;
   $("mask-canvas").classList.toggle("inactive", !ok);
+  $("stage").dataset.ready = String(ok); // a hook for tests and automation: actions are accepted now
 }
 
 function progress(data) {
@@ -147,31 +148,42 @@ function showPrediction(prediction) {
 
 // Run one action once: no second action while it is in flight; a request that got no answer keeps its
 // request id, so pressing the key again retries the same action (stored once) rather than a new one.
+// `send` returns what to do next (load the next image), done after the action is over, so the next
+// image can be worked on as soon as it is on screen.
 async function act(key, what, send) {
   if (state.busy) return;
   if (!state.pending || state.pending.key !== key) state.pending = { key, requestId: requestId() };
   const { requestId: rid } = state.pending;
   state.busy = true;
   controls();
+  let next = null;
   try {
-    await send(rid);
+    next = await send(rid);
     state.pending = null;
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 0) state.pending = null;
     say(refusal(what, err), true);
-    if (err.status === 409) await loadQueue(); // the image changed under us (others, another version)
+    if (err.status === 409) next = moveOn(); // the image changed under us (others, another version)
   } finally {
     state.busy = false;
     controls();
   }
+  if (next) await next();
 }
 
-// The server stored it: unbind at once (so nothing more can be sent for this image), then move on.
-async function saved(b, result, text) {
+// Nothing more may be sent for the image on screen (it is done, skipped or refused): unbind it at once,
+// and return the loading of the next one.
+function moveOn(first = null) {
   state.bound = null;
+  state.item = null;
+  controls();
+  return () => loadQueue(first);
+}
+
+function saved(b, result, text) {
   state.undo.push({ annotation_id: result.annotation_id, image_id: b.image_id });
   say(text);
-  await loadQueue();
+  return moveOn();
 }
 
 export function label(index) {
@@ -179,7 +191,7 @@ export function label(index) {
   const b = state.bound;
   return act(`label:${b.image_id}:${index}`, "save the label", async (rid) => {
     const result = await post("/api/labels", { image_id: b.image_id, label: index, request_id: rid });
-    await saved(b, result, `${b.image_id}: ${result.label}`);
+    return saved(b, result, `${b.image_id}: ${result.label}`);
   });
 }
 
@@ -202,7 +214,7 @@ export function saveMask() {
   }
   return act(`mask:${b.image_id}:${editor.version}`, "save the mask", async (rid) => {
     const result = await putMask(b, rid, false);
-    await saved(b, result, `mask saved for ${b.image_id}`);
+    return saved(b, result, `mask saved for ${b.image_id}`);
   });
 }
 
@@ -215,7 +227,7 @@ export function noLesion() {
   }
   return act(`none:${b.image_id}:${editor.version}`, "save No lesion", async (rid) => {
     const result = await putMask(b, rid, true);
-    await saved(b, result, `no lesion saved for ${b.image_id}`);
+    return saved(b, result, `no lesion saved for ${b.image_id}`);
   });
 }
 
@@ -224,9 +236,8 @@ export function skip() {
   const id = state.item.image_id;
   return act(`skip:${id}`, "skip", async () => {
     await post("/api/skip", { image_id: id });
-    state.bound = null;
     say(`skipped ${id}`);
-    await loadQueue();
+    return moveOn();
   });
 }
 
@@ -244,11 +255,10 @@ export function undo() {
     state.undo.pop();
     if (!result.undone || result.standing) {
       say(`not undone: ${last.image_id} still has a standing annotation of yours`, true);
-      return;
+      return null;
     }
-    state.bound = null;
     say(`undone: ${last.image_id}`);
-    await loadQueue(last.image_id);
+    return moveOn(last.image_id);
   });
 }
 

@@ -3,7 +3,7 @@
 // pixel size, so a pointer maps to an image pixel through the canvas's on-screen rect, whatever the
 // aspect ratio, letterbox or zoom; the stored mask is then the drawn one, pixel for pixel.
 
-import { $, ApiError, encodePath, request } from "./api.js";
+import { $, encodePath, request } from "./api.js";
 
 export const MIN_ZOOM = 1;
 export const MAX_ZOOM = 8;
@@ -100,13 +100,13 @@ export class Stage {
       await this.img.decode();
     } catch {
       if (signal.aborted) throw new DOMException("superseded", "AbortError");
-      throw new ApiError(415, "the browser cannot decode this image file");
+      throw new Error("the browser cannot decode this image file");
     }
     if (signal.aborted) throw new DOMException("superseded", "AbortError");
     const shown = { width: this.img.naturalWidth, height: this.img.naturalHeight };
     for (const [what, w, h] of [["the queue", item.width, item.height], ["the server", width, height]]) {
       if (w && h && (w !== shown.width || h !== shown.height)) {
-        throw new ApiError(409, `the image decoded as ${shown.width}x${shown.height} pixels but ${what} ` +
+        throw new Error(`the image decoded as ${shown.width}x${shown.height} pixels but ${what} ` +
           `says ${w}x${h}; reload the page`);
       }
     }
