@@ -19,7 +19,7 @@ from lesionlab.errors import DataError
 # `describe` warns when more than WARN_EMPTY of the masks are empty, at any full mask, and when the median
 # mask covers more than WARN_INVERTED of its image (the masks probably mark the skin, not the lesion).
 WARN_EMPTY = 0.10
-WARN_INVERTED = 0.90
+WARN_INVERTED = 0.70
 # Segmentation training refuses a data set with more than REFUSE_DEGENERATE of its masks empty (or full).
 REFUSE_DEGENERATE = 0.50
 
@@ -92,7 +92,7 @@ class MaskSummary:
             if count > REFUSE_DEGENERATE * self.n:
                 return (
                     f"{count} of {self.n} masks in {self.folder} are {what} (more than "
-                    f"{REFUSE_DEGENERATE:.0%}); {_FIX}, then run `lesionlab datasets describe`"
+                    f"{REFUSE_DEGENERATE:.0%}); {_FIX}"
                 )
         return None
 
@@ -101,7 +101,9 @@ def check_masks(fractions: Mapping[Path, float]) -> None:
     """DataError (one line naming the folder and the fix) when the masks are mostly empty or full."""
     refusal = MaskSummary.of(fractions).refusal()
     if refusal is not None:
-        raise DataError(f"cannot train segmentation: {refusal}")
+        raise DataError(
+            f"cannot train segmentation: {refusal}; `lesionlab datasets describe` shows each mask's share"
+        )
 
 
 def _pct(x: float) -> str:
