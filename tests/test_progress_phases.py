@@ -31,7 +31,7 @@ class Terminal(io.StringIO):
 
 @pytest.fixture
 def every_item(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A progress line after every item instead of every 20 s."""
+    """A progress line after every item instead of every 10 s."""
     monkeypatch.setattr(progress_module, "LINE_PERIOD_SECONDS", 0.0)
 
 
@@ -58,7 +58,7 @@ def test_a_cache_fill_prints_lines_when_stderr_is_not_a_terminal(
 
 
 def test_a_short_phase_prints_nothing_and_a_terminal_gets_a_bar(capsys: pytest.CaptureFixture[str]) -> None:
-    assert list(progress(range(3), "quick")) == [0, 1, 2]  # well under the 20 s period
+    assert list(progress(range(3), "quick")) == [0, 1, 2]  # well under the 10 s period
     assert capsys.readouterr().err == ""
     terminal = Terminal()
     assert list(progress(range(3), "drawing a bar", stream=terminal)) == [0, 1, 2]

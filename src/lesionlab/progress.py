@@ -15,7 +15,7 @@ from typing import TextIO, TypeVar
 T = TypeVar("T")
 
 # Seconds between two progress lines of one phase when stderr is not a terminal (tests set it to 0).
-LINE_PERIOD_SECONDS = 20.0
+LINE_PERIOD_SECONDS = 10.0
 
 _said: set[str] = set()  # keys of `say_once` notes already printed by this process
 
