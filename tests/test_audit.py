@@ -79,7 +79,8 @@ def test_combine_ranks_and_weights():
 
 def test_suggested_label_only_when_the_model_disagrees():
     p = np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
-    assert suggested_labels(p, np.array([0, 0])).tolist() == [0, 2]
+    # Never the given label (issue 31): nothing (-1) where the model prefers it.
+    assert suggested_labels(p, np.array([0, 0])).tolist() == [-1, 2]
 
 
 def test_precision_recall_at_k():

@@ -11,9 +11,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from lesionlab.cli_cache import cache_app
 from lesionlab.cli_project import project_app
 from lesionlab.cli_score import score
 from lesionlab.errors import LesionlabError
+from lesionlab.locking import output_lock
 
 app = typer.Typer(
     add_completion=False,
@@ -23,7 +25,6 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(no_args_is_help=True, help="Inspect data sources.")
 app.add_typer(datasets_app, name="datasets")
-cache_app = typer.Typer(no_args_is_help=True, help="See and clear the decoded-image and activation caches.")
 app.add_typer(cache_app, name="cache")
 app.add_typer(project_app, name="project")
 app.command("score")(score)
@@ -79,7 +80,9 @@ def train(
     from lesionlab.config import TrainRunConfig, load_config
     from lesionlab.supervised import train_run
 
-    result = train_run(load_config(TrainRunConfig, config), force=force)
+    run_config = load_config(TrainRunConfig, config)
+    with output_lock(run_config.output):  # one writer per output folder
+        result = train_run(run_config, force=force)
     if "test" in result or "val" not in result:
         _print_metrics(result.get("test", {}), f"test metrics ({result['n_test']} images)")
     else:  # segmentation without test masks (ISIC 2017) reports the validation masks
@@ -98,7 +101,9 @@ def pretrain(
     from lesionlab.selfsup.pretrain import CHECKPOINT
     from lesionlab.selfsup.pretrain import pretrain as run_pretrain
 
-    result = run_pretrain(load_config(PretrainConfig, config), force=force)
+    pretrain_config = load_config(PretrainConfig, config)
+    with output_lock(pretrain_config.output):  # one writer per output folder
+        result = run_pretrain(pretrain_config, force=force)
     out = Path(result["config"]["output"])
     console.print(
         f"pre-trained on {result['n_images']} images; best epoch {result['best_epoch']}; wrote "
@@ -303,19 +308,11 @@ def run(
     With --engine local or ray, every (strategy, seed) runs as its own process or Ray task (docs/scaling.md);
     the results equal a serial run's.
     """
-    from lesionlab.config import ExperimentConfig, load_config, read_yaml
-    from lesionlab.errors import ConfigError
+    from lesionlab.config import load_experiment_config
     from lesionlab.loop.engines import Engine
 
     runner = Engine(engine, workers, threads_per_task, address)  # options checked before any work
-
-    if "experiment" not in read_yaml(config):
-        # A training config would otherwise start a default experiment (3 strategies x 3 seeds) on its data.
-        raise ConfigError(
-            f"{config} has no `experiment` section: it looks like a training config (use `lesionlab train`), "
-            "or add an experiment section (see docs/configuration.md)"
-        )
-    _run_and_report(load_config(ExperimentConfig, config), force, runner)
+    _run_and_report(load_experiment_config(config), force, runner)
 
 
 @app.command()
@@ -343,7 +340,8 @@ def report(
 
     results = load_results(run_dir)
     try:
-        path = write_report(results, run_dir)
+        with output_lock(run_dir):  # not while a run writes the folder
+            path = write_report(results, run_dir)
     except ValueError as exc:  # results that hold nothing to report, e.g. no finished round
         raise ConfigError(f"{run_dir / 'results.json'}: {exc}") from None
     console.print(f"report: {path}")
@@ -397,62 +395,17 @@ def audit(
 
 def _run_and_report(config, force: bool, engine=None) -> None:
     from lesionlab.evaluation.report import write_report
+    from lesionlab.io import next_step
     from lesionlab.loop.experiment import run_experiment
     from lesionlab.loop.summary import print_summary
 
-    results = run_experiment(config, force=force, engine=engine)  # logs one line per round on stderr
-    print_summary(results, console)
-    path = write_report(results, Path(config.output))
+    out = Path(config.output)
+    with output_lock(out):  # held until the report is written: one writer per output folder
+        results = run_experiment(config, force=force, engine=engine)  # one line per round on stderr
+        print_summary(results, console)
+        with next_step(f"run `lesionlab report {out}` (the results are saved in {out / 'results.json'})"):
+            path = write_report(results, out)
     console.print(f"report: {path}")
-
-
-CacheDirOption = Annotated[
-    Path | None, typer.Option(help="cache folder (default: $LESIONLAB_CACHE or ~/.cache/lesionlab)")
-]
-
-
-@cache_app.command("info")
-def cache_info(cache_dir: CacheDirOption = None) -> None:
-    """List the cache folders with their size; `stale` ones (older format) are never read again."""
-    from rich.table import Table
-
-    from lesionlab.cache_maintenance import cache_folders
-    from lesionlab.data.cache import default_cache_dir
-
-    root = cache_dir or default_cache_dir()
-    folders = cache_folders(root)
-    table = Table(title=f"caches in {root}")
-    table.add_column("folder", overflow="fold")
-    for column in ("kind", "files", "MB", "state"):
-        table.add_column(column, justify="right" if column in ("files", "MB") else "left", no_wrap=True)
-    for f in folders:
-        state = "stale" if f.stale else "in use"
-        table.add_row(f.path.name, f.kind, str(f.files), f"{f.bytes / 1e6:.0f}", state)
-    console.print(table)
-    stale = sum(f.bytes for f in folders if f.stale)
-    console.print(f"total {sum(f.bytes for f in folders) / 1e6:.0f} MB, of which stale {stale / 1e6:.0f} MB")
-
-
-@cache_app.command("clear")
-def cache_clear(
-    cache_dir: CacheDirOption = None,
-    stale: Annotated[bool, typer.Option("--stale", help="remove only folders of an older format")] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
-) -> None:
-    """Remove cache folders; they are rebuilt when needed (decoding and trunk passes take time)."""
-    from lesionlab.cache_maintenance import cache_folders, clear_cache
-    from lesionlab.data.cache import default_cache_dir
-
-    root = cache_dir or default_cache_dir()
-    targets = [f for f in cache_folders(root) if f.stale or not stale]
-    if not targets:
-        console.print(f"nothing to remove in {root}")
-        return
-    size = sum(f.bytes for f in targets) / 1e6
-    if not yes:
-        typer.confirm(f"remove {len(targets)} cache folders ({size:.0f} MB) from {root}?", abort=True)
-    removed = clear_cache(root, stale_only=stale)
-    console.print(f"removed {len(removed)} folders ({size:.0f} MB) from {root}")
 
 
 def _print_metrics(metrics: dict, title: str, ci: dict | None = None) -> None:

@@ -1,16 +1,30 @@
 """Configs are data: a YAML file (or dict) validated into typed sections before any work starts.
 
 Unknown keys are errors (a typo must not silently fall back to a default) and every message names
-the field, the value and what was expected.
+the field, the value and what was expected. So are a key written twice in one YAML mapping (YAML's
+last-one-wins would drop the first silently), true/false where a number is expected (pydantic's lax mode
+reads true as 1), a blank path (it would mean the current folder) and a file that is not UTF-8.
 """
 
 from __future__ import annotations
 
+import sys
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from lesionlab.errors import ConfigError
 
@@ -21,8 +35,52 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 Preprocessing = Literal["none", "gray_world", "grayscale_minmax"]
 
 
+def _not_blank(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("a path cannot be empty (that means the current folder): write one, e.g. runs/x")
+    return value
+
+
+# A path that is never '' or spaces; every Path field of a config uses it.
+FolderPath = Annotated[Path, BeforeValidator(_not_blank)]
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type takes numbers but not booleans (int, float, their lists, Optional, dicts)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Annotated:
+        return _numeric(args[0])
+    if origin in (Union, types.UnionType):
+        return bool not in args and any(_numeric(a) for a in args)
+    if origin in (list, tuple, set):
+        return bool(args) and _numeric(args[0])
+    if origin is dict:
+        return len(args) == 2 and _numeric(args[1])
+    return annotation in (int, float)
+
+
+def _holds_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list | tuple | set):
+        return any(isinstance(v, bool) for v in value)
+    if isinstance(value, dict):
+        return any(isinstance(v, bool) for v in value.values())
+    return False
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """true/false where a number is expected is refused (pydantic would read true as 1)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _holds_bool(value) and _numeric(field.annotation):
+            raise ValueError("a number is expected here, not true/false")
+        return value
 
     def updated(self, **changes: Any) -> Any:
         """A copy with `changes` applied and validated (`model_copy(update=...)` skips validation)."""
@@ -97,7 +155,7 @@ class TrainConfig(_Strict):
 
 class DataConfig(_Strict):
     source: str = "isic2017"
-    root: Path | None = None  # None: the embedded demo subset of ISIC 2017
+    root: FolderPath | None = None  # None: the embedded demo subset of ISIC 2017
     task: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)  # e.g. csv=, masks= for the folder source
 
@@ -128,8 +186,8 @@ class TrainRunConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-    output: Path = Path("runs/train")
-    cache_dir: Path | None = None  # None: $LESIONLAB_CACHE or ~/.cache/lesionlab
+    output: FolderPath = Path("runs/train")
+    cache_dir: FolderPath | None = None  # None: $LESIONLAB_CACHE or ~/.cache/lesionlab
     check_files: bool = True
 
 
@@ -145,11 +203,50 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, second: int) -> None:
+        super().__init__(f"key {key!r} is written twice in one mapping (lines {first} and {second})")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key written twice in one mapping (YAML keeps the last silently).
+
+    Keys brought in by a merge (`<<: *defaults`) may be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], line)
+                seen[key] = line
+            except TypeError:  # an unhashable key: SafeLoader's own error says so
+                break
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in a UTF-8 YAML file; a missing file, bad encoding, bad YAML or a repeated key is a
+    ConfigError naming the file (and the lines)."""
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8-sig")  # the machine's locale must not change what is read
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}): save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.load(text, Loader=UniqueKeyLoader) or {}
+    except _DuplicateKey as exc:
+        raise ConfigError(f"config file {path}: {exc}; keep one") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -158,14 +255,52 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def load_config(model: type[BaseModel], source: Path | dict[str, Any]) -> Any:
-    """Validate a YAML file or a dict into `model`, turning pydantic errors into one readable ConfigError."""
+    """Validate a YAML file or a dict into `model`, turning pydantic errors into one readable ConfigError.
+
+    Values that are valid but probably not meant (`budget: 1.0`) are warned about on stderr, once.
+    """
     data = read_yaml(source) if isinstance(source, Path) else source
     try:
-        return model.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
             format_validation_error(exc, str(source) if isinstance(source, Path) else "config")
         ) from exc
+    for warning in count_or_fraction_warnings(data):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    return config
+
+
+# Settings read as a fraction of the pool below 1 and as a count from 1 up (`loop.checks.amount`).
+_COUNT_OR_FRACTION = (("experiment", "budget"), ("experiment", "initial", "size"))
+
+
+def count_or_fraction_warnings(data: Any) -> list[str]:
+    """A float equal to 1 in a count-or-fraction setting: 1.0 reads as one image, which 1.0 rarely means."""
+    out = []
+    for keys in _COUNT_OR_FRACTION:
+        value: Any = data
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, float) and value == 1.0:
+            name = ".".join(keys)
+            out.append(
+                f"{name}: 1.0 is read as a count, one image (numbers below 1 are shares of the pool, from 1 "
+                f"up counts of images): for 100 % of the pool write its size as a whole number; for one "
+                f"image write {name.rsplit('.', 1)[-1]}: 1"
+            )
+    return out
+
+
+def load_experiment_config(path: Path) -> ExperimentConfig:
+    """`lesionlab run`'s config: refused when it has no `experiment` section (a training config would
+    otherwise start a default experiment, 3 strategies x 3 seeds, on its data)."""
+    if "experiment" not in read_yaml(path):
+        raise ConfigError(
+            f"{path} has no `experiment` section: it looks like a training config (use `lesionlab train`), "
+            "or add an experiment section (see docs/configuration.md)"
+        )
+    return load_config(ExperimentConfig, path)
 
 
 class InitialConfig(_Strict):
@@ -204,7 +339,7 @@ class ExperimentSection(_Strict):
     oracle: Literal["simulated", "noisy", "noisy_ranked"] = "simulated"  # see lesionlab.loop.oracles
     oracle_noise: Finite = Field(0.0, ge=0, lt=1)  # for the noisy oracle: chance a label is flipped
     # noisy_ranked: CSV `image_id,difficulty[,wrong_label]`; the hardest oracle_noise share of each class errs
-    oracle_difficulty: Path | None = None
+    oracle_difficulty: FolderPath | None = None
     audit: AuditSection = Field(default_factory=AuditSection)
     mc_samples: int = Field(10, ge=1)
     ensemble_size: int = Field(3, ge=1)
@@ -251,6 +386,6 @@ class ExperimentConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     experiment: ExperimentSection = Field(default_factory=ExperimentSection)
-    output: Path = Path("runs/experiment")
-    cache_dir: Path | None = None
+    output: FolderPath = Path("runs/experiment")
+    cache_dir: FolderPath | None = None
     check_files: bool = True

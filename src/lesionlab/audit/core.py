@@ -18,6 +18,7 @@ from lesionlab.audit import evidence as ev
 from lesionlab.audit.metrics import precision_recall_at_k
 
 SIGNALS = ("self_confidence", "view_disagreement", "loop", "neighbours")
+NO_SUGGESTION = -1  # `AuditResult.suggested` where the model's most probable class is the given one
 # Chosen on the tuning sets (see the module docstring and docs/audit.md): mean precision at k 0.668 there,
 # against 0.593 for cleanlab; LoOP alone is near chance on model-ranked noise and got no weight.
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -34,7 +35,8 @@ class AuditResult:
 
     Rows are in the order the images were given; `order` ranks them, most suspect first. `probs` are
     the out-of-sample class probabilities (mean over views), `suggested` the most probable class other
-    than the given one when the model disagrees, else the given label.
+    than the given one where the model prefers it, else `NO_SUGGESTION` (-1): never the given label,
+    which as a "suggestion" would tell the reviewer nothing (`rows` leave it empty).
     """
 
     ids: list[str]
@@ -53,6 +55,11 @@ class AuditResult:
 
     def ranked_ids(self) -> list[str]:
         return [self.ids[i] for i in self.order]
+
+    def suggested_name(self, i: int) -> str:
+        """Row `i`'s suggested class, or "" when the model prefers the given label (nothing to suggest)."""
+        s = int(self.suggested[i])
+        return "" if s == NO_SUGGESTION else self.classes[s]
 
     def reason(self, i: int) -> str:
         """Why row `i` is suspect, in words a reviewer can check."""
@@ -78,7 +85,7 @@ class AuditResult:
                     "rank": rank,
                     "image_id": self.ids[i],
                     "given_label": self.classes[self.given[i]],
-                    "suggested_label": self.classes[self.suggested[i]],
+                    "suggested_label": self.suggested_name(i),
                     "score": float(self.score[i]),
                     **{name: float(v[i]) for name, v in self.signals.items()},
                     "why": self.reason(i),
@@ -105,12 +112,12 @@ def combine(signals: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> 
 
 
 def suggested_labels(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The most probable class other than the given one where the model prefers it, else the given."""
+    """The most probable class other than the given one where the model prefers it, else NO_SUGGESTION."""
     other = probs.copy()
     other[np.arange(len(labels)), labels] = -np.inf
     best_other = other.argmax(axis=1)
     prefers = probs[np.arange(len(labels)), best_other] > probs[np.arange(len(labels)), labels]
-    return np.where(prefers, best_other, labels)
+    return np.where(prefers, best_other, NO_SUGGESTION)
 
 
 def audit_signals(

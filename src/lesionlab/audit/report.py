@@ -39,7 +39,8 @@ Every image is in <code>audit.csv</code>.</p>
 {% for c in cards %}<div class="card{% if c.flipped %} flip{% endif %}">
 {% if c.uri %}<img src="{{ c.uri }}" alt="{{ c.image_id }}">{% endif %}
 <b>#{{ c.rank }}</b> {{ c.image_id }}<br>given: <b>{{ c.given_label }}</b><br>
-suggested: <b>{{ c.suggested_label }}</b><br>score {{ "%.3f"|format(c.score) }}
+suggested: <b>{{ c.suggested_label or "none" }}</b>{% if not c.suggested_label %}
+(the model's most probable class is the given one){% endif %}<br>score {{ "%.3f"|format(c.score) }}
 {% if c.flipped %}<br><i>known flip</i>{% endif %}
 <div class="why">{{ c.why }}</div></div>
 {% endfor %}</div></body></html>

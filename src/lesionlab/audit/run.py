@@ -24,6 +24,7 @@ from lesionlab.audit.report import write_audit
 from lesionlab.config import ExperimentConfig, TrainRunConfig, load_config, read_yaml
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError
+from lesionlab.locking import output_lock
 
 
 def audit_records(
@@ -121,62 +122,47 @@ def run_audit(
 
     For an experiment's output folder, the labels one run bought (`run` = "STRATEGY:SEED") are audited,
     and those that differ from the data set's (a noisy oracle's wrong answers) are the known flips.
+    The output folder is locked for the whole audit (one writer per output folder, `locking`).
     """
     target = Path(target)
     config, dataset, trained = _load_target(target)
     if features == "run" and trained is None:
         raise ConfigError("--features run needs the output folder of `lesionlab train`")
     experiment = target.is_dir() and (target / "results.json").is_file()
-    if experiment:
-        records, known, run = bought_labels(target, dataset, run)
-        split = f"labels bought by {run}"
-    else:
-        splits = ("train", "val", "test") if split == "all" else (split,)
-        records = dataset.split(*splits, labeled_only=True)
-        known = set()
-    if len(records) < 4:
-        raise ConfigError(f"{dataset.name} has {len(records)} labelled {split} images: too few to audit")
-    known |= read_flips(flips) if flips else set()
-    if simulate_noise > 0:
-        from lesionlab.data.noise import relabel, symmetric_noise
-
-        noisy = symmetric_noise(
-            [r.label for r in records],
-            simulate_noise,
-            dataset.num_classes,
-            seed=seed,
-            ids=[r.id for r in records],
-        )
-        records, known = relabel(records, noisy), set(noisy.flipped_ids)
-    result = audit_records(
-        records,
-        dataset.classes,
-        views=views,
-        folds=folds,
-        seed=seed,
-        trainer=trained if features == "run" else None,
-        config=config,
-    )
     default = target if experiment or target.is_dir() else Path(config.output)
     out = Path(out) if out is not None else default / "audit"
-    extra = {
-        "source": dataset.name,
-        "split": split,
-        "views": views,
-        "folds": folds,
-        "features": features,
-        "simulated_noise": simulate_noise,
-        "classes": dataset.classes,
-    }
-    summary = write_audit(
-        result,
-        out,
-        {r.id: r.image_path for r in records},
-        top=top,
-        flipped=known or None,
-        title=f"Label audit: {dataset.name} ({split})",
-        extra=extra,
-    )
+    with output_lock(out):
+        if experiment:
+            records, known, run = bought_labels(target, dataset, run)
+            split = f"labels bought by {run}"
+        else:
+            splits = ("train", "val", "test") if split == "all" else (split,)
+            records = dataset.split(*splits, labeled_only=True)
+            known = set()
+        if len(records) < 4:
+            raise ConfigError(f"{dataset.name} has {len(records)} labelled {split} images: too few to audit")
+        known |= read_flips(flips) if flips else set()
+        if simulate_noise > 0:
+            from lesionlab.data.noise import relabel, symmetric_noise
+
+            labels = [r.label for r in records]
+            ids = [r.id for r in records]
+            noisy = symmetric_noise(labels, simulate_noise, dataset.num_classes, seed=seed, ids=ids)
+            records, known = relabel(records, noisy), set(noisy.flipped_ids)
+        trainer = trained if features == "run" else None
+        result = audit_records(records, dataset.classes, views, folds, seed, trainer, config)
+        extra = {
+            "source": dataset.name,
+            "split": split,
+            "views": views,
+            "folds": folds,
+            "features": features,
+            "simulated_noise": simulate_noise,
+            "classes": dataset.classes,
+        }
+        paths = {r.id: r.image_path for r in records}
+        title = f"Label audit: {dataset.name} ({split})"
+        summary = write_audit(result, out, paths, top=top, flipped=known or None, title=title, extra=extra)
     return {**summary, "out": str(out)}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined
 from PIL import Image
 
-from lesionlab.evaluation.summary import ALPHA, RANDOM, TARGET_FRACTION, number
+from lesionlab.evaluation.summary import ALPHA, RANDOM, TARGET_FRACTION, number, saving_text
 
 THUMB_PX = 96
 GALLERY_MAX = 8
@@ -121,12 +121,7 @@ def _p_cell(test: dict | None) -> str:
 
 
 def _saving_cell(saving: dict | None) -> str:
-    if saving is None:
-        return "n/a"
-    text = _fmt(saving["value"], ".1%")
-    if saving["value"] is None or saving.get("significant"):
-        return text
-    return text + (" (untested)" if saving.get("significant") is None else " (not significant)")
+    return saving_text(saving)  # worded in one place, for the page and any other reader
 
 
 def _summary_table(summary: dict) -> dict[str, Any]:
@@ -170,7 +165,8 @@ def _summary_table(summary: dict) -> dict[str, Any]:
         )
         + "Saving: 1 − labels(strategy) / labels(random) to reach random's best mean metric; "
         f"'not significant' when the paired test over seeds gives p ≥ {ALPHA:g} and 'untested' when it "
-        "could not run (fewer than two seeds in common): such a saving may be chance. "
+        "could not run (fewer than two seeds in common): such a saving may be chance; "
+        "'no saving' when the strategy's ALC is below random's, whatever labels it takes to the target. "
         "p: Wilcoxon signed-rank vs random, pairing seeds (per-seed mean over rounds; honest) or every "
         "(seed, round) cell (more pairs, but rounds are correlated so p is optimistic)."
     )

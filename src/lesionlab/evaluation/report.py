@@ -39,5 +39,5 @@ def write_report(results: dict, out_dir: Path) -> Path:
 
 
 def _write(path: Path, data: bytes) -> None:
-    with atomic_file(path) as fh:
+    with atomic_file(path, expected_bytes=len(data)) as fh:
         fh.write(data)

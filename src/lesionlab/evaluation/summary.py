@@ -217,11 +217,14 @@ def _mean_rows(runs: dict[int, list[dict]], key: str) -> list[float | None]:
 
 
 def _saving(strategy: dict, random: dict, primary: str) -> dict[str, Any] | None:
-    """Labels saved vs random to reach random's best mean metric, on the seed-averaged curves, and
-    whether the paired test over seeds backs it (`significant`; None when there is no such test).
+    """Labels saved vs random to reach random's best mean metric, on the seed-averaged curves, whether
+    the paired test over seeds backs it (`significant`; None when there is no such test), and whether
+    the strategy's mean ALC is below random's (`alc_below_random`: then it is worded as no saving).
 
     Mean curves, not per seed: the best point of one noisy random seed is biased upwards, which would
-    make the target (and the saving) depend on luck more than on the strategy.
+    make the target (and the saving) depend on luck more than on the strategy. A curve can touch that
+    one target first and still lie below random's over the budget: `saving_text` does not call that a
+    saving.
     """
     m_s = np.array([np.nan if p["mean"] is None else p["mean"] for p in strategy["curves"][primary]])
     m_r = np.array([np.nan if p["mean"] is None else p["mean"] for p in random["curves"][primary]])
@@ -230,7 +233,33 @@ def _saving(strategy: dict, random: dict, primary: str) -> dict[str, Any] | None
     value = annotation_saving(
         strategy["n_labeled"], m_s, m_r, n_labeled_random=random["n_labeled"], target=float(np.nanmax(m_r))
     )
-    return {"target": float(np.nanmax(m_r)), "value": value, "significant": _significant(strategy)}
+    alc_s, alc_r = number(strategy["alc"]["mean"]), number(random["alc"]["mean"])
+    below = alc_s is not None and alc_r is not None and alc_s < alc_r
+    return {
+        "target": float(np.nanmax(m_r)),
+        "value": value,
+        "significant": _significant(strategy),
+        "alc_below_random": below,
+    }
+
+
+NO_SAVING = "no saving: ALC below random's"
+
+
+def saving_text(saving: dict | None) -> str:
+    """A saving vs random as a report says it: '12.5 %', with '(not significant)' or '(untested)' when
+    no paired test backs it, and never a saving when the strategy's ALC is below random's."""
+    if saving is None:
+        return "n/a"
+    if saving.get("alc_below_random"):
+        return NO_SAVING
+    value = number(saving.get("value"))
+    if value is None:
+        return "n/a"
+    text = f"{value:.1%}"
+    if saving.get("significant"):
+        return text
+    return text + (" (untested)" if saving.get("significant") is None else " (not significant)")
 
 
 def _significant(strategy: dict) -> bool | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from lesionlab.errors import DataError
-from lesionlab.io import atomic_file
+from lesionlab.io import atomic_file, tensor_bytes
 
 
 def load_weights(model: torch.nn.Module, saved: Path, strategy: str, seed: int) -> None:
@@ -28,8 +28,9 @@ def load_weights(model: torch.nn.Module, saved: Path, strategy: str, seed: int) 
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
-    with atomic_file(path) as fh:  # a unique temporary name: runs side by side never share one
-        torch.save(model.state_dict(), fh)
+    state = model.state_dict()
+    with atomic_file(path, expected_bytes=tensor_bytes(state.values())) as fh:  # a unique temporary name
+        torch.save(state, fh)
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,16 @@ the next time the experiment is run, whichever engine runs it then.
 
 - `serial`: today's runner, in this process.
 - `local`: one fresh worker process per unit (spawned, so nothing of the parent's torch state leaks),
-  at most `workers` at a time; a worker that dies (killed, out of memory) fails its unit only.
+  at most `workers` at a time; a worker that dies (killed, out of memory) fails its unit only. A worker
+  dies with its parent (`die_with_parent`): after a `kill -9` of `lesionlab run` no orphan goes on writing
+  state into an output folder whose lock (`locking`) has been released.
 - `ray`: one Ray task per unit, on a local Ray instance started here (`num_cpus = workers x threads`) or on
   an existing cluster (`address`, or the `RAY_ADDRESS` environment variable). Each task asks Ray for
   `threads` CPUs and computes on that many threads, so tasks never oversubscribe a node. On a cluster the
   data, the cache and the output folder must be on a file system every node sees at the same path.
+  When this process dies, the Ray instance it started dies with it (Ray's own fate sharing: its
+  processes are killed when the driver that started them exits, even by `kill -9`), and so do its tasks;
+  on an existing cluster Ray cancels the tasks of a driver whose connection is gone.
 
 Each unit's rounds are logged by the worker (Ray forwards them to this terminal, prefixed by the task),
 and this process prints a line when a unit starts, ends or fails, with an ETA for the whole experiment.
@@ -20,10 +25,14 @@ and this process prints a line when a unit starts, ends or fails, with an ETA fo
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib.util
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,8 +84,38 @@ class _Lines:
         return getattr(self._stream, name)
 
 
-def _unit_process(config: dict, strategy: str, seed: int, threads: int, progress: bool, on_round) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_POLL_SECONDS = 1.0
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process as soon as `parent` (its parent's pid) is gone, however the parent ended.
+
+    On Linux the kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG); everywhere, a
+    daemon thread also checks every second that the parent is still ours (an orphan is re-parented, so
+    its parent pid changes). Killing is safe: every unit saves its rounds atomically and resumes.
+    """
+    if sys.platform.startswith("linux"):
+        # No prctl in this libc: the thread below still works.
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lesionlab-parent-watch", daemon=True).start()
+
+
+def _unit_process(
+    config: dict, strategy: str, seed: int, threads: int, progress: bool, on_round, parent: int | None = None
+) -> None:
     """Entry point of a `local` worker process: a user error is one line on stderr and exit code 2."""
+    if parent is not None:
+        die_with_parent(parent)
     sys.stderr = _Lines(sys.stderr)
     try:
         run_unit(config, strategy, seed, threads, progress, on_round)
@@ -145,7 +184,7 @@ class Engine:
         while pending or running:
             while pending and len(running) < workers:
                 unit = pending.pop(0)
-                args = (config, *unit, threads, progress, self.on_round)
+                args = (config, *unit, threads, progress, self.on_round, os.getpid())
                 proc = ctx.Process(target=_unit_process, args=args, name=f"lesionlab-{unit[0]}-{unit[1]}")
                 proc.start()
                 running[proc.sentinel] = (proc, unit)

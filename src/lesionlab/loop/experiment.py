@@ -30,6 +30,7 @@ from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.statistics import round_gain_significant
 from lesionlab.io import write_json
+from lesionlab.locking import output_lock
 from lesionlab.loop import audit_step, checks
 from lesionlab.loop.checkpoints import RoundWeights, load_weights, save_weights
 from lesionlab.loop.first_round import FirstRound
@@ -464,5 +465,7 @@ def run_experiment(
     engine: Any = None,
 ) -> dict[str, Any]:
     """Run (or resume) every strategy and seed of `config`; write `results.json` in its output folder.
-    `engine` (`loop.engines.Engine`) runs the units in worker processes or on Ray; None: here, in turn."""
-    return Experiment(config, force=force, progress=progress).run(on_round, engine)
+    `engine` (`loop.engines.Engine`) runs the units in worker processes or on Ray; None: here, in turn.
+    Another process writing the same output folder refuses to start (`locking.output_lock`)."""
+    with output_lock(config.output):
+        return Experiment(config, force=force, progress=progress).run(on_round, engine)

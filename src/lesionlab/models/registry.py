@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from lesionlab.errors import ConfigError
-from lesionlab.io import atomic_file
+from lesionlab.io import atomic_file, tensor_bytes
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.models.efficientnet_lite import LITE0_MEAN, LITE0_STD, load_offline_lite0, rename_to_timm
 
@@ -179,7 +179,7 @@ def save_checkpoint(model: LesionClassifier, path: Path, meta: dict | None = Non
         "lesionlab": {"backbone": model.backbone_name, "num_classes": model.num_classes, **(meta or {})},
         "model_state": model.state_dict(),
     }
-    with atomic_file(path) as fh:
+    with atomic_file(path, expected_bytes=tensor_bytes(payload["model_state"].values())) as fh:
         torch.save(payload, fh)
 
 

@@ -210,10 +210,11 @@ def create_segmenter(
 
 def save_segmenter(model: Segmenter, path: Path, meta: dict | None = None) -> None:
     """Weights plus what built them, written atomically."""
-    from lesionlab.io import atomic_file
+    from lesionlab.io import atomic_file, tensor_bytes
 
-    with atomic_file(Path(path)) as fh:
-        torch.save({"lesionlab_segmenter": meta or {}, "state_dict": model.state_dict()}, fh)
+    state = model.state_dict()
+    with atomic_file(Path(path), expected_bytes=tensor_bytes(state.values())) as fh:
+        torch.save({"lesionlab_segmenter": meta or {}, "state_dict": state}, fh)
 
 
 # The 1x1 convolution that maps the last decoder features to the output: in a `lesionlab pretrain`

@@ -55,6 +55,8 @@ def audit_project(project: Project, top: int = 20, show_progress: bool = True) -
             f"the audit needs at least two labelled images of two classes or more (labels per class: "
             f"{counts.tolist()}); label more images first"
         )
+    from lesionlab.audit.core import NO_SUGGESTION
+
     folds = int(min(project.config.folds, counts[counts > 0].min()))
     trainer = new_trainer(project, progress=show_progress)
     result = _audit_ranking(records, project.classes, trainer, folds, project.config.seed)
@@ -64,7 +66,7 @@ def audit_project(project: Project, top: int = 20, show_progress: bool = True) -
         if len(flags) >= top:
             break
         image_id, suggested = result.ids[i], int(result.suggested[i])
-        if suggested == int(result.given[i]):
+        if suggested == NO_SUGGESTION:  # the model prefers the given label: nothing to suggest
             continue
         if image_id in pending:
             skipped += 1

@@ -148,7 +148,16 @@ def reserve_version_folder(models_dir: Path, start: int) -> tuple[Path, int]:
 
 
 def train_project(project: Project, folds: int | None = None, show_progress: bool = True) -> TrainResult:
-    """Cross-validate, train on all labels (or masks), save `models/vNNNN/model.pt`, record the version."""
+    """Cross-validate, train on all labels (or masks), save `models/vNNNN/model.pt`, record the version.
+
+    One `project train` at a time per project: a second is refused, naming the first (`locking`)."""
+    from lesionlab.locking import output_lock
+
+    with output_lock(project.dir, "project folder"):
+        return _train_project(project, folds, show_progress)
+
+
+def _train_project(project: Project, folds: int | None, show_progress: bool) -> TrainResult:
     from lesionlab.training.factory import save_model
 
     start = time.perf_counter()

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from lesionlab.config import DataConfig, Finite, ModelConfig, _Strict
+from lesionlab.config import DataConfig, Finite, FolderPath, ModelConfig, _Strict
 
 
 def _unet() -> ModelConfig:
@@ -40,6 +40,6 @@ class PretrainConfig(_Strict):
     num_threads: int | None = Field(None, ge=1)
     device: str = "auto"
     progress: bool = True
-    output: Path = Path("runs/pretrain")
-    cache_dir: Path | None = None
+    output: FolderPath = Path("runs/pretrain")
+    cache_dir: FolderPath | None = None
     check_files: bool = True
