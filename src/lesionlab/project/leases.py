@@ -87,6 +87,15 @@ class QueueMixin:
             query = query.where(Proposal.round_id == round_id)
         return [(p, i) for p, i in s.execute(query).all()]
 
+    def proposed_ids(self) -> set[str]:
+        """Every image ever proposed (by id)."""
+        with self.session() as s:
+            return set(
+                s.scalars(
+                    select(ImageRow.image_id).join(Proposal, Proposal.image_key == ImageRow.key).distinct()
+                )
+            )
+
     def latest_prediction(self, image_id: str) -> list[float] | None:
         """The model's prediction stored with the newest proposal of `image_id` (None at cold start)."""
         with self.session() as s:

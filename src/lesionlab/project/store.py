@@ -92,6 +92,10 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
                 query = query.where(ImageRow.status == status)
             return list(s.scalars(query))
 
+    def images_by_key(self, keys: Sequence[int]) -> list[ImageRow]:
+        with self.session() as s:
+            return list(s.scalars(select(ImageRow).where(ImageRow.key.in_(list(keys)))))
+
     def image(self, image_id: str) -> ImageRow | None:
         with self.session() as s:
             return s.scalar(select(ImageRow).where(ImageRow.image_id == image_id))

@@ -29,25 +29,40 @@ def _usable(project: Project, image_id: str):
     return row
 
 
-def progress(project: Project) -> dict[str, int]:
+def progress(project: Project, standing: dict | None = None) -> dict[str, int]:
     """Proposed images, how many have their `overlap` annotations, and how many wait for a reviewer."""
-    from lesionlab.project.service.review import adjudication_ids
+    from lesionlab.project.service.review import needs_review
 
+    kind = project.store.kind
+    standing = standing or {kind: project.store.standing(kind)}
     usable = set(project.store.image_ids())
-    proposed = {i for _, i in project.store.proposals() if i in usable}
-    done = project.store.annotated_ids()
+    proposed = {i for i in project.store.proposed_ids() if i in usable}
+    done = {
+        iid
+        for iid, st in standing[kind].items()
+        if len(st.raters) >= project.config.overlap or st.adjudication is not None
+    }
     return {
         "proposed": len(proposed),
         "complete": len(proposed & done),
-        "adjudication": len(adjudication_ids(project)),
+        "adjudication": sum(needs_review(project, st) for st in standing[kind].values()),
     }
 
 
-def mine(project: Project, caller: Caller) -> dict[str, Any]:
-    """The caller's standing annotations (labels and masks) and median seconds per image."""
-    times = project.store.seconds_by_annotator().get(caller.name, [])
+def mine(project: Project, caller: Caller, standing: dict | None = None) -> dict[str, Any]:
+    """The caller's standing expert annotations (images with a label or a mask of theirs) and their median
+    seconds per annotation."""
+    standing = standing or {k: project.store.standing(k) for k in ("label", "mask")}
+    images, times = set(), []
+    for by_image in standing.values():
+        for iid, st in by_image.items():
+            a = st.raters.get(caller.name)
+            if a is not None and a.source == "expert":
+                images.add(iid)
+                if a.seconds is not None:
+                    times.append(float(a.seconds))
     return {
-        "annotations": project.store.annotators().get(caller.name, 0),
+        "annotations": len(images),
         "median_seconds": round(median(times), 1) if times else None,
     }
 
@@ -55,9 +70,10 @@ def mine(project: Project, caller: Caller) -> dict[str, Any]:
 def queue(project: Project, caller: Caller, limit: int = 20) -> dict[str, Any]:
     """The images the caller may annotate now, the first one leased to them."""
     items = project.store.take(caller.name)
-    rows = {r.key: r for r in project.store.images(status="ok")}
+    page = items[: max(1, min(limit, 200))]
+    rows = {r.key: r for r in project.store.images_by_key([p.image_key for p, _ in page])}
     shown = []
-    for proposal, image_id in items[: max(1, min(limit, 200))]:
+    for proposal, image_id in page:
         row = rows[proposal.image_key]
         shown.append(
             {
@@ -70,11 +86,12 @@ def queue(project: Project, caller: Caller, limit: int = 20) -> dict[str, Any]:
                 "score": proposal.score,
             }
         )
+    standing = {k: project.store.standing(k) for k in ("label", "mask")}  # read once for both
     return {
         "items": shown,
         "remaining": len(items),
-        "progress": progress(project),
-        "mine": mine(project, caller),
+        "progress": progress(project, standing),
+        "mine": mine(project, caller, standing),
     }
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from lesionlab.data.preprocess import open_mask
 from lesionlab.project import mask_files
 from lesionlab.project.agreement import agreement_summary
+from lesionlab.project.consensus import class_consensus
 from lesionlab.project.exceptions import Invalid, NotFound
 from lesionlab.project.people import Caller
 from lesionlab.project.project import Project
@@ -67,9 +68,13 @@ def _label_queue(project: Project) -> dict[str, tuple[Any, Any]]:
     return {iid: v for iid, v in project.store.label_consensus().items() if v[0].needs_review}
 
 
-def adjudication_ids(project: Project) -> set[str]:
-    """Images waiting for a reviewer (the task's kind of annotation)."""
-    return set(_mask_queue(project) if project.config.task == "segmentation" else _label_queue(project))
+def needs_review(project: Project, st: Any) -> bool:
+    """Whether one image's standing annotations (of the task's kind) wait for a reviewer."""
+    if project.config.task == "segmentation":
+        return mask_files.consensus_of(project, st).consensus.needs_review
+    labels = [a.label for a in st.raters.values()]
+    decided = st.adjudication.label if st.adjudication is not None else None
+    return class_consensus(labels, project.config.overlap, decided).needs_review
 
 
 def adjudication_queue(project: Project) -> list[dict[str, Any]]:
