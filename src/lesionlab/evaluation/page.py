@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, StrictUndefined
-from PIL import Image
 
+from lesionlab.data.preprocess import open_rgb
+from lesionlab.errors import DataError
 from lesionlab.evaluation.summary import ALPHA, RANDOM, TARGET_FRACTION, number, saving_text
 
 THUMB_PX = 96
@@ -236,14 +237,15 @@ def _gallery_cell(rnd: dict, i: int, path: Any, show_score: bool) -> dict[str, A
 
 
 def _thumbnail(path: Any) -> str | None:
-    """A 96 px JPEG data URI, or None when the image is missing or unreadable (the report must not fail)."""
+    """A 96 px JPEG data URI, or None when the image is missing or unreadable (the report must not fail).
+
+    Decoded by `open_rgb`, the decoder training uses (EXIF orientation, alpha on white), so the report
+    and the audit show the pixels the model saw; JPEGs decode at a reduced size, much faster."""
     try:
-        with Image.open(Path(str(path))) as im:
-            im.draft("RGB", (2 * THUMB_PX, 2 * THUMB_PX))  # JPEG: decode at reduced size, much faster
-            thumb = im.convert("RGB")
+        thumb = open_rgb(Path(str(path)), draft=(2 * THUMB_PX, 2 * THUMB_PX))
         thumb.thumbnail((THUMB_PX, THUMB_PX))
         buf = BytesIO()
         thumb.save(buf, format="JPEG", quality=85)
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except (DataError, OSError, ValueError):
         return None
     return _data_uri(buf.getvalue(), "image/jpeg")
