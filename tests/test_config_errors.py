@@ -107,3 +107,14 @@ def test_a_config_that_is_not_utf8_is_one_line_naming_the_file(tmp_path: Path) -
     # A UTF-8 byte order mark (some Windows editors write one) is fine.
     bom = _file(tmp_path, "\ufeffexperiment:\n  name: café\n")
     assert read_yaml(bom)["experiment"]["name"] == "café"
+
+
+@pytest.mark.parametrize(("name", "params"), [("ceal", {"pseudo": True}), ("vaal", {"epochs": False})])
+def test_true_or_false_for_a_strategys_number_is_refused(name: str, params: dict) -> None:
+    """`experiment.strategy_params` pass through the config untyped: the strategy's signature decides."""
+    from lesionlab.selection.base import get_strategy
+
+    key = next(iter(params))
+    with pytest.raises(ConfigError, match=f"strategy '{name}': {key} must be a number, not true/false"):
+        get_strategy(name, **params)
+    assert get_strategy("coreset", prune=True) is not None  # a boolean where one is meant

@@ -70,6 +70,16 @@ def _holds_bool(value: Any) -> bool:
     return False
 
 
+def booleans_for_numbers(func: Any, params: dict[str, Any]) -> list[str]:
+    """The names in `params` given true/false where `func`'s signature expects a number: for parameters
+    that pass through a config untyped (`experiment.strategy_params`) to a function that has types."""
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # an annotation that does not resolve: nothing to check against
+        return []
+    return [k for k, v in params.items() if k in hints and _holds_bool(v) and _numeric(hints[k])]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -199,6 +199,11 @@ def get_strategy(name: str, **params: object) -> Strategy:
     _load_builtin()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown strategy {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
+    from lesionlab.config import booleans_for_numbers
+
+    wrong = booleans_for_numbers(_REGISTRY[name].__init__, params)
+    if wrong:  # YAML's true/false would pass as 1/0 where a strategy does not check
+        raise ConfigError(f"strategy {name!r}: {', '.join(wrong)} must be a number, not true/false")
     try:
         return _REGISTRY[name](**params)
     except TypeError as exc:
