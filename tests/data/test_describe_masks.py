@@ -86,7 +86,7 @@ def test_segmentation_training_refuses_mostly_empty_masks_in_one_line(tmp_path: 
         load_dataset(SimpleNamespace(data=data, check_files=True, task="segmentation"))
     message = str(err.value)
     assert "\n" not in message and str(masks) in message and "mask_pattern" in message
-    assert message.startswith("cannot train segmentation: 6 of 10 masks in")
+    assert message.startswith("masks unusable for segmentation: 6 of 10 masks in")
     # Classification ignores masks, and 5 of 10 (not more than half) is only a warning.
     load_dataset(SimpleNamespace(data=data, check_files=True, task="classification"))
     check_masks({Path(f"m{k}"): float(k >= 5) for k in range(10)})
@@ -107,7 +107,9 @@ def test_train_run_stops_on_empty_masks_before_any_training(tmp_path: Path) -> N
         "output": str(out),
         "cache_dir": str(tmp_path / "cache"),
     }
-    with pytest.raises(DataError, match=r"cannot train segmentation: 40 of 52 masks in .*Training_Part1"):
+    with pytest.raises(
+        DataError, match=r"masks unusable for segmentation: 40 of 52 masks in .*Training_Part1"
+    ):
         train_run(load_config(TrainRunConfig, config))
     assert not (out / "model.pt").exists() and not (tmp_path / "cache").exists()
 

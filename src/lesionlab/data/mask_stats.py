@@ -98,11 +98,13 @@ class MaskSummary:
 
 
 def check_masks(fractions: Mapping[Path, float]) -> None:
-    """DataError (one line naming the folder and the fix) when the masks are mostly empty or full."""
+    """DataError (one line naming the folder and the fix) when the masks are mostly empty or full: a
+    segmentation model would learn, or be scored on, nothing."""
     refusal = MaskSummary.of(fractions).refusal()
     if refusal is not None:
         raise DataError(
-            f"cannot train segmentation: {refusal}; `lesionlab datasets describe` shows each mask's share"
+            f"masks unusable for segmentation: {refusal}; "
+            "`lesionlab datasets describe` shows each mask's share"
         )
 
 
