@@ -18,7 +18,6 @@ from lesionlab.cli import app
 from lesionlab.config import TrainRunConfig, load_config
 from lesionlab.data.preprocess import load_image, load_mask
 from lesionlab.errors import ConfigError, DataError
-from lesionlab.evaluation.segmentation import mean_intervals
 from lesionlab.supervised import evaluate_run, train_run
 from lesionlab.tasks import JACCARD_THRESHOLD, SegmentationTask
 
@@ -176,6 +175,8 @@ def test_the_runs_own_split_has_finite_intervals_for_every_metric(seg_run: Path)
 
 
 def test_every_segmentation_metric_is_the_mean_of_a_per_image_value() -> None:
+    from lesionlab.evaluation.segmentation import mean_intervals
+
     rng = np.random.default_rng(0)
     truth = rng.random((6, 8, 8)) > 0.5
     probs = np.clip(truth + rng.normal(0, 0.4, truth.shape), 0, 1)

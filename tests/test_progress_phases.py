@@ -74,7 +74,7 @@ def test_training_reports_the_activation_cache_fill(
     trainer = Trainer(model, tiny_train_config(epochs=1, progress=True), cache_dir=tmp_path / "cache")
     trainer.fit(data.split("train")[:16], (), data.classes)
     err = capsys.readouterr().err
-    filled = r"caching trunk activations of 16 images \(2 views, 1 batches\): 1 done in \d+ s"
+    filled = r"caching trunk activations of 16 images \(2 view\(s\), 1 batch\(es\)\): 1 done in \d+ s"
     assert re.search(filled, err), err
 
 

@@ -247,7 +247,8 @@ class ActivationCache:
     def _compute(self, paths: Sequence[Path], keys: Sequence[str], n_views: int) -> None:
         self.model.eval().to(self.device)
         starts = range(0, len(paths), self.batch_size)
-        described = f"caching {self._WHAT} of {len(paths)} images ({n_views} views, {len(starts)} batches)"
+        what = f"{self._WHAT} of {len(paths)} images"
+        described = f"caching {what} ({n_views} view(s), {len(starts)} batch(es))"
         for start in progress(starts, described, enabled=self.show_progress):
             chunk = list(paths[start : start + self.batch_size])
             decoded = self.images.get_many(chunk)
