@@ -243,9 +243,10 @@ def choose_rule_cmd(
 
     from lesionlab.supervised import choose_run_rule
 
-    result = choose_run_rule(
-        run_dir, objective, min_balanced_accuracy, _numbers(views, int), _numbers(taus, float)
-    )
+    with output_lock(run_dir):  # not while `train --force` rewrites that run
+        result = choose_run_rule(
+            run_dir, objective, min_balanced_accuracy, _numbers(views, int), _numbers(taus, float)
+        )
     table = Table(title=f"rules on the validation split ({result['n']} images)")
     for column in ("views", "tau", "accuracy", "balanced accuracy"):
         table.add_column(column, justify="right")

@@ -27,10 +27,14 @@ def score(
     ] = None,
 ) -> None:
     """Score a pool of images: probabilities and embeddings (memory-mapped .npy) and a CSV per image."""
+    from lesionlab.locking import output_lock
     from lesionlab.scoring.run import score_folder
 
-    result = score_folder(run_dir, images, out, backend, threads, batch_size, decode_workers, True, ray_chunk)
     folder = out or run_dir / "scores"
+    with output_lock(folder):  # one writer per output folder
+        result = score_folder(
+            run_dir, images, out, backend, threads, batch_size, decode_workers, True, ray_chunk
+        )
     console.print(
         f"scored {result['n_images']} images with {backend} at {result['images_per_second']:.1f} images/s; "
         f"wrote {folder}/scores.csv, probs.npy, embeddings.npy"
