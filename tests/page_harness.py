@@ -210,13 +210,17 @@ def served(
     overlap: int = 1,
     size: int = 96,
     prepare: Callable | None = None,
+    more_images: Callable[[Path], None] | None = None,
 ) -> Iterator[tuple[PageServer, list[str]]]:
     """A project of `n` tiny lesion images, all proposed (in id order), `people` ({name: role}) invited,
-    served; yields (server, image ids). `prepare(project, ids)` runs before the server starts."""
+    served; yields (server, image ids). `more_images(folder)` adds files before the project is made;
+    `prepare(project, ids)` runs before the server starts."""
     from lesionlab.project import init_project
     from project_fixtures import CLASSES, make_images
 
     make_images(tmp_path / "images", n=n, size=size)
+    if more_images is not None:
+        more_images(tmp_path / "images")
     classes = ["background", "lesion"] if task == "segmentation" else CLASSES
     with init_project(
         tmp_path / "proj", tmp_path / "images", classes, task=task, overlap=overlap, show_progress=False

@@ -21,6 +21,7 @@ pytest.importorskip("fastapi")
 from PIL import Image
 from playwright.sync_api import expect
 
+from fake_isic import lesion_image
 from lesionlab.project import init_project
 from page_harness import (
     PageServer,
@@ -49,18 +50,20 @@ def browser():
     yield from launch_browser()
 
 
-def noise(width: int, height: int, seed: int) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+def cropped(width: int, height: int, seed: int) -> Image.Image:
+    """A tiny lesion image cropped to width x height (as ISIC images cropped to other shapes)."""
+    square = lesion_image(seed, seed % 2 == 0, size=max(width, height))
+    left, top = (square.width - width) // 2, (square.height - height) // 2
+    return square.crop((left, top, left + width, top + height))
 
 
 def make_shapes(folder: Path) -> None:
     folder.mkdir(parents=True)
     for k, name in enumerate(("landscape", "portrait", "panoramic")):
-        noise(*SHAPES[name], seed=k).save(folder / f"{name}.png")
+        cropped(*SHAPES[name], seed=k).save(folder / f"{name}.png")
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display": the file is 256x192, viewers show 192x256
-    noise(256, 192, seed=3).save(folder / "exif_rotated.jpg", exif=exif, quality=95)
+    cropped(256, 192, seed=3).save(folder / "exif_rotated.jpg", exif=exif, quality=95)
 
 
 def visible_rect(page, width: int, height: int, frac: tuple[float, float, float, float]) -> tuple[int, ...]:

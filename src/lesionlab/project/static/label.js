@@ -56,7 +56,7 @@ function progress(data) {
   const each = overlap > 1 ? ` (each by ${overlap} people)` : "";
   const disputed = p.adjudication ? ` · ${p.adjudication} waiting for adjudication` : "";
   $("progress-text").textContent =
-    `${complete} of ${proposed} proposed images complete${each}${disputed} · ${data.remaining} waiting for you`;
+    `${complete} of ${proposed} proposed images annotated${each}${disputed} · ${data.remaining} waiting for you`;
   const mine = data.mine || {};
   const n = typeof mine === "number" ? mine : mine.annotations || 0;
   const secs = mine.median_seconds;
