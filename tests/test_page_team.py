@@ -70,8 +70,9 @@ def test_two_annotators_overlap_two_and_a_reviewer_adjudicates(browser, tmp_path
         label_all(ana, {i: ana_says[i] for i in ids[1:]})
         label_all(ben, ben_says)
         expect(ben.get_by_test_id("mine")).to_contain_text("you: 4 annotations")
-        expect(ben.get_by_test_id("progress")).to_contain_text("4 of 4 proposed images annotated (each by 2 people)")
-        expect(ben.get_by_test_id("progress")).to_contain_text("1 waiting for adjudication")
+        progress = ben.get_by_test_id("progress")
+        expect(progress).to_contain_text("4 of 4 proposed images annotated (each by 2 people)")
+        expect(progress).to_contain_text("1 waiting for adjudication")
 
         # ana takes back her last label: ben's answer on that image stays, and it is ana's to give again
         ana.keyboard.press("u")
