@@ -105,3 +105,29 @@ def test_a_report_that_fails_on_a_full_disk_after_the_run_says_lesionlab_report(
     assert message.endswith(
         f"then run `lesionlab report {out}` (the results are saved in {out / 'results.json'})"
     )
+
+
+def test_a_full_disk_outside_lesionlabs_writes_is_one_line_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A library writing on its own (here torch, which wraps the OSError in a RuntimeError)."""
+    import sys
+
+    from lesionlab import cli
+
+    def run_experiment(*args: Any, **kwargs: Any) -> None:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "x.npy"))
+        except OSError as exc:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos") from exc
+
+    monkeypatch.setattr("lesionlab.loop.experiment.run_experiment", run_experiment)
+    config = tmp_path / "exp.yaml"
+    config.write_text(f"experiment: {{}}\noutput: {tmp_path / 'run'}\n")
+    monkeypatch.setattr(sys, "argv", ["lesionlab", "run", str(config)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: no space left on the device while writing {tmp_path / 'run' / 'x.npy'}: ")
+    assert "Traceback" not in err

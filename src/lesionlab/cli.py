@@ -14,7 +14,7 @@ from rich.markup import escape
 from lesionlab.cli_cache import cache_app
 from lesionlab.cli_project import project_app
 from lesionlab.cli_score import score
-from lesionlab.errors import LesionlabError
+from lesionlab.io import user_message
 from lesionlab.locking import output_lock
 
 app = typer.Typer(
@@ -431,13 +431,16 @@ def _print_metrics(metrics: dict, title: str, ci: dict | None = None) -> None:
 
 
 def main() -> None:
-    """Entry point: run the app; a LesionlabError becomes one line on stderr and exit status 2."""
+    """Entry point: run the app; a LesionlabError (or a full disk anywhere) is one line on stderr, exit 2."""
     try:
         app()
-    except LesionlabError as exc:
+    except Exception as exc:
+        message = user_message(exc)
+        if message is None:
+            raise
         # Escaped: paths and values may hold brackets, which rich would read as markup. Not wrapped: one
         # line per line of the message, whatever the terminal width, so logs and scripts can grep it.
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

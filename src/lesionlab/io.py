@@ -80,6 +80,22 @@ def disk_full(exc: BaseException) -> bool:
     return False
 
 
+def user_message(exc: BaseException) -> str | None:
+    """The one line the command line prints for `exc`: a LesionlabError's message, or for a full disk met
+    outside lesionlab's atomic writes (a library writing on its own) the file and what to do; None: a bug,
+    which keeps its traceback."""
+    if isinstance(exc, LesionlabError):
+        return str(exc)
+    if not disk_full(exc):
+        return None
+    cause: BaseException | None = exc
+    while cause is not None and not getattr(cause, "filename", None):
+        cause = cause.__cause__ or cause.__context__
+    where = f" while writing {cause.filename}" if cause is not None else ""  # type: ignore[attr-defined]
+    advice = "free some space (e.g. `lesionlab cache clear --stale`)"
+    return f"no space left on the device{where}: {advice}, then {RERUN}"
+
+
 def tensor_bytes(tensors: Iterable[Any]) -> int:
     """Bytes of the arrays or tensors in `tensors` (a state dict's values): a model file's size, roughly."""
     return sum(int(getattr(t, "nbytes", 0)) for t in tensors)
