@@ -127,7 +127,7 @@ def test_8_annotators_overlap_2_every_acknowledged_label_stored_exactly_once(tea
     seconds = time.perf_counter() - start
     try:
         agreement = httpx.get(
-            f"{server.url}/api/agreement", headers=auth(invite(project_dir, "rev", "reviewer"))
+            f"{server.url}/api/agreement", headers=auth(invite(project_dir, "rev", "reviewer")), timeout=120
         )
     finally:
         server.stop()
@@ -242,7 +242,8 @@ def test_10_people_on_two_server_processes_never_share_the_last_images(tmp_path:
             servers[0].stop()
             servers[0] = Server(tmp_path / "proj", tmp_path / "server-again.log")
             late = invite(tmp_path / "proj", "late")
-            assert httpx.get(f"{servers[0].url}/api/queue", headers=auth(late)).json()["items"] == []
+            answer = httpx.get(f"{servers[0].url}/api/queue", headers=auth(late), timeout=60)
+            assert answer.json()["items"] == []
         finally:
             for s in servers:
                 s.stop()

@@ -96,15 +96,7 @@ def propose(
     selection = chosen.select(evidence, budget, np.random.default_rng([cfg.seed, round_number]))
     ids = [str(i) for i in selection.ids]
     scores = [float(s) for s in np.asarray(selection.scores, dtype=np.float64)]
-    predictions: list[list[float] | None] = [None] * len(ids)
-    if version is not None:
-        by_id = {r.id: r for r in unlabeled}
-        probs = trainer.predict([by_id[i] for i in ids])
-        if cfg.task == "segmentation":  # the proposed masks, for the expert to correct on the page
-            for image_id, prob in zip(ids, probs, strict=True):
-                _store_model_mask(project, image_id, prob, f"model v{version.id}")
-        else:
-            predictions = [[round(float(p), 6) for p in row] for row in probs]
+    predictions = _predictions(project, trainer, version, unlabeled, ids)
     round_id = project.store.add_round(
         name,
         version.id if version else None,
@@ -113,6 +105,20 @@ def propose(
         list(zip(ids, scores, predictions, strict=True)),
     )
     return ProposalResult(round_id, name, version.id if version else None, ids, scores, note)
+
+
+def _predictions(project: Project, trainer, version, unlabeled, ids: list[str]) -> list:
+    """The model's class probabilities per proposed image (None at cold start); in a segmentation project
+    the model's masks are stored instead, for the expert to correct on the page."""
+    if version is None:
+        return [None] * len(ids)
+    by_id = {r.id: r for r in unlabeled}
+    probs = trainer.predict([by_id[i] for i in ids])
+    if project.config.task != "segmentation":
+        return [[round(float(p), 6) for p in row] for row in probs]
+    for image_id, prob in zip(ids, probs, strict=True):
+        _store_model_mask(project, image_id, prob, f"model v{version.id}")
+    return [None] * len(ids)
 
 
 def _store_model_mask(project: Project, image_id: str, prob: np.ndarray, who: str) -> None:

@@ -19,6 +19,27 @@ from lesionlab.project.project import Project
 BAR = 30
 
 
+def _versions(project: Project) -> list[dict[str, Any]]:
+    """Each model version with its primary metric and interval (the project's learning curve)."""
+    versions = []
+    for v in project.store.model_versions():
+        primary = v.metrics.get("primary_metric")
+        versions.append(
+            {
+                "version": v.id,
+                "n_labels": v.n_labels,
+                "method": v.method,
+                "primary_metric": primary,
+                "score": v.metrics.get(primary) if primary else None,
+                "ci95": (v.metrics.get("ci95") or {}).get(primary) if primary else None,
+                "metrics": v.metrics,
+                "checkpoint": v.checkpoint,
+                "created_at": v.created_at.isoformat(),
+            }
+        )
+    return versions
+
+
 def project_status(project: Project, check_images: bool = True) -> dict[str, Any]:
     problems = (
         project.check_images()
@@ -39,22 +60,7 @@ def project_status(project: Project, check_images: bool = True) -> dict[str, Any
     rounds = project.store.rounds()
     queue = project.store.queue(annotator=None)
     flags = project.store.flags()
-    versions = []
-    for v in project.store.model_versions():
-        primary = v.metrics.get("primary_metric")
-        versions.append(
-            {
-                "version": v.id,
-                "n_labels": v.n_labels,
-                "method": v.method,
-                "primary_metric": primary,
-                "score": v.metrics.get(primary) if primary else None,
-                "ci95": (v.metrics.get("ci95") or {}).get(primary) if primary else None,
-                "metrics": v.metrics,
-                "checkpoint": v.checkpoint,
-                "created_at": v.created_at.isoformat(),
-            }
-        )
+    versions = _versions(project)
     return {
         "project": project.config.name,
         "task": project.config.task,
