@@ -288,3 +288,27 @@ def test_images_are_served_as_the_model_sees_them_exif_applied_and_cached(tmp_pa
         assert np.array_equal(shown, np.array(open_rgb(folder / "rotated.jpg")))
         cached = list((p.cache_dir / "served").glob("*.png"))
         assert len(cached) == 1 and c.get("/api/images/rotated").content == cached[0].read_bytes()
+
+
+def test_two_projects_in_one_process_never_share_a_fused_mask(tmp_path: Path) -> None:
+    """The fused-mask memo is per project: same image keys and annotation ids, different masks."""
+    fused = {}
+    for name, rows in (("one", slice(4, 12)), ("two", slice(18, 26))):
+        make_images(tmp_path / name / "images", n=2)
+        with init_project(
+            tmp_path / name / "proj",
+            tmp_path / name / "images",
+            ["background", "lesion"],
+            task="segmentation",
+            show_progress=False,
+            overlap=2,
+        ) as p:
+            mask = np.zeros((32, 32), bool)
+            mask[rows, rows] = True
+            p.store_mask("img_000", mask, "ana")
+            p.store_mask("img_000", mask, "bob")
+            (record,) = p.records(labelled_only=True)
+            assert record.mask_path.is_relative_to(p.dir)
+            fused[name] = np.array(Image.open(record.mask_path)) > 0
+            assert np.array_equal(fused[name], mask)
+    assert not np.array_equal(fused["one"], fused["two"])

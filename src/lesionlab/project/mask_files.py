@@ -84,7 +84,8 @@ def inside_masks(project: Project, rel: str | None) -> Path | None:
     return path if path.is_relative_to(project.masks_dir.resolve()) and path.is_file() else None
 
 
-_FUSED: dict[tuple[int, tuple[int, ...]], MaskConsensus] = {}  # in-process memo, keyed by the vote
+# In-process memo keyed by the project folder and the vote (the image and its annotations' ids).
+_FUSED: dict[tuple[str, int, tuple[int, ...]], MaskConsensus] = {}
 
 
 def consensus_of(project: Project, st: Standing) -> MaskConsensus:
@@ -98,7 +99,7 @@ def consensus_of(project: Project, st: Standing) -> MaskConsensus:
         return MaskConsensus(
             Consensus("agreed", None, "agreed: one mask"), inside_masks(project, rows[0].mask_path)
         )
-    memo = (st.image_key, tuple(a.id for a in rows))
+    memo = (str(project.dir), st.image_key, tuple(a.id for a in rows))
     if memo in _FUSED and (_FUSED[memo].path is None or _FUSED[memo].path.is_file()):
         return _FUSED[memo]
     files = [inside_masks(project, a.mask_path) for a in rows]
@@ -106,7 +107,7 @@ def consensus_of(project: Project, st: Standing) -> MaskConsensus:
     cons, fused = mask_consensus(masks, overlap, min_dice)
     path = None
     if fused is not None:
-        digest = hashlib.sha256(",".join(map(str, memo[1])).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(",".join(map(str, memo[2])).encode()).hexdigest()[:16]
         path = project.masks_dir / "consensus" / f"{st.image_key}-{digest}.png"
         if not path.is_file():
             write_png(path, fused)
