@@ -61,8 +61,9 @@ function choice(item, text, payload, testid, content = null) {
 
 function disputeCard(item) {
   const segmentation = state.project.task === "segmentation";
+  const standing = item.status === "majority" ? " (the majority stands unless you decide otherwise)" : "";
   const header = el("div", { class: "dispute-head" }, el("b", { text: item.image_id }),
-    el("span", { class: "why", text: ` ${item.reason || ""}${item.dice != null ? ` (Dice ${fmt(item.dice)})` : ""}` }));
+    el("span", { class: "why", text: ` ${item.reason || ""}${standing}` }));
   const choices = el("div", { class: "choices" });
   for (const a of item.annotations) {
     if (segmentation) {
