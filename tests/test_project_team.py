@@ -188,6 +188,7 @@ def test_masks_of_two_people_are_fused_or_adjudicated(tmp_path: Path) -> None:
         assert np.array_equal(np.array(Image.open(record.mask_path)) > 0, a | b)  # pixel vote of two: union
         (item,) = c["rev"].get("/api/adjudication").json()["items"]
         assert item["image_id"] == "img_001" and "masks disagree" in item["reason"]
+        assert item["dice"] == 0.0  # the two masks do not overlap at all
         bobs = next(x for x in item["annotations"] if x["annotator"] == "bob")
         assert np.array_equal(
             np.array(Image.open(io.BytesIO(c["rev"].get(bobs["mask_url"]).content))) > 0, far

@@ -102,9 +102,18 @@ def adjudication_queue(project: Project) -> list[dict[str, Any]]:
         }
         if segmentation:
             item["fused_mask_url"] = f"/api/adjudication/fused/{quote(iid)}"
+            item["dice"] = _mean_dice(project, st)
         items.append(item)
     items.sort(key=lambda x: (x["status"] != "unresolved", x["image_id"]))
     return items
+
+
+def _mean_dice(project: Project, st: Any) -> float | None:
+    """Mean pairwise Dice of the image's standing masks (None for fewer than two)."""
+    from lesionlab.project.consensus import mean_pairwise_dice
+
+    files = [mask_files.inside_masks(project, a.mask_path) for a in st.raters.values()]
+    return mean_pairwise_dice([open_mask(f) for f in files if f is not None])
 
 
 def annotation_mask(project: Project, annotation_id: int):
