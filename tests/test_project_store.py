@@ -370,3 +370,30 @@ def test_an_unreadable_mask_stops_the_import_with_its_name_and_nothing_is_stored
         import_masks(project, folder)
     (folder / "img_002_segmentation.png").unlink()
     assert import_masks(project, folder)["stored"] == 2
+
+
+def test_a_project_of_the_first_schema_upgrades_with_its_labels(tmp_path: Path) -> None:
+    """A database written before people and overlap (revision 0001) opens at 0002 with every label kept."""
+    from alembic import command
+
+    from lesionlab.project.database import _alembic_config, make_engine
+
+    make_images(tmp_path / "images", n=2)
+    init_project(tmp_path / "proj", tmp_path / "images", CLASSES, show_progress=False).close()
+    db = tmp_path / "proj" / "project.db"
+    db.unlink()
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO images (key, image_id, path, status, added_at) "
+            "VALUES (1, 'img_000', 'img_000.jpg', 'ok', '2026-01-01 00:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO annotations (image_key, label, annotator, source, created_at) "
+            "VALUES (1, 1, 'old hand', 'expert', '2026-01-01 00:00:00')"
+        )
+    engine.dispose()
+    with open_project(tmp_path / "proj") as project:
+        assert project.store.revision == "0002"
+        assert project.store.labels() == {"img_000": 1} and project.store.annotators() == {"old hand": 1}
