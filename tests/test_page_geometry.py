@@ -130,4 +130,6 @@ def test_painted_region_is_the_stored_mask_for_every_image_shape(
         got = stored_mask(tmp_path / "proj", image_id, person)
         assert got is not None, f"no mask stored for {image_id}"
         assert got.shape == want.shape, (image_id, got.shape, want.shape)
-        assert iou(got, want) >= 0.98, f"{image_id}: IoU {iou(got, want):.3f} between painted and stored"
+        value = iou(got, want)
+        print(f"{person} {image_id}: IoU {value:.4f}")  # shown with -s
+        assert value >= 0.98, f"{image_id}: IoU {value:.3f} between painted and stored"
