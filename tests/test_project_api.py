@@ -333,6 +333,12 @@ def test_review_tab_keeps_or_changes_flagged_labels(project) -> None:
 def test_an_image_that_vanishes_while_serving_is_a_404_not_a_crash(client: TestClient, project) -> None:
     (project.images_dir / "img_002.jpg").unlink()
     assert client.get("/api/images/img_002").status_code == 404
+    (project.images_dir / "img_003.jpg").write_bytes(b"\xff\xd8 overwritten, no longer an image")
+    assert client.get("/api/images/img_003").status_code == 404
+    for image_id in ("img_002", "img_003"):  # nothing the page could not show can be annotated
+        assert label(client, image_id, 1).status_code == 404
+        assert put_mask(client, image_id, _png((32, 32))).status_code == 404
+    assert project.store.count_annotations() == {}
     assert client.get("/api/queue").status_code == 200
     assert client.get("/api/status").status_code == 200
 
