@@ -67,6 +67,7 @@ def test_init_propose_label_train_propose_export_import(tmp_path: Path, offline_
 
     out = run("train", str(proj))
     assert "model v1 on 12 labels" in out and "2-fold cross-validation" in out
+    assert "left out: 0 image(s) unresolved" in out
     assert (proj / "models" / "v0001" / "model.pt").is_file()
     metrics = json.loads((proj / "models" / "v0001" / "metrics.json").read_text())
     assert metrics["n_labels"] == 12 and 0.0 <= metrics["metrics"]["auc"] <= 1.0

@@ -284,5 +284,7 @@ def test_a_600_mb_body_is_refused_without_being_read(tmp_path: Path) -> None:
         assert rss_mb() - before < 50
         ok = httpx.get(f"{server.url}/api/me", headers=auth(token), timeout=30)
         assert ok.json() == {"name": "ana", "role": "annotator"}
+        assert httpx.get(f"{server.url}/?token={token}", timeout=30).status_code == 200
     finally:
         server.stop()
+    assert token not in (tmp_path / "server.log").read_text()  # no access log: the token is never logged
