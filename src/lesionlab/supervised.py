@@ -243,6 +243,18 @@ def _stored_rule(rule_file: Path) -> tuple[int, float]:
     return views, tau
 
 
+def _decision_rule(
+    run_dir: Path, trainer: Trainer, tta_views: int | None, logit_adjustment: float | None
+) -> tuple[int, float, str]:
+    """(views, tau, where they come from): the options given, else the stored rule, else the run's."""
+    rule_file = run_dir / RULE_FILE
+    if tta_views is None and logit_adjustment is None and rule_file.is_file():
+        return (*_stored_rule(rule_file), str(rule_file))
+    views = trainer.config.tta_views if tta_views is None else tta_views
+    source = "options" if (tta_views, logit_adjustment) != (None, None) else "run config"
+    return views, logit_adjustment or 0.0, source
+
+
 def evaluate_run(
     run_dir: Path,
     split: str = "test",
@@ -287,14 +299,7 @@ def evaluate_run(
             f"{dataset.name} has no labelled {split!r} images; labelled images per split: {listing}. "
             "Choose one with --split (train, val, test or all)"
         )
-    rule_file = Path(run_dir) / RULE_FILE
-    if tta_views is None and logit_adjustment is None and rule_file.is_file():
-        views, tau = _stored_rule(rule_file)
-        rule_source = str(rule_file)
-    else:
-        views = trainer.config.tta_views if tta_views is None else tta_views
-        tau = logit_adjustment or 0.0
-        rule_source = "options" if (tta_views, logit_adjustment) != (None, None) else "run config"
+    views, tau, rule_source = _decision_rule(Path(run_dir), trainer, tta_views, logit_adjustment)
     probs = trainer.predict(records, views=views)
     if tau > 0:  # the prior of the data the model was trained on, whatever it is evaluated on
         own = dataset
