@@ -7,7 +7,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-annotation-walkthrough}" rounds="${2:-3}" budget="${3:-20}"
 data="$repo/src/lesionlab/demo_data/isic2017"
-export OMP_NUM_THREADS=1 LESIONLAB_PROJECT_TOKEN="walkthrough-token-$RANDOM$RANDOM$RANDOM"
+export OMP_NUM_THREADS=1
 rm -rf "$out"; mkdir -p "$out/images"
 cp "$data"/ISIC-2017_Training_Data/*.jpg "$out/images/"
 lesionlab project init "$out/proj" --images "$out/images" --classes other,melanoma
@@ -18,6 +18,8 @@ config = yaml.safe_load(open(path))
 config["train"]["num_threads"] = 1  # kind to a shared machine
 open(path, "w").write(yaml.safe_dump(config, sort_keys=False))
 PY
+link=$(lesionlab project invite "$out/proj" script --role annotator | head -1)
+export WALKTHROUGH_TOKEN="${link##*token=}"
 port=$(python -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 for round in $(seq "$rounds"); do
   lesionlab project propose "$out/proj" --budget "$budget"
@@ -28,7 +30,7 @@ import csv, os, sys, time
 import httpx
 url, truth_csv = f"http://127.0.0.1:{sys.argv[1]}", sys.argv[2]
 truth = {r["image_id"]: int(float(r["melanoma"])) for r in csv.DictReader(open(truth_csv))}
-auth = {"Authorization": f"Bearer {os.environ['LESIONLAB_PROJECT_TOKEN']}"}
+auth = {"Authorization": f"Bearer {os.environ['WALKTHROUGH_TOKEN']}"}
 for _ in range(600):
     try:
         httpx.get(f"{url}/api/project", headers=auth).raise_for_status()
@@ -36,9 +38,9 @@ for _ in range(600):
     except httpx.TransportError:
         time.sleep(0.2)
 n = 0
-while items := httpx.get(f"{url}/api/queue", params={"annotator": "script"}, headers=auth).json()["items"]:
+while items := httpx.get(f"{url}/api/queue", headers=auth).json()["items"]:
     image_id = items[0]["image_id"]
-    body = {"image_id": image_id, "label": truth[image_id], "annotator": "script"}
+    body = {"image_id": image_id, "label": truth[image_id], "request_id": f"walkthrough-{image_id}"}
     httpx.post(f"{url}/api/labels", headers=auth, json=body).raise_for_status()
     n += 1
 print(f"labelled {n} image(s) through the API")
