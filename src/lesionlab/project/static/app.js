@@ -20,7 +20,7 @@ function switchTab(tab) {
   for (const name of ["label", "review", "adjudicate"]) $(`${name}-view`).hidden = name !== tab;
   if (tab === "review") loadFlags();
   else if (tab === "adjudicate") loadAdjudication();
-  else loadQueue();
+  else if (!state.item) loadQueue(); // back to the image (and drawing) left on screen, if any
 }
 
 // Keys act on the image only when nothing else would take them: a text field, a select or a focused
@@ -34,7 +34,7 @@ function takesKeys(event) {
 }
 
 function onKey(event) {
-  if (view !== "label" || takesKeys(event) || event.altKey) return;
+  if (view !== "label" || takesKeys(event) || event.altKey || event.isComposing) return;
   const key = event.key.toLowerCase();
   const seg = state.project.task === "segmentation";
   if (event.ctrlKey || event.metaKey) {

@@ -126,6 +126,9 @@ export class MaskEditor {
     const bitmap = await createImageBitmap(await response.blob());
     if (signal.aborted) throw new DOMException("superseded", "AbortError");
     const { width, height } = this.canvas;
+    if (bitmap.width !== width || bitmap.height !== height) { // never stretched onto the image
+      throw new Error(`the stored mask is ${bitmap.width}x${bitmap.height} but the image ${width}x${height}`);
+    }
     const off = document.createElement("canvas");
     off.width = width;
     off.height = height;
