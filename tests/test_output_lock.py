@@ -158,6 +158,32 @@ def test_the_lock_is_reentrant_in_one_process_and_released_at_the_end(tmp_path: 
     assert subprocess.run([sys.executable, "-c", code], env=_env(), timeout=60).returncode == 0
 
 
+def test_a_finished_command_leaves_no_lock_file_nor_an_empty_folder_it_created(tmp_path: Path) -> None:
+    with output_lock(tmp_path / "new" / "out"):
+        pass
+    assert not (tmp_path / "new").exists()  # e.g. a train refused for a bad backbone leaves nothing
+    with output_lock(tmp_path / "kept") as lock:
+        (tmp_path / "kept" / "results.json").write_text("{}")
+    assert not lock.exists() and [p.name for p in (tmp_path / "kept").iterdir()] == ["results.json"]
+
+
+def test_a_lock_on_a_file_its_holder_removed_does_not_count(tmp_path: Path) -> None:
+    """The holder removes the lock file as it ends; a process that opened it just before must not count
+    the lock it then takes on the removed file (another may hold the new one)."""
+    from lesionlab.locking import _still_named
+
+    path = tmp_path / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        assert _still_named(path, fd)
+        path.unlink()
+        assert not _still_named(path, fd)
+        path.touch()  # a new lock file under the same name
+        assert not _still_named(path, fd)
+    finally:
+        os.close(fd)
+
+
 def _children(pid: int) -> list[int]:
     """Live child processes of `pid` that are `multiprocessing` spawned workers (from /proc)."""
     found = []

@@ -88,10 +88,12 @@ def _release(path: Path, fd: int, created: list[Path]) -> None:
 
 def _acquire(path: Path, what: str) -> int:
     folder = path.parent
-    while True:
+    for _ in range(100):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # less the umask, like any user file
+        except FileNotFoundError:  # a finishing holder removed the folder it had created: again
+            continue
         except OSError as exc:
             raise ConfigError(
                 f"cannot write to the {what} {folder} ({exc.strerror or exc}): choose a writable one"
@@ -106,6 +108,8 @@ def _acquire(path: Path, what: str) -> int:
         if _still_named(path, fd):
             break
         os.close(fd)  # its holder removed that file as it finished: lock the one the path names now
+    else:
+        raise ConfigError(f"cannot lock the {what} {folder}: other processes keep removing it or its lock")
     record = {
         "pid": os.getpid(),
         "command": command_line(),
