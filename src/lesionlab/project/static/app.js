@@ -16,6 +16,7 @@ let editor;
 
 function switchTab(tab) {
   view = tab;
+  say(""); // the last action's outcome belongs to the tab it was done on
   for (const b of document.querySelectorAll(".tab")) b.classList.toggle("active", b.dataset.tab === tab);
   for (const name of ["label", "review", "adjudicate"]) $(`${name}-view`).hidden = name !== tab;
   if (tab === "review") loadFlags();
