@@ -2,8 +2,8 @@
 # docs/annotation.md's team walk-through, end to end, on the 240 ISIC 2017 training images shipped with
 # lesionlab: a project with overlap 2, two annotators (ana, ben) and a reviewer (rev) invited, one proposal
 # round labelled by both annotators through the server's API (ana gives the ground truth, ben disagrees on
-# every fifth image), the reviewer decides the disagreements (the ground truth), then status and a model
-# trained on the consensus. Reproduces the outputs quoted in the docs (the browser side is
+# every fifth image), status, the reviewer decides the disagreements (the ground truth), then a model
+# trained on the consensus and status again. Reproduces the outputs quoted in the docs (the browser side is
 # tests/test_page_team.py, which also takes the screenshots).
 #   scripts/annotation_team_walkthrough.sh [OUT=annotation-team] [BUDGET=20]
 set -euo pipefail
@@ -31,7 +31,7 @@ port=$(python -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); pr
 lesionlab project serve "$out/proj" --port "$port" > "$out/serve.log" 2>&1 &
 server=$!
 python - "$port" "$data/ISIC-2017_Training_Part3_GroundTruth.csv" "$out" <<'PY'
-import csv, re, sys, time, uuid
+import csv, re, subprocess, sys, time, uuid
 from pathlib import Path
 import httpx
 url, truth_csv, out = f"http://127.0.0.1:{sys.argv[1]}", sys.argv[2], Path(sys.argv[3])
@@ -57,6 +57,7 @@ for who in ("ana", "ben"):
         httpx.post(f"{url}/api/labels", headers=auth[who], json=body).raise_for_status()
         n += 1
     print(f"{who} labelled {n} image(s) through the API")
+print(subprocess.run(["lesionlab", "project", "status", str(out / "proj")], capture_output=True, text=True).stdout)
 disputes = httpx.get(f"{url}/api/adjudication", headers=auth["rev"]).json()["items"]
 for item in disputes:
     body = {"image_id": item["image_id"], "label": truth[item["image_id"]], "request_id": uuid.uuid4().hex}
@@ -64,6 +65,5 @@ for item in disputes:
 print(f"rev decided {len(disputes)} disagreement(s) through the API")
 PY
 kill "$server"; wait "$server" || true
-lesionlab project status "$out/proj"
 lesionlab project train "$out/proj"
 lesionlab project status "$out/proj"
