@@ -397,3 +397,28 @@ def test_a_project_of_the_first_schema_upgrades_with_its_labels(tmp_path: Path) 
     with open_project(tmp_path / "proj") as project:
         assert project.store.revision == "0002"
         assert project.store.labels() == {"img_000": 1} and project.store.annotators() == {"old hand": 1}
+
+
+def test_eight_people_saving_one_image_at_once_leave_exactly_overlap_standing(project) -> None:
+    """The overlap check and the insert are one transaction under the image row's lock: of 8 people
+    saving the same image at the same moment with overlap 2, exactly 2 are stored, 6 refused."""
+    import threading
+
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def save(n: int) -> None:
+        barrier.wait()
+        try:
+            project.store.add_annotation("img_005", n % 2, f"person{n}", overlap=2)
+            outcomes.append("stored")
+        except Conflict:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused"] * 6 + ["stored"] * 2
+    assert len(project.store.standing()["img_005"].raters) == 2
