@@ -79,8 +79,17 @@ def test_enter_while_the_next_image_loads_saves_nothing_on_it(browser, tmp_path:
         assert [a.annotator for a in expert(server.project_dir, first)] == ["ann"]
 
 
+def tab_to(page, testid: str, presses: int = 60) -> None:
+    """Move the keyboard focus to an element with the Tab key, as a keyboard user does."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.dataset.testid") == testid:
+            return
+    raise AssertionError(f"Tab never reached {testid}")
+
+
 def test_one_action_stores_one_annotation_and_undo_is_said_only_once_done(browser, tmp_path: Path) -> None:
-    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=4) as (server, ids):
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=5) as (server, ids):
         page = open_page(browser, server, "ann")
         wait_shown(page, ids[0])
         paint_rect(page, (10, 10, 60, 50), SIZE, SIZE)
@@ -92,32 +101,37 @@ def test_one_action_stores_one_annotation_and_undo_is_said_only_once_done(browse
         page.get_by_test_id("save").click()  # the mouse on Save, then Enter: still one mask
         page.keyboard.press("Enter")
         wait_shown(page, ids[2])
-        assert len(expert(server.project_dir, ids[0])) == 1
-        assert len(expert(server.project_dir, ids[1])) == 1
-        assert expert(server.project_dir, ids[2]) == []
+        paint_rect(page, (20, 30, 80, 70), SIZE, SIZE)
+        tab_to(page, "save")  # Enter on a Save button that has the focus: its click, once
+        page.keyboard.press("Enter")
+        page.keyboard.press("Enter")
+        wait_shown(page, ids[3])
+        for image_id in ids[:3]:
+            assert len(expert(server.project_dir, image_id)) == 1, image_id
+        assert expert(server.project_dir, ids[3]) == []
 
         page.keyboard.press("Enter")  # nothing drawn: an empty mask is not saved by accident
         expect(message(page)).to_contain_text("No lesion (N)")
-        assert expert(server.project_dir, ids[2]) == []
+        assert expert(server.project_dir, ids[3]) == []
         page.keyboard.press("n")
-        expect(message(page)).to_have_text(f"no lesion saved for {ids[2]}")
-        (none,) = expert(server.project_dir, ids[2])
-        assert none.has_mask and not stored_mask(server.project_dir, ids[2], "ann").any()
+        expect(message(page)).to_have_text(f"no lesion saved for {ids[3]}")
+        (none,) = expert(server.project_dir, ids[3])
+        assert none.has_mask and not stored_mask(server.project_dir, ids[3], "ann").any()
 
         held = hold_route(page, "**/api/undo")
         page.keyboard.press("u")
         wait_held(page, held)
-        expect(message(page)).to_have_text(f"no lesion saved for {ids[2]}")  # not "undone" before the answer
+        expect(message(page)).to_have_text(f"no lesion saved for {ids[3]}")  # not "undone" before the answer
         release(page, "**/api/undo", held)
-        expect(message(page)).to_have_text(f"undone: {ids[2]}")
-        wait_shown(page, ids[2])  # back on screen, to annotate again
+        expect(message(page)).to_have_text(f"undone: {ids[3]}")
+        wait_shown(page, ids[3])  # back on screen, to annotate again
         page.keyboard.press("u")
-        expect(message(page)).to_have_text(f"undone: {ids[1]}")
+        expect(message(page)).to_have_text(f"undone: {ids[2]}")
         page.context.close()
         masks = standing(server.project_dir, "mask")
-        assert "ann" not in masks.get(ids[2], {}) and "ann" not in masks.get(ids[1], {})
-        assert "ann" in masks[ids[0]]
-        assert [a.retracted for a in expert(server.project_dir, ids[1])] == [True]
+        assert "ann" not in masks.get(ids[3], {}) and "ann" not in masks.get(ids[2], {})
+        assert "ann" in masks[ids[0]] and "ann" in masks[ids[1]]
+        assert [a.retracted for a in expert(server.project_dir, ids[2])] == [True]
 
 
 def test_keys_in_a_field_or_after_clicking_a_class_never_label(browser, tmp_path: Path) -> None:
