@@ -422,3 +422,26 @@ def test_eight_people_saving_one_image_at_once_leave_exactly_overlap_standing(pr
         t.join()
     assert sorted(outcomes) == ["refused"] * 6 + ["stored"] * 2
     assert len(project.store.standing()["img_005"].raters) == 2
+
+
+def test_ten_people_asking_at_once_for_eight_images_never_share_one(project) -> None:
+    """Handing out a queue's first image leases it in the same transaction, under the image row's lock."""
+    import threading
+
+    ids = project.store.image_ids()[:8]
+    project.store.add_round("coreset", None, 8, 0, [(i, None, None) for i in ids])
+    barrier = threading.Barrier(10)
+    firsts: list[str | None] = [None] * 10
+
+    def take(n: int) -> None:
+        barrier.wait()
+        items = project.store.take(f"person{n}")
+        firsts[n] = items[0][1] if items else None
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    given = [f for f in firsts if f is not None]
+    assert sorted(given) == sorted(ids) and firsts.count(None) == 2
