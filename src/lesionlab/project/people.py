@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from lesionlab.errors import DataError
 from lesionlab.project.exceptions import Conflict, Invalid, NotFound
@@ -64,16 +65,19 @@ def invite(where: Where, name: str, role: str = "annotator", new_token: bool = F
     a revoked person is let in again."""
     store, name = _store(where), _check(name, role)
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    with store.session() as s:
-        row = s.scalar(select(Person).where(func.lower(Person.name) == name.casefold()).with_for_update())
-        if row is not None and not new_token:
-            raise Conflict(
-                f"{row.name!r} is invited already ({row.role}); give --new-token to replace their token"
-            )
-        if row is None:
-            s.add(Person(name=name, role=role, token_sha256=hash_token(token)))
-        else:
-            row.token_sha256, row.role, row.revoked_at = hash_token(token), role, None
+    try:
+        with store.session() as s:
+            row = s.scalar(select(Person).where(func.lower(Person.name) == name.lower()).with_for_update())
+            if row is not None and not new_token:
+                raise Conflict(
+                    f"{row.name!r} is invited already ({row.role}); give --new-token to replace their token"
+                )
+            if row is None:
+                s.add(Person(name=name, role=role, token_sha256=hash_token(token)))
+            else:
+                row.token_sha256, row.role, row.revoked_at = hash_token(token), role, None
+    except IntegrityError as exc:  # the same name invited at the same moment by someone else
+        raise Conflict(f"{name!r} was just invited by someone else; run the command again") from exc
     return token
 
 
