@@ -119,6 +119,7 @@ async function decide(item, payload, button) {
     await loadAdjudication();
   } catch (err) {
     say(refusal(`record the decision on ${item.image_id}`, err), true);
+    if (err.status !== 0) delete card.dataset.requestId; // refused: nothing stored, a new decision is new
     card.classList.remove("busy");
     for (const b of card.querySelectorAll("button")) b.disabled = false;
   }
