@@ -71,6 +71,7 @@ def test_init_propose_label_train_propose_export_import(tmp_path: Path, offline_
     assert (proj / "models" / "v0001" / "model.pt").is_file()
     metrics = json.loads((proj / "models" / "v0001" / "metrics.json").read_text())
     assert metrics["n_labels"] == 12 and 0.0 <= metrics["metrics"]["auc"] <= 1.0
+    assert metrics["left_out"] == {"unresolved": 0, "incomplete": 0}
     low, high = metrics["metrics"]["ci95"]["auc"]
     assert low <= metrics["metrics"]["auc"] <= high
 

@@ -211,7 +211,7 @@ def train(
             f"model v{result.version} on {result.n_labels} labels ({result.seconds:.0f} s): "
             f"{primary} {shown} by {result.method}; saved {result.checkpoint}"
         )
-        _say(_left_out(project.consensus_counts()))
+        _say(_left_out(result.left_out))
 
 
 @project_app.command("audit")

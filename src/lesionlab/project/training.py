@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class TrainResult:
     method: str
     metrics: dict[str, Any]
     seconds: float
+    left_out: dict[str, int] = field(default_factory=dict)  # annotated images without a usable consensus
 
 
 def _folds(labels: np.ndarray, wanted: int) -> int:
@@ -163,9 +164,14 @@ def _train_project(project: Project, folds: int | None, show_progress: bool) -> 
     start = time.perf_counter()
     segmentation = project.config.task == "segmentation"
     records = project.records(labelled_only=True)
+    counts = project.consensus_counts()
+    left_out = {k: counts.get(k, 0) for k in ("unresolved", "incomplete")}
     if not records:
         what = "masks" if segmentation else "labels"
-        raise DataError(f"the project has no {what} yet; annotate the proposed images first")
+        raise DataError(
+            f"the project has no {what} with a consensus yet ({left_out['unresolved']} unresolved, "
+            f"{left_out['incomplete']} short of their overlap); annotate the proposed images first"
+        )
     classes = project.classes
     cv = _segmentation_cv if segmentation else _classification_cv
     metrics, k = cv(project, records, folds or project.config.folds, show_progress)
@@ -185,9 +191,10 @@ def _train_project(project: Project, folds: int | None, show_progress: bool) -> 
             "metrics": metrics,
             "epochs": fit.best_epoch,
             "seconds": round(seconds, 1),
+            "left_out": left_out,
             "train": project.config.train.model_dump(mode="json"),
         },
     )
     rel = checkpoint.relative_to(project.dir).as_posix()
     version = project.store.add_model_version(rel, len(records), method, metrics)
-    return TrainResult(version, rel, len(records), method, metrics, seconds)
+    return TrainResult(version, rel, len(records), method, metrics, seconds, left_out)
