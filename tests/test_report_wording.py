@@ -42,6 +42,8 @@ def test_a_saving_above_random_keeps_its_number_and_caveat() -> None:
     assert saving_text(base | {"significant": False}) == "25.0% (not significant)"
     assert saving_text(base | {"significant": None}) == "25.0% (untested)"
     assert saving_text(None) == "n/a" and saving_text(base | {"value": None}) == "n/a"
+    more = base | {"value": -0.08, "significant": False}
+    assert saving_text(more) == "no saving: 8.0% more labels than random (not significant)"
 
 
 def test_the_audit_never_suggests_the_given_label(tmp_path: Path) -> None:

@@ -247,8 +247,9 @@ NO_SAVING = "no saving: ALC below random's"
 
 
 def saving_text(saving: dict | None) -> str:
-    """A saving vs random as a report says it: '12.5 %', with '(not significant)' or '(untested)' when
-    no paired test backs it, and never a saving when the strategy's ALC is below random's."""
+    """A saving vs random as a report says it: '12.5%', with '(not significant)' or '(untested)' when
+    no paired test backs it; never a saving when the strategy's ALC is below random's, nor when it
+    needs more labels than random ('no saving: 8.0% more labels than random')."""
     if saving is None:
         return "n/a"
     if saving.get("alc_below_random"):
@@ -256,7 +257,7 @@ def saving_text(saving: dict | None) -> str:
     value = number(saving.get("value"))
     if value is None:
         return "n/a"
-    text = f"{value:.1%}"
+    text = f"{value:.1%}" if value >= 0 else f"no saving: {-value:.1%} more labels than random"
     if saving.get("significant"):
         return text
     return text + (" (untested)" if saving.get("significant") is None else " (not significant)")
