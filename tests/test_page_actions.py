@@ -3,8 +3,9 @@ class of fault, each through real keys and mouse in headless Chromium against `l
 
 - stale canvas: Enter while the next image is still loading saves nothing (the drawing was bound to the
   image it was drawn on, and the new image's canvas starts empty);
-- double save / false undo: one action is one stored annotation (Enter twice, a clicked Save then Enter),
-  an empty mask needs No lesion, and "undone" is said only after the server retracted it;
+- double save / false undo: one action is one stored annotation (Enter twice, a clicked Save then Enter,
+  Enter on a focused Save, a retry after a lost answer), an empty mask needs No lesion, and "undone" is
+  said only after the server retracted it;
 - focus: keys typed into a field, or Space/Enter after clicking a class, never label an image; canvas
   undo (per stroke) is not label undo;
 - undisplayable images: nothing can be labelled that the page could not show; Skip still works;
@@ -132,6 +133,30 @@ def test_one_action_stores_one_annotation_and_undo_is_said_only_once_done(browse
         assert "ann" not in masks.get(ids[3], {}) and "ann" not in masks.get(ids[2], {})
         assert "ann" in masks[ids[0]] and "ann" in masks[ids[1]]
         assert [a.retracted for a in expert(server.project_dir, ids[2])] == [True]
+
+
+def test_a_save_whose_answer_was_lost_is_retried_as_the_same_action(browser, tmp_path: Path) -> None:
+    def lose_answer(route) -> None:  # the server gets the mask and stores it; its answer never arrives
+        if route.request.method == "PUT":
+            route.fetch()
+            route.abort()
+        else:
+            route.continue_()
+
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=2) as (server, ids):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        paint_rect(page, (10, 10, 60, 50), SIZE, SIZE)
+        page.route("**/api/masks/**", lose_answer)
+        page.keyboard.press("Enter")
+        expect(message(page)).to_contain_text("did not answer")
+        page.unroute("**/api/masks/**")
+        assert len(expert(server.project_dir, ids[0])) == 1  # stored, though the page never heard
+        page.keyboard.press("Enter")  # the retry: the same request id, so the same annotation
+        expect(message(page)).to_have_text(f"mask saved for {ids[0]}")
+        wait_shown(page, ids[1])
+        page.context.close()
+        assert len(expert(server.project_dir, ids[0])) == 1
 
 
 def test_keys_in_a_field_or_after_clicking_a_class_never_label(browser, tmp_path: Path) -> None:
