@@ -126,14 +126,14 @@ class Project:
         ]
         if not labelled_only:
             return out
-        if self.config.task == "segmentation":
+        if self.store.kind == "mask":
             return [r for r in out if r.mask_path is not None]
         return [r for r in out if r.label is not None]
 
     def consensus_counts(self) -> dict[str, int]:
         """How many annotated images have each consensus status, for the task's kind of annotation
         (what `train` and `export` report as left out: "unresolved", "incomplete")."""
-        if self.config.task == "segmentation":
+        if self.store.kind == "mask":
             statuses = [m.consensus.status for m in mask_files.mask_consensus_all(self).values()]
         else:
             statuses = [c.status for c, _ in self.store.label_consensus().values()]

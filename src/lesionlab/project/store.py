@@ -59,7 +59,8 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
 
     @property
     def kind(self) -> str:
-        """What an annotation of this project's task is: a "label" or a "mask"."""
+        """What an annotation of this project's task is: a "label" or a "mask". The one place the store and
+        the services decide by task (consensus, queue, progress and adjudication all follow it)."""
         return "mask" if self.task == "segmentation" else "label"
 
     @contextmanager
@@ -163,7 +164,7 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
         people can never both take an image's last slot.
         """
         if label is not None:
-            if self.task == "segmentation" and source != "adjudication":
+            if self.kind == "mask" and source != "adjudication":
                 raise DataError(
                     f"cannot give {image_id!r} a class label: this is a segmentation project, its "
                     "annotations are masks (draw one on the page, or import a folder of "

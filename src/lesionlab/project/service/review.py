@@ -70,7 +70,7 @@ def _label_queue(project: Project) -> dict[str, tuple[Any, Any]]:
 
 def needs_review(project: Project, st: Any) -> bool:
     """Whether one image's standing annotations (of the task's kind) wait for a reviewer."""
-    if project.config.task == "segmentation":
+    if project.store.kind == "mask":
         return mask_files.consensus_of(project, st).consensus.needs_review
     labels = [a.label for a in st.raters.values()]
     decided = st.adjudication.label if st.adjudication is not None else None
@@ -79,7 +79,7 @@ def needs_review(project: Project, st: Any) -> bool:
 
 def adjudication_queue(project: Project) -> list[dict[str, Any]]:
     """Unresolved images first, then majorities with a dissenting vote, each with everyone's answer."""
-    segmentation = project.config.task == "segmentation"
+    segmentation = project.store.kind == "mask"
     waiting = _mask_queue(project) if segmentation else _label_queue(project)
     rows = {r.image_id: r for r in project.store.images(status="ok")}
     items = []
