@@ -1,5 +1,7 @@
 """A user's own folder of images plus a CSV (`image_id,label[,split][,group]`).
 
+With masks (segmentation) the `label` column may be left out: every row is then of one class, `lesion`.
+
 Empty label cells are allowed: an annotation project starts with unlabelled images (training needs the
 train split labelled; `LabeledDataset.require_labels` says which are not). Labels that differ only in case
 or surrounding spaces are one class, spelled as first seen. For two classes the order is
@@ -46,6 +48,8 @@ NEGATIVE_WORDS = frozenset(
 )
 _NEGATIVE_PREFIX = re.compile(r"^(?:not_|no_|non_?)")
 _HOW_TO_SET = "set data.options.positive (or --positive) to choose"
+# The class of every row of a segmentation folder whose CSV has no label column (its masks are its labels).
+SEGMENTATION_CLASS = "lesion"
 
 
 def load_folder(
@@ -65,7 +69,10 @@ def load_folder(
     images, csv = Path(images), Path(csv)
     check_mask_pattern(mask_pattern)
     index = ImageIndex([require_dir(images, "image")])
-    rows = read_csv(csv, ("image_id", "label"), what="labels CSV")
+    rows = read_csv(csv, ("image_id",) if masks is not None else ("image_id", "label"), what="labels CSV")
+    if masks is not None and rows and all("label" not in row for _, row in rows):
+        for _, row in rows:  # masks are the annotations: one nominal class, so nothing else is needed
+            row["label"] = SEGMENTATION_CLASS
     spelling = _spellings(rows, classes, csv)
     parsed: list[tuple[str, Path, str | None, str, str]] = []
     missing: list[tuple[str, int]] = []
