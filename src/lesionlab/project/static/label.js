@@ -51,14 +51,14 @@ function progress(data) {
   const p = data.progress || {};
   const overlap = state.project.overlap || 1;
   const proposed = p.proposed || 0;
-  const complete = p.complete ?? p.labelled ?? 0;
+  const complete = p.complete || 0;
   $("progress-bar").style.width = `${proposed ? Math.round((100 * complete) / proposed) : 0}%`;
   const each = overlap > 1 ? ` (each by ${overlap} people)` : "";
   const disputed = p.adjudication ? ` · ${p.adjudication} waiting for adjudication` : "";
   $("progress-text").textContent =
     `${complete} of ${proposed} proposed images annotated${each}${disputed} · ${data.remaining} waiting for you`;
   const mine = data.mine || {};
-  const n = typeof mine === "number" ? mine : mine.annotations || 0;
+  const n = mine.annotations || 0;
   const secs = mine.median_seconds;
   $("mine").textContent = `you: ${n} annotation${n === 1 ? "" : "s"}` +
     (secs != null ? ` · median ${secs.toFixed(1)} s per image` : "");
@@ -113,7 +113,6 @@ export async function show(item) {
     if (isSegmentation()) source = await editor.load(item.image_id, signal);
     if (seq !== state.seq) return;
     state.bound = { image_id: item.image_id, width: size.width, height: size.height };
-    state.shownAt = performance.now();
     stageStatus("");
     $("mask-note").textContent = source === "model" ? "the model's proposal: correct it, then save" : "";
     editor.reset();
