@@ -89,6 +89,8 @@ def test_the_name_comes_from_the_token_and_roles_are_enforced(project) -> None:
         needed = "admin" if path == "/api/people" else "reviewer"
         assert f"needs the {needed} role; ana is annotator" in refused.json()["detail"]
     assert rev.get("/api/flags").status_code == 200 and rev.get("/api/agreement").status_code == 200
+    assert ana.get("/api/status").json()["agreement"] is None  # the figures are for reviewers
+    assert rev.get("/api/status").json()["agreement"]["overlap"] == 1
     assert rev.get("/api/people").status_code == 403
     people = boss.get("/api/people").json()["people"]
     assert [(p["name"], p["role"]) for p in people] == list(PEOPLE.items())

@@ -40,7 +40,9 @@ def _versions(project: Project) -> list[dict[str, Any]]:
     return versions
 
 
-def project_status(project: Project, check_images: bool = True) -> dict[str, Any]:
+def project_status(project: Project, check_images: bool = True, agreement: bool = True) -> dict[str, Any]:
+    """Everything `project status` shows, as JSON-able numbers; `agreement=False` leaves the agreement
+    figures out (the server's answer to an annotator)."""
     problems = (
         project.check_images()
         if check_images
@@ -51,7 +53,7 @@ def project_status(project: Project, check_images: bool = True) -> dict[str, Any
         ]
     )
     from lesionlab.project import mask_files
-    from lesionlab.project.service.review import agreement
+    from lesionlab.project.service.review import agreement as agreement_of
 
     images = project.store.images()
     entries = project.store.label_entries()
@@ -79,7 +81,7 @@ def project_status(project: Project, check_images: bool = True) -> dict[str, Any
         },
         "overlap": project.config.overlap,
         "consensus": project.consensus_counts(),
-        "agreement": agreement(project),
+        "agreement": agreement_of(project) if agreement else None,
         "rounds": [
             {
                 "round": r.id,
@@ -144,11 +146,13 @@ def _num(value: float | None, digits: int = 2) -> str:
 
 def _team_lines(status: dict[str, Any]) -> list[str]:
     """Consensus counts, agreement and per-annotator figures, for the terminal."""
-    counts, agr = status["consensus"], status["agreement"]
+    counts, agr = status["consensus"], status["agreement"] or {}
     lines = []
     if counts:
         shown = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
         lines.append(f"overlap {status['overlap']}: {shown}")
+    if not agr:
+        return lines
     if agr["fleiss_kappa"] is not None:
         lines.append(
             f"agreement: Fleiss' kappa {_num(agr['fleiss_kappa'], 3)} over {agr['fleiss_items']} images "

@@ -45,8 +45,9 @@ def project_info(project: ProjectDep, _caller: Anyone) -> dict[str, Any]:
 
 
 @router.get("/api/status")
-def status(project: ProjectDep, _caller: Anyone) -> dict[str, Any]:
-    return project_status(project, check_images=False)
+def status(project: ProjectDep, caller: Anyone) -> dict[str, Any]:
+    """`project status --json`; the agreement figures only for reviewers and admins (as /api/agreement)."""
+    return project_status(project, check_images=False, agreement=caller.may("reviewer"))
 
 
 @router.get("/api/agreement")
