@@ -1,8 +1,8 @@
 """The annotation page never stores what the expert did not mean (issue 30, items 2-5 and 10), one test per
 class of fault, each through real keys and mouse in headless Chromium against `lesionlab project serve`:
 
-- stale canvas: Enter while the next image is still loading saves nothing (the drawing was bound to the
-  image it was drawn on, and the new image's canvas starts empty);
+- stale canvas: Enter (or a class key) while the next image is still loading saves nothing (the drawing
+  was bound to the image it was drawn on, and the new image's canvas starts empty);
 - double save / false undo: one action is one stored annotation (Enter twice, a clicked Save then Enter,
   Enter on a focused Save, a retry after a lost answer), an empty mask needs No lesion, and "undone" is
   said only after the server retracted it;
@@ -78,6 +78,23 @@ def test_enter_while_the_next_image_loads_saves_nothing_on_it(browser, tmp_path:
         page.context.close()
         assert expert(server.project_dir, ids[1]) == []
         assert [a.annotator for a in expert(server.project_dir, first)] == ["ann"]
+
+
+def test_a_class_key_while_the_next_image_loads_labels_nothing(browser, tmp_path: Path) -> None:
+    with served(tmp_path, {"ann": "annotator"}) as (server, ids):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        held = hold_route(page, "**/api/images/**")
+        page.keyboard.press("1")
+        expect(message(page)).to_have_text(f"{ids[0]}: other")
+        wait_held(page, held)
+        page.keyboard.press("2")  # the next image is not on screen yet: nothing may label it
+        expect(page.get_by_test_id("class-melanoma")).to_be_disabled()
+        release(page, "**/api/images/**", held)
+        wait_shown(page, ids[1])
+        expect(message(page)).to_have_text(f"{ids[0]}: other")
+        page.context.close()
+        assert [a.image_id for a in expert(server.project_dir)] == [ids[0]]
 
 
 def tab_to(page, testid: str, presses: int = 60) -> None:
