@@ -10,18 +10,16 @@ does not sit exactly on the image stores the stroke elsewhere, and the IoU drops
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from project_fixtures import free_port
+from project_fixtures import Server, auth
 
 CHROMIUM_ENV = "LESIONLAB_TEST_CHROMIUM"
 DOC_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
@@ -55,50 +53,17 @@ def launch_browser() -> Iterator:
         browser.close()
 
 
-@dataclass
-class PageServer:
-    """`lesionlab project serve` in its own process, for a project whose people are invited already."""
+class PageServer(Server):
+    """`lesionlab project serve` (project_fixtures' Server), with the invited people's tokens by name."""
 
-    project_dir: Path
-    log_path: Path
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-c", "from lesionlab.cli import main; main()", "project", "serve"]
-        cmd += [str(self.project_dir), "--port", str(self.port)]
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 (open while the server runs; closed by stop)
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 120) -> None:
-        import httpx
-
-        token = next(iter(self.tokens.values()))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the server exited: {self.log_path.read_text()}")
-            try:
-                answer = httpx.get(f"{self.url}/api/me", headers=self.auth(token), timeout=1)
-                if answer.status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the server did not start within {timeout} s: {self.log_path.read_text()}")
+    def __init__(self, project_dir: Path, log_path: Path, tokens: dict[str, str]) -> None:
+        self.project_dir = Path(project_dir)
+        self.tokens = tokens
+        super().__init__(self.project_dir, log_path)
 
     @staticmethod
     def auth(token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-        self.log.close()
+        return auth(token)
 
 
 def invite_all(project, people: dict[str, str]) -> dict[str, str]:
