@@ -116,7 +116,9 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
     # ------------------------------------------------------------------ the LabelStore protocol
     def image_ids(self) -> list[str]:
         """Ids of the usable images (corrupt or missing ones are left out)."""
-        return [r.image_id for r in self.images(status="ok")]
+        with self.session() as s:
+            query = select(ImageRow.image_id).where(ImageRow.status == "ok").order_by(ImageRow.key)
+            return list(s.scalars(query))
 
     def labeled_ids(self) -> list[str]:
         labels = self.labels()

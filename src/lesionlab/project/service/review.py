@@ -72,9 +72,11 @@ def needs_review(project: Project, st: Any) -> bool:
     """Whether one image's standing annotations (of the task's kind) wait for a reviewer."""
     if project.store.kind == "mask":
         return mask_files.consensus_of(project, st).consensus.needs_review
-    labels = [a.label for a in st.raters.values()]
-    decided = st.adjudication.label if st.adjudication is not None else None
-    return class_consensus(labels, project.config.overlap, decided).needs_review
+    labels = {a.label for a in st.raters.values()}
+    if st.adjudication is not None or len(st.raters) < project.config.overlap or len(labels) == 1:
+        return False  # decided, incomplete or unanimous: the common cases, without building a Consensus
+    answers = [a.label for a in st.raters.values()]
+    return class_consensus(answers, project.config.overlap).needs_review
 
 
 def adjudication_queue(project: Project) -> list[dict[str, Any]]:
