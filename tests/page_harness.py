@@ -73,11 +73,12 @@ def invite_all(project, people: dict[str, str]) -> dict[str, str]:
     return {name: invite(project, name, role) for name, role in people.items()}
 
 
-def open_page(browser, server: PageServer, name: str, width: int = 1100, height: int = 720):
-    """A fresh browser context (its own cookie) signed in as `name` through their personal link."""
+def open_page(browser, server: PageServer, name: str, width: int = 1100, height: int = 720, dpr: float = 1):
+    """A fresh browser context (its own cookie) signed in as `name` through their personal link;
+    `dpr` device pixels per CSS pixel (2 for a HiDPI screen)."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": width, "height": height})
+    context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=dpr)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{server.url}/?token={server.tokens[name]}")

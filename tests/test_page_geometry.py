@@ -99,11 +99,15 @@ def zoom_in_three_ways(page) -> None:
 
 
 @pytest.mark.parametrize(
-    ("person", "zoomed", "viewport"),
-    [("wide_zoom1", False, (1100, 720)), ("tall_zoomed", True, (900, 1000))],
+    ("person", "zoomed", "viewport", "dpr"),
+    [
+        ("wide_zoom1", False, (1100, 720), 1),
+        ("tall_zoomed", True, (900, 1000), 1),
+        ("odd_hidpi", True, (1013, 777), 2),  # a fractional stage size on a HiDPI screen
+    ],
 )
 def test_painted_region_is_the_stored_mask_for_every_image_shape(
-    browser, tmp_path: Path, person: str, zoomed: bool, viewport: tuple[int, int]
+    browser, tmp_path: Path, person: str, zoomed: bool, viewport: tuple[int, int], dpr: float
 ) -> None:
     make_shapes(tmp_path / "images")
     with init_project(
@@ -120,7 +124,7 @@ def test_painted_region_is_the_stored_mask_for_every_image_shape(
     server = PageServer(tmp_path / "proj", tmp_path / "server.log", tokens)
     intended: dict[str, np.ndarray] = {}
     try:
-        page = open_page(browser, server, person, *viewport)
+        page = open_page(browser, server, person, *viewport, dpr=dpr)
         for _ in SHAPES:
             image_id = wait_shown(page)
             width, height = SHAPES[image_id]

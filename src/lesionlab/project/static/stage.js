@@ -32,9 +32,11 @@ export class Stage {
   }
 
   layout() {
-    // offsetWidth does not change when scroll bars appear, so zooming cannot feed back into the layout.
-    this.box.style.width = `${this.stage.offsetWidth * this.zoom}px`;
-    this.box.style.height = `${this.stage.offsetHeight * this.zoom}px`;
+    // The stage's outer size does not change when scroll bars appear, so zooming cannot feed back into
+    // the layout; whole pixels, so a fractional stage size never overflows at zoom 1.
+    const outer = this.stage.getBoundingClientRect();
+    this.box.style.width = `${Math.floor(outer.width) * this.zoom}px`;
+    this.box.style.height = `${Math.floor(outer.height) * this.zoom}px`;
     const r = this.contentRect();
     Object.assign(this.canvas.style, {
       left: `${r.left}px`, top: `${r.top}px`, width: `${r.width}px`, height: `${r.height}px`,
