@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from lesionlab.cli_args import refuse_blank_arguments
 from lesionlab.cli_cache import cache_app
 from lesionlab.cli_project import project_app
 from lesionlab.cli_score import score
@@ -433,6 +434,7 @@ def _print_metrics(metrics: dict, title: str, ci: dict | None = None) -> None:
 def main() -> None:
     """Entry point: run the app; a LesionlabError (or a full disk anywhere) is one line on stderr, exit 2."""
     try:
+        refuse_blank_arguments(sys.argv[1:])
         app()
     except Exception as exc:
         message = user_message(exc)
