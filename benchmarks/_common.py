@@ -89,6 +89,17 @@ def summarize_values(rows: list[dict[str, float]], keys: list[str]) -> dict[str,
     }
 
 
+def saving_cell(block: dict[str, Any], baseline_alc: float, key: str = "saving_vs_random") -> str:
+    """A saving vs the baseline as a table cell ('+12%'), never a saving when the row's mean ALC is below
+    the baseline's (a curve can touch the baseline's best first and still lie below it), as reports say."""
+    saving = block.get(key) or {}
+    if saving.get("value") is None:
+        return "—"
+    if block["alc"]["mean"] < baseline_alc:
+        return "no saving (ALC below)"
+    return f"{saving['value']:+.0%}"
+
+
 def fmt(stat: dict[str, float]) -> str:
     return f"{stat['mean']:.3f} ± {stat['se']:.3f}"
 

@@ -33,7 +33,7 @@ from _al_common import (
     p_text,
     strategy_block,
 )
-from _common import RESULTS, base_parser, write_outputs
+from _common import RESULTS, base_parser, saving_cell, write_outputs
 from lesionlab.evaluation.report import summarize, write_report
 
 TASKS = ("melanoma", "seborrheic_keratosis")
@@ -73,7 +73,7 @@ def verdict(block: dict, n_seeds: int) -> list[str]:
             word = "does not beat"
         sav_s = (
             ""
-            if sav is None
+            if sav is None or diff < 0
             else f", {sav:.0%} fewer labels than random to reach its best mean ({sav_info['target']:.3f})"
         )
         lines.append(
@@ -133,8 +133,7 @@ def main() -> None:
         for name in ["random", "least_confidence", "entropy", "margin", "bald"]:
             b = block[name]
             cells = " | ".join(f"{p[metric]['mean']:.3f} ± {p[metric]['se'] or 0:.3f}" for p in b["curve"])
-            sav = b["saving_vs_random"]
-            sav_s = f"{sav['value']:+.0%}" if sav and sav.get("value") is not None else "—"
+            sav_s = saving_cell(b, block["random"]["alc"]["mean"])
             vs = b["vs_random"] or {}
             p_s = (
                 "—"

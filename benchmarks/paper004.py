@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from _al_common import FREEZE_STAGES, finished_or_run, full_data_entry, labels_text, load_results, means
-from _common import RESULTS, base_parser, fmt, write_outputs
+from _common import RESULTS, base_parser, fmt, saving_cell, write_outputs
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.evaluation.acft_report import balance_figure, save_png
 from lesionlab.evaluation.acft_report import positive_share as acft_positive_share
@@ -273,15 +273,15 @@ def summary_lines(
         "| positives among the picks (batches 1-3) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    rft_alc = blocks["rft"]["alc"]["mean"] if "rft" in blocks else float("-inf")
     for row, b in blocks.items():
-        sv = (b.get("saving_vs_rft") or {}).get("value")
         share = ", ".join(f"{s:.2f}" for s in b["positive_share_selected"][:3])
         spr = b["seconds_per_round"]
         secs = fmt(spr["train"]) + (f" ({fmt(spr['train_cpu'])} CPU)" if spr["train_cpu"] else "")
         md.append(
             f"| {row} | {(b['strategy'] + ' ' + _params(b['strategy_params'])).strip()} | {b['learning']} | "
             f"{fmt(b['alc'])} | {fmt(b['first_round'])} | {fmt(b['gain_to_last_round'])} | "
-            f"{labels_text(b)} | {'—' if sv is None else f'{sv:+.0%}'} | {vs_rft_text(b)} | {secs} | "
+            f"{labels_text(b)} | {saving_cell(b, rft_alc, 'saving_vs_rft')} | {vs_rft_text(b)} | {secs} | "
             f"{spr['images_trained_on']['mean']:.0f} | {share} |"
         )
     if missing:
