@@ -237,7 +237,11 @@ def test_invite_prints_a_personal_link_and_people_never_shows_tokens(tmp_path: P
     from lesionlab.project.server import serve
 
     make_images(tmp_path / "images", n=2)
-    init_project(tmp_path / "proj", tmp_path / "images", CLASSES, show_progress=False).close()
+    init = ["project", "init", str(tmp_path / "proj"), "--images", str(tmp_path / "images")]
+    done = CliRunner().invoke(cli, [*init, "--classes", ",".join(CLASSES), "--overlap", "2"])
+    assert done.exit_code == 0, done.output
+    with open_project(tmp_path / "proj") as p:
+        assert (p.config.overlap, p.store.overlap) == (2, 2)
     with pytest.raises(Exception, match="nobody is invited yet: lesionlab project invite"):
         serve(tmp_path / "proj", say=lambda _: None)
     runner = CliRunner()
