@@ -82,6 +82,7 @@ export class Stage {
 
   clear() {
     this.size = null;
+    if (this.img.src.startsWith("blob:")) URL.revokeObjectURL(this.img.src); // one image's memory at a time
     this.img.removeAttribute("src");
     this.canvas.width = 0;
     this.canvas.height = 0;
@@ -96,7 +97,6 @@ export class Stage {
     const height = Number(response.headers.get("X-Image-Height")) || item.height;
     const blob = await response.blob();
     if (signal.aborted) throw new DOMException("superseded", "AbortError");
-    if (this.img.src.startsWith("blob:")) URL.revokeObjectURL(this.img.src);
     this.img.src = URL.createObjectURL(blob);
     try {
       await this.img.decode();
