@@ -54,7 +54,7 @@ def test_tsne_plot_is_written_atomically(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(os, "replace", full_disk)
     rng = np.random.default_rng(0)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match=f"no space left in {tmp_path} while writing tsne.png"):
         tsne_plot(rng.normal(size=(8, 3)), np.arange(8) % 2, np.zeros((0, 3)), [], ["a", "b"], target)
     assert target.read_bytes() == b"previous" and [p.name for p in tmp_path.iterdir()] == ["tsne.png"]
 
