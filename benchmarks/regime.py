@@ -195,8 +195,8 @@ def p004_config(regime: str, row: str, seed: int, args) -> ExperimentConfig:
 
 
 def run_paper004(args) -> None:
-    for regime in args.p004_regimes or list(P004_REGIMES):
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed by seed, so each finished seed pairs every row in both regimes
+        for regime in args.p004_regimes or list(P004_REGIMES):
             for row in P004_ROWS:
                 print(f"paper004 {regime} {row} seed {seed}", flush=True)
                 finished_or_run(p004_config(regime, row, seed, args))
