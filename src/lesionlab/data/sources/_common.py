@@ -203,19 +203,49 @@ def find_masks(ids: Sequence[str], folder: Path | None, pattern: str, what: str)
             f"no masks found in {folder}: expected e.g. {example} for image {ids[0]!r}. "
             "Check the masks folder and the mask file-name pattern."
         )
+    _refuse_shared_masks(out, folder)
     return out
 
 
+def _refuse_shared_masks(masks: dict[str, Path | None], folder: Path) -> None:
+    """DataError when one mask file would serve two images (ids that differ only in their extension,
+    `a.jpg` and `a.png`, share the stem the pattern is filled with): one of them would train on the
+    other's lesion."""
+    by_file: dict[Path, list[str]] = defaultdict(list)
+    for image_id, path in masks.items():
+        if path is not None:
+            by_file[path].append(image_id)
+    shared = [(path, ids) for path, ids in by_file.items() if len(ids) > 1]
+    if shared:
+        shown = "; ".join(f"{p.name} for {', '.join(map(repr, ids))}" for p, ids in shared[:_SHOWN])
+        more = f" and {len(shared) - _SHOWN} more" if len(shared) > _SHOWN else ""
+        raise DataError(
+            f"{len(shared)} mask file(s) in {folder} would serve several images: {shown}{more}. Each "
+            "image needs its own mask: rename the images (ids that differ only in their extension share "
+            "a mask name) or remove the extra rows"
+        )
+
+
 def check_mask_pattern(pattern: str) -> None:
-    """ConfigError unless `pattern` names the image id: without `{id}` every image gets the same mask."""
+    """ConfigError unless `pattern` is a file name that holds the image id as it is: without `{id}`, or
+    with `{id:.3}` (a format spec that can cut the id) or `{id!r}`, images could share one mask; a
+    path separator (`sub/{id}.png`, `../{id}.png`) names a file outside the masks folder, whose listing
+    is all that is searched: refused rather than never found."""
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
+        parsed = [(f, c, s) for _, f, s, c in string.Formatter().parse(pattern) if f is not None]
     except ValueError as e:
-        fields = [f"<{e}>"]
-    if fields != ["id"] * len(fields) or not fields:
+        parsed = [(f"<{e}>", None, "")]
+    if not parsed or any(parsed_field != ("id", None, "") for parsed_field in parsed):
         raise ConfigError(
             f"invalid mask file-name pattern {pattern!r}: it must contain {{id}} (the image id) and no "
-            "other {...} field, e.g. '{id}_segmentation.png'; without {id} every image would get one mask"
+            "other {...} field, conversion (!r) or format (:...), e.g. '{id}_segmentation.png'; without "
+            "the whole id every image would get one mask"
+        )
+    if "/" in pattern or "\\" in pattern:
+        raise ConfigError(
+            f"invalid mask file-name pattern {pattern!r}: it is a file name inside the masks folder, "
+            "without a folder part; give the folder as the masks folder "
+            "(--masks / data.options.masks) and the name alone as the pattern, e.g. '{id}_mask.png'"
         )
 
 
