@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 
 from lesionlab.project import open_project
 from lesionlab.project.people import invite
-from page_harness import expert, launch_browser, open_page, served, standing, wait_shown
+from page_harness import annotations, expert, launch_browser, open_page, served, standing, wait_shown
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,39 @@ def test_a_reissued_link_signs_in_over_the_revoked_tokens_cookie(browser, tmp_pa
         expect(message(page)).to_have_text(f"{ids[0]}: other")
         page.context.close()
         assert [a.image_id for a in expert(server.project_dir)] == [ids[0]]
+
+
+def test_a_reviewer_cannot_decide_an_unshowable_image_or_answers_that_changed(
+    browser, tmp_path: Path
+) -> None:
+    def disagree(project, ids) -> None:  # ana and ben disagree on the first two images
+        for k, image_id in enumerate(ids[:2]):
+            project.store.add_annotation(image_id, 0, "ana", "expert", f"ana-{k:04d}", overlap=2)
+            project.store.add_annotation(image_id, 1, "ben", "expert", f"ben-{k:04d}", overlap=2)
+
+    people = {"ana": "annotator", "ben": "annotator", "rev": "reviewer"}
+    with served(tmp_path, people, n=3, overlap=2, prepare=disagree) as (server, ids):
+        (server.project_dir.parent / "images" / f"{ids[0]}.jpg").write_bytes(b"garbage now")
+        rev = open_page(browser, server, "rev")
+        rev.get_by_test_id("tab-adjudicate").click()
+        disputes = rev.get_by_test_id("dispute")
+        expect(disputes).to_have_count(2)
+        broken, changing = disputes.nth(0), disputes.nth(1)
+        expect(broken).to_contain_text(ids[0])
+        expect(broken.get_by_test_id("image-error")).to_be_visible()
+        expect(broken.get_by_test_id("decide-class-melanoma")).to_be_disabled()
+        expect(changing.get_by_test_id("decide-class-melanoma")).to_be_enabled()  # its image is shown
+
+        with open_project(server.project_dir) as project:  # ben takes his answer back meanwhile
+            (ben,) = [
+                a
+                for a in project.store.standing("label", ids[1])[ids[1]].raters.values()
+                if a.annotator == "ben"
+            ]
+            assert project.store.retract(ben.id, "ben")
+        changing.get_by_test_id("decide-class-melanoma").click()
+        expect(message(rev)).to_contain_text("(409)")
+        expect(message(rev)).to_contain_text("changed since they were shown")
+        expect(disputes).to_have_count(1)  # reloaded: the second image is no longer in dispute
+        rev.context.close()
+        assert [a for a in annotations(server.project_dir) if a.source == "adjudication"] == []

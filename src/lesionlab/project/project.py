@@ -170,7 +170,7 @@ class Project:
         refused one (e.g. the image is complete) leaves none behind."""
         row = mask_files.usable_row(self, image_id)
         if request_id is not None:
-            earlier = self.store.by_request(request_id, annotator)
+            earlier = self.store.by_request(request_id, annotator, image_id, kind="mask")
             if earlier is not None:
                 return earlier, False
         target = self.new_mask_file(row.key)

@@ -173,8 +173,9 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
                     "<image_id>_segmentation.png masks)"
                 )
             self.check_label(label)
+        kind = "mask" if mask_path is not None else "label"
         if request_id is not None:
-            earlier = self.by_request(request_id, annotator)
+            earlier = self.by_request(request_id, annotator, image_id, label, kind)
             if earlier is not None:
                 return earlier, False
         try:
@@ -184,7 +185,7 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
                 )
                 return row_id, True
         except IntegrityError:  # another writer stored the same request between our check and insert
-            earlier = self.by_request(request_id, annotator) if request_id else None
+            earlier = self.by_request(request_id, annotator, image_id, label, kind) if request_id else None
             if earlier is None:
                 raise
             return earlier, False
@@ -256,15 +257,40 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
             )
         )
 
-    def by_request(self, request_id: str, annotator: str) -> int | None:
-        """The annotation a request id already stored (None if new); Conflict if someone else sent it."""
+    def by_request(
+        self,
+        request_id: str,
+        annotator: str,
+        image_id: str | None = None,
+        label: int | None = None,
+        kind: str | None = None,
+    ) -> int | None:
+        """The annotation a request id already stored (None if new); Conflict if someone else sent it, or
+        if it stored another action (another image, another class, a label for a mask): answering "stored"
+        then would acknowledge an annotation that was never made."""
         with self.session() as s:
             row = s.execute(
-                select(Annotation.id, Annotation.annotator).where(Annotation.request_id == request_id)
+                select(Annotation.id, Annotation.annotator, Annotation.label, Annotation.mask_path)
+                .add_columns(ImageRow.image_id)
+                .join(ImageRow, ImageRow.key == Annotation.image_key)
+                .where(Annotation.request_id == request_id)
             ).first()
-        if row is not None and row.annotator != annotator:
+        if row is None:
+            return None
+        if row.annotator != annotator:
             raise Conflict(f"request id {request_id!r} was used by someone else; send a new one")
-        return None if row is None else row.id
+        stored_kind = "mask" if row.mask_path is not None else "label"
+        other = (
+            (image_id is not None and row.image_id != image_id)
+            or (kind is not None and kind != stored_kind)
+            or (kind == "label" and label is not None and row.label != label)
+        )
+        if other:
+            raise Conflict(
+                f"request id {request_id!r} stored another annotation (of {row.image_id!r}); "
+                "a new action needs a new request id"
+            )
+        return row.id
 
     def annotation(self, annotation_id: int) -> Annotation | None:
         with self.session() as s:

@@ -27,6 +27,7 @@ class DecisionIn(BaseModel):
     label: StrictStr | StrictInt | None = None
     annotation_id: int | None = None
     fused: bool = False
+    seen: list[int] | None = Field(default=None, max_length=1000)  # the annotation ids shown
 
 
 @router.get("/flags")
@@ -47,7 +48,14 @@ def adjudication(project: ProjectDep, _caller: Reviewer) -> dict[str, Any]:
 @router.post("/adjudication", status_code=201)
 def decide(body: DecisionIn, project: ProjectDep, caller: Reviewer) -> dict[str, Any]:
     return review.adjudicate(
-        project, caller, body.image_id, body.request_id, body.label, body.annotation_id, body.fused
+        project,
+        caller,
+        body.image_id,
+        body.request_id,
+        body.label,
+        body.annotation_id,
+        body.fused,
+        body.seen,
     )
 
 

@@ -12,7 +12,7 @@ from lesionlab.project import mask_files
 from lesionlab.project.exceptions import Conflict, Invalid, NotFound
 from lesionlab.project.people import Caller
 from lesionlab.project.project import Project
-from lesionlab.project.service.images import served_image
+from lesionlab.project.service.images import showable_row
 
 
 def _prediction(project: Project, probs: list[float] | None) -> dict[str, float] | None:
@@ -21,16 +21,7 @@ def _prediction(project: Project, probs: list[float] | None) -> dict[str, float]
     return dict(zip(project.classes, probs, strict=True))
 
 
-def _usable(project: Project, image_id: str):
-    """The image's row, if the page can show it now: known, usable, and its file decodes (the served copy
-    is made here if the page has not asked for it yet). Nothing the page could not show is annotated."""
-    row = project.store.image(image_id)
-    if row is None:
-        raise NotFound(f"no image {image_id!r} in this project")
-    if row.status != "ok":
-        raise NotFound(f"image {image_id!r} is {row.status} and cannot be annotated")
-    served_image(project, image_id)  # NotFound when it vanished or no longer decodes
-    return row
+_usable = showable_row  # nothing the page could not show is annotated
 
 
 def progress(project: Project, standing: dict | None = None) -> dict[str, int]:

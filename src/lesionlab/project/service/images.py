@@ -30,6 +30,19 @@ class ServedImage:
     height: int
 
 
+def showable_row(project: Project, image_id: str):
+    """The image's row, if the page can show it now: known, usable, and its file decodes (the served copy
+    is made here if no page has asked for it yet). Every action that stores an annotation or a decision
+    checks this first: nothing the page could not show is annotated or decided."""
+    row = project.store.image(image_id)
+    if row is None:
+        raise NotFound(f"no image {image_id!r} in this project")
+    if row.status != "ok":
+        raise NotFound(f"image {image_id!r} is {row.status} and cannot be annotated")
+    served_image(project, image_id)  # NotFound when it vanished or no longer decodes
+    return row
+
+
 def served_image(project: Project, image_id: str) -> ServedImage:
     """The cached decoded image of a usable image; NotFound for unknown, corrupt or vanished ones."""
     source = project.image_path(image_id)

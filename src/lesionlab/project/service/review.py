@@ -16,9 +16,10 @@ from lesionlab.data.preprocess import open_mask
 from lesionlab.project import mask_files
 from lesionlab.project.agreement import agreement_summary
 from lesionlab.project.consensus import class_consensus
-from lesionlab.project.exceptions import Invalid, NotFound
+from lesionlab.project.exceptions import Conflict, Invalid, NotFound
 from lesionlab.project.people import Caller
 from lesionlab.project.project import Project
+from lesionlab.project.service.images import showable_row
 
 
 def flags(project: Project, pending: bool = True) -> list[dict[str, Any]]:
@@ -45,6 +46,9 @@ def flags(project: Project, pending: bool = True) -> list[dict[str, Any]]:
 def review_flag(
     project: Project, caller: Caller, flag_id: int, outcome: str, label: str | int | None
 ) -> dict[str, Any]:
+    image_id = next((iid for f, iid in project.store.flags(pending_only=False) if f.id == flag_id), None)
+    if image_id is not None:
+        showable_row(project, image_id)  # the reviewer saw the image before deciding on it
     index = None
     if outcome == "change":
         if label is None:
@@ -147,13 +151,23 @@ def adjudicate(
     label: str | int | None = None,
     annotation_id: int | None = None,
     fused: bool = False,
+    seen: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Decide an image: a class, one annotator's mask, or the fused mask. Exactly one must be given."""
+    """Decide an image: a class, one annotator's mask, or the fused mask. Exactly one must be given.
+
+    `seen` are the ids of the annotations the reviewer was shown; if what stands on the image changed
+    since (an annotator took theirs back or replaced it, another reviewer decided), the decision is
+    refused (Conflict), since it was made on answers that no longer stand."""
     if sum(x is not None and x is not False for x in (label, annotation_id, fused or None)) != 1:
         raise Invalid("an adjudication gives exactly one of label, annotation_id or fused")
-    mask_files.usable_row(project, image_id)
-    if label is not None:
-        index = project.class_index(label)
+    showable_row(project, image_id)
+    index = None if label is None else project.class_index(label)
+    kind = "mask" if index is None else "label"
+    earlier = project.store.by_request(request_id, caller.name, image_id, index, kind)
+    if earlier is not None:  # a retried decision: stored once, whatever stands now
+        return {"annotation_id": earlier, "new": False, "image_id": image_id}
+    standing_now = _current(project, image_id, seen)
+    if index is not None:
         new_id, new = project.store.add_annotation(image_id, index, caller.name, "adjudication", request_id)
         return {"annotation_id": new_id, "new": new, "image_id": image_id, "label": project.classes[index]}
     if fused:
@@ -163,9 +177,29 @@ def adjudicate(
         image = project.store.image(image_id)
         if chosen is None or chosen.image_key != image.key or chosen.mask_path is None:
             raise NotFound(f"annotation {annotation_id} is not a mask of {image_id!r}")
+        if chosen.id not in standing_now:  # a mask its annotator took back is no answer
+            raise Conflict(
+                f"annotation {chosen.id} no longer stands on {image_id!r} (taken back or replaced); "
+                "reload the Adjudicate tab"
+            )
         mask = open_mask(annotation_mask(project, int(annotation_id)))
     new_id, new = project.save_mask(image_id, mask, caller.name, request_id, source="adjudication")
     return {"annotation_id": new_id, "new": new, "image_id": image_id}
+
+
+def _current(project: Project, image_id: str, seen: list[int] | None) -> list[int]:
+    """The ids of what stands on the image now (answers and a decision); Conflict if the reviewer was
+    shown something else (`seen`): a decision made on answers that no longer stand is refused."""
+    st = project.store.standing(project.store.kind, image_id).get(image_id)
+    now = [] if st is None else [a.id for a in st.raters.values()]
+    if st is not None and st.adjudication is not None:
+        now.append(st.adjudication.id)
+    if seen is not None and sorted(seen) != sorted(now):
+        raise Conflict(
+            f"the annotations of {image_id!r} changed since they were shown to you; reload the Adjudicate "
+            "tab and decide again"
+        )
+    return now
 
 
 # ---------------------------------------------------------------------- agreement

@@ -6,6 +6,29 @@ import { state } from "./label.js";
 
 const fmt = (x, digits = 2) => (x == null || Number.isNaN(x) ? "–" : Number(x).toFixed(digits));
 
+// Nothing the page could not show is decided: a card's buttons work once every image on it (the image,
+// and the masks to choose from) is on screen; if one cannot be shown, the card says so and stays shut.
+function decidableWhenShown(card) {
+  const buttons = [...card.querySelectorAll("button, select")];
+  const images = [...card.querySelectorAll("img")];
+  let waiting = images.length;
+  const shut = (yes) => { for (const b of buttons) b.disabled = yes; };
+  shut(waiting > 0);
+  const failed = () => {
+    if (card.classList.contains("unshowable")) return;
+    waiting = Infinity;
+    card.classList.add("unshowable");
+    card.append(el("div", { class: "why error", testid: "image-error",
+      text: "An image of this card cannot be shown, so it cannot be decided here." }));
+    shut(true);
+  };
+  for (const img of images) {
+    img.addEventListener("load", () => { if (--waiting === 0) shut(false); }, { once: true });
+    img.addEventListener("error", failed, { once: true });
+  }
+  return card;
+}
+
 export async function loadFlags() {
   let data;
   try {
@@ -32,7 +55,7 @@ export async function loadFlags() {
       el("img", { src: `/api/images/${encodePath(flag.image_id)}`, alt: flag.image_id }), text,
       el("button", { text: "Keep", onclick: () => review(flag.id, "keep") }), select,
       el("button", { text: "Change", onclick: () => review(flag.id, "change", select.value) }));
-    box.append(card);
+    box.append(decidableWhenShown(card));
   }
 }
 
@@ -103,7 +126,7 @@ export async function loadAdjudication() {
   const box = $("disputes");
   box.replaceChildren();
   if (!data.items.length) box.textContent = "No disagreements waiting for a decision.";
-  for (const item of data.items) box.append(disputeCard(item));
+  for (const item of data.items) box.append(decidableWhenShown(disputeCard(item)));
   loadAgreement();
 }
 
@@ -112,16 +135,20 @@ async function decide(item, payload, button) {
   if (card.classList.contains("busy")) return;
   card.classList.add("busy");
   for (const b of card.querySelectorAll("button")) b.disabled = true;
-  card.dataset.requestId ||= requestId(); // one decision, one request id, even if retried
+  // One decision, one request id, even if retried; another choice on the same card is another decision.
+  const choiceKey = JSON.stringify(payload);
+  if (card.dataset.choice !== choiceKey) Object.assign(card.dataset, { choice: choiceKey, requestId: requestId() });
+  const seen = item.annotations.map((a) => a.annotation_id); // refused if what stands changed since
   try {
-    await post("/api/adjudication", { image_id: item.image_id, request_id: card.dataset.requestId, ...payload });
+    await post("/api/adjudication", { image_id: item.image_id, request_id: card.dataset.requestId, seen, ...payload });
     say(`${item.image_id}: decided (${button.textContent})`);
     await loadAdjudication();
   } catch (err) {
     say(refusal(`record the decision on ${item.image_id}`, err), true);
-    if (err.status !== 0) delete card.dataset.requestId; // refused: nothing stored, a new decision is new
+    if (err.status !== 0) delete card.dataset.choice; // refused: nothing stored, a new decision is new
+    if (err.status === 409) await loadAdjudication(); // what stands changed: show it as it is now
     card.classList.remove("busy");
-    for (const b of card.querySelectorAll("button")) b.disabled = false;
+    if (!card.classList.contains("unshowable")) for (const b of card.querySelectorAll("button")) b.disabled = false;
   }
 }
 
