@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from lesionlab.data.sources._common import IMAGE_SUFFIXES
+from lesionlab.data.sources._common import IMAGE_SUFFIXES, image_files_under, require_dir
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.io import write_json, write_text
 from lesionlab.scoring.backends import BACKENDS, make_scorer
@@ -19,14 +19,9 @@ from lesionlab.selection.memmap import EvidenceStore
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Every image file under `folder` (recursively), in a stable sorted order."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder} is not a folder of images")
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    """Every image file under `folder` (recursively, links to folders not followed), sorted; a folder
+    that is a link loop is named as one (the data sources' listing, `image_files_under`)."""
+    found = image_files_under(require_dir(Path(folder), "images"))
     if not found:
         raise DataError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return sorted(found)
@@ -136,8 +131,15 @@ def _write_csv(path: Path, paths: list[Path], probs: np.ndarray, classes: list[s
     for start in range(0, len(paths), 4096):  # one chunk of the memory map at a time
         chunk = np.asarray(probs[start : start + 4096])
         for image, p in zip(paths[start : start + 4096], chunk, strict=True):
+            name = _text(image)
             if str(image) in failed:
-                writer.writerow([str(image), "", *[""] * len(classes)])
+                writer.writerow([name, "", *[""] * len(classes)])
             else:
-                writer.writerow([str(image), classes[int(p.argmax())], *[f"{v:.6g}" for v in p]])
+                writer.writerow([name, classes[int(p.argmax())], *[f"{v:.6g}" for v in p]])
     write_text(path, buffer.getvalue())
+
+
+def _text(path: Path) -> str:
+    """A path as UTF-8 text: a file name that is not UTF-8 (Linux keeps raw bytes, which Python holds as
+    surrogates) is written with its bad bytes as `\\xff` escapes, instead of failing the whole CSV."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
