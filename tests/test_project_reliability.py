@@ -75,8 +75,11 @@ def most_per_image(rows) -> int:
     return max(Counter(key for key, _ in standing).values())
 
 
-def work(url: str, name: str, token: str, truth, acked: list, stop: threading.Event, resend: bool) -> None:
-    """Take the next image and label it, until the queue is empty (or `stop`, or the server is gone)."""
+def work(
+    url: str, name: str, token: str, truth, acked: list, stop: threading.Event, resend: bool, tag: str = ""
+) -> None:
+    """Take the next image and label it, until the queue is empty (or `stop`, or the server is gone).
+    Request ids are `name-tag-j`: a new `tag` per session, as a page makes a new id per action."""
     with httpx.Client(base_url=url, headers=auth(token), timeout=60) as client:
         j = 0
         while not stop.is_set():
@@ -88,7 +91,7 @@ def work(url: str, name: str, token: str, truth, acked: list, stop: threading.Ev
                 body = {
                     "image_id": image_id,
                     "label": answer(name, image_id, truth),
-                    "request_id": f"{name}-{j}",
+                    "request_id": f"{name}-{tag}{j}",
                 }
                 for attempt in range(2 if resend and j % 10 == 0 else 1):  # every tenth: "lost", resent
                     response = client.post("/api/labels", json=body)
@@ -102,11 +105,11 @@ def work(url: str, name: str, token: str, truth, acked: list, stop: threading.Ev
             j += 1
 
 
-def run_team(url: str, tokens: dict[str, str], truth, stop=None, resend=True):
+def run_team(url: str, tokens: dict[str, str], truth, stop=None, resend=True, tag: str = ""):
     stop = stop or threading.Event()
     acked: list = []
     threads = [
-        threading.Thread(target=work, args=(url, name, token, truth, acked, stop, resend))
+        threading.Thread(target=work, args=(url, name, token, truth, acked, stop, resend, tag))
         for name, token in tokens.items()
     ]
     for t in threads:
@@ -193,7 +196,7 @@ def test_kill_9_while_a_team_writes_keeps_every_acknowledged_label(team, tmp_pat
     try:
         status = httpx.get(f"{restarted.url}/api/status", headers=auth(tokens["annotator0"]), timeout=30)
         assert status.json()["labels"]["total"] >= 0 and status.status_code == 200
-        threads, _, _ = run_team(restarted.url, tokens, truth, resend=False)
+        threads, _, _ = run_team(restarted.url, tokens, truth, resend=False, tag="after-restart-")
         for t in threads:
             t.join()
     finally:
