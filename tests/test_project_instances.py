@@ -116,3 +116,18 @@ def test_nothing_is_decided_on_an_image_no_page_can_show(tmp_path: Path) -> None
         assert change.status_code == 404
         assert p.store.labels() == {"img_001": 1}
         assert p.store.flags(pending_only=True)[0][0].outcome is None
+
+
+def test_the_image_undo_brings_back_is_the_one_leased(tmp_path: Path) -> None:
+    """The page shows the image it took back first; the server leased the first of the queue in rank
+    order instead, so another person was handed the image on the first one's screen (overlap 1)."""
+    with team_project(tmp_path, overlap=1) as p:
+        c = clients(p, ("ana", "annotator"), ("bob", "annotator"), ("cid", "annotator"))
+        queue_of = lambda who, q="": c[who].get(f"/api/queue{q}").json()["items"]  # noqa: E731
+        assert queue_of("bob")[0]["image_id"] == "img_000"  # bob holds img_000 ...
+        assert queue_of("ana")[0]["image_id"] == "img_001"
+        saved = label(c["ana"], "img_001", 1).json()
+        assert c["bob"].post("/api/skip", json={"image_id": "img_000"}).status_code == 200  # ... and lets go
+        assert c["ana"].post("/api/undo", json={"annotation_id": saved["annotation_id"]}).json()["undone"]
+        assert queue_of("ana", "?first=img_001")[0]["image_id"] == "img_001"  # back on ana's screen
+        assert queue_of("cid")[0]["image_id"] == "img_000"  # not the image ana is looking at

@@ -176,21 +176,25 @@ class QueueMixin:
             out.append((proposal, image_id))
         return out
 
-    def take(self, annotator: str) -> list[tuple[Proposal, str]]:
+    def take(self, annotator: str, first: str | None = None) -> list[tuple[Proposal, str]]:
         """`annotator`'s queue with its first image leased to them (their other leases end); retried once
-        when the same person's other tab leased at the same moment."""
+        when the same person's other tab leased at the same moment. With `first` (the image the page is
+        about to show, e.g. one taken back by undo) in the queue, that one is first and leased: a page
+        must never show an image while the lease it holds is on another."""
         for attempt in range(2):
             try:
                 with self.session() as s:
-                    return self._take(s, annotator)
+                    return self._take(s, annotator, first)
             except IntegrityError:
                 if attempt:
                     raise
         return []
 
-    def _take(self, s: Session, annotator: str) -> list[tuple[Proposal, str]]:
+    def _take(self, s: Session, annotator: str, first: str | None = None) -> list[tuple[Proposal, str]]:
         now = utcnow()
         items = self._queue(s, annotator, now)
+        if first is not None:
+            items.sort(key=lambda item: item[1] != first)  # stable: the rest keep their order
         while items:
             key = items[0][0].image_key
             # Lock the image row, then count again: a rival who took the slot meanwhile has committed.

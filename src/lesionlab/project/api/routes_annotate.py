@@ -35,8 +35,13 @@ class SkipIn(Body):
 
 
 @router.get("/queue")
-def queue(project: ProjectDep, caller: Anyone, limit: int = Query(20, ge=1, le=200)) -> dict[str, Any]:
-    return annotate.queue(project, caller, limit)
+def queue(
+    project: ProjectDep,
+    caller: Anyone,
+    limit: int = Query(20, ge=1, le=200),
+    first: str | None = Query(None, max_length=512),
+) -> dict[str, Any]:
+    return annotate.queue(project, caller, limit, first)
 
 
 @router.post("/labels", status_code=201)

@@ -62,9 +62,10 @@ def mine(project: Project, caller: Caller, standing: dict | None = None) -> dict
     }
 
 
-def queue(project: Project, caller: Caller, limit: int = 20) -> dict[str, Any]:
-    """The images the caller may annotate now, the first one leased to them."""
-    items = project.store.take(caller.name)
+def queue(project: Project, caller: Caller, limit: int = 20, first: str | None = None) -> dict[str, Any]:
+    """The images the caller may annotate now, the first one leased to them; `first` (an image the page
+    shows next, e.g. one just taken back by undo) comes first and is the one leased, if it is free."""
+    items = project.store.take(caller.name, first)
     page = items[: max(1, min(limit, 200))]
     rows = {r.key: r for r in project.store.images_by_key([p.image_key for p, _ in page])}
     shown = []

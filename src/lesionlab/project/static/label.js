@@ -74,8 +74,7 @@ export async function loadQueue(first = null) {
     say(refusal("load the queue", err), true);
     return;
   }
-  let items = data.items;
-  if (first) items = [...items.filter((i) => i.image_id === first), ...items.filter((i) => i.image_id !== first)];
+  const items = data.items; // the server put `first` first (and leased it to us) if it is still free
   progress(data);
   await show(items[0] || null);
 }
