@@ -214,8 +214,12 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 
 
 class _DuplicateKey(yaml.YAMLError):
-    def __init__(self, key: Any, first: int, second: int) -> None:
-        super().__init__(f"key {key!r} is written twice in one mapping (lines {first} and {second})")
+    def __init__(self, key: Any, first: yaml.Mark, second: yaml.Mark) -> None:
+        if first.line == second.line:  # a flow mapping, `train: {epochs: 2, epochs: 3}`
+            where = f"line {first.line + 1}, columns {first.column + 1} and {second.column + 1}"
+        else:
+            where = f"lines {first.line + 1} and {second.line + 1}"
+        super().__init__(f"key {key!r} is written twice in one mapping ({where})")
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -224,16 +228,16 @@ class UniqueKeyLoader(yaml.SafeLoader):
     Keys brought in by a merge (`<<: *defaults`) may be overridden, as YAML intends."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
+        seen: dict[Any, yaml.Mark] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = self.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
+            mark = key_node.start_mark
             try:
                 if key in seen:
-                    raise _DuplicateKey(key, seen[key], line)
-                seen[key] = line
+                    raise _DuplicateKey(key, seen[key], mark)
+                seen[key] = mark
             except TypeError:  # an unhashable key: SafeLoader's own error says so
                 break
         return super().construct_mapping(node, deep=deep)
@@ -242,6 +246,8 @@ class UniqueKeyLoader(yaml.SafeLoader):
 def read_yaml(path: Path) -> dict[str, Any]:
     """The mapping in a UTF-8 YAML file; a missing file, bad encoding, bad YAML or a repeated key is a
     ConfigError naming the file (and the lines)."""
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder: give the YAML file in it")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
@@ -253,6 +259,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if "\x00" in text:  # UTF-16 without a byte order mark decodes as "UTF-8" with a NUL in every other byte
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (it holds NUL bytes, as UTF-16 does): save it as UTF-8"
+        )
     try:
         data = yaml.load(text, Loader=UniqueKeyLoader) or {}
     except _DuplicateKey as exc:
@@ -292,7 +302,7 @@ def count_or_fraction_warnings(data: Any) -> list[str]:
         value: Any = data
         for key in keys:
             value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, float) and value == 1.0:
+        if _float_one(value):
             name = ".".join(keys)
             out.append(
                 f"{name}: 1.0 is read as a count, one image (numbers below 1 are shares of the pool, from 1 "
@@ -300,6 +310,21 @@ def count_or_fraction_warnings(data: Any) -> list[str]:
                 f"image write {name.rsplit('.', 1)[-1]}: 1"
             )
     return out
+
+
+def _float_one(value: Any) -> bool:
+    """1.0 written as a float: `1.0`, or a string the config turns into one (`"1.0"`, and `1e0`, which YAML
+    reads as text); a plain `1` or `"1"` is a count and meant."""
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        if text.lstrip("+").isdigit():
+            return False
+        try:
+            value = float(text)
+        except ValueError:
+            return False
+        return value == 1.0
+    return isinstance(value, float) and value == 1.0
 
 
 def load_experiment_config(path: Path) -> ExperimentConfig:
