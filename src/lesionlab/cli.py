@@ -285,8 +285,9 @@ def embed_plot(
     from lesionlab.evaluation.embedding_plot import embed_plot as draw
     from lesionlab.supervised import load_trained_run
 
-    _, dataset, trainer = load_trained_run(run_dir)
-    path = draw(trainer, dataset, out or run_dir / "tsne.png", split, images, mosaics)
+    with output_lock(run_dir):  # writes into the run: not while `train --force` replaces its model
+        _, dataset, trainer = load_trained_run(run_dir)
+        path = draw(trainer, dataset, out or run_dir / "tsne.png", split, images, mosaics)
     console.print(f"t-SNE plot: {path}")
 
 

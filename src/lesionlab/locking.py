@@ -95,10 +95,22 @@ def _acquire(path: Path, what: str) -> int:
         except FileNotFoundError:  # a finishing holder removed the folder it had created: again
             continue
         except OSError as exc:
+            reason = "it is a file, not a folder" if folder.is_file() else exc.strerror or exc
             raise ConfigError(
-                f"cannot write to the {what} {folder} ({exc.strerror or exc}): choose a writable one"
+                f"cannot write to the {what} {folder} ({reason}): choose a writable one"
             ) from None
-        if not _try_lock(fd):
+        try:
+            locked = _try_lock(fd)
+        except OSError as exc:  # a file system without locks (NFS without lockd: ENOLCK, some FUSE mounts)
+            print(
+                f"warning: cannot lock the {what} {folder}: its file system does not support locks "
+                f"({exc.strerror or exc}); nothing stops a second command writing it at the same time, so "
+                "start one at a time (or use a folder on a local disk)",
+                file=sys.stderr,
+                flush=True,
+            )
+            break
+        if not locked:
             holder = _holder(fd)
             os.close(fd)
             raise FolderInUseError(
