@@ -24,7 +24,18 @@ from playwright.sync_api import expect
 
 from lesionlab.project import open_project
 from lesionlab.project.people import invite
-from page_harness import annotations, expert, launch_browser, open_page, served, standing, wait_shown
+from page_harness import (
+    annotations,
+    expert,
+    hold_route,
+    launch_browser,
+    open_page,
+    release,
+    served,
+    standing,
+    wait_held,
+    wait_shown,
+)
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +143,31 @@ def test_a_reviewer_cannot_decide_an_unshowable_image_or_answers_that_changed(
         expect(disputes).to_have_count(1)  # reloaded: the second image is no longer in dispute
         rev.context.close()
         assert [a for a in annotations(server.project_dir) if a.source == "adjudication"] == []
+
+
+def skipped(project_dir: Path) -> list[str]:
+    from sqlalchemy import select
+
+    from lesionlab.project.models import ImageRow, Skip
+
+    with open_project(project_dir) as project, project.store.session() as s:
+        query = select(ImageRow.image_id).join(Skip, Skip.image_key == ImageRow.key).order_by(Skip.id)
+        return list(s.scalars(query))
+
+
+def test_skip_pressed_again_while_the_next_image_loads_skips_nothing_unseen(browser, tmp_path: Path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, n=3) as (server, ids):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        held = hold_route(page, "**/api/images/**")  # the next image "still loading"
+        page.keyboard.press("s")
+        expect(message(page)).to_have_text(f"skipped {ids[0]}")
+        wait_held(page, held)
+        expect(page.get_by_test_id("image-id")).to_have_text(ids[1])
+        page.keyboard.press("s")  # pressed again: the image it would skip was never on screen
+        expect(page.get_by_test_id("skip")).to_be_disabled()
+        release(page, "**/api/images/**", held)
+        wait_shown(page, ids[1])
+        expect(message(page)).to_have_text(f"skipped {ids[0]}")
+        page.context.close()
+        assert skipped(server.project_dir) == [ids[0]]

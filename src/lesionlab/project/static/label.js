@@ -41,7 +41,7 @@ export function controls() {
   $("save").disabled = !ok;
   $("no-lesion").disabled = !ok;
   $("canvas-undo").disabled = !ok || !editor.strokes.length;
-  $("skip").disabled = !state.item || state.busy;
+  $("skip").disabled = !canSkip();
   $("undo").disabled = state.busy || !state.undo.length;
   $("mask-canvas").classList.toggle("inactive", !ok);
   $("stage").dataset.ready = String(ok); // a hook for tests and automation: actions are accepted now
@@ -229,8 +229,14 @@ export function noLesion() {
   });
 }
 
+// An image is skipped once it was seen: on screen, or found unshowable (a second S pressed while the
+// next image still loads would skip that one unseen, and it would never be offered to this person again).
+function canSkip() {
+  return !!state.item && !state.busy && (!!state.bound || !!state.unshowable);
+}
+
 export function skip() {
-  if (!state.item || state.busy) return;
+  if (!canSkip()) return;
   const id = state.item.image_id;
   return act(`skip:${id}`, "skip", async () => {
     await post("/api/skip", { image_id: id });
