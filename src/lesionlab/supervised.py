@@ -16,7 +16,7 @@ from lesionlab.config import DataConfig, TrainRunConfig, load_config
 from lesionlab.data.cache import default_cache_dir
 from lesionlab.data.loading import load_dataset
 from lesionlab.data.preprocess import RESIZE_MODES
-from lesionlab.data.records import LabeledDataset
+from lesionlab.data.records import SPLITS, LabeledDataset
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.bootstrap import metric_intervals
 from lesionlab.evaluation.decision import OBJECTIVES, choose_rule, prior_adjusted, score_rules
@@ -278,6 +278,8 @@ def evaluate_run(
     """
     if n_boot < 1:
         raise ConfigError(f"--bootstrap must be at least 1 resample (1000 is usual), got {n_boot}")
+    if split not in (*SPLITS, "all"):  # before the model and data load, not as "no 'tset' images"
+        raise ConfigError(f"unknown --split {split!r}: choose one of {', '.join(SPLITS)} or all")
     if tta_views is not None and tta_views < 1:
         raise ConfigError(f"--tta-views must be >= 1, got {tta_views}")
     if logit_adjustment is not None and not (np.isfinite(logit_adjustment) and logit_adjustment >= 0):

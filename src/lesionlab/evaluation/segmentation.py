@@ -67,9 +67,10 @@ def require_masks(dataset: LabeledDataset, split: str, chosen: Sequence[Record])
         )
         raise DataError(f"{dataset.name} gives no masks at all: {fix}")
     listing = ", ".join(f"{s} ({n})" for s, n in have.items())
+    isic = "; ISIC 2017 has masks for train and val only" if dataset.name == "isic2017" else ""
     raise DataError(
         f"{dataset.name} has no {split!r} images with a mask; images with masks per split: {listing}. "
-        "Choose one with --split (train, val, test or all; ISIC 2017 has masks for train and val only)"
+        f"Choose one with --split (train, val, test or all{isic})"
     )
 
 
