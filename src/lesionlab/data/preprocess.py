@@ -139,7 +139,9 @@ def mask_foreground(im: Image.Image) -> np.ndarray:
        a grey conversion would make them 76), and the raw number for 16-bit, 32-bit and float masks (no
        rescaling). A mask with transparent pixels is a drawn layer: a fully transparent pixel is 0, and if
        every visible pixel has one colour (strokes in any pen colour, black included) the value is the
-       alpha, so anti-aliased and black strokes count as drawn.
+       alpha, so anti-aliased and black strokes count as drawn; otherwise (several colours) a pixel is
+       its brightest channel as shown over black (times its opacity), so a faint anti-aliased edge
+       counts as faint.
     2. The foreground level L starts as the median of the non-zero values and is then the median of the
        values above L / 2, repeated until it stops changing; a pixel is foreground when its value is above
        L / 2. 0/1 and 0/255 masks (in any bit depth, palette, colour, or JPEG) decode as drawn: a stray
@@ -174,7 +176,8 @@ def _mask_values(im: Image.Image) -> np.ndarray:
             shown = colour[visible]
             if (shown == shown[0]).all():  # one pen colour on a transparent layer: the alpha is the drawing
                 return alpha.astype(np.float64)
-        return np.where(visible, colour.max(axis=-1), 0).astype(np.float64)
+        # as shown over black: a faint (anti-aliased) edge of a stroke counts as little as it shows
+        return colour.max(axis=-1) * (alpha.astype(np.float64) / 255.0)
     if im.mode in ("L", "1"):
         return np.asarray(im.convert("L")).astype(np.float64)
     # RGB, RGBX, CMYK, YCbCr, LAB, HSV
