@@ -19,6 +19,7 @@ import numpy as np
 from lesionlab.errors import ConfigError, LesionlabError
 from lesionlab.io import shared_mode
 from lesionlab.scoring.pool import SCORING_BATCH, PoolScores
+from lesionlab.selection.memmap import open_reserved
 
 
 def score_chunk(
@@ -95,8 +96,13 @@ def score_images_ray(
         fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".npy")
         os.close(fd)
         os.chmod(tmp_name, shared_mode())
-        np.lib.format.open_memmap(tmp_name, mode="w+", dtype=np.float32, shape=(n, dim)).flush()
         tmp.append(tmp_name)
+        try:
+            open_reserved(tmp_name, out / f"{name}.npy", np.float32, (n, dim)).flush()
+        except BaseException:
+            for t in tmp:
+                Path(t).unlink(missing_ok=True)
+            raise
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False)

@@ -14,6 +14,7 @@ strategy does) cost N^2 and are refused above `ALL_PAIRS_LIMIT` images with a me
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -23,12 +24,36 @@ from typing import Any
 import numpy as np
 
 from lesionlab.errors import ConfigError
-from lesionlab.io import shared_mode
+from lesionlab.io import DiskFullError, shared_mode
 
 # Above this many unlabelled images an all-pairs strategy needs > 3 GB for a float32 N x N matrix.
 ALL_PAIRS_LIMIT = 30_000
 # Rows per chunk when copying or streaming evidence to disk: a multiple of the trainer's 128-image batch.
 CHUNK_ROWS = 4096
+
+
+def open_reserved(tmp: str | Path, final: Path, dtype: Any, shape: tuple[int, ...]) -> np.memmap:
+    """A writable `.npy` memory map at `tmp` whose disk blocks are reserved before any row is written.
+
+    A memory map of a sparse file takes its blocks only as rows are written; on a full disk the kernel
+    then kills the process with SIGBUS ("Bus error": no message, the temporary file and lock left
+    behind). Reserving the whole file first turns that into a `DiskFullError` naming `final`'s folder
+    and the size needed. File systems that cannot reserve (EINVAL, EOPNOTSUPP) are written as before."""
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=tuple(shape))
+    size = os.path.getsize(tmp)
+    if size and hasattr(os, "posix_fallocate"):
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                del arr
+                raise DiskFullError(Path(final), size, exact=True) from None
+            if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        finally:
+            os.close(fd)
+    return arr
 
 
 class EvidenceStore:
@@ -51,7 +76,7 @@ class EvidenceStore:
         os.close(fd)
         os.chmod(tmp, shared_mode())
         try:
-            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=tuple(shape))
+            arr = open_reserved(tmp, self.path(name), dtype, shape)
             yield arr
             arr.flush()
             del arr

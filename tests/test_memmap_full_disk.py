@@ -1,0 +1,42 @@
+"""Evidence arrays on a full disk (issue 31, item 7, another instance): a memory map of a sparse file takes
+its blocks only as rows are written, so on a full disk `lesionlab score` died of SIGBUS ("Bus error",
+exit 135, no message, its temporary files and lock left behind; measured on a 300 kB tmpfs). The file's
+blocks are now reserved first, so a full disk is the one-line `DiskFullError` naming the folder."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lesionlab.io import DiskFullError
+from lesionlab.selection.memmap import EvidenceStore
+
+
+def _no_room(fd: int, offset: int, length: int) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_an_evidence_array_on_a_full_disk_is_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "posix_fallocate", _no_room)
+    store = EvidenceStore(tmp_path / "scores")
+    with pytest.raises(DiskFullError) as caught, store.writer("embeddings", (1000, 64)) as out:
+        out[:] = 1.0
+    message = str(caught.value)
+    assert f"no space left in {tmp_path / 'scores'} while writing embeddings.npy" in message
+    assert "about 0.3 MB needed" in message and "\n" not in message
+    assert list((tmp_path / "scores").iterdir()) == []  # no temporary file left
+
+
+def test_space_is_reserved_for_the_whole_array(tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path / "scores")
+    with store.writer("probs", (4096, 8)) as out:
+        tmp = next((tmp_path / "scores").glob(".probs.*"))
+        assert os.stat(tmp).st_blocks * 512 >= 4096 * 8 * 4  # blocks taken before any row is written
+        out[:] = 0.5
+    assert np.load(tmp_path / "scores" / "probs.npy").mean() == 0.5
