@@ -432,8 +432,26 @@ def _print_metrics(metrics: dict, title: str, ci: dict | None = None) -> None:
             console.print(f"{name}: " + json.dumps({k: round(v, 3) for k, v in value.items()}))
 
 
+def _one_line_warnings() -> None:
+    """lesionlab's own warnings (a cache that cannot be written...) as one `warning: ...` line, like its
+    errors, instead of Python's `/path/to/cache.py:146: RuntimeWarning: ...` plus a line of our source."""
+    import warnings
+
+    package = str(Path(__file__).parent)
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if not str(filename).startswith(package):
+            default(message, category, filename, lineno, file, line)
+            return
+        print(f"warning: {message}", file=file or sys.stderr, flush=True)
+
+    warnings.showwarning = show
+
+
 def main() -> None:
     """Entry point: run the app; a LesionlabError (or a full disk anywhere) is one line on stderr, exit 2."""
+    _one_line_warnings()
     try:
         refuse_blank_arguments(sys.argv[1:])
         app()
