@@ -40,3 +40,21 @@ def test_space_is_reserved_for_the_whole_array(tmp_path: Path) -> None:
         assert os.stat(tmp).st_blocks * 512 >= 4096 * 8 * 4  # blocks taken before any row is written
         out[:] = 0.5
     assert np.load(tmp_path / "scores" / "probs.npy").mean() == 0.5
+
+
+def test_a_shared_first_round_model_on_a_full_disk_says_the_models_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lesionlab run` on a full disk stopped at the first round's model with "at least 0.1 MB needed" for
+    a 13.7 MB model (measured on a 2 MB tmpfs); the message now gives the model's size, as for others."""
+    import torch
+
+    from lesionlab.loop.first_round import FirstRound
+    from test_disk_full import _FullDisk
+
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode="r", *a, **k: _FullDisk(real_fdopen(fd, mode), 100_000))
+    first = FirstRound(tmp_path / "state", "seed0_abc")
+    with pytest.raises(DiskFullError, match=r"while writing first_round_seed0_abc.pt \(about 4.0 MB needed"):
+        first.save(torch.nn.Linear(1000, 1000), {})
+    assert not list((tmp_path / "state").iterdir())

@@ -28,7 +28,7 @@ import torch
 
 from lesionlab.data.cache import CACHE_FORMAT_VERSION
 from lesionlab.data.records import Record
-from lesionlab.io import atomic_file
+from lesionlab.io import atomic_file, tensor_bytes
 from lesionlab.training.activations import ACTIVATION_FORMAT
 from lesionlab.versions import versions
 
@@ -93,5 +93,6 @@ class FirstRound:
         """Store the fitted weights and the round's fit entries (atomically: runs side by side may race)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         shared = json.dumps({k: entry[k] for k in FIT_KEYS if k in entry})
-        with atomic_file(self.path) as fh:
-            torch.save({"model": model.state_dict(), "entry": shared}, fh)
+        state = model.state_dict()
+        with atomic_file(self.path, expected_bytes=tensor_bytes(state.values())) as fh:  # the model's size
+            torch.save({"model": state, "entry": shared}, fh)
