@@ -12,6 +12,7 @@ export const state = {
   me: null,
   item: null, // the queue item on screen (or loading)
   bound: null, // {image_id, width, height} once that item's image (and mask) are shown: actions need it
+  shownAt: 0, // when it was shown (performance.now()): see SETTLE_MS
   unshowable: null, // why the current image cannot be shown
   busy: false, // an action is in flight
   pending: null, // {key, requestId}: the last action that got no answer, retried with the same id
@@ -31,8 +32,22 @@ export function setup() {
   return { stage, editor };
 }
 
+// A key or click this soon after an image appeared was meant for the previous one (Enter or a class key
+// pressed twice, 200 ms apart, stored the model's proposal, or the same class, for an image on screen
+// for 100 ms): it is refused with a message, and the image is actionable from then on.
+const SETTLE_MS = 400;
+
+const settled = () => performance.now() - state.shownAt >= SETTLE_MS;
+
 export function ready() {
-  return !!state.bound && !state.busy;
+  return !!state.bound && !state.busy && settled();
+}
+
+// Why an action was not taken, when it is only too early (nothing is said while an image loads).
+function early() {
+  if (!state.bound || state.busy || settled()) return false;
+  say("ignored: that came as this image appeared (meant for the previous one?); press it again to act", true);
+  return true;
 }
 
 export function controls() {
@@ -112,6 +127,8 @@ export async function show(item) {
     if (isSegmentation()) source = await editor.load(item.image_id, signal);
     if (seq !== state.seq) return;
     state.bound = { image_id: item.image_id, width: size.width, height: size.height };
+    state.shownAt = performance.now();
+    setTimeout(() => { if (seq === state.seq) controls(); }, SETTLE_MS + 10); // actionable from then on
     stageStatus("");
     $("mask-note").textContent = source === "model" ? "the model's proposal: correct it, then save" : "";
     editor.reset();
@@ -185,7 +202,7 @@ function saved(b, result, text) {
 }
 
 export function label(index) {
-  if (!ready() || isSegmentation() || index >= state.project.classes.length) return;
+  if (isSegmentation() || index >= state.project.classes.length || early() || !ready()) return;
   const b = state.bound;
   return act(`label:${b.image_id}:${index}`, "save the label", async (rid) => {
     const result = await post("/api/labels", { image_id: b.image_id, label: index, request_id: rid });
@@ -204,7 +221,7 @@ async function putMask(b, rid, noLesion) {
 }
 
 export function saveMask() {
-  if (!ready() || !isSegmentation()) return;
+  if (!isSegmentation() || early() || !ready()) return;
   const b = state.bound;
   if (editor.isEmpty()) {
     say("the mask is empty: if this image shows no lesion, use No lesion (N)", true);
@@ -217,7 +234,7 @@ export function saveMask() {
 }
 
 export function noLesion() {
-  if (!ready() || !isSegmentation()) return;
+  if (!isSegmentation() || early() || !ready()) return;
   const b = state.bound;
   if (!editor.isEmpty()) {
     say("there is a drawing on this image: erase it (canvas undo) before saying No lesion, or save it", true);
@@ -232,10 +249,11 @@ export function noLesion() {
 // An image is skipped once it was seen: on screen, or found unshowable (a second S pressed while the
 // next image still loads would skip that one unseen, and it would never be offered to this person again).
 function canSkip() {
-  return !!state.item && !state.busy && (!!state.bound || !!state.unshowable);
+  return !!state.item && !state.busy && (ready() || !!state.unshowable);
 }
 
 export function skip() {
+  if (!state.unshowable && early()) return;
   if (!canSkip()) return;
   const id = state.item.image_id;
   return act(`skip:${id}`, "skip", async () => {
