@@ -37,7 +37,7 @@ def load_dataset(config: Any, verify_files: bool | None = None, labels: bool = T
         if problems:
             listed = "\n  ".join(str(p) for p in problems[:20])
             raise DataError(
-                f"{len(problems)} unusable file(s); fix or remove them before training:\n  {listed}"
+                f"{len(problems)} unusable file(s); fix or remove them before using this data:\n  {listed}"
             )
         if getattr(config, "task", None) == "segmentation":
             check_masks(report.mask_fractions)

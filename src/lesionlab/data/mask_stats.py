@@ -7,6 +7,7 @@ training before it starts. Thresholds are documented in docs/checks.md.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,13 +100,18 @@ class MaskSummary:
 
 def check_masks(fractions: Mapping[Path, float]) -> None:
     """DataError (one line naming the folder and the fix) when the masks are mostly empty or full: a
-    segmentation model would learn, or be scored on, nothing."""
-    refusal = MaskSummary.of(fractions).refusal()
+    segmentation model would learn, or be scored on, nothing. Below that, the warnings `describe` gives
+    (many empty masks, a full one, inverted masks) are printed on stderr: a command that trains or
+    scores on them says so too, not only `describe`, which a user may never run."""
+    summary = MaskSummary.of(fractions)
+    refusal = summary.refusal()
     if refusal is not None:
         raise DataError(
             f"masks unusable for segmentation: {refusal}; "
             "`lesionlab datasets describe` shows each mask's share"
         )
+    for line in summary.lines()[1:]:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _pct(x: float) -> str:
