@@ -131,3 +131,24 @@ def test_the_image_undo_brings_back_is_the_one_leased(tmp_path: Path) -> None:
         assert c["ana"].post("/api/undo", json={"annotation_id": saved["annotation_id"]}).json()["undone"]
         assert queue_of("ana", "?first=img_001")[0]["image_id"] == "img_001"  # back on ana's screen
         assert queue_of("cid")[0]["image_id"] == "img_000"  # not the image ana is looking at
+
+
+def test_an_import_never_adds_a_vote_beyond_the_overlap(tmp_path: Path) -> None:
+    """Imported labels count as one annotator: on an image two experts had already labelled (overlap 2)
+    the import was a third vote, settling their disagreement by majority without any reviewer."""
+    from lesionlab.project.interchange import import_labels
+
+    with team_project(tmp_path) as p:
+        c = clients(p, ("ana", "annotator"), ("bob", "annotator"), ("rev", "reviewer"))
+        for image_id, (a, b) in {"img_000": (0, 1), "img_001": (1, 1)}.items():
+            assert label(c["ana"], image_id, a).status_code == 201
+            assert label(c["bob"], image_id, b).status_code == 201
+        csv = tmp_path / "old_tool.csv"
+        csv.write_text("image_id,label\nimg_000,melanoma\nimg_001,other\nimg_002,melanoma\n")
+        done = import_labels(p, csv)
+        assert done["stored"] == 1 and sorted(done["full"]) == ["img_000", "img_001"]
+        raters = {iid: set(st.raters) for iid, st in p.store.standing("label").items()}
+        assert raters == {"img_000": {"ana", "bob"}, "img_001": {"ana", "bob"}, "img_002": {"import"}}
+        (item,) = c["rev"].get("/api/adjudication").json()["items"]  # still the reviewer's to decide
+        assert item["image_id"] == "img_000"
+        assert p.store.labels() == {"img_001": 1}

@@ -119,6 +119,12 @@ def _unknown(ids: list[str], ignored: list[str] | None = None) -> str:
     return text
 
 
+def _full(ids: list[str] | None) -> str:
+    if not ids:
+        return ""
+    return f"; {len(ids)} left out (their images have all their annotations already): {', '.join(ids[:5])}"
+
+
 @project_app.command("invite")
 def invite(
     project_dir: DirArg,
@@ -295,4 +301,5 @@ def import_(
     _say(
         f"imported {done['stored']} label(s) of {done['read']} read from {labels}"
         + _unknown(done["unknown"], done.get("ignored"))
+        + _full(done.get("full"))
     )

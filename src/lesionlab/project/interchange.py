@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 from lesionlab.errors import DataError
 from lesionlab.io import write_text
+from lesionlab.project.exceptions import Conflict
 from lesionlab.project.project import Project
 
 FORMATS = ("isic", "labelstudio", "masks")
@@ -207,7 +208,9 @@ def _id_from_path(image: str, known: set[str]) -> str | None:
 def import_labels(
     project: Project, path: Path, annotator: str = "import", source: str = "import"
 ) -> dict[str, Any]:
-    """Store the labels of `path` (source "import"); ids not in the project are counted, not stored."""
+    """Store the labels of `path` (source "import"); ids not in the project are counted, not stored. The
+    importer is one annotator: an image that has its `overlap` annotations from others already is left out
+    and listed (`full`), never given a k+1-th vote that would outvote or settle the experts' answers."""
     if project.config.task == "segmentation":
         raise DataError(
             f"cannot import class labels from {path}: this is a segmentation project, its annotations "
@@ -216,17 +219,24 @@ def import_labels(
     labels = read_labels(project, path)
     known = set(project.store.image_ids())
     unknown = sorted(set(labels) - known)
-    stored = 0
+    stored, full = 0, []
     current = project.store.labels()
     for image_id, label in labels.items():
         if image_id in known and current.get(image_id) != label:
-            project.store.add_annotation(image_id, label, annotator, source)
+            try:
+                project.store.add_annotation(
+                    image_id, label, annotator, source, overlap=project.config.overlap
+                )
+            except Conflict:
+                full.append(image_id)
+                continue
             stored += 1
     return {
         "read": len(labels),
         "stored": stored,
-        "unchanged": len(labels) - stored - len(unknown),
+        "unchanged": len(labels) - stored - len(unknown) - len(full),
         "unknown": unknown,
+        "full": full,
     }
 
 
@@ -248,7 +258,7 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
     if not folder.is_dir():
         raise DataError(f"masks folder {folder} does not exist")
     known = set(project.store.image_ids())
-    stored, unchanged, unknown, ignored = 0, 0, [], []
+    stored, unchanged, unknown, ignored, full = 0, 0, [], [], []
     todo: list[tuple[str, np.ndarray]] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
@@ -271,10 +281,15 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
             continue
         todo.append((image_id, new))
     for image_id, mask in todo:  # every file decoded: store them (like a CSV, all of it or none)
-        project.store_mask(image_id, mask, annotator, source="import")
+        try:  # ... except on images that have their `overlap` masks from others (as for labels)
+            project.store_mask(image_id, mask, annotator, source="import", overlap=project.config.overlap)
+        except Conflict:
+            full.append(image_id)
+            continue
         stored += 1
     return {
-        "read": stored + unchanged + len(unknown),
+        "full": full,
+        "read": stored + unchanged + len(unknown) + len(full),
         "stored": stored,
         "unchanged": unchanged,
         "unknown": unknown,
