@@ -1,4 +1,4 @@
-"""Evidence arrays on a full disk (issue 31, item 7, another instance): a memory map of a sparse file takes
+"""Writers on a full disk (issue 31, item 7, other instances): evidence arrays: a memory map of a sparse file takes
 its blocks only as rows are written, so on a full disk `lesionlab score` died of SIGBUS ("Bus error",
 exit 135, no message, its temporary files and lock left behind; measured on a 300 kB tmpfs). The file's
 blocks are now reserved first, so a full disk is the one-line `DiskFullError` naming the folder."""
@@ -58,3 +58,25 @@ def test_a_shared_first_round_model_on_a_full_disk_says_the_models_size(
     with pytest.raises(DiskFullError, match=r"while writing first_round_seed0_abc.pt \(about 4.0 MB needed"):
         first.save(torch.nn.Linear(1000, 1000), {})
     assert not list((tmp_path / "state").iterdir())
+
+
+def test_an_onnx_export_on_a_full_disk_names_the_file_and_the_models_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch.onnx writes the file itself, so a full disk there read "no space left on the device" with no
+    file, folder or size (seen with `lesionlab score --backend onnxruntime` on a full 20 MB tmpfs)."""
+    pytest.importorskip("onnxruntime")
+    from lesionlab.models.registry import create_classifier
+    from lesionlab.scoring import onnx_export
+
+    def full(graph: object, resolution: int, tmp: Path) -> None:
+        Path(tmp).write_bytes(b"partial")
+        raise RuntimeError("export failed") from OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(onnx_export, "_export", full)
+    model = create_classifier("efficientnet_lite0", 2, "none", seed=0)
+    with pytest.raises(
+        DiskFullError, match=rf"no space left in {tmp_path} while writing model.onnx \(about 1\d\.\d MB"
+    ):
+        onnx_export.export_onnx(model, tmp_path / "model.onnx", 32)
+    assert list(tmp_path.iterdir()) == []

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from lesionlab.errors import ConfigError, LesionlabError
-from lesionlab.io import shared_mode, write_json
+from lesionlab.io import DiskFullError, disk_full, shared_mode, tensor_bytes, write_json
 from lesionlab.models.classifier import LesionClassifier
 
 OPSET = 17
@@ -149,6 +149,11 @@ def export_onnx(
             )
         os.chmod(tmp, shared_mode())
         os.replace(tmp, path)
+    except Exception as exc:
+        if disk_full(exc):  # torch.onnx writes the file itself: name it, its folder and the model's size
+            tmp.unlink(missing_ok=True)  # first, so the message counts the space it held as free
+            raise DiskFullError(path, tensor_bytes(model.state_dict().values()), exact=True) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     record = {
