@@ -1,7 +1,8 @@
-"""Writers on a full disk (issue 31, item 7, other instances): evidence arrays: a memory map of a sparse file takes
-its blocks only as rows are written, so on a full disk `lesionlab score` died of SIGBUS ("Bus error",
-exit 135, no message, its temporary files and lock left behind; measured on a 300 kB tmpfs). The file's
-blocks are now reserved first, so a full disk is the one-line `DiskFullError` naming the folder."""
+"""Writers on a full disk (issue 31, item 7, other instances). Evidence arrays: a memory map of a sparse
+file takes its blocks only as rows are written, so on a full disk `lesionlab score` died of SIGBUS ("Bus
+error", exit 135, no message, its temporary files and lock left behind; measured on a 300 kB tmpfs); the
+blocks are now reserved first, so a full disk is the one-line `DiskFullError` naming the folder. Models
+written by torch (the shared first round, the ONNX export) name their file and size too."""
 
 from __future__ import annotations
 
