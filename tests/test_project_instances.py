@@ -7,7 +7,10 @@ it was implemented; each failed on the code before its fix:
   pixels in memory) before its size was compared with the image's;
 - several annotators and a reviewer (classes 2, 5 and 6): a reviewer could adopt a mask its annotator
   had taken back, decide on answers that changed since they were shown, and decide (or change a flagged
-  label) on an image whose file no longer decodes, which no page could show.
+  label) on an image whose file no longer decodes, which no page could show;
+- leases and queues (class 6): the image the page showed after undo was not the one leased to it (the
+  server ignored `?first=`), so another person could be handed it; an undo did not bring back an image
+  skipped since (in another tab); an import at overlap 2 was a third vote on the experts' images.
 """
 
 from __future__ import annotations
@@ -152,3 +155,14 @@ def test_an_import_never_adds_a_vote_beyond_the_overlap(tmp_path: Path) -> None:
         (item,) = c["rev"].get("/api/adjudication").json()["items"]  # still the reviewer's to decide
         assert item["image_id"] == "img_000"
         assert p.store.labels() == {"img_001": 1}
+
+
+def test_undo_brings_the_image_back_even_if_it_was_skipped_since(tmp_path: Path) -> None:
+    """Labelled in one tab, skipped in another of the same person, then undone: the undo said the image
+    was back, but the skip kept it out of the person's queue for good."""
+    with team_project(tmp_path, overlap=1) as p:
+        ana = clients(p, ("ana", "annotator"))["ana"]
+        saved = label(ana, "img_001", 1).json()
+        assert ana.post("/api/skip", json={"image_id": "img_001"}).status_code == 200
+        assert ana.post("/api/undo", json={"annotation_id": saved["annotation_id"]}).json()["undone"]
+        assert ana.get("/api/queue?first=img_001").json()["items"][0]["image_id"] == "img_001"

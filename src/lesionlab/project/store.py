@@ -314,6 +314,8 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
             if row.retracted_at is not None:
                 return False
             row.retracted_at, row.retracted_by = utcnow(), annotator
+            # undo brings the image back to its annotator, even one they skipped since (another tab)
+            s.execute(delete(Skip).where(Skip.image_key == row.image_key, Skip.annotator == annotator))
             return True
 
     def skip(self, image_id: str, annotator: str = "") -> None:
