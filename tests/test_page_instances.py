@@ -2,13 +2,15 @@
 and keys in headless Chromium against `lesionlab project serve` (each failed on the code before its fix):
 
 - double action (class 3): the second click of a double-click lands on the NEXT image, which the same
-  button then labelled unseen; the second click of any action button acts on nothing;
+  button then labelled unseen; the second click of any action button acts on nothing; Enter pressed
+  twice stored the model's proposal for the next image as the expert's mask (a key within 400 ms of an
+  image appearing is now refused, with a message); S pressed twice skipped the next image unseen;
 - false undo (class 3): an undo whose answer was lost, retried, said "not undone ... still has a standing
   annotation" although nothing of the annotator's stood any more;
 - tokens (class 9): a re-issued personal link opened in a browser still holding the revoked token's cookie
   was a 401, so the person could not sign in at all;
-- undisplayable images (class 5) in the adjudication tab: a reviewer could decide a disagreement on an
-  image the page could not show.
+- undisplayable images and stale views (classes 5 and 2) in the adjudication tab: a reviewer could decide
+  a disagreement on an image the page could not show, or on answers that had changed since shown.
 """
 
 from __future__ import annotations
