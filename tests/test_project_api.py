@@ -367,9 +367,10 @@ def test_a_mask_with_transparency_is_read_by_its_alpha(client: TestClient, proje
     rgba[..., :3] = 255  # a white, fully transparent background
     rgba[strokes] = (255, 0, 0, 255)  # red strokes (grey level 76)
     rgba[24:28, 24:28] = (0, 0, 0, 255)  # opaque black: background too
-    rgba[0:2, 0:2] = (0, 255, 0, 40)  # a faint green edge still shows
+    rgba[0:2, 0:2] = (0, 255, 0, 40)  # a faint (anti-aliased) edge: 40/255 over black, background
+    rgba[30:32, 0:2] = (0, 255, 0, 200)  # a mostly opaque green pen: lesion
     expected = strokes.copy()
-    expected[0:2, 0:2] = True
+    expected[30:32, 0:2] = True
     la = np.zeros((32, 32, 2), dtype=np.uint8)
     la[..., 0] = 255
     la[strokes] = (90, 255)
