@@ -7,9 +7,12 @@ line at all, so short runs and tests stay quiet.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sized
+from pathlib import Path
 from typing import TextIO, TypeVar
 
 T = TypeVar("T")
@@ -18,6 +21,7 @@ T = TypeVar("T")
 LINE_PERIOD_SECONDS = 10.0
 
 _said: set[str] = set()  # keys of `say_once` notes already printed by this process
+_shared: Path | None = None  # a folder the processes of one run share their said notes through
 
 
 def progress(
@@ -89,8 +93,24 @@ def say_once(key: str, message: str, enabled: bool = True) -> bool:
     if not enabled or key in _said:
         return False
     _said.add(key)
+    if _shared is not None:  # the first process of the run to say it creates the marker; others stay quiet
+        marker = _shared / hashlib.sha256(key.encode()).hexdigest()[:16]
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            return False
+        except OSError:  # no shared folder here (a Ray node without the output folder): say it
+            pass
     print(message, file=sys.stderr, flush=True)
     return True
+
+
+def share_notes(folder: str | Path | None) -> None:
+    """Make `say_once` once per run across processes: the worker processes (`--engine local`) and Ray
+    tasks of one run each train, and each said "the best epoch is the last allowed" once (one note per
+    unit). With `folder` (created by the run, removed after), only the first process to say a note does."""
+    global _shared
+    _shared = None if folder is None else Path(folder)
 
 
 def eta(done: int, total: int, elapsed: float) -> str:

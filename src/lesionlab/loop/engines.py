@@ -32,6 +32,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,19 +50,28 @@ RoundHook = Callable[[str, int, int], None]
 
 
 def run_unit(
-    config: dict[str, Any], strategy: str, seed: int, threads: int, progress: bool = True, on_round=None
+    config: dict[str, Any],
+    strategy: str,
+    seed: int,
+    threads: int,
+    progress: bool = True,
+    on_round=None,
+    notes: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) one (strategy, seed) unit in this process on `threads` threads; its final state.
 
-    The configuration travels as plain JSON values, so any process or node can rebuild it.
+    The configuration travels as plain JSON values, so any process or node can rebuild it. `notes`: the
+    run's folder for once-per-run notes (`progress.share_notes`).
     """
     import torch
     from threadpoolctl import threadpool_limits
 
     from lesionlab.config import ExperimentConfig
     from lesionlab.loop.experiment import Experiment
+    from lesionlab.progress import share_notes
 
     torch.set_num_threads(threads)
+    share_notes(notes)
     cfg = ExperimentConfig.model_validate(config)
     cfg = cfg.model_copy(update={"train": cfg.train.updated(num_threads=threads)})
     # torch's threads are not the only ones: scikit-learn and numpy (k-means, PCA, the audit's logistic
@@ -111,14 +121,21 @@ def die_with_parent(parent: int) -> None:
 
 
 def _unit_process(
-    config: dict, strategy: str, seed: int, threads: int, progress: bool, on_round, parent: int | None = None
+    config: dict,
+    strategy: str,
+    seed: int,
+    threads: int,
+    progress: bool,
+    on_round,
+    parent: int | None = None,
+    notes: str | None = None,
 ) -> None:
     """Entry point of a `local` worker process: a user error is one line on stderr and exit code 2."""
     if parent is not None:
         die_with_parent(parent)
     sys.stderr = _Lines(sys.stderr)
     try:
-        run_unit(config, strategy, seed, threads, progress, on_round)
+        run_unit(config, strategy, seed, threads, progress, on_round, notes)
     except LesionlabError as exc:
         print(f"{strategy} seed {seed}: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
@@ -166,10 +183,12 @@ class Engine:
                 f"note: train.num_threads is not set, so each unit computes on {threads} thread(s) where a "
                 "serial run uses every core: numbers may differ in the last digits (set it to compare)"
             )
-        if self.name == "local":
-            failures = self._run_local(config, units, threads, workers, experiment.progress, board)
-        else:
-            failures = self._run_ray(config, units, threads, workers, experiment, board)
+        # once-per-run notes are said once by all the run's processes, not once by each
+        with tempfile.TemporaryDirectory(prefix="lesionlab-notes-") as notes:
+            if self.name == "local":
+                failures = self._run_local(config, units, threads, workers, experiment.progress, board, notes)
+            else:
+                failures = self._run_ray(config, units, threads, workers, experiment, board, notes)
         if failures:
             listed = "; ".join(f"{s} seed {seed}: {why}" for (s, seed), why in failures.items())
             raise LesionlabError(
@@ -178,13 +197,13 @@ class Engine:
             )
         return {u: PoolState.load(experiment._state_path(*u)) for u in units}
 
-    def _run_local(self, config, units, threads, workers, progress, board) -> dict[Unit, str]:
+    def _run_local(self, config, units, threads, workers, progress, board, notes) -> dict[Unit, str]:
         ctx = mp.get_context("spawn")
         pending, running, failures = list(units), {}, {}
         while pending or running:
             while pending and len(running) < workers:
                 unit = pending.pop(0)
-                args = (config, *unit, threads, progress, self.on_round, os.getpid())
+                args = (config, *unit, threads, progress, self.on_round, os.getpid(), notes)
                 proc = ctx.Process(target=_unit_process, args=args, name=f"lesionlab-{unit[0]}-{unit[1]}")
                 proc.start()
                 running[proc.sentinel] = (proc, unit)
@@ -199,7 +218,7 @@ class Engine:
                     board.failed(unit, failures[unit])
         return failures
 
-    def _run_ray(self, config, units, threads, workers, experiment, board) -> dict[Unit, str]:
+    def _run_ray(self, config, units, threads, workers, experiment, board, notes) -> dict[Unit, str]:
         try:
             import ray
         except ImportError:
@@ -221,7 +240,7 @@ class Engine:
             task = ray.remote(num_cpus=threads, max_retries=0)(run_unit)
             refs = {}
             for unit in units:
-                ref = task.remote(config, *unit, threads, experiment.progress, self.on_round)
+                ref = task.remote(config, *unit, threads, experiment.progress, self.on_round, notes)
                 refs[ref] = unit
                 board.queued(unit)
             failures = {}
