@@ -21,10 +21,11 @@ IMAGENET_RESOLUTION = 224  # Lite0's ImageNet input size, for the checkpoint-fre
 BATCH = 32
 
 
-def feature_model(checkpoint: str) -> tuple[Segmenter, int, str]:
-    """The encoder, the resolution and the preprocessing its features are computed at."""
+def feature_model(checkpoint: str) -> tuple[Segmenter, int, str, str]:
+    """The encoder, and the resolution, preprocessing and resize its features are computed at: those it
+    was pre-trained on (a checkpoint from before `resize` was recorded was pre-trained squashed)."""
     if checkpoint == "imagenet":
-        return create_segmenter("unet_lite0", "imagenet"), IMAGENET_RESOLUTION, "none"
+        return create_segmenter("unet_lite0", "imagenet"), IMAGENET_RESOLUTION, "none", "squash"
     path = Path(checkpoint)
     if not path.is_file():
         raise ConfigError(
@@ -37,7 +38,7 @@ def feature_model(checkpoint: str) -> tuple[Segmenter, int, str]:
             f"{path} is not a `lesionlab pretrain` checkpoint (no backbone/resolution recorded)"
         )
     model = create_segmenter(meta["backbone"], str(path), width=int(meta.get("width", 64)))
-    return model, int(meta["resolution"]), "grayscale_minmax"
+    return model, int(meta["resolution"]), "grayscale_minmax", str(meta.get("resize", "squash"))
 
 
 @torch.inference_mode()
@@ -53,9 +54,9 @@ def pool_features(
     saved = _load(path, ids)
     if saved is not None:
         return saved
-    model, resolution, preprocessing = feature_model(checkpoint)
+    model, resolution, preprocessing, resize = feature_model(checkpoint)
     model.eval()
-    images = ImageCache(cache_dir, resolution, preprocessing)
+    images = ImageCache(cache_dir, resolution, preprocessing, resize)  # the pixels it was pre-trained on
     out = []
     described = f"encoding {len(pool)} pool images for the cold start"  # once per pool; can be minutes
     for start in progress(range(0, len(pool), BATCH), described):

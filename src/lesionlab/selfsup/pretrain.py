@@ -121,6 +121,7 @@ def pretrain(config: PretrainConfig, force: bool = False) -> dict[str, Any]:
         "backbone": segmentation_backbone(m.backbone),
         "width": m.width,
         "resolution": config.resolution,
+        "resize": config.resize,  # the cold start's features must see non-square images the same way
         "n_images": len(images),
         "best_epoch": int(next(r["epoch"] for r in reversed(history) if r.get("best"))),
     }
