@@ -91,11 +91,16 @@ def read_csv(path: Path, required: Sequence[str], what: str = "CSV") -> list[tup
     require_file(path, what)
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
+            reader = csv.reader(f, strict=True)  # an unclosed quote is an error, not one long cell
             header = [h.strip() for h in next(reader, [])]
             rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
-    except (UnicodeDecodeError, csv.Error) as e:
+    except UnicodeDecodeError as e:
         raise DataError(f"cannot read {what} {path}: {e} (save it as a UTF-8, comma-separated file)") from e
+    except csv.Error as e:  # a quote left open would otherwise swallow every later row into one cell
+        raise DataError(
+            f"cannot read {what} {path}, line {reader.line_num}: {e} (a quote opened on or before that line "
+            "is never closed, or text follows a closing quote; save it as a UTF-8, comma-separated file)"
+        ) from e
     missing = [c for c in required if c not in header]
     if missing:
         hint = ""
