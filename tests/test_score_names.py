@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from fake_isic import lesion_image
 from lesionlab.cli import app
-from lesionlab.errors import DataError
+from lesionlab.errors import ConfigError, DataError
 from lesionlab.models.registry import create_classifier, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("offline_single_thread")
@@ -61,3 +61,18 @@ def test_score_names_an_images_folder_that_is_a_link_loop(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["score", str(_fake_run(tmp_path / "run")), str(loop)])
     assert isinstance(result.exception, DataError)
     assert "symbolic link loop" in str(result.exception) and str(loop) in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    "option", [["--batch-size", "0"], ["--batch-size", "-3"], ["--decode-workers", "-1"]]
+)
+def test_score_refuses_a_batch_size_or_workers_out_of_range_in_one_line(
+    tmp_path: Path, option: list[str]
+) -> None:
+    """They were a ZeroDivisionError and a ValueError traceback."""
+    (tmp_path / "pool").mkdir()
+    lesion_image(0, melanoma=True).save(tmp_path / "pool" / "a.jpg")
+    args = ["score", str(_fake_run(tmp_path / "run")), str(tmp_path / "pool"), *option]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, ConfigError), result.exception
+    assert "--batch-size must be >= 1 and --decode-workers >= 0" in str(result.exception)

@@ -66,6 +66,10 @@ def score_folder(
     chunks of that many images are scored in Ray tasks of `threads` (default 1) CPUs each."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown --backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if batch_size < 1 or decode_workers < 0:  # before the model loads, and never a ZeroDivisionError
+        raise ConfigError(
+            f"--batch-size must be >= 1 and --decode-workers >= 0, got {batch_size} and {decode_workers}"
+        )
     config, model, classes = load_run_model(run_dir)
     out = Path(out) if out is not None else Path(run_dir) / "scores"
     paths = list_images(images)
