@@ -124,6 +124,11 @@ def run_audit(
     and those that differ from the data set's (a noisy oracle's wrong answers) are the known flips.
     The output folder is locked for the whole audit (one writer per output folder, `locking`).
     """
+    if folds < 2 or top < 0 or views < 1:  # 0 or 1 fold was quietly run as 2, and recorded as asked
+        raise ConfigError(
+            f"--folds must be >= 2 (cross-validation), --top >= 0 and --views >= 1; got {folds}, {top} and "
+            f"{views}"
+        )
     target = Path(target)
     config, dataset, trained = _load_target(target)
     if features == "run" and trained is None:
