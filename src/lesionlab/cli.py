@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ from rich.markup import escape
 
 from lesionlab.cli_args import refuse_blank_arguments
 from lesionlab.cli_cache import cache_app
+from lesionlab.cli_evaluate import evaluate, print_metrics
 from lesionlab.cli_project import project_app
 from lesionlab.cli_score import score
 from lesionlab.io import user_message
@@ -29,6 +29,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(cache_app, name="cache")
 app.add_typer(project_app, name="project")
 app.command("score")(score)
+app.command()(evaluate)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -85,9 +86,9 @@ def train(
     with output_lock(run_config.output):  # one writer per output folder
         result = train_run(run_config, force=force)
     if "test" in result or "val" not in result:
-        _print_metrics(result.get("test", {}), f"test metrics ({result['n_test']} images)")
+        print_metrics(result.get("test", {}), f"test metrics ({result['n_test']} images)")
     else:  # segmentation without test masks (ISIC 2017) reports the validation masks
-        _print_metrics(result["val"], f"validation metrics ({result['n_val']} images)")
+        print_metrics(result["val"], f"validation metrics ({result['n_val']} images)")
     console.print(f"best epoch {result['best_epoch']}; wrote {Path(result['config']['output'])}/metrics.json")
 
 
@@ -110,110 +111,6 @@ def pretrain(
         f"pre-trained on {result['n_images']} images; best epoch {result['best_epoch']}; wrote "
         f"{out / CHECKPOINT} (use it as model.weights to warm-start segmentation)"
     )
-
-
-@app.command()
-def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="output folder of `lesionlab train`")],
-    split: Annotated[str, typer.Option(help="train, val, test or all")] = "test",
-    bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the 95% intervals")] = 1000,
-    json_out: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
-    tta_views: Annotated[
-        int | None,
-        typer.Option(help="average predictions over this many fixed augmented views (default: the run's)"),
-    ] = None,
-    logit_adjustment: Annotated[
-        float | None,
-        typer.Option(
-            help="divide the training class prior out of the probabilities to this power "
-            "(0 = plain argmax, 1 = aim at balanced error; choose it on val with `choose-rule`)"
-        ),
-    ] = None,
-    data: Annotated[
-        str | None,
-        typer.Option(help="evaluate on another data source (isic2017, ham10000 or folder) instead"),
-    ] = None,
-    root: Annotated[Path | None, typer.Option(help="with --data: the data folder")] = None,
-    csv: Annotated[
-        Path | None, typer.Option(help="with --data folder: CSV with image_id,label[,split,group]")
-    ] = None,
-    task: Annotated[str | None, typer.Option(help="with --data: the task, e.g. melanoma")] = None,
-    masks: Annotated[
-        Path | None, typer.Option(help="with --data folder: the folder of masks (segmentation runs)")
-    ] = None,
-    mask_pattern: Annotated[
-        str | None,
-        typer.Option(help="with --masks: mask file name, e.g. {id}_mask.png (default {id}_segmentation.png)"),
-    ] = None,
-    positive: Annotated[
-        str | None,
-        typer.Option(help="two classes: the class binary metrics describe (default: the model's second)"),
-    ] = None,
-    resize: Annotated[
-        str | None,
-        typer.Option(
-            help="how non-square images become square: squash, center_crop or pad (default: the run's)"
-        ),
-    ] = None,
-) -> None:
-    """Evaluate a trained run on a split, with bootstrap confidence intervals.
-
-    Applies the rule `lesionlab choose-rule` stored in the run, unless --tta-views or
-    --logit-adjustment is given. With --data, the model is evaluated on another source (e.g. your own
-    folder: --data folder --root my_images/ --csv labels.csv --split all); its class names must be the
-    model's. A segmentation run reads that folder's masks: add --masks my_masks/ --mask-pattern
-    '{id}_mask.png'.
-    """
-    from lesionlab.errors import ConfigError
-    from lesionlab.io import write_json
-    from lesionlab.supervised import evaluate_run
-
-    other = None
-    if data is not None:
-        other = _other_source(data, root, task, csv, masks, mask_pattern)
-    elif (root, csv, task, masks, mask_pattern) != (None,) * 5:
-        raise ConfigError(
-            "--root, --csv, --task, --masks and --mask-pattern describe another data source: give --data too"
-        )
-    result = evaluate_run(run_dir, split, bootstrap, tta_views, logit_adjustment, other, positive, resize)
-    segmentation = result.get("task") == "segmentation"
-    title = f"{escape(result['data'])}, {split} metrics ({result['n']} images"
-    if result["positive_class"] is not None:
-        title += f"; positive class: {escape(result['positive_class'])}"
-    if resize is not None:
-        title += f"; resize: {escape(resize)}"
-    _print_metrics(result["metrics"], title + ")", result["ci95"])
-    if result["n_unlabelled"]:
-        what = "a mask" if segmentation else "a label"
-        err_console.print(f"{result['n_unlabelled']} image(s) without {what} left out", style="yellow")
-    if not segmentation:  # a segmentation run has no test-time rule to report
-        console.print(
-            f"decision rule: {result['tta_views']} view(s) averaged, logit adjustment "
-            f"{result['logit_adjustment']:g} (from {escape(result['rule_source'])})",
-            highlight=False,
-        )
-    if json_out:
-        write_json(json_out, result)
-
-
-def _other_source(
-    data: str,
-    root: Path | None,
-    task: str | None,
-    csv: Path | None,
-    masks: Path | None,
-    mask_pattern: str | None,
-):
-    """The DataConfig `evaluate --data` describes; options a source does not take are refused by it."""
-    from lesionlab.config import DataConfig
-    from lesionlab.errors import ConfigError
-
-    if root is None:
-        raise ConfigError("--data needs --root, the folder of that data source")
-    if mask_pattern is not None and masks is None:
-        raise ConfigError("--mask-pattern names files in the masks folder: give --masks FOLDER too")
-    given = {"csv": csv, "masks": masks, "mask_pattern": mask_pattern}
-    return DataConfig(source=data, root=root, task=task, options={k: v for k, v in given.items() if v})
 
 
 def _numbers(text: str, kind: type) -> list:
@@ -409,27 +306,6 @@ def _run_and_report(config, force: bool, engine=None) -> None:
         with next_step(f"run `lesionlab report {out}` (the results are saved in {out / 'results.json'})"):
             path = write_report(results, out)
     console.print(f"report: {path}")
-
-
-def _print_metrics(metrics: dict, title: str, ci: dict | None = None) -> None:
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    if ci:
-        table.add_column("95% CI", justify="right")
-    for name, value in metrics.items():
-        if isinstance(value, float):
-            row = [name, f"{value:.3f}"]
-            if ci:
-                low, high = ci.get(name, (float("nan"), float("nan")))
-                row.append(f"{low:.3f} - {high:.3f}")
-            table.add_row(*row)
-    console.print(table)
-    for name, value in metrics.items():
-        if isinstance(value, dict):
-            console.print(f"{name}: " + json.dumps({k: round(v, 3) for k, v in value.items()}))
 
 
 def _one_line_warnings() -> None:
