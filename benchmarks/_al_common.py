@@ -16,7 +16,7 @@ from typing import Any
 from _common import RESULTS, renamed, write_json
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.evaluation.report import summarize
-from lesionlab.loop.experiment import run_experiment
+from lesionlab.runner.experiment import run_experiment
 
 FREEZE_STAGES = 6  # the AL configuration: see docs/reproduction.md (CPU budget of 90 trainings per task)
 BINARY_KEYS = ["accuracy", "auc", "ap", "sensitivity", "specificity"]

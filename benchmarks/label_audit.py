@@ -232,7 +232,7 @@ def loop_speed(n: int, seed: int = 0) -> dict[str, Any]:
     """lesionlab's LoOP and PyNomaly's on the same Gaussian data (d = 1,280, k = 10), one thread."""
     from PyNomaly import loop as pynomaly
 
-    from lesionlab.training.loop_outliers import local_outlier_probabilities
+    from lesionlab.training.local_outliers import local_outlier_probabilities
 
     x = np.random.default_rng(seed).normal(size=(n, 1280))
     t0 = time.perf_counter()
@@ -301,7 +301,7 @@ def noisy_oracle_config(data: Path, out: Path, seeds: list[int], cache: Path, th
 def noisy_oracle(data: Path, seeds: list[int], cache: Path, threads: int) -> dict[str, Any]:
     from lesionlab.evaluation.report import write_report
     from lesionlab.evaluation.summary import summarize
-    from lesionlab.loop.experiment import run_experiment
+    from lesionlab.runner.experiment import run_experiment
 
     out = RESULTS / "label_audit" / "noisy_oracle"
     config = noisy_oracle_config(data, out, seeds, cache, threads)

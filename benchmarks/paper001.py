@@ -42,7 +42,7 @@ from lesionlab.evaluation.curves import alc, labels_to_target
 from lesionlab.evaluation.metrics import mean_se
 from lesionlab.evaluation.report import write_report
 from lesionlab.evaluation.statistics import compare_curves
-from lesionlab.loop.experiment import run_experiment
+from lesionlab.runner.experiment import run_experiment
 from lesionlab.selfsup.config import PretrainConfig
 from lesionlab.selfsup.pretrain import CHECKPOINT, pretrain
 

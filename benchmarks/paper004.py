@@ -214,7 +214,7 @@ def gallery(row: str, seed: int, data: Path, cache: Path, threads: int, k: int =
     import torch
 
     from lesionlab.data.loading import load_dataset
-    from lesionlab.data.pool import PoolState
+    from lesionlab.data.pool_state import PoolState
     from lesionlab.evaluation.acft_report import candidate_gallery, save_png
     from lesionlab.models.registry import create_classifier
     from lesionlab.selection.base import Evidence, get_strategy

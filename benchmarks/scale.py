@@ -340,8 +340,8 @@ def _comparable(value: Any) -> Any:
 
 def measure_engines(config_json: dict, label: str) -> dict:
     from lesionlab.config import ExperimentConfig
-    from lesionlab.loop.engines import Engine
-    from lesionlab.loop.experiment import run_experiment
+    from lesionlab.runner.engines import Engine
+    from lesionlab.runner.experiment import run_experiment
 
     base = ExperimentConfig.model_validate(config_json)
     out = Path(base.output)
@@ -435,7 +435,7 @@ def main() -> None:
             print(f"{key}: {done[key]['seconds']}", file=sys.stderr)
 
     if "ray" in args.parts:
-        from lesionlab.loop.demo import demo_config
+        from lesionlab.runner.demo import demo_config
 
         work = args.cache_dir / "benchmarks" / "scale_engines"
         experiments = {

@@ -123,7 +123,7 @@ def _write_readme(out: Path, args: argparse.Namespace, chosen: dict[str, list[Re
 
 A small subset of the ISIC 2017 Challenge data (Parts 1 and 3) shipped with lesionlab so that demos,
 tutorials and tests run offline. It keeps the official folder and CSV names, so
-`lesionlab.data.sources.load_isic2017(lesionlab.data.demo.demo_root(), task=...)` reads it unchanged
+`lesionlab.data.sources.load_isic2017(lesionlab.data.demo_subset.demo_root(), task=...)` reads it unchanged
 (tasks `melanoma`, `seborrheic_keratosis`, `3class`).
 
 | split | images | melanoma | seborrheic keratosis | nevus | masks |

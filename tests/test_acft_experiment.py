@@ -12,9 +12,9 @@ import pytest
 
 from fake_isic import TinyIsic, make_tiny_isic
 from lesionlab.config import ExperimentConfig, load_config
-from lesionlab.data.pool import PoolState
-from lesionlab.loop.experiment import Experiment, run_experiment
-from lesionlab.loop.learning import round_lr, training_set
+from lesionlab.data.pool_state import PoolState
+from lesionlab.runner.experiment import Experiment, run_experiment
+from lesionlab.runner.learning import round_lr, training_set
 
 BUDGET = 8
 PATCHES = 4

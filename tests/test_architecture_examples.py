@@ -16,7 +16,7 @@ import lesionlab.selection.base as base_module
 import lesionlab.selection.evidence as evidence_module
 import lesionlab.training.losses as losses_module
 from lesionlab.data.records import Record
-from lesionlab.loop.oracles import NoisyOracle, SimulatedOracle
+from lesionlab.runner.oracles import NoisyOracle, SimulatedOracle
 from lesionlab.selection.base import Strategy
 from lesionlab.selection.evidence import collect_evidence
 from lesionlab.tasks import ClassificationTask

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from fake_isic import lesion_image
 from lesionlab.audit import audit_labels, combine, precision_recall_at_k
-from lesionlab.audit import evidence as ev
+from lesionlab.audit import signals as ev
 from lesionlab.audit.core import suggested_labels
 from lesionlab.cli import app
 from lesionlab.errors import ConfigError

@@ -18,11 +18,11 @@ from fake_isic import TinyIsic, make_tiny_isic
 from lesionlab import cli
 from lesionlab.cli import app
 from lesionlab.config import ExperimentConfig
-from lesionlab.data.demo import demo_root
+from lesionlab.data.demo_subset import demo_root
 from lesionlab.data.loading import load_dataset
 from lesionlab.errors import ConfigError
 from lesionlab.evaluation.decision import RuleScore, choose_rule
-from lesionlab.loop.demo import demo_config
+from lesionlab.runner.demo import demo_config
 
 runner = CliRunner()
 TRAIN = {

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from lesionlab.cli import app
 from lesionlab.io import DiskFullError, next_step, write_json
-from lesionlab.loop.checkpoints import save_weights
+from lesionlab.runner.checkpoints import save_weights
 from test_report import TWO_BY_TWO, make_results
 
 
@@ -94,7 +94,7 @@ def test_a_report_that_fails_on_a_full_disk_after_the_run_says_lesionlab_report(
 ) -> None:
     out = tmp_path / "run"
     results = make_results(tmp_path, TWO_BY_TWO)
-    monkeypatch.setattr("lesionlab.loop.experiment.run_experiment", lambda *a, **k: results)
+    monkeypatch.setattr("lesionlab.runner.experiment.run_experiment", lambda *a, **k: results)
     config = tmp_path / "exp.yaml"
     config.write_text(f"experiment:\n  strategies: [random, entropy]\noutput: {out}\n")
     full_disk(1000)  # the run's results.json is written; the report's figures do not fit
@@ -121,7 +121,7 @@ def test_a_full_disk_outside_lesionlabs_writes_is_one_line_too(
         except OSError as exc:
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos") from exc
 
-    monkeypatch.setattr("lesionlab.loop.experiment.run_experiment", run_experiment)
+    monkeypatch.setattr("lesionlab.runner.experiment.run_experiment", run_experiment)
     config = tmp_path / "exp.yaml"
     config.write_text(f"experiment: {{}}\noutput: {tmp_path / 'run'}\n")
     monkeypatch.setattr(sys, "argv", ["lesionlab", "run", str(config)])

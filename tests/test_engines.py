@@ -17,8 +17,8 @@ import torch
 from fake_isic import TinyIsic, make_tiny_isic
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.errors import ConfigError, LesionlabError
-from lesionlab.loop.engines import Engine
-from lesionlab.loop.experiment import run_experiment
+from lesionlab.runner.engines import Engine
+from lesionlab.runner.experiment import run_experiment
 from same_results import assert_same, comparable
 
 STRATEGIES = ["random", "least_confidence"]
@@ -158,7 +158,7 @@ def test_pool_scoring_in_ray_chunks_equals_scoring_here(
     """`lesionlab score --ray-chunk`: chunks scored by Ray tasks into one pair of memory-mapped arrays."""
     pytest.importorskip("onnxruntime")
     from lesionlab.models.registry import create_classifier
-    from lesionlab.scoring.run import score_folder
+    from lesionlab.scoring.score_files import score_folder
     from test_scoring import _fake_run
 
     run = tmp_path / "run"
@@ -233,8 +233,8 @@ def test_a_unit_limits_blas_and_openmp_pools_not_only_torch(monkeypatch: pytest.
     the unit limits them: two workers of 1 thread must not become two workers of all cores."""
     from threadpoolctl import threadpool_info
 
-    from lesionlab.loop import engines
-    from lesionlab.loop.experiment import Experiment
+    from lesionlab.runner import engines
+    from lesionlab.runner.experiment import Experiment
 
     seen: list[int] = []
 

@@ -14,11 +14,11 @@ import torch
 
 from fake_isic import TinyIsic, make_tiny_isic
 from lesionlab.config import ExperimentConfig, load_config
-from lesionlab.data.pool import PoolState
+from lesionlab.data.pool_state import PoolState
 from lesionlab.data.records import LabeledDataset
 from lesionlab.errors import ConfigError, DataError
-from lesionlab.loop.checkpoints import RoundWeights
-from lesionlab.loop.experiment import Experiment, run_experiment
+from lesionlab.runner.checkpoints import RoundWeights
+from lesionlab.runner.experiment import Experiment, run_experiment
 from lesionlab.selection.base import get_strategy
 from lesionlab.selection.evidence import collect_evidence
 from lesionlab.training.activations import clear_memory
@@ -212,7 +212,7 @@ def test_a_warm_cache_and_other_strategies_change_nothing(
 
 def test_the_first_round_is_shared_only_by_equal_fits(tmp_path: Path) -> None:
     from lesionlab.data.records import Record
-    from lesionlab.loop.first_round import FirstRound
+    from lesionlab.runner.first_round import FirstRound
 
     train = [Record(f"img{i}", tmp_path / f"img{i}.jpg", i % 2) for i in range(4)]
     val = [Record("v", tmp_path / "v.jpg", 0, split="val")]
@@ -239,7 +239,7 @@ def test_the_first_round_is_shared_only_by_equal_fits(tmp_path: Path) -> None:
 
 def test_a_foreign_first_round_file_leaves_the_model_untouched(tmp_path: Path) -> None:
     """load_state_dict copies matching tensors before it fails on the rest: nothing may be copied."""
-    from lesionlab.loop.first_round import FirstRound
+    from lesionlab.runner.first_round import FirstRound
 
     shared = FirstRound(tmp_path, "seed0_x")
     saved = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2))
@@ -643,7 +643,7 @@ def test_evidence_sees_the_bought_labels_and_nothing_of_the_hidden_pool(
 ) -> None:
     """Providers get the unbought images without label or mask, and the bought ones with the label the
     oracle gave (a noisy oracle's wrong answer included), never the data set's hidden truth."""
-    import lesionlab.loop.experiment as experiment_module
+    import lesionlab.runner.experiment as experiment_module
 
     calls: list[tuple[list, list, list]] = []
     real = experiment_module.collect_evidence

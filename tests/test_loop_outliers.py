@@ -10,7 +10,7 @@ from PyNomaly import loop as pynomaly
 
 from lesionlab.data.records import Record
 from lesionlab.training.auxiliary import EpochEnd
-from lesionlab.training.loop_outliers import (
+from lesionlab.training.local_outliers import (
     LoopReweighting,
     knn_graph,
     local_outlier_probabilities,

@@ -14,15 +14,15 @@ from scipy.stats import spearmanr
 
 from fake_isic import TinyIsic, tiny_train_config
 from lesionlab.config import ExperimentConfig, load_config
-from lesionlab.data.pool import PoolState
+from lesionlab.data.pool_state import PoolState
 from lesionlab.data.records import Record
 from lesionlab.data.sources import load_isic2017
 from lesionlab.errors import ConfigError
-from lesionlab.loop.experiment import run_experiment
 from lesionlab.models.classifier import ClassifierOutput, LesionClassifier
 from lesionlab.models.loss_predictor import LossPredictor, default_tap_stages, ranking_loss
 from lesionlab.models.registry import create_classifier
 from lesionlab.models.unet import UNet
+from lesionlab.runner.experiment import run_experiment
 from lesionlab.selection.base import get_strategy
 from lesionlab.selection.learned import LearningLoss
 from lesionlab.training.activations import clear_memory

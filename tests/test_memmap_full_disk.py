@@ -50,7 +50,7 @@ def test_a_shared_first_round_model_on_a_full_disk_says_the_models_size(
     a 13.7 MB model (measured on a 2 MB tmpfs); the message now gives the model's size, as for others."""
     import torch
 
-    from lesionlab.loop.first_round import FirstRound
+    from lesionlab.runner.first_round import FirstRound
     from test_disk_full import _FullDisk
 
     real_fdopen = os.fdopen

@@ -22,7 +22,7 @@ from lesionlab.data.sources import load_isic2017
 from lesionlab.errors import ConfigError
 from lesionlab.models.registry import create_classifier
 from lesionlab.training.auxiliary import EpochEnd
-from lesionlab.training.loop_outliers import LoopReweighting, local_outlier_probabilities
+from lesionlab.training.local_outliers import LoopReweighting, local_outlier_probabilities
 from lesionlab.training.losses import (
     CombinedSampleLoss,
     ForwardCorrection,

@@ -12,14 +12,14 @@ import torch
 
 from fake_isic import make_tiny_isic
 from lesionlab.config import ExperimentConfig, load_config
-from lesionlab.data.pool import PoolState
+from lesionlab.data.pool_state import PoolState
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError
 from lesionlab.evaluation.page import _rounds_table
 from lesionlab.evaluation.summary import summarize
-from lesionlab.loop import audit_step
-from lesionlab.loop.experiment import Experiment, run_experiment
-from lesionlab.loop.oracles import NoisyOracle, RankedNoisyOracle, SimulatedOracle, read_difficulty
+from lesionlab.runner import audit_step
+from lesionlab.runner.experiment import Experiment, run_experiment
+from lesionlab.runner.oracles import NoisyOracle, RankedNoisyOracle, SimulatedOracle, read_difficulty
 
 
 def records(labels) -> list[Record]:
@@ -169,7 +169,7 @@ def test_the_report_compares_at_equal_cost(audited_run, no_network):
 
 def test_runs_without_audit_keep_their_fingerprint(audited_run):
     from lesionlab.data.loading import load_dataset
-    from lesionlab.loop.resume import fingerprint
+    from lesionlab.runner.resume import fingerprint
 
     cfg, _ = audited_run
     dataset = load_dataset(cfg)
@@ -240,7 +240,7 @@ def test_the_fingerprint_holds_the_difficulty_files_content(tmp_path):
     """Resuming after the difficulty CSV was edited would mix two oracles under one name: the fingerprint
     changes with the file's bytes, not only its path."""
     from lesionlab.data.sources import load_source
-    from lesionlab.loop.resume import fingerprint
+    from lesionlab.runner.resume import fingerprint
 
     tiny = make_tiny_isic(tmp_path / "isic2017")
     csv = tmp_path / "difficulty.csv"

@@ -9,7 +9,7 @@ import pytest
 
 from lesionlab.data.records import Record
 from lesionlab.errors import DataError
-from lesionlab.loop.oracles import (
+from lesionlab.runner.oracles import (
     LabelStore,
     MemoryLabelStore,
     NoisyOracle,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesionlab.data.pool import PoolState
+from lesionlab.data.pool_state import PoolState
 from lesionlab.errors import DataError
 
 ORACLE = {f"img{i}": i % 2 for i in range(6)}

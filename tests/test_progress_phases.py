@@ -15,9 +15,9 @@ from lesionlab import progress as progress_module
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.cache import ImageCache
 from lesionlab.data.sources import load_source
-from lesionlab.loop.experiment import Experiment
 from lesionlab.models.registry import create_classifier
 from lesionlab.progress import progress
+from lesionlab.runner.experiment import Experiment
 from lesionlab.training import trainer as trainer_module
 from lesionlab.training.trainer import Trainer
 

@@ -109,7 +109,7 @@ def test_init_propose_label_train_propose_export_import(tmp_path: Path, offline_
 
 
 def test_audit_flags_land_in_the_review_queue(tmp_path: Path, offline_single_thread) -> None:
-    pytest.importorskip("lesionlab.audit.run", reason="the label audit (issue 16) is not in this tree")
+    pytest.importorskip("lesionlab.audit.command", reason="the label audit (issue 16) is not in this tree")
     from lesionlab.project import init_project
     from lesionlab.project.audit import audit_project
 

@@ -10,11 +10,11 @@ pytest.importorskip("sqlalchemy")
 pytest.importorskip("alembic")
 
 from lesionlab.errors import ConfigError, DataError, LesionlabError
-from lesionlab.loop.oracles import LabelStore, MemoryLabelStore, StoreOracle
 from lesionlab.project import init_project, open_project
 from lesionlab.project.exceptions import Conflict
 from lesionlab.project.interchange import export_project, import_labels
 from lesionlab.project.status import format_status, project_status
+from lesionlab.runner.oracles import LabelStore, MemoryLabelStore, StoreOracle
 from project_fixtures import BACKENDS, CLASSES, database_url, make_images, tiny_project_settings
 
 

@@ -24,7 +24,7 @@ from lesionlab.errors import ConfigError
 from lesionlab.evaluation import figures
 from lesionlab.evaluation.report import write_report
 from lesionlab.evaluation.summary import summarize
-from lesionlab.loop.summary import load_results, print_summary
+from lesionlab.runner.summary_table import load_results, print_summary
 
 CLASSES = ["other", "melanoma"]
 
@@ -345,7 +345,7 @@ EVALUATION = Path(lesionlab.evaluation.__file__).parent
 
 def test_terminal_summary_does_not_import_matplotlib() -> None:
     code = (
-        "import sys, lesionlab.loop.summary, lesionlab.evaluation.summary; "
+        "import sys, lesionlab.runner.summary_table, lesionlab.evaluation.summary; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'jinja2')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

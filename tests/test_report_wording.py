@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from lesionlab.audit import audit_labels
-from lesionlab.audit.report import write_audit
+from lesionlab.audit.review_files import write_audit
 from lesionlab.evaluation.report import write_report
 from lesionlab.evaluation.summary import NO_SAVING, saving_text, summarize
 from test_report import make_results

@@ -11,8 +11,8 @@ import pytest
 from fake_isic import TinyIsic, tiny_train_config
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.sources import load_source
-from lesionlab.loop.experiment import run_experiment
 from lesionlab.models.registry import create_classifier
+from lesionlab.runner.experiment import run_experiment
 from lesionlab.scoring.onnx_export import EMBED_RTOL, PROBS_ATOL
 from lesionlab.selection.base import get_strategy
 from lesionlab.selection.evidence import EvidenceSettings, collect_evidence

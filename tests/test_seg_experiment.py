@@ -148,8 +148,8 @@ def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
     from lesionlab.config import ExperimentConfig, load_config
     from lesionlab.data.sources import load_source
     from lesionlab.errors import ConfigError
-    from lesionlab.loop.experiment import Experiment
-    from lesionlab.loop.resume import fingerprint
+    from lesionlab.runner.experiment import Experiment
+    from lesionlab.runner.resume import fingerprint
 
     tiny = make(tmp_path / "isic", masks=True)
     base = {
@@ -196,7 +196,7 @@ def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
 def test_strategies_of_the_other_task_are_refused_before_training(tmp_path: Path) -> None:
     from lesionlab.config import ExperimentConfig, load_config
     from lesionlab.errors import ConfigError, DataError
-    from lesionlab.loop.experiment import Experiment
+    from lesionlab.runner.experiment import Experiment
 
     tiny = make_tiny_isic(tmp_path / "isic", masks=True)
     base = {
@@ -245,9 +245,9 @@ def test_continued_committee_members(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from lesionlab.config import ExperimentConfig, load_config
     from lesionlab.data.sources import load_source
     from lesionlab.errors import ConfigError
-    from lesionlab.loop import experiment as experiment_module
-    from lesionlab.loop.experiment import Experiment
-    from lesionlab.loop.resume import fingerprint
+    from lesionlab.runner import experiment as experiment_module
+    from lesionlab.runner.experiment import Experiment
+    from lesionlab.runner.resume import fingerprint
 
     tiny = make_tiny_isic(tmp_path / "isic", masks=True)
     raw = {

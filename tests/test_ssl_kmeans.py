@@ -91,7 +91,7 @@ def test_ssl_features_need_no_model_and_pick_the_initial_set(tmp_path: Path, no_
 
 def test_a_classification_experiment_takes_ssl_kmeans_as_its_initial_strategy(tmp_path: Path) -> None:
     from lesionlab.config import ExperimentConfig, load_config
-    from lesionlab.loop.experiment import Experiment
+    from lesionlab.runner.experiment import Experiment
 
     tiny = make_tiny_isic(tmp_path / "isic")
     cfg = load_config(

@@ -11,13 +11,13 @@ import pytest
 import lesionlab.models.vaal as vaal_module
 from fake_isic import TinyIsic
 from lesionlab.config import ExperimentConfig, load_config
-from lesionlab.data.pool import PoolState
+from lesionlab.data.pool_state import PoolState
 from lesionlab.data.records import Record
 from lesionlab.data.sources import load_isic2017
 from lesionlab.errors import ConfigError
-from lesionlab.loop.experiment import run_experiment
 from lesionlab.models.registry import create_classifier
 from lesionlab.models.vaal import seed_from_ids, unlabeled_probability, vaal_features
+from lesionlab.runner.experiment import run_experiment
 from lesionlab.selection.base import Evidence, get_strategy
 from lesionlab.selection.evidence import collect_evidence
 from lesionlab.training.trainer import TrainConfig, Trainer

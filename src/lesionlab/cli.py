@@ -209,7 +209,7 @@ def run(
     the results equal a serial run's.
     """
     from lesionlab.config import load_experiment_config
-    from lesionlab.loop.engines import Engine
+    from lesionlab.runner.engines import Engine
 
     runner = Engine(engine, workers, threads_per_task, address)  # options checked before any work
     _run_and_report(load_experiment_config(config), force, runner)
@@ -224,7 +224,7 @@ def demo(
     seeds: Annotated[int, typer.Option(help="number of seeds")] = 2,
 ) -> None:
     """Compare random selection with two uncertainty strategies on the embedded ISIC 2017 subset."""
-    from lesionlab.loop.demo import demo_config
+    from lesionlab.runner.demo import demo_config
 
     _run_and_report(demo_config(out, seeds), force)
 
@@ -236,7 +236,7 @@ def report(
     """(Re)write the HTML report of a finished experiment."""
     from lesionlab.errors import ConfigError
     from lesionlab.evaluation.report import write_report
-    from lesionlab.loop.summary import load_results
+    from lesionlab.runner.summary_table import load_results
 
     results = load_results(run_dir)
     try:
@@ -275,7 +275,7 @@ def audit(
     ] = None,
 ) -> None:
     """Rank labelled images by how likely their label is wrong; write a CSV and an HTML gallery to review."""
-    from lesionlab.audit.run import run_audit
+    from lesionlab.audit.command import run_audit
     from lesionlab.errors import ConfigError
 
     if features not in ("backbone", "run") or split not in ("train", "val", "test", "all"):
@@ -296,8 +296,8 @@ def audit(
 def _run_and_report(config, force: bool, engine=None) -> None:
     from lesionlab.evaluation.report import write_report
     from lesionlab.io import next_step
-    from lesionlab.loop.experiment import run_experiment
-    from lesionlab.loop.summary import print_summary
+    from lesionlab.runner.experiment import run_experiment
+    from lesionlab.runner.summary_table import print_summary
 
     out = Path(config.output)
     with output_lock(out):  # held until the report is written: one writer per output folder

@@ -28,7 +28,7 @@ def score(
 ) -> None:
     """Score a pool of images: probabilities and embeddings (memory-mapped .npy) and a CSV per image."""
     from lesionlab.locking import output_lock
-    from lesionlab.scoring.run import score_folder
+    from lesionlab.scoring.score_files import score_folder
 
     folder = out or run_dir / "scores"
     with output_lock(folder):  # one writer per output folder

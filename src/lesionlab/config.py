@@ -230,7 +230,7 @@ def load_config(model: type[BaseModel], source: Path | dict[str, Any]) -> Any:
     return config
 
 
-# Settings read as a fraction of the pool below 1 and as a count from 1 up (`loop.checks.amount`).
+# Settings read as a fraction of the pool below 1 and as a count from 1 up (`runner.checks.amount`).
 _COUNT_OR_FRACTION = (("experiment", "budget"), ("experiment", "initial", "size"))
 
 
@@ -305,12 +305,12 @@ class ExperimentSection(_Strict):
     stopping: Literal["fixed", "paper000"] = "fixed"
     stopping_alpha: Finite = Field(0.05, gt=0, lt=1)
     learning: Literal["retrain", "acft_q", "acft_lq", "acft_hq"] = "retrain"
-    # Paper 004, Table 3 note: continual fine-tuning runs at this share of train.lr (see loop/learning.py).
+    # Paper 004, Table 3 note: continual fine-tuning runs at this share of train.lr (see runner/learning.py).
     continual_lr_scale: Finite = Field(0.1, gt=0, le=1)
     # Epochs of every round that continues an already fine-tuned model (paper 001: 10 initial epochs, then 2
     # per round: learning acft_lq); None = train.epochs every round. Refused with learning retrain.
     round_epochs: int | None = Field(None, ge=1)
-    oracle: Literal["simulated", "noisy", "noisy_ranked"] = "simulated"  # see lesionlab.loop.oracles
+    oracle: Literal["simulated", "noisy", "noisy_ranked"] = "simulated"  # see lesionlab.runner.oracles
     oracle_noise: Finite = Field(0.0, ge=0, lt=1)  # for the noisy oracle: chance a label is flipped
     # noisy_ranked: CSV `image_id,difficulty[,wrong_label]`; the hardest oracle_noise share of each class errs
     oracle_difficulty: FolderPath | None = None

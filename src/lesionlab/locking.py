@@ -14,7 +14,7 @@ open and its lock, a lock counts only if the path still names the file that was 
 
 The lock is re-entrant within one process (the command line and the library call it makes may both take
 it). Its descriptor is not inherited by child processes (PEP 446): worker processes of `--engine local`
-hold no lock, and stop when their parent dies (`loop.engines`). On Windows `msvcrt.locking` on the first
+hold no lock, and stop when their parent dies (`runner.engines`). On Windows `msvcrt.locking` on the first
 byte gives the same behaviour. On a network file system the lock is only as good as that system's flock
 (NFS v4 honours it across clients; some FUSE mounts do not).
 """

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from lesionlab.audit.core import AuditResult
-from lesionlab.audit.report import write_audit
+from lesionlab.audit.review_files import write_audit
 from lesionlab.data.preprocess import EXIF_ORIENTATION, load_image
 from lesionlab.evaluation.page import _thumbnail
 from lesionlab.project.scan import inspect_image

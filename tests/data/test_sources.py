@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lesionlab.data.demo import demo_root
+from lesionlab.data.demo_subset import demo_root
 from lesionlab.data.records import SPLITS
 from lesionlab.data.sources import SOURCES, load_folder, load_ham10000, load_isic2017, load_source
 from lesionlab.errors import ConfigError, DataError

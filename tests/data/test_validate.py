@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from lesionlab.data.demo import demo_root
+from lesionlab.data.demo_subset import demo_root
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.data.sources import load_isic2017
 from lesionlab.data.validate import FileProblem, check_files, describe

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import rankdata
 
-from lesionlab.audit import evidence as ev
+from lesionlab.audit import signals as ev
 from lesionlab.audit.metrics import precision_recall_at_k
 
 SIGNALS = ("self_confidence", "view_disagreement", "loop", "neighbours")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lesionlab.data.demo import demo_root
+from lesionlab.data.demo_subset import demo_root
 from lesionlab.data.mask_stats import check_masks
 from lesionlab.data.records import LabeledDataset
 from lesionlab.data.sources import check_source, load_source

@@ -2,7 +2,7 @@
 
 Learning curves with standard errors, ALC, labels to 99 % of full-data performance, annotation saving and
 paired tests against random sampling, plus the class balance of the labels bought. Plain JSON-able dicts
-and no plotting imports: the terminal summary (`lesionlab.loop.summary`) reads only this module.
+and no plotting imports: the terminal summary (`lesionlab.runner.summary_table`) reads only this module.
 """
 
 from __future__ import annotations

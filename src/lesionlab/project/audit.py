@@ -26,7 +26,7 @@ class AuditSummary:
 
 def _audit_ranking(records, classes, trainer, folds: int, seed: int):
     try:
-        from lesionlab.audit.run import audit_records
+        from lesionlab.audit.command import audit_records
     except ImportError as exc:
         raise LesionlabError(
             "the label audit is not available in this lesionlab yet (lesionlab.audit, issue 16); "

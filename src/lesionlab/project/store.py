@@ -1,7 +1,7 @@
 """The project store: images, the append-only annotation history, people's leases, proposal rounds, model
 versions and audit flags, over the database of `project.database` (SQLite or PostgreSQL).
 
-`ProjectStore` implements the `LabelStore` protocol of `lesionlab.loop.oracles`, so a `StoreOracle` over it
+`ProjectStore` implements the `LabelStore` protocol of `lesionlab.runner.oracles`, so a `StoreOracle` over it
 answers a runner's queries with the experts' consensus labels; the rest of its methods are what the
 commands and the server need. Every write is one transaction. Reads of who stands on which image and what
 their consensus is live in `standing.py`, the queue and leases in `leases.py`, audit flags in `flags.py`.

@@ -352,7 +352,7 @@ def _ousm_setup(config: TrainConfig, num_classes: int | None) -> LossSetup:
 @register_loss_setup("ousm_loop")
 def _ousm_loop_setup(config: TrainConfig, num_classes: int | None) -> LossSetup:
     """Eq. 1 (alpha OUSM + beta lambda CE) with lambda = 1 - LoOP recomputed by an epoch callback."""
-    from lesionlab.training.loop_outliers import LoopReweighting
+    from lesionlab.training.local_outliers import LoopReweighting
 
     _check_ousm(config)
     fraction, alpha, beta = config.ousm_fraction, config.ousm_alpha, config.ousm_beta

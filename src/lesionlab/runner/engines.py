@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any
 
-from lesionlab.data.pool import PoolState
+from lesionlab.data.pool_state import PoolState
 from lesionlab.errors import ConfigError, LesionlabError
 from lesionlab.progress import eta
 
@@ -67,8 +67,8 @@ def run_unit(
     from threadpoolctl import threadpool_limits
 
     from lesionlab.config import ExperimentConfig
-    from lesionlab.loop.experiment import Experiment
     from lesionlab.progress import share_notes
+    from lesionlab.runner.experiment import Experiment
 
     torch.set_num_threads(threads)
     share_notes(notes)

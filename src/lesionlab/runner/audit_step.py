@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from lesionlab.audit.core import audit_labels
-from lesionlab.data.pool import PoolState
+from lesionlab.data.pool_state import PoolState
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError, DataError
 

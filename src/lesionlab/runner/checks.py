@@ -14,7 +14,7 @@ import numpy as np
 from lesionlab.config import ExperimentConfig
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError, DataError
-from lesionlab.loop import audit_step
+from lesionlab.runner import audit_step
 from lesionlab.selection.base import Strategy, get_strategy
 from lesionlab.selection.evidence import check_task, model_free
 from lesionlab.tasks import Task, get_task

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lesionlab.data.pool import PoolState
+from lesionlab.data.pool_state import PoolState
 from lesionlab.data.records import Record
 
 if TYPE_CHECKING:

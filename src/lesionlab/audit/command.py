@@ -20,7 +20,7 @@ import numpy as np
 
 from lesionlab.audit.core import AuditResult, audit_labels
 from lesionlab.audit.features import backbone_features
-from lesionlab.audit.report import write_audit
+from lesionlab.audit.review_files import write_audit
 from lesionlab.config import ExperimentConfig, TrainRunConfig, load_config, read_yaml
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError
@@ -81,7 +81,7 @@ def bought_labels(
 ) -> tuple[list[Record], set[str], str]:
     """The labels one run of an experiment bought (`STRATEGY:SEED`, default its first run), as records,
     and which of them differ from the data set's label (the simulated oracle's wrong answers)."""
-    from lesionlab.data.pool import PoolState
+    from lesionlab.data.pool_state import PoolState
 
     runs = [f"{r['strategy']}:{r['seed']}" for r in json.loads((target / "results.json").read_text())["runs"]]
     chosen = run or (runs[0] if runs else "")

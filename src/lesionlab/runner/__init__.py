@@ -1,5 +1,5 @@
 """Simulated-oracle active-learning experiments: rounds of train, evaluate, select, buy labels."""
 
-from lesionlab.loop.experiment import run_experiment
+from lesionlab.runner.experiment import run_experiment
 
 __all__ = ["run_experiment"]

@@ -25,19 +25,19 @@ import numpy as np
 from lesionlab.config import ExperimentConfig
 from lesionlab.data.cache import default_cache_dir
 from lesionlab.data.loading import load_dataset
-from lesionlab.data.pool import PoolState
+from lesionlab.data.pool_state import PoolState
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.statistics import round_gain_significant
 from lesionlab.io import write_json
 from lesionlab.locking import output_lock
-from lesionlab.loop import audit_step, checks
-from lesionlab.loop.checkpoints import RoundWeights, load_weights, save_weights
-from lesionlab.loop.first_round import FirstRound
-from lesionlab.loop.learning import fine_tuned_before, pseudo_labelled, round_lr, training_set
-from lesionlab.loop.oracles import Oracle, build_oracle
-from lesionlab.loop.resume import check_resume, fingerprint
 from lesionlab.progress import eta, log_line
+from lesionlab.runner import audit_step, checks
+from lesionlab.runner.checkpoints import RoundWeights, load_weights, save_weights
+from lesionlab.runner.first_round import FirstRound
+from lesionlab.runner.learning import fine_tuned_before, pseudo_labelled, round_lr, training_set
+from lesionlab.runner.oracles import Oracle, build_oracle
+from lesionlab.runner.resume import check_resume, fingerprint
 from lesionlab.selection.base import Strategy
 from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, heads_for
 from lesionlab.tasks import get_task
@@ -52,7 +52,7 @@ class Experiment:
     """One configured experiment over one dataset; `run()` executes or resumes every (strategy, seed)."""
 
     def __init__(self, config: ExperimentConfig, force: bool = False, progress: bool = True) -> None:
-        """Validate config and data (cheap, `loop.checks`) before any training; `progress` shows bars on
+        """Validate config and data (cheap, `runner.checks`) before any training; `progress` shows bars on
         a terminal."""
         self.config = config
         exp = config.experiment
@@ -327,7 +327,7 @@ class Experiment:
         return None
 
     def _audit(self, state: PoolState, oracle: Oracle, seed: int, round_: int, n_relabel: int) -> dict:
-        """Audit the bought labels and re-label the most suspect (`loop.audit_step`); features are of the
+        """Audit the bought labels and re-label the most suspect (`runner.audit_step`); features are of the
         untrained backbone, computed once per image for every run of this experiment."""
         audit_step.check_oracle(oracle)
         if getattr(self, "_audit_features", None) is None:
@@ -417,7 +417,7 @@ class Experiment:
         return [(name, seed) for seed in exp.seeds for name in audit_step.run_names(exp)]
 
     def run(self, on_round: RoundCallback | None = None, engine: Any = None) -> dict[str, Any]:
-        """Every unit, one after the other here, or by `engine` (`loop.engines.Engine`: processes, Ray)."""
+        """Every unit, one after the other here, or by `engine` (`runner.engines.Engine`: processes, Ray)."""
         exp = self.config.experiment
         t0 = time.perf_counter()
         self._started, self._rounds_done = t0, 0
@@ -465,7 +465,7 @@ def run_experiment(
     engine: Any = None,
 ) -> dict[str, Any]:
     """Run (or resume) every strategy and seed of `config`; write `results.json` in its output folder.
-    `engine` (`loop.engines.Engine`) runs the units in worker processes or on Ray; None: here, in turn.
+    `engine` (`runner.engines.Engine`) runs the units in worker processes or on Ray; None: here, in turn.
     Another process writing the same output folder refuses to start (`locking.output_lock`)."""
     with output_lock(config.output):
         return Experiment(config, force=force, progress=progress).run(on_round, engine)

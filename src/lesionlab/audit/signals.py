@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lesionlab.training.loop_outliers import local_outlier_probabilities
+from lesionlab.training.local_outliers import local_outlier_probabilities
 
 
 def _views(features: np.ndarray) -> np.ndarray:
