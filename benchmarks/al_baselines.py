@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from _al_common import (
+from al_common import (
     experiment_config,
     finished_or_run,
     full_data_entry,
@@ -33,8 +33,9 @@ from _al_common import (
     p_text,
     strategy_block,
 )
-from _common import RESULTS, base_parser, saving_cell, write_outputs
+from common import RESULTS, base_parser, saving_cell
 from lesionlab.evaluation.report import summarize, write_report
+from provenance import write_outputs
 
 TASKS = ("melanoma", "seborrheic_keratosis")
 TRAINED = ["random", "least_confidence", "bald"]

@@ -18,11 +18,12 @@ import time
 import numpy as np
 import torch
 
-from _common import RESULTS, base_parser, fmt, summarize_values, write_outputs
+from common import RESULTS, base_parser, fmt, summarize_values
 from lesionlab.data.sources import load_source
 from lesionlab.evaluation.metrics import compute_metrics
 from lesionlab.models.registry import create_classifier
 from lesionlab.training.trainer import TrainConfig, Trainer
+from provenance import write_outputs
 
 MODES = {"full_finetune": 0, "freeze_5": 5, "freeze_6": 6}
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from _common import (
+from common import (
     RESULTS,
     base_parser,
     fmt,
@@ -33,11 +33,11 @@ from _common import (
     same_training,
     save_partial,
     summarize_values,
-    write_outputs,
 )
 from ham_tta import tta_metrics
 from lesionlab.config import TrainConfig, TrainRunConfig, load_config
 from lesionlab.supervised import evaluate_run, load_trained_run, train_run
+from provenance import write_outputs
 
 BINARY_KEYS = ["accuracy", "auc", "ap", "sensitivity", "specificity"]
 MULTI_KEYS = ["accuracy", "balanced_accuracy", "macro_auc"]

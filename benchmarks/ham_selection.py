@@ -27,10 +27,11 @@ import argparse
 import json
 import time
 
-from _common import RESULTS, base_parser, write_json, write_outputs
+from common import RESULTS, base_parser, write_json
 from lesionlab.data.sources import load_source
 from lesionlab.models.registry import create_classifier
 from lesionlab.training.trainer import CLASS_WEIGHTS, TrainConfig, Trainer
+from provenance import write_outputs
 
 # The candidates measured (results/ham_selection.json); `--candidates balanced@3` adds one not run yet.
 CANDIDATES = ("balanced@5", "sqrt@5", "none@5", "sqrt@3")

@@ -29,7 +29,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from _common import RESULTS, base_parser, load_if_saved, training_fields, write_outputs
+from common import RESULTS, base_parser, load_if_saved, training_fields
 from ham_selection import MIN_BALANCED_ACCURACY, VAL_FRACTION
 from ham_selection import OUT as SELECTION
 from lesionlab.data.sources import load_source
@@ -43,6 +43,7 @@ from lesionlab.evaluation.decision import (
 from lesionlab.evaluation.metrics import compute_metrics
 from lesionlab.models.registry import create_classifier, save_checkpoint
 from lesionlab.training.trainer import TrainConfig, Trainer
+from provenance import write_outputs
 
 TTA_CANDIDATES = (1, 4, 8)
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -81,7 +82,7 @@ def chosen_config(threads: int, seed: int = 0) -> TrainConfig:
 def tta_metrics(trainer: Trainer, records, classes: list[str]) -> dict[str, dict]:
     """Float metrics per view count, keyed by the count as text (JSON keys)."""
     labels = np.array([r.label for r in records])
-    per_view = trainer.view_probs(records, max(TTA_CANDIDATES))
+    per_view = trainer.runtime.view_probs(records, max(TTA_CANDIDATES))
     out = {}
     for views in TTA_CANDIDATES:
         metrics = compute_metrics(labels, per_view[:views].mean(axis=0), classes)
@@ -132,7 +133,7 @@ def main() -> None:
         trainer.fit(train, (), ds.classes)
         save_checkpoint(model, checkpoint, {"config": training_fields(config)})
     counts = np.bincount([r.label for r in train], minlength=ds.num_classes)
-    per_view = trainer.view_probs(val, max(TTA_CANDIDATES))
+    per_view = trainer.runtime.view_probs(val, max(TTA_CANDIDATES))
     rows = rule_rows(per_view, np.array([r.label for r in val]), counts, ds.classes)
     scores = [RuleScore(**{k: r[k] for k in RULE_FIELDS}) for r in rows]
     best = choose_rule(scores, OBJECTIVE, MIN_BALANCED_ACCURACY)

@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from _common import RESULTS, base_parser, load_partial, save_partial, write_outputs
+from common import RESULTS, base_parser, load_partial, save_partial
+from provenance import write_outputs
 
 EMBED_RESOLUTION = 128
 N_ROWS = 100_000
@@ -101,7 +102,7 @@ def real_embeddings(data: Path, cache_dir: Path, n_rows: int, threads: int) -> t
             images = trainer.images.get_many(paths)
             keys = [activation_key(Path(p)) for p in paths]
             views = augmented_views(images, n_views, 0, keys=keys)
-            emb = np.stack([trainer.embed_arrays(views[v]) for v in range(n_views)]).astype(np.float32)
+            emb = np.stack([trainer.runtime.embed_arrays(views[v]) for v in range(n_views)]).astype(np.float32)
             tmp = part.with_suffix(".tmp.npy")
             np.save(tmp, emb)
             tmp.rename(part)
@@ -413,7 +414,8 @@ def main() -> None:
         "methods": {k: v for k, v in METHODS.items()},
         "skactiveml": importlib.metadata.version("scikit-activeml"),
     }
-    payload = {"results": results, "config": config, "wall_seconds": wall}
+    # seed 0: the embedding model's head and the rows' one shuffle (`--seeds` is not used here)
+    payload = {"results": results, "config": config, "seeds": [0], "wall_seconds": wall}
     write_outputs(RESULTS / "kcenter_speed.json", payload, markdown(results, config, wall))
 
 

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from _common import RESULTS, base_parser, fmt, load_partial, save_partial, summarize_values, write_outputs
+from common import RESULTS, base_parser, fmt, load_partial, save_partial, summarize_values
+from provenance import write_outputs
 
 PARTIAL = RESULTS / "label_audit.partial.json"
 VIEWS = 4
@@ -463,6 +464,12 @@ def write_results(done: dict[str, Any], seeds: list[int]) -> None:
         "loop_speed": speed,
         "noisy_oracle": oracle,
         "tune": done.get("tune"),
+        "config": {
+            "views": VIEWS,
+            "tune_sets": TUNE_SETS,
+            "network_ranked_seeds": NET_SEEDS,
+            "noisy_oracle": NOISY_ORACLE,
+        },
         "seeds": seeds,
         "raw": {k: v for k, v in done.items() if k.startswith("audit/")},
     }

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from _al_common import (
+from al_common import (
     BINARY_KEYS,
     experiment_config,
     finished_or_run,
@@ -33,10 +33,11 @@ from _al_common import (
     strategy_block,
     summary_of,
 )
-from _common import RESULTS, base_parser, fmt, write_outputs
+from common import RESULTS, base_parser, fmt
 from lesionlab.config import ExperimentConfig
 from lesionlab.evaluation.metrics import mean_se
 from lesionlab.evaluation.report import write_report
+from provenance import write_outputs
 
 TASKS = {"melanoma": 0.5, "seborrheic_keratosis": 0.4}  # task -> fraction of Table 1
 ROWS = {

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import RESULTS, base_parser, fmt, write_outputs
+from common import RESULTS, base_parser, fmt
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.evaluation.curves import alc, labels_to_target
 from lesionlab.evaluation.metrics import mean_se
@@ -45,6 +45,7 @@ from lesionlab.evaluation.statistics import compare_curves
 from lesionlab.runner.experiment import run_experiment
 from lesionlab.selfsup.config import PretrainConfig
 from lesionlab.selfsup.pretrain import CHECKPOINT, pretrain
+from provenance import write_outputs
 
 OUT = RESULTS / "paper001"
 POOL, TEST, SPLIT_SEED = 1600, 400, 2017

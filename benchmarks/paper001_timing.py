@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import RESULTS, base_parser, write_outputs
+from common import RESULTS, base_parser
 from lesionlab.data.preprocess import load_image, load_mask
 from lesionlab.models.unet import Lite0UNet, UNet
 from lesionlab.training.losses import ce_dice
+from provenance import write_outputs
 
 
 def batch(root: Path, size: int, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,7 +104,13 @@ def main() -> None:
         md.append(f"| {r['model']} | {r['px']} | {r['train']:.3f} | {infer} |")
     write_outputs(
         RESULTS / "paper001_timing.json",
-        {"rows": rows, "threads": args.threads, "load": list(os.getloadavg())},
+        {
+            "rows": rows,
+            "threads": args.threads,
+            "load": list(os.getloadavg()),
+            "config": {"sizes": [256, 128], "images": 16, "batch": 8, "threads": args.threads},
+            "seeds": None,  # unseeded initial weights: a timing, not a result that depends on them
+        },
         md,
     )
     print("\n".join(md))

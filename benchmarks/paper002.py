@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import RESULTS, base_parser, fmt, load_partial, save_partial, write_outputs
+from common import RESULTS, base_parser, fmt, load_partial, save_partial
 from lesionlab.config import TrainConfig
 from lesionlab.data.noise import ranked_noise, relabel
 from lesionlab.data.sources import load_source
@@ -42,6 +42,7 @@ from lesionlab.evaluation.metrics import binary_metrics, mean_se
 from lesionlab.models.registry import create_classifier
 from lesionlab.training.losses import choose_ousm_fraction
 from lesionlab.training.trainer import Trainer
+from provenance import write_outputs
 
 DATASET = "isic2017_melanoma"
 RATES = [0.0, 0.05, 0.1, 0.2, 0.4]

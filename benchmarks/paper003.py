@@ -27,12 +27,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _al_common import finished_or_run, labels_text, load_results, p_text, strategy_block, summary_of
-from _common import RESULTS, base_parser, fmt, write_outputs
+from al_common import finished_or_run, labels_text, load_results, p_text, strategy_block, summary_of
+from common import RESULTS, base_parser, fmt
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.sources import load_source
 from lesionlab.evaluation.metrics import mean_se
 from lesionlab.evaluation.report import write_report
+from provenance import write_outputs
 
 DATASET = "ham10000_7class"
 OUT = RESULTS / "paper003" / DATASET

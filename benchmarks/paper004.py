@@ -33,14 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from _al_common import FREEZE_STAGES, finished_or_run, full_data_entry, labels_text, load_results, means
-from _common import RESULTS, base_parser, fmt, saving_cell, write_outputs
+from al_common import FREEZE_STAGES, finished_or_run, full_data_entry, labels_text, load_results, means
+from common import RESULTS, base_parser, fmt, saving_cell
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.evaluation.acft_report import balance_figure, save_png
 from lesionlab.evaluation.acft_report import positive_share as acft_positive_share
 from lesionlab.evaluation.metrics import mean_se
 from lesionlab.evaluation.report import write_report
 from lesionlab.evaluation.summary import summarize
+from provenance import write_outputs
 
 TASK = "melanoma"
 BUDGET = 100  # candidates per round

@@ -32,9 +32,8 @@ import numpy as np
 import paper001
 import paper002
 import paper004
-from _al_common import finished_or_run, load_results
-from _common import RESULTS, base_parser, load_partial, write_json
-from _regime_summary import pretrain_matches, summarize
+from al_common import finished_or_run, load_results
+from common import RESULTS, base_parser, load_partial, write_json
 from lesionlab.config import ExperimentConfig, TrainConfig, load_config
 from lesionlab.data.sources import load_source
 from lesionlab.evaluation.metrics import binary_metrics
@@ -43,6 +42,7 @@ from lesionlab.selfsup.config import PretrainConfig
 from lesionlab.selfsup.pretrain import CHECKPOINT, pretrain
 from lesionlab.training.auxiliary import EpochEnd
 from lesionlab.training.trainer import Trainer
+from regime_summary import pretrain_matches, summarize
 
 OUT = RESULTS / "regime"
 UNITS = OUT / "units"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from _common import saving_cell
+from common import saving_cell
 
 
 def test_a_row_below_the_baseline_shows_no_saving() -> None:

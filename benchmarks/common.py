@@ -1,11 +1,11 @@
-"""Shared plumbing for benchmark scripts: data location, result files, stored configurations, summaries."""
+"""Shared plumbing for benchmark scripts: data location, options, partial files, stored configurations and
+summaries. What every results file records (commit, versions, machine) and its writer: `provenance.py`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,9 @@ import torch
 from lesionlab.config import TrainConfig
 from lesionlab.data.cache import default_cache_dir
 from lesionlab.evaluation.metrics import mean_se
-from lesionlab.io import write_json, write_text
+from lesionlab.io import write_json
 from lesionlab.models.classifier import LesionClassifier
 from lesionlab.models.registry import load_lesionlab_checkpoint
-from lesionlab.versions import versions
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -42,21 +41,6 @@ def base_parser(doc: str | None) -> argparse.ArgumentParser:
         help="default: $LESIONLAB_CACHE or ~/.cache/lesionlab (here: %(default)s)",
     )
     return parser
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.is_available(),
-        "platform": platform.platform(),
-    }
-
-
-def write_outputs(json_path: Path, payload: dict[str, Any], md_lines: list[str]) -> None:
-    """Write a benchmark's JSON (with package versions and the machine) and its markdown beside it."""
-    write_json(json_path, {**payload, "versions": versions(), "machine": machine()})
-    write_text(json_path.with_suffix(".md"), "\n".join(md_lines) + "\n")
 
 
 def load_partial(path: Path) -> dict[str, Any]:
@@ -139,15 +123,11 @@ __all__ = [
     "fmt",
     "load_if_saved",
     "load_partial",
-    "machine",
     "np",
     "renamed",
     "same_training",
     "save_partial",
     "summarize_values",
     "training_fields",
-    "versions",
     "write_json",
-    "write_outputs",
-    "write_text",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, renamed, write_json
+from common import RESULTS, renamed, write_json
 from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.evaluation.report import summarize
 from lesionlab.runner.experiment import run_experiment

@@ -8,7 +8,6 @@ whether a paper's effect appears; a mechanism's threshold decides whether it is 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,11 @@ from scipy.stats import ttest_rel
 
 import paper001
 import paper004
-from _al_common import load_results
-from _common import RESULTS, write_outputs
+from al_common import load_results
+from common import RESULTS
 from lesionlab.evaluation.curves import alc
 from lesionlab.evaluation.metrics import mean_se
+from provenance import write_outputs
 
 OUT = RESULTS / "regime"
 ALPHA = 0.05
@@ -228,22 +228,13 @@ def paper001_block(seeds: list[int], sizes: list[int]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ files
-def commit() -> str | None:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=RESULTS.parent, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def summarize(seeds: list[int], p004_regimes: list[str], sizes: list[int], config: dict[str, Any]) -> None:
     results = {
         "paper002": paper002_block(seeds),
         "paper004": paper004_block(seeds, p004_regimes),
         "paper001": paper001_block(seeds, [*sizes, paper001.BASE]),
     }
-    payload = {"results": results, "config": config, "seeds": seeds, "commit": commit()}
+    payload = {"results": results, "config": config, "seeds": seeds}
     write_outputs(RESULTS / "regime.json", payload, markdown(results))
     print("\n".join(markdown(results)))
 
