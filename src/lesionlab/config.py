@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -25,7 +26,11 @@ from pydantic import (
     model_validator,
 )
 
-from lesionlab.config_yaml import read_yaml  # also imported from here by the commands and the project
+from lesionlab.config_yaml import (  # read_yaml: also imported from here by the commands and the project
+    apply_overrides,
+    read_config_mapping,
+    read_yaml,
+)
 from lesionlab.errors import ConfigError
 
 # Finite numbers only: a NaN or infinite learning rate, budget or ratio is a typo, never a setting.
@@ -213,18 +218,23 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_config(model: type[BaseModel], source: Path | dict[str, Any]) -> Any:
+def load_config(model: type[BaseModel], source: Path | dict[str, Any], overrides: Sequence[str] = ()) -> Any:
     """Validate a YAML file or a dict into `model`, turning pydantic errors into one readable ConfigError.
 
+    `overrides` (`--set key.sub=value`) are written into the mapping first, so they are validated as the
+    file is; a file's `${NAME}` in data.root is expanded (`config_yaml.read_config_mapping`).
     Values that are valid but probably not meant (`budget: 1.0`) are warned about on stderr, once.
     """
-    data = read_yaml(source) if isinstance(source, Path) else source
+    if isinstance(source, Path):
+        data = read_config_mapping(source, overrides)
+    else:
+        data = apply_overrides(source, overrides)
     try:
         config = model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            format_validation_error(exc, str(source) if isinstance(source, Path) else "config")
-        ) from exc
+        name = str(source) if isinstance(source, Path) else "config"
+        name += f" with --set {' '.join(overrides)}" if overrides else ""
+        raise ConfigError(format_validation_error(exc, name)) from exc
     for warning in count_or_fraction_warnings(data):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     return config
@@ -266,15 +276,15 @@ def _float_one(value: Any) -> bool:
     return isinstance(value, float) and value == 1.0
 
 
-def load_experiment_config(path: Path) -> ExperimentConfig:
+def load_experiment_config(path: Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
     """`lesionlab run`'s config: refused when it has no `experiment` section (a training config would
     otherwise start a default experiment, 3 strategies x 3 seeds, on its data)."""
-    if "experiment" not in read_yaml(path):
+    if "experiment" not in apply_overrides(read_yaml(path), overrides):
         raise ConfigError(
             f"{path} has no `experiment` section: it looks like a training config (use `lesionlab train`), "
             "or add an experiment section (see docs/configuration.md)"
         )
-    return load_config(ExperimentConfig, path)
+    return load_config(ExperimentConfig, path, overrides)
 
 
 class InitialConfig(_Strict):

@@ -1,8 +1,15 @@
 """Reading a config file's YAML strictly: UTF-8 only, and no key written twice in one mapping (YAML's
-last-one-wins would drop the first silently). Every failure is one ConfigError naming the file."""
+last-one-wins would drop the first silently). Every failure is one ConfigError naming the file.
+
+Then what the command line adds before validation: `--set key.sub=value` overrides and `${NAME}` in
+`data.root`, so both are checked exactly as the file's own values are."""
 
 from __future__ import annotations
 
+import copy
+import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +77,82 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of fields, not {type(data).__name__}")
     return data
+
+
+# --------------------------------------------------------------------------- `--set key=value` overrides
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`key.sub=value` as (path of keys, value read as YAML), so `5` is a number, `true` a boolean and
+    `[0, 1]` a list, exactly as they would be read from the file."""
+    key, eq, raw = text.partition("=")
+    keys = key.strip().split(".")
+    if not eq or not all(k.strip() for k in keys):
+        raise ConfigError(f"--set {text!r}: write key=value, e.g. --set train.epochs=5 or data.root=/data")
+    if not raw.strip():
+        raise ConfigError(f"--set {text!r} has no value: write one after '=' (null for none)")
+    try:
+        value = yaml.load(raw, Loader=UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        reason = str(exc).splitlines()[0]
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({reason}); quote it") from None
+    return [k.strip() for k in keys], value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of a config mapping with each `key.sub=value` written in, before validation: an override is
+    checked exactly as the same value in the file would be (an unknown key is the same error)."""
+    out = copy.deepcopy(data)
+    for text in overrides:
+        keys, value = parse_override(text)
+        section = out
+        for depth, key in enumerate(keys[:-1]):
+            inner = section.setdefault(key, {})
+            if inner is None:  # `train:` left empty in the file
+                inner = section[key] = {}
+            if not isinstance(inner, dict):
+                where = ".".join(keys[: depth + 1])
+                raise ConfigError(f"--set {text!r}: {where} is {inner!r}, not a section with fields")
+            section = inner
+        section[keys[-1]] = value
+    return out
+
+
+# --------------------------------------------------------------------------- ${VARIABLE} in data.root
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Where the data sets come from and the layouts each source reads (named in every error below).
+DATA_DOC = 'docs/data.md ("Where lesionlab looks for the data")'
+
+
+def expand_data_root(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """`data.root` with each `${NAME}` replaced by that environment variable (the examples write
+    `${LESIONLAB_DATA}/isic2017`, so one variable points them all at a machine's copy).
+
+    An unset variable, or a folder it leads to that does not exist, is a ConfigError naming the variable
+    and where the data sets come from, before anything else reads the data."""
+    section = data.get("data")
+    root = section.get("root") if isinstance(section, dict) else None
+    if not isinstance(root, str) or not _VARIABLE.search(root):
+        return data
+    names = _VARIABLE.findall(root)
+    unset = [n for n in names if not os.environ.get(n, "").strip()]
+    if unset:
+        raise ConfigError(
+            f"{source}: data.root {root} uses ${unset[0]}, which is not set: export {unset[0]}=<the folder "
+            f"that holds the data sets> (see {DATA_DOC}), or give --set data.root=<folder>"
+        )
+    expanded = _VARIABLE.sub(lambda m: os.environ[m.group(1)].strip(), root)
+    if not Path(expanded).expanduser().is_dir():
+        values = ", ".join(f"{n}={os.environ[n].strip()}" for n in dict.fromkeys(names))
+        raise ConfigError(
+            f"{source}: data.root {root} is {expanded} ({values}), which is not a folder: download the data "
+            f"set into it (see {DATA_DOC}), or set {names[0]} to the folder that holds it"
+        )
+    return {**data, "data": {**section, "root": expanded}}
+
+
+def read_config_mapping(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """A config file's mapping as validation sees it: read strictly, `--set` overrides written in, and
+    `${NAME}` in data.root expanded."""
+    return expand_data_root(apply_overrides(read_yaml(path), overrides), str(path))
