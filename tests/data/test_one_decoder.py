@@ -18,7 +18,7 @@ from PIL import Image
 from lesionlab.audit.core import AuditResult
 from lesionlab.audit.review_files import write_audit
 from lesionlab.data.preprocess import EXIF_ORIENTATION, load_image
-from lesionlab.evaluation.page import _thumbnail
+from lesionlab.evaluation.page import thumbnail
 from lesionlab.project.scan import inspect_image
 
 H, W = 48, 64
@@ -77,7 +77,7 @@ def test_training_decodes_the_image_as_shown(tmp_path: Path, case: str) -> None:
 @pytest.mark.parametrize("case", list(CASES))
 def test_report_thumbnail_shows_the_training_pixels(tmp_path: Path, case: str) -> None:
     path = CASES[case](tmp_path)
-    _same_pixels(_decode_uri(_thumbnail(path)), load_image(path, None, "none"))
+    _same_pixels(_decode_uri(thumbnail(path)), load_image(path, None, "none"))
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -106,4 +106,4 @@ def test_project_scan_records_the_shown_size(tmp_path: Path, case: str) -> None:
 
 def test_a_thumbnail_of_an_unreadable_file_is_none(tmp_path: Path) -> None:
     (tmp_path / "junk.png").write_bytes(b"not an image")
-    assert _thumbnail(tmp_path / "junk.png") is None and _thumbnail(tmp_path / "absent.png") is None
+    assert thumbnail(tmp_path / "junk.png") is None and thumbnail(tmp_path / "absent.png") is None

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment
 
 from lesionlab.audit.core import AuditResult
-from lesionlab.evaluation.page import _thumbnail
+from lesionlab.evaluation.page import thumbnail
 from lesionlab.io import write_json, write_text
 
 _PAGE = """<!doctype html>
@@ -80,7 +80,7 @@ def write_audit(
     for row in result.rows(top):
         path = (paths or {}).get(row["image_id"])
         cards.append(
-            {**row, "uri": _thumbnail(path) if path else None, "flipped": row["image_id"] in (flipped or ())}
+            {**row, "uri": thumbnail(path) if path else None, "flipped": row["image_id"] in (flipped or ())}
         )
     weights = ", ".join(f"{k} {w:g}" for k, w in result.weights.items() if w > 0)
     page = (

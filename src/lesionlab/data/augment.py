@@ -49,7 +49,7 @@ def light_augmentation() -> v2.Compose:
     )
 
 
-def _key_entropy(key: int | str) -> int:
+def key_entropy(key: int | str) -> int:
     """A non-negative integer per image key, so string ids (e.g. record ids) can seed views too."""
     if isinstance(key, str):
         return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
@@ -80,7 +80,7 @@ def augmented_views(
     else:
         if len(keys) != n:
             raise ValueError(f"got {len(keys)} keys for {n} images")
-        entropy = [_key_entropy(k) for k in keys]
+        entropy = [key_entropy(k) for k in keys]
 
     out = np.empty((n_views, *images.shape), dtype=np.uint8)
     out[0] = images

@@ -21,11 +21,11 @@ import numpy as np
 
 from lesionlab.data.fingerprint import content_key
 from lesionlab.data.preprocess import (
-    _check_size,
-    _unreadable,
     check_preprocessing,
     check_resize,
+    check_size,
     load_image,
+    unreadable_error,
 )
 from lesionlab.io import shared_mode
 from lesionlab.progress import progress as progress_lines
@@ -110,7 +110,7 @@ class ImageCache:
         check_resize(resize)
         if size is None:
             raise ValueError("ImageCache needs a fixed size so cached images can be stacked")
-        _check_size(size)
+        check_size(size)
         self.size = int(size)
         self.preprocessing = preprocessing
         self.resize = resize
@@ -154,9 +154,9 @@ class ImageCache:
         try:
             content = content_key(path)
         except FileNotFoundError:
-            raise _unreadable(path, "file not found") from None
+            raise unreadable_error(path, "file not found") from None
         except OSError as e:
-            raise _unreadable(path, e) from e
+            raise unreadable_error(path, e) from e
         return hashlib.sha256(f"{CACHE_FORMAT_VERSION}:{content}".encode()).hexdigest()[:32]
 
     def _read(self, entry: Path) -> np.ndarray | None:

@@ -23,7 +23,7 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as F
 
-from lesionlab.data.augment import _key_entropy
+from lesionlab.data.augment import key_entropy
 
 PAPER_SCALES = (1.0, 1.2, 1.5)  # Sec. 4.1.2: the candidate box enlarged by f
 PAPER_SHIFT = 0.1  # Sec. 4.1.2: translated by 10 % of the (resized) box
@@ -50,7 +50,7 @@ def patch_plan(
         raise ValueError(f"seed must be non-negative, got {seed}")
     order = sorted(scales, reverse=True)  # patch 0 at the largest scale: the whole image
     largest = order[0]
-    entropy = _key_entropy(key)
+    entropy = key_entropy(key)
     plan = []
     for j in range(n_patches):
         frac = order[j % len(order)] / largest

@@ -59,12 +59,13 @@ def check_preprocessing(preprocessing: str) -> None:
         raise ValueError(f"unknown preprocessing {preprocessing!r}; choose one of {', '.join(PREPROCESSING)}")
 
 
-def _check_size(size: int | None) -> None:
+def check_size(size: int | None) -> None:
+    """Refuse a size that is not a positive integer before any file is read, so the mistake is named."""
     if size is not None and (not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0):
         raise ValueError(f"size must be a positive integer or None, got {size!r}")
 
 
-def _unreadable(path: Path, reason: object, what: str = "an image") -> DataError:
+def unreadable_error(path: Path, reason: object, what: str = "an image") -> DataError:
     """The one message for a file that cannot be decoded, so users see the same advice everywhere."""
     return DataError(f"{path} cannot be read as {what}: {reason}; replace or remove it")
 
@@ -236,9 +237,9 @@ def _open_converted(
             im.load()
             return convert(orient(im))
     except FileNotFoundError:
-        raise _unreadable(path, "file not found", what) from None
+        raise unreadable_error(path, "file not found", what) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise _unreadable(path, e, what) from e
+        raise unreadable_error(path, e, what) from e
 
 
 def open_rgb(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
@@ -280,7 +281,7 @@ def load_image(
     """
     check_preprocessing(preprocessing)
     check_resize(resize)
-    _check_size(size)
+    check_size(size)
     im = open_rgb(Path(path))
     if size is not None:
         # PIL widens the bilinear kernel when shrinking, so this is antialiased.
@@ -297,7 +298,7 @@ def load_mask(path: Path, size: int | None, resize: str = "squash") -> np.ndarra
     """Read a segmentation mask as bool HxW (`open_mask`: EXIF orientation, then the one mask rule of
     `mask_foreground`), brought to size x size like its image (same `resize`) with nearest neighbour."""
     check_resize(resize)
-    _check_size(size)
+    check_size(size)
     mask = open_mask(Path(path))
     if size is None:
         return mask

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile
 
+from lesionlab.data.files import missing_file_reason
 from lesionlab.data.mask_stats import MaskSummary
 from lesionlab.data.preprocess import mask_foreground, orient, oriented_size, to_rgb8
 from lesionlab.data.records import SPLITS, LabeledDataset, Record
-from lesionlab.data.sources._common import missing_file_reason
 from lesionlab.errors import DataError
 from lesionlab.progress import progress as progress_bar
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from lesionlab.evaluation.figures import _new_figure
+from lesionlab.evaluation.figures import new_figure
 from lesionlab.selection.acft import PAPER_ALPHA, check_patch_probs, majority_indices
 
 
@@ -59,7 +59,7 @@ def candidate_gallery(
     top, bottom = ranked_candidates(scores, k)
     kept = kept_mask(probs, alpha)
     rows = len(top)
-    fig = _new_figure(9.0, 1.6 * rows + 0.6)
+    fig = new_figure(9.0, 1.6 * rows + 0.6)
     grid = fig.add_gridspec(rows, 4, width_ratios=[1, 2, 1, 2])
     bins = np.linspace(0, 1, 11)
     for col, (which, idx) in enumerate((("top", top), ("bottom", bottom))):
@@ -96,7 +96,7 @@ def positive_share(rounds: Sequence[dict[str, Any]], positive: str) -> list[floa
 
 def balance_figure(shares: dict[str, Sequence[float | None]], pool_share: float | None = None) -> Figure:
     """Fig. 8: the positive share of each round's picks per row (random's is the pool's, roughly)."""
-    fig = _new_figure(5.0, 3.0)
+    fig = new_figure(5.0, 3.0)
     ax = fig.add_subplot()
     for name, values in shares.items():
         y = np.array([np.nan if v is None else v for v in values], dtype=float)

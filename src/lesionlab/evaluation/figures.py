@@ -42,7 +42,8 @@ def png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """A figure on its own Agg canvas, not through pyplot: no display needed, no global figures to leak."""
     fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -79,7 +80,7 @@ def _pool_size(summary: dict) -> float | None:
 def primary_curve(summary: dict, colors: dict[str, Any]) -> Figure:
     """The primary metric against the labelled fraction (labels bought on the top axis)."""
     metric = summary["metric"]
-    fig = _new_figure(7.0, 4.5)
+    fig = new_figure(7.0, 4.5)
     ax = fig.add_subplot()
     _plot_curves(ax, summary, metric, colors)
     cost = summary.get("x_axis") == "annotation_cost"
@@ -102,7 +103,7 @@ def other_curves(summary: dict, colors: dict[str, Any]) -> Figure | None:
         return None
     ncols = min(3, len(names))
     nrows = math.ceil(len(names) / ncols)
-    fig = _new_figure(3.4 * ncols, 2.8 * nrows)
+    fig = new_figure(3.4 * ncols, 2.8 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, metric in zip(axes, names, strict=False):
         _plot_curves(ax, summary, metric, colors)
@@ -129,7 +130,7 @@ def class_balance(summary: dict) -> Figure | None:
     class_colors = {c: colormaps["tab10"](i % 10) for i, c in enumerate(classes)}
     ncols = min(3, len(strategies))
     nrows = math.ceil(len(strategies) / ncols)
-    fig = _new_figure(3.6 * ncols, 3.0 * nrows)
+    fig = new_figure(3.6 * ncols, 3.0 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, (name, s) in zip(axes, strategies.items(), strict=False):
         steps = s["class_balance"]

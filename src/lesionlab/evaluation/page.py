@@ -233,10 +233,10 @@ def _gallery_cell(rnd: dict, i: int, path: Any, show_score: bool) -> dict[str, A
     if show_score:
         scores = rnd.get("top_scores") or rnd.get("new_scores") or []
         parts.append(f"score {_fmt(number(scores[i]) if i < len(scores) else None, '.3g')}")
-    return {"uri": _thumbnail(path), "path": str(path), "caption": " · ".join(parts)}
+    return {"uri": thumbnail(path), "path": str(path), "caption": " · ".join(parts)}
 
 
-def _thumbnail(path: Any) -> str | None:
+def thumbnail(path: Any) -> str | None:
     """A 96 px JPEG data URI, or None when the image is missing or unreadable (the report must not fail).
 
     Decoded by `open_rgb`, the decoder training uses (EXIF orientation, alpha on white), so the report

@@ -13,9 +13,9 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from lesionlab.data.files import image_files_under, is_link_loop, missing_file_reason
 from lesionlab.data.fingerprint import content_key
 from lesionlab.data.preprocess import orient, oriented_size, to_rgb8
-from lesionlab.data.sources._common import image_files_under, is_link_loop, missing_file_reason
 from lesionlab.errors import DataError
 from lesionlab.progress import progress
 

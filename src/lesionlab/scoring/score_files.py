@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from lesionlab.data.sources._common import IMAGE_SUFFIXES, image_files_under, require_dir
+from lesionlab.data.files import IMAGE_SUFFIXES, image_files_under, require_dir
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.io import write_json, write_text
 from lesionlab.scoring.backends import BACKENDS, make_scorer

@@ -1,9 +1,12 @@
-"""Helpers shared by the loaders: CSV reading, image lookup and error messages that say what to do."""
+"""Helpers shared by the loaders: CSV reading, image lookup and error messages that say what to do.
+
+Private to `lesionlab.data.sources`; finding files on disk, which other packages share too, is
+`lesionlab.data.files`.
+"""
 
 from __future__ import annotations
 
 import csv
-import errno
 import os
 import string
 import unicodedata
@@ -15,72 +18,18 @@ from typing import Any
 
 import numpy as np
 
+from lesionlab.data.files import IMAGE_SUFFIXES, LINK_LOOP, require_dir, require_file
 from lesionlab.data.records import LabeledDataset, Record, listed
 from lesionlab.errors import ConfigError, DataError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-
 # How many offending items an error message lists before saying "and N more".
 _SHOWN = 3
-
-
-_LOOP = "is a symbolic link loop (it leads back to itself); remove the link or point it at the real {}"
 
 
 def nfc(text: str) -> str:
     """Unicode NFC: ids in a CSV and file names on disk are compared in this form, so a name saved
     decomposed (NFD, as macOS file systems and some zip tools write `é`) matches its composed id."""
     return unicodedata.normalize("NFC", text)
-
-
-def is_link_loop(path: Path) -> bool:
-    """True when resolving `path` goes round in circles (ELOOP), which `is_file`/`is_dir` report as absent."""
-    try:
-        os.stat(path)
-    except OSError as e:
-        return e.errno == errno.ELOOP
-    return False
-
-
-def missing_file_reason(path: Path) -> str:
-    """Why `path` is not a usable file, in words: a link loop or a folder is named as such."""
-    if is_link_loop(path):
-        return _LOOP.format("file")
-    if path.is_dir():
-        return "is a folder, not a file"
-    return "file not found"
-
-
-def require_dir(path: Path, what: str) -> Path:
-    """Fail early with the path and the expected layout, instead of an empty dataset later."""
-    if not path.is_dir():
-        if is_link_loop(path):
-            raise DataError(f"{what} folder {path} {_LOOP.format('folder')}")
-        raise DataError(f"{what} folder not found: {path} (check the data root and the folder name)")
-    return path
-
-
-def image_files_under(folder: Path) -> list[Path]:
-    """Image files under `folder` at any depth, sorted, hidden files and folders skipped.
-
-    Symbolic links to folders are not followed (a link back to a parent would list the same files
-    forever); links to files are listed, even broken or looping ones, so the caller reports them.
-    """
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [
-            Path(root) / f
-            for f in files
-            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
-        ]
-    return sorted(found)
-
-
-def require_file(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise DataError(f"{what} not found: {path} (check the data root and the file name)")
-    return path
 
 
 def read_csv(path: Path, required: Sequence[str], what: str = "CSV") -> list[tuple[int, dict[str, str]]]:
@@ -159,7 +108,7 @@ class ImageIndex:
             return self.by_name[image_id]
         candidates = self.by_stem.get(image_id, [])
         if not candidates and image_id in self.loops:
-            raise DataError(f"image {image_id!r}: {self.loops[image_id]} {_LOOP.format('image file')}")
+            raise DataError(f"image {image_id!r}: {self.loops[image_id]} {LINK_LOOP.format('image file')}")
         if len(candidates) > 1:
             names = ", ".join(str(p) for p in sorted(candidates))
             raise DataError(

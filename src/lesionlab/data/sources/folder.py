@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from lesionlab.data.files import require_dir
 from lesionlab.data.records import SPLITS, LabeledDataset, Record
 from lesionlab.data.sources._common import (
     ImageIndex,
@@ -25,7 +26,6 @@ from lesionlab.data.sources._common import (
     nfc,
     raise_missing_images,
     read_csv,
-    require_dir,
 )
 from lesionlab.errors import ConfigError, DataError
 

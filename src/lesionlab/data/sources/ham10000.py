@@ -10,13 +10,13 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+from lesionlab.data.files import require_dir
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.data.sources._common import (
     ImageIndex,
     make_dataset,
     raise_missing_images,
     read_csv,
-    require_dir,
     stratified_group_holdout,
 )
 from lesionlab.errors import ConfigError, DataError

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lesionlab.data.files import require_dir
 from lesionlab.data.records import LabeledDataset, Record
 from lesionlab.data.sources._common import (
     ImageIndex,
@@ -15,7 +16,6 @@ from lesionlab.data.sources._common import (
     make_dataset,
     raise_missing_images,
     read_csv,
-    require_dir,
 )
 from lesionlab.errors import ConfigError, DataError
 
