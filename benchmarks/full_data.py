@@ -307,7 +307,7 @@ def main() -> None:
         "Train images/s is the throughput of training steps from the activation cache (contended by other",
         "processes for the first seeds); wall seconds include caching the trunk activations once.",
         "",
-        f"Targets: {TARGETS}. Paper 000 (ResNet-101, 224 px, 3582 images): {PAPER000}.",
+        f"Targets: {TARGETS}. Shi et al. 2019 (ResNet-101, 224 px, 3582 images): {PAPER000}.",
     ]
     write_outputs(RESULTS / f"{args.name}.json", payload, md)
     print("\n".join(md))

@@ -1,6 +1,7 @@
 """Choose HAM10000's class weighting, frozen stages and epochs on a lesion-grouped validation split.
 
-HAM10000 is 72 % nevi. Paper 000's balanced weighted cross-entropy (n / (C n_c)) buys balanced accuracy
+HAM10000 is 72 % nevi. The balanced weighted cross-entropy (n / (C n_c)) of Shi et al. 2019 ("An Active
+Learning Approach for Reducing Annotation Cost in Skin Lesion Analysis") buys balanced accuracy
 at the price of plain accuracy, and the issue sets a target on both; and a CPU fast path that freezes
 five of seven stages may be too rigid for seven classes and 6000 images. So, before the full-data run,
 each candidate `weighting@freeze_stages` trains once (seed 0) on 85 % of the 5984 training images,

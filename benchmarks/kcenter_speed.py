@@ -102,7 +102,9 @@ def real_embeddings(data: Path, cache_dir: Path, n_rows: int, threads: int) -> t
             images = trainer.images.get_many(paths)
             keys = [activation_key(Path(p)) for p in paths]
             views = augmented_views(images, n_views, 0, keys=keys)
-            emb = np.stack([trainer.runtime.embed_arrays(views[v]) for v in range(n_views)]).astype(np.float32)
+            emb = np.stack([trainer.runtime.embed_arrays(views[v]) for v in range(n_views)]).astype(
+                np.float32
+            )
             tmp = part.with_suffix(".tmp.npy")
             np.save(tmp, emb)
             tmp.rename(part)

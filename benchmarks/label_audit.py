@@ -1,5 +1,7 @@
-"""Label audit (paper 002, item 7-8 of issue 16): lesionlab's audit against cleanlab, LoOP speed against
-PyNomaly, and the noisy oracle in the active-learning loop with and without the audit.
+"""Label audit (issue 16, items 7-8): lesionlab's audit against cleanlab, LoOP speed against PyNomaly, and
+the noisy oracle in the active-learning loop with and without the audit. The noise model and LoOP come from
+Xue et al. 2019, "Robust Learning at Noisy Labeled Medical Images: Applied to Skin Lesion Classification"
+(ISBI 2019).
 
 Parts (each resumable: finished units are kept in `results/label_audit.partial.json`, local):
 

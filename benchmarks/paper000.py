@@ -1,4 +1,5 @@
-"""Paper 000 (Shi et al. 2019) on ISIC 2017 tasks 1 and 2: Random, SA, SA + mix-up, SA + AS, full data.
+"""Shi et al. 2019, "An Active Learning Approach for Reducing Annotation Cost in Skin Lesion Analysis"
+(MLMI 2019) on ISIC 2017 tasks 1 and 2: Random, SA, SA + mix-up, SA + AS, full data.
 
 Protocol scaled to our data: 10 % random start, +10 % of the 2000-image pool per round up to 50 %, 3 seeds,
 epoch picked on the 150 validation images each round, metrics on the 600 test images. Rows as in the
@@ -73,7 +74,7 @@ PAPER_TABLE1 = {
 def row_config(task, row, spec, data, seeds, cache, full, threads: int = 2) -> ExperimentConfig:
     strategy, params, train_extra = spec
     out = RESULTS / "paper000" / task / row
-    name = f"paper 000, ISIC 2017 {task}: {row}"
+    name = f"Shi et al. 2019, ISIC 2017 {task}: {row}"
     return experiment_config(
         name, task, data, out, seeds, cache, {strategy: params}, train=train_extra, full=full, threads=threads
     )
@@ -246,7 +247,8 @@ def main() -> None:
         "wall_seconds": time.perf_counter() - t_start,
     }
     head = [
-        "# Paper 000 reproduction",
+        '# Reproduction of Shi et al. 2019, "An Active Learning Approach for Reducing Annotation Cost in Skin'
+        ' Lesion Analysis"',
         "",
         "Reproduce: `python benchmarks/paper000.py --ablations` (resumable). Minutes: training and selection",
         "time of a row, summed over its seeds and rounds (1 thread each, two rows running side by side).",

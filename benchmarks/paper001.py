@@ -1,4 +1,5 @@
-"""Paper 001 (Zhao et al., EMBC 2022) on ISIC 2017 segmentation: self-supervised cold start and warm start.
+"""Zhao et al. 2022, "Self-supervised Assisted Active Learning for Skin Lesion Segmentation"
+(EMBC 2022) on ISIC 2017 segmentation: self-supervised cold start and warm start.
 
 The paper's protocol: the 2000 ISIC 2017 training images with masks, a fixed split into a pool of 1600 and
 400 test images; Models Genesis pre-training on the pool (no labels); a base set of 300 chosen at random
@@ -6,10 +7,10 @@ or by `ssl_kmeans` (k = 10, AAP 512 x 2 x 2), trained 10 epochs from random or p
 T = 9 rounds of +35 labels with 2 epochs each on the continued model; Dice (and Jaccard), 3 seeds. The
 150 official validation masks pick each fit's epoch (the paper gives no model selection).
 
-CPU configuration (docs/reproduction.md, "Paper 001"): the paper's U-Net shape at width 16 (128 channels
-at 1/16 resolution instead of 512) on 128 x 128 inputs (the paper: 256), batch 8, Adam 1e-3; so AAP 2 x 2
-gives 512-d features (the paper: 2048) and AAP 1 x 1 128-d (the paper: 512). `--paper-shape` runs width 64
-at 256 px, the paper's configuration, for a machine with a GPU.
+CPU configuration (docs/reproduction.md, the Zhao et al. 2022 section): the paper's U-Net shape at width 16
+(128 channels at 1/16 resolution instead of 512) on 128 x 128 inputs (the paper: 256), batch 8, Adam 1e-3;
+so AAP 2 x 2 gives 512-d features (the paper: 2048) and AAP 1 x 1 128-d (the paper: 512). `--paper-shape`
+runs width 64 at 256 px, the paper's configuration, for a machine with a GPU.
 
 Units (each resumable; results under results/paper001/<row>/seed<k>/, one experiment per row and seed):
 
@@ -78,17 +79,19 @@ CURVE_STRATEGIES = [
     "confident_coreset",
     "ssl_kmeans",
 ]
-# Paper 001, Table I: Dice per label count for each row.
+# Zhao et al. 2022, Table I: Dice per label count for each row.
 PAPER_TABLE1 = {
     "random": {300: 0.580, 370: 0.657, 440: 0.717, 510: 0.687, 580: 0.774},
     "random_ssl_weights": {300: 0.682, 370: 0.576, 440: 0.696, 510: 0.725, 580: 0.785},
     "ssl_kmeans": {300: 0.744, 370: 0.683, 440: 0.743, 510: 0.765, 580: 0.797},
     "ssl_kmeans_ssl_weights": {300: 0.732, 370: 0.682, 440: 0.763, 510: 0.777, 580: 0.803},
 }
-# Paper 003: confident coreset reached 67.04 % Jaccard at 20 % of the labels, random at 30-35 %;
+# Kim et al. 2020 ("Confident Coreset for Active Learning in Medical Image Analysis"): confident coreset
+# reached 67.04 % Jaccard at 20 % of the labels, random at 30-35 %;
 # full data 69.2 %.
 PAPER003_REACH_SHARE = 0.6704 / 0.692
-# Paper 001, Table I (Dice at 300 labels, then 580) and paper 003's segmentation (Jaccard, ISIC 2017).
+# Zhao et al. 2022, Table I (Dice at 300 labels, then 580) and Kim et al. 2020's segmentation (Jaccard,
+# ISIC 2017).
 PAPER = {
     "dice_random_300": 0.580,
     "dice_random_ssl_weights_300": 0.682,
@@ -214,8 +217,8 @@ def row_config(
         "continual_lr_scale": 1.0,
         "mc_samples": 10,
         "ensemble_size": 3,
-        # Fig. 2's committees: members fine-tuned on each round like the model (paper 001's protocol),
-        # not retrained afresh: ~2.4x cheaper per round on CPU (docs/reproduction.md, "Paper 001").
+        # Fig. 2's committees: members fine-tuned on each round like the model (Zhao et al.'s protocol),
+        # not retrained afresh: ~2.4x cheaper per round on CPU (docs/reproduction.md, Zhao et al. 2022).
         "ensemble_members": "continued" if curves else "fresh",
         "evaluate_on": "test",
         "metric": "dice",
@@ -313,7 +316,7 @@ def curve_block(raw: dict[str, Any], strategy: str) -> dict[str, Any]:
 
 
 def paper003_reach(raw: dict[str, Any], strategy: str, full_jaccard: float) -> dict[str, Any]:
-    """Paper 003's other segmentation reading: labels until the Jaccard curve first reaches 67.04 %, the
+    """Kim et al. 2020's other segmentation reading: labels until the Jaccard curve first reaches 67.04 %, the
     value confident coreset reached at 20 % of the labels, here as the same share of our full-data
     Jaccard (67.04 / 69.2 = 96.9 %). Per seed; a seed that never reaches it counts in `n_missed`."""
     x, values = seed_curves(raw, strategy)
@@ -472,7 +475,7 @@ def curve_lines(raw: dict[str, Any], results: dict[str, Any]) -> list[str]:
         "p over seeds: paired t-test of the per-seed mean Dice over rounds 1-9 (round 0 is the shared base "
         "fit); over points: Wilcoxon over "
         "(seed, round) pairs (optimistic: rounds of one seed are correlated). Labels to 96.9 % of the "
-        f"full-data Jaccard (paper 003's 67.04 / 69.2): {BASE} means the base set already reaches it.",
+        f"full-data Jaccard (Kim et al. 2020's 67.04 / 69.2): {BASE} means the base set already reaches it.",
     ]
     return md
 
@@ -549,7 +552,8 @@ def main() -> None:
             timings[row] = time.perf_counter() - t
     results, md = summarize()
     head = [
-        "# Paper 001 reproduction: ISIC 2017 segmentation, self-supervised cold start and warm start",
+        '# Reproduction of Zhao et al. 2022, "Self-supervised Assisted Active Learning for Skin Lesion'
+        ' Segmentation"',
         "",
         f"CPU configuration: U-Net width {shape['width']} at {shape['resolution']} px (paper: 64 at 256);",
         "reproduce with the commands in the docstring of benchmarks/paper001.py.",

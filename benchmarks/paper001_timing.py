@@ -1,5 +1,6 @@
-"""Paper 001's CPU feasibility: seconds per image of one training step and one inference pass of each
-segmentation model on real ISIC 2017 images (docs/reproduction.md, "Paper 001", first table).
+"""CPU feasibility for Zhao et al. 2022, "Self-supervised Assisted Active Learning for Skin Lesion
+Segmentation" (EMBC 2022): seconds per image of one training step and one inference pass of each
+segmentation model on real ISIC 2017 images (docs/reproduction.md, the Zhao et al. 2022 section, first table).
 
     OMP_NUM_THREADS=1 python benchmarks/paper001_timing.py --threads 1
 

@@ -1,4 +1,5 @@
-"""Paper 002 (Xue et al., ISBI 2019) on ISIC 2017 task 1: training under clinically plausible label noise.
+"""Xue et al. 2019, "Robust Learning at Noisy Labeled Medical Images: Applied to Skin Lesion Classification"
+(ISBI 2019) on ISIC 2017 task 1: training under clinically plausible label noise.
 
 Protocol (the paper's Sec. 3, scaled to our data): the 2000 ISIC 2017 training images get the paper's
 model-ranked noise (`lesionlab.data.noise.ranked_noise`: a network trained on a random 1000/3582 of them
@@ -59,7 +60,8 @@ TRAIN = {
     "progress": False,
 }
 PARTIAL = RESULTS / "paper002.partial.json"
-# Paper 002, Table 1 (ResNet-101, ISIC 2017 + 1,582 archive images): accuracy at gamma 0 / 5 / 10 / 20 / 40 %.
+# Xue et al. 2019, Table 1 (ResNet-101, ISIC 2017 + 1,582 archive images): accuracy at gamma 0 / 5 / 10 /
+# 20 / 40 %.
 PAPER_TABLE1 = {
     "ce": [0.863, 0.826, 0.791, 0.752, 0.653],
     "ousm": [None, 0.825, 0.812, 0.776, 0.736],
@@ -255,7 +257,8 @@ def main() -> None:
         "config": {
             "train": train_config(args.threads, 0, "<method>").model_dump(mode="json"),
             "losses": LOSS_NAME,
-            "noise": "ranked (paper 002 Sec. 3.1), gamma of each whole class, noise classifier on 1000/3582",
+            "noise": "ranked (Xue et al. 2019, Sec. 3.1), gamma of each whole class, noise classifier on"
+            " 1000/3582",
             "k_choice": {**K_CHOICE, "candidates": list(K_CANDIDATES), "on": "clean validation images"},
         },
         "paper_table1": PAPER_TABLE1,
@@ -264,7 +267,7 @@ def main() -> None:
         "wall_seconds_this_call": time.perf_counter() - t_start,
     }
     head = [
-        "# Paper 002 reproduction: noisy labels on ISIC 2017 task 1",
+        "# Reproduction of Xue et al. 2019 (noisy labels) on ISIC 2017 task 1",
         "",
         "Reproduce: `python benchmarks/paper002.py` (resumable; units in results/paper002.partial.json).",
         f"OUSM K: {(done.get('ousm_fraction') or {}).get('chosen')} (chosen on the clean validation images "

@@ -1,4 +1,5 @@
-"""Paper 003 (confident coreset) on HAM10000 7-class: core-set, learned loss, VAAL and confident coreset.
+"""Kim et al. 2020, "Confident Coreset for Active Learning in Medical Image Analysis"
+(arXiv 2020) on HAM10000 7-class: core-set, learned loss, VAAL and confident coreset.
 
 The paper's protocol on our data: the pool is the 5984 HAM10000 training images minus a lesion-grouped,
 stratified 15 % validation part (epoch choice each round), the test set the 1512 ISIC 2018 Task 3 images;
@@ -71,7 +72,7 @@ ALPHA_ROWS = {
     0.75: "alpha_0.75",
     1.0: "coreset",
 }
-# Paper 003, ISIC 2018 / HAM10000 classification (ResNet-18, 5 seeds): accuracy at 35 % of the labels
+# Kim et al. 2020, ISIC 2018 / HAM10000 classification (ResNet-18, 5 seeds): accuracy at 35 % of the labels
 # against all labels, and the ordering it reports.
 PAPER = {"confident_coreset_at_35pct": 0.843, "full_data": 0.852}
 
@@ -306,7 +307,7 @@ def main() -> None:
         "wall_seconds_this_call": time.perf_counter() - t_start,
     }
     head = [
-        "# Paper 003 reproduction: HAM10000 7-class",
+        "# Reproduction of Kim et al. 2020 (confident coreset): HAM10000 7-class",
         "",
         "Reproduce: `python benchmarks/paper003.py --part main ablations alpha` (resumable; see the",
         "docstring for the parts and their times). Minutes: training and selection time of a row, summed",

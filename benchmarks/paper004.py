@@ -1,4 +1,6 @@
-"""Paper 004 (Zhou et al., ACFT) on ISIC 2017 task 1 (melanoma: binary, 374 of 2000 positive).
+"""Zhou et al. 2021, "Active, Continual Fine Tuning of Convolutional Neural Networks for Reducing
+Annotation Efforts" (ACFT; Medical Image Analysis 2021) on ISIC 2017 task 1 (melanoma: binary, 374 of 2000
+positive).
 
 Protocol: an empty start (Alg. 1 line 1: the first 100 candidates are picked by the ImageNet trunk with a
 head that has never seen a label), b = 100 candidates per round (5 % of the pool) for 10 rounds (100 to
@@ -22,7 +24,8 @@ resumes after a kill and two units can run side by side (one thread each). The s
     python benchmarks/paper004.py --rows acft_hq --seeds 0 --threads 1    # one unit
     python benchmarks/paper004.py --summary-only                          # rewrite the summary
 
-Measured (1 thread, another job beside): see docs/reproduction.md (paper 004) for the time of one unit.
+Measured (1 thread, another job beside): see docs/reproduction.md (the Zhou et al. section) for the time of
+one unit.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ def unit_config(
     return load_config(
         ExperimentConfig,
         {
-            "name": f"paper 004, ISIC 2017 {TASK}: {row} (seed {seed})",
+            "name": f"Zhou et al. 2021 (ACFT), ISIC 2017 {TASK}: {row} (seed {seed})",
             "data": {"source": "isic2017", "root": str(data / "isic2017"), "task": TASK},
             "train": {"freeze_stages": FREEZE_STAGES, "num_threads": threads, "epochs": 20, "patience": 5},
             "experiment": {
@@ -134,7 +137,7 @@ def merged(row: str, seeds: list[int]) -> dict[str, Any] | None:
         return None
     out = dict(raws[0])
     out["runs"] = [{**run, "strategy": row} for raw in raws for run in raw["runs"]]
-    out["name"] = f"paper 004, ISIC 2017 {TASK}: {row}"
+    out["name"] = f"Zhou et al. 2021 (ACFT), ISIC 2017 {TASK}: {row}"
     return out
 
 
@@ -449,7 +452,7 @@ def main() -> None:
         "wall_seconds": time.perf_counter() - t_start,
     }
     head = [
-        "# Paper 004 (ACFT) reproduction",
+        "# Reproduction of Zhou et al. 2021 (ACFT) on ISIC 2017 melanoma",
         "",
         "Reproduce: `python benchmarks/paper004.py --part main learning table4 --threads 1` (resumable per "
         "row and seed). Seconds per round: training time of a round (1 thread), mean over its rounds and "
