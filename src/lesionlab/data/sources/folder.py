@@ -69,12 +69,55 @@ def load_folder(
     images, csv = Path(images), Path(csv)
     check_mask_pattern(mask_pattern)
     index = ImageIndex([require_dir(images, "image")])
-    rows = read_csv(csv, ("image_id",) if masks is not None else ("image_id", "label"), what="labels CSV")
-    if masks is not None and rows and all("label" not in row for _, row in rows):
-        for _, row in rows:  # masks are the annotations: one nominal class, so nothing else is needed
-            row["label"] = SEGMENTATION_CLASS
+    rows = _read_rows(csv, segmentation=masks is not None)
     spelling = _spellings(rows, classes, csv)
-    parsed: list[tuple[str, Path, str | None, str, str]] = []
+    parsed = _parse_rows(rows, spelling, index, csv)
+    names, guessed, rule = _class_order(spelling, classes, positive, parsed)
+    mask_paths = find_masks(
+        [p[0] for p in parsed], None if masks is None else Path(masks), mask_pattern, "mask"
+    )
+    records = [
+        Record(i, path, None if label is None else names.index(label), mask_paths[i], split, group)
+        for i, path, label, split, group in parsed
+    ]
+    used = {r.image_path for r in records} | {m for m in mask_paths.values() if m is not None}
+    unlisted = sorted((p for p in index.by_name.values() if p not in used), key=lambda p: p.name)
+    return make_dataset(
+        "folder",
+        task,
+        names,
+        records,
+        positive_guessed=guessed,
+        positive_rule=rule,
+        labels_file=csv,
+        unlisted=unlisted,
+    )
+
+
+def _read_rows(csv: Path, segmentation: bool) -> list[tuple[int, dict[str, str]]]:
+    """The CSV's rows; with masks the `label` column may be absent.
+
+    Masks are then the annotations, so every row gets the one nominal class and nothing else is needed.
+    """
+    rows = read_csv(csv, ("image_id",) if segmentation else ("image_id", "label"), what="labels CSV")
+    if segmentation and rows and all("label" not in row for _, row in rows):
+        for _, row in rows:
+            row["label"] = SEGMENTATION_CLASS
+    return rows
+
+
+_Parsed = tuple[str, Path, str | None, str, str]  # image id, image path, label, split, group
+
+
+def _parse_rows(
+    rows: list[tuple[int, dict[str, str]]], spelling: dict[str, str], index: ImageIndex, csv: Path
+) -> list[_Parsed]:
+    """(id, image path, label, split, group) per row, checking every row before any is used.
+
+    An empty or repeated id is refused at its line; ids without an image are collected and reported
+    together, so one run names every missing file instead of the first.
+    """
+    parsed: list[_Parsed] = []
     missing: list[tuple[str, int]] = []
     seen: dict[str, int] = {}
     for line, row in rows:
@@ -95,33 +138,25 @@ def load_folder(
             continue
         parsed.append((image_id, path, label, split, row.get("group", "") or image_id))
     raise_missing_images(missing, csv, index)
+    return parsed
+
+
+def _class_order(
+    spelling: dict[str, str], classes: list[str] | None, positive: str | None, parsed: list[_Parsed]
+) -> tuple[list[str], bool, str]:
+    """(class names in index order, whether the positive class was guessed, the guess's reason).
+
+    Given `classes` keep their order; otherwise names are sorted, and for two classes the positive one
+    goes last (metrics call index 1 positive): the named `positive`, or a guess from the labels.
+    """
     names = list(dict.fromkeys(spelling.values())) if classes is not None else sorted(set(spelling.values()))
-    counts = Counter(p[2] for p in parsed if p[2] is not None)
-    guessed, rule = False, ""
     if positive is not None:
-        names = _with_positive(names, positive)
-    elif len(names) == 2 and classes is None:
+        return _with_positive(names, positive), False, ""
+    if len(names) == 2 and classes is None:
+        counts = Counter(p[2] for p in parsed if p[2] is not None)
         pos, rule = guess_positive(names, counts)
-        names, guessed = [n for n in names if n != pos] + [pos], True
-    mask_paths = find_masks(
-        [p[0] for p in parsed], None if masks is None else Path(masks), mask_pattern, "mask"
-    )
-    records = [
-        Record(i, path, None if label is None else names.index(label), mask_paths[i], split, group)
-        for i, path, label, split, group in parsed
-    ]
-    used = {r.image_path for r in records} | {m for m in mask_paths.values() if m is not None}
-    unlisted = sorted((p for p in index.by_name.values() if p not in used), key=lambda p: p.name)
-    return make_dataset(
-        "folder",
-        task,
-        names,
-        records,
-        positive_guessed=guessed,
-        positive_rule=rule,
-        labels_file=csv,
-        unlisted=unlisted,
-    )
+        return [n for n in names if n != pos] + [pos], True, rule
+    return names, False, ""
 
 
 def guess_positive(classes: list[str], counts: Counter[str]) -> tuple[str, str]:
