@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -76,28 +77,10 @@ def score_folder(
     train = config.train
     onnx_path = Path(run_dir) / "model.onnx"
     if ray_chunk is not None:
-        from lesionlab.scoring.distributed import score_images_ray
-
-        if ray_chunk < 1:
-            raise ConfigError(f"--ray-chunk must be >= 1, got {ray_chunk}")
-        if backend == "onnxruntime":
-            from lesionlab.scoring.onnx_export import export_onnx
-
-            export_onnx(model, onnx_path, train.resolution, reuse=True)
-        model_file = onnx_path if backend == "onnxruntime" else Path(run_dir) / "model.pt"
         image = {"resolution": train.resolution, "preprocessing": train.preprocessing, "resize": train.resize}
         image["batch_size"] = batch_size
-        result = score_images_ray(
-            paths,
-            backend,
-            model_file,
-            len(classes),
-            model.embed_dim,
-            out,
-            image,
-            ray_chunk,
-            threads or 1,
-            decode_workers,
+        result = _score_with_ray(
+            paths, backend, model, len(classes), Path(run_dir), out, image, ray_chunk, threads, decode_workers
         )
     else:
         scorer = make_scorer(backend, model, train.resolution, threads, train.device, onnx_path)
@@ -121,11 +104,49 @@ def score_folder(
         "classes": classes,
     }
     if backend == "onnxruntime":
-        import json
-
         summary["onnx_check"] = json.loads((onnx_path.with_suffix(".onnx.json")).read_text(encoding="utf-8"))
     write_json(out / "scoring.json", summary)
     return summary
+
+
+def _score_with_ray(
+    paths: list[Path],
+    backend: str,
+    model: Any,
+    n_classes: int,
+    run_dir: Path,
+    out: Path,
+    image: dict[str, Any],
+    ray_chunk: int,
+    threads: int | None,
+    decode_workers: int,
+) -> Any:
+    """Score in Ray tasks, each loading the model from a file (a model object would be pickled per task).
+
+    For ONNX Runtime that file is the exported model, written once here (or reused if it matches).
+    """
+    from lesionlab.scoring.distributed import score_images_ray
+
+    if ray_chunk < 1:
+        raise ConfigError(f"--ray-chunk must be >= 1, got {ray_chunk}")
+    onnx_path = run_dir / "model.onnx"
+    if backend == "onnxruntime":
+        from lesionlab.scoring.onnx_export import export_onnx
+
+        export_onnx(model, onnx_path, image["resolution"], reuse=True)
+    model_file = onnx_path if backend == "onnxruntime" else run_dir / "model.pt"
+    return score_images_ray(
+        paths,
+        backend,
+        model_file,
+        n_classes,
+        model.embed_dim,
+        out,
+        image,
+        ray_chunk,
+        threads or 1,
+        decode_workers,
+    )
 
 
 def _write_csv(path: Path, paths: list[Path], probs: np.ndarray, classes: list[str], failed: dict) -> None:
