@@ -89,45 +89,15 @@ def score_images_ray(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    n = len(paths)
     names = ("probs", "embeddings")
-    tmp = []
-    for name, dim in zip(names, (num_classes, embed_dim), strict=True):
-        fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".npy")
-        os.close(fd)
-        os.chmod(tmp_name, shared_mode())
-        tmp.append(tmp_name)
-        try:
-            open_reserved(tmp_name, out / f"{name}.npy", np.float32, (n, dim)).flush()
-        except BaseException:
-            for t in tmp:
-                Path(t).unlink(missing_ok=True)
-            raise
+    tmp = _reserve_outputs(out, names, len(paths), (num_classes, embed_dim))
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False)
     t0 = time.perf_counter()
     try:
-        task = ray.remote(num_cpus=threads, max_retries=1)(score_chunk)
-        refs = [
-            task.remote(
-                backend,
-                str(model_file),
-                [str(p) for p in paths[s : s + chunk_size]],
-                s,
-                (tmp[0], tmp[1]),
-                image,
-                threads,
-                decode_workers,
-            )
-            for s in range(0, n, chunk_size)
-        ]
-        try:
-            done = ray.get(refs)
-        except ray.exceptions.RayError as exc:
-            raise LesionlabError(
-                f"a scoring chunk failed on Ray: {str(exc).strip().splitlines()[0]}"
-            ) from None
+        chunks = [(s, [str(p) for p in paths[s : s + chunk_size]]) for s in range(0, len(paths), chunk_size)]
+        done = _score_chunks_on_ray(ray, chunks, backend, model_file, tmp, image, threads, decode_workers)
         for name, tmp_name in zip(names, tmp, strict=True):
             os.replace(tmp_name, out / f"{name}.npy")
     finally:
@@ -138,3 +108,52 @@ def score_images_ray(
     failed = {k: v for row in done for k, v in row["failed"].items()}
     probs, embeds = np.load(out / "probs.npy", mmap_mode="r"), np.load(out / "embeddings.npy", mmap_mode="r")
     return PoolScores(list(map(Path, paths)), probs, embeds, time.perf_counter() - t0, failed)
+
+
+def _reserve_outputs(out: Path, names: tuple[str, ...], n: int, dims: tuple[int, ...]) -> list[str]:
+    """One (n, dim) float32 .npy per name under a hidden temporary name in `out`, space reserved.
+
+    Reserved in full before any task starts, so a full disk fails here and not after an hour of scoring;
+    the real names are given only when every chunk succeeded. On failure nothing is left behind.
+    """
+    tmp: list[str] = []
+    for name, dim in zip(names, dims, strict=True):
+        fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".npy")
+        os.close(fd)
+        os.chmod(tmp_name, shared_mode())
+        tmp.append(tmp_name)
+        try:
+            open_reserved(tmp_name, out / f"{name}.npy", np.float32, (n, dim)).flush()
+        except BaseException:
+            for t in tmp:
+                Path(t).unlink(missing_ok=True)
+            raise
+    return tmp
+
+
+def _score_chunks_on_ray(
+    ray: Any,
+    chunks: list[tuple[int, list[str]]],
+    backend: str,
+    model_file: Path,
+    outputs: list[str],
+    image: dict[str, Any],
+    threads: int,
+    decode_workers: int,
+) -> list[dict[str, Any]]:
+    """`score_chunk` of each (first row, image paths) chunk as a Ray task; a failed task is one line.
+
+    Each task is retried once (a worker lost with its node); a chunk that still fails stops the scoring
+    with Ray's first line of the cause instead of a remote traceback.
+    """
+    task = ray.remote(num_cpus=threads, max_retries=1)(score_chunk)
+    refs = [
+        task.remote(
+            backend, str(model_file), chunk, start, (outputs[0], outputs[1]), image, threads, decode_workers
+        )
+        for start, chunk in chunks
+    ]
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayError as exc:
+        raise LesionlabError(f"a scoring chunk failed on Ray: {str(exc).strip().splitlines()[0]}") from None
