@@ -123,13 +123,8 @@ def export_onnx(
     model = copy.deepcopy(model).cpu().eval()  # the caller's model keeps its device, mode and layout
     identity = {"weights": weights_hash(model), "resolution": int(resolution), "opset": OPSET}
     meta = _meta_path(path)
-    if reuse and path.is_file() and meta.is_file():
-        try:
-            saved = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            saved = {}
-        if {k: saved.get(k) for k in identity} == identity:
-            return saved
+    if reuse and (saved := _earlier_export(path, meta, identity)) is not None:
+        return saved
     graph = _ScoringGraph(model).eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -137,16 +132,7 @@ def export_onnx(
     tmp = Path(tmp_name)
     try:
         _export(graph, resolution, tmp)
-        rng = np.random.default_rng(0)
-        images = rng.integers(0, 256, (4, resolution, resolution, 3), dtype=np.uint8)
-        if check_images is not None and len(check_images):
-            images = np.concatenate([images, np.asarray(check_images, dtype=np.uint8)])
-        diffs = compare(model, tmp, images)
-        if diffs["probs_max_abs_diff"] > PROBS_ATOL or diffs["embed_max_rel_diff"] > EMBED_RTOL:
-            raise LesionlabError(
-                f"the ONNX export of this model differs from torch beyond tolerance ({diffs}; allowed: "
-                f"probabilities {PROBS_ATOL}, embeddings {EMBED_RTOL} relative): score with the torch backend"
-            )
+        diffs, n_checked = _check_export(model, tmp, resolution, check_images)
         os.chmod(tmp, shared_mode())
         os.replace(tmp, path)
     except Exception as exc:
@@ -159,9 +145,45 @@ def export_onnx(
     record = {
         **identity,
         **diffs,
-        "n_checked": len(images),
+        "n_checked": n_checked,
         "probs_atol": PROBS_ATOL,
         "embed_rtol": EMBED_RTOL,
     }
     write_json(meta, record)
     return record
+
+
+def _earlier_export(path: Path, meta: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The recorded check of an existing export from the same weights, resolution and opset, else None.
+
+    Scoring the same run again then skips a slow export and keeps its check; an unreadable record
+    means export again, never a failure.
+    """
+    if not (path.is_file() and meta.is_file()):
+        return None
+    try:
+        saved = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    return saved if {k: saved.get(k) for k in identity} == identity else None
+
+
+def _check_export(
+    model: LesionClassifier, exported: Path, resolution: int, check_images: np.ndarray | None
+) -> tuple[dict[str, float], int]:
+    """(torch vs ONNX differences, number of images compared); raises if beyond tolerance.
+
+    Four seeded random images always, so an export is checked even without the caller's images, plus
+    `check_images` (real images catch what noise does not exercise).
+    """
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, resolution, resolution, 3), dtype=np.uint8)
+    if check_images is not None and len(check_images):
+        images = np.concatenate([images, np.asarray(check_images, dtype=np.uint8)])
+    diffs = compare(model, exported, images)
+    if diffs["probs_max_abs_diff"] > PROBS_ATOL or diffs["embed_max_rel_diff"] > EMBED_RTOL:
+        raise LesionlabError(
+            f"the ONNX export of this model differs from torch beyond tolerance ({diffs}; allowed: "
+            f"probabilities {PROBS_ATOL}, embeddings {EMBED_RTOL} relative): score with the torch backend"
+        )
+    return diffs, len(images)
