@@ -1,6 +1,7 @@
 """Augmentation recipes, and fixed augmented views for caching frozen-trunk activations.
 
-Paper 000's recipe: rotation up to 90 degrees, shear up to 20 degrees, scale 0.8-1.2, random horizontal
+Shi et al. 2019's recipe ("An Active Learning Approach for Reducing Annotation Cost in Skin Lesion
+Analysis"): rotation up to 90 degrees, shear up to 20 degrees, scale 0.8-1.2, random horizontal
 and vertical flips. Lesions have no canonical orientation, so large rotations and flips are label-safe.
 """
 
@@ -21,7 +22,7 @@ _INTERPOLATION = v2.InterpolationMode.BILINEAR
 
 
 def paper000_augmentation() -> v2.Compose:
-    """Paper 000's random affine + flips, for uint8 tensors shaped CxHxW or BxCxHxW.
+    """Shi et al. 2019's random affine + flips, for uint8 tensors shaped CxHxW or BxCxHxW.
 
     A batched tensor gets one set of random parameters for the whole batch (torchvision's behaviour);
     apply it per image (e.g. in a Dataset) for per-image randomness. Corners exposed by the rotation are
@@ -62,7 +63,7 @@ def key_entropy(key: int | str) -> int:
 def augmented_views(
     images: np.ndarray, n_views: int, seed: int, keys: Sequence[int | str] | None = None
 ) -> np.ndarray:
-    """Fixed paper-000 views, shaped (n_views, N, H, W, 3) uint8; view 0 is the image itself.
+    """Fixed views by Shi et al. 2019's recipe, (n_views, N, H, W, 3) uint8; view 0 is the image itself.
 
     The parameters of view v of an image come only from (seed, v, key), where `key` defaults to the
     image's index in `images`. Pass the images' global indices or record ids as `keys` when working in

@@ -1,11 +1,12 @@
-"""Mix-up (Zhang et al., ICLR 2018): paper 000's augmentation baseline, offline and per training batch.
+"""Mix-up (Zhang et al., ICLR 2018): Shi et al. 2019's augmentation baseline, offline and per training batch.
 
-Paper 000 describes mix-up as "pixel-wise weighted addition of two images from different classes" and
+Shi et al. 2019 ("An Active Learning Approach for Reducing Annotation Cost in Skin Lesion Analysis")
+describe mix-up as "pixel-wise weighted addition of two images from different classes" and
 compares its intra-class mosaics against it; `mixup_pairs` follows that description (cross-class pairs)
 to build an offline augmented set, `mixup_batch` is Zhang et al.'s in-loop form (partner = a random
 permutation of the batch, so pairs may share a class).
 
-alpha: paper 000 does not give it. Zhang et al. report alpha in [0.1, 0.4] helps on ImageNet (0.2 is
+alpha: Shi et al. do not give it. Zhang et al. report alpha in [0.1, 0.4] helps on ImageNet (0.2 is
 the common choice for ImageNet-scale ResNets) while larger values underfit there, so the default is 0.2.
 lambda ~ Beta(alpha, alpha) then sits mostly near 0 or 1: a mixed image is mostly one of its parts.
 """

@@ -1,4 +1,6 @@
-"""Aggregative supervision (paper 000, section 2.2): 2x2 mosaics of same-class images.
+"""Aggregative supervision (Shi et al. 2019, section 2.2): 2x2 mosaics of same-class images.
+
+Shi et al. 2019: "An Active Learning Approach for Reducing Annotation Cost in Skin Lesion Analysis" (MLMI).
 
 Stitching four images of one class and shrinking the grid back to the input size gives new training
 images whose label is unambiguous (all four parts share it) while their content mixes intra-class
@@ -63,10 +65,10 @@ def make_mosaics(
 
     Each mosaic first draws a class, in proportion to its frequency among `labels` ("proportional", so
     the augmented set keeps the labelled class balance) or uniformly over the classes present ("uniform",
-    oversampling rare classes). "different" stitches four distinct images of that class, as paper 000
-    does; a class with fewer than four images falls back to sampling with replacement, so some of its
+    oversampling rare classes). "different" stitches four distinct images of that class, as Shi et al.
+    do; a class with fewer than four images falls back to sampling with replacement, so some of its
     mosaics repeat an image rather than the class being skipped. "replicate" stitches one image four
-    times (paper 000's ablation). sources[i] holds the indices of the top-left, top-right, bottom-left and
+    times (Shi et al.'s ablation). sources[i] holds the indices of the top-left, top-right, bottom-left and
     bottom-right images. The 2H x 2W grid is shrunk by exactly 2 with area interpolation, i.e. an
     antialiasing 2x2 box filter; for even H and W no pixel mixes two quadrants, so each quadrant equals
     its source downsized by area averaging. Works for any number of classes and any label dtype.

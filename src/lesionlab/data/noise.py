@@ -1,4 +1,7 @@
-"""Simulated label noise (paper 002, Xue et al. ISBI 2019), always recording which labels were flipped.
+"""Simulated label noise (Xue et al. 2019), always recording which labels were flipped.
+
+Xue et al. 2019: "Robust Learning at Noisy Labeled Medical Images: Applied to Skin Lesion
+Classification" (ISBI).
 
 Three kinds, all seeded and exact in their counts, each returning a `NoisyLabels`:
 

@@ -1,4 +1,7 @@
-"""ACFT's candidates (paper 004, Sec. 3 and 4.1): m augmented patches per image, fixed and seeded.
+"""ACFT's candidates (Zhou et al. 2021, Sec. 3 and 4.1): m augmented patches per image, fixed and seeded.
+
+Zhou et al. 2021: "Active, Continual Fine Tuning of Convolutional Neural Networks for Reducing
+Annotation Efforts" (Medical Image Analysis).
 
 Every image is a candidate C_i; its patches x_i^1..x_i^m inherit its label, and the current model's
 predictions over them (`patch_probs`) say how worth labelling the candidate is. The recipe follows the

@@ -1,4 +1,4 @@
-"""Decode images and masks to fixed-size arrays, with the colour preprocessing the papers use.
+"""Decode images and masks to fixed-size arrays, with the colour preprocessing of the methods we follow.
 
 Preprocessing runs after the resize: the statistics it uses (channel means, min and max) barely change
 with resolution, and working on the small image is what keeps decoding cheap.

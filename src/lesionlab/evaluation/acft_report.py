@@ -1,4 +1,5 @@
-"""Paper 004's views of an ACFT selection: the candidate gallery (Fig. 7, Appendix B) and the positive
+"""Zhou et al. 2021's views of an ACFT selection ("Active, Continual Fine Tuning of Convolutional Neural
+Networks for Reducing Annotation Efforts"): the candidate gallery (Fig. 7, Appendix B) and the positive
 share of each round's picks against random's (Fig. 8).
 
 The gallery shows the top and bottom candidates by a_i, each with its image and the histogram of its

@@ -53,13 +53,15 @@ def learning_curve(runs: list[list[tuple[float, float]]]) -> list[dict]:
 
 
 def alc(x: Sequence[float], y: Sequence[float]) -> float:
-    """Area under the learning curve (paper 004), normalised so a constant curve scores its constant.
+    """Area under the learning curve (ALC), normalised so a constant curve scores its constant.
 
     Trapezoid area of the metric over x divided by the span of x, i.e. the curve's average height.
     Dividing by the span makes the value the same whether x is the labelled fraction or the number of
     labels, and keeps it in [0, 1] for metrics in [0, 1]. A single point returns its metric.
-    Note: Guyon et al. (2011), whom paper 004 cites, additionally log-scale x and rescale against a
-    random predictor; we keep the linear average so curves from different pool sizes stay comparable.
+    Zhou et al. 2021 ("Active, Continual Fine Tuning of Convolutional Neural Networks for Reducing
+    Annotation Efforts") compare strategies by ALC; Guyon et al. (2011), whom they cite, additionally
+    log-scale x and rescale against a random predictor; we keep the linear average so curves from
+    different pool sizes stay comparable.
     """
     xs, ys = _curve(x, y)
     if xs.size == 1:

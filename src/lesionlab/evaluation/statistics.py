@@ -1,8 +1,9 @@
 """Significance tests: is strategy A really better than B, and did this round really help?
 
 `compare_curves` compares two strategies' learning curves, paired by seed and round.
-`round_gain_significant` implements paper 000's stopping rule ("stop when a round's gain is not
-significant, p > 0.05") with McNemar's exact test on the same validation images by default.
+`round_gain_significant` implements the stopping rule of Shi et al. 2019, "An Active Learning Approach
+for Reducing Annotation Cost in Skin Lesion Analysis" ("stop when a round's gain is not significant,
+p > 0.05"), with McNemar's exact test on the same validation images by default.
 `delong_auc_test` compares two ROC AUCs measured on the same images.
 """
 
@@ -112,7 +113,7 @@ def round_gain_significant(
     alpha: float = 0.05,
     test: Literal["mcnemar", "wilcoxon", "ttest"] = "mcnemar",
 ) -> tuple[bool, float]:
-    """Paper 000's stopping rule: did this round improve on the last one significantly (p <= alpha)?
+    """Shi et al. 2019's stopping rule: did this round improve on the last one significantly (p <= alpha)?
 
     test="mcnemar" (default): prev/curr are per-image 0/1 correctness of the previous and current model
     on the same validation images; one-sided exact McNemar test for improvement. It is the standard
