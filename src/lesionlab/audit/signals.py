@@ -8,7 +8,8 @@ Every signal is computed from fixed features (V views x N images x D) and the gi
 - `self_confidence`: 1 - p(given label), averaged over the views.
 - `view_disagreement`: the share of views whose most probable class is not the given label (how stable
   the verdict is under augmentation).
-- `loop_in_class`: LoOP (paper 002's pLOF) of the image among the images given the same label: a label
+- `loop_in_class`: LoOP (the pLOF of Xue et al. 2019, "Robust Learning at Noisy Labeled Medical Images:
+  Applied to Skin Lesion Classification") of the image among the images given the same label: a label
   that put an image among strangers makes it an outlier there.
 - `neighbour_disagreement`: the share of the k nearest other images (cosine, in all classes) whose given
   label differs: a k-nearest-neighbour classifier, out of sample by construction (k = 30).

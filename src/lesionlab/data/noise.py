@@ -213,7 +213,7 @@ def ranked_noise(
     ids: Sequence | None = None,
     relative_to: Literal["class", "scored"] = "class",
 ) -> NoisyLabels:
-    """The paper's clinically plausible noise: flip, in each class, the highest-loss images of a held-out
+    """Xue et al.'s clinically plausible noise: flip, in each class, the highest-loss images of a held-out
     classifier.
 
     A random `train_size` of the images (a fraction if < 1, else a count; the paper's 1,000 of 3,582 by

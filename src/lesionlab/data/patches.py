@@ -31,7 +31,7 @@ from lesionlab.data.augment import key_entropy
 PAPER_SCALES = (1.0, 1.2, 1.5)  # Sec. 4.1.2: the candidate box enlarged by f
 PAPER_SHIFT = 0.1  # Sec. 4.1.2: translated by 10 % of the (resized) box
 DIHEDRAL = 8  # "rotated each resulting patch 8 times by mirroring and flipping"
-DEFAULT_PATCHES = len(PAPER_SCALES) * DIHEDRAL  # 24, the paper's polyp candidates
+DEFAULT_PATCHES = len(PAPER_SCALES) * DIHEDRAL  # 24, Zhou et al.'s polyp candidates
 
 
 def patch_plan(

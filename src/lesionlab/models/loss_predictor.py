@@ -1,15 +1,17 @@
-"""Paper 003's uncertainty predictor: Yoo & Kweon's "learning loss" module, trained jointly with the model.
+"""Kim et al. 2020's uncertainty predictor: Yoo & Kweon's "learning loss" module, trained with the model.
+
+Kim et al. 2020: "Confident Coreset for Active Learning in Medical Image Analysis" (arXiv 2004.02200).
 
 Each tapped feature map is global-average-pooled and passed through a fully connected layer of width 128
 with a ReLU; the results are concatenated and one fully connected layer maps them to a scalar, the
-predicted loss (Yoo & Kweon 2019, Fig. 2; paper 003, Section 2.1). It is trained with the comparative
+predicted loss (Yoo & Kweon 2019, Fig. 2; Kim et al., Section 2.1). It is trained with the comparative
 loss with margin of Eq. 4 on pairs within a batch (the batch split into halves, sample i paired with
 sample B-1-i, as Yoo & Kweon's code does), margin xi = 0.5, added to the task loss with lambda = 1
 (Eq. 3: the mean over the B/2 pairs). The targets are the per-sample task losses the trainer computes
 (`SampleLoss.values`: with class weights, the class-weighted cross-entropy the model minimises; `raw` when
 a loss such as OUSM dropped samples, so every sample keeps its loss), detached.
 
-Taps. Paper 003 taps blocks 2-5 of ResNet-18 (`layer1`-`layer4`: strides 4, 8, 16, 32). `for_model` taps,
+Taps. Kim et al. tap blocks 2-5 of ResNet-18 (`layer1`-`layer4`: strides 4, 8, 16, 32). `for_model` taps,
 for any backbone, the last stage at each of the four coarsest resolutions: ResNet's four stages, and for
 EfficientNet-Lite0 stages 1, 2, 4 and 6 (24, 40, 112 and 320 channels at strides 4, 8, 16 and 32), the
 same pyramid as ResNet-18's blocks 2-5. On the CPU fast path (`freeze_stages: 6`) only stage 6 runs; the
@@ -37,8 +39,8 @@ from lesionlab.training.auxiliary import AuxiliaryHead
 from lesionlab.training.losses import SampleLoss
 
 WIDTH = 128  # Yoo & Kweon's fully connected width per tap
-MARGIN = 0.5  # paper 003, xi in Eq. 4
-WEIGHT = 1.0  # paper 003, lambda in Eq. 3
+MARGIN = 0.5  # Kim et al., xi in Eq. 4
+WEIGHT = 1.0  # Kim et al., lambda in Eq. 3
 N_TAPS = 4
 
 
@@ -46,7 +48,7 @@ def default_tap_stages(shapes: Sequence[tuple[int, int, int]], n_taps: int = N_T
     """The last stage of each spatial resolution, the `n_taps` deepest of them (fewer if there are fewer).
 
     `shapes` are each stage's (channels, height, width). ResNet-18 gives its four stages (blocks 2-5 of
-    paper 003); EfficientNet-Lite0 gives stages 1, 2, 4, 6.
+    Kim et al.); EfficientNet-Lite0 gives stages 1, 2, 4, 6.
     """
     last = [i for i in range(len(shapes)) if i + 1 == len(shapes) or shapes[i + 1][1:] != shapes[i][1:]]
     return tuple(last[-n_taps:])
@@ -122,9 +124,9 @@ class LossPredictor(AuxiliaryHead):
     @classmethod
     def for_segmenter(cls, model, **options) -> LossPredictor:
         """The predictor for a segmentation U-Net (`models.unet.Segmenter`): its four deepest encoder maps
-        (strides 2-16 of the paper's U-Net, 4-32 on Lite0 or ResNet-18), seeded from its output layer. It
-        learns the Dice loss (paper 003, Sec. 3.1: "for segmentation, dice loss is used as a target loss"),
-        the Dice term when the U-Net trains on paper 001's CE + Dice."""
+        (strides 2-16 of Zhao et al.'s U-Net, 4-32 on Lite0 or ResNet-18), seeded from its output layer. It
+        learns the Dice loss (Kim et al., Sec. 3.1: "for segmentation, dice loss is used as a target loss"),
+        the Dice term when the U-Net trains on Zhao et al. 2022's CE + Dice."""
         options.setdefault("target", "dice")
         channels = list(model.channels)[-N_TAPS:]
         stages = tuple(range(len(model.channels) - len(channels), len(model.channels)))

@@ -37,7 +37,7 @@ class ProjectConfig(_Strict):
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"
     dropout: float = Field(0.2, ge=0, lt=1)
-    width: int = Field(64, ge=1)  # the paper-shaped U-Net's channels (segmentation with backbone: unet)
+    width: int = Field(64, ge=1)  # Zhao et al. 2022's U-Net's channels (segmentation, backbone: unet)
     train: TrainConfig = Field(default_factory=TrainConfig)
     folds: int = Field(5, ge=2)  # cross-validation folds for a model's quality estimate
     seed: int = Field(0, ge=0)

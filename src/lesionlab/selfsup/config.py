@@ -15,20 +15,21 @@ def _unet() -> ModelConfig:
 
 
 class PretrainConfig(_Strict):
-    """Models Genesis pre-training of a segmentation U-Net on unlabelled images (paper 001, Eq. 1).
+    """Models Genesis pre-training of a segmentation U-Net on unlabelled images (Zhao et al. 2022, Eq. 1).
 
-    Images are grayscale and min-max normalised (the paper's preprocessing); the network reconstructs the
+    Zhao et al. 2022: "Self-supervised Assisted Active Learning for Skin Lesion Segmentation" (EMBC).
+    Images are grayscale and min-max normalised (their preprocessing); the network reconstructs the
     original from a deformed copy with an L2 loss. Labels and masks are never read. `splits` names the
-    images used: the paper's unlabelled pool is the training split, so test images stay unseen.
+    images used: their unlabelled pool is the training split, so test images stay unseen.
     """
 
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=_unet)
     splits: list[Literal["train", "val", "test"]] = Field(default_factory=lambda: ["train"], min_length=1)
-    epochs: int = Field(20, ge=1)  # the paper gives none; the loss curve is in pretrain.json
+    epochs: int = Field(20, ge=1)  # Zhao et al. give none; the loss curve is in pretrain.json
     batch_size: int = Field(16, ge=1)
     lr: Finite = Field(1e-3, gt=0)
-    resolution: int = Field(256, ge=16)  # the paper's 256 x 256
+    resolution: int = Field(256, ge=16)  # Zhao et al.'s 256 x 256
     resize: Literal["squash", "center_crop", "pad"] = "squash"
     # Models Genesis' rates (reference implementation defaults).
     local_rate: Finite = Field(0.5, ge=0, le=1)

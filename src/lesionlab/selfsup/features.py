@@ -1,5 +1,6 @@
 """Pooled last-stage encoder features of a whole pool from a fixed (pre-trained) U-Net: what `ssl_kmeans`
-clusters. Computed once per pool and setting and kept with the run, like paper 000's PCA features."""
+clusters (Zhao et al. 2022, "Self-supervised Assisted Active Learning for Skin Lesion Segmentation").
+Computed once per pool and setting and kept with the run, like the PCA features of dual-criteria selection."""
 
 from __future__ import annotations
 

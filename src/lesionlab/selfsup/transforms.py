@@ -1,8 +1,9 @@
-"""Models Genesis' four image deformations (Zhou et al., MICCAI 2019), in 2D, as paper 001 uses them.
+"""Models Genesis' four image deformations (Zhou et al., MICCAI 2019), in 2D, as Zhao et al. 2022 use them
+("Self-supervised Assisted Active Learning for Skin Lesion Segmentation").
 
 Ported from the reference implementation (MrGiovanni/ModelsGenesis, `utils.py`), with its default rates:
 local pixel shuffling 0.5, non-linear intensity 0.9, painting 0.9 of which out-painting 0.8 and in-painting
-0.2. Every function takes a 2D float image in [0, 1] (one channel: the paper's grayscale, min-max input)
+0.2. Every function takes a 2D float image in [0, 1] (one channel: Zhao et al.'s grayscale, min-max input)
 and a NumPy generator, returns a new array of the same shape, and never changes its input. The network
 learns to undo them: the target is always the original image (Eq. 1, an L2 loss).
 """
