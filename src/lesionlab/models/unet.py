@@ -1,4 +1,6 @@
-"""Segmentation U-Nets: the paper's shape (Zhao et al. 2022) and one on the pretrained EfficientNet-Lite0.
+"""Segmentation U-Nets: the shape of Zhao et al. 2022 and one on the pretrained EfficientNet-Lite0.
+
+Zhao et al. 2022: "Self-supervised Assisted Active Learning for Skin Lesion Segmentation" (EMBC).
 
 Both split into `encode` (a list of feature maps, shallowest first, the last one the deepest stage) and
 `decode` (skip connections -> one foreground logit per pixel), because three things need the split:
@@ -7,8 +9,8 @@ encoder once and the decoder T times (channel dropout sits on the deepest featur
 feature map before the 1 x 1 output convolution: at the bottleneck alone a trained decoder barely moves);
 `ssl_kmeans` and the core-set strategies read the deepest stage, pooled.
 
-The blocks are MONAI's (`TwoConv`, `Down`, `UpCat` of `BasicUNet`), so the paper-shaped U-Net is MONAI's
-BasicUNet with features (64, 128, 256, 512, 512, 64): 512 channels at 1/16 resolution, as the paper's
+The blocks are MONAI's (`TwoConv`, `Down`, `UpCat` of `BasicUNet`), so Zhao et al.'s U-Net is MONAI's
+BasicUNet with features (64, 128, 256, 512, 512, 64): 512 channels at 1/16 resolution, as their
 512 x 16 x 16 at 256 px. `width` scales every stage (width 16 is the CPU configuration).
 """
 
@@ -61,7 +63,7 @@ class Segmenter(nn.Module):
 
 
 class UNet(Segmenter):
-    """The paper's U-Net (Ronneberger et al.; MONAI BasicUNet blocks): 4 poolings, `width` * (1, 2, 4, 8, 8)
+    """Zhao et al.'s U-Net (Ronneberger et al.; MONAI BasicUNet blocks): 4 poolings, `width` * (1, 2, 4, 8, 8)
     channels, so width 64 gives 512 channels at 1/16 resolution. Dropout on the deepest stage and before
     the output convolution."""
 
@@ -165,7 +167,7 @@ class Lite0UNet(_TimmUNet):
 
 
 class ResNet18UNet(_TimmUNet):
-    """U-Net on ResNet-18 (paper 003's segmentation backbone); ImageNet weights need a network or a file."""
+    """U-Net on ResNet-18 (Kim et al. 2020's segmentation backbone); ImageNet weights need network or file."""
 
     input_mean = (0.485, 0.456, 0.406)
     input_std = (0.229, 0.224, 0.225)
@@ -196,7 +198,7 @@ def create_segmenter(
     base = "none" if weights not in ("imagenet", "none") else weights
     if name == "unet":
         if base == "imagenet":
-            base = "none"  # the paper's U-Net has no ImageNet weights: random init unless a checkpoint
+            base = "none"  # Zhao et al.'s U-Net has no ImageNet weights: random init unless a checkpoint
         model: Segmenter = UNet(width=width, dropout=dropout)
     elif name == "unet_lite0":
         model = Lite0UNet(base, dropout)
