@@ -19,7 +19,7 @@ def test_a_warning_from_lesionlab_is_one_line(
     passed_on: list[str] = []  # what the previous handler (Python's format) was given
     monkeypatch.setattr(warnings, "showwarning", lambda *args, **kwargs: passed_on.append(args[2]))
 
-    def app() -> None:
+    def app(**kwargs: object) -> None:  # main() passes typer's standalone_mode and prog_name
         warnings.warn_explicit(
             "cache folder /c cannot be written (full)", RuntimeWarning, cache.__file__, 146
         )

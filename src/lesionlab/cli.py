@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lesionlab.cli_args import refuse_blank_arguments
+from lesionlab.cli_args import SetOption, Typer, refuse_blank_arguments, usage_error_line
 from lesionlab.cli_cache import cache_app
 from lesionlab.cli_evaluate import evaluate, print_metrics
 from lesionlab.cli_project import project_app
@@ -18,13 +18,18 @@ from lesionlab.cli_score import score
 from lesionlab.io import user_message
 from lesionlab.locking import output_lock
 
-app = typer.Typer(
+try:  # newer typer carries its own copy of click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import ClickException
+
+app = Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="Active learning, label-efficient training and label review for skin-lesion images.",
 )
-datasets_app = typer.Typer(no_args_is_help=True, help="Inspect data sources.")
+datasets_app = Typer(no_args_is_help=True, help="Inspect data sources.")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(cache_app, name="cache")
 app.add_typer(project_app, name="project")
@@ -77,18 +82,26 @@ def datasets_describe(
 def train(
     config: Annotated[Path, typer.Argument(help="YAML config (see docs/configuration.md)")],
     force: Annotated[bool, typer.Option(help="overwrite a finished run in the output folder")] = False,
+    sets: SetOption = None,
 ) -> None:
     """Train one model on a source's train split (epoch picked on val) and report test metrics."""
     from lesionlab.config import TrainRunConfig, load_config
     from lesionlab.supervised import train_run
 
-    run_config = load_config(TrainRunConfig, config)
+    run_config = load_config(TrainRunConfig, config, sets or ())
     with output_lock(run_config.output):  # one writer per output folder
         result = train_run(run_config, force=force)
-    if "test" in result or "val" not in result:
-        print_metrics(result.get("test", {}), f"test metrics ({result['n_test']} images)")
-    else:  # segmentation without test masks (ISIC 2017) reports the validation masks
+    if "test" in result:
+        print_metrics(result["test"], f"test metrics ({result['n_test']} images)")
+    elif "val" in result:  # segmentation without test masks (ISIC 2017) reports the validation masks
         print_metrics(result["val"], f"validation metrics ({result['n_val']} images)")
+    else:  # an empty table would read as a failure: say why there is none and how to get one
+        err_console.print(
+            f"note: {result['dataset']} has no test images, so no metrics: for a folder source write "
+            "test (and val, to choose the epoch) in a `split` column of the labels CSV, or measure the "
+            "model on other images with `lesionlab evaluate RUN_DIR --data folder ...`",
+            highlight=False,
+        )
     console.print(f"best epoch {result['best_epoch']}; wrote {Path(result['config']['output'])}/metrics.json")
 
 
@@ -96,6 +109,7 @@ def train(
 def pretrain(
     config: Annotated[Path, typer.Argument(help="YAML pretraining config (docs/methods.md, paper 001)")],
     force: Annotated[bool, typer.Option(help="overwrite a pre-trained model in the output folder")] = False,
+    sets: SetOption = None,
 ) -> None:
     """Self-supervised Models Genesis pre-training of a segmentation U-Net on unlabelled images."""
     from lesionlab.config import load_config
@@ -103,7 +117,7 @@ def pretrain(
     from lesionlab.selfsup.pretrain import CHECKPOINT
     from lesionlab.selfsup.pretrain import pretrain as run_pretrain
 
-    pretrain_config = load_config(PretrainConfig, config)
+    pretrain_config = load_config(PretrainConfig, config, sets or ())
     with output_lock(pretrain_config.output):  # one writer per output folder
         result = run_pretrain(pretrain_config, force=force)
     out = Path(result["config"]["output"])
@@ -202,6 +216,7 @@ def run(
     threads_per_task: Annotated[
         int | None, typer.Option(help="threads per unit (default: train.num_threads, else 1)")
     ] = None,
+    sets: SetOption = None,
 ) -> None:
     """Run (or resume) a simulated-oracle active-learning experiment and write its report.
 
@@ -212,7 +227,7 @@ def run(
     from lesionlab.runner.engines import Engine
 
     runner = Engine(engine, workers, threads_per_task, address)  # options checked before any work
-    _run_and_report(load_experiment_config(config), force, runner)
+    _run_and_report(load_experiment_config(config, sets or ()), force, runner)
 
 
 @app.command()
@@ -273,6 +288,7 @@ def audit(
         str | None,
         typer.Option(help="experiment folder: the run whose bought labels to audit, STRATEGY:SEED"),
     ] = None,
+    sets: SetOption = None,
 ) -> None:
     """Rank labelled images by how likely their label is wrong; write a CSV and an HTML gallery to review."""
     from lesionlab.audit.command import run_audit
@@ -283,6 +299,7 @@ def audit(
     if not 0 <= simulate_noise < 1:
         raise ConfigError(f"--simulate-noise must be in [0, 1), got {simulate_noise}")
     options = {"split": split, "views": views, "folds": folds, "top": top, "flips": flips, "seed": seed}
+    options["overrides"] = sets or ()
     summary = run_audit(target, out, simulate_noise=simulate_noise, features=features, run=run, **options)  # type: ignore[arg-type]
     for m in summary["at_k"]:
         console.print(
@@ -325,20 +342,36 @@ def _one_line_warnings() -> None:
     warnings.showwarning = show
 
 
+def _say_error(message: str) -> None:
+    # Escaped: paths and values may hold brackets, which rich would read as markup. Not wrapped: one
+    # line per line of the message, whatever the terminal width, so logs and scripts can grep it.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
-    """Entry point: run the app; a LesionlabError (or a full disk anywhere) is one line on stderr, exit 2."""
+    """Entry point: run the app; a LesionlabError (or a full disk anywhere) is one line on stderr, exit 2.
+
+    Usage errors (an unknown option, a missing argument) are said in the same `error: ...` style, not in
+    typer's boxed `Error` panel, so every failure of every command reads alike."""
     _one_line_warnings()
     try:
         refuse_blank_arguments(sys.argv[1:])
-        app()
+        code = app(standalone_mode=False, prog_name="lesionlab")
+    except ClickException as exc:
+        if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+            _say_error(usage_error_line(exc))
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # Ctrl-C or end of input at a confirmation prompt
+        _say_error("aborted")
+        sys.exit(1)
     except Exception as exc:
         message = user_message(exc)
         if message is None:
             raise
-        # Escaped: paths and values may hold brackets, which rich would read as markup. Not wrapped: one
-        # line per line of the message, whatever the terminal width, so logs and scripts can grep it.
-        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        _say_error(message)
         sys.exit(2)
+    if isinstance(code, int) and code:  # typer.Exit(1) from a command, or 130 after Ctrl-C
+        sys.exit(code)
 
 
 if __name__ == "__main__":

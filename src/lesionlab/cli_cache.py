@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from lesionlab.cli_args import Typer
+
 console = Console()
-cache_app = typer.Typer(no_args_is_help=True, help="See and clear the decoded-image and activation caches.")
+cache_app = Typer(no_args_is_help=True, help="See and clear the decoded-image and activation caches.")
 
 CacheDirOption = Annotated[
     Path | None, typer.Option(help="cache folder (default: $LESIONLAB_CACHE or ~/.cache/lesionlab)")

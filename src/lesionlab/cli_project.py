@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from lesionlab.cli_args import Typer
 from lesionlab.errors import ConfigError
 
-project_app = typer.Typer(
+project_app = Typer(
     no_args_is_help=True,
     help="An annotation project over your own images: propose, label in the browser, train, audit.",
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -53,10 +54,12 @@ def audit_records(
     return audit_labels(x, labels, classes, [r.id for r in records], folds=folds, seed=seed, weights=weights)
 
 
-def _load_target(target: Path) -> tuple[Any, LabeledDataset, Any]:
+def _load_target(target: Path, overrides: Sequence[str] = ()) -> tuple[Any, LabeledDataset, Any]:
     """(config, dataset, trained trainer or None) of a config file or a `lesionlab train` folder."""
     from lesionlab.data.loading import load_dataset
 
+    if target.is_dir() and overrides:
+        raise ConfigError(f"--set changes a config file; {target} is a folder: give the config file instead")
     if target.is_dir():
         if (target / "metrics.json").is_file():
             from lesionlab.supervised import load_trained_run
@@ -72,7 +75,7 @@ def _load_target(target: Path) -> tuple[Any, LabeledDataset, Any]:
             " run` (results.json): pass one of those, or a config file"
         )
     data = read_yaml(target)
-    config = load_config(ExperimentConfig if "experiment" in data else TrainRunConfig, target)
+    config = load_config(ExperimentConfig if "experiment" in data else TrainRunConfig, target, overrides)
     return config, load_dataset(config), None
 
 
@@ -117,6 +120,7 @@ def run_audit(
     seed: int = 0,
     features: Literal["backbone", "run"] = "backbone",
     run: str | None = None,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Audit the labelled images of `split` ("all" for every labelled image) of `target`; write the files.
 
@@ -130,7 +134,7 @@ def run_audit(
             f"{views}"
         )
     target = Path(target)
-    config, dataset, trained = _load_target(target)
+    config, dataset, trained = _load_target(target, overrides)
     if features == "run" and trained is None:
         raise ConfigError("--features run needs the output folder of `lesionlab train`")
     experiment = target.is_dir() and (target / "results.json").is_file()

@@ -62,6 +62,17 @@ def build_strategies(config: ExperimentConfig) -> tuple[dict[str, Strategy], Str
     return strategies, initial
 
 
+def how_to_add_split(dataset: LabeledDataset, split: str) -> str:
+    """How a source gets a `split` it lacks: a folder source's CSV says each image's split; an experiment
+    can also evaluate on val instead of test."""
+    ways = []
+    if dataset.labels_file is not None:
+        ways.append(f"write {split} in the `split` column of {dataset.labels_file} for images to hold out")
+    if split == "test" and dataset.split("val"):
+        ways.append("set experiment.evaluate_on: val")
+    return " or ".join(ways) or "see docs/data.md for the layout that gives this source one"
+
+
 def check_data(
     dataset: LabeledDataset, pool: list[Record], eval_records: list[Record], task: Task, split: str
 ) -> None:
@@ -69,9 +80,11 @@ def check_data(
     if not pool:
         raise DataError(f"{dataset.name} has no training images to form the pool")
     if not eval_records:
-        masks = " with masks (ISIC 2017 has none for test: set experiment.evaluate_on: val)"
-        what = masks if task.output == "pixel_probs" else ""
-        raise DataError(f"{dataset.name} has no {split!r} split{what} to evaluate on")
+        if task.output == "pixel_probs":
+            masks = " with masks (ISIC 2017 has none for test: set experiment.evaluate_on: val)"
+            raise DataError(f"{dataset.name} has no {split!r} split{masks} to evaluate on")
+        how = how_to_add_split(dataset, split)
+        raise DataError(f"{dataset.name} has no {split!r} split to evaluate on: {how}")
     if any(r.label is None or not task.has_target(r) for r in pool):
         what = "labelled and with a mask" if task.output == "pixel_probs" else "labelled"
         raise DataError(f"a simulated-oracle experiment needs every pool image {what} (hidden until bought)")
