@@ -1,8 +1,10 @@
-"""Paper 000's Fig. 2 (b) check: do same-class mosaics land among their class's originals in feature space?
+"""Shi et al. 2019's Fig. 2 (b) check: do same-class mosaics land among their class's originals in features?
+
+Shi et al. 2019: "An Active Learning Approach for Reducing Annotation Cost in Skin Lesion Analysis" (MLMI).
 
 If a trained model embeds 2x2 mosaics next to the ordinary images of their class, mosaics are new views
 that keep the class's semantics, which is the argument for training on them (aggregative supervision).
-Paper 000 embeds features of the last fully connected layer before the softmax; here the pooled
+Shi et al. embed features of the last fully connected layer before the softmax; here the pooled
 embedding (the classifier's input, `Trainer.embed`) is used, the features every strategy also sees.
 """
 
@@ -42,11 +44,32 @@ def tsne_plot(
     """
     from sklearn.manifold import TSNE  # slow to import; only this function needs it
 
-    original = np.asarray(embeddings_original, dtype=np.float64)
+    original, labels, mosaic, mosaic_labels = _checked_points(
+        embeddings_original, labels, embeddings_mosaic, mosaic_labels, len(class_names)
+    )
+    n_points = len(original) + len(mosaic)
+    perplexity = min(30.0, (n_points - 1) / 3)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    points = tsne.fit_transform(np.concatenate([original, mosaic]))
+    fig = _scatter(points[: len(original)], labels, points[len(original) :], mosaic_labels, class_names)
+    out = Path(out_png)
+    with atomic_file(out) as fh:  # never a half-written PNG
+        fig.savefig(fh, format="png", dpi=120)
+    return out
+
+
+def _checked_points(
+    original: np.ndarray, labels: np.ndarray, mosaic: np.ndarray, mosaic_labels: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The inputs as (N, D) / (M, D) floats and integer labels, refused before the slow t-SNE runs.
+
+    Mosaic embeddings are reshaped to the originals' width, so an empty set of mosaics is accepted.
+    """
+    original = np.asarray(original, dtype=np.float64)
     labels = np.asarray(labels).astype(np.int64)
     if original.ndim != 2:
         raise ValueError(f"embeddings_original must be (N, D), got shape {original.shape}")
-    mosaic = np.asarray(embeddings_mosaic, dtype=np.float64).reshape(-1, original.shape[1])
+    mosaic = np.asarray(mosaic, dtype=np.float64).reshape(-1, original.shape[1])
     mosaic_labels = np.asarray(mosaic_labels).astype(np.int64).reshape(-1)
     if labels.shape != (len(original),) or mosaic_labels.shape != (len(mosaic),):
         raise ValueError("need one label per embedding, for the originals and for the mosaics")
@@ -54,14 +77,22 @@ def tsne_plot(
     if n_points < 4:
         raise ValueError(f"t-SNE needs at least 4 points, got {n_points}")
     every = np.concatenate([labels, mosaic_labels])
-    if every.min() < 0 or every.max() >= len(class_names):
-        raise ValueError(f"labels must index class_names ({len(class_names)} classes)")
+    if every.min() < 0 or every.max() >= n_classes:
+        raise ValueError(f"labels must index class_names ({n_classes} classes)")
+    return original, labels, mosaic, mosaic_labels
 
-    perplexity = min(30.0, (n_points - 1) / 3)
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
-    points = tsne.fit_transform(np.concatenate([original, mosaic]))
-    orig_xy, mosaic_xy = points[: len(original)], points[len(original) :]
 
+def _scatter(
+    orig_xy: np.ndarray,
+    labels: np.ndarray,
+    mosaic_xy: np.ndarray,
+    mosaic_labels: np.ndarray,
+    class_names: Sequence[str],
+) -> Figure:
+    """The 2-D points drawn: hollow circles for originals, crosses for mosaics, a colour per class.
+
+    A class with no points of a kind gets no legend entry, so the legend lists only what is drawn.
+    """
     cmap = colormaps["tab10" if len(class_names) <= 10 else "tab20"]
     fig = Figure(figsize=(6.5, 5.5))
     FigureCanvasAgg(fig)
@@ -88,15 +119,12 @@ def tsne_plot(
                         label=f"{name} ({kind})",
                     )
                 )
-    ax.set_title(f"t-SNE of embeddings: {len(original)} originals, {len(mosaic)} 2x2 mosaics")
+    ax.set_title(f"t-SNE of embeddings: {len(orig_xy)} originals, {len(mosaic_xy)} 2x2 mosaics")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(handles=handles, loc="best", fontsize=8, frameon=True)
     fig.tight_layout()
-    out = Path(out_png)
-    with atomic_file(out) as fh:  # never a half-written PNG
-        fig.savefig(fh, format="png", dpi=120)
-    return out
+    return fig
 
 
 def embed_plot(
