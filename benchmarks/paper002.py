@@ -41,7 +41,7 @@ from lesionlab.data.noise import ranked_noise, relabel
 from lesionlab.data.sources import load_source
 from lesionlab.evaluation.metrics import binary_metrics, mean_se
 from lesionlab.models.registry import create_classifier
-from lesionlab.training.losses import choose_ousm_fraction
+from lesionlab.training.noisy_losses import choose_ousm_fraction
 from lesionlab.training.trainer import Trainer
 from provenance import write_outputs
 

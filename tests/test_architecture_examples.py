@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 import lesionlab.selection.base as base_module
-import lesionlab.selection.evidence as evidence_module
 import lesionlab.training.losses as losses_module
 from lesionlab.data.records import Record
 from lesionlab.runner.oracles import NoisyOracle, SimulatedOracle
@@ -47,8 +46,7 @@ def test_new_evidence_kind_example() -> None:
         evidence = collect_evidence(NeedsGap(), FakeTrainer(), records)
         np.testing.assert_allclose(evidence.top2_gap, [0.5, 0.05, 0.7])
     finally:
-        base_module._KINDS.pop("top2_gap", None)
-        evidence_module._PROVIDERS.pop("top2_gap", None)
+        base_module.EVIDENCE.unregister("top2_gap")
 
 
 def test_new_task_example() -> None:
@@ -69,7 +67,7 @@ def test_new_loss_example() -> None:
         values = loss(logits, target, None).values
         assert values.shape == (4,) and torch.all(values > 0)
     finally:
-        losses_module._LOSSES.pop("symmetric_ce", None)
+        losses_module.LOSSES.unregister("symmetric_ce")
 
 
 def test_new_oracle_example() -> None:

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import lesionlab.selection.base as base_module
-import lesionlab.selection.evidence as evidence_module
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError
 from lesionlab.selection.base import Evidence, Strategy, evidence_kinds, get_strategy
@@ -141,8 +140,7 @@ def test_a_new_kind_is_one_provider_and_one_registry_line() -> None:
         with pytest.raises(ValueError, match="test_only_scores has 2 rows for 3 ids"):
             Evidence(ids=np.array(["a", "b", "c"]), test_only_scores=np.zeros(2))
     finally:
-        base_module._KINDS.pop("test_only_scores", None)
-        evidence_module._PROVIDERS.pop("test_only_scores", None)
+        base_module.EVIDENCE.unregister("test_only_scores")
 
 
 def test_unknown_kinds_are_refused() -> None:
@@ -187,5 +185,4 @@ def test_a_kind_can_ask_for_an_auxiliary_head_the_runner_trains() -> None:
         assert heads_for(Needs("test_only_learned", "probs"), "the model") == [("head for", "the model")]
         assert heads_for(Needs("probs"), "the model") == []
     finally:
-        base_module._KINDS.pop("test_only_learned", None)
-        evidence_module._PROVIDERS.pop("test_only_learned", None)
+        base_module.EVIDENCE.unregister("test_only_learned")

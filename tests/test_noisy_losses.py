@@ -1,6 +1,6 @@
-"""Paper 002's losses: OUSM drops exactly the K largest losses of a batch, Eq. 1's combination, forward
-correction (and its estimate of T), the registry's configured losses and their callbacks, and tiny fits
-with `loss: ousm_loop`, `ousm` and `forward` through the trainer."""
+"""Xue et al. 2019's noisy-label losses: OUSM drops exactly the K largest losses of a batch, Eq. 1's
+combination, forward correction (and its estimate of T), the registry's configured losses with their own
+options and callbacks, and tiny fits with `loss: ousm_loop`, `ousm` and `forward` through the trainer."""
 
 from __future__ import annotations
 
@@ -24,20 +24,23 @@ from lesionlab.models.registry import create_classifier
 from lesionlab.training.auxiliary import EpochEnd
 from lesionlab.training.local_outliers import LoopReweighting, local_outlier_probabilities
 from lesionlab.training.losses import (
-    CombinedSampleLoss,
-    ForwardCorrection,
     LossSetup,
-    TransitionEstimate,
     available_losses,
     build_loss,
+    get_loss,
+    register_loss_setup,
+    weighted_ce,
+)
+from lesionlab.training.noisy_losses import (
+    CombinedSampleLoss,
+    ForwardCorrection,
+    OusmLoopOptions,
+    TransitionEstimate,
     choose_ousm_fraction,
     forward_corrected_ce,
-    get_loss,
     ousm_ce,
     ousm_keep,
     ousm_reweighted_ce,
-    register_loss_setup,
-    weighted_ce,
 )
 from lesionlab.training.trainer import TrainConfig, Trainer
 
@@ -224,21 +227,15 @@ def test_registry_builds_configured_losses_with_their_callbacks() -> None:
     assert {"weighted_ce", "ousm", "ousm_loop", "forward"} <= set(available_losses())
     plain = build_loss("weighted_ce", TrainConfig())
     assert plain.loss is weighted_ce and plain.callbacks == []
-    cfg = TrainConfig(
-        loss="ousm_loop",
-        reweight_after=3,
-        reweight_every=2,
-        loop_neighbors=7,
-        loop_extent=2.0,
-        ousm_fraction=0.25,
-    )
+    options = {"reweight_after": 3, "reweight_every": 2, "neighbors": 7, "extent": 2.0, "fraction": 0.25}
+    cfg = TrainConfig(loss="ousm_loop", loss_options=options)
     setup = build_loss("ousm_loop", cfg, 2)
     assert setup.callbacks == [LoopReweighting(after=3, every=2, n_neighbors=7, extent=2.0)]
     logits, target = torch.randn(8, 2), F.one_hot(torch.arange(8) % 2, 2).float()
     assert int((setup.loss(logits, target, None).keep == 0).sum()) == 2
-    ousm = build_loss("ousm", cfg)
+    ousm = build_loss("ousm", TrainConfig(loss="ousm", loss_options={"fraction": 0.25}))
     assert ousm.callbacks == [] and int((ousm.loss(logits, target, None).values == 0).sum()) == 2
-    forward = build_loss("forward", TrainConfig(forward_warmup=4, forward_quantile=0.9))
+    forward = build_loss("forward", TrainConfig(loss="forward", loss_options={"warmup": 4, "quantile": 0.9}))
     (estimator,) = forward.callbacks
     assert isinstance(estimator, TransitionEstimate) and estimator.loss is forward.loss
     assert (estimator.after, estimator.quantile) == (4, 0.9)
@@ -248,7 +245,7 @@ def test_registry_builds_configured_losses_with_their_callbacks() -> None:
     with pytest.raises(ValueError, match="registered twice"):
         register_loss_setup("ousm")(lambda config, n: LossSetup(weighted_ce))
     with pytest.raises(ConfigError, match="both be 0"):
-        build_loss("ousm_loop", TrainConfig(ousm_alpha=0, ousm_beta=0))
+        build_loss("ousm_loop", TrainConfig(loss="ousm_loop", loss_options={"alpha": 0, "beta": 0}))
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".json", ".csv"])
@@ -261,49 +258,81 @@ def test_forward_reads_a_transition_matrix_file(tmp_path: Path, suffix: str) -> 
         path.write_text(json.dumps(t.tolist()))
     else:
         np.savetxt(path, t, delimiter=",")
-    setup = build_loss("forward", TrainConfig(forward_matrix=str(path)), 2)
+    cfg = TrainConfig(loss="forward", loss_options={"matrix": str(path)})
+    setup = build_loss("forward", cfg, 2)
     assert setup.callbacks == [] and np.allclose(setup.loss.matrix, t)
     with pytest.raises(ConfigError, match="3 classes"):
-        build_loss("forward", TrainConfig(forward_matrix=str(path)), 3)
+        build_loss("forward", cfg, 3)
 
 
 def test_forward_matrix_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"forward_matrix.*missing\.npy"):
-        build_loss("forward", TrainConfig(forward_matrix=str(tmp_path / "missing.npy")), 2)
+    def forward(matrix: Path) -> TrainConfig:
+        return TrainConfig(loss="forward", loss_options={"matrix": str(matrix)})
+
+    with pytest.raises(ConfigError, match=r"loss_options.matrix.*missing\.npy"):
+        build_loss("forward", forward(tmp_path / "missing.npy"), 2)
     bad = tmp_path / "bad.csv"
     bad.write_text("0.5,0.4\n0,1\n")
     with pytest.raises(ConfigError, match=r"bad\.csv.*summing to 1"):
-        build_loss("forward", TrainConfig(forward_matrix=str(bad)), 2)
+        build_loss("forward", forward(bad), 2)
 
 
 @pytest.mark.parametrize(
-    "field",
+    ("loss", "option"),
     [
-        {"ousm_fraction": 1.0},
-        {"ousm_fraction": -0.1},
-        {"ousm_alpha": -1},
-        {"reweight_every": 0},
-        {"reweight_after": 0},
-        {"loop_neighbors": 0},
-        {"loop_extent": 0},
-        {"forward_quantile": 0},
-        {"forward_quantile": 1.5},
-        {"forward_warmup": 0},
-        {"forward_matrix": ""},
-        {"ousm_fraction": float("nan")},
+        ("ousm", {"fraction": 1.0}),
+        ("ousm", {"fraction": -0.1}),
+        ("ousm_loop", {"alpha": -1}),
+        ("ousm_loop", {"reweight_every": 0}),
+        ("ousm_loop", {"reweight_after": 0}),
+        ("ousm_loop", {"neighbors": 0}),
+        ("ousm_loop", {"extent": 0}),
+        ("ousm_loop", {"neighbors": True}),
+        ("forward", {"quantile": 0}),
+        ("forward", {"quantile": 1.5}),
+        ("forward", {"warmup": 0}),
+        ("forward", {"matrix": ""}),
+        ("ousm", {"fraction": float("nan")}),
     ],
 )
-def test_paper002_fields_are_bounded(field: dict) -> None:
-    with pytest.raises(ConfigError, match=f"train.{next(iter(field))}"):
-        load_config(TrainRunConfig, {"train": field})
+def test_loss_options_are_bounded(loss: str, option: dict) -> None:
+    """Each loss's own options model checks its options, naming the loss and the option."""
+    config = load_config(TrainRunConfig, {"train": {"loss": loss, "loss_options": option}})
+    with pytest.raises(ConfigError, match=f"train.loss_options of loss '{loss}': {next(iter(option))}"):
+        build_loss(loss, config.train, 2)
 
 
-def test_every_loss_is_selectable_in_train_and_experiment_configs() -> None:
+def test_every_loss_is_selectable_in_train_and_experiment_configs(capsys) -> None:
     for name in ("ousm", "ousm_loop", "forward"):
-        run = load_config(TrainRunConfig, {"train": {"loss": name, "ousm_fraction": 0.2}})
-        exp = load_config(ExperimentConfig, {"train": {"loss": name, "reweight_every": 3}})
+        run = load_config(TrainRunConfig, {"train": {"loss": name, "loss_options": {}}})
+        exp = load_config(ExperimentConfig, {"train": {"loss": name}})
         assert run.train.loss == exp.train.loss == name
-        assert run.train.ousm_fraction == 0.2 and exp.train.reweight_every == 3
+    # The old flat fields still read, onto the loss that reads them, with a warning saying the new form.
+    old = load_config(
+        TrainRunConfig, {"train": {"loss": "ousm_loop", "ousm_fraction": 0.2, "loop_extent": 2}}
+    )
+    assert old.train.loss_options == {"fraction": 0.2, "extent": 2}
+    err = capsys.readouterr().err
+    assert "train.ousm_fraction is deprecated: write train.loss_options: {fraction: 0.2}" in err
+    assert "train.loop_extent is deprecated: write train.loss_options: {extent: 2}" in err
+    ignored = load_config(TrainRunConfig, {"train": {"loss": "weighted_ce", "forward_warmup": 3}})
+    assert ignored.train.loss_options == {}
+    assert (
+        "forward_warmup is deprecated and ignored: loss 'weighted_ce' does not read it"
+        in capsys.readouterr().err
+    )
+
+
+def test_unknown_loss_options_name_the_loss_and_its_options() -> None:
+    config = TrainConfig(loss="ousm_loop", loss_options={"fractoin": 0.2})
+    with pytest.raises(
+        ConfigError,
+        match=r"^train.loss_options of loss 'ousm_loop': unknown option\(s\) fractoin; "
+        r"valid options: fraction \(default 0.1\), alpha",
+    ):
+        build_loss("ousm_loop", config, 2)
+    with pytest.raises(ConfigError, match=r"loss 'weighted_ce': unknown option.*; it takes no options"):
+        build_loss("weighted_ce", TrainConfig(loss_options={"fraction": 0.1}), 2)
 
 
 # ------------------------------------------------------------------------ through the trainer
@@ -327,7 +356,13 @@ def _config(**overrides) -> TrainConfig:
 def test_ousm_loop_fit_reweights_after_the_configured_epoch(lite0, splits: dict, tmp_path: Path) -> None:
     cfg = load_config(
         TrainRunConfig,
-        {"train": {**_config().model_dump(), "loss": "ousm_loop", "reweight_after": 2, "reweight_every": 5}},
+        {
+            "train": {
+                **_config().model_dump(),
+                "loss": "ousm_loop",
+                "loss_options": {"reweight_after": 2, "reweight_every": 5},
+            }
+        },
     ).train
     seen: list[np.ndarray | None] = []
     expected: dict[int, np.ndarray] = {}
@@ -337,7 +372,8 @@ def test_ousm_loop_fit_reweights_after_the_configured_epoch(lite0, splits: dict,
         seen.append(None if event.sample_weights is None else event.sample_weights.copy())
         if event.epoch == 2:
             emb = event.trainer.embed(event.train)
-            expected[2] = 1.0 - local_outlier_probabilities(emb, labels, cfg.loop_neighbors, cfg.loop_extent)
+            defaults = OusmLoopOptions()
+            expected[2] = 1.0 - local_outlier_probabilities(emb, labels, defaults.neighbors, defaults.extent)
 
     trainer = Trainer(copy.deepcopy(lite0), cfg, cache_dir=tmp_path, callbacks=[record])
     assert isinstance(trainer.callbacks[0], LoopReweighting) and trainer.callbacks[1] is record
@@ -357,7 +393,9 @@ def test_ousm_and_forward_fits_run_end_to_end(lite0, splits: dict, tmp_path: Pat
     )
     assert all(np.isfinite(r["train_loss"]) for r in result.history)
     trainer = Trainer(
-        copy.deepcopy(lite0), _config(loss="forward", forward_warmup=1, epochs=2), cache_dir=tmp_path
+        copy.deepcopy(lite0),
+        _config(loss="forward", loss_options={"warmup": 1}, epochs=2),
+        cache_dir=tmp_path,
     )
     result = trainer.fit(splits["train"], splits["val"])
     t = np.array(result.history[0]["forward_transition"])
@@ -377,7 +415,7 @@ def test_choose_ousm_fraction_uses_the_validation_split(lite0, splits: dict, tmp
         cache_dir=tmp_path,
     )
     assert set(scores) == {0.0, 0.25} and best == max(scores, key=lambda f: scores[f])
-    fit = Trainer(copy.deepcopy(lite0), cfg.updated(ousm_fraction=0.25), cache_dir=tmp_path).fit(
+    fit = Trainer(copy.deepcopy(lite0), cfg.updated(loss_options={"fraction": 0.25}), cache_dir=tmp_path).fit(
         splits["train"], splits["val"]
     )
     assert scores[0.25] == pytest.approx(fit.best_score)  # the validation score of that fraction

@@ -202,7 +202,7 @@ def test_name_comes_from_the_registration_alone() -> None:
         with pytest.raises(ValueError, match="says name 'something_else' but registers 'test_only_clash'"):
             register_strategy("test_only_clash")(Clash)
     finally:
-        base_module._REGISTRY.pop("test_only_unnamed", None)
+        base_module.STRATEGIES.unregister("test_only_unnamed")
 
 
 # --- contract helpers --------------------------------------------------------------------------------
@@ -218,8 +218,10 @@ def test_get_strategy_unknown_lists_choices() -> None:
 
 
 def test_get_strategy_bad_params() -> None:
-    with pytest.raises(ConfigError, match="bad parameters"):
+    with pytest.raises(ConfigError, match=r"strategy 'entropy': unknown option.*no_such_param; it takes no"):
         get_strategy("entropy", no_such_param=1)
+    with pytest.raises(ConfigError, match=r"'vaal': unknown option\(s\) latentdim; valid options: latent_"):
+        get_strategy("vaal", latentdim=8)
 
 
 def test_top_k_breaks_ties_by_seed_not_pool_order() -> None:

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from lesionlab.config_options import legacy_field_warnings, move_legacy_loss_fields
 from lesionlab.config_yaml import (  # read_yaml: also imported from here by the commands and the project
     apply_overrides,
     read_config_mapping,
@@ -102,6 +103,12 @@ class _Strict(BaseModel):
         return type(self).model_validate({**self.model_dump(), **changes})
 
 
+class Options(_Strict):
+    """Base of a component's own options model (a loss's, a strategy's, an oracle's): unknown names and
+    true/false for numbers refused, as in every config section. Read with
+    `config_options.validate_options`."""
+
+
 class TrainConfig(_Strict):
     """Hyper-parameters of one fit; defaults are paper 000's where the paper gives them.
 
@@ -115,6 +122,9 @@ class TrainConfig(_Strict):
     lr: Finite = Field(1e-4, gt=0)
     weight_decay: Finite = Field(0.0, ge=0)
     loss: str = "auto"  # a name in lesionlab.training.losses; "auto" = the task's default (weighted_ce)
+    # The named loss's own options (its options model, e.g. ousm_loop's fraction, alpha, beta, ...), checked
+    # against it before any training: `loss_options: {fraction: 0.2}`. Empty: the loss's defaults.
+    loss_options: dict[str, Any] = Field(default_factory=dict)
     # Weighted cross-entropy (paper 000): "balanced" = n / (C n_c); "sqrt" = its square root, a milder
     # correction for many skewed classes (HAM10000's 72:1); "none" = plain cross-entropy.
     class_weights: Literal["balanced", "sqrt", "none"] = "balanced"
@@ -137,27 +147,18 @@ class TrainConfig(_Strict):
     # Four distinct same-class images, or "replicate" one (paper 000's ablation).
     mosaic_mode: Literal["different", "replicate"] = "different"
     mixup_alpha: Finite = Field(0.2, gt=0)  # lam ~ Beta(alpha, alpha); paper 000 does not give it
-    # Paper 002 (noisy labels), read by the losses `ousm`, `ousm_loop` and `forward` (docs/methods.md).
-    # OUSM: the share K/N of each batch's highest losses that gives no gradient. The paper gives no K:
-    # 0.1 is a placeholder, to be chosen on the validation split (losses.choose_ousm_fraction), never test.
-    ousm_fraction: Finite = Field(0.1, ge=0, lt=1)
-    ousm_alpha: Finite = Field(0.5, ge=0)  # Eq. 1's alpha (the OUSM term); the paper's 0.5
-    ousm_beta: Finite = Field(0.5, ge=0)  # Eq. 1's beta (the LoOP-weighted CE term); the paper's 0.5
-    reweight_after: int = Field(5, ge=1)  # LoOP weights are 1 for this many epochs (paper: 5) ...
-    reweight_every: int = Field(5, ge=1)  # ... then recomputed every this many epochs (paper: 5)
-    loop_neighbors: int = Field(10, ge=1)  # LoOP's k, within each labelled class (not in the paper)
-    loop_extent: Finite = Field(3.0, gt=0)  # LoOP's lambda (Kriegel et al.; PyNomaly's default 3)
-    # `forward`: "estimate" (T from the model after forward_warmup epochs of plain CE) or a T file
-    # (.npy, .json or comma-separated .csv: row i = P(given label | true class i)).
-    forward_matrix: str = Field("estimate", min_length=1)
-    forward_warmup: int = Field(5, ge=1)
-    forward_quantile: Finite = Field(0.97, gt=0, le=1)  # anchor percentile (Patrini et al.); 1 = the maximum
     device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
     num_threads: int | None = Field(None, ge=1)
     amp: bool = True  # mixed precision, CUDA only
     channels_last: bool = True
     seed: int = Field(0, ge=0)
     progress: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_loss_fields(cls, data: Any) -> Any:
+        """The flat fields of the noisy-label losses (before each loss owned its options) still read."""
+        return move_legacy_loss_fields(data)[0] if isinstance(data, dict) else data
 
     @field_validator("device")
     @classmethod
@@ -235,7 +236,7 @@ def load_config(model: type[BaseModel], source: Path | dict[str, Any], overrides
         name = str(source) if isinstance(source, Path) else "config"
         name += f" with --set {' '.join(overrides)}" if overrides else ""
         raise ConfigError(format_validation_error(exc, name)) from exc
-    for warning in count_or_fraction_warnings(data):
+    for warning in [*count_or_fraction_warnings(data), *legacy_field_warnings(data)]:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     return config
 

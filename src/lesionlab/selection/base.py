@@ -7,13 +7,15 @@ random generator, which makes every strategy testable on hand-made arrays.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from lesionlab.errors import ConfigError
+from lesionlab.registry import EVIDENCE_GROUP, STRATEGIES_GROUP, Registry
+from lesionlab.selection.options import options_model, options_of
 
 
 @dataclass(frozen=True)
@@ -33,23 +35,35 @@ class EvidenceKind:
     # The task outputs (`Task.output`) this kind can be computed for; empty = every task. Lets a run refuse
     # e.g. class-probability entropy on a segmentation task before any training.
     outputs: tuple[str, ...] = ()
+    # fn(EvidenceRequest) -> the array (see `selection.evidence.register_evidence`).
+    provider: Callable[[Any], Any] | None = None
 
 
-_KINDS: dict[str, EvidenceKind] = {}
+def _as_kind(name: str, obj: Any) -> EvidenceKind:
+    """An `EvidenceKind` as registered, or a bare provider (a plugin's entry point) wrapped as one."""
+    if isinstance(obj, EvidenceKind):
+        if obj.name != name:
+            raise ValueError(f"evidence kind {obj.name!r} registered under another name, {name!r}")
+        return obj
+    if callable(obj):
+        return EvidenceKind(name, description=obj.__doc__ or "", provider=obj)
+    raise TypeError(f"evidence kind {name!r}: expected an EvidenceKind or a provider function, got {obj!r}")
+
+
+# Every evidence kind by name: the built-in providers (any module of `lesionlab.selection`) and the
+# plugins of the `lesionlab.evidence` entry-point group, loaded the first time the registry is asked.
+EVIDENCE: Registry[EvidenceKind] = Registry(
+    "evidence kind", group=EVIDENCE_GROUP, builtins=("lesionlab.selection",), prepare=_as_kind
+)
 
 
 def register_evidence_kind(kind: EvidenceKind) -> None:
-    if kind.name in _KINDS:
-        raise ValueError(f"evidence kind {kind.name!r} registered twice")
-    _KINDS[kind.name] = kind
+    EVIDENCE.register(kind.name, kind)
 
 
 def evidence_kinds() -> dict[str, EvidenceKind]:
-    """Every registered kind by name (the providers in `selection.evidence` register the built-in ones)."""
-    # Importing the module runs its @register_evidence decorators; it imports no model code.
-    from lesionlab.selection import evidence  # noqa: F401
-
-    return dict(_KINDS)
+    """Every registered kind by name, wherever it is defined (built-in modules and plugins)."""
+    return dict(EVIDENCE.items())
 
 
 class Evidence:
@@ -130,6 +144,10 @@ class Selection:
 class Strategy:
     """Base class: subclasses set `requires` and implement `select`; `name` is set by `register_strategy`.
 
+    Options (`experiment.strategy_params.<name>`) are the `__init__` parameters, checked against the model
+    `options_model()` derives from their type hints and defaults (or a class's own `Options` model) before
+    any training: a typo or a wrong type is one ConfigError naming the strategy and its valid options.
+
     `evidence_options` passes settings of the strategy's own to the evidence providers (e.g. how many
     PCA components the model-free features need), so the runner never reads a strategy's internals.
     `documented_params` lists the parameter sets the docs give; the shared test template runs each.
@@ -138,6 +156,13 @@ class Strategy:
     name: ClassVar[str] = ""
     requires: ClassVar[frozenset[str]] = frozenset()
     documented_params: ClassVar[tuple[dict[str, Any], ...]] = ()
+    # The strategy's options model (`experiment.strategy_params.<name>`); None: derived from `__init__`.
+    Options: ClassVar[type | None] = None
+
+    @classmethod
+    def options_model(cls) -> type:
+        """The pydantic model of this strategy's options (its own `Options`, else its `__init__`'s)."""
+        return cls.Options or options_model(cls)
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
         raise NotImplementedError
@@ -168,56 +193,43 @@ def top_k(evidence: Evidence, scores: np.ndarray, budget: int, rng: np.random.Ge
     return Selection(ids=evidence.ids[order], scores=scores[order])
 
 
-_REGISTRY: dict[str, type[Strategy]] = {}
+def _named(name: str, cls: type[Strategy]) -> type[Strategy]:
+    """The registration is a strategy's only name: set on the class, refused if the class says another."""
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise TypeError(f"strategy {name!r}: expected a Strategy subclass, got {cls!r}")
+    if "name" in vars(cls) and cls.name and cls.name != name:
+        raise ValueError(f"strategy class {cls.__name__} says name {cls.name!r} but registers {name!r}")
+    cls.name = name
+    return cls
+
+
+# Every strategy by name: the built-ins (any module of `lesionlab.selection`, imported on first use, so a
+# new module needs no edit here) and the plugins of the `lesionlab.strategies` entry-point group.
+STRATEGIES: Registry[type[Strategy]] = Registry(
+    "strategy", group=STRATEGIES_GROUP, builtins=("lesionlab.selection",), prepare=_named
+)
 
 
 def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
-    """Class decorator: make a strategy available by `name` in configs and on the command line.
-
-    The registration is the strategy's only name: it is set on the class here.
-    """
-
-    def deco(cls: type[Strategy]) -> type[Strategy]:
-        if name in _REGISTRY:
-            raise ValueError(f"strategy {name!r} registered twice")
-        if "name" in vars(cls) and cls.name != name:
-            raise ValueError(f"strategy class {cls.__name__} says name {cls.name!r} but registers {name!r}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
+    """Class decorator: make a strategy available by `name` in configs and on the command line."""
+    return STRATEGIES.register(name)
 
 
 def available_strategies() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return STRATEGIES.names()
+
+
+def strategy_options(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`params` checked against strategy `name`'s options model, with every default filled in: what the
+    strategy runs with (a typo, a wrong type or true/false for a number is one ConfigError)."""
+    return options_of(STRATEGIES.get(name), params or {}, f"strategy {name!r}")
 
 
 def get_strategy(name: str, **params: object) -> Strategy:
-    """Build a registered strategy; an unknown name lists the valid choices."""
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown strategy {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
-    from lesionlab.config import booleans_for_numbers
-
-    wrong = booleans_for_numbers(_REGISTRY[name].__init__, params)
-    if wrong:  # YAML's true/false would pass as 1/0 where a strategy does not check
-        raise ConfigError(f"strategy {name!r}: {', '.join(wrong)} must be a number, not true/false")
+    """Build a registered strategy; an unknown name or option is a ConfigError listing the valid ones."""
+    cls = STRATEGIES.get(name)
+    given = {k: v for k, v in strategy_options(name, params).items() if k in params}
     try:
-        return _REGISTRY[name](**params)
+        return cls(**given)
     except TypeError as exc:
         raise ConfigError(f"bad parameters for strategy {name!r}: {exc}") from exc
-
-
-def _load_builtin() -> None:
-    # Importing the modules runs their @register_strategy decorators.
-    from lesionlab.selection import (  # noqa: F401
-        acft,
-        coreset,
-        learned,
-        representativeness,
-        seg_uncertainty,
-        ssl_kmeans,
-        uncertainty,
-    )

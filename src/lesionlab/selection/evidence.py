@@ -2,10 +2,11 @@
 
 A strategy declares the kinds it needs (`Strategy.requires`); `collect_evidence` asks each kind's
 provider once per round over the unlabelled pool and hands the strategy arrays only. A new kind is one
-provider function and one `@register_evidence(...)` line. Providers receive an `EvidenceRequest`: the
-current trainer (None before any model exists), the records, the strategy's own options for that kind
-(`Strategy.evidence_options`) and the run's settings (MC samples, how to train a committee, where to
-keep pool-level caches). This module imports no model code, so listing the kinds stays cheap.
+provider function and one `@register_evidence(...)` line, in any module of `lesionlab.selection` or in a
+plugin (entry-point group `lesionlab.evidence`): every kind exists whichever module was imported first.
+Providers receive an `EvidenceRequest`: the current trainer (None before any model exists), the records,
+the strategy's own options for that kind (`Strategy.evidence_options`) and the run's settings (MC
+samples, how to train a committee, where to keep pool-level caches).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError
-from lesionlab.selection.base import Evidence, EvidenceKind, Strategy, register_evidence_kind
+from lesionlab.selection.base import Evidence, EvidenceKind, Strategy, evidence_kinds, register_evidence_kind
 from lesionlab.selection.memmap import ALL_PAIRS_LIMIT, EvidenceStore, check_all_pairs, streamed_outputs
 
 if TYPE_CHECKING:
@@ -70,7 +71,6 @@ class EvidenceRequest:
 
 
 Provider = Callable[[EvidenceRequest], Any]
-_PROVIDERS: dict[str, Provider] = {}
 
 
 def register_evidence(
@@ -85,15 +85,16 @@ def register_evidence(
     """Decorator: `fn(request) -> array` provides evidence `name` (rows along `row_axis`).
 
     `head(model)` builds an auxiliary head the model must train jointly for this kind to exist (see
-    `heads_for`); the provider then reads it through `Trainer.aux_predict`.
+    `heads_for`); the provider then reads it through `Trainer.aux_predict`. The kind joins the registry
+    `base.EVIDENCE` (any module of `lesionlab.selection` is imported when the registry is first asked, and
+    the plugins of the `lesionlab.evidence` entry-point group after it).
     """
 
     def deco(fn: Provider) -> Provider:
         kind = EvidenceKind(
-            name, row_axis, mapping, needs_model, description or fn.__doc__ or "", head, outputs
+            name, row_axis, mapping, needs_model, description or fn.__doc__ or "", head, outputs, fn
         )
         register_evidence_kind(kind)
-        _PROVIDERS[name] = fn
         return fn
 
     return deco
@@ -112,7 +113,8 @@ def collect_evidence(
     `pool` (default: labelled + unlabelled) is the whole pool, for kinds fitted once per pool.
     """
     needs = frozenset(strategy.requires)
-    unknown = needs - set(_PROVIDERS)
+    kinds = evidence_kinds()
+    unknown = needs - set(kinds)
     if unknown:
         raise ValueError(f"strategy {strategy.name} requires unknown evidence {sorted(unknown)}")
     settings = settings or EvidenceSettings()
@@ -131,14 +133,12 @@ def collect_evidence(
             settings,
             shared,
         )
-        arrays[kind] = _PROVIDERS[kind](request)
+        arrays[kind] = kinds[kind].provider(request)
     return Evidence(ids=np.array([r.id for r in unlabeled]), **arrays)
 
 
 def heads_for(strategy: Strategy, model: Any) -> list[Any]:
     """The auxiliary heads the evidence `strategy` requires must be trained with (new, untrained)."""
-    from lesionlab.selection.base import evidence_kinds
-
     known = evidence_kinds()
     return [known[k].head(model) for k in sorted(strategy.requires) if k in known and known[k].head]
 
@@ -146,8 +146,6 @@ def heads_for(strategy: Strategy, model: Any) -> list[Any]:
 def check_task(strategy: Strategy, output: str) -> None:
     """ConfigError when `strategy` needs evidence that a task with head output `output` cannot give (e.g.
     class-probability entropy for segmentation: use pixel_entropy)."""
-    from lesionlab.selection.base import evidence_kinds
-
     known = evidence_kinds()
     wrong = sorted(
         k for k in strategy.requires if k in known and known[k].outputs and output not in known[k].outputs
@@ -167,8 +165,6 @@ def check_task(strategy: Strategy, output: str) -> None:
 
 def model_free(kinds: frozenset[str] | set[str]) -> bool:
     """True when every kind can be computed without a model (so it can pick the initial labelled set)."""
-    from lesionlab.selection.base import evidence_kinds
-
     known = evidence_kinds()
     return all(not known[k].needs_model for k in kinds if k in known)
 
@@ -305,7 +301,3 @@ def vaal_scores(request: EvidenceRequest) -> np.ndarray:
         seed,
         **request.options,
     )
-
-
-# Providers registered in modules of their own (imported last: they use `register_evidence`).
-from lesionlab.selection import patch_evidence  # noqa: E402, F401
