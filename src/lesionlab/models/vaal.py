@@ -120,15 +120,11 @@ def unlabeled_probability(
         return np.empty(0)
     if len(labeled) == 0:
         return np.full(len(unlabeled), 0.5)
-    both = np.concatenate([labeled, unlabeled])
-    mean, std = both.mean(0), both.std(0)
-    std[std < 1e-6] = 1.0
-    x_lab = torch.from_numpy((labeled - mean) / std)
-    x_unl = torch.from_numpy((unlabeled - mean) / std)
+    x_lab, x_unl = _standardised(labeled, unlabeled)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        vae, disc = VAE(both.shape[1], latent_dim), Discriminator(latent_dim)
+        vae, disc = VAE(x_lab.shape[1], latent_dim), Discriminator(latent_dim)
         opt_vae = torch.optim.Adam(vae.parameters(), lr=lr)
         opt_disc = torch.optim.Adam(disc.parameters(), lr=lr)
 
@@ -144,33 +140,72 @@ def unlabeled_probability(
         for _ in range(iterations):
             for _ in range(VAE_STEPS):
                 lab, unl = batches()
-                recon_l, mu_l, logvar_l = vae(lab)
-                recon_u, mu_u, logvar_u = vae(unl)
-                # The VAE wants the discriminator to take every image for a labelled one.
-                adversarial = F.binary_cross_entropy_with_logits(
-                    disc(mu_l), ones
-                ) + F.binary_cross_entropy_with_logits(disc(mu_u), ones)
-                loss = (
-                    _vae_loss(lab, recon_l, mu_l, logvar_l, beta)
-                    + _vae_loss(unl, recon_u, mu_u, logvar_u, beta)
-                    + adversary_weight * adversarial
-                )
-                opt_vae.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_vae.step()
-            with torch.no_grad():
-                mu_l, mu_u = vae(lab)[1], vae(unl)[1]
-            loss = F.binary_cross_entropy_with_logits(disc(mu_l), ones) + F.binary_cross_entropy_with_logits(
-                disc(mu_u), zeros
-            )
-            opt_disc.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_disc.step()
+                _vae_step(vae, disc, opt_vae, lab, unl, ones, beta, adversary_weight)
+            _discriminator_step(vae, disc, opt_disc, lab, unl, ones, zeros)
         vae.eval()
         disc.eval()
         with torch.no_grad():
             logits = torch.cat([disc(vae(chunk)[1]) for chunk in x_unl.split(1024)])
     return torch.sigmoid(-logits.double()).numpy()  # P(unlabelled); float64 keeps the ranking at saturation
+
+
+def _standardised(labeled: np.ndarray, unlabeled: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sets standardised per feature over labelled + unlabelled together.
+
+    One shared scaling, so the discriminator cannot tell the sets apart by a scaling of their own; a
+    constant feature keeps a scale of 1 instead of dividing by zero.
+    """
+    both = np.concatenate([labeled, unlabeled])
+    mean, std = both.mean(0), both.std(0)
+    std[std < 1e-6] = 1.0
+    return torch.from_numpy((labeled - mean) / std), torch.from_numpy((unlabeled - mean) / std)
+
+
+def _vae_step(
+    vae: VAE,
+    disc: Discriminator,
+    opt_vae: torch.optim.Optimizer,
+    lab: torch.Tensor,
+    unl: torch.Tensor,
+    ones: torch.Tensor,
+    beta: float,
+    adversary_weight: float,
+) -> None:
+    """One VAE update: reconstruct both batches, and fool the discriminator into calling both labelled."""
+    recon_l, mu_l, logvar_l = vae(lab)
+    recon_u, mu_u, logvar_u = vae(unl)
+    # The VAE wants the discriminator to take every image for a labelled one.
+    adversarial = F.binary_cross_entropy_with_logits(disc(mu_l), ones) + F.binary_cross_entropy_with_logits(
+        disc(mu_u), ones
+    )
+    loss = (
+        _vae_loss(lab, recon_l, mu_l, logvar_l, beta)
+        + _vae_loss(unl, recon_u, mu_u, logvar_u, beta)
+        + adversary_weight * adversarial
+    )
+    opt_vae.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_vae.step()
+
+
+def _discriminator_step(
+    vae: VAE,
+    disc: Discriminator,
+    opt_disc: torch.optim.Optimizer,
+    lab: torch.Tensor,
+    unl: torch.Tensor,
+    ones: torch.Tensor,
+    zeros: torch.Tensor,
+) -> None:
+    """One discriminator update on the VAE's latent means (VAE frozen): labelled 1, unlabelled 0."""
+    with torch.no_grad():
+        mu_l, mu_u = vae(lab)[1], vae(unl)[1]
+    loss = F.binary_cross_entropy_with_logits(disc(mu_l), ones) + F.binary_cross_entropy_with_logits(
+        disc(mu_u), zeros
+    )
+    opt_disc.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_disc.step()
 
 
 def vaal_features(trainer: Trainer, records: Sequence[Record], grid: int = GRID) -> np.ndarray:
