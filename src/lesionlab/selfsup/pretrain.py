@@ -1,5 +1,7 @@
-"""The Models Genesis pre-training loop (paper 001, Eq. 1): reconstruct each unlabelled image from a
-deformed copy with an L2 loss; the weights then warm-start the segmentation U-Net.
+"""The Models Genesis pre-training loop (Zhao et al. 2022, Eq. 1): reconstruct each unlabelled image from
+a deformed copy with an L2 loss; the weights then warm-start the segmentation U-Net.
+
+Zhao et al. 2022: "Self-supervised Assisted Active Learning for Skin Lesion Segmentation" (EMBC).
 
 The network is the segmentation model itself (same backbone and width), so its checkpoint loads into the
 segmenter tensor for tensor: its one output channel is the reconstructed grayscale image here and the
@@ -72,49 +74,7 @@ def pretrain(config: PretrainConfig, force: bool = False) -> dict[str, Any]:
     m = config.model
     model = create_segmenter(segmentation_backbone(m.backbone), m.weights, m.dropout, config.seed, m.width)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    rates = GenesisRates(config.local_rate, config.nonlinear_rate, config.paint_rate, config.inpaint_rate)
-    # The held-out pairs are drawn once, so every epoch is scored on the same deformations.
-    hold_x, hold_y = (
-        deformed_batch(hold, np.random.default_rng([config.seed, 0]), rates) if n_hold else (None, None)
-    )
-    history: list[dict[str, float]] = []
-    best, best_state = np.inf, None
-    t_train = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        epoch_rng = np.random.default_rng([config.seed, epoch])
-        model.train()
-        perm = epoch_rng.permutation(len(train))
-        total = 0.0
-        batches = range(0, len(perm), config.batch_size)
-        for start in progress(batches, f"pretrain epoch {epoch}/{config.epochs}", enabled=config.progress):
-            idx = perm[start : start + config.batch_size]
-            if len(idx) < 2 and len(perm) > 1:
-                continue  # batch norm cannot train on one sample
-            x, y = deformed_batch(train[idx], epoch_rng, rates)
-            loss = reconstruction_loss(model, x.to(device), y.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        row = {"epoch": epoch, "train_loss": total / len(perm)}
-        score = row["train_loss"]
-        if hold_x is not None:
-            model.eval()
-            with torch.inference_mode():
-                row["holdout_loss"] = float(reconstruction_loss(model, hold_x.to(device), hold_y.to(device)))
-            score = row["holdout_loss"]
-        if score < best:
-            best, best_state = score, {k: v.detach().clone() for k, v in model.state_dict().items()}
-            row["best"] = True
-        history.append(row)
-        elapsed = time.perf_counter() - t_train
-        log_line(
-            f"pretrain epoch {epoch}/{config.epochs}: loss {row['train_loss']:.4f}"
-            + (f", held-out {row['holdout_loss']:.4f}" if "holdout_loss" in row else "")
-            + f", {elapsed:.0f} s, {eta(epoch, config.epochs, elapsed)}",
-            config.progress,
-        )
+    history, best_state = _fit(model, train, hold, config, device)
     model.load_state_dict(best_state)
     meta = {
         "kind": "models_genesis",
@@ -136,3 +96,76 @@ def pretrain(config: PretrainConfig, force: bool = False) -> dict[str, Any]:
     }
     write_json(out / "pretrain.json", result)
     return result
+
+
+def _fit(
+    model: Segmenter, train: np.ndarray, hold: np.ndarray, config: PretrainConfig, device: torch.device
+) -> tuple[list[dict[str, Any]], dict[str, torch.Tensor]]:
+    """(one row per epoch, the weights of the best epoch): the epoch loop, scored on the held-out images.
+
+    The held-out pairs are drawn once, so every epoch is scored on the same deformations; without
+    held-out images (tiny sets) the training loss picks the epoch. Each epoch's draws come from
+    (seed, epoch) alone, so a run repeats exactly.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    rates = GenesisRates(config.local_rate, config.nonlinear_rate, config.paint_rate, config.inpaint_rate)
+    hold_x, hold_y = (
+        deformed_batch(hold, np.random.default_rng([config.seed, 0]), rates) if len(hold) else (None, None)
+    )
+    history: list[dict[str, Any]] = []
+    best, best_state = np.inf, None
+    t_train = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        epoch_rng = np.random.default_rng([config.seed, epoch])
+        row: dict[str, Any] = {"epoch": epoch}
+        row["train_loss"] = _train_epoch(model, optimizer, train, epoch_rng, rates, config, device, epoch)
+        score = row["train_loss"]
+        if hold_x is not None:
+            model.eval()
+            with torch.inference_mode():
+                row["holdout_loss"] = float(reconstruction_loss(model, hold_x.to(device), hold_y.to(device)))
+            score = row["holdout_loss"]
+        if score < best:
+            best, best_state = score, {k: v.detach().clone() for k, v in model.state_dict().items()}
+            row["best"] = True
+        history.append(row)
+        elapsed = time.perf_counter() - t_train
+        log_line(
+            f"pretrain epoch {epoch}/{config.epochs}: loss {row['train_loss']:.4f}"
+            + (f", held-out {row['holdout_loss']:.4f}" if "holdout_loss" in row else "")
+            + f", {elapsed:.0f} s, {eta(epoch, config.epochs, elapsed)}",
+            config.progress,
+        )
+    return history, best_state
+
+
+def _train_epoch(
+    model: Segmenter,
+    optimizer: torch.optim.Optimizer,
+    train: np.ndarray,
+    rng: np.random.Generator,
+    rates: GenesisRates,
+    config: PretrainConfig,
+    device: torch.device,
+    epoch: int,
+) -> float:
+    """One pass over `train` in a shuffled order, freshly deformed; returns the mean training loss.
+
+    A last batch of one image is skipped (batch norm cannot train on one sample) unless it is the only
+    image, and the mean still divides by every image, as the recorded losses always have.
+    """
+    model.train()
+    perm = rng.permutation(len(train))
+    total = 0.0
+    batches = range(0, len(perm), config.batch_size)
+    for start in progress(batches, f"pretrain epoch {epoch}/{config.epochs}", enabled=config.progress):
+        idx = perm[start : start + config.batch_size]
+        if len(idx) < 2 and len(perm) > 1:
+            continue  # batch norm cannot train on one sample
+        x, y = deformed_batch(train[idx], rng, rates)
+        loss = reconstruction_loss(model, x.to(device), y.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+    return total / len(perm)
