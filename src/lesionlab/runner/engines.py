@@ -43,10 +43,14 @@ from typing import Any
 from lesionlab.data.pool_state import PoolState
 from lesionlab.errors import ConfigError, LesionlabError
 from lesionlab.progress import eta
+from lesionlab.registry import Registry
 
-ENGINES = ("serial", "local", "ray")
 Unit = tuple[str, int]
 RoundHook = Callable[[str, int, int], None]
+# An engine runs units and returns their final states: (engine settings, experiment, units) -> states.
+RunUnits = Callable[["Engine", Any, Sequence[Unit]], "dict[Unit, PoolState]"]
+# Every engine by name (`--engine`): serial, local and ray, registered below.
+ENGINES: Registry[RunUnits] = Registry("engine", builtins=("lesionlab.runner.engines",))
 
 
 def run_unit(
@@ -153,7 +157,7 @@ class Engine:
 
     def __post_init__(self) -> None:
         if self.name not in ENGINES:
-            raise ConfigError(f"unknown --engine {self.name!r}: choose one of {', '.join(ENGINES)}")
+            raise ConfigError(f"unknown --engine {self.name!r}: choose one of {', '.join(ENGINES.names())}")
         for what, value in (("--workers", self.workers), ("--threads-per-task", self.threads)):
             if value is not None and value < 1:
                 raise ConfigError(f"{what} must be >= 1, got {value}")
@@ -171,96 +175,143 @@ class Engine:
         return max(1, min(n_units, self.workers or (os.cpu_count() or 1) // threads))
 
     def run(self, experiment: Any, units: Sequence[Unit]) -> dict[Unit, PoolState]:
-        if self.name == "serial":
-            return {u: experiment.run_one(*u, self.on_round) for u in units}
-        threads = self.task_threads(experiment)
-        workers = self.task_workers(len(units), threads)
+        return ENGINES.get(self.name)(self, experiment, units)
+
+
+@ENGINES.register("serial")
+def _serial(engine: Engine, experiment: Any, units: Sequence[Unit]) -> dict[Unit, PoolState]:
+    """Today's runner: the units one after the other, in this process."""
+    return {u: experiment.run_one(*u, engine.on_round) for u in units}
+
+
+@dataclass
+class _Job:
+    """What a parallel engine launches: the units, the config as JSON values, threads and workers."""
+
+    config: dict[str, Any]
+    units: Sequence[Unit]
+    threads: int
+    workers: int
+    experiment: Any
+    board: _Board
+    notes: str
+
+
+Launch = Callable[[Engine, _Job], "dict[Unit, str]"]  # -> the failed units, with why
+
+
+def _parallel(
+    engine: Engine, experiment: Any, units: Sequence[Unit], launch: Launch
+) -> dict[Unit, PoolState]:
+    """Units in other processes: `launch` starts them and reports failures; states are read back here."""
+    threads = engine.task_threads(experiment)
+    workers = engine.task_workers(len(units), threads)
+    board = _Board(units, experiment.progress)
+    board.say(f"{engine.name} engine: {len(units)} units, {workers} at a time, {threads} thread(s) each")
+    if experiment.config.train.num_threads is None:
+        board.say(
+            f"note: train.num_threads is not set, so each unit computes on {threads} thread(s) where a "
+            "serial run uses every core: numbers may differ in the last digits (set it to compare)"
+        )
+    # once-per-run notes are said once by all the run's processes, not once by each
+    with tempfile.TemporaryDirectory(prefix="lesionlab-notes-") as notes:
         config = experiment.config.model_dump(mode="json")
-        board = _Board(units, experiment.progress)
-        board.say(f"{self.name} engine: {len(units)} units, {workers} at a time, {threads} thread(s) each")
-        if experiment.config.train.num_threads is None:
-            board.say(
-                f"note: train.num_threads is not set, so each unit computes on {threads} thread(s) where a "
-                "serial run uses every core: numbers may differ in the last digits (set it to compare)"
-            )
-        # once-per-run notes are said once by all the run's processes, not once by each
-        with tempfile.TemporaryDirectory(prefix="lesionlab-notes-") as notes:
-            if self.name == "local":
-                failures = self._run_local(config, units, threads, workers, experiment.progress, board, notes)
-            else:
-                failures = self._run_ray(config, units, threads, workers, experiment, board, notes)
-        if failures:
-            listed = "; ".join(f"{s} seed {seed}: {why}" for (s, seed), why in failures.items())
-            raise LesionlabError(
-                f"{len(failures)} of {len(units)} units failed ({listed}). Their finished rounds are saved: "
-                "run the same command again to resume them"
-            )
-        return {u: PoolState.load(experiment._state_path(*u)) for u in units}
+        failures = launch(engine, _Job(config, units, threads, workers, experiment, board, notes))
+    if failures:
+        listed = "; ".join(f"{s} seed {seed}: {why}" for (s, seed), why in failures.items())
+        raise LesionlabError(
+            f"{len(failures)} of {len(units)} units failed ({listed}). Their finished rounds are saved: "
+            "run the same command again to resume them"
+        )
+    return {u: PoolState.load(experiment._state_path(*u)) for u in units}
 
-    def _run_local(self, config, units, threads, workers, progress, board, notes) -> dict[Unit, str]:
-        ctx = mp.get_context("spawn")
-        pending, running, failures = list(units), {}, {}
-        while pending or running:
-            while pending and len(running) < workers:
-                unit = pending.pop(0)
-                args = (config, *unit, threads, progress, self.on_round, os.getpid(), notes)
-                proc = ctx.Process(target=_unit_process, args=args, name=f"lesionlab-{unit[0]}-{unit[1]}")
-                proc.start()
-                running[proc.sentinel] = (proc, unit)
-                board.started(unit)
-            for sentinel in wait(list(running)):
-                proc, unit = running.pop(sentinel)
-                proc.join()
-                if proc.exitcode == 0:
-                    board.finished(unit)
-                else:
-                    failures[unit] = f"worker exited with code {proc.exitcode}"
-                    board.failed(unit, failures[unit])
-        return failures
 
-    def _run_ray(self, config, units, threads, workers, experiment, board, notes) -> dict[Unit, str]:
-        try:
-            import ray
-        except ImportError:
-            raise ConfigError(
-                'the Ray engine needs Ray: pip install -e ".[ray]" (or use --engine local)'
-            ) from None
-        started_here = not ray.is_initialized()
-        if started_here:
-            # Ray folds log lines that differ only in numbers ("round 1/5", "round 2/5") into one.
-            os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-            address = self.address or os.environ.get("RAY_ADDRESS")
-            if address:
-                ray.init(address=address, log_to_driver=True)
-            else:
-                ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=True)
-        try:
-            # A crashed worker fails its unit instead of being retried behind the user's back: the
-            # next run resumes it from its saved rounds.
-            task = ray.remote(num_cpus=threads, max_retries=0)(run_unit)
-            refs = {}
-            for unit in units:
-                ref = task.remote(config, *unit, threads, experiment.progress, self.on_round, notes)
-                refs[ref] = unit
-                board.queued(unit)
-            failures = {}
-            while refs:
-                done, _ = ray.wait(list(refs), num_returns=1)
-                unit = refs.pop(done[0])
-                try:
-                    state = PoolState._from_payload(ray.get(done[0]))
-                except ray.exceptions.RayError as exc:
-                    failures[unit] = _ray_reason(exc)
-                    board.failed(unit, failures[unit])
-                    continue
-                path = experiment._state_path(*unit)
-                if not path.is_file():  # a cluster without a shared output folder: keep the state here
-                    state.save(path)
+@ENGINES.register("local")
+def _local(engine: Engine, experiment: Any, units: Sequence[Unit]) -> dict[Unit, PoolState]:
+    """One fresh (spawned) worker process per unit, `workers` at a time."""
+    return _parallel(engine, experiment, units, _launch_local)
+
+
+@ENGINES.register("ray")
+def _ray(engine: Engine, experiment: Any, units: Sequence[Unit]) -> dict[Unit, PoolState]:
+    """One Ray task per unit, on a Ray instance started here or an existing cluster."""
+    return _parallel(engine, experiment, units, _launch_ray)
+
+
+def _launch_local(engine: Engine, job: _Job) -> dict[Unit, str]:
+    ctx = mp.get_context("spawn")
+    pending, running, failures = list(job.units), {}, {}
+    progress, board = job.experiment.progress, job.board
+    while pending or running:
+        while pending and len(running) < job.workers:
+            unit = pending.pop(0)
+            args = (job.config, *unit, job.threads, progress, engine.on_round, os.getpid(), job.notes)
+            proc = ctx.Process(target=_unit_process, args=args, name=f"lesionlab-{unit[0]}-{unit[1]}")
+            proc.start()
+            running[proc.sentinel] = (proc, unit)
+            board.started(unit)
+        for sentinel in wait(list(running)):
+            proc, unit = running.pop(sentinel)
+            proc.join()
+            if proc.exitcode == 0:
                 board.finished(unit)
-            return failures
-        finally:
-            if started_here:
-                ray.shutdown()
+            else:
+                failures[unit] = f"worker exited with code {proc.exitcode}"
+                board.failed(unit, failures[unit])
+    return failures
+
+
+def _start_ray(engine: Engine, job: _Job) -> bool:
+    """Connect to Ray (an existing cluster, or a local instance sized for the job); True if started here."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            'the Ray engine needs Ray: pip install -e ".[ray]" (or use --engine local)'
+        ) from None
+    if ray.is_initialized():
+        return False
+    # Ray folds log lines that differ only in numbers ("round 1/5", "round 2/5") into one.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    address = engine.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=job.workers * job.threads, include_dashboard=False, log_to_driver=True)
+    return True
+
+
+def _launch_ray(engine: Engine, job: _Job) -> dict[Unit, str]:
+    started_here = _start_ray(engine, job)
+    import ray
+
+    try:
+        # A crashed worker fails its unit instead of being retried behind the user's back: the
+        # next run resumes it from its saved rounds.
+        task = ray.remote(num_cpus=job.threads, max_retries=0)(run_unit)
+        refs = {}
+        for unit in job.units:
+            progress = job.experiment.progress
+            refs[task.remote(job.config, *unit, job.threads, progress, engine.on_round, job.notes)] = unit
+            job.board.queued(unit)
+        failures = {}
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            unit = refs.pop(done[0])
+            try:
+                state = PoolState._from_payload(ray.get(done[0]))
+            except ray.exceptions.RayError as exc:
+                failures[unit] = _ray_reason(exc)
+                job.board.failed(unit, failures[unit])
+                continue
+            path = job.experiment._state_path(*unit)
+            if not path.is_file():  # a cluster without a shared output folder: keep the state here
+                state.save(path)
+            job.board.finished(unit)
+        return failures
+    finally:
+        if started_here:
+            ray.shutdown()
 
 
 def _ray_reason(exc: Exception) -> str:
