@@ -141,23 +141,10 @@ def run_audit(
     default = target if experiment or target.is_dir() else Path(config.output)
     out = Path(out) if out is not None else default / "audit"
     with output_lock(out):
-        if experiment:
-            records, known, run = bought_labels(target, dataset, run)
-            split = f"labels bought by {run}"
-        else:
-            splits = ("train", "val", "test") if split == "all" else (split,)
-            records = dataset.split(*splits, labeled_only=True)
-            known = set()
-        if len(records) < 4:
-            raise ConfigError(f"{dataset.name} has {len(records)} labelled {split} images: too few to audit")
+        records, known, split = _audited_labels(target, dataset, split, run, experiment)
         known |= read_flips(flips) if flips else set()
         if simulate_noise > 0:
-            from lesionlab.data.noise import relabel, symmetric_noise
-
-            labels = [r.label for r in records]
-            ids = [r.id for r in records]
-            noisy = symmetric_noise(labels, simulate_noise, dataset.num_classes, seed=seed, ids=ids)
-            records, known = relabel(records, noisy), set(noisy.flipped_ids)
+            records, known = _with_simulated_noise(records, simulate_noise, dataset.num_classes, seed)
         trainer = trained if features == "run" else None
         result = audit_records(records, dataset.classes, views, folds, seed, trainer, config)
         extra = {
@@ -173,6 +160,41 @@ def run_audit(
         title = f"Label audit: {dataset.name} ({split})"
         summary = write_audit(result, out, paths, top=top, flipped=known or None, title=title, extra=extra)
     return {**summary, "out": str(out)}
+
+
+def _audited_labels(
+    target: Path, dataset: LabeledDataset, split: str, run: str | None, experiment: bool
+) -> tuple[list[Record], set[str], str]:
+    """(labelled records to audit, ids known to be wrong, what they are in words for the report).
+
+    For an experiment, the labels a run bought, the oracle's wrong answers known; otherwise the data
+    set's labels of `split` ("all": every split), none known. Fewer than 4 cannot be cross-validated.
+    """
+    if experiment:
+        records, known, run = bought_labels(target, dataset, run)
+        split = f"labels bought by {run}"
+    else:
+        splits = ("train", "val", "test") if split == "all" else (split,)
+        records = dataset.split(*splits, labeled_only=True)
+        known = set()
+    if len(records) < 4:
+        raise ConfigError(f"{dataset.name} has {len(records)} labelled {split} images: too few to audit")
+    return records, known, split
+
+
+def _with_simulated_noise(
+    records: list[Record], rate: float, num_classes: int, seed: int
+) -> tuple[list[Record], set[str]]:
+    """The records with `rate` of each class's labels flipped (seeded), and the flipped ids.
+
+    The flips then replace any known wrong labels: the audit is scored on the noise it was given.
+    """
+    from lesionlab.data.noise import relabel, symmetric_noise
+
+    labels = [r.label for r in records]
+    ids = [r.id for r in records]
+    noisy = symmetric_noise(labels, rate, num_classes, seed=seed, ids=ids)
+    return relabel(records, noisy), set(noisy.flipped_ids)
 
 
 __all__ = ["audit_records", "read_flips", "run_audit"]
