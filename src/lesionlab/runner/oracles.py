@@ -6,19 +6,25 @@ can answer now: the simulated oracle reveals the data set's label; the noisy one
 set rate (label noise in the loop); `StoreOracle` answers from a `LabelStore`, where a person's labels
 arrive (the annotation project's database implements the same store protocol). The store protocol
 follows MONAI Label's datastore: list the images, the labelled and unlabelled ones, get and save labels.
+The simulated oracles a config names are registered (`ORACLES`), each with its options model.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from pydantic import Field
 
+from lesionlab.config import Finite, Options
+from lesionlab.config_options import validate_options
 from lesionlab.data.records import Record
 from lesionlab.errors import ConfigError, DataError
+from lesionlab.registry import Registry
 
 
 @runtime_checkable
@@ -89,8 +95,8 @@ class NoisyOracle(SimulatedOracle):
 
 class RankedNoisyOracle(NoisyOracle):
     """A simulated expert who errs on the hardest images: in each true class, the `rate` share with the
-    highest `difficulty` (e.g. a model's loss on the true label, paper 002's model-ranked noise) is always
-    answered wrongly, with `wrong_label[id]` when given (the mistake a reader would make) or else a class
+    highest `difficulty` (e.g. a model's loss on the true label, Xue et al. 2019's model-ranked noise) is
+    always answered wrongly, with `wrong_label[id]` when given (the mistake a reader would make) or else a class
     drawn from (seed, id). Ids without a difficulty count as easiest. A re-query is a second reader who
     errs uniformly at `rate` (`NoisyOracle.requery`), independent of the first answer.
     """
@@ -218,6 +224,67 @@ def read_difficulty(path: Path, classes: Sequence[str]) -> tuple[dict[str, float
     return difficulty, wrong
 
 
+class NoisyOptions(Options):
+    """`noisy`: the chance a label is answered wrongly (`experiment.oracle_noise`)."""
+
+    noise: Finite = Field(0.0, ge=0, lt=1)
+
+
+class RankedNoisyOptions(NoisyOptions):
+    """`noisy_ranked`: the share of each class answered wrongly and the CSV ranking how hard each image is
+    (`experiment.oracle_difficulty`: image_id,difficulty[,wrong_label])."""
+
+    difficulty: Path | None = None
+
+
+@dataclass(frozen=True)
+class RegisteredOracle:
+    """An oracle as registered: its options model and `build(pool, classes, options, seed) -> Oracle`."""
+
+    options: type[Options]
+    build: Callable[[Sequence[Record], Sequence[str], Any, int], Oracle]
+
+
+# The simulated oracles `experiment.oracle` names; the options each reads come from the config's fields.
+ORACLES: Registry[RegisteredOracle] = Registry("oracle", builtins=("lesionlab.runner.oracles",))
+
+
+def register_oracle(name: str, options: type[Options] = Options) -> Callable[[Any], Any]:
+    """Register `build(pool, classes, options, seed) -> Oracle` under `name`, with its options model."""
+
+    def deco(build: Any) -> Any:
+        ORACLES.register(name, RegisteredOracle(options, build))
+        return build
+
+    return deco
+
+
+@register_oracle("simulated")
+def _simulated(pool: Sequence[Record], classes: Sequence[str], options: Options, seed: int) -> Oracle:
+    return SimulatedOracle(pool)
+
+
+@register_oracle("noisy", NoisyOptions)
+def _noisy(pool: Sequence[Record], classes: Sequence[str], options: NoisyOptions, seed: int) -> Oracle:
+    return NoisyOracle(pool, len(classes), options.noise, seed=seed)
+
+
+@register_oracle("noisy_ranked", RankedNoisyOptions)
+def _ranked(pool: Sequence[Record], classes: Sequence[str], options: RankedNoisyOptions, seed: int) -> Oracle:
+    if options.difficulty is None:
+        raise ConfigError("experiment.oracle noisy_ranked needs oracle_difficulty (a CSV file)")
+    hard, wrong = read_difficulty(options.difficulty, classes)
+    return RankedNoisyOracle(pool, len(classes), options.noise, hard, wrong, seed=seed)
+
+
+def oracle_options(kind: str, noise: float, difficulty: Path | None) -> Options:
+    """The options oracle `kind` reads from the config's `oracle_noise` and `oracle_difficulty` (an oracle
+    that reads neither, the simulated one, gets none), checked against its options model."""
+    model = ORACLES.get(kind).options
+    given = {k: v for k, v in (("noise", noise), ("difficulty", difficulty)) if k in model.model_fields}
+    return validate_options(model, given, f"experiment.oracle {kind!r}")
+
+
 def build_oracle(
     kind: str,
     pool: Sequence[Record],
@@ -227,11 +294,4 @@ def build_oracle(
     seed: int,
 ) -> Oracle:
     """The oracle `experiment.oracle` names for one seed: the data set's labels, or a noisy expert."""
-    if kind == "noisy":
-        return NoisyOracle(pool, len(classes), noise, seed=seed)
-    if kind == "noisy_ranked":
-        if difficulty is None:
-            raise ConfigError("experiment.oracle noisy_ranked needs oracle_difficulty (a CSV file)")
-        hard, wrong = read_difficulty(difficulty, classes)
-        return RankedNoisyOracle(pool, len(classes), noise, hard, wrong, seed=seed)
-    return SimulatedOracle(pool)
+    return ORACLES.get(kind).build(pool, classes, oracle_options(kind, noise, difficulty), seed)
