@@ -96,8 +96,8 @@ class NoisyOracle(SimulatedOracle):
 class RankedNoisyOracle(NoisyOracle):
     """A simulated expert who errs on the hardest images: in each true class, the `rate` share with the
     highest `difficulty` (e.g. a model's loss on the true label, Xue et al. 2019's model-ranked noise) is
-    always answered wrongly, with `wrong_label[id]` when given (the mistake a reader would make) or else a class
-    drawn from (seed, id). Ids without a difficulty count as easiest. A re-query is a second reader who
+    always answered wrongly, with `wrong_label[id]` when given (the mistake a reader would make) or else a
+    class drawn from (seed, id). Ids without a difficulty count as easiest. A re-query is a second reader who
     errs uniformly at `rate` (`NoisyOracle.requery`), independent of the first answer.
     """
 
