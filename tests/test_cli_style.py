@@ -4,17 +4,21 @@ to add one, and the package licence as an SPDX expression (the table form warned
 
 from __future__ import annotations
 
+import re
 import sys
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import typer
+from PIL import Image
 from typer.testing import CliRunner
 
 from fake_isic import lesion_image
 from lesionlab import cli
 from lesionlab.cli import app
+from lesionlab.config import TrainConfig
 from lesionlab.data.sources import load_source
 from lesionlab.errors import DataError
 from lesionlab.runner.checks import check_data
@@ -133,6 +137,27 @@ def test_train_without_test_images_says_why_there_are_no_metrics(
     assert code == 0
     assert "note: folder has no test images, so no metrics" in " ".join(err.split())
     assert "`split` column" in err
+
+
+def test_describe_names_no_placeholder_task_and_advises_settings_that_exist(
+    folder_without_splits: tuple[Path, Path],
+) -> None:
+    """It said `task: folder` (no such setting: a config's task is classification or segmentation) and
+    `train.resize: center_crop or pad` (not a value); a missing split now says how to add one."""
+    images, csv = folder_without_splits
+    Image.new("RGB", (60, 40), (120, 80, 60)).save(images / "wide.png")
+    with csv.open("a") as f:
+        f.write("wide,benign\n")
+    args = ["datasets", "describe", "folder", "--root", str(images), "--csv", str(csv)]
+    result = runner.invoke(app, args, terminal_width=300)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("folder (9 images, 2 classes)") and "task: folder" not in text
+    assert f"note: no val / test split in this source (write val / test in a `split` column of {csv})" in text
+    assert "set train.resize to center_crop or pad" in text
+    choices = typing.get_args(TrainConfig.model_fields["resize"].annotation)
+    for value, after in re.findall(r"train\.resize: (\w+)( or)?", text):
+        assert value in choices and not after, text  # `key: value` advice is a value one can write
 
 
 # ------------------------------------------------------------------------ packaging

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.markup import escape
 
 from lesionlab.cli_args import Typer
 from lesionlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lesionlab.project.training import TrainResult
 
 project_app = Typer(
     no_args_is_help=True,
@@ -208,17 +211,23 @@ def train(
 
     with _open(project_dir) as project:
         result = train_project(project, folds)
-        primary = result.metrics.get("primary_metric")
-        score = result.metrics.get(primary)
-        shown = f"{score:.3f}" if isinstance(score, float) else "n/a"
-        ci = (result.metrics.get("ci95") or {}).get(primary)
-        if ci and all(isinstance(c, float) for c in ci):
-            shown += f" (95 % interval {ci[0]:.2f}-{ci[1]:.2f})"
-        _say(
-            f"model v{result.version} on {result.n_labels} labels ({result.seconds:.0f} s): "
-            f"{primary} {shown} by {result.method}; saved {result.checkpoint}"
-        )
-        _say(_left_out(result.left_out))
+        for line in train_lines(result):
+            _say(line)
+
+
+def train_lines(result: TrainResult) -> list[str]:
+    """What `project train` prints (docs/annotation.md shows it; a test keeps the two alike)."""
+    primary = result.metrics.get("primary_metric")
+    score = result.metrics.get(primary)
+    shown = f"{score:.3f}" if isinstance(score, float) else "n/a"
+    ci = (result.metrics.get("ci95") or {}).get(primary)
+    if ci and all(isinstance(c, float) for c in ci):
+        shown += f" (95 % interval {ci[0]:.2f}-{ci[1]:.2f})"
+    return [
+        f"model v{result.version} on {result.n_labels} labels ({result.seconds:.0f} s): "
+        f"{primary} {shown} by {result.method}; saved {result.checkpoint}",
+        _left_out(result.left_out),
+    ]
 
 
 @project_app.command("audit")

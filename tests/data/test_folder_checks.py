@@ -191,7 +191,7 @@ def test_describe_says_non_square_images_are_squashed(tmp_path: Path) -> None:
     report = inspect_files(ds)
     assert report.problems == [] and report.non_square == [images / "b.png"]
     text = describe(ds, report=report)
-    assert "note: 1 of 3 images are not square; they are squashed to a square (set train.resize" in text
+    assert "they are squashed to a square (to keep their proportions, set train.resize to" in text
     assert "padded to a square" in describe(ds, report=report, resize="pad")
     assert "non-square images are squashed" in describe(ds, problems=[])
 

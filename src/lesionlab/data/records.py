@@ -98,7 +98,9 @@ class LabeledDataset:
         """A table of counts per split and class, then notes (positive class, ignored files)."""
         splits = [s for s in SPLITS if self.split(s)] + sorted({r.split for r in self.records} - set(SPLITS))
         width = max([len(c) for c in self.classes] + [12])
-        lines = [f"{self.name} (task: {self.task}, {len(self.records)} images, {self.num_classes} classes)"]
+        # A folder source's task is only a name ("folder" unless the config gives one): not a setting to echo
+        task = "" if self.task == self.name else f"task: {self.task}, "
+        lines = [f"{self.name} ({task}{len(self.records)} images, {self.num_classes} classes)"]
         header = "class".ljust(width) + "".join(s.rjust(8) for s in splits) + "total".rjust(8)
         lines += [header, "-" * len(header)]
         per_split = {s: self.class_counts(self.split(s)) for s in splits}

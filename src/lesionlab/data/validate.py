@@ -87,7 +87,9 @@ def describe(
     lines = [dataset.summary()]
     absent = [s for s in SPLITS if not dataset.split(s)]
     if absent:
-        lines.append(f"note: no {' / '.join(absent)} split in this source")
+        names = " / ".join(absent)
+        how = f" (write {names} in a `split` column of {dataset.labels_file})" if dataset.labels_file else ""
+        lines.append(f"note: no {names} split in this source{how}")
     if report is None and problems is None:
         report = inspect_files(dataset, progress=progress)
     if report is not None:
@@ -114,7 +116,7 @@ def _shape_note(non_square: list[Path], total: int, resize: str) -> list[str]:
     if not non_square:
         return []
     how = {
-        "squash": "squashed to a square (set train.resize: center_crop or pad to keep their proportions)",
+        "squash": "squashed to a square (to keep their proportions, set train.resize to center_crop or pad)",
         "center_crop": "cropped to their central square (train.resize: center_crop)",
         "pad": "padded to a square with black (train.resize: pad)",
     }[resize]
