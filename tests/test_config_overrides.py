@@ -13,10 +13,11 @@ import yaml
 
 from lesionlab import cli
 from lesionlab.config import ExperimentConfig, TrainRunConfig, load_config, load_experiment_config
-from lesionlab.config_yaml import apply_overrides, expand_data_root, parse_override
+from lesionlab.config_yaml import DATA_SECTION, apply_overrides, expand_data_root, parse_override
 from lesionlab.errors import ConfigError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DATA_MD = Path(__file__).resolve().parents[1] / "docs" / "data.md"
 
 
 def _yaml(path: Path, payload: dict) -> Path:
@@ -128,6 +129,10 @@ def test_missing_folder_names_the_variable_and_its_value(
     message = str(error.value)
     assert f"is {tmp_path}/ham10000 (LESIONLAB_DATA={tmp_path}), which is not a folder" in message
     assert "docs/data.md" in message
+
+
+def test_the_section_the_errors_name_exists() -> None:
+    assert f"\n## {DATA_SECTION}\n" in DATA_MD.read_text()
 
 
 def test_a_root_without_a_variable_is_left_as_written() -> None:

@@ -122,7 +122,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Where the data sets come from and the layouts each source reads (named in every error below).
-DATA_DOC = 'docs/data.md ("Where lesionlab looks for the data")'
+DATA_SECTION = "Where lesionlab looks for the data"
+DATA_DOC = f'docs/data.md, section "{DATA_SECTION}"'
 
 
 def expand_data_root(data: dict[str, Any], source: str) -> dict[str, Any]:
