@@ -391,7 +391,7 @@ def _partial_run(tiny: TinyIsic, out: Path, **settings: Any) -> None:
     [
         ({"budget": 0.3}, "experiment.budget: 0.2 -> 0.3"),
         ({"learning": "acft_lq"}, "experiment.learning: 'retrain' -> 'acft_lq'"),
-        ({"oracle": "noisy", "oracle_noise": 0.1}, "experiment.oracle: 'simulated' -> 'noisy'"),
+        ({"oracle": "noisy", "oracle_noise": 0.1}, "oracle.name: 'simulated' -> 'noisy'"),
     ],
 )
 def test_a_resume_under_other_settings_stops_before_any_work(

@@ -167,16 +167,17 @@ def test_the_report_compares_at_equal_cost(audited_run, no_network):
     )
 
 
-def test_runs_without_audit_keep_their_fingerprint(audited_run):
+def test_the_fingerprint_records_the_audit_and_the_oracles_own_options(audited_run):
     from lesionlab.data.loading import load_dataset
     from lesionlab.runner.resume import fingerprint
 
     cfg, _ = audited_run
     dataset = load_dataset(cfg)
     plain = cfg.model_copy(update={"experiment": cfg.experiment.updated(audit={"every_round": False})})
-    assert "audit" not in fingerprint(plain, dataset)["experiment"]  # runs saved before the field resume
-    assert "oracle_difficulty" not in fingerprint(plain, dataset)["experiment"]
+    assert fingerprint(plain, dataset)["experiment"]["audit"]["every_round"] is False
     assert fingerprint(cfg, dataset)["experiment"]["audit"]["relabel_fraction"] == 0.2
+    # The noisy oracle reads its noise, not a difficulty file: only what it reads is recorded.
+    assert fingerprint(cfg, dataset)["oracle"] == {"name": "noisy", "options": {"noise": 0.3}}
 
 
 def test_the_ranked_oracle_needs_its_difficulty_file(tmp_path):

@@ -149,7 +149,7 @@ def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
     from lesionlab.data.sources import load_source
     from lesionlab.errors import ConfigError
     from lesionlab.runner.experiment import Experiment
-    from lesionlab.runner.resume import fingerprint
+    from lesionlab.runner.resume import FINGERPRINT_FORMAT, fingerprint
 
     tiny = make(tmp_path / "isic", masks=True)
     base = {
@@ -160,8 +160,8 @@ def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
     plain = load_config(ExperimentConfig, base)
     ds = load_source("isic2017", tiny.root, "melanoma")
     fp = fingerprint(plain, ds)
-    assert "width" not in fp["model"] and "round_epochs" not in fp["experiment"]
-    assert "ensemble_members" not in fp["experiment"]  # fresh members, the default: older runs resume
+    assert fp["format"] == FINGERPRINT_FORMAT  # every setting as written: older layouts are refused whole
+    assert fp["experiment"]["round_epochs"] is None and fp["experiment"]["ensemble_members"] == "fresh"
     cfg = load_config(
         ExperimentConfig,
         {
