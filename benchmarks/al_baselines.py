@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from al_common import (
     experiment_config,
@@ -98,6 +99,29 @@ def _full_line(full: dict | None) -> str:
     return ", ".join(f"{k} {full[k]:.3f}" for k in keys if k in full)
 
 
+def task_lines(task: str, block: dict[str, Any], metric: str, seeds: list[int]) -> list[str]:
+    """One task's table: each strategy's curve, ALC, labels to 99 % of full data, saving and p vs random."""
+    md = [f"## ISIC 2017 {task} (test {metric}, mean ± s.e. over seeds {seeds})", ""]
+    header = "| strategy | " + " | ".join(f"{p['fraction']:.0%}" for p in block["random"]["curve"])
+    md += [
+        header
+        + " | ALC | labels to 99 % full | saving vs random | p vs random (Wilcoxon over seeds / points) |"
+    ]
+    md += ["|---" * (len(block["random"]["curve"]) + 5) + "|"]
+    for name in ["random", "least_confidence", "entropy", "margin", "bald"]:
+        b = block[name]
+        cells = " | ".join(f"{p[metric]['mean']:.3f} ± {p[metric]['se'] or 0:.3f}" for p in b["curve"])
+        sav_s = saving_cell(b, block["random"]["alc"]["mean"])
+        vs = b["vs_random"] or {}
+        p_s = "—" if name == "random" else f"{p_text(vs.get('seeds_test'))} / {p_text(vs.get('points_test'))}"
+        label = name + (f" (= {b['identical_to']})" if "identical_to" in b else "")
+        md.append(
+            f"| {label} | {cells} | {b['alc']['mean']:.3f} ± {b['alc']['se']:.3f} "
+            f"| {labels_text(b)} | {sav_s} | {p_s} |"
+        )
+    return md
+
+
 def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
@@ -124,28 +148,7 @@ def main() -> None:
         block["full_data"] = full
         results[f"isic2017_{task}"] = block
 
-        md += [f"## ISIC 2017 {task} (test {metric}, mean ± s.e. over seeds {args.seeds})", ""]
-        header = "| strategy | " + " | ".join(f"{p['fraction']:.0%}" for p in block["random"]["curve"])
-        md += [
-            header
-            + " | ALC | labels to 99 % full | saving vs random | p vs random (Wilcoxon over seeds / points) |"
-        ]
-        md += ["|---" * (len(block["random"]["curve"]) + 5) + "|"]
-        for name in ["random", "least_confidence", "entropy", "margin", "bald"]:
-            b = block[name]
-            cells = " | ".join(f"{p[metric]['mean']:.3f} ± {p[metric]['se'] or 0:.3f}" for p in b["curve"])
-            sav_s = saving_cell(b, block["random"]["alc"]["mean"])
-            vs = b["vs_random"] or {}
-            p_s = (
-                "—"
-                if name == "random"
-                else f"{p_text(vs.get('seeds_test'))} / {p_text(vs.get('points_test'))}"
-            )
-            label = name + (f" (= {b['identical_to']})" if "identical_to" in b else "")
-            md.append(
-                f"| {label} | {cells} | {b['alc']['mean']:.3f} ± {b['alc']['se']:.3f} "
-                f"| {labels_text(b)} | {sav_s} | {p_s} |"
-            )
+        md += task_lines(task, block, metric, args.seeds)
         md += [
             "",
             f"Full-data line (same training configuration, `{args.full_data_name}.json`): "

@@ -14,6 +14,7 @@ Two parts, both on ISIC 2017 task 1 (melanoma) at 224 px with EfficientNet-Lite0
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,6 +58,46 @@ def step_throughput(freeze: int, resolution: int, repeats: int, steps: int = 4) 
     return rates
 
 
+def measure_throughput(repeats: int) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Training-step images/s per mode (mean, s.e. over repeats) and each mode's speed-up over full."""
+    # Warm up once, then interleave the modes so drifting machine load hits all of them alike.
+    step_throughput(5, 224, 1, steps=1)
+    rates: dict[str, list[float]] = {m: [] for m in MODES}
+    for _ in range(repeats):
+        for mode, freeze in MODES.items():
+            rates[mode] += step_throughput(freeze, 224, 1)
+    throughput = {
+        m: {"mean": float(np.mean(r)), "se": float(np.std(r, ddof=1) / np.sqrt(len(r)))}
+        for m, r in rates.items()
+    }
+    speedup = {m: throughput[m]["mean"] / throughput["full_finetune"]["mean"] for m in MODES}
+    return throughput, speedup
+
+
+def accuracy_run(
+    freeze: int, seed: int, args: Any, ds: Any, splits: tuple[list, list, list]
+) -> dict[str, Any]:
+    """One mode and seed trained on ISIC 2017 task 1: test AUC and accuracy, epochs and throughput."""
+    train, val, test = splits
+    extra = {"epochs": 6, "patience": 2} if freeze == 0 else {}
+    cfg = TrainConfig(freeze_stages=freeze, seed=seed, num_threads=args.threads, progress=False, **extra)
+    trainer = Trainer(create_classifier("efficientnet_lite0", 2, "imagenet", seed=seed), cfg, args.cache_dir)
+    t0 = time.perf_counter()
+    fit = trainer.fit(train, val, ds.classes)
+    metrics = compute_metrics(np.array([r.label for r in test]), trainer.predict(test), ds.classes)
+    return {
+        "auc": metrics["auc"],
+        "accuracy": metrics["accuracy"],
+        "best_epoch": fit.best_epoch,
+        "epochs_run": len(fit.history),
+        "images_per_second": fit.images_per_second,
+        "cache_seconds": fit.cache_seconds,
+        "train_seconds": fit.train_seconds,
+        "wall_seconds": time.perf_counter() - t0,
+        "config": cfg.model_dump(),
+    }
+
+
 def main() -> None:
     parser = base_parser(__doc__)
     parser.set_defaults(seeds=[0])
@@ -66,17 +107,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
 
-    # Warm up once, then interleave the modes so drifting machine load hits all of them alike.
-    step_throughput(5, 224, 1, steps=1)
-    rates: dict[str, list[float]] = {m: [] for m in MODES}
-    for _ in range(args.repeats):
-        for mode, freeze in MODES.items():
-            rates[mode] += step_throughput(freeze, 224, 1)
-    throughput = {
-        m: {"mean": float(np.mean(r)), "se": float(np.std(r, ddof=1) / np.sqrt(len(r)))}
-        for m, r in rates.items()
-    }
-    speedup = {m: throughput[m]["mean"] / throughput["full_finetune"]["mean"] for m in MODES}
+    throughput, speedup = measure_throughput(args.repeats)
 
     accuracy: dict[str, dict] = {}
 
@@ -103,33 +134,10 @@ def main() -> None:
     if not args.skip_accuracy:
         ds = load_source("isic2017", args.data / "isic2017", "melanoma")
         train, val, test = ds.split("train"), ds.split("val"), ds.split("test")
-        y_test = np.array([r.label for r in test])
         for mode, freeze in sorted(MODES.items(), key=lambda m: m[1] == 0):  # cheap modes first
             rows = []
             for seed in args.seeds:
-                extra = {"epochs": 6, "patience": 2} if freeze == 0 else {}
-                cfg = TrainConfig(
-                    freeze_stages=freeze, seed=seed, num_threads=args.threads, progress=False, **extra
-                )
-                trainer = Trainer(
-                    create_classifier("efficientnet_lite0", 2, "imagenet", seed=seed), cfg, args.cache_dir
-                )
-                t0 = time.perf_counter()
-                fit = trainer.fit(train, val, ds.classes)
-                metrics = compute_metrics(y_test, trainer.predict(test), ds.classes)
-                rows.append(
-                    {
-                        "auc": metrics["auc"],
-                        "accuracy": metrics["accuracy"],
-                        "best_epoch": fit.best_epoch,
-                        "epochs_run": len(fit.history),
-                        "images_per_second": fit.images_per_second,
-                        "cache_seconds": fit.cache_seconds,
-                        "train_seconds": fit.train_seconds,
-                        "wall_seconds": time.perf_counter() - t0,
-                        "config": cfg.model_dump(),
-                    }
-                )
+                rows.append(accuracy_run(freeze, seed, args, ds, (train, val, test)))
                 print(mode, seed, rows[-1]["auc"], rows[-1]["wall_seconds"], flush=True)
             accuracy[mode] = {
                 **summarize_values(rows, ["auc", "accuracy", "images_per_second"]),

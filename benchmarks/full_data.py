@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from common import (
     RESULTS,
@@ -215,17 +216,10 @@ def _rules_table(results: dict) -> list[str]:
     return lines
 
 
-def main() -> None:
-    parser = base_parser(__doc__)
-    parser.add_argument("--only", nargs="+", default=None)
-    parser.add_argument("--freeze-stages", type=int, default=DEFAULT_TRAIN.freeze_stages)
-    parser.add_argument("--name", default="full_data")
-    args = parser.parse_args()
-
-    base = DEFAULT_TRAIN.updated(freeze_stages=args.freeze_stages, num_threads=args.threads)
-    all_units = units(args.data)
-    chosen = args.only or list(all_units)
-    partial_path = RESULTS / f"{args.name}.partial.json"
+def train_missing(
+    args: Any, base: TrainConfig, chosen: list[str], all_units: dict, partial_path: Path
+) -> dict:
+    """Train every (unit, seed) not finished with this very configuration; returns the units on file."""
     done = stored_rows(partial_path)
     for name in chosen:
         for seed in args.seeds:
@@ -241,43 +235,63 @@ def main() -> None:
             done[key] = run_unit(name, all_units[name], config, args.cache_dir)
             print(f"{key}: {done[key]['metrics']} ({done[key]['wall_seconds']:.0f} s)", flush=True)
             done = save_partial(partial_path, key, done[key])
+    return done
 
+
+def unit_entry(name: str, rows: list[dict], args: Any, done: dict, partial_path: Path) -> dict[str, Any]:
+    """One unit's summary over its seeds under its decision rule (HAM10000: the chosen test-time rule),
+    with the preregistered rule and the plain prediction beside it when they differ."""
+    keys = MULTI_KEYS if name.startswith("ham") else BINARY_KEYS
+    views, tau = ham_rule() if name.startswith("ham") else (1, 0.0)
+    reported = [rule_metrics(name, r, views, tau, args.cache_dir) for r in rows]
+    entry = summarize_values(reported, keys)
+    entry["decision_rule"] = {"tta_views": views, "tau": tau}
+    if all(r.get("metrics_by_views") for r in rows):
+        # Every view count without adjustment, for the record; the reported rule is `decision_rule`.
+        entry["by_views_without_adjustment"] = {
+            v: summarize_values([r["metrics_by_views"][v] for r in rows], keys)
+            for v in rows[0]["metrics_by_views"]
+        }
+    if name.startswith("ham") and ham_rule(preregistered=True) != (views, tau):
+        first_views, first_tau = ham_rule(preregistered=True)
+        first = [rule_metrics(name, r, first_views, first_tau, args.cache_dir) for r in rows]
+        entry["preregistered_rule"] = {
+            "tta_views": first_views,
+            "tau": first_tau,
+            **summarize_values(first, keys),
+        }
+    if (views, tau) != (1, 0.0):
+        entry["plain_prediction"] = summarize_values([r["metrics"] for r in rows], keys)
+        for s in args.seeds:  # keep what was computed from the saved models for the next summary
+            if f"{name}/seed{s}" in done:
+                save_partial(partial_path, f"{name}/seed{s}", done[f"{name}/seed{s}"])
+    entry["train_images_per_second"] = summarize_values(rows, ["train_images_per_second"])[
+        "train_images_per_second"
+    ]
+    entry["wall_seconds"] = float(sum(r["wall_seconds"] for r in rows))
+    entry["best_epoch"] = [r["best_epoch"] for r in rows]
+    entry["targets"] = TARGETS.get(name)
+    entry["per_seed"] = rows
+    return entry
+
+
+def main() -> None:
+    parser = base_parser(__doc__)
+    parser.add_argument("--only", nargs="+", default=None)
+    parser.add_argument("--freeze-stages", type=int, default=DEFAULT_TRAIN.freeze_stages)
+    parser.add_argument("--name", default="full_data")
+    args = parser.parse_args()
+
+    base = DEFAULT_TRAIN.updated(freeze_stages=args.freeze_stages, num_threads=args.threads)
+    all_units = units(args.data)
+    chosen = args.only or list(all_units)
+    partial_path = RESULTS / f"{args.name}.partial.json"
+    done = train_missing(args, base, chosen, all_units, partial_path)
     done = stored_rows(partial_path) or done  # everything on file, with units a run beside this one finished
     results = {}
     for name in chosen:
         rows = [done[f"{name}/seed{s}"] for s in args.seeds if f"{name}/seed{s}" in done]
-        keys = MULTI_KEYS if name.startswith("ham") else BINARY_KEYS
-        views, tau = ham_rule() if name.startswith("ham") else (1, 0.0)
-        reported = [rule_metrics(name, r, views, tau, args.cache_dir) for r in rows]
-        entry = summarize_values(reported, keys)
-        entry["decision_rule"] = {"tta_views": views, "tau": tau}
-        if all(r.get("metrics_by_views") for r in rows):
-            # Every view count without adjustment, for the record; the reported rule is `decision_rule`.
-            entry["by_views_without_adjustment"] = {
-                v: summarize_values([r["metrics_by_views"][v] for r in rows], keys)
-                for v in rows[0]["metrics_by_views"]
-            }
-        if name.startswith("ham") and ham_rule(preregistered=True) != (views, tau):
-            first_views, first_tau = ham_rule(preregistered=True)
-            first = [rule_metrics(name, r, first_views, first_tau, args.cache_dir) for r in rows]
-            entry["preregistered_rule"] = {
-                "tta_views": first_views,
-                "tau": first_tau,
-                **summarize_values(first, keys),
-            }
-        if (views, tau) != (1, 0.0):
-            entry["plain_prediction"] = summarize_values([r["metrics"] for r in rows], keys)
-            for s in args.seeds:  # keep what was computed from the saved models for the next summary
-                if f"{name}/seed{s}" in done:
-                    save_partial(partial_path, f"{name}/seed{s}", done[f"{name}/seed{s}"])
-        entry["train_images_per_second"] = summarize_values(rows, ["train_images_per_second"])[
-            "train_images_per_second"
-        ]
-        entry["wall_seconds"] = float(sum(r["wall_seconds"] for r in rows))
-        entry["best_epoch"] = [r["best_epoch"] for r in rows]
-        entry["targets"] = TARGETS.get(name)
-        entry["per_seed"] = rows
-        results[name] = entry
+        results[name] = unit_entry(name, rows, args, done, partial_path)
 
     payload = {
         "results": results,

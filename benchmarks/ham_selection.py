@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
+from typing import Any
 
 from common import RESULTS, base_parser, write_json
 from lesionlab.data.sources import load_source
@@ -90,6 +92,51 @@ def previous_runs() -> dict[str, dict]:
     return runs
 
 
+def fit_candidates(
+    candidates: list[tuple[str, int]], ds: Any, train: list, val: list, base: TrainConfig, cache_dir: Path
+) -> dict:
+    """Train each candidate not measured before (seed 0), keeping its validation history per epoch in the
+    partial file as it finishes; returns every candidate on file."""
+    runs = previous_runs()
+    for scheme, freeze in candidates:
+        key = f"{scheme}@{freeze}"
+        if key in runs:
+            print(f"{key}: measured before, kept", flush=True)
+            continue
+        t0 = time.perf_counter()
+        model = create_classifier("efficientnet_lite0", ds.num_classes, "imagenet", seed=0)
+        config = base.updated(class_weights=scheme, freeze_stages=freeze)
+        fit = Trainer(model, config, cache_dir=cache_dir).fit(train, val, ds.classes)
+        history = [
+            {k: row[k] for k in ("epoch", "val_accuracy", "val_balanced_accuracy", "val_macro_auc")}
+            for row in fit.history
+        ]
+        runs[key] = {
+            "class_weights": scheme,
+            "freeze_stages": freeze,
+            "history": history,
+            "wall_seconds": time.perf_counter() - t0,
+        }
+        runs = {**previous_runs(), **runs}  # a run beside this one may have finished a candidate
+        write_json(PARTIAL, runs)
+        print(f"{key}: best epoch {max(history, key=criterion)}", flush=True)
+    return runs
+
+
+def candidate_rows(runs: dict) -> list[str]:
+    """The table's rows, best candidate first."""
+    md = []
+    for info in sorted(runs.values(), key=lambda i: criterion(i["best"]), reverse=True):
+        b = info["best"]
+        minutes = f"{info['wall_seconds'] / 60:.0f}" if "wall_seconds" in info else "—"
+        md.append(
+            f"| {info['class_weights']} | {info['freeze_stages']} | {b['epoch']} | {b['val_accuracy']:.3f} "
+            f"| {b['val_balanced_accuracy']:.3f} | {b['val_macro_auc']:.3f} | {info['score']:.3f} "
+            f"| {minutes} |"
+        )
+    return md
+
+
 def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument(
@@ -107,30 +154,7 @@ def main() -> None:
     t_start = time.perf_counter()
     # Compute of earlier runs, so a run that only re-summarises still reports what the results took.
     earlier_seconds = json.loads(OUT.read_text()).get("wall_seconds", 0.0) if OUT.exists() else 0.0
-    runs = previous_runs()
-    for scheme, freeze in args.candidates:
-        key = f"{scheme}@{freeze}"
-        if key in runs:
-            print(f"{key}: measured before, kept", flush=True)
-            continue
-        t0 = time.perf_counter()
-        model = create_classifier("efficientnet_lite0", ds.num_classes, "imagenet", seed=0)
-        config = base.updated(class_weights=scheme, freeze_stages=freeze)
-        fit = Trainer(model, config, cache_dir=args.cache_dir).fit(train, val, ds.classes)
-        history = [
-            {k: row[k] for k in ("epoch", "val_accuracy", "val_balanced_accuracy", "val_macro_auc")}
-            for row in fit.history
-        ]
-        runs[key] = {
-            "class_weights": scheme,
-            "freeze_stages": freeze,
-            "history": history,
-            "wall_seconds": time.perf_counter() - t0,
-        }
-        runs = {**previous_runs(), **runs}  # a run beside this one may have finished a candidate
-        write_json(PARTIAL, runs)
-        print(f"{key}: best epoch {max(history, key=criterion)}", flush=True)
-
+    runs = fit_candidates(args.candidates, ds, train, val, base, args.cache_dir)
     runs = {**previous_runs(), **runs}
     for info in runs.values():  # recomputed from the history, so a change of criterion applies to all
         info["best"] = max(info["history"], key=criterion)
@@ -166,14 +190,7 @@ def main() -> None:
         "| val macro AUC | first criterion's best mean | minutes |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for info in sorted(runs.values(), key=lambda i: criterion(i["best"]), reverse=True):
-        b = info["best"]
-        minutes = f"{info['wall_seconds'] / 60:.0f}" if "wall_seconds" in info else "—"
-        md.append(
-            f"| {info['class_weights']} | {info['freeze_stages']} | {b['epoch']} | {b['val_accuracy']:.3f} "
-            f"| {b['val_balanced_accuracy']:.3f} | {b['val_macro_auc']:.3f} | {info['score']:.3f} "
-            f"| {minutes} |"
-        )
+    md += candidate_rows(runs)
     md += ["", f"Chosen: `{payload['chosen']}` (criterion: {payload['criterion']})."]
     write_outputs(OUT, payload, md)
     PARTIAL.unlink(missing_ok=True)  # everything in it is now in OUT

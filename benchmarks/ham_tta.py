@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +110,53 @@ def rule_rows(
     return rows
 
 
+def trained_model(
+    config: TrainConfig, ds: Any, train: list, cache_dir: Path, seed: int
+) -> tuple[Trainer, bool]:
+    """The chosen configuration's model: loaded when saved for this very configuration, else trained on
+    the split's training part and saved; and whether it was trained now."""
+    checkpoint = cache_dir / "benchmarks" / f"ham_tta_seed{seed}.pt"
+    model = create_classifier("efficientnet_lite0", ds.num_classes, "imagenet", seed=config.seed)
+    trained = not load_if_saved(model, checkpoint, config)
+    trainer = Trainer(model, config, cache_dir=cache_dir)
+    if trained:
+        trainer.fit(train, (), ds.classes)
+        save_checkpoint(model, checkpoint, {"config": training_fields(config)})
+    return trainer, trained
+
+
+def rule_lines(
+    rows: list[dict], payload: dict[str, Any], config: TrainConfig, seed: int, sizes: tuple[int, int]
+) -> list[str]:
+    """ham_tta.md: every rule's validation numbers, the chosen rule and the preregistered one."""
+    md = [
+        "# HAM10000: test-time decision rule chosen on the lesion-grouped validation split",
+        "",
+        f"{sizes[0]} training / {sizes[1]} validation images, split and training seed {seed}, "
+        f"`{config.class_weights}` weights, {config.freeze_stages} frozen stages, "
+        f"{config.epochs} epochs (the `ham_selection.py` choice). "
+        "Views: predictions averaged over that many fixed augmented views; "
+        "tau: logit adjustment p_c / prior_c^tau. "
+        f"Reproduce: `python benchmarks/ham_tta.py{f' --split-seed {seed}' if seed else ''}`.",
+        "",
+        "| views averaged | tau | val accuracy | val balanced accuracy | val macro AUC | score |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        md.append(
+            f"| {r['tta_views']} | {r['tau']:.2f} | {r['accuracy']:.3f} | {r['balanced_accuracy']:.3f} "
+            f"| {r['macro_auc']:.3f} | {r['score']:.3f} |"
+        )
+    md += [
+        "",
+        f"Chosen: `{payload['chosen']}` ({CRITERION}).",
+        "",
+        f"First chosen: `{payload['preregistered']['chosen']}` by the criterion fixed before any result, the "
+        f"mean of validation accuracy and balanced accuracy ('score'). {WHY_REPLACED}",
+    ]
+    return md
+
+
 def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument(
@@ -125,13 +174,7 @@ def main() -> None:
     config = chosen_config(args.threads, seed)
     ds = load_source("ham10000", args.data / "ham10000", "7class", val_fraction=VAL_FRACTION, seed=seed)
     train, val = ds.split("train"), ds.split("val")
-    checkpoint = args.cache_dir / "benchmarks" / f"ham_tta_seed{seed}.pt"
-    model = create_classifier("efficientnet_lite0", ds.num_classes, "imagenet", seed=config.seed)
-    trained = not load_if_saved(model, checkpoint, config)
-    trainer = Trainer(model, config, cache_dir=args.cache_dir)
-    if trained:
-        trainer.fit(train, (), ds.classes)
-        save_checkpoint(model, checkpoint, {"config": training_fields(config)})
+    trainer, trained = trained_model(config, ds, train, args.cache_dir, seed)
     counts = np.bincount([r.label for r in train], minlength=ds.num_classes)
     per_view = trainer.runtime.view_probs(val, max(TTA_CANDIDATES))
     rows = rule_rows(per_view, np.array([r.label for r in val]), counts, ds.classes)
@@ -158,31 +201,7 @@ def main() -> None:
         "seeds": [seed],
         "wall_seconds": time.perf_counter() - t0,
     }
-    md = [
-        "# HAM10000: test-time decision rule chosen on the lesion-grouped validation split",
-        "",
-        f"{len(train)} training / {len(val)} validation images, split and training seed {seed}, "
-        f"`{config.class_weights}` weights, {config.freeze_stages} frozen stages, "
-        f"{config.epochs} epochs (the `ham_selection.py` choice). "
-        "Views: predictions averaged over that many fixed augmented views; "
-        "tau: logit adjustment p_c / prior_c^tau. "
-        f"Reproduce: `python benchmarks/ham_tta.py{f' --split-seed {seed}' if seed else ''}`.",
-        "",
-        "| views averaged | tau | val accuracy | val balanced accuracy | val macro AUC | score |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        md.append(
-            f"| {r['tta_views']} | {r['tau']:.2f} | {r['accuracy']:.3f} | {r['balanced_accuracy']:.3f} "
-            f"| {r['macro_auc']:.3f} | {r['score']:.3f} |"
-        )
-    md += [
-        "",
-        f"Chosen: `{payload['chosen']}` ({CRITERION}).",
-        "",
-        f"First chosen: `{payload['preregistered']['chosen']}` by the criterion fixed before any result, the "
-        f"mean of validation accuracy and balanced accuracy ('score'). {WHY_REPLACED}",
-    ]
+    md = rule_lines(rows, payload, config, seed, (len(train), len(val)))
     write_outputs(out, payload, md)
     print("\n".join(md))
 

@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from common import RESULTS, base_parser, fmt, load_partial, save_partial, summarize_values
-from provenance import write_outputs
+from common import RESULTS, base_parser, load_partial, save_partial
+from label_audit_oracle import NOISY_ORACLE, noisy_oracle
+from label_audit_report import write_results
 
 PARTIAL = RESULTS / "label_audit.partial.json"
 VIEWS = 4
@@ -260,222 +261,13 @@ def loop_speed(n: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-# --------------------------------------------------------------------------- noisy oracle in the loop
-NOISY_ORACLE = {"rate": 0.1, "relabel_fraction": 0.1, "epochs": 10, "patience": 3, "rounds": 4}
-
-
-def noisy_oracle_config(data: Path, out: Path, seeds: list[int], cache: Path, threads: int):
-    """ISIC 2017 melanoma, random selection, 10 % start and +10 % per round (the al_baselines protocol with
-    fewer epochs to fit the CPU budget), a noisy oracle, and every run twice: with and without the audit."""
-    from lesionlab.config import ExperimentConfig, load_config
-
-    return load_config(
-        ExperimentConfig,
-        {
-            "name": "ISIC 2017 melanoma: noisy oracle (10 % wrong answers), with and without the label audit",
-            "data": {"source": "isic2017", "root": str(data / "isic2017"), "task": "melanoma"},
-            "train": {
-                "freeze_stages": 6,
-                "num_threads": threads,
-                "epochs": NOISY_ORACLE["epochs"],
-                "patience": NOISY_ORACLE["patience"],
-                "progress": False,
-            },
-            "experiment": {
-                "strategies": ["random"],
-                "seeds": seeds,
-                "initial": {"kind": "random", "size": 0.1},
-                "budget": 0.1,
-                "rounds": NOISY_ORACLE["rounds"],
-                "oracle": "noisy",
-                "oracle_noise": NOISY_ORACLE["rate"],
-                "audit": {
-                    "every_round": True,
-                    "relabel_fraction": NOISY_ORACLE["relabel_fraction"],
-                    "compare": True,
-                },
-            },
-            "output": str(out),
-            "cache_dir": str(cache),
-        },
-    )
-
-
-def noisy_oracle(data: Path, seeds: list[int], cache: Path, threads: int) -> dict[str, Any]:
-    from lesionlab.evaluation.report import write_report
-    from lesionlab.evaluation.summary import summarize
-    from lesionlab.runner.experiment import run_experiment
-
-    out = RESULTS / "label_audit" / "noisy_oracle"
-    config = noisy_oracle_config(data, out, seeds, cache, threads)
-    results = (
-        run_experiment(config, force=False, progress=True) if not (out / "results.json").exists() else None
-    )
-    results = results or json.loads((out / "results.json").read_text())
-    write_report(results, out)
-    summary = summarize(results)
-    rows = {}
-    for name, key in (("random", "without_audit"), ("random+audit", "with_audit")):
-        s = summary["strategies"][name]
-        runs = [r for r in results["runs"] if r["strategy"] == name]
-        wrong = [[rnd.get("wrong_labels") for rnd in r["rounds"]] for r in runs]
-        relabeled = [sum(len(rnd.get("relabeled_ids") or []) for rnd in r["rounds"]) for r in runs]
-        changed = [sum(len(rnd.get("relabel_changed") or []) for rnd in r["rounds"]) for r in runs]
-        rows[key] = {
-            "alc": {k: s["alc"][k] for k in ("mean", "se", "n")},
-            "alc_per_seed": s["alc"]["per_seed"],
-            "annotation_cost": s["annotation_cost"],
-            "n_labeled": s["n_labeled"],
-            "auc": [{"mean": p["mean"], "se": p["sem"]} for p in s["curves"]["auc"]],
-            "wrong_labels_per_seed": wrong,
-            "relabeled_per_seed": relabeled,
-            "relabel_changed_per_seed": changed,
-        }
-    return {"settings": NOISY_ORACLE, "seeds": seeds, **rows, "wall_seconds": results.get("wall_seconds")}
-
-
-# --------------------------------------------------------------------------- results
-def _mean(rows: list[dict[str, Any]], method: str, key: str) -> dict[str, float]:
-    return summarize_values([{key: r[method][key]} for r in rows], [key])[key]
-
-
-def _pm(stat: dict[str, float]) -> str:
-    """mean ± s.e., or the value alone for one seed."""
-    return fmt(stat) if stat.get("n", 0) > 1 else f"{stat['mean']:.3f}"
-
-
-def write_results(done: dict[str, Any], seeds: list[int]) -> None:
-    """results/label_audit.json (the issue's layout, means over seeds) and its markdown."""
-    results: dict[str, Any] = {}
-    lines = [
-        "# Label audit (issue 16): lesionlab vs cleanlab, LoOP speed, the noisy oracle in the loop",
-        "",
-        "Reproduce: `nice -n 5 python benchmarks/label_audit.py --threads 1 --parts features tune audit"
-        " loop_speed` and `--parts noisy_oracle` (see the script's docstring).",
-        "",
-        "## Finding wrong labels (ISIC 2017 melanoma, 2,000 training images)",
-        "",
-        "Precision at k = recall at k (k = the number of flips), mean ± s.e. over seeds; both methods ranked"
-        " from the same 5-fold out-of-sample probabilities (logistic regression on frozen Lite0 embeddings"
-        " of 4 views).",
-        "",
-        "| noise set | flips | lesionlab | cleanlab | cleanlab flagged | seeds |",
-        "|---|---|---|---|---|---|",
-    ]
-    names = sorted({k.split("/")[1] for k in done if k.startswith("audit/")})
-    for name in names:
-        rows = [v for k, v in done.items() if k.startswith(f"audit/{name}/")]
-        entry = {
-            m: {
-                "precision_at_k": _mean(rows, m, "precision_at_k"),
-                "recall_at_k": _mean(rows, m, "recall_at_k"),
-            }
-            for m in ("lesionlab", "cleanlab")
-        }
-        entry["n_seeds"] = len(rows)
-        entry["n_flipped"] = float(np.mean([r["n_flipped"] for r in rows]))
-        entry["signals_alone_precision_at_k"] = {
-            k: float(np.mean([r["signals_alone"][k] for r in rows])) for k in rows[0]["signals_alone"]
-        }
-        results[name] = entry
-        flagged = np.mean([r["cleanlab"]["n_flagged"] for r in rows])
-        lines.append(
-            f"| {name} | {entry['n_flipped']:.0f} | {_pm(entry['lesionlab']['precision_at_k'])} | "
-            f"{_pm(entry['cleanlab']['precision_at_k'])} | {flagged:.0f} | {len(rows)} |"
-        )
-    if results:
-        won = [
-            n
-            for n, e in results.items()
-            if e["lesionlab"]["precision_at_k"]["mean"] > e["cleanlab"]["precision_at_k"]["mean"]
-        ]
-        lost = [n for n in results if n not in won]
-        lines += [
-            "",
-            f"Verdict: lesionlab finds more flips than cleanlab on {', '.join(won) or 'no set'}; fewer on"
-            f" {', '.join(lost) or 'no set'}. The target (better on every set) is"
-            f" {'met' if not lost else 'not met'}. `ranked_*` sets: the paper's model-ranked noise with a"
-            " logistic-regression scorer on the view-0 embeddings; `ranked_net_*`: with paper002.py's network"
-            " scorer (its cached scores, seed 0), the paper's protocol. Each signal alone (precision at k,"
-            " mean over seeds): "
-            + "; ".join(
-                f"{n}: " + ", ".join(f"{k} {v:.3f}" for k, v in e["signals_alone_precision_at_k"].items())
-                for n, e in results.items()
-            )
-            + ".",
-        ]
-    if "tune" in done:
-        t = done["tune"]
-        alone = ", ".join(f"{k} {v:.3f}" for k, v in t["signals_alone"].items())
-        lines += [
-            "",
-            f"Combination weights chosen on task 2 (seborrheic keratosis) noisy sets {t['sets']},"
-            f" seeds {t['seeds']} (never on the sets above): {t['best']['weights']} (mean precision at k"
-            f" there {t['best']['mean_precision_at_k']:.3f};"
-            f" cleanlab {t['cleanlab_mean_precision_at_k']:.3f}; each signal alone: {alone}).",
-        ]
-    speed = {}
-    if any(k.startswith("loop_speed/") for k in done):
-        lines += [
-            "",
-            "## LoOP speed (Gaussian data, d = 1,280, k = 10, one thread)",
-            "",
-            "| N | lesionlab s | PyNomaly s | speed-up | max abs diff |",
-            "|---|---|---|---|---|",
-        ]
-        for k, v in sorted(done.items()):
-            if k.startswith("loop_speed/"):
-                speed[str(v["n"])] = v
-                lines.append(
-                    f"| {v['n']} | {v['lesionlab_seconds']:.2f} | {v['pynomaly_seconds']:.1f} | "
-                    f"{v['speedup_vs_pynomaly']:.1f}x | {v['max_abs_diff']:.1e} |"
-                )
-    oracle = done.get("noisy_oracle")
-    if oracle:
-        lines += [
-            "",
-            "## Noisy oracle in the loop (10 % uniform wrong answers, random selection)",
-            "",
-            "ALC of test AUC over the annotation cost (labels + re-labels), mean ± s.e. over seeds "
-            f"{oracle['seeds']}; settings {oracle['settings']}.",
-            "",
-            "| run | ALC | AUC per round (equal cost) | wrong labels held at the last round (per seed) |",
-            "|---|---|---|---|",
-        ]
-        for key in ("without_audit", "with_audit"):
-            r = oracle[key]
-            # the last round buys nothing, so the last count is that of the round before
-            wrong = [
-                next((x for x in reversed(w) if x is not None), None) for w in r["wrong_labels_per_seed"]
-            ]
-            auc = ", ".join(f"{a['mean']:.3f}" for a in r["auc"])
-            lines.append(f"| {key} | {fmt(r['alc'])} | {auc} | {wrong} |")
-        r = oracle["with_audit"]
-        lines += [
-            "",
-            f"Re-labels per seed: {r['relabeled_per_seed']}, of which the second answer changed the label:"
-            f" {r['relabel_changed_per_seed']} (with 10 % wrong answers, a re-label of a right label changes"
-            " it 10 % of the time, of a wrong one 90 %). Labels held (distinct images) at the last round:"
-            f" {oracle['without_audit']['n_labeled'][-1]:.0f} without, {r['n_labeled'][-1]:.0f} with the"
-            f" audit, for the same cost {r['annotation_cost'][-1]:.0f}.",
-        ]
-        lines.append("")
-        lines.append("Report: `results/label_audit/noisy_oracle/report.html`.")
-    payload = {
-        "results": results,
-        "loop_speed": speed,
-        "noisy_oracle": oracle,
-        "tune": done.get("tune"),
-        "config": {
-            "views": VIEWS,
-            "tune_sets": TUNE_SETS,
-            "network_ranked_seeds": NET_SEEDS,
-            "noisy_oracle": NOISY_ORACLE,
-        },
-        "seeds": seeds,
-        "raw": {k: v for k, v in done.items() if k.startswith("audit/")},
-    }
-    write_outputs(RESULTS / "label_audit.json", payload, lines)
+# What the results file records as the configuration of this benchmark.
+CONFIG = {
+    "views": VIEWS,
+    "tune_sets": TUNE_SETS,
+    "network_ranked_seeds": NET_SEEDS,
+    "noisy_oracle": NOISY_ORACLE,
+}
 
 
 def main() -> None:
@@ -535,7 +327,7 @@ def main() -> None:
     if "noisy_oracle" in args.parts and "noisy_oracle" not in done:
         row = noisy_oracle(args.data, args.seeds, args.cache_dir, args.threads)
         done = save_partial(PARTIAL, "noisy_oracle", row)
-    write_results(load_partial(PARTIAL), args.seeds)
+    write_results(load_partial(PARTIAL), args.seeds, CONFIG)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from al_common import (
     BINARY_KEYS,
@@ -163,6 +164,58 @@ def target_lines(task: str, block: dict, fraction: float, pool: int) -> list[str
     return lines
 
 
+def run_rows(task: str, rows: dict[str, Any], args: Any, full: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Each row's finished experiment (or its run; random's runs reused from al_baselines when they match),
+    with its report.html redrawn."""
+    raws = {}
+    for row, spec in rows.items():
+        config = row_config(task, row, spec, args.data, args.seeds, args.cache_dir, full, args.threads)
+        reuse = RESULTS / "al_baselines" / task if row == "random" else None
+        print(f"{task}: {row}", flush=True)
+        raws[row] = finished_or_run(config, reuse)
+        raws[row]["full_data"] = full  # reused rows may predate the line
+        write_report(raws[row], Path(config.output))
+    return raws
+
+
+def task_lines(task: str, block: dict[str, Any], fraction: float, seeds: list[int]) -> list[str]:
+    """Table 1's rows at the paper's label fraction, next to the paper's numbers."""
+    md = [f"## ISIC 2017 {task} at {fraction:.0%} of the labels (mean ± s.e., seeds {seeds})", ""]
+    md += [
+        "| row | ACC | AUC | AP | SE | SP | ALC | p vs random | stopping rule stops at (per seed) "
+        "| paper (ACC/AUC/AP/SE/SP) | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in (*ROWS, "full_data"):
+        b = block[row]
+        vals = b if row == "full_data" else b["at_target"]
+        cells = " | ".join(f"{vals[k]['mean']:.3f} ± {vals[k]['se']:.3f}" for k in KEYS)
+        extra = "— | — | —" if row == "full_data" else f"{b['alc']['mean']:.3f} | {_p(b)} | {_stop(b)}"
+        paper = "/".join(f"{v:.3f}" for v in PAPER_TABLE1[task][row])
+        minutes = "—" if row == "full_data" else f"{b['compute_minutes']:.0f}"
+        md.append(f"| {row} | {cells} | {extra} | {paper} | {minutes} |")
+    return md
+
+
+def ablation_lines(task: str, rows: dict[str, Any], block: dict[str, Any], fraction: float) -> list[str]:
+    """Fig. 3b (gamma) and Fig. 3c (mosaic mode) as one table."""
+    md = [
+        f"### Ablations on {task} (Fig. 3b: gamma; Fig. 3c: mosaic mode)",
+        "",
+        f"| row | gamma | AS | ALC | AUC at {fraction:.0%} | p vs random | minutes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    order = ["sa_gamma0.3", "sa_gamma0.5", "sa", "sa_gamma0.9", "sa_as", "sa_as_replicate"]
+    for row in order:
+        _, params, extra_train = rows[row]
+        b = block[row]
+        as_mode = extra_train.get("mosaic_mode", "—")
+        cells = f"{fmt(b['alc'])} | {fmt(b['at_target']['auc'])} | {_p(b)} | {b['compute_minutes']:.0f}"
+        md.append(f"| {row} | {params['gamma']} | {as_mode} | {cells} |")
+    md.append("")
+    return md
+
+
 def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
@@ -181,14 +234,7 @@ def main() -> None:
         rows = dict(ROWS)
         if args.ablations and task == "melanoma":
             rows.update(ABLATIONS)
-        raws = {}
-        for row, spec in rows.items():
-            config = row_config(task, row, spec, args.data, args.seeds, args.cache_dir, full, args.threads)
-            reuse = RESULTS / "al_baselines" / task if row == "random" else None
-            print(f"{task}: {row}", flush=True)
-            raws[row] = finished_or_run(config, reuse)
-            raws[row]["full_data"] = full  # reused rows may predate the line
-            write_report(raws[row], Path(config.output))
+        raws = run_rows(task, rows, args, full)
         pool = raws["random"]["pool_size"]
         block = {row: row_block(raw, rows[row][0], fraction, raws["random"]) for row, raw in raws.items()}
         block["full_data"] = full_entry
@@ -196,38 +242,10 @@ def main() -> None:
         if args.ablations and task == "melanoma":
             ablations[task] = {k: v for k, v in block.items() if k in ABLATIONS}
 
-        md += [f"## ISIC 2017 {task} at {fraction:.0%} of the labels (mean ± s.e., seeds {args.seeds})", ""]
-        md += [
-            "| row | ACC | AUC | AP | SE | SP | ALC | p vs random | stopping rule stops at (per seed) "
-            "| paper (ACC/AUC/AP/SE/SP) | minutes |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for row in (*ROWS, "full_data"):
-            b = block[row]
-            vals = b if row == "full_data" else b["at_target"]
-            cells = " | ".join(f"{vals[k]['mean']:.3f} ± {vals[k]['se']:.3f}" for k in KEYS)
-            extra = "— | — | —" if row == "full_data" else f"{b['alc']['mean']:.3f} | {_p(b)} | {_stop(b)}"
-            paper = "/".join(f"{v:.3f}" for v in PAPER_TABLE1[task][row])
-            minutes = "—" if row == "full_data" else f"{b['compute_minutes']:.0f}"
-            md.append(f"| {row} | {cells} | {extra} | {paper} | {minutes} |")
+        md += task_lines(task, block, fraction, args.seeds)
         md += ["", "Targets:", "", *target_lines(task, block, fraction, pool), ""]
         if task in ablations:
-            md += [
-                f"### Ablations on {task} (Fig. 3b: gamma; Fig. 3c: mosaic mode)",
-                "",
-                f"| row | gamma | AS | ALC | AUC at {fraction:.0%} | p vs random | minutes |",
-                "|---|---|---|---|---|---|---|",
-            ]
-            order = ["sa_gamma0.3", "sa_gamma0.5", "sa", "sa_gamma0.9", "sa_as", "sa_as_replicate"]
-            for row in order:
-                _, params, extra_train = rows[row]
-                b = block[row]
-                as_mode = extra_train.get("mosaic_mode", "—")
-                cells = (
-                    f"{fmt(b['alc'])} | {fmt(b['at_target']['auc'])} | {_p(b)} | {b['compute_minutes']:.0f}"
-                )
-                md.append(f"| {row} | {params['gamma']} | {as_mode} | {cells} |")
-            md.append("")
+            md += ablation_lines(task, rows, block, fraction)
 
     payload = {
         "results": results,

@@ -213,6 +213,29 @@ def target_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def run_units(args: Any, splits: tuple[list, list, list], classes: list[str]) -> None:
+    """Every (rate, method, seed) not in the partial file: OUSM's K chosen first, then each noisy set
+    trained with each loss and scored on the clean test images."""
+    train, val, test = splits
+    cache = args.cache_dir
+    k = chosen_k(train, val, classes, args.threads, cache)
+    print(f"OUSM K = {k} (chosen on validation)", flush=True)
+    for rate in args.rates:  # in the order given: the rates that decide the targets first
+        for seed in args.seeds:
+            scores = noise_scores(train, val, classes, seed, args.threads, cache)
+            noisy, info = noisy_train(train, classes, rate, seed, scores)
+            for method in args.methods:
+                key = f"{rate}/{method}/{seed}"
+                if key in load_partial(PARTIAL):
+                    continue
+                print(f"{key}: {int(info.flipped.sum())} labels flipped", flush=True)
+                config = train_config(args.threads, seed, LOSS_NAME[method], k)
+                row = fit_and_score(noisy, val, test, classes, config, cache)
+                row["flipped"] = int(info.flipped.sum())
+                save_partial(PARTIAL, key, row)
+                print(f"{key}: accuracy {row['accuracy']:.3f} auc {row['auc']:.3f}", flush=True)
+
+
 def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--rates", type=float, nargs="+", default=RATES)
@@ -220,7 +243,6 @@ def main() -> None:
     parser.add_argument("--summarize", action="store_true", help="only write the tables from finished units")
     args = parser.parse_args()
     t_start = time.perf_counter()
-    cache = args.cache_dir
     ds = load_source("isic2017", args.data / "isic2017", "melanoma")
     train, val, test = (
         ds.split("train"),
@@ -230,22 +252,7 @@ def main() -> None:
     classes = ds.classes
 
     if not args.summarize:
-        k = chosen_k(train, val, classes, args.threads, cache)
-        print(f"OUSM K = {k} (chosen on validation)", flush=True)
-        for rate in args.rates:  # in the order given: the rates that decide the targets first
-            for seed in args.seeds:
-                scores = noise_scores(train, val, classes, seed, args.threads, cache)
-                noisy, info = noisy_train(train, classes, rate, seed, scores)
-                for method in args.methods:
-                    key = f"{rate}/{method}/{seed}"
-                    if key in load_partial(PARTIAL):
-                        continue
-                    print(f"{key}: {int(info.flipped.sum())} labels flipped", flush=True)
-                    config = train_config(args.threads, seed, LOSS_NAME[method], k)
-                    row = fit_and_score(noisy, val, test, classes, config, cache)
-                    row["flipped"] = int(info.flipped.sum())
-                    save_partial(PARTIAL, key, row)
-                    print(f"{key}: accuracy {row['accuracy']:.3f} auc {row['auc']:.3f}", flush=True)
+        run_units(args, (train, val, test), classes)
 
     done = load_partial(PARTIAL)
     results, md = summary(done, RATES, args.seeds)

@@ -278,19 +278,32 @@ def _curve_line(regime: str, ce: dict[str, Any]) -> str:
 
 
 def markdown(results: dict[str, Any]) -> list[str]:
+    """regime.md: one section per paper, each regime's numbers and the criteria's verdicts."""
     md = [
         "# Where the mechanisms operate (issue 35)",
         "",
         "Criteria: docs/reproduction.md, committed before these runs. Mean ± s.e. over seeds; paired "
         "t-tests over seeds (two-sided). Reproduce: the commands in benchmarks/regime.py's docstring.",
         "",
+    ]
+    return (
+        md
+        + xue_lines(results["paper002"])
+        + zhou_lines(results["paper004"])
+        + zhao_lines(results["paper001"])
+    )
+
+
+def xue_lines(blocks: dict[str, Any]) -> list[str]:
+    """Xue et al. 2019: memorisation per regime and the noise-robust losses against CE."""
+    md = [
         "## Xue et al. 2019: memorisation and the noise-robust losses (40 % model-ranked noise, 128 px)",
         "",
         "| regime | flipped labels fitted, last epoch (CE) | mechanism | CE acc | OUSM acc | OUSM + LoOP acc "
         "| CE AUC | OUSM AUC | OUSM + LoOP AUC | OUSM + LoOP - CE, acc | OUSM - CE, acc |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for regime, b in results["paper002"].items():
+    for regime, b in blocks.items():
         cells = [_f(b["ce"]["memorised_fraction_final"]), str(b.get("mechanism_present"))]
         cells += [_f(b.get(m, {}).get("accuracy")) for m in ("ce", "ousm", "ousm_loop")]
         cells += [_f(b.get(m, {}).get("auc")) for m in ("ce", "ousm", "ousm_loop")]
@@ -305,15 +318,20 @@ def markdown(results: dict[str, Any]) -> list[str]:
         "epoch 1 and at the epoch validation picked:",
         "",
     ]
-    md += [_curve_line(regime, b["ce"]) for regime, b in results["paper002"].items()]
-    md += [
+    md += [_curve_line(regime, b["ce"]) for regime, b in blocks.items()]
+    return md
+
+
+def zhou_lines(blocks: dict[str, Any]) -> list[str]:
+    """Zhou et al.: each regime's rows from 100 to 600 labels and the continual fine-tuning verdict."""
+    md = [
         "",
         "## Zhou et al.: continual fine-tuning, 100 to 600 labels (ISIC 2017 melanoma, test AUC)",
         "",
         "| regime | row | ALC 100-600 | AUC gain 100 -> 600 | train CPU s / round | images / round |",
         "|---|---|---|---|---|---|",
     ]
-    for regime, b in results["paper004"].items():
+    for regime, b in blocks.items():
         for row in ("rft", "aft_lq", "acft_hq"):
             if row in b:
                 r = b[row]
@@ -322,7 +340,7 @@ def markdown(results: dict[str, Any]) -> list[str]:
                     f"| {regime} | {row} | {_f(r['alc'])} | {_f(r['gain_100_to_600'])} | "
                     f"{_f(spr['train_cpu'])} | {spr['images_trained_on']['mean']:.0f} |"
                 )
-    for regime, b in results["paper004"].items():
+    for regime, b in blocks.items():
         if "verdict" in b:
             v = b["verdict"]
             md.append(
@@ -332,8 +350,12 @@ def markdown(results: dict[str, Any]) -> list[str]:
                 f"{v['speedup_train_cpu']:.1f}x faster: "
                 f"effect **{v['effect']}**"
             )
-    md += ["", "## Zhao et al.: cold start by base-set size (Dice on the 400 held-out images)", ""]
-    p1 = results["paper001"]
+    return md
+
+
+def zhao_lines(p1: dict[str, Any]) -> list[str]:
+    """Zhao et al.: random against ssl_kmeans base sets by size, against the saturation criterion."""
+    md = ["", "## Zhao et al.: cold start by base-set size (Dice on the 400 held-out images)", ""]
     md += [
         f"Full data: Dice {p1['full_data_dice']:.3f}; mechanism present when random's Dice <= "
         f"{SATURATED * p1['full_data_dice']:.3f}.",

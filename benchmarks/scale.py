@@ -47,7 +47,8 @@ from typing import Any
 import numpy as np
 
 from common import RESULTS, base_parser, load_partial, save_partial
-from provenance import write_outputs
+from scale_engines import measure_engines, real_config
+from scale_report import write_results
 
 RESOLUTION = 224
 N_LABELED = 1_000
@@ -228,16 +229,34 @@ def measure_scoring(
 
 
 # --------------------------------------------------------------------------- one round
+def score_with_onnx(trainer: Any, config: Any, records: list, work: Path, threads: int, decode_workers: int):
+    """The round's scoring step: the trained model exported to ONNX, every unlabelled image scored."""
+    from lesionlab.scoring import OnnxScorer, score_images
+    from lesionlab.scoring.onnx_export import export_onnx
+    from lesionlab.scoring.pool import SCORING_BATCH
+    from lesionlab.selection.memmap import EvidenceStore
+
+    export_onnx(trainer.model, work / "model.onnx", RESOLUTION, reuse=False)
+    scorer = OnnxScorer(work / "model.onnx", threads)
+    return score_images(
+        [r.image_path for r in records],
+        scorer,
+        RESOLUTION,
+        config.preprocessing,
+        config.resize,
+        SCORING_BATCH,
+        decode_workers,
+        EvidenceStore(work / "scores"),
+        show_progress=False,
+    )
+
+
 def measure_round(pool: list[tuple[str, int]], threads: int, decode_workers: int, cache_dir: str) -> dict:
     import torch
 
     from lesionlab.config import TrainConfig
     from lesionlab.data.records import Record
-    from lesionlab.scoring import OnnxScorer, score_images
-    from lesionlab.scoring.onnx_export import export_onnx
-    from lesionlab.scoring.pool import SCORING_BATCH
     from lesionlab.selection.base import Evidence, get_strategy
-    from lesionlab.selection.memmap import EvidenceStore
     from lesionlab.training.trainer import Trainer
 
     torch.set_num_threads(threads)
@@ -259,19 +278,7 @@ def measure_round(pool: list[tuple[str, int]], threads: int, decode_workers: int
             seconds["train"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            export_onnx(trainer.model, work / "model.onnx", RESOLUTION, reuse=False)
-            scorer = OnnxScorer(work / "model.onnx", threads)
-            scores = score_images(
-                [r.image_path for r in unlabeled],
-                scorer,
-                RESOLUTION,
-                config.preprocessing,
-                config.resize,
-                SCORING_BATCH,
-                decode_workers,
-                EvidenceStore(work / "scores"),
-                show_progress=False,
-            )
+            scores = score_with_onnx(trainer, config, unlabeled, work, threads, decode_workers)
             seconds["score"] = time.perf_counter() - t0
 
             ids = np.array([r.id for r in unlabeled])
@@ -295,94 +302,57 @@ def measure_round(pool: list[tuple[str, int]], threads: int, decode_workers: int
         shutil.rmtree(work, ignore_errors=True)
 
 
-# --------------------------------------------------------------------------- serial vs Ray
-def _real_config(data: Path, out: Path, cache: Path):
-    from lesionlab.config import ExperimentConfig, load_config
-
-    return load_config(
-        ExperimentConfig,
-        {
-            "name": "scale: ISIC 2017 melanoma, serial vs ray",
-            "data": {"source": "isic2017", "root": str(data / "isic2017"), "task": "melanoma"},
-            "train": {"resolution": RESOLUTION, "epochs": 5, "views": 2, "num_threads": 1, "progress": False},
-            "experiment": {
-                "strategies": ["random", "least_confidence"],
-                "seeds": [0],
-                "initial": {"kind": "random", "size": 200},
-                "budget": 200,
-                "rounds": 2,
-            },
-            "output": str(out),
-            "cache_dir": str(cache),
-        },
-    )
-
-
-def _fill_activations(config) -> None:
-    """Compute every image's trunk activations once, so neither timed run pays for them."""
-    from lesionlab.data.loading import load_dataset
-    from lesionlab.models.registry import create_classifier
-    from lesionlab.training.trainer import Trainer
-
-    dataset = load_dataset(config)
-    model = create_classifier(config.model.backbone, dataset.num_classes, config.model.weights, seed=0)
-    trainer = Trainer(model, config.train.updated(progress=False), cache_dir=config.cache_dir)
-    trainer.runtime.activations.get([r.image_path for r in dataset.records], config.train.views)
-
-
-def _comparable(value: Any) -> Any:
-    if isinstance(value, dict):
-        skip = ("output", "cache_dir", "name")
-        return {k: _comparable(v) for k, v in value.items() if not k.endswith("_seconds") and k not in skip}
-    if isinstance(value, list):
-        return [_comparable(v) for v in value]
-    return value
-
-
-def measure_engines(config_json: dict, label: str) -> dict:
-    from lesionlab.config import ExperimentConfig
-    from lesionlab.runner.engines import Engine
-    from lesionlab.runner.experiment import run_experiment
-
-    base = ExperimentConfig.model_validate(config_json)
-    out = Path(base.output)
-    shutil.rmtree(out, ignore_errors=True)
-    _fill_activations(base)
-    import ray
-
-    walls, results = {}, {}
-    config = base.model_copy(update={"output": out / "serial"})
-    t0 = time.perf_counter()
-    results["serial"] = run_experiment(config, engine=Engine("serial"))
-    walls["serial"] = time.perf_counter() - t0
-    # Ray's start-up (~10 s here) is timed on its own: a cluster is started once for many experiments.
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    t0 = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=True)
-    ray_start = time.perf_counter() - t0
-    try:
-        config = base.model_copy(update={"output": out / "ray"})
-        t0 = time.perf_counter()
-        results["ray"] = run_experiment(config, engine=Engine("ray", workers=2, threads=1))
-        walls["ray"] = time.perf_counter() - t0
-    finally:
-        ray.shutdown()
-    states_same = all(
-        _comparable(json.loads(p.read_text()))
-        == _comparable(json.loads((out / "ray" / "state" / p.name).read_text()))
-        for p in (out / "serial" / "state").glob("*_seed*.json")
-    )
-    identical = _comparable(results["serial"]) == _comparable(results["ray"]) and states_same
-    return {
-        "experiment": label,
-        "wall_seconds": walls,
-        "ray_start_seconds": ray_start,
-        "wall_ratio_serial_over_ray": walls["serial"] / walls["ray"],
-        "identical": identical,
-    }
-
-
 # --------------------------------------------------------------------------- driver
+def scoring_part(args: Any, pool_dir: Path, done: dict, partial_path: Path) -> dict:
+    """Pool scoring with torch and with ONNX Runtime, each in a fresh process; returns the stored units."""
+    if args.scoring_source == "real":
+        isic = _sources(args.data)[:2000]
+        paths = [str(p) for p, _ in isic][: args.scoring_n]
+    else:
+        paths = [str(p) for p, _ in pool_rows(pool_dir, args.scoring_n)]
+    check = [str(p) for p, _ in _sources(args.data)[:32]]
+    for backend in ("torch", "onnxruntime"):
+        key = f"scoring/{backend}/{args.scoring_source}/{len(paths)}/t{args.threads}/d{args.decode_workers}"
+        if key not in done:
+            row = in_fresh_process(measure_scoring, backend, paths, args.threads, args.decode_workers, check)
+            row["source"] = args.scoring_source
+            done = save_partial(partial_path, key, row)
+        print(f"{key}: {done[key]['images_per_second']:.1f} images/s", file=sys.stderr)
+    return done
+
+
+def round_part(args: Any, pool_dir: Path, done: dict, partial_path: Path) -> dict:
+    """One active-learning round at each pool size, each in a fresh process; returns the stored units."""
+    for n in args.sizes:
+        key = f"round/{n}/t{args.threads}"
+        if key not in done:
+            rows = [(str(p), y) for p, y in pool_rows(pool_dir, n)]
+            row = in_fresh_process(
+                measure_round, rows, args.threads, args.decode_workers, str(args.cache_dir)
+            )
+            done = save_partial(partial_path, key, row)
+        print(f"{key}: {done[key]['seconds']}", file=sys.stderr)
+    return done
+
+
+def ray_part(args: Any, done: dict, partial_path: Path) -> dict:
+    """The demo and a real-data experiment, serially and on Ray, each in a fresh process."""
+    from lesionlab.runner.demo import demo_config
+
+    work = args.cache_dir / "benchmarks" / "scale_engines"
+    experiments = {
+        "demo": demo_config(work / "demo", 2).model_copy(update={"cache_dir": args.cache_dir}),
+        "isic2017_melanoma": real_config(args.data, work / "isic2017", args.cache_dir, RESOLUTION),
+    }
+    for label, config in experiments.items():
+        key = f"ray/{label}"
+        if key not in done:
+            row = in_fresh_process(measure_engines, config.model_dump(mode="json"), label)
+            done = save_partial(partial_path, key, row)
+        print(f"{key}: {done[key]}", file=sys.stderr)
+    return done
+
+
 def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--parts", nargs="+", default=["synth", "scoring", "round", "ray"])
@@ -406,49 +376,11 @@ def main() -> None:
         synth(args.data, pool_dir, max(args.sizes), args.synth_workers)
 
     if "scoring" in args.parts:
-        if args.scoring_source == "real":
-            isic = _sources(args.data)[:2000]
-            paths = [str(p) for p, _ in isic][: args.scoring_n]
-        else:
-            paths = [str(p) for p, _ in pool_rows(pool_dir, args.scoring_n)]
-        check = [str(p) for p, _ in _sources(args.data)[:32]]
-        for backend in ("torch", "onnxruntime"):
-            key = (
-                f"scoring/{backend}/{args.scoring_source}/{len(paths)}/t{args.threads}/d{args.decode_workers}"
-            )
-            if key not in done:
-                row = in_fresh_process(
-                    measure_scoring, backend, paths, args.threads, args.decode_workers, check
-                )
-                row["source"] = args.scoring_source
-                done = save_partial(partial_path, key, row)
-            print(f"{key}: {done[key]['images_per_second']:.1f} images/s", file=sys.stderr)
-
+        done = scoring_part(args, pool_dir, done, partial_path)
     if "round" in args.parts:
-        for n in args.sizes:
-            key = f"round/{n}/t{args.threads}"
-            if key not in done:
-                rows = [(str(p), y) for p, y in pool_rows(pool_dir, n)]
-                row = in_fresh_process(
-                    measure_round, rows, args.threads, args.decode_workers, str(args.cache_dir)
-                )
-                done = save_partial(partial_path, key, row)
-            print(f"{key}: {done[key]['seconds']}", file=sys.stderr)
-
+        done = round_part(args, pool_dir, done, partial_path)
     if "ray" in args.parts:
-        from lesionlab.runner.demo import demo_config
-
-        work = args.cache_dir / "benchmarks" / "scale_engines"
-        experiments = {
-            "demo": demo_config(work / "demo", 2).model_copy(update={"cache_dir": args.cache_dir}),
-            "isic2017_melanoma": _real_config(args.data, work / "isic2017", args.cache_dir),
-        }
-        for label, config in experiments.items():
-            key = f"ray/{label}"
-            if key not in done:
-                row = in_fresh_process(measure_engines, config.model_dump(mode="json"), label)
-                done = save_partial(partial_path, key, row)
-            print(f"{key}: {done[key]}", file=sys.stderr)
+        done = ray_part(args, done, partial_path)
 
     if args.summarize:  # the tables again from the stored units, keeping the measuring run's wall time
         previous = RESULTS / f"{args.name}.json"
@@ -456,98 +388,6 @@ def main() -> None:
         write_results(args, done, wall)
     elif set(args.parts) != {"synth"}:  # writing the pool alone measures nothing
         write_results(args, done, time.perf_counter() - t_start)
-
-
-SCORING_TARGET = 60.0  # images/s at 224 px on 2 cores, decoding included
-MEMORY_TARGET = 1.5  # peak memory of a round at 100,000 over that at 10,000
-
-
-def targets(results: dict[str, Any]) -> dict[str, Any]:
-    """The issue's targets against what was measured (absent measurements are left out)."""
-    out: dict[str, Any] = {}
-    scoring = results["scoring"]
-    if scoring:
-        best = max(scoring.values(), key=lambda r: r["images_per_second"])
-        out["scoring_images_per_second"] = {
-            "target": SCORING_TARGET,
-            "best": best["images_per_second"],
-            "backend": best["backend"],
-            "met": best["images_per_second"] >= SCORING_TARGET,
-        }
-    rounds = results["round"]
-    if "10000" in rounds and "100000" in rounds:
-        ratio = rounds["100000"]["peak_rss_mb"] / rounds["10000"]["peak_rss_mb"]
-        out["round_peak_memory_ratio"] = {
-            "target": MEMORY_TARGET,
-            "ratio": ratio,
-            "met": ratio <= MEMORY_TARGET,
-        }
-    return out
-
-
-def write_results(args: Any, done: dict, wall: float | None) -> None:
-    """`results/<name>.json` in the issue's layout (the last measurement of each kind) and its table."""
-    results: dict[str, Any] = {"scoring": {}, "round": {}, "ray": {}}
-    for key, row in done.items():
-        kind = key.split("/")[0]
-        if kind == "scoring":
-            results["scoring"][row["backend"]] = row
-        elif kind == "round":
-            results["round"][str(row["n"])] = row
-        elif kind == "ray":
-            results["ray"][row["experiment"]] = row
-    if results["ray"]:
-        rows = list(results["ray"].values())
-        results["ray"]["identical"] = all(r["identical"] for r in rows)
-        results["ray"]["wall_ratio_serial_over_ray"] = float(
-            np.mean([r["wall_ratio_serial_over_ray"] for r in rows])
-        )
-    lines = [f"# {args.name}", "", "| measurement | value |", "|---|---|"]
-    for backend, row in results["scoring"].items():
-        lines.append(
-            f"| scoring {backend} ({row['n']} {row['source']} images, 224 px, {row['threads']} thread(s), "
-            f"{row['decode_workers']} decoding) | {row['images_per_second']:.1f} images/s, "
-            f"peak {row['peak_rss_mb']:.0f} MB |"
-        )
-    for n, row in results["round"].items():
-        parts = ", ".join(f"{k} {v:.0f} s" for k, v in row["seconds"].items())
-        lines.append(f"| round at {n} | {parts}; peak {row['peak_rss_mb']:.0f} MB |")
-    for label, row in results["ray"].items():
-        if isinstance(row, dict):
-            lines.append(
-                f"| {label}: serial / ray wall time | {row['wall_ratio_serial_over_ray']:.2f} "
-                f"(identical: {row['identical']}) |"
-            )
-    goals = targets(results)
-    if goals:
-        lines += ["", "Targets:", ""]
-    if "scoring_images_per_second" in goals:
-        g = goals["scoring_images_per_second"]
-        lines.append(
-            f"- pool scoring >= {g['target']:.0f} images/s: {g['best']:.1f} ({g['backend']}): "
-            f"**{'met' if g['met'] else 'missed'}**"
-        )
-    if "round_peak_memory_ratio" in goals:
-        g = goals["round_peak_memory_ratio"]
-        lines.append(
-            f"- peak memory of a round at 100,000 / at 10,000 <= {g['target']}: {g['ratio']:.2f}: "
-            f"**{'met' if g['met'] else 'missed'}**"
-        )
-    if wall is not None:
-        lines += [
-            "",
-            f"Wall time of the measuring run: {wall / 60:.0f} min (the synthetic pool not included).",
-        ]
-    payload = {
-        "targets": goals,
-        "results": results,
-        "config": {k: str(v) for k, v in vars(args).items()},
-        # the demo's two seeds and the real-data experiment's one (see the module docstring); the synthetic
-        # pool and the scoring runs draw no random numbers that change what is measured
-        "seeds": [0],
-        "wall_seconds": wall,
-    }
-    write_outputs(RESULTS / f"{args.name}.json", payload, lines)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ and in this repository; the scripts are run in this process with `--help`, as `p
 
 from __future__ import annotations
 
+import importlib
 import json
 import runpy
 import subprocess
@@ -128,6 +129,16 @@ def test_each_benchmark_script_imports_and_answers_help(
     assert out.startswith("usage:") and "--seeds" in out and "--data" in out
 
 
+MODULES = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.name not in SCRIPTS)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_each_shared_benchmark_module_imports(module: str) -> None:
+    """Modules the scripts import, some only inside `main` (the summaries), so `--help` alone misses them."""
+    assert importlib.import_module(module).__doc__
+
+
 def test_the_scripts_are_found() -> None:
     assert {"full_data.py", "paper001.py", "regime.py", "scale.py"} <= set(SCRIPTS)
     assert "common.py" not in SCRIPTS and "provenance.py" not in SCRIPTS
+    assert {"common", "provenance", "paper001_summary", "paper004_summary"} <= set(MODULES)
