@@ -180,14 +180,14 @@ def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
     )
     exp = Experiment(cfg, progress=False)
     assert fingerprint(cfg, ds)["model"]["width"] == 4
-    model = exp._new_model(0)
+    model = exp.models.new_model(0)
     strategy = exp.strategies["random"]
-    assert exp._trainer(model, 0, 0, strategy).config.epochs == 3
-    assert exp._trainer(model, 0, 1, strategy, continues=True).config.epochs == 1
+    assert exp.models.trainer(model, 0, 0, strategy).config.epochs == 3
+    assert exp.models.trainer(model, 0, 1, strategy, continues=True).config.epochs == 1
     # A model that does not continue a fine-tuning (the first one after an empty start, a committee
     # member) trains in full.
-    assert exp._trainer(model, 0, 1, strategy, continues=False).config.epochs == 3
-    assert exp._trainer(exp._new_model(1), 1, 1).config.epochs == 3
+    assert exp.models.trainer(model, 0, 1, strategy, continues=False).config.epochs == 3
+    assert exp.models.trainer(exp.models.new_model(1), 1, 1).config.epochs == 3
     retrain = cfg.model_copy(update={"experiment": cfg.experiment.model_copy(update={"learning": "retrain"})})
     with pytest.raises(ConfigError, match="round_epochs shortens the rounds that continue"):
         Experiment(retrain, progress=False)
@@ -246,8 +246,10 @@ def test_continued_committee_members(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from lesionlab.data.sources import load_source
     from lesionlab.errors import ConfigError
     from lesionlab.runner import experiment as experiment_module
+    from lesionlab.runner import round_models as round_models_module
     from lesionlab.runner.experiment import Experiment
     from lesionlab.runner.resume import fingerprint
+    from lesionlab.runner.round_models import RoundModels
 
     tiny = make_tiny_isic(tmp_path / "isic", masks=True)
     raw = {
@@ -284,9 +286,10 @@ def test_continued_committee_members(tmp_path: Path, monkeypatch: pytest.MonkeyP
         loaded.append(saved.name)
         real_load(model, saved, strategy, seed)
 
-    monkeypatch.setattr(experiment_module, "load_weights", load_spy)
+    monkeypatch.setattr(experiment_module, "load_weights", load_spy)  # the model's
+    monkeypatch.setattr(round_models_module, "load_weights", load_spy)  # the committee members'
     fits: list[tuple[int, int, float]] = []  # (round, epochs, lr) of every committee member's fit
-    real_trainer = Experiment._trainer
+    real_trainer = RoundModels.trainer
 
     def trainer_spy(self, model, seed, round_, strategy=None, lr=None, continues=False):
         trainer = real_trainer(self, model, seed, round_, strategy, lr=lr, continues=continues)
@@ -294,7 +297,7 @@ def test_continued_committee_members(tmp_path: Path, monkeypatch: pytest.MonkeyP
             fits.append((round_, trainer.config.epochs, trainer.config.lr))
         return trainer
 
-    monkeypatch.setattr(Experiment, "_trainer", trainer_spy)
+    monkeypatch.setattr(RoundModels, "trainer", trainer_spy)
     whole = load_config(ExperimentConfig, {**raw, "output": str(tmp_path / "whole")})
     results = Experiment(whole, progress=False).run()
     # Selection follows rounds 0-2 (round 3 is the last fit): round 0 trains both members afresh for

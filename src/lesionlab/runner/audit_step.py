@@ -14,6 +14,8 @@ per round is unchanged: curves are compared at equal annotation cost (`annotatio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,6 +80,18 @@ class FeatureMemo:
             for j, r in enumerate(todo):
                 self._rows[r.id] = x[:, j]
         return np.stack([self._rows[r.id] for r in records], axis=1)
+
+
+def backbone_memo(config: Any, cache_dir: Path, progress: bool) -> FeatureMemo:
+    """The audit's features: embeddings of the untrained backbone (`audit.features`), the same for every
+    run of an experiment, so one memo serves them all."""
+    from lesionlab.audit.features import backbone_features
+
+    m, train = config.model, config.train.updated(progress=progress, loss="auto")
+    embed = partial(
+        backbone_features, backbone=m.backbone, weights=m.weights, train=train, cache_dir=cache_dir
+    )
+    return FeatureMemo(embed, config.experiment.audit.views)
 
 
 def relabel_round(

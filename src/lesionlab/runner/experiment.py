@@ -6,15 +6,18 @@ budget and reveal those labels (the simulated oracle). The pool state is saved a
 round, with the model when the learning strategy continues from it, so a killed run resumes after its
 last finished round and ends with exactly the selections and numbers of an uninterrupted run: every
 random draw is derived from (seed, round), never from a generator that lives across rounds.
+
+`run_one` reads as the steps of a round, each a method: `_start_round` (model, learning rate, training
+set), `_fit_round` and `_evaluate_round`, the stopping rule (`runner.stopping`), `_collect_evidence`,
+`_select`, `_buy`, `_pseudo_label`, `_audit` and `_checkpoint`. What a round saves is a `RoundRecord`
+(`runner.rounds`).
 """
 
 from __future__ import annotations
 
-import shutil
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -27,23 +30,28 @@ from lesionlab.data.cache import default_cache_dir
 from lesionlab.data.loading import load_dataset
 from lesionlab.data.pool_state import PoolState
 from lesionlab.data.records import LabeledDataset, Record
-from lesionlab.errors import ConfigError, DataError
-from lesionlab.evaluation.statistics import round_gain_significant
+from lesionlab.errors import DataError
 from lesionlab.io import write_json
 from lesionlab.locking import output_lock
-from lesionlab.progress import eta, log_line
+from lesionlab.progress import log_line
 from lesionlab.runner import audit_step, checks
 from lesionlab.runner.checkpoints import RoundWeights, load_weights, save_weights
 from lesionlab.runner.first_round import FirstRound
+from lesionlab.runner.initial_set import initial_ids
 from lesionlab.runner.learning import fine_tuned_before, pseudo_labelled, round_lr, training_set
 from lesionlab.runner.oracles import Oracle, build_oracle
-from lesionlab.runner.resume import check_resume, fingerprint
-from lesionlab.selection.base import Strategy
-from lesionlab.selection.evidence import EvidenceSettings, collect_evidence, heads_for
+from lesionlab.runner.output_folder import prepare_output, refuse_finished
+from lesionlab.runner.results_file import results_payload
+from lesionlab.runner.resume import fingerprint
+from lesionlab.runner.round_context import RoundWork, Unit
+from lesionlab.runner.round_log import RoundLog
+from lesionlab.runner.round_models import RoundModels
+from lesionlab.runner.rounds import RoundRecord, public_rounds
+from lesionlab.runner.stopping import stop_reason
+from lesionlab.selection.base import Evidence, Selection
+from lesionlab.selection.evidence import EvidenceSettings, collect_evidence
 from lesionlab.tasks import get_task
-from lesionlab.training.factory import build_model, build_trainer
 from lesionlab.training.trainer import Trainer
-from lesionlab.versions import versions
 
 RoundCallback = Callable[[str, int, int], None]
 
@@ -55,18 +63,39 @@ class Experiment:
         """Validate config and data (cheap, `runner.checks`) before any training; `progress` shows bars on
         a terminal."""
         self.config = config
-        exp = config.experiment
         self.strategies, self.initial_strategy = checks.build_strategies(config)
         self.out = Path(config.output)
-        if (self.out / "results.json").exists() and not force:
-            raise ConfigError(
-                f"{self.out} already holds a finished run; pass --force to overwrite or choose another output"
-            )
+        refuse_finished(self.out, force)
         self.progress = progress
-        self._started, self._rounds_done = time.perf_counter(), 0  # for the per-round ETA
         self.task = get_task(config.task)
         self.dataset: LabeledDataset = load_dataset(config)  # type: ignore[arg-type]
         self.pool = self.dataset.split("train")
+        self._check_and_split()
+        self.round_log = RoundLog(config.experiment, self.metric, progress)
+        self.by_id = {r.id: r for r in self.pool}
+        self.cache_dir = config.cache_dir or default_cache_dir()
+        self.models = RoundModels(config, self.task, self.dataset.classes, self.cache_dir, progress)
+        self.evidence_settings = EvidenceSettings(
+            mc_samples=config.experiment.mc_samples,
+            scoring=config.experiment.pool_scoring,
+            workdir=self.out / "state",
+            image_options={
+                "cache_dir": self.cache_dir,
+                "preprocessing": config.train.preprocessing,
+                "resize": config.train.resize,
+            },
+        )
+        self._audit_features: audit_step.FeatureMemo | None = None
+        if config.experiment.stopping == "paper000" and not self.val:
+            log_line(
+                "warning: stopping: paper000 tests each round's gain on the validation split, and "
+                f"{self.dataset.name} has none: every run goes the full {config.experiment.rounds} rounds"
+            )
+        prepare_output(self.out, config, self.dataset, force)
+
+    def _check_and_split(self) -> None:
+        """The validation and evaluation images, and every check of data, options, budget and metric."""
+        config, exp = self.config, self.config.experiment
         # Blank labels (segmentation: missing masks) are allowed outside the pool; such images are not scored.
         # The images that pick each round's epoch must not be the ones the curves are measured on: with
         # evaluate_on val, every round trains its full epochs and keeps the last.
@@ -86,34 +115,6 @@ class Experiment:
         self.metric = checks.primary_metric(config, self.dataset.num_classes)
         checks.check_metrics(config, self.task, self.dataset, self.eval_records, self.metric)
         checks.check_loss(config, self.task, self.dataset.num_classes)
-        self.by_id = {r.id: r for r in self.pool}
-        self.cache_dir = config.cache_dir or default_cache_dir()
-        self.evidence_settings = EvidenceSettings(
-            mc_samples=exp.mc_samples,
-            scoring=exp.pool_scoring,
-            workdir=self.out / "state",
-            image_options={
-                "cache_dir": self.cache_dir,
-                "preprocessing": config.train.preprocessing,
-                "resize": config.train.resize,
-            },
-        )
-        if exp.stopping == "paper000" and not self.val:
-            log_line(
-                "warning: stopping: paper000 tests each round's gain on the validation split, and "
-                f"{self.dataset.name} has none: every run goes the full {exp.rounds} rounds"
-            )
-        if force:
-            # Only now that config and data are known to be usable is the old run removed.
-            shutil.rmtree(self.out / "state", ignore_errors=True)
-            (self.out / "results.json").unlink(missing_ok=True)
-        try:
-            check_resume(self.out / "state", fingerprint(config, self.dataset), force)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot write to the output folder {self.out} ({exc.strerror or exc}): "
-                "choose a writable `output`"
-            ) from None
 
     @staticmethod
     def _hidden(records: list[Record]) -> list[Record]:
@@ -127,33 +128,6 @@ class Experiment:
     def _weights(self, strategy: str, seed: int) -> RoundWeights:
         return RoundWeights(self.out / "state", strategy, seed)
 
-    def _new_model(self, seed: int):
-        return build_model(self.task, self.config.model, self.dataset.num_classes, seed)
-
-    def _trainer(
-        self,
-        model,
-        seed: int,
-        round_: int,
-        strategy: Strategy | None = None,
-        lr: float | None = None,
-        continues: bool = False,
-    ) -> Trainer:
-        """A trainer for this (seed, round), with the auxiliary heads the strategy's evidence needs.
-
-        `continues`: the model goes on from an earlier round's fine-tuning, so it takes the shorter
-        `round_epochs` schedule (paper 001); a fresh model (retrain, a committee member, the first
-        fine-tuning after an empty start) trains for `train.epochs`.
-        """
-        cfg = self.config.train.updated(
-            seed=seed * 1000 + round_, progress=self.progress, lr=lr or self.config.train.lr
-        )
-        later = self.config.experiment.round_epochs
-        if later is not None and continues:
-            cfg = cfg.updated(epochs=later)
-        heads = heads_for(strategy, model) if strategy is not None else []
-        return build_trainer(self.task, model, cfg, cache_dir=self.cache_dir, aux_heads=heads)
-
     def oracle(self, seed: int) -> Oracle:
         """Who answers this seed's label requests: the data set's labels, or a noisy expert."""
         exp = self.config.experiment
@@ -161,6 +135,7 @@ class Experiment:
         return build_oracle(exp.oracle, self.pool, classes, exp.oracle_noise, exp.oracle_difficulty, seed)
 
     def _buy(self, state: PoolState, oracle: Oracle, ids: list[str]) -> None:
+        """Ask the oracle for the labels of `ids` and record them as bought."""
         answers = oracle.query(ids)
         missing = [i for i in ids if i not in answers]
         if missing:
@@ -168,28 +143,27 @@ class Experiment:
         state.buy(ids, answers)
 
     def _initial_ids(self, seed: int) -> list[str]:
-        exp = self.config.experiment
-        if exp.initial.kind == "empty":
-            return []
-        if exp.initial.kind == "random":
-            # The same initial set for every strategy of a seed: comparisons are paired.
-            rng = np.random.default_rng([seed, 0])
-            picked = rng.choice(len(self.pool), size=self.n_initial, replace=False)
-            return [self.pool[i].id for i in sorted(picked)]
-        hidden = self._hidden(self.pool)
-        evidence = collect_evidence(
-            self.initial_strategy, None, hidden, pool=hidden, settings=self.evidence_settings
-        )
-        return list(
-            self.initial_strategy.select(evidence, self.n_initial, np.random.default_rng([seed, 0])).ids
-        )
+        """The ids seed `seed` starts from, the same for each of its strategies (`runner.initial_set`)."""
+        kind, hidden = self.config.experiment.initial.kind, self._hidden(self.pool)
+        return initial_ids(kind, hidden, self.n_initial, self.initial_strategy, self.evidence_settings, seed)
 
     # ------------------------------------------------------------------ one run
     def run_one(self, strategy_name: str, seed: int, on_round: RoundCallback | None = None) -> PoolState:
-        exp = self.config.experiment
-        strategy = self.strategies[audit_step.base_strategy(strategy_name)]
+        """Run (or resume) one (strategy, seed) unit round by round until it stops; its final pool state."""
+        unit = self._open_unit(strategy_name, seed)
+        while not unit.finished:
+            record = self._run_round(unit)
+            self._checkpoint(unit, record)
+            self.round_log.line(strategy_name, seed, record)
+            if on_round is not None:
+                on_round(strategy_name, seed, record.round)
+        return unit.state
+
+    def _open_unit(self, name: str, seed: int) -> Unit:
+        """The unit's saved state (or a new one, its initial labels bought) and, unless it is finished,
+        its model: a continuing run's model goes on from the weights of its last saved round."""
         oracle = self.oracle(seed)
-        path = self._state_path(strategy_name, seed)
+        path = self._state_path(name, seed)
         if path.exists():
             state = PoolState.load(path)
         else:
@@ -200,215 +174,170 @@ class Experiment:
                 history=[],
             )
             self._buy(state, oracle, self._initial_ids(seed))
-        if state.history and state.history[-1].get("finished"):
-            return state
-        continuing = exp.learning != "retrain"
-        model = self._new_model(seed)
-        if continuing and state.history:
-            saved = self._weights(strategy_name, seed).model(state.history[-1]["round"])
-            load_weights(model, saved, strategy_name, seed)
-        previous_correct = state.history[-1].get("val_correct") if state.history else None
+        strategy = self.strategies[audit_step.base_strategy(name)]
+        continuing = self.config.experiment.learning != "retrain"
+        unit = Unit(name, seed, strategy, oracle, state, path, self._weights(name, seed), continuing)
+        if unit.finished:
+            return unit
+        unit.model = self.models.new_model(seed)
+        last = unit.last_round()
+        if continuing and last is not None:
+            load_weights(unit.model, unit.weights.model(last.round), name, seed)
+        unit.previous_correct = last.val_correct if last is not None else None
+        return unit
 
-        while True:
-            round_ = state.n_rounds
-            if not continuing:
-                model = self._new_model(seed)
-            lr = round_lr(self.config.train.lr, exp.learning, state.history, exp.continual_lr_scale)
-            continues = continuing and fine_tuned_before(state.history)
-            trainer = self._trainer(model, seed, round_, strategy, lr=lr, continues=continues)
-            train_records = training_set(exp.learning, state, self.by_id, trainer if continuing else None)
-            train_records += pseudo_labelled(state, self.by_id)  # CEAL: last round's trusted predictions
-            entry: dict[str, Any] = {"round": round_, "n_labeled": len(state.labels)}
-            entry["fraction"] = len(state.labels) / len(self.pool)
-            entry["n_trained_on"] = len(train_records)
-            entry["annotation_cost"] = audit_step.annotation_cost(state)  # labels + re-labels paid so far
-            entry["lr"] = lr
-            bought = Counter(self.dataset.classes[label] for label in state.labels.values())
-            entry["labeled_class_counts"] = {c: bought.get(c, 0) for c in self.dataset.classes}
-            if train_records:
-                entry.update(self._fit(trainer, train_records, seed, first=round_ == 0))
-            else:  # empty start: nothing to train on yet
-                entry.update(metrics=None, train_seconds=0.0, train_cpu_seconds=0.0)
+    def _run_round(self, unit: Unit) -> RoundRecord:
+        """One round: fit and evaluate, then stop or select and buy the next labels; its record."""
+        work = self._start_round(unit)
+        self._fit_round(work, unit.seed)
+        record = work.record
+        reason = stop_reason(self.config.experiment, unit.state, record, unit.previous_correct)
+        if reason is None:
+            self._select_and_buy(unit, work)
+        else:
+            record.finish(reason)
+        return record
 
-            stop_reason = self._stop_reason(state, entry, previous_correct)
-            if stop_reason is None:
-                t1, c1 = time.perf_counter(), time.process_time()
-                # Evidence sees what was bought (a noisy oracle's answers) and nothing of the rest.
-                unlabeled = self._hidden([self.by_id[i] for i in state.unlabeled_ids()])
-                labeled = [replace(self.by_id[i], label=state.labels[i]) for i in state.labeled_ids()]
-                settings = replace(
-                    self.evidence_settings,
-                    ensemble=partial(
-                        self._ensemble, trainer, train_records, strategy_name, seed, round_, lr, continues
-                    ),
-                )
-                pool = self._hidden(self.pool)  # in pool order: pool-level features are fitted on it
-                evidence = collect_evidence(strategy, trainer, unlabeled, labeled, pool, settings)
-                n_new, n_relabel = audit_step.split_budget(
-                    self.budget, exp.audit.relabel_fraction, strategy_name
-                )
-                selection = strategy.select(
-                    evidence, min(n_new, len(unlabeled)), np.random.default_rng([seed, round_ + 1])
-                )
-                new_ids = [str(i) for i in selection.ids]
-                self._buy(state, oracle, new_ids)
-                if selection.pseudo_ids:  # written once, kept with the state so a resumed run reads them
-                    folder = self.out / "state" / "pseudo" / f"{strategy_name}_seed{seed}_round{round_}"
-                    chosen = [self.by_id[i] for i in selection.pseudo_ids]
-                    entry["pseudo_masks"] = trainer.pseudo_masks(chosen, folder)
-                if exp.audit.every_round:
-                    entry.update(self._audit(state, oracle, seed, round_, n_relabel))
-                counts = Counter(self.dataset.classes[state.labels[i]] for i in new_ids)
-                entry.update(
-                    selection_seconds=time.perf_counter() - t1,
-                    selection_cpu_seconds=time.process_time() - c1,
-                    new_ids=new_ids,
-                    new_scores=[float(s) for s in selection.scores],
-                    new_class_counts={c: counts.get(c, 0) for c in self.dataset.classes},
-                    # The images (classification) or mask overlays (segmentation) the report shows.
-                    top_images=trainer.gallery_images(
-                        [self.by_id[i] for i in new_ids[: exp.gallery_size]],
-                        self.out / "overlays" / f"{strategy_name}_seed{seed}_round{round_}",
-                    ),
-                )
-            else:
-                entry.update(finished=True, stop_reason=stop_reason, selection_seconds=0.0, new_ids=[])
-            state.history.append(entry)
-            if continuing:
-                # The model of this round first, under its own name; the state, saved next, is what makes
-                # it current. A kill in between resumes from the previous round with the previous model.
-                save_weights(model, self._weights(strategy_name, seed).model(round_))
-            state.save(path)
-            if continuing and round_ > 0:
-                self._weights(strategy_name, seed).drop_before(round_)
-            previous_correct = entry.get("val_correct")
-            self._log_round(strategy_name, seed, entry)
-            if on_round is not None:
-                on_round(strategy_name, seed, round_)
-            if stop_reason is not None:
-                return state
-
-    def _log_round(self, strategy: str, seed: int, entry: dict) -> None:
-        """One line per finished round on stderr: labels, the metric, time, and an ETA for the whole run."""
-        if not self.progress:
-            return
-        exp = self.config.experiment
-        self._rounds_done += 1
-        elapsed = time.perf_counter() - self._started
-        total = len(exp.seeds) * len(audit_step.run_names(exp)) * (exp.rounds + 1)
-        score = (entry.get("metrics") or {}).get(self.metric)
-        shown = f"{self.metric} {score:.3f}" if isinstance(score, float) else "no model yet"
-        end = f", stopped: {entry['stop_reason']}" if entry.get("finished") else ""
-        print(
-            f"  {strategy} seed {seed}: round {entry['round']}/{exp.rounds}, {entry['n_labeled']} labels, "
-            f"{exp.evaluate_on} {shown}, {entry['train_seconds'] + entry['selection_seconds']:.0f} s, "
-            f"{eta(self._rounds_done, max(total, self._rounds_done), elapsed)}{end}",
-            file=sys.stderr,
-            flush=True,
+    def _start_round(self, unit: Unit) -> RoundWork:
+        """The round's model, learning rate, trainer and training set, and the record's first fields."""
+        exp, state, round_ = self.config.experiment, unit.state, unit.state.n_rounds
+        if not unit.continuing:
+            unit.model = self.models.new_model(unit.seed)
+        lr = round_lr(self.config.train.lr, exp.learning, state.history, exp.continual_lr_scale)
+        continues = unit.continuing and fine_tuned_before(state.history)
+        trainer = self.models.trainer(
+            unit.model, unit.seed, round_, unit.strategy, lr=lr, continues=continues
         )
-
-    def _stop_reason(self, state: PoolState, entry: dict, previous_correct: list[int] | None) -> str | None:
-        exp = self.config.experiment
-        significant = True
-        if previous_correct is not None and "val_correct" in entry:
-            # Recorded every round, so the round where paper 000's rule would stop is known for any run.
-            significant, p = round_gain_significant(
-                np.array(previous_correct), np.array(entry["val_correct"]), alpha=exp.stopping_alpha
-            )
-            entry["stop_test_p"] = p
-        if not state.unlabeled_ids():
-            return "pool exhausted"
-        if state.n_rounds >= exp.rounds:
-            return f"{exp.rounds} rounds done"
-        if exp.stopping == "paper000" and not significant:
-            return (
-                f"no significant gain on val (McNemar p = {entry['stop_test_p']:.3f} > {exp.stopping_alpha})"
-            )
-        return None
-
-    def _audit(self, state: PoolState, oracle: Oracle, seed: int, round_: int, n_relabel: int) -> dict:
-        """Audit the bought labels and re-label the most suspect (`runner.audit_step`); features are of the
-        untrained backbone, computed once per image for every run of this experiment."""
-        audit_step.check_oracle(oracle)
-        if getattr(self, "_audit_features", None) is None:
-            from lesionlab.audit.features import backbone_features
-
-            m, train = self.config.model, self.config.train.updated(progress=self.progress, loss="auto")
-            embed = partial(backbone_features, backbone=m.backbone, weights=m.weights, train=train)
-            self._audit_features = audit_step.FeatureMemo(
-                partial(embed, cache_dir=self.cache_dir), self.config.experiment.audit.views
-            )
-        folds = self.config.experiment.audit.folds
-        n = self.dataset.num_classes
-        return audit_step.relabel_round(
-            state, oracle, self.by_id, self._audit_features, n, n_relabel, seed, round_, folds
+        train = training_set(exp.learning, state, self.by_id, trainer if unit.continuing else None)
+        train += pseudo_labelled(state, self.by_id)  # CEAL: last round's trusted predictions
+        bought = Counter(self.dataset.classes[label] for label in state.labels.values())
+        record = RoundRecord(
+            round=round_,
+            n_labeled=len(state.labels),
+            fraction=len(state.labels) / len(self.pool),
+            n_trained_on=len(train),
+            annotation_cost=audit_step.annotation_cost(state),  # labels + re-labels paid so far
+            lr=lr,
+            labeled_class_counts={c: bought.get(c, 0) for c in self.dataset.classes},
         )
+        return RoundWork(round_, trainer, train, lr, continues, record)
 
-    def _fit(self, trainer: Trainer, train_records: list[Record], seed: int, first: bool) -> dict[str, Any]:
-        """Fit and score the round's model; the first round's fit is shared by a seed's strategies.
+    def _fit_round(self, work: RoundWork, seed: int) -> None:
+        """Fit and evaluate the round's model; the first round's fit is shared by a seed's strategies.
 
         Its seconds are the fit's own also when it was loaded (`shared_load_seconds` beside), so a row's
         cost does not depend on which unit of its seed happened to run first."""
+        record, trainer = work.record, work.trainer
+        if not work.train:  # empty start: nothing to train on yet
+            record.metrics, record.train_seconds, record.train_cpu_seconds = None, 0.0, 0.0
+            return
         # CPU seconds beside the wall seconds: on a shared machine the wall clock measures the neighbours.
         t0, c0 = time.perf_counter(), time.process_time()
-        shared = None
-        if first and len(audit_step.run_names(self.config.experiment)) > 1:  # someone to share it with
-            inputs = {
-                "run": fingerprint(self.config, self.dataset),
-                "train": trainer.config.model_dump(mode="json", exclude={"progress", "num_threads"}),
-                "evaluated_on": sorted(r.id for r in self.eval_records),
-                "device": str(trainer.device),
-            }
-            shared = FirstRound.of(self.out / "state", seed, train_records, self.val, inputs)
-            if not trainer.aux_heads and (entry := shared.load(trainer.model)) is not None:
-                entry["shared_first_round"] = True
-                entry["shared_load_seconds"] = time.perf_counter() - t0
-                return entry
-        fit = trainer.fit(train_records, self.val, self.dataset.classes)
-        entry = {
-            "best_epoch": fit.best_epoch,
-            "metrics": trainer.evaluate(self.eval_records, self.dataset.classes),
-        }
-        if self.val:
-            entry["val_correct"] = trainer.correct(self.val).tolist()
-        entry["train_seconds"] = time.perf_counter() - t0
-        entry["train_cpu_seconds"] = time.process_time() - c0
+        shared = self._shared_first_round(work, seed)
+        if shared is not None and not trainer.aux_heads and (fit := shared.load(trainer.model)) is not None:
+            record.update_from(fit)
+            record.shared_first_round = True
+            record.shared_load_seconds = time.perf_counter() - t0
+            return
+        record.best_epoch = trainer.fit(work.train, self.val, self.dataset.classes).best_epoch
+        self._evaluate_round(trainer, record)
+        record.train_seconds = time.perf_counter() - t0
+        record.train_cpu_seconds = time.process_time() - c0
         if shared is not None:
-            shared.save(trainer.model, entry)
-        return entry
+            shared.save(trainer.model, record.to_dict())
 
-    def _ensemble(
-        self,
-        trainer: Trainer,
-        train_records: list[Record],
-        strategy_name: str,
-        seed: int,
-        round_: int,
-        lr: float,
-        continues: bool,
-    ) -> list[Trainer]:
-        """The current model plus `ensemble_size - 1` members on the same labels, each with its own seed.
+    def _shared_first_round(self, work: RoundWork, seed: int) -> FirstRound | None:
+        """Where round 0's fit of this seed is shared, when another run of the seed can use it."""
+        if work.round_ != 0 or len(audit_step.run_names(self.config.experiment)) < 2:
+            return None
+        inputs = {
+            "run": fingerprint(self.config, self.dataset),
+            "train": work.trainer.config.model_dump(mode="json", exclude={"progress", "num_threads"}),
+            "evaluated_on": sorted(r.id for r in self.eval_records),
+            "device": str(work.trainer.device),
+        }
+        return FirstRound.of(self.out / "state", seed, work.train, self.val, inputs)
 
-        `ensemble_members: fresh` trains every member afresh for `train.epochs` (Beluch et al.);
-        `continued` fine-tunes each member on from its previous round whenever the model `continues`
-        (same lr, `round_epochs` if set), and keeps it under `state/` (written before the round's state,
-        so a resumed round finds the previous members).
-        """
-        members = [trainer]
-        continued = self.config.experiment.ensemble_members == "continued"
-        earlier = continued and continues  # as the model: not the first fit after an empty start
-        for k in range(1, self.config.experiment.ensemble_size):
-            member_seed = seed + 7919 * k
-            model = self._new_model(member_seed)
-            if earlier:
-                previous = self._weights(strategy_name, seed).member(k, round_ - 1)
-                load_weights(model, previous, strategy_name, seed)
-            member = self._trainer(model, member_seed, round_, lr=lr if earlier else None, continues=earlier)
-            member.fit(train_records, self.val, self.dataset.classes)
-            if continued:
-                save_weights(model, self._weights(strategy_name, seed).member(k, round_))
-            members.append(member)
-        return members
+    def _evaluate_round(self, trainer: Trainer, record: RoundRecord) -> None:
+        """The task's metrics on the evaluation images, and per validation image whether it is right."""
+        record.metrics = trainer.evaluate(self.eval_records, self.dataset.classes)
+        if self.val:
+            record.val_correct = trainer.correct(self.val).tolist()
+
+    def _select_and_buy(self, unit: Unit, work: RoundWork) -> None:
+        """Evidence, selection and purchase of the next labels, CEAL's pseudo-labels and the audit."""
+        exp, record = self.config.experiment, work.record
+        t1, c1 = time.perf_counter(), time.process_time()
+        evidence, n_unlabeled = self._collect_evidence(unit, work)
+        n_new, n_relabel = audit_step.split_budget(self.budget, exp.audit.relabel_fraction, unit.name)
+        selection = self._select(unit, work, evidence, min(n_new, n_unlabeled))
+        new_ids = [str(i) for i in selection.ids]
+        self._buy(unit.state, unit.oracle, new_ids)
+        self._pseudo_label(unit, work, selection.pseudo_ids)
+        if exp.audit.every_round:
+            self._audit(unit, record, n_relabel)
+        record.selection_seconds = time.perf_counter() - t1
+        record.selection_cpu_seconds = time.process_time() - c1
+        counts = Counter(self.dataset.classes[unit.state.labels[i]] for i in new_ids)
+        record.new_ids = new_ids
+        record.new_scores = [float(s) for s in selection.scores]
+        record.new_class_counts = {c: counts.get(c, 0) for c in self.dataset.classes}
+        # The images (classification) or mask overlays (segmentation) the report shows.
+        record.top_images = work.trainer.gallery_images(
+            [self.by_id[i] for i in new_ids[: exp.gallery_size]],
+            self.out / "overlays" / f"{unit.name}_seed{unit.seed}_round{work.round_}",
+        )
+
+    def _collect_evidence(self, unit: Unit, work: RoundWork) -> tuple[Evidence, int]:
+        """The strategy's evidence and the number of unbought images. Evidence sees what was bought (a
+        noisy oracle's answers) and nothing of the rest."""
+        state = unit.state
+        unlabeled = self._hidden([self.by_id[i] for i in state.unlabeled_ids()])
+        labeled = [replace(self.by_id[i], label=state.labels[i]) for i in state.labeled_ids()]
+        committee = partial(self.models.committee, work, unit.weights, self.val)
+        settings = replace(self.evidence_settings, ensemble=committee)
+        pool = self._hidden(self.pool)  # in pool order: pool-level features are fitted on it
+        evidence = collect_evidence(unit.strategy, work.trainer, unlabeled, labeled, pool, settings)
+        return evidence, len(unlabeled)
+
+    @staticmethod
+    def _select(unit: Unit, work: RoundWork, evidence: Evidence, n: int) -> Selection:
+        """The strategy's `n` picks, drawn from a generator of (seed, round) alone."""
+        return unit.strategy.select(evidence, n, np.random.default_rng([unit.seed, work.round_ + 1]))
+
+    def _pseudo_label(self, unit: Unit, work: RoundWork, pseudo_ids: Sequence[str]) -> None:
+        """CEAL's pseudo-labels: the predicted masks of the picked images, written once and kept with the
+        state, so a resumed run reads them."""
+        if not pseudo_ids:
+            return
+        folder = self.out / "state" / "pseudo" / f"{unit.name}_seed{unit.seed}_round{work.round_}"
+        work.record.pseudo_masks = work.trainer.runtime.pseudo_masks(
+            [self.by_id[i] for i in pseudo_ids], folder
+        )
+
+    def _audit(self, unit: Unit, record: RoundRecord, n_relabel: int) -> None:
+        """Audit the bought labels and re-label the most suspect (`runner.audit_step`); features are of the
+        untrained backbone, computed once per image for every run of this experiment."""
+        audit_step.check_oracle(unit.oracle)
+        if self._audit_features is None:
+            self._audit_features = audit_step.backbone_memo(self.config, self.cache_dir, self.progress)
+        memo, folds = self._audit_features, self.config.experiment.audit.folds
+        state, oracle, seed, n_classes = unit.state, unit.oracle, unit.seed, self.dataset.num_classes
+        found = audit_step.relabel_round(
+            state, oracle, self.by_id, memo, n_classes, n_relabel, seed, record.round, folds
+        )
+        record.update_from(found)
+
+    def _checkpoint(self, unit: Unit, record: RoundRecord) -> None:
+        """Save the round: a continuing run's model first, under its own name; the state, saved next, is
+        what makes it current. A kill in between resumes from the previous round with the previous model."""
+        unit.state.history.append(record.to_dict())
+        if unit.continuing:
+            save_weights(unit.model, unit.weights.model(record.round))
+        unit.state.save(unit.path)
+        if unit.continuing and record.round > 0:
+            unit.weights.drop_before(record.round)
+        unit.previous_correct = record.val_correct
 
     # ------------------------------------------------------------------ all runs
     def units(self) -> list[tuple[str, int]]:
@@ -418,43 +347,21 @@ class Experiment:
 
     def run(self, on_round: RoundCallback | None = None, engine: Any = None) -> dict[str, Any]:
         """Every unit, one after the other here, or by `engine` (`runner.engines.Engine`: processes, Ray)."""
-        exp = self.config.experiment
         t0 = time.perf_counter()
-        self._started, self._rounds_done = t0, 0
+        self.round_log.start()
         if engine is None:
             states = {unit: self.run_one(*unit, on_round) for unit in self.units()}
         else:
             states = engine.run(self, self.units())
         runs = [
-            {"strategy": name, "seed": seed, "rounds": _public_rounds(states[name, seed].history)}
+            {"strategy": name, "seed": seed, "rounds": public_rounds(states[name, seed].history)}
             for name, seed in self.units()
         ]
-        results = {
-            "name": self.config.name,
-            "metric": self.metric,
-            "classes": self.dataset.classes,
-            "task": self.task.name,
-            # Binary metrics (sensitivity, AP, ...) describe class 1.
-            "positive_class": self.dataset.positive_class,
-            "positive_guessed": self.dataset.positive_guessed,
-            "pool_size": len(self.pool),
-            "n_eval": len(self.eval_records),
-            "evaluated_on": exp.evaluate_on,
-            "oracle": exp.oracle,
-            "full_data": exp.full_data,
-            "runs": runs,
-            "config": self.config.model_dump(mode="json"),
-            "versions": versions(),
-            "wall_seconds": time.perf_counter()
-            - t0,  # of this invocation (a resumed run counts only its part)
-        }
+        sizes = (len(self.pool), len(self.eval_records))
+        results = results_payload(self.config, self.dataset, self.task.name, self.metric, sizes, runs)
+        results["wall_seconds"] = time.perf_counter() - t0  # of this invocation (a resumed run: its part)
         write_json(self.out / "results.json", results)
         return results
-
-
-def _public_rounds(history: list[dict]) -> list[dict]:
-    """History without the per-image validation correctness (kept in the state for the stopping rule)."""
-    return [{k: v for k, v in entry.items() if k != "val_correct"} for entry in history if entry["metrics"]]
 
 
 def run_experiment(

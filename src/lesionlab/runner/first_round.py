@@ -9,9 +9,9 @@ configuration, the device, the cache formats and the installed versions, the see
 or a new release never reads a stale fit. (Edits to lesionlab's code between two runs of one output
 folder are not seen, as for a resumed run: start a fresh output folder after changing the code.)
 
-Runs whose strategy trains an auxiliary head (paper 003's loss predictor) write the shared fit but never
-read it: their head must learn during the fit, while the model trains exactly as without it (its taps
-are detached).
+Runs whose strategy trains an auxiliary head (the loss predictor of Yoo & Kweon 2019, "Learning Loss for
+Active Learning") write the shared fit but never read it: their head must learn during the fit, while the
+model trains exactly as without it (its taps are detached).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from lesionlab.io import atomic_file, tensor_bytes
 from lesionlab.training.activations import ACTIVATION_FORMAT
 from lesionlab.versions import versions
 
-# What a round records of its fit, beside the weights (its seconds too: a row's cost is the fit's).
+# What a round records of its fit (`RoundRecord` fields), beside the weights (its seconds too: a row's
+# cost is the fit's).
 FIT_KEYS = ("best_epoch", "metrics", "val_correct", "train_seconds", "train_cpu_seconds")
 
 

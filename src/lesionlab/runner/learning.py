@@ -1,6 +1,8 @@
-"""Paper 004's learning strategies between rounds (Table 2) and the learning rate each round trains at.
+"""The learning strategies between rounds and the learning rate each round trains at, after Table 2 of
+Zhou et al. 2021, "Active, continual fine tuning of convolutional neural networks for reducing annotation
+efforts" (Medical Image Analysis; ACFT).
 
-| config `learning` | paper (Table 2) | starts from | trains on |
+| config `learning` | Zhou et al. (Table 2) | starts from | trains on |
 |---|---|---|---|
 | `retrain` + `random` | RFT | M0 (ImageNet trunk, a fresh head) | L and randomly selected Q |
 | `retrain` + an active strategy | AFT(LQ) | M0 | L and actively selected Q |
