@@ -142,3 +142,19 @@ def test_the_plugin_groups() -> None:
         "lesionlab.evidence",
         "lesionlab.tasks",
     )
+
+
+def test_every_built_in_evidence_kind_exists_whichever_module_came_first() -> None:
+    """Kinds registered in ssl_kmeans.py and seg_uncertainty.py used to exist only once those modules had
+    been imported by something else; a fresh process asking first now sees every one."""
+    import subprocess
+
+    code = (
+        "from lesionlab.selection.base import evidence_kinds, available_strategies\n"
+        "kinds = evidence_kinds()\n"
+        "print(sorted({'ssl_features', 'pixel_uncertainty', 'patch_probs', 'probs'} - set(kinds)))\n"
+        "print('ssl_kmeans' in available_strategies())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["[]", "True"]
