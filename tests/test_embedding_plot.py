@@ -75,11 +75,11 @@ def test_embed_arrays_matches_embed(
     trainer = Trainer(copy.deepcopy(lite0), cfg, cache_dir=tmp_path)
     images = trainer.images.get_many([r.image_path for r in records])
     expected = trainer.embed(records)
-    got = trainer.embed_arrays(images)
+    got = trainer.runtime.embed_arrays(images)
     assert got.shape == expected.shape == (6, lite0.embed_dim)
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="32, 32, 3"):
-        trainer.embed_arrays(images[:, :16])
+        trainer.runtime.embed_arrays(images[:, :16])
 
 
 def _fake_run(run_dir: Path, lite0: LesionClassifier, isic_root: Path, cache: Path) -> None:

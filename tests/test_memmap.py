@@ -83,7 +83,7 @@ def test_streamed_outputs_equal_the_in_memory_pass(trainer_and_pool, tmp_path: P
     np.testing.assert_array_equal(d_probs, probs)  # chunks of whole 128-image batches: bit for bit
     np.testing.assert_array_equal(d_embeds, embeds)
     # Bounded memory: the activations of the streamed chunks are on disk, not kept in the process.
-    assert len(trainer.activations._memory) == 0
+    assert len(trainer.runtime.activations._memory) == 0
     again, _, _ = streamed_outputs(trainer, pool, 0, EvidenceStore(tmp_path / "again"), chunk_rows=128)
     np.testing.assert_array_equal(again, probs)  # read back from the disk cache: the same numbers
     _, _, d_mc = streamed_outputs(trainer, pool, 4, EvidenceStore(tmp_path / "mc"), chunk_rows=128)

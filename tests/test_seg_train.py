@@ -124,7 +124,7 @@ def test_a_checkpoint_of_another_width_is_refused(tmp_path: Path) -> None:
 def test_frozen_lite0_encoder_trains_only_the_decoder(tmp_path: Path) -> None:
     from fake_isic import tiny_train_config
     from lesionlab.data.sources import load_source
-    from lesionlab.training.seg_trainer import SegTrainer
+    from lesionlab.training.trainer import Trainer
 
     tiny = make_tiny_isic(tmp_path / "isic", masks=True)
     data = load_source("isic2017", tiny.root, "melanoma")
@@ -132,17 +132,17 @@ def test_frozen_lite0_encoder_trains_only_the_decoder(tmp_path: Path) -> None:
     encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
     decoder_before = model.final_conv.weight.detach().clone()
     cfg = tiny_train_config(epochs=2, freeze_stages=5, loss="auto", monitor="auto")
-    trainer = SegTrainer(model, cfg, cache_dir=tmp_path / "cache")
+    trainer = Trainer(model, cfg, cache_dir=tmp_path / "cache")
     fit = trainer.fit(data.split("train"), data.split("val"))
     assert fit.monitor == "jaccard" and len(fit.history) == 2
     for k, v in model.encoder.state_dict().items():
         assert torch.equal(v, encoder_before[k]), k  # weights and batch-norm statistics kept
     assert not torch.equal(model.final_conv.weight, decoder_before)
     # The frozen maps were computed once per image (train + val), then reused.
-    assert len(trainer._features) == 40 + 12
+    assert len(trainer.runtime._features) == 40 + 12
     probs = trainer.predict(data.split("val"))
     assert probs.shape == (12, 32, 32) and probs.min() >= 0 and probs.max() <= 1
-    scores = trainer.pixel_uncertainty(data.split("val"), mc_samples=3)
+    scores = trainer.runtime.pixel_uncertainty(data.split("val"), mc_samples=3)
     assert set(scores) == {"entropy", "confidence", "mutual_information"}
     # Dropout before the output convolution makes the T passes differ.
     assert (scores["mutual_information"] >= 0).all() and scores["mutual_information"].mean() > 1e-4
@@ -153,7 +153,7 @@ def test_loss_predictor_trains_with_the_unet(tmp_path: Path) -> None:
     from fake_isic import tiny_train_config
     from lesionlab.data.sources import load_source
     from lesionlab.selection.evidence import _loss_predictor
-    from lesionlab.training.seg_trainer import SegTrainer
+    from lesionlab.training.trainer import Trainer
 
     tiny = make_tiny_isic(tmp_path / "isic", masks=True)
     data = load_source("isic2017", tiny.root, "melanoma")
@@ -162,7 +162,7 @@ def test_loss_predictor_trains_with_the_unet(tmp_path: Path) -> None:
     assert head.channels == (8, 16, 32, 32) and head.tap_stages == (1, 2, 3, 4)
     before = head.out.weight.detach().clone()
     cfg = tiny_train_config(epochs=2, freeze_stages=0, loss="auto", monitor="auto", lr=1e-2)
-    trainer = SegTrainer(model, cfg, cache_dir=tmp_path / "cache", aux_heads=[head])
+    trainer = Trainer(model, cfg, cache_dir=tmp_path / "cache", aux_heads=[head])
     fit = trainer.fit(data.split("train"), data.split("val"))
     assert len(fit.history) == 2
     assert not torch.equal(head.out.weight, before)

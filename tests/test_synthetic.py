@@ -168,7 +168,7 @@ def test_fit_with_synthetic_samples(
     if freeze_stages:
         # cached trunk for the 16 originals (2 views), then one pass per epoch for the 8 new samples, in the
         # cache's fixed batch shape (zero-padded), so they meet the trunk as cached images do
-        assert trunk_calls[-2:] == [trainer.activations.batch_size] * 2
+        assert trunk_calls[-2:] == [trainer.runtime.activations.batch_size] * 2
         for k, v in model.stem.state_dict().items():
             torch.testing.assert_close(v, trunk_before[k])
     else:

@@ -197,7 +197,7 @@ def test_test_time_augmentation_averages_the_training_views(
     # activations (float16): the same views give the same average up to that rounding.
     np.testing.assert_allclose(full.predict(test, views=4), tta, atol=2e-3)
     # The mean of the views, each predicted on its own; view v is the same whatever the count.
-    per_view = fast.view_probs(test, 6)
+    per_view = fast.runtime.view_probs(test, 6)
     assert per_view.shape == (6, len(test), 2)
     np.testing.assert_allclose(per_view[:4].mean(axis=0), tta, atol=1e-6)
     np.testing.assert_allclose(per_view[0], plain, atol=1e-6)
@@ -280,7 +280,7 @@ def test_cached_activations_never_change(lite0: LesionClassifier, splits: dict, 
     trainer = Trainer(copy.deepcopy(lite0), config(views=3), cache_dir=tmp_path)
     few = splits["train"][:5]
     before = trainer.predict(few)  # view 0 of 5 images, computed as a batch of 5
-    trainer.activations.get([r.image_path for r in splits["train"]], 3)  # all views, a batch of 40
+    trainer.runtime.activations.get([r.image_path for r in splits["train"]], 3)  # all views, a batch of 40
     np.testing.assert_array_equal(trainer.predict(few), before)
     clear_memory()
     np.testing.assert_array_equal(trainer.predict(few), before)  # and from disk
@@ -348,7 +348,10 @@ def test_monitor_is_checked_against_the_task(monitor: str, num_classes: int) -> 
 
 
 def test_unknown_loss_lists_the_registered_ones(lite0: LesionClassifier) -> None:
-    with pytest.raises(ConfigError, match="unknown loss 'focal'; choose one of: ce_dice, dice, weighted_ce"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown loss 'focal'; choose one of: ce_dice, dice, forward, ousm, ousm_loop, weighted_ce",
+    ):
         Trainer(copy.deepcopy(lite0), config(loss="focal"))
 
 

@@ -31,7 +31,7 @@ def _one_thread(offline_single_thread: None) -> None:
 class EmbeddingTrainer:
     """Stands in for a trainer without the fast path: `embed` serves fixed feature rows by record id."""
 
-    activations = None
+    fast = False
 
     def __init__(self, features: dict[str, np.ndarray]) -> None:
         self.features = features
@@ -119,7 +119,9 @@ def test_on_the_fast_path_the_vae_reads_the_cached_trunk_activations(
     config = TrainConfig(resolution=64, freeze_stages=6, num_threads=1, progress=False)
     trainer = Trainer(copy.deepcopy(model), config, cache_dir=tmp_path)
     rows = vaal_features(trainer, records)
-    acts = trainer.activations.get([r.image_path for r in records])[0].float()  # (N, 192, 2, 2) at 64 px
+    acts = trainer.runtime.activations.get([r.image_path for r in records])[
+        0
+    ].float()  # (N, 192, 2, 2) at 64 px
     assert rows.shape == (len(records), 192 * 2 * 2)
     np.testing.assert_allclose(rows, acts.flatten(1).numpy())
     full = Trainer(copy.deepcopy(model), config.updated(freeze_stages=0), cache_dir=tmp_path)

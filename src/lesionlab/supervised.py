@@ -210,7 +210,7 @@ def choose_run_rule(
             f"{dataset.name} has no validation images to choose a rule on: give the source a val split "
             "(a `split` column for a folder source) and train again"
         )
-    per_view = trainer.view_probs(val, max(views))
+    per_view = trainer.runtime.view_probs(val, max(views))
     rows = score_rules(per_view, [r.label for r in val], _train_counts(dataset), views, taus)
     best = choose_rule(rows, objective, min_balanced_accuracy)
     result = {

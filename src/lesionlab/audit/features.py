@@ -42,4 +42,4 @@ def backbone_features(
         model = create_classifier(backbone, 2, weights, seed=0)  # the head is never used
         # None means the default cache ($LESIONLAB_CACHE or ~/.cache/lesionlab), as for `lesionlab run`
         trainer = Trainer(model, cfg, cache_dir=cache_dir or default_cache_dir())
-    return trainer.view_embeddings(list(records), views).astype(np.float32)
+    return trainer.runtime.view_embeddings(list(records), views).astype(np.float32)

@@ -158,7 +158,7 @@ def embed_plot(
     embeddings = trainer.embed(records)
     images = trainer.images.get_many([r.image_path for r in records])
     mosaics, mosaic_labels, _ = make_mosaics(images, labels, n_mosaics, rng, mode=trainer.config.mosaic_mode)
-    mosaic_embeddings = trainer.embed_arrays(mosaics)
+    mosaic_embeddings = trainer.runtime.embed_arrays(mosaics)
     return tsne_plot(
         embeddings, labels, mosaic_embeddings, mosaic_labels, dataset.classes, out_png, seed=seed
     )

@@ -42,6 +42,14 @@ class ClassifierOutput:
 class LesionClassifier(nn.Module):
     """stem -> stages[0..S-1] -> head (to a pooled embedding) -> dropout -> linear classifier."""
 
+    task = "classification"  # the registered task this model serves (lesionlab.tasks)
+
+    def save_checkpoint(self, path, meta: dict | None = None) -> None:
+        """Weights plus what rebuilds the model, written atomically (`models.registry.save_checkpoint`)."""
+        from lesionlab.models.registry import save_checkpoint
+
+        save_checkpoint(self, path, meta)
+
     def __init__(
         self,
         stem: nn.Module,

@@ -33,7 +33,13 @@ _NORM = ("batch", {})
 class Segmenter(nn.Module):
     """Common interface: `encode`, `decode`, `embed`; inputs are (N, 3, H, W) floats in [0, 1]."""
 
+    task = "segmentation"  # the registered task this model serves (lesionlab.tasks)
+
     encoder_pretrained: bool = False
+
+    def save_checkpoint(self, path: Path, meta: dict | None = None) -> None:
+        """Weights plus what built them, written atomically (`save_segmenter`)."""
+        save_segmenter(self, path, meta)
 
     def __init__(self, dropout: float) -> None:
         super().__init__()

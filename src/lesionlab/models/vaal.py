@@ -211,12 +211,12 @@ def _discriminator_step(
 def vaal_features(trainer: Trainer, records: Sequence[Record], grid: int = GRID) -> np.ndarray:
     """(N, D) what the VAE reads: cached frozen-trunk activations averaged onto a `grid` x `grid` map
     (fast path), else the current model's pooled embeddings."""
-    if trainer.activations is None:
+    if not trainer.fast:
         return trainer.embed(records).astype(np.float32)
     out = []
     for start in range(0, len(records), 512):
         paths = [r.image_path for r in records[start : start + 512]]
-        acts = trainer.activations.get(paths, 1)[0].float()
+        acts = trainer.runtime.activations.get(paths, 1)[0].float()
         size = (min(grid, acts.shape[2]), min(grid, acts.shape[3]))
         out.append(F.adaptive_avg_pool2d(acts, size).flatten(1).numpy())
     return np.concatenate(out) if out else np.empty((0, 0), np.float32)

@@ -1,8 +1,8 @@
 """Models of a project: a pretrained backbone before any training, or a saved version's checkpoint.
 
-Everything goes through the task's model and trainer factory (`training/factory.py`: a classifier and
-`Trainer`, or a U-Net and `SegTrainer`) with the project's `train` settings (the CPU fast path by default),
-so a project model is built and trained exactly like a `lesionlab train` run.
+Everything goes through the task's model and trainer factory (`training/factory.py`: the task's model and
+the one `Trainer`) with the project's `train` settings (the CPU fast path by default), so a project model
+is built and trained exactly like a `lesionlab train` run.
 """
 
 from __future__ import annotations

@@ -160,8 +160,6 @@ def streamed_outputs(
             embeds[start : start + len(e)] = e
             if mc_samples:
                 mc[:, start : start + len(p)] = m
-            release = getattr(getattr(trainer, "activations", None), "release", None)
-            if release is not None:  # the fast path's activations of this chunk are on disk: not kept
-                release([r.image_path for r in chunk])
+            trainer.runtime.release(chunk)  # e.g. the fast path's activations, on disk: not kept
     mc_out = store.read("mc_probs") if mc_samples else np.empty((0,))
     return store.read("probs"), store.read("embeddings"), mc_out

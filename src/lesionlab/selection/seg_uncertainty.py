@@ -21,7 +21,7 @@ PIXEL = ("pixel_probs",)
 
 def _segmenter(request: EvidenceRequest, kind: str):
     trainer = request.model(kind)
-    if not hasattr(trainer, "pixel_uncertainty"):
+    if not hasattr(trainer.runtime, "pixel_uncertainty"):
         raise ConfigError(f"evidence {kind!r} reads pixel maps: use it with task: segmentation")
     return trainer
 
@@ -29,14 +29,16 @@ def _segmenter(request: EvidenceRequest, kind: str):
 @register_evidence("pixel_uncertainty", mapping=True, outputs=PIXEL)
 def pixel_uncertainty(request: EvidenceRequest) -> dict[str, np.ndarray]:
     """{"entropy", "confidence"}: (N,) mean pixel entropy and mean max(p, 1 - p) of the current model."""
-    return _segmenter(request, "pixel_uncertainty").pixel_uncertainty(request.unlabeled)
+    return _segmenter(request, "pixel_uncertainty").runtime.pixel_uncertainty(request.unlabeled)
 
 
 @register_evidence("pixel_mutual_information", outputs=PIXEL)
 def pixel_mutual_information(request: EvidenceRequest) -> np.ndarray:
     """(N,) mean over pixels of BALD from T MC-dropout decoder passes (T = experiment.mc_samples)."""
     trainer = _segmenter(request, "pixel_mutual_information")
-    return trainer.pixel_uncertainty(request.unlabeled, request.settings.mc_samples)["mutual_information"]
+    return trainer.runtime.pixel_uncertainty(request.unlabeled, request.settings.mc_samples)[
+        "mutual_information"
+    ]
 
 
 def pixel_disagreement(maps: np.ndarray) -> dict[str, np.ndarray]:

@@ -26,8 +26,8 @@ from lesionlab.models.unet import Segmenter, create_segmenter, save_segmenter
 from lesionlab.progress import eta, log_line, progress
 from lesionlab.selfsup.config import PretrainConfig
 from lesionlab.selfsup.transforms import GenesisRates, genesis_pair
+from lesionlab.tasks.segmentation import segmentation_backbone
 from lesionlab.training.device import seed_everything, select_device, set_threads
-from lesionlab.training.factory import segmentation_backbone
 from lesionlab.versions import versions
 
 CHECKPOINT = "model.pt"

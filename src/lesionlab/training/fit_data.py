@@ -1,9 +1,9 @@
-"""What `Trainer.fit` prepares once and returns: inputs and targets (`FitData`), class and sample weights,
-the augmentation recipes by name, and the `FitResult` with its per-epoch history."""
+"""What `Trainer.fit` returns (`FitResult` with its per-epoch history), class and sample weights, and the
+augmentation recipes by name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import get_args
 
@@ -12,7 +12,6 @@ import torch
 
 from lesionlab.config import TrainConfig
 from lesionlab.data.augment import light_augmentation, paper000_augmentation
-from lesionlab.data.records import Record
 
 AUGMENTATIONS: dict[str, Callable[[], Callable[[torch.Tensor], torch.Tensor]] | None] = {
     "paper000": paper000_augmentation,
@@ -42,26 +41,7 @@ class FitResult:
     monitor: str = ""  # the validation metric the epoch was picked on ("loss" after a fallback)
 
 
-@dataclass
-class FitData:
-    """Everything `fit` prepares once before the epoch loop: inputs, targets, weights and the monitor."""
-
-    train: Sequence[Record]
-    val: Sequence[Record]
-    class_names: list[str]
-    labels: np.ndarray
-    x_train: torch.Tensor  # (V, N, ...) inputs of every fixed view
-    x_val: torch.Tensor | None
-    y_train: torch.Tensor  # (N, C) soft targets: one-hot for ordinary images
-    sources: np.ndarray | None  # decoded training images for synthetic samples
-    class_weights: torch.Tensor | None
-    monitor: str
-    sample_weights: np.ndarray | None = None  # one per training record; None = all 1
-    last_val_score: float | None = None  # shown on the next epoch's progress bar
-    cache_seconds: float = 0.0
-
-
-def _checked_weights(weights: np.ndarray | None, n: int) -> np.ndarray | None:
+def checked_weights(weights: np.ndarray | None, n: int) -> np.ndarray | None:
     """Per-sample weights as float32 (n,), finite and >= 0, with a positive sum; None stays None."""
     if weights is None:
         return None

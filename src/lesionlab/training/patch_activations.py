@@ -67,7 +67,7 @@ class PatchActivationCache(ActivationCache):
 
 def patch_cache(trainer: Trainer) -> PatchActivationCache:
     """The patch cache beside `trainer`'s activation cache (same trunk, images, folder and device)."""
-    trunk = trainer.activations
+    trunk = trainer.runtime.activations
     if trunk is None:
         raise ValueError("the patch activation cache needs the fast path (freeze_stages > 0)")
     return PatchActivationCache(
@@ -101,7 +101,7 @@ def patch_probabilities(
             images = trainer.images.get_many(paths)
             x = torch.from_numpy(candidate_patches(images, n_patches, 0, keys=keys))
         for j in range(n_patches):
-            out[start : start + len(chunk), j] = trainer._probs_from(x[j])
+            out[start : start + len(chunk), j] = trainer.runtime.probs_from(x[j])
         if cache is not None:
             # Memory holds one chunk's patches, not the pool's (N x m entries); the next round reads them
             # back from disk, which costs a few per cent of the tail's time.
