@@ -122,7 +122,8 @@ class RoundRecord:
         self.finished, self.stop_reason, self.selection_seconds, self.new_ids = True, reason, 0.0, []
 
     def update_from(self, entry: Mapping[str, Any]) -> None:
-        """Set the fields named in `entry` (a shared first round's fit), keeping the others."""
+        """Set the fields named in `entry` (a shared first round's fit, the audit's outcome), keeping the
+        others."""
         for key, value in entry.items():
             if key in FIELD_NAMES:
                 setattr(self, key, value)
