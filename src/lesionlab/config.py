@@ -110,7 +110,7 @@ class Options(_Strict):
 
 
 class TrainConfig(_Strict):
-    """Hyper-parameters of one fit; defaults are paper 000's where the paper gives them.
+    """Hyper-parameters of one fit; defaults are Shi et al.'s where the paper gives them.
 
     Bounds and choices live here, so a bad value stops `load_config` before any work. `monitor` and
     `loss` are names checked against the task and the loss registry when a run starts (both need the
@@ -125,7 +125,7 @@ class TrainConfig(_Strict):
     # The named loss's own options (its options model, e.g. ousm_loop's fraction, alpha, beta, ...), checked
     # against it before any training: `loss_options: {fraction: 0.2}`. Empty: the loss's defaults.
     loss_options: dict[str, Any] = Field(default_factory=dict)
-    # Weighted cross-entropy (paper 000): "balanced" = n / (C n_c); "sqrt" = its square root, a milder
+    # Weighted cross-entropy (Shi et al. 2019): "balanced" = n / (C n_c); "sqrt" = its square root, a milder
     # correction for many skewed classes (HAM10000's 72:1); "none" = plain cross-entropy.
     class_weights: Literal["balanced", "sqrt", "none"] = "balanced"
     patience: int = Field(5, ge=0)  # epochs without a better validation score; 0 never stops early
@@ -141,12 +141,12 @@ class TrainConfig(_Strict):
     # ("center_crop") or padded with black ("pad"). Part of every cache key.
     resize: Literal["squash", "center_crop", "pad"] = "squash"
     augmentation: Literal["paper000", "light", "none"] = "paper000"
-    # Fresh samples each epoch: "mosaic" (paper 000's aggregative supervision) or "mixup" (its baseline).
+    # Fresh samples each epoch: "mosaic" (Shi et al.'s aggregative supervision) or "mixup" (its baseline).
     synthetic: Literal["none", "mosaic", "mixup"] = "none"
     synthetic_ratio: Finite = Field(0.25, ge=0)  # synthetic samples per labelled image per epoch
-    # Four distinct same-class images, or "replicate" one (paper 000's ablation).
+    # Four distinct same-class images, or "replicate" one (Shi et al.'s ablation).
     mosaic_mode: Literal["different", "replicate"] = "different"
-    mixup_alpha: Finite = Field(0.2, gt=0)  # lam ~ Beta(alpha, alpha); paper 000 does not give it
+    mixup_alpha: Finite = Field(0.2, gt=0)  # lam ~ Beta(alpha, alpha); Shi et al. 2019 does not give it
     device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
     num_threads: int | None = Field(None, ge=1)
     amp: bool = True  # mixed precision, CUDA only
@@ -197,7 +197,7 @@ class TrainRunConfig(_Strict):
         return data
 
     # The task object (lesionlab.tasks) the trainer, runner and report ask. Segmentation trains a U-Net
-    # (model.backbone unet, unet_lite0 or unet_resnet18) on each image's mask (paper 001).
+    # (model.backbone unet, unet_lite0 or unet_resnet18) on each image's mask (Zhao et al. 2022).
     task: Literal["classification", "segmentation"] = "classification"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -289,7 +289,7 @@ def load_experiment_config(path: Path, overrides: Sequence[str] = ()) -> Experim
 
 
 class InitialConfig(_Strict):
-    """The labelled set before round 1: random k % (paper 000: 10 %), empty, or a cold-start strategy."""
+    """The labelled set before round 1: random k % (Shi et al. 2019: 10 %), empty, or a cold start."""
 
     kind: Literal["random", "empty", "strategy"] = "random"
     size: Finite = Field(0.1, gt=0)  # a fraction of the pool if < 1, else a count
@@ -316,10 +316,10 @@ class ExperimentSection(_Strict):
     stopping: Literal["fixed", "paper000"] = "fixed"
     stopping_alpha: Finite = Field(0.05, gt=0, lt=1)
     learning: Literal["retrain", "acft_q", "acft_lq", "acft_hq"] = "retrain"
-    # Paper 004, Table 3 note: continual fine-tuning runs at this share of train.lr (see runner/learning.py).
+    # Zhou et al. 2021, Table 3 note: continual fine-tuning at this share of train.lr (runner/learning.py).
     continual_lr_scale: Finite = Field(0.1, gt=0, le=1)
-    # Epochs of every round that continues an already fine-tuned model (paper 001: 10 initial epochs, then 2
-    # per round: learning acft_lq); None = train.epochs every round. Refused with learning retrain.
+    # Epochs of every round that continues an already fine-tuned model (Zhao et al. 2022: 10 initial epochs,
+    # then 2 per round: learning acft_lq); None = train.epochs every round. Refused with learning retrain.
     round_epochs: int | None = Field(None, ge=1)
     oracle: Literal["simulated", "noisy", "noisy_ranked"] = "simulated"  # see lesionlab.runner.oracles
     oracle_noise: Finite = Field(0.0, ge=0, lt=1)  # for the noisy oracle: chance a label is flipped
@@ -329,7 +329,7 @@ class ExperimentSection(_Strict):
     mc_samples: int = Field(10, ge=1)
     ensemble_size: int = Field(3, ge=1)
     # Committee members besides the round's model: trained afresh with other seeds each round (Beluch et
-    # al.), or "continued": each fine-tuned on from its previous round like the model itself (paper 001's
+    # al.), or "continued": each fine-tuned on from its previous round like the model itself (Zhao et al.'s
     # protocol: the model's lr and `round_epochs`, if set; needs a continual `learning`).
     ensemble_members: Literal["fresh", "continued"] = "fresh"
     # Who scores the unlabelled pool each round: the trainer, or the round's model exported to ONNX
@@ -365,7 +365,7 @@ class ExperimentConfig(_Strict):
 
     name: str = "experiment"
     # The task object (lesionlab.tasks) the trainer, runner and report ask. Segmentation trains a U-Net
-    # (model.backbone unet, unet_lite0 or unet_resnet18) on each image's mask (paper 001).
+    # (model.backbone unet, unet_lite0 or unet_resnet18) on each image's mask (Zhao et al. 2022).
     task: Literal["classification", "segmentation"] = "classification"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)

@@ -1,4 +1,5 @@
-"""ACFT (paper 004, Zhou et al.): select candidates by the entropy and diversity of their patches.
+"""ACFT (Zhou et al. 2021, "Active, Continual Fine Tuning of Convolutional Neural Networks for Reducing
+Annotation Efforts"): select candidates by the entropy and diversity of their patches.
 
 Each unlabelled image is a candidate with m augmented patches (`lesionlab.data.patches`); the current
 model's predictions over them arrive as `patch_probs` (N, m, C). Per candidate (Alg. 1 lines 3-8):
@@ -19,7 +20,7 @@ with probabilities proportional to the rescaled scores (the (omega b)-th has pro
 
 Strategies: `acft_entropy`, `acft_diversity`, `acft_entropy_diversity` (majority and randomness on by
 default, each switchable: the columns of Table 4) and `aift` (the earlier AIFT of Zhou et al., CVPR 2017:
-entropy + diversity over all patches, the top b, no majority selection and no randomness; paper 004 lists
+entropy + diversity over all patches, the top b, no majority selection and no randomness; Zhou et al. list
 randomisation, H u Q and multi-class among its additions but not majority selection, so
 `aift(majority=True)` is the other reading).
 """

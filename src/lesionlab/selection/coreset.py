@@ -1,8 +1,9 @@
-"""Core-set (Sener & Savarese 2018) and paper 003's confident coreset, with its aggregation ablations.
+"""Core-set (Sener & Savarese 2018) and the confident coreset of Kim et al. 2020, "Confident Coreset for
+Active Learning in Medical Image Analysis", with its aggregation ablations.
 
 All read the pooled embeddings of the unlabelled pool (`embeddings`, N x D) and of the labelled set
 (`labeled_embeddings`, L x D); the confident variants also the loss predictor's output
-(`predicted_loss`, N). Distances are Euclidean (paper 003, Sec. 3.2) and every greedy loop is the one in
+(`predicted_loss`, N). Distances are Euclidean (Kim et al., Sec. 3.2) and every greedy loop is the one in
 `selection.kcenter` (running minimum, pruned on large pools, same picks).
 
 - `coreset`: greedy k-center, Eq. 1-2: repeatedly pick the row farthest from its nearest labelled or
@@ -35,7 +36,8 @@ import numpy as np
 from lesionlab.selection.base import Evidence, Selection, Strategy, check_budget, register_strategy, top_k
 from lesionlab.selection.kcenter import ScoreFn, k_center_greedy
 
-# Paper 003, Sec. 3.2: "alpha is empirically set to 0.25 in classification, and set to 0.5 in segmentation".
+# Kim et al. 2020, Sec. 3.2: "alpha is empirically set to 0.25 in classification, and set to 0.5 in
+# segmentation".
 ALPHA_CLASSIFICATION = 0.25
 ALPHA_SEGMENTATION = 0.5
 # Sec. 4.2's sweep of alpha.
@@ -127,7 +129,7 @@ class _KCenterStrategy(Strategy):
 
 @register_strategy("coreset")
 class Coreset(_KCenterStrategy):
-    """Greedy k-center on pooled embeddings (Sener & Savarese; paper 003 Eq. 1-2)."""
+    """Greedy k-center on pooled embeddings (Sener & Savarese; Kim et al. 2020 Eq. 1-2)."""
 
     requires = frozenset({"embeddings", "labeled_embeddings"})
 

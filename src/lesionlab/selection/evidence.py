@@ -242,7 +242,7 @@ def ensemble_probs(request: EvidenceRequest) -> np.ndarray:
 
 @register_evidence("features", mapping=True, needs_model=False)
 def features(request: EvidenceRequest) -> dict[str, np.ndarray]:
-    """Model-free pool features (paper 000's PCA coordinates and LSH buckets), fitted once per pool and
+    """Model-free pool features (Shi et al.'s PCA coordinates and LSH buckets), fitted once per pool and
     setting, kept in the run's folder, and returned for the unlabelled rows."""
     from lesionlab.selection.pool_features import DEFAULT_BUCKETS, compute_pool_features
 
@@ -252,7 +252,7 @@ def features(request: EvidenceRequest) -> dict[str, np.ndarray]:
     memo = request.settings.memo
     if key not in memo:
         workdir = request.settings.workdir
-        # Paper 000's setting keeps the plain file name; others get their own file.
+        # Shi et al.'s setting keeps the plain file name; others get their own file.
         name = (
             "pool_features.npz"
             if (n_components, n_buckets) == (1, DEFAULT_BUCKETS)
@@ -280,7 +280,8 @@ def _loss_predictor(model: Any) -> Any:
 
 @register_evidence("predicted_loss", head=_loss_predictor)
 def predicted_loss(request: EvidenceRequest) -> np.ndarray:
-    """(N,) the loss predictor's output for each unlabelled image (paper 003, Yoo & Kweon 2019); the
+    """(N,) the loss predictor's output for each unlabelled image (Yoo & Kweon 2019, as Kim et al. 2020
+    use it); the
     runner trains the predictor jointly with the model for every strategy that requires this kind."""
     return request.model("predicted_loss").aux_predict(request.unlabeled)["loss_predictor"]
 

@@ -1,4 +1,5 @@
-"""Greedy k-center (Sener & Savarese 2018; paper 003 Eq. 1-2) that scales to 100,000 x 1,280 on a CPU.
+"""Greedy k-center (Sener & Savarese 2018; Kim et al. 2020, "Confident Coreset for Active Learning in
+Medical Image Analysis", Eq. 1-2) that scales to 100,000 x 1,280 on a CPU.
 
 The greedy loop keeps one vector: each pool row's squared distance to its nearest centre (labelled rows and
 the picks so far). It is initialised from the labelled set in chunks, and each pick adds one distance
@@ -39,7 +40,7 @@ development machine's AMD EPYC for a 100,000 x 1,280 matrix-vector product); on 
 
 Rules: ties go to the lowest pool index. With an empty labelled set the first pick is the row farthest from
 the pool mean (`first="farthest_from_mean"`, deterministic) or a uniformly random row (`first="random"`,
-as Google's `kcenter_greedy` that Sener & Savarese's experiments use); paper 003 always starts from a
+as Google's `kcenter_greedy` that Sener & Savarese's experiments use); Kim et al. 2020 always starts from a
 random 10 % labelled set, so it never meets this case. A budget >= N returns every row.
 """
 

@@ -1,4 +1,5 @@
-"""Strategies that rank the pool by a learned scorer (paper 003's baselines).
+"""Strategies that rank the pool by a learned scorer (the baselines of Kim et al. 2020, "Confident
+Coreset for Active Learning in Medical Image Analysis").
 
 `learning_loss` (Yoo & Kweon 2019): the loss predictor trained jointly with the model (evidence
 `predicted_loss`) estimates each unlabelled image's loss; the highest predicted losses are annotated.
@@ -25,7 +26,7 @@ def _scores(evidence: Evidence, name: str) -> np.ndarray:
 
 @register_strategy("learning_loss")
 class LearningLoss(Strategy):
-    """Top predicted loss (Yoo & Kweon 2019; paper 003's learning-loss baseline)."""
+    """Top predicted loss (Yoo & Kweon 2019; Kim et al.'s learning-loss baseline)."""
 
     requires = frozenset({"predicted_loss"})
 

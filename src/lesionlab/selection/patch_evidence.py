@@ -1,4 +1,5 @@
-"""The `patch_probs` evidence kind (paper 004's ACFT): (N, m, C) predictions over candidate patches.
+"""The `patch_probs` evidence kind of ACFT (Zhou et al. 2021, "Active, Continual Fine Tuning of
+Convolutional Neural Networks for Reducing Annotation Efforts"): (N, m, C) predictions over patches.
 
 Registered here and imported by `selection.evidence` beside the built-in providers. The strategy's
 `evidence_options()` says how many patches (`patches`, default 24 = 3 scales x 8 turns/mirrors).

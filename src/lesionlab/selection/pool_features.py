@@ -1,4 +1,5 @@
-"""Model-independent features of the whole pool (paper 000's PCA + LSH), fitted once and kept with the run."""
+"""Model-independent features of the whole pool, fitted once and kept with the run: the PCA + LSH of Shi
+et al. 2019, "An Active Learning Approach for Reducing Annotation Cost in Skin Lesion Analysis"."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def compute_pool_features(
 ) -> dict[str, np.ndarray]:
     """{"pca": (N, n_components), "lsh_bucket": (N,)} for the pool, cached at `path` (an .npz) when given.
 
-    PCA and hashing are fitted once per pool, not per round, as paper 000 describes; buckets are then
+    PCA and hashing are fitted once per pool, not per round, as Shi et al. describe; buckets are then
     stable across rounds and the representative picks spread over the same partition every time.
     Images are decoded at 32 px with the run's `preprocessing`, through the image cache in `cache_dir`.
     """

@@ -1,6 +1,7 @@
-"""Representativeness (paper 000, section 2.1): PCA image features, LSH buckets, uniform bucket sampling.
+"""Representativeness (Shi et al. 2019, "An Active Learning Approach for Reducing Annotation Cost in Skin
+Lesion Analysis", section 2.1): PCA image features, LSH buckets, uniform bucket sampling.
 
-Paper 000's dual-criteria selective annotation takes N_I = gamma * budget least-confident images
+Shi et al.'s dual-criteria selective annotation takes N_I = gamma * budget least-confident images
 (informativeness, from the model) and N_R = budget - N_I images fetched uniformly across K = 10 LSH buckets
 of model-independent PCA features (representativeness). The two halves are decoupled by design: the
 buckets never look at the CNN, so they cover appearance modes the model has not learnt to doubt yet.
@@ -20,7 +21,7 @@ from lesionlab.errors import ConfigError
 from lesionlab.selection.base import Evidence, Selection, Strategy, check_budget, register_strategy, top_k
 from lesionlab.selection.uncertainty import _probabilities
 
-# Paper 000: K = 10 buckets, gamma = 0.7 (the ablation's average-level choice).
+# Shi et al. 2019: K = 10 buckets, gamma = 0.7 (the ablation's average-level choice).
 DEFAULT_BUCKETS = 10
 DEFAULT_GAMMA = 0.7
 # Buckets computed on the fly use a fixed seed so the same pool hashes the same way in every round.
@@ -32,7 +33,7 @@ _CHUNK = 256
 def pca_features(images: np.ndarray, n_components: int = 1, size: int = 32, seed: int = 0) -> np.ndarray:
     """Project each image onto the first principal component(s) of the pool: (N, n_components).
 
-    Reading of paper 000's "first principal component of the image": every image is downsampled to
+    Reading of Shi et al.'s "first principal component of the image": every image is downsampled to
     `size` x `size` (antialiased bilinear), flattened to a pixel vector, and PCA is fitted over the whole
     pool; an image's feature is its coordinate along the pool's first principal axis (the direction of
     largest appearance variation, mostly overall brightness/colour and lesion size). This yields one scalar
@@ -167,7 +168,7 @@ class _DualCriteriaBase(Strategy):
             raise ConfigError(f"n_components must be an integer >= 1, got {n_components!r}")
         self.gamma = float(gamma)
         self.n_buckets = int(n_buckets)
-        # PCA components of the pool features hashed for this strategy (paper 000: the first).
+        # PCA components of the pool features hashed for this strategy (Shi et al. 2019: the first).
         self.n_components = int(n_components)
 
     def evidence_options(self) -> dict[str, dict[str, Any]]:
@@ -202,7 +203,7 @@ class _DualCriteriaBase(Strategy):
 
 @register_strategy("dual_criteria")
 class DualCriteria(_DualCriteriaBase):
-    """Paper 000's selective annotation: gamma of the budget by least confidence, the rest by PCA-LSH.
+    """Shi et al.'s selective annotation: gamma of the budget by least confidence, the rest by PCA-LSH.
 
     Buckets come from `evidence.features["lsh_bucket"]` when the runner precomputed them for the pool
     (computed once, cached), else from `lsh_buckets(features["pca"], n_buckets, seed=LSH_SEED)` over the
@@ -211,7 +212,7 @@ class DualCriteria(_DualCriteriaBase):
     """
 
     requires = frozenset({"probs", "features"})
-    # docs/methods.md: paper 000's setting and the range of its Fig. 3b.
+    # docs/methods.md: Shi et al.'s setting and the range of its Fig. 3b.
     documented_params = (
         {"gamma": 0.7, "n_buckets": 10, "n_components": 1},
         {"gamma": 0.3, "n_buckets": 10, "n_components": 1},

@@ -1,4 +1,5 @@
-"""Segmentation active learning (paper 001's Fig. 2 baselines): pixel maps reduced to one score per image.
+"""Segmentation active learning (the Fig. 2 baselines of Zhao et al. 2022, "Self-supervised Assisted
+Active Learning for Skin Lesion Segmentation"): pixel maps reduced to one score per image.
 
 The strategy contract stays: a strategy sees one number per image. The providers here ask the
 segmentation trainer for pixel-level evidence and reduce it per image batch by batch (no (T, N, H, W)

@@ -1,4 +1,5 @@
-"""Paper 001's cold-start selection (Zhao et al. 2022, Sec. III-B): k-means on self-supervised features.
+"""The cold start of Zhao et al. 2022, "Self-supervised Assisted Active Learning for Skin Lesion
+Segmentation" (Sec. III-B): k-means on self-supervised features.
 
 Features are the last encoder stage of a U-Net (the `lesionlab pretrain` checkpoint; ImageNet Lite0's
 encoder when none is given), adaptive-average-pooled to `pool` x `pool` and flattened (512 x 2 x 2 =

@@ -59,7 +59,7 @@ class RandomStrategy(Strategy):
 
 @register_strategy("least_confidence")
 class LeastConfidence(Strategy):
-    """1 - max class probability (paper 000): low top-class confidence marks samples near the boundary."""
+    """1 - max class probability (Shi et al. 2019): low top-class confidence marks samples near a boundary."""
 
     requires = frozenset({"probs"})
 
@@ -108,7 +108,7 @@ class Bald(Strategy):
 
 @register_strategy("ensemble_variance")
 class EnsembleVariance(Strategy):
-    """ens-S (paper 001's baseline): mean over classes of the variance across members; disagreement."""
+    """ens-S (Zhao et al.'s baseline): mean over classes of the variance across members; disagreement."""
 
     requires = frozenset({"ensemble_probs"})
 
@@ -120,7 +120,7 @@ class EnsembleVariance(Strategy):
 
 @register_strategy("ensemble_js")
 class EnsembleJensenShannon(Strategy):
-    """ens-JS (paper 001's baseline): Jensen-Shannon divergence among members, i.e. H(mean) - mean H."""
+    """ens-JS (Zhao et al.'s baseline): Jensen-Shannon divergence among members, i.e. H(mean) - mean H."""
 
     requires = frozenset({"ensemble_probs"})
 

@@ -1,5 +1,6 @@
-"""Local Outlier Probabilities (LoOP, Kriegel, Kröger, Schubert & Zimek, CIKM 2009) and paper 002's
-individual re-weighting with them (Xue et al. ISBI 2019: weight = 1 - LoOP, the paper's "pLOF").
+"""Local Outlier Probabilities (LoOP, Kriegel, Kröger, Schubert & Zimek, CIKM 2009) and the individual
+re-weighting with them of Xue et al. 2019, "Robust Learning at Noisy Labeled Medical Images: Applied to Skin
+Lesion Classification" (ISBI 2019: weight = 1 - LoOP, the paper's "pLOF").
 
 For each point o with its k nearest neighbours S(o) (o itself excluded), with lambda = `extent`:
 
