@@ -140,25 +140,17 @@ def k_center_greedy(
     chunk_rows: int = 16384,
     seed: int = 0,
 ) -> KCenterResult:
-    """Greedy k-center over the rows of `features` (N, d), given `labeled` (L, d) centres.
-
-    Each step picks the available row with the largest `score(min_distances, available)` (default: the
-    min distance itself, Eq. 1) and makes it a centre (Eq. 2). `prune` skips distances that cannot lower
-    a minimum, with the same picks: "pca" (per-row bounds from `bound_dims` principal components),
-    True / "clusters" (k-means triangle bounds, `n_clusters`), False, or "auto" ("pca" for pools of
-    >= 20,000 rows and >= 256 float32 features, dropped if the first picks show it does not pay).
-    `precision` and `dims` are approximate modes. Returns at most N picks.
+    """Greedy k-center over the rows of `features` (N, d), given `labeled` (L, d) centres: each step picks
+    the available row with the largest `score(min_distances, available)` (default: the min distance itself,
+    Eq. 1) and makes it a centre (Eq. 2). `prune` skips distances that cannot lower a minimum, with the same
+    picks: "pca" (per-row bounds from `bound_dims` principal components), True / "clusters" (k-means
+    triangle bounds, `n_clusters`), False, or "auto" ("pca" for pools of >= 20,000 rows and >= 256 float32
+    features, dropped if the first picks show it does not pay). `precision` and `dims` are approximate
+    modes. Returns at most N picks.
     """
-    x = _as_float32(features, "features")
-    n, d = x.shape
-    lab = (
-        np.empty((0, d), dtype=np.float32)
-        if labeled is None or np.size(labeled) == 0
-        else _as_float32(labeled, "labeled", d)
-    )
+    x, lab = _inputs(features, labeled, first)
+    n = x.shape[0]
     budget = min(int(budget), n)
-    if first not in ("farthest_from_mean", "random"):
-        raise ValueError(f"first must be 'farthest_from_mean' or 'random', got {first!r}")
     if n == 0 or budget <= 0:
         return KCenterResult(np.empty(0, np.int64), np.empty(0), np.zeros(n), {})
     if dims is not None:
@@ -176,28 +168,13 @@ def k_center_greedy(
     )
     state.add_many(lab)
     picks: list[int] = []
-    won: list[float] = []
+    won: list[float] = []  # what each pick won by: its distance (Eq. 1) or its score
     available = np.ones(n, dtype=bool)
     for step in range(budget):
-        if step == 0 and not len(lab):
-            i = (
-                _farthest_from_mean(x, chunk_rows)
-                if first == "farthest_from_mean"
-                else int((rng or np.random.default_rng(seed)).integers(n))
-            )
-            value = math.nan  # filled in below: the radius this first centre leaves
-        elif score is None:
-            i, value = state.farthest()
-            value = math.sqrt(max(value, 0.0))
+        if step == 0 and not len(lab):  # value: the radius this first centre leaves, filled in below
+            i, value = _first_pick(x, first, rng, seed, chunk_rows), math.nan
         else:
-            m = state.min_squared()
-            dist = np.sqrt(np.clip(m, 0.0, None))
-            s = np.asarray(score(dist, available.copy()), dtype=np.float64)
-            if s.shape != (n,):
-                raise ValueError(f"score must return one value per pool row, got shape {s.shape}")
-            s = np.where(available, s, -np.inf)
-            i = int(np.argmax(s))
-            value = float(s[i])
+            i, value = _next_pick(state, score, available)
         picks.append(i)
         won.append(value)
         available[i] = False
@@ -205,10 +182,53 @@ def k_center_greedy(
         if step == 0 and math.isnan(value):
             rest = state.min_squared()
             won[0] = math.sqrt(max(float(rest.max()), 0.0)) if n > 1 else 0.0
+    return _result(picks, won, state)
+
+
+def _result(picks: list[int], won: list[float], state: _RunningMin) -> KCenterResult:
     final = np.sqrt(np.clip(state.min_squared(), 0.0, None))
     stats = dict(state.stats)
     stats["rows_fraction"] = stats["rows_computed"] / max(1, stats["rows_total"])
     return KCenterResult(np.asarray(picks, dtype=np.int64), np.asarray(won, dtype=np.float64), final, stats)
+
+
+def _first_pick(
+    x: np.ndarray, first: str, rng: np.random.Generator | None, seed: int, chunk_rows: int
+) -> int:
+    """The first centre of an empty start: the row farthest from the mean, or a seeded random row."""
+    if first == "farthest_from_mean":
+        return _farthest_from_mean(x, chunk_rows)
+    return int((rng or np.random.default_rng(seed)).integers(len(x)))
+
+
+def _inputs(features: Any, labeled: Any, first: str) -> tuple[np.ndarray, np.ndarray]:
+    """The pool (N, d) and the labelled centres (L, d) as float32, checked; (0, d) when none."""
+    x = _as_float32(features, "features")
+    d = x.shape[1]
+    lab = (
+        np.empty((0, d), dtype=np.float32)
+        if labeled is None or np.size(labeled) == 0
+        else _as_float32(labeled, "labeled", d)
+    )
+    if first not in ("farthest_from_mean", "random"):
+        raise ValueError(f"first must be 'farthest_from_mean' or 'random', got {first!r}")
+    return x, lab
+
+
+def _next_pick(state: _RunningMin, score: ScoreFn | None, available: np.ndarray) -> tuple[int, float]:
+    """The next centre and what it won by: the farthest row (Eq. 1), or the best `score` among the rows
+    still available."""
+    if score is None:
+        i, value = state.farthest()
+        return i, math.sqrt(max(value, 0.0))
+    m = state.min_squared()
+    dist = np.sqrt(np.clip(m, 0.0, None))
+    s = np.asarray(score(dist, available.copy()), dtype=np.float64)
+    if s.shape != (len(available),):
+        raise ValueError(f"score must return one value per pool row, got shape {s.shape}")
+    s = np.where(available, s, -np.inf)
+    i = int(np.argmax(s))
+    return i, float(s[i])
 
 
 def covering_radius(

@@ -45,18 +45,7 @@ class _RunningMin:
         self.bound = None
         self.auto = auto
         self._fractions: list[float] = []
-        stored = x
-        if prune == "clusters":
-            k = n_clusters or max(1, round(math.sqrt(self.n)))
-            self.clusters = _Clusters(x, k, seed, self.ops)
-            self.radius = self.clusters.radii(x)
-            stored = x[self.clusters.perm]  # one copy, cluster by cluster
-            self.stats["clusters"] = len(self.clusters.starts)
-        elif prune == "pca":
-            self.bound = _PcaBound(x, min(bound_dims, self.d), seed, device)
-            self.stats["bound_dims"] = self.bound.dims
-        elif prune is not None:
-            raise ValueError(f"unknown pruning {prune!r}")
+        stored = self._prune_with(x, prune, n_clusters, seed, bound_dims, device)
         dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
         if precision not in dtypes:
             raise ValueError(f"precision must be one of {sorted(dtypes)}, got {precision!r}")
@@ -86,6 +75,29 @@ class _RunningMin:
             self.cmax = np.full(len(self.clusters.starts), np.inf, dtype=np.float32)
             if self.offset is not None:
                 self.clusters.centres = self.clusters.centres - self.offset.astype(np.float64)
+
+    def _prune_with(
+        self,
+        x: np.ndarray,
+        prune: str | None,
+        n_clusters: int | None,
+        seed: int,
+        bound_dims: int,
+        device: torch.device,
+    ) -> np.ndarray:
+        """Set up the pruning bounds; the rows as they will be stored (cluster by cluster for "clusters")."""
+        if prune == "clusters":
+            k = n_clusters or max(1, round(math.sqrt(self.n)))
+            self.clusters = _Clusters(x, k, seed, self.ops)
+            self.radius = self.clusters.radii(x)
+            self.stats["clusters"] = len(self.clusters.starts)
+            return x[self.clusters.perm]  # one copy, cluster by cluster
+        if prune == "pca":
+            self.bound = _PcaBound(x, min(bound_dims, self.d), seed, device)
+            self.stats["bound_dims"] = self.bound.dims
+        elif prune is not None:
+            raise ValueError(f"unknown pruning {prune!r}")
+        return x
 
     def _store(self, stored: np.ndarray) -> torch.Tensor:
         if self.offset is None and self.ops.cpu:
