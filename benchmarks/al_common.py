@@ -15,6 +15,7 @@ from typing import Any
 
 from common import RESULTS, renamed, write_json
 from lesionlab.config import ExperimentConfig, load_config
+from lesionlab.config_options import move_legacy_loss_fields
 from lesionlab.evaluation.report import summarize
 from lesionlab.runner.experiment import run_experiment
 
@@ -125,6 +126,8 @@ def config_differences(
     which strategies ran beside it, do not change them (each run is seeded by (seed, round) alone).
     """
     defaults = _flat(ExperimentConfig().model_dump(mode="json"))
+    if isinstance(stored.get("train"), dict):  # the old flat loss fields, as today's loss_options
+        stored = {**stored, "train": move_legacy_loss_fields(stored["train"])[0]}
     a = {**defaults, **_flat(stored)}
     b = {**defaults, **_flat(config.model_dump(mode="json"))}
 
