@@ -104,8 +104,10 @@ def _other_source(
 
 
 def _say_evaluation(result: dict, split: str, resize: str | None) -> None:
-    """The metrics table, what was left out, and (classification only) the test-time rule applied."""
-    segmentation = result.get("task") == "segmentation"
+    """The metrics table, what was left out, and (class labels only) the test-time rule applied."""
+    from lesionlab.tasks import get_task
+
+    class_labels = get_task(result["task"]).class_labels
     title = f"{escape(result['data'])}, {split} metrics ({result['n']} images"
     if result["positive_class"] is not None:
         title += f"; positive class: {escape(result['positive_class'])}"
@@ -113,9 +115,9 @@ def _say_evaluation(result: dict, split: str, resize: str | None) -> None:
         title += f"; resize: {escape(resize)}"
     print_metrics(result["metrics"], title + ")", result["ci95"])
     if result["n_unlabelled"]:
-        what = "a mask" if segmentation else "a label"
+        what = f"a {get_task(result['task']).target}"
         err_console.print(f"{result['n_unlabelled']} image(s) without {what} left out", style="yellow")
-    if not segmentation:  # a segmentation run has no test-time rule to report
+    if class_labels:  # e.g. a segmentation run has no test-time rule to report
         console.print(
             f"decision rule: {result['tta_views']} view(s) averaged, logit adjustment "
             f"{result['logit_adjustment']:g} (from {escape(result['rule_source'])})",

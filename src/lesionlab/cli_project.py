@@ -83,13 +83,14 @@ def init(
 
     if strategy is not None:
         get_strategy(strategy)  # an unknown name stops here, with the list of known ones
-    if task not in ("classification", "segmentation"):
-        raise ConfigError(f"--task must be classification or segmentation, got {task!r}")
-    if classes is None and task == "classification":
-        raise ConfigError("a classification project needs --classes, e.g. --classes benign,melanoma")
-    if task == "segmentation" and labels is not None and not labels.is_dir():
+    from lesionlab.tasks import get_task
+
+    kind = get_task(task)  # an unknown task stops here, with the list of registered ones
+    if classes is None and kind.class_labels:
+        raise ConfigError(f"a {task} project needs --classes, e.g. --classes benign,melanoma")
+    if not kind.class_labels and labels is not None and not labels.is_dir():
         raise ConfigError(
-            f"--labels {labels}: a segmentation project's annotations are masks, not class labels; "
+            f"--labels {labels}: a {task} project's annotations are {kind.target}s, not class labels; "
             "give a folder of <image_id>_segmentation.png masks"
         )
     names = [c.strip() for c in (classes or "background,lesion").split(",") if c.strip()]

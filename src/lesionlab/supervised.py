@@ -70,7 +70,7 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
     }
     if test:
         result["test"] = trainer.evaluate(test, dataset.classes)
-    elif task.output == "pixel_probs" and val:  # ISIC 2017 has no test masks: report the validation masks
+    elif val:  # no test split (ISIC 2017 has no test masks): report the validation images
         result["val"] = trainer.evaluate(val, dataset.classes)
         result["val_note"] = "the validation masks also chose the epoch: an optimistic estimate"
     result["wall_seconds"] = time.perf_counter() - t0
@@ -106,7 +106,7 @@ def load_trained_run(
             raise ConfigError(f"unknown --resize {resize!r}: choose one of {', '.join(RESIZE_MODES)}")
         config = config.model_copy(update={"train": config.train.updated(resize=resize)})
     task = get_task(config.task)
-    if task.output == "pixel_probs":  # masks, not classes: nothing to align, and no label is needed
+    if not task.class_labels:  # e.g. masks: no classes to align, and no label is needed
         source = config if data is None else config.model_copy(update={"data": data})
         dataset = load_dataset(source, None if data is not None else False, labels=False)
         model = build_model(task, config.model.updated(weights=str(ckpt)), dataset.num_classes)
@@ -286,11 +286,11 @@ def evaluate_run(
         raise ConfigError(f"--logit-adjustment must be a number >= 0, got {logit_adjustment}")
     config, dataset, trainer = load_trained_run(run_dir, data, resize)
     chosen = dataset.records if split == "all" else dataset.split(split)
-    if trainer.task.output == "pixel_probs":
+    if not trainer.task.class_labels:
         if positive is not None or (tta_views, logit_adjustment) != (None, None):
             raise ConfigError(
-                "--positive, --tta-views and --logit-adjustment apply to classification runs; "
-                f"{run_dir} is a segmentation run: remove them"
+                "--positive, --tta-views and --logit-adjustment apply to runs with class labels; "
+                f"{run_dir} is a {trainer.task.name} run: remove them"
             )
         return evaluate_masks(dataset, trainer, split, chosen, n_boot)
     records = [r for r in chosen if r.label is not None]
@@ -312,7 +312,7 @@ def evaluate_run(
     y, probs, classes = with_positive(np.array([r.label for r in records]), probs, dataset.classes, positive)
     return {
         "data": dataset.name,
-        "task": "classification",
+        "task": trainer.task.name,
         "split": split,
         "n": len(records),
         "n_unlabelled": len(chosen) - len(records),

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from lesionlab.data.demo_subset import demo_root
-from lesionlab.data.mask_stats import check_masks
 from lesionlab.data.records import LabeledDataset
 from lesionlab.data.sources import check_source, load_source
 from lesionlab.data.validate import inspect_files
 from lesionlab.errors import ConfigError, DataError
+from lesionlab.tasks import get_task
 
 
 def load_dataset(config: Any, verify_files: bool | None = None, labels: bool = True) -> LabeledDataset:
@@ -39,6 +39,6 @@ def load_dataset(config: Any, verify_files: bool | None = None, labels: bool = T
             raise DataError(
                 f"{len(problems)} unusable file(s); fix or remove them before using this data:\n  {listed}"
             )
-        if getattr(config, "task", None) == "segmentation":
-            check_masks(report.mask_fractions)
+        if "task" in type(config).model_fields:  # a pre-training config reads images only
+            get_task(config.task).check_files(report)  # e.g. masks all background or all lesion
     return dataset

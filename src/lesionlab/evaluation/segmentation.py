@@ -84,7 +84,7 @@ def evaluate_masks(
     per_image = trainer.task.per_image(truth, probs)
     return {
         "data": dataset.name,
-        "task": "segmentation",
+        "task": trainer.task.name,
         "split": split,
         "n": len(records),
         "n_unlabelled": len(chosen) - len(records),

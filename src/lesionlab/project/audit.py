@@ -44,9 +44,10 @@ def audit_project(project: Project, top: int = 20, show_progress: bool = True) -
     """
     if top < 1:
         raise DataError(f"--top must be at least 1, got {top}")
-    if project.config.task != "classification":
+    if not project.task.class_labels:
         raise LesionlabError(
-            "the label audit reviews class labels; a segmentation project's masks are not audited yet"
+            f"the label audit reviews class labels; a {project.task.name} project's {project.task.target}s "
+            "are not audited yet"
         )
     records = project.records(labelled_only=True)
     counts = np.bincount([r.label for r in records], minlength=len(project.classes))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
@@ -25,7 +24,7 @@ class ProjectConfig(_Strict):
     """One annotation project. Paths are relative to the project folder unless absolute."""
 
     name: str = Field(min_length=1)
-    task: Literal["classification", "segmentation"] = "classification"
+    task: str = "classification"  # a registered task (lesionlab.tasks); checked below
     classes: list[str] = Field(min_length=2)
     images: str = Field(min_length=1)
     # SQLAlchemy URL; None = SQLite `project.db` in the project folder; `env:NAME` reads the URL from $NAME.
@@ -45,6 +44,15 @@ class ProjectConfig(_Strict):
     overlap: int = Field(1, ge=1)  # how many different people annotate each image
     # masks whose mean pairwise Dice is below this go to a reviewer instead of being fused
     consensus_min_dice: float = Field(0.8, ge=0, le=1)
+
+    @field_validator("task")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from lesionlab.tasks import available_tasks
+
+        if value not in available_tasks():
+            raise ValueError(f"unknown task {value!r}; choose one of: {', '.join(available_tasks())}")
+        return value
 
     @field_validator("classes")
     @classmethod

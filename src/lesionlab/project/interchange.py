@@ -211,10 +211,11 @@ def import_labels(
     """Store the labels of `path` (source "import"); ids not in the project are counted, not stored. The
     importer is one annotator: an image that has its `overlap` annotations from others already is left out
     and listed (`full`), never given a k+1-th vote that would outvote or settle the experts' answers."""
-    if project.config.task == "segmentation":
+    if not project.task.class_labels:
         raise DataError(
-            f"cannot import class labels from {path}: this is a segmentation project, its annotations "
-            "are masks; import a folder of <image_id>_segmentation.png masks instead"
+            f"cannot import class labels from {path}: this is a {project.task.name} project, its "
+            f"annotations are {project.task.target}s; import a folder of <image_id>_segmentation.png masks "
+            "instead"
         )
     labels = read_labels(project, path)
     known = set(project.store.image_ids())

@@ -30,6 +30,7 @@ from lesionlab.project.config import (
 )
 from lesionlab.project.scan import ScanResult, inspect_image, scan_folder
 from lesionlab.project.store import ProjectStore
+from lesionlab.tasks import Task, get_task
 
 
 @dataclass
@@ -40,6 +41,11 @@ class Project:
     config: ProjectConfig
     store: ProjectStore
     scan: ScanResult | None = field(default=None, repr=False)
+
+    @property
+    def task(self) -> Task:
+        """The registered task of `project.yaml`'s `task:` (what an annotation is, how models train)."""
+        return get_task(self.config.task)
 
     @property
     def images_dir(self) -> Path:
@@ -246,8 +252,8 @@ def init_project(
             "(the images folder is only read, and its scan would pick up the project's masks)"
         )
     rel = Path(_relative(images, project_dir))
-    if task == "segmentation":
-        settings.setdefault("strategy", "pixel_entropy")
+    if get_task(task).project_strategy:  # the config's default strategy reads class probabilities
+        settings.setdefault("strategy", get_task(task).project_strategy)
     config = ProjectConfig(
         name=project_dir.name, task=task, classes=classes, images=str(rel), database=database, **settings
     )

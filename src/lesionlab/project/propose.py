@@ -114,7 +114,7 @@ def _predictions(project: Project, trainer, version, unlabeled, ids: list[str]) 
         return [None] * len(ids)
     by_id = {r.id: r for r in unlabeled}
     probs = trainer.predict([by_id[i] for i in ids])
-    if project.config.task != "segmentation":
+    if project.task.class_labels:
         return [[round(float(p), 6) for p in row] for row in probs]
     for image_id, prob in zip(ids, probs, strict=True):
         _store_model_mask(project, image_id, prob, f"model v{version.id}")

@@ -66,6 +66,7 @@ def project_status(project: Project, check_images: bool = True, agreement: bool 
     return {
         "project": project.config.name,
         "task": project.config.task,
+        "target": project.task.target,
         "classes": project.classes,
         "images": {
             "total": len(images),
@@ -111,7 +112,7 @@ def format_status(status: dict[str, Any]) -> str:
     lines.append(
         f"labels: {lab['total']} ({', '.join(f'{k} {v}' for k, v in lab['by_source'].items()) or 'none'})"
     )
-    if lab["masks"] or status["task"] == "segmentation":
+    if lab["masks"] or status["target"] == "mask":
         lines.append(f"masks: {lab['masks']}")
     total = max(lab["total"], 1)
     width = max(len(c) for c in status["classes"])

@@ -41,7 +41,7 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
     ) -> None:
         self.url = url
         self.classes = list(classes)
-        self.task = task  # what counts as done: a class label, or in a segmentation project a mask
+        self.task = task  # the task's name; what counts as done is its target (`kind`)
         self.overlap = int(overlap)  # how many different people annotate each image
         self.engine = make_engine(url)
         try:
@@ -59,9 +59,11 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
 
     @property
     def kind(self) -> str:
-        """What an annotation of this project's task is: a "label" or a "mask". The one place the store and
-        the services decide by task (consensus, queue, progress and adjudication all follow it)."""
-        return "mask" if self.task == "segmentation" else "label"
+        """What an annotation of this project's task is: a "label" or a "mask" (the task's `target`). The one
+        place the store and the services read it (consensus, queue, progress and adjudication follow it)."""
+        from lesionlab.tasks import get_task
+
+        return get_task(self.task).target
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -77,12 +77,11 @@ def _classification_cv(project: Project, records, k_wanted: int, show_progress: 
     from sklearn.model_selection import StratifiedKFold
 
     from lesionlab.evaluation.bootstrap import metric_intervals
-    from lesionlab.tasks import get_task
 
     classes = project.classes
     targets = np.array([r.label for r in records])
     k = _folds(targets, k_wanted)
-    task = get_task("classification")
+    task = project.task
     oof = np.zeros((len(records), len(classes)))
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=project.config.seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(targets)), targets), start=1):
@@ -102,11 +101,11 @@ def _segmentation_cv(project: Project, records, k_wanted: int, show_progress: bo
     with percentile-bootstrap 95 % intervals of each mean (1,000 resamples of the images)."""
     from sklearn.model_selection import KFold
 
-    from lesionlab.tasks import JACCARD_THRESHOLD, get_task
+    from lesionlab.tasks import JACCARD_THRESHOLD
 
     if len(records) < 2:
         raise DataError(f"cross-validation needs at least two masks; the project has {len(records)}")
-    task = get_task("segmentation")
+    task = project.task
     k = int(min(k_wanted, len(records)))
     oof: np.ndarray | None = None
     targets: np.ndarray | None = None
@@ -130,6 +129,10 @@ def _segmentation_cv(project: Project, records, k_wanted: int, show_progress: bo
         for name, values in per.items()
     }
     return metrics, k
+
+
+# How a model's quality is estimated, by what an annotation is: stratified k-fold for class labels.
+CROSS_VALIDATION = {"label": _classification_cv, "mask": _segmentation_cv}
 
 
 def reserve_version_folder(models_dir: Path, start: int) -> tuple[Path, int]:
@@ -162,18 +165,17 @@ def _train_project(project: Project, folds: int | None, show_progress: bool) -> 
     from lesionlab.training.factory import save_model
 
     start = time.perf_counter()
-    segmentation = project.config.task == "segmentation"
     records = project.records(labelled_only=True)
     counts = project.consensus_counts()
     left_out = {k: counts.get(k, 0) for k in ("unresolved", "incomplete")}
     if not records:
-        what = "masks" if segmentation else "labels"
+        what = f"{project.task.target}s"
         raise DataError(
             f"the project has no {what} with a consensus yet ({left_out['unresolved']} unresolved, "
             f"{left_out['incomplete']} short of their overlap); annotate the proposed images first"
         )
     classes = project.classes
-    cv = _segmentation_cv if segmentation else _classification_cv
+    cv = CROSS_VALIDATION[project.task.target]
     metrics, k = cv(project, records, folds or project.config.folds, show_progress)
     log_line(f"train: final model on all {len(records)} labels", show_progress)
     final = new_trainer(project, progress=show_progress)

@@ -80,14 +80,15 @@ def check_data(
     if not pool:
         raise DataError(f"{dataset.name} has no training images to form the pool")
     if not eval_records:
-        if task.output == "pixel_probs":
-            masks = " with masks (ISIC 2017 has none for test: set experiment.evaluate_on: val)"
-            raise DataError(f"{dataset.name} has no {split!r} split{masks} to evaluate on")
+        if task.missing_split_hint:
+            raise DataError(f"{dataset.name} has no {split!r} split{task.missing_split_hint} to evaluate on")
         how = how_to_add_split(dataset, split)
         raise DataError(f"{dataset.name} has no {split!r} split to evaluate on: {how}")
     if any(r.label is None or not task.has_target(r) for r in pool):
-        what = "labelled and with a mask" if task.output == "pixel_probs" else "labelled"
-        raise DataError(f"a simulated-oracle experiment needs every pool image {what} (hidden until bought)")
+        raise DataError(
+            f"a simulated-oracle experiment needs every pool image {task.pool_requirement} "
+            "(hidden until bought)"
+        )
 
 
 def check_options(config: ExperimentConfig, task: Task) -> None:
@@ -105,20 +106,9 @@ def check_options(config: ExperimentConfig, task: Task) -> None:
             "round, as a continual learning (acft_q, acft_lq, acft_hq) does the model; with learning retrain "
             "the model itself starts afresh each round: use ensemble_members fresh or a continual learning"
         )
-    if task.output == "pixel_probs":
-        classification_only = {
-            "experiment.learning acft_hq (re-trains on misclassified images)": exp.learning == "acft_hq",
-            f"experiment.oracle {exp.oracle} (its wrong answers are class labels, never masks)": (
-                exp.oracle != "simulated"
-            ),
-            "experiment.audit.every_round (audits class labels, not masks)": exp.audit.every_round,
-            "experiment.pool_scoring onnxruntime (exports classifiers only)": (
-                exp.pool_scoring == "onnxruntime"
-            ),
-        }
-        refused = [name for name, used in classification_only.items() if used]
-        if refused:
-            raise ConfigError("classification only, not for task segmentation: " + "; ".join(refused))
+    refused = task.unsupported_options(config)
+    if refused:
+        raise ConfigError(f"not for task {task.name}: " + "; ".join(refused))
     if exp.pool_scoring == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
         raise ConfigError(
             "experiment.pool_scoring onnxruntime needs ONNX Runtime: pip install 'lesionlab[onnx]'"
@@ -144,8 +134,8 @@ def check_metrics(
     """`train.monitor` must suit the task, and the primary metric must be defined on the evaluation split:
     AUC with one class there would be NaN in every round, and every curve, ALC and saving with it."""
     task.check_metric(config.train.monitor, dataset.num_classes, "train.monitor", allow_loss=True)
-    if task.output != "class_probs":
-        return  # Dice and Jaccard are defined on any set of masks (two empty masks agree)
+    if task.metrics_always_defined:
+        return  # e.g. Dice and Jaccard are defined on any set of masks (two empty masks agree)
     n = len(eval_records)
     labels = np.array([r.label for r in eval_records])
     uniform = np.full((n, dataset.num_classes), 1.0 / dataset.num_classes)

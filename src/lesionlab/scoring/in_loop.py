@@ -37,7 +37,7 @@ def onnx_outputs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Probabilities (N, C), embeddings (N, D) and MC-dropout probabilities (T, N, C) of `records` by the
     trainer's current model run in ONNX Runtime; memory-mapped when `on_disk` (in `workdir`)."""
-    if not hasattr(trainer.model, "classify_embedding"):
+    if not trainer.task.class_labels:
         raise ConfigError("experiment.pool_scoring onnxruntime scores classifiers only; use trainer")
     cfg = trainer.config
     if workdir is not None:

@@ -17,6 +17,7 @@ from lesionlab.io import write_json, write_text
 from lesionlab.scoring.backends import BACKENDS, make_scorer
 from lesionlab.scoring.pool import SCORING_BATCH, score_images
 from lesionlab.selection.memmap import EvidenceStore
+from lesionlab.tasks import get_task
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -41,7 +42,7 @@ def load_run_model(run_dir: Path) -> tuple[Any, Any, list[str]]:
                 f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
             )
     config, stored = _read_metrics(metrics)
-    if config.task != "classification":
+    if not get_task(config.task).class_labels:
         raise ConfigError(f"{run_dir} trained a {config.task} model: lesionlab score scores classifiers")
     classes = _checkpoint_classes(ckpt) or [str(c) for c in stored.get("classes", [])]
     if len(classes) < 2:

@@ -33,8 +33,18 @@ class Task:
     output: str
     default_loss: str
     target: str = "label"
-    # Whether the task's labels are classes the user names (an annotation project must then list them).
-    needs_classes: bool = True
+    # Targets are one class per image and the head outputs class probabilities: class names must be listed,
+    # and class-label tools apply (noisy oracles, the label audit, ONNX scoring, test-time rules).
+    class_labels: bool = True
+    # Whether every metric is defined on any evaluation set (Dice on any masks; AUC needs two classes).
+    metrics_always_defined: bool = False
+    # What a simulated oracle needs of every pool image, and how to add an evaluation split the data lacks.
+    pool_requirement: str = "labelled"
+    missing_split_hint: str = ""
+    # The annotation project's strategy once a model exists, when the project config's default does not suit.
+    project_strategy: str | None = None
+    # Which strategies suit the task, said when a strategy needs evidence the task's model cannot give.
+    strategy_hint: str = ""
 
     def metric_names(self, num_classes: int) -> tuple[str, ...]:
         raise NotImplementedError
@@ -53,6 +63,19 @@ class Task:
         """Whether `record` carries what this task learns from and is scored on (a label; a mask)."""
         return record.label is not None
 
+    def unsupported_options(self, config: Any) -> list[str]:
+        """The experiment options set in `config` that this task cannot honour (refused before training)."""
+        return []
+
+    def check_files(self, report: Any) -> None:
+        """Task-specific checks of decoded files (`data.validate.inspect_files`'s report); none by default."""
+
+    def loss_predictor(self, model: Any) -> Any:
+        """The learned loss predictor (Yoo & Kweon 2019) for this task's `model`."""
+        from lesionlab.models.loss_predictor import LossPredictor
+
+        return LossPredictor.for_model(model)
+
     def build_model(self, model: Any, num_classes: int, seed: int = 0) -> Any:
         """A fresh model from the `model:` config section, its new layers initialised from `seed`."""
         raise NotImplementedError
@@ -69,7 +92,7 @@ class Task:
         if name == "acc":  # the name binary results used before there was one name for accuracy
             name = "accuracy"
         if name not in valid:
-            kind = f"{self.name} with {num_classes} classes" if self.needs_classes else self.name
+            kind = f"{self.name} with {num_classes} classes" if self.class_labels else self.name
             raise ConfigError(
                 f"{field}: {name!r} is not a metric of {kind}; choose one of: {', '.join(valid)}"
             )

@@ -26,7 +26,8 @@ class ClassificationTask(Task):
     output: str = "class_probs"
     default_loss: str = "weighted_ce"
     target: str = "label"
-    needs_classes: bool = True
+    class_labels: bool = True
+    strategy_hint: str = "pixel_* strategies and ceal are for task: segmentation"
 
     def metric_names(self, num_classes: int) -> tuple[str, ...]:
         return BINARY_METRICS if num_classes == 2 else MULTICLASS_METRICS

@@ -52,7 +52,14 @@ class SegmentationTask(Task):
     output: str = "pixel_probs"
     default_loss: str = "ce_dice"
     target: str = "mask"
-    needs_classes: bool = False
+    class_labels: bool = False
+    metrics_always_defined: bool = True  # two empty masks agree: Dice and Jaccard are defined on any set
+    pool_requirement: str = "labelled and with a mask"
+    missing_split_hint: str = " with masks (ISIC 2017 has none for test: set experiment.evaluate_on: val)"
+    strategy_hint: str = (
+        "for segmentation use pixel_entropy, pixel_mc_dropout, pixel_ens_s, pixel_ens_js or ceal"
+    )
+    project_strategy: str | None = "pixel_entropy"
     threshold: float = 0.5
 
     def metric_names(self, num_classes: int) -> tuple[str, ...]:
@@ -98,6 +105,33 @@ class SegmentationTask(Task):
     def correct(self, targets: Any, outputs: np.ndarray) -> np.ndarray:
         """(N,) 1 where an image's Jaccard reaches ISIC 2017's 0.65 (what the paired stopping test counts)."""
         return (self.per_image(targets, outputs)["jaccard"] >= JACCARD_THRESHOLD).astype(int)
+
+    def unsupported_options(self, config: Any) -> list[str]:
+        """Options that act on class labels: a mask has no wrong class to answer or audit."""
+        exp = config.experiment
+        class_label_only = {
+            "experiment.learning acft_hq (re-trains on misclassified images)": exp.learning == "acft_hq",
+            f"experiment.oracle {exp.oracle} (its wrong answers are class labels, never masks)": (
+                exp.oracle != "simulated"
+            ),
+            "experiment.audit.every_round (audits class labels, not masks)": exp.audit.every_round,
+            "experiment.pool_scoring onnxruntime (exports classifiers only)": (
+                exp.pool_scoring == "onnxruntime"
+            ),
+        }
+        return [name for name, used in class_label_only.items() if used]
+
+    def check_files(self, report: Any) -> None:
+        """Masks that are all background or all lesion are refused with their files named."""
+        from lesionlab.data.mask_stats import check_masks
+
+        check_masks(report.mask_fractions)
+
+    def loss_predictor(self, model: Any) -> Any:
+        """On the U-Net's encoder maps, learning the Dice loss (Kim et al.'s target loss for segmentation)."""
+        from lesionlab.models.loss_predictor import LossPredictor
+
+        return LossPredictor.for_segmenter(model)
 
     def build_model(self, model: Any, num_classes: int, seed: int = 0) -> Any:
         from lesionlab.models.unet import create_segmenter

@@ -38,6 +38,7 @@ def project_info(project: ProjectDep, _caller: Anyone) -> dict[str, Any]:
     return {
         "name": project.config.name,
         "task": project.config.task,
+        "target": project.task.target,
         "classes": project.classes,
         "overlap": project.config.overlap,
         "max_upload_mb": project.config.max_upload_mb,

@@ -37,7 +37,7 @@ function takesKeys(event) {
 function onKey(event) {
   if (view !== "label" || takesKeys(event) || event.altKey || event.isComposing) return;
   const key = event.key.toLowerCase();
-  const seg = state.project.task === "segmentation";
+  const seg = state.project.target === "mask";
   if (event.ctrlKey || event.metaKey) {
     if (key === "z" && seg) { // the canvas's own undo (last stroke); U takes back a saved label
       event.preventDefault();
@@ -119,7 +119,7 @@ async function main() {
   const reviewer = state.me.role === "reviewer" || state.me.role === "admin";
   $("tab-review").hidden = !reviewer;
   $("tab-adjudicate").hidden = !reviewer;
-  const seg = state.project.task === "segmentation";
+  const seg = state.project.target === "mask";
   classButtons();
   $("classes").hidden = seg;
   $("mask-tools").hidden = !seg;

@@ -23,7 +23,7 @@ export const state = {
 let stage;
 let editor;
 
-const isSegmentation = () => state.project.task === "segmentation";
+const isSegmentation = () => state.project.target === "mask";
 
 export function setup() {
   stage = new Stage();

@@ -83,7 +83,7 @@ function choice(item, text, payload, testid, content = null) {
 }
 
 function disputeCard(item) {
-  const segmentation = state.project.task === "segmentation";
+  const segmentation = state.project.target === "mask";
   const standing = item.status === "majority" ? " (the majority stands unless you decide otherwise)" : "";
   const header = el("div", { class: "dispute-head" }, el("b", { text: item.image_id }),
     el("span", { class: "why", text: ` ${item.reason || ""}${standing}` }));
