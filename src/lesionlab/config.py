@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -109,6 +110,18 @@ class Options(_Strict):
     `config_options.validate_options`."""
 
 
+def _registered_task(name: str) -> str:
+    """A task name from YAML must be registered (built-in, `register_task`, or a `lesionlab.tasks` plugin)."""
+    from lesionlab.tasks import available_tasks
+
+    if name not in available_tasks():
+        raise ValueError(f"unknown task {name!r}; choose one of: {', '.join(available_tasks())}")
+    return name
+
+
+TaskName = Annotated[str, AfterValidator(_registered_task)]
+
+
 class TrainConfig(_Strict):
     """Hyper-parameters of one fit; defaults are Shi et al.'s where the paper gives them.
 
@@ -198,7 +211,7 @@ class TrainRunConfig(_Strict):
 
     # The task object (lesionlab.tasks) the trainer, runner and report ask. Segmentation trains a U-Net
     # (model.backbone unet, unet_lite0 or unet_resnet18) on each image's mask (Zhao et al. 2022).
-    task: Literal["classification", "segmentation"] = "classification"
+    task: TaskName = "classification"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -366,7 +379,7 @@ class ExperimentConfig(_Strict):
     name: str = "experiment"
     # The task object (lesionlab.tasks) the trainer, runner and report ask. Segmentation trains a U-Net
     # (model.backbone unet, unet_lite0 or unet_resnet18) on each image's mask (Zhao et al. 2022).
-    task: Literal["classification", "segmentation"] = "classification"
+    task: TaskName = "classification"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
