@@ -6,7 +6,9 @@ are executed, the YAML blocks loaded as configs, and what they register is check
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +71,37 @@ def test_the_loss_with_options_example() -> None:
             build_loss("focal", TrainConfig(loss="focal", loss_options={"gamma": -1}), 3)
     finally:
         LOSSES.unregister("focal")
+
+
+def test_the_task_example_is_one_module_named_from_yaml(tmp_path: Path, monkeypatch) -> None:
+    """A task added by one module and its registration is named from YAML, trains with the one Trainer
+    (reusing the classification runtime) and reports its own metrics."""
+    from fake_isic import make_tiny_isic, tiny_train_config
+    from lesionlab.data.sources import load_isic2017
+    from lesionlab.models.registry import create_classifier
+    from lesionlab.tasks import TASKS, get_task
+    from lesionlab.training.trainer import Trainer
+
+    package = tmp_path / "plugin" / "my_package"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "ordinal.py").write_text(example("task"))
+    monkeypatch.syspath_prepend(str(tmp_path / "plugin"))
+    importlib.import_module("my_package.ordinal")  # importing the module registers the task
+    try:
+        config = load_config(ExperimentConfig, yaml.safe_load(example("task config")))
+        task = get_task(config.task)
+        assert task.name == "ordinal" and task.primary_metric(2) == "neg_mae"
+        data = load_isic2017(make_tiny_isic(tmp_path / "isic").root)
+        model = create_classifier("efficientnet_lite0", 2, "imagenet", seed=0)
+        trainer = Trainer(model, tiny_train_config(epochs=2, monitor=config.train.monitor), task=task)
+        fit = trainer.fit(data.split("train"), data.split("val"), data.classes)
+        assert fit.monitor == "neg_mae" and all("val_neg_mae" in row for row in fit.history)
+        scores = trainer.evaluate(data.split("test"), data.classes)
+        assert set(scores) == {"accuracy", "neg_mae"} and -1.0 <= scores["neg_mae"] <= 0.0
+    finally:
+        TASKS.unregister("ordinal")
+        for name in ("my_package.ordinal", "my_package"):
+            sys.modules.pop(name, None)
+    with pytest.raises(Exception, match="unknown task 'ordinal'"):
+        load_config(ExperimentConfig, {"task": "ordinal"})

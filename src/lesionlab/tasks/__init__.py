@@ -9,6 +9,7 @@ here, at import of the package; a third party adds one with `register_task` or t
 from __future__ import annotations
 
 from lesionlab.errors import ConfigError
+from lesionlab.registry import TASKS_GROUP, Registry
 from lesionlab.tasks.base import LOSS_MONITOR, Task
 from lesionlab.tasks.classification import BINARY_METRICS, MULTICLASS_METRICS, ClassificationTask
 from lesionlab.tasks.segmentation import (
@@ -25,6 +26,7 @@ __all__ = [
     "MULTICLASS_METRICS",
     "PIXEL_REDUCTIONS",
     "SEGMENTATION_METRICS",
+    "TASKS",
     "ClassificationTask",
     "SegmentationTask",
     "Task",
@@ -33,28 +35,33 @@ __all__ = [
     "register_task",
 ]
 
-_TASKS: dict[str, Task] = {}
+
+def _checked(name: str, task: Task) -> Task:
+    """A registered task is a `Task` instance whose own name is the one it is registered under."""
+    if not isinstance(task, Task):
+        raise TypeError(f"a task must be a Task instance, got {type(task).__name__} for {name!r}")
+    if task.name != name:
+        raise ConfigError(f"task {task.name!r} is registered under another name, {name!r}")
+    return task
+
+
+# Built-ins are registered below, at import; plugins come from the `lesionlab.tasks` entry-point group.
+TASKS: Registry[Task] = Registry("task", group=TASKS_GROUP, prepare=_checked)
 
 
 def register_task(task: Task) -> Task:
     """Make `task` available by its name (to `get_task` and to configs' `task:`); names are unique."""
-    if not isinstance(task, Task):
-        raise TypeError(f"register_task needs a Task instance, got {type(task).__name__}")
-    if task.name in _TASKS and _TASKS[task.name] != task:
-        raise ConfigError(f"a task called {task.name!r} is already registered")
-    _TASKS[task.name] = task
+    TASKS.register(task.name, task)
     return task
 
 
 def get_task(name: str) -> Task:
     """The registered task called `name`; an unknown name lists the choices."""
-    if name not in _TASKS:
-        raise ConfigError(f"unknown task {name!r}; choose one of: {', '.join(_TASKS)}")
-    return _TASKS[name]
+    return TASKS.get(name)
 
 
 def available_tasks() -> list[str]:
-    return list(_TASKS)
+    return TASKS.names()
 
 
 register_task(ClassificationTask())
