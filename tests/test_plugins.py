@@ -15,6 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 
 from fake_isic import make_tiny_isic
@@ -95,6 +96,7 @@ print(json.dumps([[r["new_ids"] for r in run["rounds"]] for run in results["runs
 """
 
 
+@pytest.mark.slow  # a fresh Python process (about 20 s on a busy 2-core machine)
 def test_a_plugin_strategy_and_loss_run_from_yaml(tmp_path: Path) -> None:
     plugins = tmp_path / "site"
     write_plugin(plugins)
@@ -139,6 +141,7 @@ def test_a_plugin_strategy_and_loss_run_from_yaml(tmp_path: Path) -> None:
     assert marker.read_text() == "scale=2.0"  # the plugin's loss was built with its options from YAML
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_a_plugin_options_typo_is_one_line_naming_its_options(tmp_path: Path) -> None:
     plugins = tmp_path / "site"
     write_plugin(plugins)

@@ -144,6 +144,7 @@ def test_the_plugin_groups() -> None:
     )
 
 
+@pytest.mark.slow  # a fresh Python process
 def test_every_built_in_evidence_kind_exists_whichever_module_came_first() -> None:
     """Kinds registered in ssl_kmeans.py and seg_uncertainty.py used to exist only once those modules had
     been imported by something else; a fresh process asking first now sees every one."""
