@@ -2,8 +2,8 @@
 
 `experiment.strategy_params.<name>` passes through the config as a plain mapping; the strategy's model
 checks it before any training. The model is built from the `__init__` parameters' type hints and defaults
-(following `**options` to the parent class), in pydantic's strict mode: a number written as text, a
-fraction for a whole number or true/false for a number is refused rather than silently converted. A
+(following `**options` to the parent class): a number written as text, a fraction for a whole number or
+true/false for a number is refused rather than silently converted. A
 strategy that wants bounds or cross-field checks sets its own `Options` (a `config.Options` subclass).
 """
 
@@ -14,16 +14,34 @@ import inspect
 import typing
 from typing import Any
 
-from pydantic import ConfigDict, create_model
+from pydantic import ConfigDict, ValidationInfo, create_model, field_validator
 
 from lesionlab.config import Options
 from lesionlab.config_options import validate_options
 
 
-class SignatureOptions(Options):
-    """Options read from a signature: strict types (no text for numbers, no 2.5 for an int)."""
+def _types(annotation: Any) -> set[Any]:
+    """The plain types an annotation admits (`int | None` -> {int, NoneType})."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _types(args[0])
+    return set().union(*(_types(a) for a in args)) if args else {annotation}
 
-    model_config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)
+
+class SignatureOptions(Options):
+    """Options read from a signature: no text for a number, no 2.5 for a whole number (10.0 is 10), no
+    true/false for a number (`config.Options`)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_text_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        types = _types(field.annotation) if field is not None else set()
+        if isinstance(value, str) and types & {int, float} and not types & {str, Any}:
+            raise ValueError("a number is expected here, not text")
+        return value
 
 
 def _init_parameters(cls: type) -> dict[str, tuple[Any, Any]]:
