@@ -159,3 +159,49 @@ def test_every_built_in_evidence_kind_exists_whichever_module_came_first() -> No
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["[]", "True"]
+
+
+def test_the_projects_registries_take_what_an_entry_point_names() -> None:
+    """A plugin's entry point may name a bare provider, loss function or Strategy class: each registry
+    makes it a full entry (kind, loss without options, named strategy)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from pydantic import Field
+
+    from lesionlab.config import Options as OptionsBase
+    from lesionlab.runner.engines import ENGINES
+    from lesionlab.runner.oracles import ORACLES
+    from lesionlab.selection.base import EVIDENCE, STRATEGIES, Strategy, get_strategy
+    from lesionlab.training.losses import LOSSES, build_loss, weighted_ce
+
+    def gap(request):
+        """(N,) a test provider."""
+
+    class Bounded(Strategy):
+        class Options(OptionsBase):
+            depth: int = Field(3, ge=1)
+
+        def __init__(self, depth: int = 3) -> None:
+            self.depth = depth
+
+    try:
+        EVIDENCE.register("test_only_gap", gap)
+        kind = EVIDENCE.get("test_only_gap")
+        assert kind.provider is gap and kind.name == "test_only_gap" and "test provider" in kind.description
+        LOSSES.register("test_only_plain", weighted_ce)
+        logits, target = torch.randn(4, 2), F.one_hot(torch.tensor([0, 1, 0, 1]), 2).float()
+        values = build_loss("test_only_plain").loss(logits, target, None).values
+        torch.testing.assert_close(values, weighted_ce(logits, target, None).values)
+        STRATEGIES.register("test_only_bounded", Bounded)
+        assert get_strategy("test_only_bounded", depth=5).depth == 5 and Bounded.name == "test_only_bounded"
+        with pytest.raises(ConfigError, match="'test_only_bounded': depth: Input should be greater than"):
+            get_strategy("test_only_bounded", depth=0)  # the strategy's own Options model decides
+        with pytest.raises(TypeError, match="expected a Strategy subclass"):
+            STRATEGIES.register("test_only_not_a_strategy", np.mean)
+    finally:
+        for registry, name in ((EVIDENCE, "test_only_gap"), (LOSSES, "test_only_plain")):
+            registry.unregister(name)
+        STRATEGIES.unregister("test_only_bounded")
+    assert ENGINES.names() == ["local", "ray", "serial"]
+    assert ORACLES.names() == ["noisy", "noisy_ranked", "simulated"]
