@@ -21,6 +21,7 @@ from lesionlab.models.registry import create_classifier
 from lesionlab.selection.base import Strategy, available_strategies, get_strategy
 from lesionlab.selection.evidence import EvidenceSettings, collect_evidence
 from lesionlab.selection.memmap import EvidenceStore, evidence_to_disk, streamed_outputs
+from lesionlab.tasks import get_task
 from lesionlab.training.trainer import Trainer
 from test_strategies import full_evidence
 
@@ -137,6 +138,7 @@ def test_a_segmenters_large_pool_stays_in_memory(tmp_path: Path) -> None:
 
     class SegLikeTrainer:
         model = Segmenter()
+        task = get_task("segmentation")
 
         def outputs(self, records, mc_samples=0):
             n = len(records)

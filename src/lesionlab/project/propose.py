@@ -59,7 +59,7 @@ def propose(
     version = latest_version(project)
     name = strategy or (cfg.strategy if version is not None else cfg.cold_start)
     chosen = get_strategy(name)
-    check_task(chosen, get_task(cfg.task).output)  # e.g. class entropy asked of a segmentation project
+    check_task(chosen, get_task(cfg.task))  # e.g. class entropy asked of a segmentation project
     if version is None:
         _check_cold_start(chosen)
     records = project.records()

@@ -56,9 +56,9 @@ def build_strategies(config: ExperimentConfig) -> tuple[dict[str, Strategy], Str
                 f"initial strategy {exp.initial.strategy} needs a trained model "
                 f"({sorted(initial.requires)}); use a model-free one such as pca_lsh"
             )
-    output = get_task(config.task).output
+    task = get_task(config.task)
     for strategy in [*strategies.values(), *([initial] if initial is not None else [])]:
-        check_task(strategy, output)
+        check_task(strategy, task)
     return strategies, initial
 
 

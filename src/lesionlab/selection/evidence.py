@@ -143,23 +143,20 @@ def heads_for(strategy: Strategy, model: Any) -> list[Any]:
     return [known[k].head(model) for k in sorted(strategy.requires) if k in known and known[k].head]
 
 
-def check_task(strategy: Strategy, output: str) -> None:
-    """ConfigError when `strategy` needs evidence that a task with head output `output` cannot give (e.g.
-    class-probability entropy for segmentation: use pixel_entropy)."""
+def check_task(strategy: Strategy, task: Any) -> None:
+    """ConfigError when `strategy` needs evidence that `task`'s model cannot give (e.g. class-probability
+    entropy for segmentation: use pixel_entropy); evidence kinds declare the head outputs they read."""
     known = evidence_kinds()
     wrong = sorted(
-        k for k in strategy.requires if k in known and known[k].outputs and output not in known[k].outputs
+        k
+        for k in strategy.requires
+        if k in known and known[k].outputs and task.output not in known[k].outputs
     )
     if wrong:
-        task = "segmentation" if output == "pixel_probs" else "classification"
+        hint = f"; {task.strategy_hint}" if task.strategy_hint else ""
         raise ConfigError(
-            f"strategy {strategy.name} needs evidence {', '.join(wrong)}, which a {task} model "
-            "does not give; "
-            + (
-                "for segmentation use pixel_entropy, pixel_mc_dropout, pixel_ens_s, pixel_ens_js or ceal"
-                if output == "pixel_probs"
-                else "pixel_* strategies and ceal are for task: segmentation"
-            )
+            f"strategy {strategy.name} needs evidence {', '.join(wrong)}, which a {task.name} model does not "
+            f"give{hint}"
         )
 
 
@@ -179,7 +176,7 @@ def _forward(request: EvidenceRequest) -> tuple[np.ndarray, np.ndarray, np.ndarr
         large = settings.disk_above is not None and len(request.unlabeled) > settings.disk_above
         # The on-disk pass stores (N, C) class probabilities: a segmenter's (N, H, W) maps stay in memory
         # (docs/scaling.md).
-        large = large and hasattr(trainer.model, "num_classes")
+        large = large and trainer.task.class_labels
         if settings.scoring == "onnxruntime":
             from lesionlab.scoring.in_loop import onnx_outputs
 
@@ -271,11 +268,9 @@ def features(request: EvidenceRequest) -> dict[str, np.ndarray]:
 
 
 def _loss_predictor(model: Any) -> Any:
-    from lesionlab.models.loss_predictor import LossPredictor
+    from lesionlab.tasks import get_task
 
-    if hasattr(model, "encode"):  # a segmentation U-Net: taps are its encoder maps
-        return LossPredictor.for_segmenter(model)
-    return LossPredictor.for_model(model)
+    return get_task(model.task).loss_predictor(model)  # e.g. a U-Net's taps are its encoder maps
 
 
 @register_evidence("predicted_loss", head=_loss_predictor)
