@@ -255,6 +255,30 @@ def _decision_rule(
     return views, logit_adjustment or 0.0, source
 
 
+def _check_evaluate_options(
+    split: str, n_boot: int, tta_views: int | None, logit_adjustment: float | None
+) -> None:
+    """Refuse bad options before the model and data load (not as "no 'tset' images" minutes later)."""
+    if n_boot < 1:
+        raise ConfigError(f"--bootstrap must be at least 1 resample (1000 is usual), got {n_boot}")
+    if split not in (*SPLITS, "all"):
+        raise ConfigError(f"unknown --split {split!r}: choose one of {', '.join(SPLITS)} or all")
+    if tta_views is not None and tta_views < 1:
+        raise ConfigError(f"--tta-views must be >= 1, got {tta_views}")
+    if logit_adjustment is not None and not (np.isfinite(logit_adjustment) and logit_adjustment >= 0):
+        raise ConfigError(f"--logit-adjustment must be a number >= 0, got {logit_adjustment}")
+
+
+def _training_data(
+    run_dir: Path, config: TrainRunConfig, dataset: LabeledDataset, data: DataConfig | None
+) -> LabeledDataset:
+    """The data the model was trained on (its class prior), whatever source it is evaluated on."""
+    if data is None:
+        return dataset
+    own = load_dataset(config, verify_files=False)  # dataset.classes are the model's now
+    return _aligned(own, dataset.classes, Path(run_dir) / "model.pt", other_source=False)
+
+
 def evaluate_run(
     run_dir: Path,
     split: str = "test",
@@ -276,14 +300,7 @@ def evaluate_run(
     `train.tta_views`, no adjustment). `logit_adjustment` > 0 divides the run's training class prior
     out of the probabilities (`lesionlab.evaluation.decision.prior_adjusted`).
     """
-    if n_boot < 1:
-        raise ConfigError(f"--bootstrap must be at least 1 resample (1000 is usual), got {n_boot}")
-    if split not in (*SPLITS, "all"):  # before the model and data load, not as "no 'tset' images"
-        raise ConfigError(f"unknown --split {split!r}: choose one of {', '.join(SPLITS)} or all")
-    if tta_views is not None and tta_views < 1:
-        raise ConfigError(f"--tta-views must be >= 1, got {tta_views}")
-    if logit_adjustment is not None and not (np.isfinite(logit_adjustment) and logit_adjustment >= 0):
-        raise ConfigError(f"--logit-adjustment must be a number >= 0, got {logit_adjustment}")
+    _check_evaluate_options(split, n_boot, tta_views, logit_adjustment)
     config, dataset, trainer = load_trained_run(run_dir, data, resize)
     chosen = dataset.records if split == "all" else dataset.split(split)
     if not trainer.task.class_labels:
@@ -304,11 +321,7 @@ def evaluate_run(
     views, tau, rule_source = _decision_rule(Path(run_dir), trainer, tta_views, logit_adjustment)
     probs = trainer.predict(records, views=views)
     if tau > 0:  # the prior of the data the model was trained on, whatever it is evaluated on
-        own = dataset
-        if data is not None:  # dataset.classes are the model's now
-            own = load_dataset(config, verify_files=False)
-            own = _aligned(own, dataset.classes, Path(run_dir) / "model.pt", other_source=False)
-        probs = prior_adjusted(probs, _train_counts(own), tau)
+        probs = prior_adjusted(probs, _train_counts(_training_data(run_dir, config, dataset, data)), tau)
     y, probs, classes = with_positive(np.array([r.label for r in records]), probs, dataset.classes, positive)
     return {
         "data": dataset.name,
