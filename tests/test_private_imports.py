@@ -10,8 +10,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 
@@ -133,7 +131,6 @@ def test_the_check_finds_each_kind_of_private_use(tmp_path: Path) -> None:
     assert private_uses(src / "lesionlab/a.py", src) == []
 
 
-@pytest.mark.xfail(strict=False, reason="issue 32: other packages are being split in parallel")
 def test_no_module_uses_another_modules_private_names() -> None:
     files = sorted((SRC / "lesionlab").rglob("*.py")) + sorted((ROOT / "benchmarks").rglob("*.py"))
     uses = [use for file in files for use in private_uses(file)]

@@ -87,7 +87,7 @@ def booleans_for_numbers(func: Any, params: dict[str, Any]) -> list[str]:
     return [k for k, v in params.items() if k in hints and _holds_bool(v) and _numeric(hints[k])]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
@@ -104,7 +104,7 @@ class _Strict(BaseModel):
         return type(self).model_validate({**self.model_dump(), **changes})
 
 
-class Options(_Strict):
+class Options(StrictModel):
     """Base of a component's own options model (a loss's, a strategy's, an oracle's): unknown names and
     true/false for numbers refused, as in every config section. Read with
     `config_options.validate_options`."""
@@ -122,7 +122,7 @@ def _registered_task(name: str) -> str:
 TaskName = Annotated[str, AfterValidator(_registered_task)]
 
 
-class TrainConfig(_Strict):
+class TrainConfig(StrictModel):
     """Hyper-parameters of one fit; defaults are Shi et al.'s where the paper gives them.
 
     Bounds and choices live here, so a bad value stops `load_config` before any work. `monitor` and
@@ -182,14 +182,14 @@ class TrainConfig(_Strict):
         return value
 
 
-class DataConfig(_Strict):
+class DataConfig(StrictModel):
     source: str = "isic2017"
     root: FolderPath | None = None  # None: the embedded demo subset of ISIC 2017
     task: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)  # e.g. csv=, masks= for the folder source
 
 
-class ModelConfig(_Strict):
+class ModelConfig(StrictModel):
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"
     dropout: Finite = Field(0.2, ge=0, lt=1)
@@ -197,7 +197,7 @@ class ModelConfig(_Strict):
     width: int = Field(64, ge=1)
 
 
-class TrainRunConfig(_Strict):
+class TrainRunConfig(StrictModel):
     """`lesionlab train`: one supervised run on a data source's train split, epoch picked on val."""
 
     @model_validator(mode="before")
@@ -301,7 +301,7 @@ def load_experiment_config(path: Path, overrides: Sequence[str] = ()) -> Experim
     return load_config(ExperimentConfig, path, overrides)
 
 
-class InitialConfig(_Strict):
+class InitialConfig(StrictModel):
     """The labelled set before round 1: random k % (Shi et al. 2019: 10 %), empty, or a cold start."""
 
     kind: Literal["random", "empty", "strategy"] = "random"
@@ -309,7 +309,7 @@ class InitialConfig(_Strict):
     strategy: str | None = None  # for kind "strategy": a strategy that needs no model (e.g. pca_lsh)
 
 
-class AuditSection(_Strict):
+class AuditSection(StrictModel):
     """`experiment.audit`: audit the bought labels every round and re-label the most suspect (issue 16)."""
 
     every_round: bool = False
@@ -319,7 +319,7 @@ class AuditSection(_Strict):
     folds: int = Field(5, ge=2)  # cross-validation folds of the audit's out-of-sample probabilities
 
 
-class ExperimentSection(_Strict):
+class ExperimentSection(StrictModel):
     strategies: list[str] = Field(default_factory=lambda: ["random", "least_confidence", "entropy"])
     strategy_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
@@ -373,7 +373,7 @@ class ExperimentSection(_Strict):
     full_data: dict[str, float] | None = None  # reference line for curves (e.g. from benchmarks/results)
 
 
-class ExperimentConfig(_Strict):
+class ExperimentConfig(StrictModel):
     """`lesionlab run`: a simulated-oracle active-learning experiment (labels hidden until bought)."""
 
     name: str = "experiment"

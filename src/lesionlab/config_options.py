@@ -37,7 +37,7 @@ def validate_options(model: type[BaseModel], params: Any, what: str) -> Any:
 
 def _explain(error: Any) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "options"
-    if "not true/false" in error["msg"]:  # `config._Strict`'s refusal of true/false for a number
+    if "not true/false" in error["msg"]:  # `config.StrictModel`'s refusal of true/false for a number
         return f"{where} must be a number, not true/false"
     return f"{where}: {error['msg']} (got {error.get('input')!r})"
 

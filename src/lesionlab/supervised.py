@@ -100,7 +100,7 @@ def load_trained_run(
             raise ConfigError(
                 f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
             )
-    config, stored = _read_metrics(metrics_file)
+    config, stored = read_run_metrics(metrics_file)
     if resize is not None:
         if resize not in RESIZE_MODES:
             raise ConfigError(f"unknown --resize {resize!r}: choose one of {', '.join(RESIZE_MODES)}")
@@ -113,7 +113,7 @@ def load_trained_run(
         cache = config.cache_dir or default_cache_dir()
         # The run's progress setting: scoring a large folder takes minutes, and says how far it is.
         return config, dataset, build_trainer(task, model, config.train, cache)
-    trained = _checkpoint_classes(ckpt) or stored.get("classes")
+    trained = checkpoint_classes(ckpt) or stored.get("classes")
     if data is None:
         dataset = _aligned(load_dataset(config, verify_files=False), trained, ckpt, other_source=False)
     else:
@@ -126,7 +126,7 @@ def load_trained_run(
 _RETRAIN = "train the run again (`lesionlab train CONFIG --force`)"
 
 
-def _read_metrics(path: Path) -> tuple[TrainRunConfig, dict[str, Any]]:
+def read_run_metrics(path: Path) -> tuple[TrainRunConfig, dict[str, Any]]:
     """The run's config and stored results; a damaged file is named with the fix, never a traceback."""
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
@@ -140,7 +140,7 @@ def _read_metrics(path: Path) -> tuple[TrainRunConfig, dict[str, Any]]:
         raise ConfigError(f"{path}: the stored configuration is not valid; {_RETRAIN}\n{exc}") from None
 
 
-def _checkpoint_classes(ckpt: Path) -> list[str] | None:
+def checkpoint_classes(ckpt: Path) -> list[str] | None:
     """The class names saved with the model (`train_run` stores them); None for a checkpoint without."""
     import torch
 

@@ -39,6 +39,7 @@ def load_dataset(config: Any, verify_files: bool | None = None, labels: bool = T
             raise DataError(
                 f"{len(problems)} unusable file(s); fix or remove them before using this data:\n  {listed}"
             )
-        if "task" in type(config).model_fields:  # a pre-training config reads images only
-            get_task(config.task).check_files(report)  # e.g. masks all background or all lesion
+        task = getattr(config, "task", None)  # None: a pre-training config, which reads images only
+        if task is not None:
+            get_task(task).check_files(report)  # e.g. masks all background or all lesion
     return dataset

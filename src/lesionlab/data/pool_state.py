@@ -144,7 +144,7 @@ class PoolState:
                 "delete it to restart the run from scratch"
             ) from exc
         try:
-            state = cls._from_payload(payload)
+            state = cls.from_payload(payload)
             if state.rng_state is not None:
                 _restore_rng(state.rng_state)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -155,7 +155,7 @@ class PoolState:
         return state
 
     @classmethod
-    def _from_payload(cls, payload: Any) -> PoolState:
+    def from_payload(cls, payload: Any) -> PoolState:
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ValueError(f"expected a JSON object with format {FORMAT!r}")
         if payload.get("version") != FORMAT_VERSION:

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from lesionlab.config import TrainConfig, _Strict, format_validation_error, read_yaml
+from lesionlab.config import StrictModel, TrainConfig, format_validation_error, read_yaml
 from lesionlab.errors import ConfigError
 from lesionlab.io import write_text
 
@@ -20,7 +20,7 @@ CONFIG_NAME = "project.yaml"
 DB_NAME = "project.db"
 
 
-class ProjectConfig(_Strict):
+class ProjectConfig(StrictModel):
     """One annotation project. Paths are relative to the project folder unless absolute."""
 
     name: str = Field(min_length=1)

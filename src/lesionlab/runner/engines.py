@@ -223,7 +223,7 @@ def _parallel(
             f"{len(failures)} of {len(units)} units failed ({listed}). Their finished rounds are saved: "
             "run the same command again to resume them"
         )
-    return {u: PoolState.load(experiment._state_path(*u)) for u in units}
+    return {u: PoolState.load(experiment.state_path(*u)) for u in units}
 
 
 @ENGINES.register("local")
@@ -299,12 +299,12 @@ def _launch_ray(engine: Engine, job: _Job) -> dict[Unit, str]:
             done, _ = ray.wait(list(refs), num_returns=1)
             unit = refs.pop(done[0])
             try:
-                state = PoolState._from_payload(ray.get(done[0]))
+                state = PoolState.from_payload(ray.get(done[0]))
             except ray.exceptions.RayError as exc:
                 failures[unit] = _ray_reason(exc)
                 job.board.failed(unit, failures[unit])
                 continue
-            path = job.experiment._state_path(*unit)
+            path = job.experiment.state_path(*unit)
             if not path.is_file():  # a cluster without a shared output folder: keep the state here
                 state.save(path)
             job.board.finished(unit)

@@ -122,7 +122,7 @@ class Experiment:
         return [replace(r, label=None, mask_path=None) for r in records]
 
     # ------------------------------------------------------------------ helpers
-    def _state_path(self, strategy: str, seed: int) -> Path:
+    def state_path(self, strategy: str, seed: int) -> Path:
         return self.out / "state" / f"{strategy}_seed{seed}.json"
 
     def _weights(self, strategy: str, seed: int) -> RoundWeights:
@@ -163,7 +163,7 @@ class Experiment:
         """The unit's saved state (or a new one, its initial labels bought) and, unless it is finished,
         its model: a continuing run's model goes on from the weights of its last saved round."""
         oracle = self.oracle(seed)
-        path = self._state_path(name, seed)
+        path = self.state_path(name, seed)
         if path.exists():
             state = PoolState.load(path)
         else:

@@ -32,7 +32,7 @@ def list_images(folder: Path) -> list[Path]:
 def load_run_model(run_dir: Path) -> tuple[Any, Any, list[str]]:
     """The TrainRunConfig, the trained classifier and its class names of a `lesionlab train` folder."""
     from lesionlab.models.registry import create_classifier
-    from lesionlab.supervised import _checkpoint_classes, _read_metrics
+    from lesionlab.supervised import checkpoint_classes, read_run_metrics
 
     run_dir = Path(run_dir)
     metrics, ckpt = run_dir / "metrics.json", run_dir / "model.pt"
@@ -41,10 +41,10 @@ def load_run_model(run_dir: Path) -> tuple[Any, Any, list[str]]:
             raise ConfigError(
                 f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
             )
-    config, stored = _read_metrics(metrics)
+    config, stored = read_run_metrics(metrics)
     if not get_task(config.task).class_labels:
         raise ConfigError(f"{run_dir} trained a {config.task} model: lesionlab score scores classifiers")
-    classes = _checkpoint_classes(ckpt) or [str(c) for c in stored.get("classes", [])]
+    classes = checkpoint_classes(ckpt) or [str(c) for c in stored.get("classes", [])]
     if len(classes) < 2:
         raise ConfigError(f"{run_dir}: the class names of the model are not recorded; train the run again")
     model = create_classifier(config.model.backbone, len(classes), str(ckpt), config.model.dropout)

@@ -54,8 +54,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lesionlab.selection.kcenter_bounds import _MANY_ROWS, _pca
-from lesionlab.selection.kcenter_running_min import _RunningMin
+from lesionlab.selection.kcenter_bounds import MANY_ROWS, fit_pca
+from lesionlab.selection.kcenter_running_min import RunningMin
 
 # (min distance of each pool row to its nearest centre (N,) float64, 0 for picked rows; mask of rows still
 # available (N,) bool) -> scores (N,). The loop picks the highest available score (lowest index on ties).
@@ -99,7 +99,7 @@ def _as_float32(x: Any, name: str, dim: int | None = None) -> np.ndarray:
 
 def _farthest_from_mean(x: np.ndarray, chunk: int) -> int:
     """The row farthest from the pool mean (float64; lowest index on ties)."""
-    chunk = min(chunk, _MANY_ROWS)
+    chunk = min(chunk, MANY_ROWS)
     mean = np.zeros(x.shape[1])
     for s in range(0, len(x), chunk):
         mean += x[s : s + chunk].sum(0, dtype=np.float64)
@@ -154,8 +154,8 @@ def k_center_greedy(
     if n == 0 or budget <= 0:
         return KCenterResult(np.empty(0, np.int64), np.empty(0), np.zeros(n), {})
     if dims is not None:
-        x, lab = _pca(x, lab, dims, seed)
-    state = _RunningMin(
+        x, lab = fit_pca(x, lab, dims, seed)
+    state = RunningMin(
         x,
         _device(device),
         precision,
@@ -185,7 +185,7 @@ def k_center_greedy(
     return _result(picks, won, state)
 
 
-def _result(picks: list[int], won: list[float], state: _RunningMin) -> KCenterResult:
+def _result(picks: list[int], won: list[float], state: RunningMin) -> KCenterResult:
     final = np.sqrt(np.clip(state.min_squared(), 0.0, None))
     stats = dict(state.stats)
     stats["rows_fraction"] = stats["rows_computed"] / max(1, stats["rows_total"])
@@ -215,7 +215,7 @@ def _inputs(features: Any, labeled: Any, first: str) -> tuple[np.ndarray, np.nda
     return x, lab
 
 
-def _next_pick(state: _RunningMin, score: ScoreFn | None, available: np.ndarray) -> tuple[int, float]:
+def _next_pick(state: RunningMin, score: ScoreFn | None, available: np.ndarray) -> tuple[int, float]:
     """The next centre and what it won by: the farthest row (Eq. 1), or the best `score` among the rows
     still available."""
     if score is None:
@@ -247,7 +247,7 @@ def covering_radius(
     if not len(c):
         return math.inf
     mode = None if prune == "auto" else _pruning(prune, x.shape, "float32")  # only "clusters" helps here
-    state = _RunningMin(x, _device(device), "float32", None if mode == "pca" else mode, None, chunk_rows, 0)
+    state = RunningMin(x, _device(device), "float32", None if mode == "pca" else mode, None, chunk_rows, 0)
     state.add_many(c)
     return math.sqrt(max(float(state.mind.max()), 0.0))
 

@@ -13,12 +13,12 @@ import warnings
 import numpy as np
 import torch
 
-_U32 = 2.0**-24  # float32 unit roundoff
-_MANY_ROWS = 4096  # rows per block against many centres (a block x 256 temporaries stay ~4 MB)
+U32 = 2.0**-24  # float32 unit roundoff
+MANY_ROWS = 4096  # rows per block against many centres (a block x 256 temporaries stay ~4 MB)
 _PCA_SAMPLE = 20_000
 
 
-class _Ops:
+class Ops:
     """Matrix products and segment maxima on the chosen device (NumPy BLAS for float32 on CPU)."""
 
     def __init__(self, device: torch.device) -> None:
@@ -54,10 +54,10 @@ def shared_tensor(x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(x)
 
 
-class _Clusters:
+class Clusters:
     """Coarse k-means of the pool: storage order (sorted by cluster), bounds, centres, radii."""
 
-    def __init__(self, x: np.ndarray, n_clusters: int, seed: int, ops: _Ops, sample: int = 0) -> None:
+    def __init__(self, x: np.ndarray, n_clusters: int, seed: int, ops: Ops, sample: int = 0) -> None:
         n = len(x)
         rng = np.random.default_rng(seed)
         k = max(1, min(n, n_clusters))
@@ -81,7 +81,7 @@ class _Clusters:
         self.assign = assign
 
     @staticmethod
-    def _assign(pts: torch.Tensor, centres: torch.Tensor, ops: _Ops, chunk: int = 8192) -> torch.Tensor:
+    def _assign(pts: torch.Tensor, centres: torch.Tensor, ops: Ops, chunk: int = 8192) -> torch.Tensor:
         cn = (centres * centres).sum(1)
         out = []
         for s in range(0, len(pts), chunk):
@@ -105,11 +105,11 @@ class _Clusters:
         dcl = np.sqrt(np.clip(gram, 0, None))
         upper = (dcl + radius[:, None]).min(1)  # no member's minimum exceeds this
         lower = np.clip(dcl - radius[:, None], 0, None)
-        slack = 3 * centres.shape[1] * _U32 * (maxsqn[:, None] + cn[None])
+        slack = 3 * centres.shape[1] * U32 * (maxsqn[:, None] + cn[None])
         return [np.flatnonzero(row) for row in lower**2 <= upper[:, None] ** 2 + slack]
 
 
-class _PcaBound:
+class PcaBound:
     """|x - u|^2 >= |P(x - u)|^2 + (|r_x| - |r_u|)^2 for an orthonormal projection P and residuals r."""
 
     def __init__(self, x: np.ndarray, dims: int, seed: int, device: torch.device) -> None:
@@ -118,8 +118,8 @@ class _PcaBound:
         proj = _project(x, self.mean, self.basis)
         centred2 = np.concatenate(
             [
-                ((x[s : s + _MANY_ROWS].astype(np.float64) - self.mean) ** 2).sum(1)
-                for s in range(0, len(x), _MANY_ROWS)
+                ((x[s : s + MANY_ROWS].astype(np.float64) - self.mean) ** 2).sum(1)
+                for s in range(0, len(x), MANY_ROWS)
             ]
         )
         pn = (proj.astype(np.float64) ** 2).sum(1)
@@ -127,7 +127,7 @@ class _PcaBound:
         self.pn = torch.from_numpy(pn.astype(np.float32)).to(device)
         self.resid = torch.from_numpy(np.sqrt(np.clip(centred2 - pn, 0, None)).astype(np.float32)).to(device)
 
-    def lower_bound2(self, u: torch.Tensor, ops: _Ops) -> torch.Tensor:
+    def lower_bound2(self, u: torch.Tensor, ops: Ops) -> torch.Tensor:
         """(N,) float32 lower bounds on the squared distance of every row to u."""
         u64 = u.double().cpu().numpy() - self.mean
         pu = (u64.astype(np.float32) @ self.basis).astype(np.float32)
@@ -159,12 +159,12 @@ def _pca_basis(x: np.ndarray, dims: int, seed: int) -> tuple[np.ndarray, np.ndar
 def _project(x: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
     mean32 = mean.astype(np.float32)
     out = np.empty((len(x), basis.shape[1]), dtype=np.float32)
-    for s in range(0, len(x), _MANY_ROWS):  # float32 temporaries of _MANY_ROWS x d
-        out[s : s + _MANY_ROWS] = (x[s : s + _MANY_ROWS] - mean32) @ basis
+    for s in range(0, len(x), MANY_ROWS):  # float32 temporaries of MANY_ROWS x d
+        out[s : s + MANY_ROWS] = (x[s : s + MANY_ROWS] - mean32) @ basis
     return out
 
 
-def _pca(x: np.ndarray, labeled: np.ndarray, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def fit_pca(x: np.ndarray, labeled: np.ndarray, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Project pool and labelled rows on the pool's first `dims` principal axes (fitted on a sample)."""
     mean, basis = _pca_basis(x, dims, seed)
     return _project(x, mean, basis), _project(labeled, mean, basis)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 
-from lesionlab.selection.kcenter_bounds import _MANY_ROWS, _U32, _Clusters, _Ops, _PcaBound, shared_tensor
+from lesionlab.selection.kcenter_bounds import MANY_ROWS, U32, Clusters, Ops, PcaBound, shared_tensor
 
 _NEAR = 1e-3  # rows with d^2 below this fraction of |x|^2 + |u|^2 are recomputed as sum((x - u)^2)
 _BOUND_MARGIN = 2e-3  # relative margin on PCA lower bounds (float32 rounding of the projections)
@@ -20,7 +20,7 @@ _AUTO_PROBE = 20  # prune="auto" drops the PCA bound if the first picks computed
 _PICKED = -1.0  # running minimum of a picked row: never the maximum, never lowered
 
 
-class _RunningMin:
+class RunningMin:
     """The running minimum squared distance of every pool row to the centres added so far."""
 
     def __init__(
@@ -37,7 +37,7 @@ class _RunningMin:
     ) -> None:
         """`prune`: "clusters" (k-means triangle bounds), "pca" (per-row bounds from the first
         `bound_dims` principal components; with `auto`, dropped when they stop paying) or None."""
-        self.ops = _Ops(device)
+        self.ops = Ops(device)
         self.n, self.d = x.shape
         self.chunk = chunk_rows
         self.stats = {"rows_computed": 0, "rows_total": 0, "clusters": 0, "bound_dims": 0}
@@ -66,7 +66,7 @@ class _RunningMin:
         self.nearest = torch.full((self.n,), -1, dtype=torch.int64, device=device)  # centre id per row
         self.stats["verified"] = 0
         self.max_sqn = float(self.sqn.max()) if self.n else 0.0
-        self.tol = 3 * self.d * _U32 * 2 * self.max_sqn
+        self.tol = 3 * self.d * U32 * 2 * self.max_sqn
         if self.clusters is not None:
             self.pos = np.empty(self.n, dtype=np.int64)
             self.pos[self.clusters.perm] = np.arange(self.n)
@@ -88,12 +88,12 @@ class _RunningMin:
         """Set up the pruning bounds; the rows as they will be stored (cluster by cluster for "clusters")."""
         if prune == "clusters":
             k = n_clusters or max(1, round(math.sqrt(self.n)))
-            self.clusters = _Clusters(x, k, seed, self.ops)
+            self.clusters = Clusters(x, k, seed, self.ops)
             self.radius = self.clusters.radii(x)
             self.stats["clusters"] = len(self.clusters.starts)
             return x[self.clusters.perm]  # one copy, cluster by cluster
         if prune == "pca":
-            self.bound = _PcaBound(x, min(bound_dims, self.d), seed, device)
+            self.bound = PcaBound(x, min(bound_dims, self.d), seed, device)
             self.stats["bound_dims"] = self.bound.dims
         elif prune is not None:
             raise ValueError(f"unknown pruning {prune!r}")
@@ -103,11 +103,11 @@ class _RunningMin:
         if self.offset is None and self.ops.cpu:
             return shared_tensor(stored)
         out = torch.empty((self.n, self.d), dtype=self.dtype, device=self.ops.device)
-        for s in range(0, self.n, _MANY_ROWS):
-            block = stored[s : s + _MANY_ROWS]
+        for s in range(0, self.n, MANY_ROWS):
+            block = stored[s : s + MANY_ROWS]
             if self.offset is not None:
                 block = block - self.offset
-            out[s : s + _MANY_ROWS] = torch.from_numpy(np.ascontiguousarray(block)).to(out.device, self.dtype)
+            out[s : s + MANY_ROWS] = torch.from_numpy(np.ascontiguousarray(block)).to(out.device, self.dtype)
         return out
 
     def vector(self, v: np.ndarray) -> torch.Tensor:
@@ -160,7 +160,7 @@ class _RunningMin:
             return
         u64 = u.double().cpu().numpy()
         lb = np.sqrt(((self.clusters.centres - u64) ** 2).sum(1)) - self.radius
-        slack = 3 * self.d * _U32 * (self.maxsqn + float(un))
+        slack = 3 * self.d * U32 * (self.maxsqn + float(un))
         skip = (lb > 0) & (lb * lb >= self.cmax.astype(np.float64) + slack)
         todo = np.flatnonzero(~skip)
         if not len(todo):
@@ -206,8 +206,8 @@ class _RunningMin:
         self._keep_centres(centres)
         c_all = self.vector(centres)
         cn_all = (c_all * c_all).sum(1)
-        self.tol = 3 * self.d * _U32 * (self.max_sqn + max(self.max_sqn, float(cn_all.max())))
-        rows = min(self.chunk, _MANY_ROWS)
+        self.tol = 3 * self.d * U32 * (self.max_sqn + max(self.max_sqn, float(cn_all.max())))
+        rows = min(self.chunk, MANY_ROWS)
         done = 0
         if self.bound is not None:
             # One centre at a time through the bound while it pays (once the first centres have set the

@@ -19,7 +19,7 @@ from sklearn.decomposition import PCA
 
 from lesionlab.errors import ConfigError
 from lesionlab.selection.base import Evidence, Selection, Strategy, check_budget, register_strategy, top_k
-from lesionlab.selection.uncertainty import _probabilities
+from lesionlab.selection.uncertainty import class_probabilities
 
 # Shi et al. 2019: K = 10 buckets, gamma = 0.7 (the ablation's average-level choice).
 DEFAULT_BUCKETS = 10
@@ -181,7 +181,7 @@ class _DualCriteriaBase(Strategy):
         # Fetch everything first so missing evidence fails even when one half would be empty.
         uncertainty = None
         if "probs" in self.requires:
-            uncertainty = 1.0 - _probabilities(evidence, "probs", ndim=2).max(axis=1)
+            uncertainty = 1.0 - class_probabilities(evidence, "probs", ndim=2).max(axis=1)
         buckets = _pool_buckets(evidence, self.n_buckets)
 
         taken = np.zeros(len(evidence.ids), dtype=bool)

@@ -15,7 +15,7 @@ from lesionlab.selection.base import Evidence, Selection, Strategy, check_budget
 _SUM_TOLERANCE = 1e-3
 
 
-def _probabilities(evidence: Evidence, name: str, ndim: int) -> np.ndarray:
+def class_probabilities(evidence: Evidence, name: str, ndim: int) -> np.ndarray:
     """Fetch a probability field and fail loudly on logits, wrong shapes or a single class column."""
     arr = np.asarray(evidence.require(name), dtype=float)
     if arr.ndim != ndim:
@@ -65,7 +65,7 @@ class LeastConfidence(Strategy):
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
         budget = check_budget(budget)
-        probs = _probabilities(evidence, "probs", ndim=2)
+        probs = class_probabilities(evidence, "probs", ndim=2)
         return top_k(evidence, 1.0 - probs.max(axis=1), budget, rng)
 
 
@@ -77,7 +77,7 @@ class Margin(Strategy):
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
         budget = check_budget(budget)
-        probs = _probabilities(evidence, "probs", ndim=2)
+        probs = class_probabilities(evidence, "probs", ndim=2)
         top2 = np.partition(probs, -2, axis=1)[:, -2:]
         return top_k(evidence, -(top2[:, 1] - top2[:, 0]), budget, rng)
 
@@ -90,7 +90,7 @@ class Entropy(Strategy):
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
         budget = check_budget(budget)
-        probs = _probabilities(evidence, "probs", ndim=2)
+        probs = class_probabilities(evidence, "probs", ndim=2)
         return top_k(evidence, entropy(probs, axis=1), budget, rng)
 
 
@@ -102,7 +102,7 @@ class Bald(Strategy):
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
         budget = check_budget(budget)
-        mc_probs = _probabilities(evidence, "mc_probs", ndim=3)
+        mc_probs = class_probabilities(evidence, "mc_probs", ndim=3)
         return top_k(evidence, _mutual_information(mc_probs), budget, rng)
 
 
@@ -114,7 +114,7 @@ class EnsembleVariance(Strategy):
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
         budget = check_budget(budget)
-        members = _probabilities(evidence, "ensemble_probs", ndim=3)
+        members = class_probabilities(evidence, "ensemble_probs", ndim=3)
         return top_k(evidence, members.var(axis=0).mean(axis=-1), budget, rng)
 
 
@@ -126,5 +126,5 @@ class EnsembleJensenShannon(Strategy):
 
     def select(self, evidence: Evidence, budget: int, rng: np.random.Generator) -> Selection:
         budget = check_budget(budget)
-        members = _probabilities(evidence, "ensemble_probs", ndim=3)
+        members = class_probabilities(evidence, "ensemble_probs", ndim=3)
         return top_k(evidence, _mutual_information(members), budget, rng)

@@ -7,14 +7,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from lesionlab.config import DataConfig, Finite, FolderPath, ModelConfig, _Strict
+from lesionlab.config import DataConfig, Finite, FolderPath, ModelConfig, StrictModel
 
 
 def _unet() -> ModelConfig:
     return ModelConfig(backbone="unet", weights="none")
 
 
-class PretrainConfig(_Strict):
+class PretrainConfig(StrictModel):
     """Models Genesis pre-training of a segmentation U-Net on unlabelled images (Zhao et al. 2022, Eq. 1).
 
     Zhao et al. 2022: "Self-supervised Assisted Active Learning for Skin Lesion Segmentation" (EMBC).

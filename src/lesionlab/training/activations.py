@@ -203,7 +203,7 @@ class ActivationCache:
         self._shape = value.shape
         return value
 
-    def _store(self, key: str, view: int, value: np.ndarray) -> None:
+    def store(self, key: str, view: int, value: np.ndarray) -> None:
         # The first value stored wins. CPU convolutions round differently with the batch size, so an entry
         # computed again (view 0 of an image when more views are asked for, or an entry another run wrote
         # meanwhile) would otherwise change what later reads see, and a run on a warm cache (resumed or
@@ -270,7 +270,7 @@ class ActivationCache:
         """Compute and store the entries of one batch of one view."""
         acts = self.model.run_trunk(x, self.freeze_stages).half().cpu().numpy()
         for i, key in enumerate(keys):
-            self._store(key, view, np.ascontiguousarray(acts[i]))
+            self.store(key, view, np.ascontiguousarray(acts[i]))
 
 
 class PooledTapCache(ActivationCache):
@@ -313,8 +313,8 @@ class PooledTapCache(ActivationCache):
         acts, pooled = self.model.run_trunk_pooled(x, self.freeze_stages, self.stages)
         acts, pooled = acts.half().cpu().numpy(), pooled.cpu().numpy()
         for i, key in enumerate(keys):
-            self.trunk._store(key, view, np.ascontiguousarray(acts[i]))
-            self._store(key, view, np.ascontiguousarray(pooled[i]))
+            self.trunk.store(key, view, np.ascontiguousarray(acts[i]))
+            self.store(key, view, np.ascontiguousarray(pooled[i]))
 
     def pack(self, acts: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
         """Trunk activations (..., C, h, w) and their pooled taps (..., P) -> (..., C + k, h, w) float16."""
