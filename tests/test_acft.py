@@ -1,4 +1,4 @@
-"""ACFT's criteria (paper 004): Table 1's seven patterns, majority selection, Eq. 4's randomisation and
+"""ACFT's criteria (Zhou et al. 2021): Table 1's seven patterns, majority selection, Eq. 4's randomisation and
 the strategies of Table 4's columns."""
 
 from __future__ import annotations

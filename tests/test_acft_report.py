@@ -1,4 +1,4 @@
-"""Paper 004's report extras: the candidate gallery (Fig. 7 / Appendix B) and the positive share (Fig. 8)."""
+"""Zhou et al. 2021's report extras: the candidate gallery (Fig. 7, Appendix B), positive share (Fig. 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Core-set and paper 003's confident coreset family on hand-made arrays.
+"""Core-set and Kim et al. 2020's confident coreset family on hand-made arrays.
 
 The shared template in test_strategies.py runs every registered strategy; here each criterion is checked
 against what the paper says it does (Eq. 1-2, Algorithm 1 / Eq. 5, Eq. 6, rank fusion, sequential).

@@ -1,4 +1,4 @@
-"""LoOP (paper 002's "pLOF"): equal to PyNomaly's scores, within each class, and the re-weighting callback."""
+"""LoOP (Xue et al. 2019's "pLOF"): PyNomaly's scores, within each class; the re-weighting callback."""
 
 from __future__ import annotations
 

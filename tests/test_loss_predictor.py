@@ -1,5 +1,5 @@
-"""Paper 003's loss predictor: taps, the ranking loss of Eq. 4, learning to rank on a toy problem, the CPU
-fast path (pooled taps of frozen stages from the activation cache), and learning_loss end to end."""
+"""The loss predictor Kim et al. 2020 use: taps, the ranking loss of Eq. 4, learning to rank on a toy problem,
+the CPU fast path (pooled taps of frozen stages from the activation cache), and learning_loss end to end."""
 
 from __future__ import annotations
 

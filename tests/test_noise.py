@@ -1,5 +1,5 @@
-"""Simulated label noise (paper 002): exact per-class counts, the realised transition, the flipped ids, and
-the paper's ranked noise flipping the highest-loss held-out images of each class."""
+"""Simulated label noise (Xue et al. 2019): exact per-class counts, the realised transition, the flipped ids,
+and the paper's ranked noise flipping the highest-loss held-out images of each class."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def test_uniform_transition_and_checks() -> None:
         transition_noise([0, 3], np.eye(2))
 
 
-# ------------------------------------------------------------------------ ranked (paper 002)
+# ------------------------------------------------------------------------ ranked (Xue et al. 2019)
 
 
 @pytest.mark.parametrize("rate", [0.05, 0.1, 0.2, 0.4])

@@ -1,4 +1,4 @@
-"""Paper 001 end to end on tiny generated images: pre-train (Models Genesis), pick the initial set with
+"""Zhao et al. 2022 end to end on tiny generated images: pre-train (Models Genesis), pick the initial set with
 ssl_kmeans on the pre-trained features, warm-start the U-Net, and run segmentation active learning
 through `lesionlab run`."""
 
@@ -142,7 +142,7 @@ def test_pixel_disagreement_hand_computed() -> None:
 
 
 def test_round_epochs_and_fingerprints(tmp_path: Path) -> None:
-    """Paper 001's schedule (10 epochs, then 2 per round); fields added for segmentation leave the
+    """Zhao et al. 2022's schedule (10 epochs, then 2 per round); fields added for segmentation leave the
     fingerprints of classification runs saved before them unchanged."""
     from fake_isic import make_tiny_isic as make
     from lesionlab.config import ExperimentConfig, load_config

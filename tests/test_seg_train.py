@@ -149,7 +149,7 @@ def test_frozen_lite0_encoder_trains_only_the_decoder(tmp_path: Path) -> None:
 
 
 def test_loss_predictor_trains_with_the_unet(tmp_path: Path) -> None:
-    """Paper 003's loss predictor on the U-Net's encoder maps (what confident coreset reads)."""
+    """Kim et al. 2020's loss predictor on the U-Net's encoder maps (what confident coreset reads)."""
     from fake_isic import tiny_train_config
     from lesionlab.data.sources import load_source
     from lesionlab.selection.evidence import _loss_predictor

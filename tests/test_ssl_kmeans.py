@@ -1,4 +1,4 @@
-"""Paper 001's cold start: cluster quotas N_Ci = ceil(C N_i / N) trimmed to C, the picks, the features."""
+"""Zhao et al. 2022's cold start: quotas N_Ci = ceil(C N_i / N) trimmed to C, the picks, the features."""
 
 from __future__ import annotations
 

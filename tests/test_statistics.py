@@ -1,4 +1,4 @@
-"""Significance tests for comparing strategies and for paper 000's stopping rule."""
+"""Significance tests for comparing strategies and for Shi et al. 2019's stopping rule."""
 
 from __future__ import annotations
 

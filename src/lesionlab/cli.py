@@ -107,7 +107,7 @@ def train(
 
 @app.command()
 def pretrain(
-    config: Annotated[Path, typer.Argument(help="YAML pretraining config (docs/methods.md, paper 001)")],
+    config: Annotated[Path, typer.Argument(help="YAML pretraining config (docs/methods.md)")],
     force: Annotated[bool, typer.Option(help="overwrite a pre-trained model in the output folder")] = False,
     sets: SetOption = None,
 ) -> None:
@@ -192,7 +192,7 @@ def embed_plot(
     mosaics: Annotated[int, typer.Option(help="2x2 same-class mosaics made from those images")] = 100,
     out: Annotated[Path | None, typer.Option(help="PNG to write (default: RUN_DIR/tsne.png)")] = None,
 ) -> None:
-    """t-SNE of a trained run's embeddings of originals and same-class mosaics (paper 000, Fig. 2)."""
+    """t-SNE of a trained run's embeddings of originals and same-class mosaics (Shi et al. 2019, Fig. 2)."""
     from lesionlab.evaluation.embedding_plot import embed_plot as draw
     from lesionlab.supervised import load_trained_run
 

@@ -11,7 +11,7 @@ A damaged entry (empty, truncated, wrong header or dtype) is recomputed like a m
 that cannot be written (full disk, a file in the way) costs speed, not the run: one warning, and the
 activations are kept in memory only.
 
-An auxiliary head that reads the outputs of frozen stages (paper 003's loss predictor) gets them from a
+An auxiliary head that reads the outputs of frozen stages (Kim et al. 2020's loss predictor) gets them from a
 `PooledTapCache` beside the trunk's folder (`<trunk folder>_taps<stages>`): the global-average-pooled
 output of each of those stages (C floats per stage, image and view), computed in the same pass as the trunk
 activation. Runs without such a head never create, read or change it.

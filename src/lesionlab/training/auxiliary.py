@@ -1,9 +1,9 @@
 """Extension points of `Trainer.fit`: auxiliary heads trained jointly, and callbacks after every epoch.
 
-An auxiliary head (the loss predictor of paper 003, later others) is a module that reads the model's
+An auxiliary head (the loss predictor of Kim et al. 2020, later others) is a module that reads the model's
 outputs (embedding, taps), makes one prediction per sample and has a loss of its own, which the trainer
 adds to the task loss with the head's `weight`. An epoch callback sees the trainer, the training records
-and their per-sample weights after each epoch and may change those weights (paper 002's re-weighting
+and their per-sample weights after each epoch and may change those weights (Xue et al. 2019's re-weighting
 every few epochs). The trainer knows neither method: both reach it through these two types.
 """
 

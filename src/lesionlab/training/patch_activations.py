@@ -1,4 +1,4 @@
-"""ACFT's patch predictions (paper 004): the current model's probabilities for every candidate patch.
+"""ACFT's patch predictions (Zhou et al. 2021): the current model's probabilities for every candidate patch.
 
 On the CPU fast path the frozen trunk's activations of each patch are computed once per pool and kept
 like the fixed views (`ActivationCache`, in a folder of their own: `<trunk folder>_patches`), so a round

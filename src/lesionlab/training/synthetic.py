@@ -1,4 +1,4 @@
-"""Synthetic training samples drawn afresh each epoch: paper 000's mosaics (AS) or its mix-up baseline.
+"""Synthetic training samples drawn afresh each epoch: Shi et al. 2019's mosaics (AS) or its mix-up baseline.
 
 `Trainer.fit` calls `epoch_samples` once per epoch with the labelled images it decoded once, and trains
 on the result together with the ordinary samples. Every sample carries a soft target, so one loss
@@ -30,7 +30,7 @@ def epoch_samples(
     """One epoch's synthetic samples: images (n, H, W, 3) and soft targets (n, num_classes) float32.
 
     n = mosaic_count(len(images), ratio). Mosaics are uint8 with the one-hot label of their four
-    same-class sources; mix-ups are float32 in [0, 255], pairs from different classes as paper 000
+    same-class sources; mix-ups are float32 in [0, 255], pairs from different classes as Shi et al. 2019
     describes, with lam * onehot(a) + (1 - lam) * onehot(b) targets. A labelled set with a single class
     has no cross-class pair, so mix-up then yields no samples rather than failing an active-learning
     round. `kind == "none"` draws nothing from `rng`, so runs without synthetic samples are unchanged.
