@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "check_sizes.py"
 
@@ -60,7 +58,6 @@ def test_a_long_module_fails_the_script_and_migrations_are_exempt(tmp_path: Path
     assert "ok.py" not in done.stdout and "0001_first" not in done.stdout
 
 
-@pytest.mark.xfail(strict=False, reason="issue 32: other packages are being split in parallel")
 def test_the_package_and_benchmarks_are_within_the_limits() -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), str(ROOT / "src" / "lesionlab"), str(ROOT / "benchmarks")],

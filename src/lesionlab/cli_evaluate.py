@@ -15,48 +15,57 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# The options of `evaluate` whose help is long, named once.
+TtaViewsOption = Annotated[
+    int | None,
+    typer.Option(help="average predictions over this many fixed augmented views (default: the run's)"),
+]
+LogitAdjustmentOption = Annotated[
+    float | None,
+    typer.Option(
+        help="divide the training class prior out of the probabilities to this power "
+        "(0 = plain argmax, 1 = aim at balanced error; choose it on val with `choose-rule`)"
+    ),
+]
+DataOption = Annotated[
+    str | None,
+    typer.Option(help="evaluate on another data source (isic2017, ham10000 or folder) instead"),
+]
+CsvOption = Annotated[
+    Path | None, typer.Option(help="with --data folder: CSV with image_id,label[,split,group]")
+]
+MasksOption = Annotated[
+    Path | None, typer.Option(help="with --data folder: the folder of masks (segmentation runs)")
+]
+MaskPatternOption = Annotated[
+    str | None,
+    typer.Option(help="with --masks: mask file name, e.g. {id}_mask.png (default {id}_segmentation.png)"),
+]
+PositiveOption = Annotated[
+    str | None,
+    typer.Option(help="two classes: the class binary metrics describe (default: the model's second)"),
+]
+ResizeOption = Annotated[
+    str | None,
+    typer.Option(help="how non-square images become square: squash, center_crop or pad (default: the run's)"),
+]
+
+
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="output folder of `lesionlab train`")],
     split: Annotated[str, typer.Option(help="train, val, test or all")] = "test",
     bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the 95% intervals")] = 1000,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the metrics here")] = None,
-    tta_views: Annotated[
-        int | None,
-        typer.Option(help="average predictions over this many fixed augmented views (default: the run's)"),
-    ] = None,
-    logit_adjustment: Annotated[
-        float | None,
-        typer.Option(
-            help="divide the training class prior out of the probabilities to this power "
-            "(0 = plain argmax, 1 = aim at balanced error; choose it on val with `choose-rule`)"
-        ),
-    ] = None,
-    data: Annotated[
-        str | None,
-        typer.Option(help="evaluate on another data source (isic2017, ham10000 or folder) instead"),
-    ] = None,
+    tta_views: TtaViewsOption = None,
+    logit_adjustment: LogitAdjustmentOption = None,
+    data: DataOption = None,
     root: Annotated[Path | None, typer.Option(help="with --data: the data folder")] = None,
-    csv: Annotated[
-        Path | None, typer.Option(help="with --data folder: CSV with image_id,label[,split,group]")
-    ] = None,
+    csv: CsvOption = None,
     task: Annotated[str | None, typer.Option(help="with --data: the task, e.g. melanoma")] = None,
-    masks: Annotated[
-        Path | None, typer.Option(help="with --data folder: the folder of masks (segmentation runs)")
-    ] = None,
-    mask_pattern: Annotated[
-        str | None,
-        typer.Option(help="with --masks: mask file name, e.g. {id}_mask.png (default {id}_segmentation.png)"),
-    ] = None,
-    positive: Annotated[
-        str | None,
-        typer.Option(help="two classes: the class binary metrics describe (default: the model's second)"),
-    ] = None,
-    resize: Annotated[
-        str | None,
-        typer.Option(
-            help="how non-square images become square: squash, center_crop or pad (default: the run's)"
-        ),
-    ] = None,
+    masks: MasksOption = None,
+    mask_pattern: MaskPatternOption = None,
+    positive: PositiveOption = None,
+    resize: ResizeOption = None,
 ) -> None:
     """Evaluate a trained run on a split, with bootstrap confidence intervals.
 

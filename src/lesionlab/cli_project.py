@@ -58,7 +58,9 @@ def init(
         str | None,
         typer.Option(help="class names, comma-separated, e.g. benign,melanoma (segmentation: optional)"),
     ] = None,
-    task: Annotated[str, typer.Option(help="classification or segmentation")] = "classification",
+    task: Annotated[
+        str, typer.Option(help="a registered task: classification or segmentation")
+    ] = "classification",
     labels: Annotated[
         Path | None,
         typer.Option(
@@ -79,23 +81,9 @@ def init(
 ) -> None:
     """Create a project: scan and check the images, optionally import labels."""
     from lesionlab.project import init_project
-    from lesionlab.selection.base import get_strategy
 
-    if strategy is not None:
-        get_strategy(strategy)  # an unknown name stops here, with the list of known ones
-    from lesionlab.tasks import get_task
-
-    kind = get_task(task)  # an unknown task stops here, with the list of registered ones
-    if classes is None and kind.class_labels:
-        raise ConfigError(f"a {task} project needs --classes, e.g. --classes benign,melanoma")
-    if not kind.class_labels and labels is not None and not labels.is_dir():
-        raise ConfigError(
-            f"--labels {labels}: a {task} project's annotations are {kind.target}s, not class labels; "
-            "give a folder of <image_id>_segmentation.png masks"
-        )
+    _check_init_options(task, classes, labels, strategy, overlap)
     names = [c.strip() for c in (classes or "background,lesion").split(",") if c.strip()]
-    if overlap < 1:
-        raise ConfigError(f"--overlap must be at least 1, got {overlap}")
     settings: dict[str, object] = {"overlap": overlap}
     if strategy is not None:
         settings["strategy"] = strategy
@@ -115,6 +103,27 @@ def init(
                 + _unknown(done["unknown"], done.get("ignored"))
             )
         _say(f"next: lesionlab project propose {project_dir} --budget 20")
+
+
+def _check_init_options(
+    task: str, classes: str | None, labels: Path | None, strategy: str | None, overlap: int
+) -> None:
+    """Refuse what `project init` cannot honour before any image is scanned."""
+    from lesionlab.selection.base import get_strategy
+    from lesionlab.tasks import get_task
+
+    if strategy is not None:
+        get_strategy(strategy)  # an unknown name stops here, with the list of known ones
+    kind = get_task(task)  # an unknown task stops here, with the list of registered ones
+    if classes is None and kind.class_labels:
+        raise ConfigError(f"a {task} project needs --classes, e.g. --classes benign,melanoma")
+    if not kind.class_labels and labels is not None and not labels.is_dir():
+        raise ConfigError(
+            f"--labels {labels}: a {task} project's annotations are {kind.target}s, not class labels; "
+            "give a folder of <image_id>_segmentation.png masks"
+        )
+    if overlap < 1:
+        raise ConfigError(f"--overlap must be at least 1, got {overlap}")
 
 
 def _unknown(ids: list[str], ignored: list[str] | None = None) -> str:
