@@ -70,9 +70,11 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
     }
     if test:
         result["test"] = trainer.evaluate(test, dataset.classes)
-    elif val:  # no test split (ISIC 2017 has no test masks): report the validation images
+    elif val and task.metrics_always_defined:
+        # No test split (ISIC 2017 has no test masks): the validation targets, when the task's metrics are
+        # defined on any split (Dice); a class-label run says how to add a test split instead (cli.py).
         result["val"] = trainer.evaluate(val, dataset.classes)
-        result["val_note"] = "the validation masks also chose the epoch: an optimistic estimate"
+        result["val_note"] = f"the validation {task.target}s also chose the epoch: an optimistic estimate"
     result["wall_seconds"] = time.perf_counter() - t0
     result["config"] = config.model_dump(mode="json")
     result["versions"] = versions()

@@ -12,8 +12,14 @@ from lesionlab.tasks import Task
 
 
 def build_model(task: Task, model: ModelConfig, num_classes: int, seed: int = 0) -> Any:
-    """A fresh model for `task` as configured, its new layers initialised from `seed`."""
-    return task.build_model(model, num_classes, seed)
+    """A fresh model for `task` as configured, its new layers initialised from `seed`.
+
+    The model is tagged with the task's name: a plugin task may reuse a built-in model class, whose own
+    `task` names the built-in, and what asks `get_task(model.task)` (the loss predictor, a `Trainer`
+    given no task) must reach the plugin's hooks."""
+    built = task.build_model(model, num_classes, seed)
+    built.task = task.name
+    return built
 
 
 def build_trainer(

@@ -1,0 +1,98 @@
+"""Faults found reviewing the one-`Trainer` refactor (issue 32 item 1): each test failed before its fix."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from fake_isic import make_tiny_isic
+from lesionlab.config import ModelConfig, TrainRunConfig, load_config
+from lesionlab.selection.base import get_strategy
+from lesionlab.selection.evidence import heads_for
+from lesionlab.tasks import TASKS, ClassificationTask, register_task
+from lesionlab.training.factory import build_model
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(no_network: None):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class _MarkedHead(torch.nn.Module):
+    """A stand-in for a task's own loss predictor: what `Task.loss_predictor` returned is recognisable."""
+
+    name = "loss_predictor"
+
+
+@dataclass(frozen=True)
+class _OwnPredictorTask(ClassificationTask):
+    name: str = "review_own_predictor"
+
+    def loss_predictor(self, model):
+        return _MarkedHead()
+
+
+def test_a_plugin_task_that_reuses_a_built_in_model_gets_its_own_loss_predictor() -> None:
+    """`loss_predictor(model)` is a task hook, but the evidence kind asked `get_task(model.task)`, and a
+    model built for a plugin task by a built-in model class said "classification": the plugin's
+    predictor was silently replaced by the built-in one."""
+    task = register_task(_OwnPredictorTask())
+    try:
+        model = build_model(task, ModelConfig(backbone="efficientnet_lite0", weights="none"), 2)
+        heads = heads_for(get_strategy("learning_loss"), model)
+        assert len(heads) == 1 and isinstance(heads[0], _MarkedHead)
+    finally:
+        TASKS.unregister(task.name)
+
+
+def _folder_without_test(tmp_path: Path) -> tuple[Path, Path]:
+    """The tiny ISIC images as a folder source with a `split` column holding train and val only."""
+    tiny = make_tiny_isic(tmp_path / "isic")
+    images = tmp_path / "images"
+    images.mkdir()
+    rows = ["image_id,label,split"]
+    for split in ("train", "val"):
+        for i in tiny.ids[split]:
+            shutil.copy(next(tiny.root.glob(f"*/{i}.jpg")), images)
+            rows.append(f"{i},{'melanoma' if tiny.labels[i] else 'other'},{split}")
+    csv = tmp_path / "labels.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    return images, csv
+
+
+def test_a_classification_run_without_test_images_reports_no_validation_metrics(tmp_path: Path) -> None:
+    """Before the refactor only segmentation (ISIC 2017 has no test masks) reported its validation split
+    when there was no test split; the refactor widened it to every task, so a classification run's
+    metrics.json gained optimistic validation metrics noted as "the validation masks also chose the
+    epoch", and `lesionlab train` no longer said how to add a test split."""
+    from lesionlab.supervised import train_run
+
+    root, csv = _folder_without_test(tmp_path)
+    config = load_config(
+        TrainRunConfig,
+        {
+            "data": {"source": "folder", "root": str(root), "options": {"csv": str(csv)}},
+            "model": {"backbone": "efficientnet_lite0", "weights": "imagenet"},
+            "train": {
+                "resolution": 32,
+                "epochs": 1,
+                "batch_size": 8,
+                "freeze_stages": 5,
+                "views": 1,
+                "num_threads": 1,
+                "progress": False,
+            },
+            "output": str(tmp_path / "run"),
+            "cache_dir": str(tmp_path / "cache"),
+        },
+    )
+    result = train_run(config)
+    assert result["n_test"] == 0 and result["n_val"] > 0
+    assert "val" not in result and "val_note" not in result
