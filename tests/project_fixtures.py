@@ -24,7 +24,8 @@ import pytest
 from fake_isic import lesion_image, tiny_train_config
 
 POSTGRES_ENV = "LESIONLAB_TEST_POSTGRES_URL"
-BACKENDS = ("sqlite", "postgresql")
+# PostgreSQL: a server and a fresh database per test, so its variants are `slow` (skipped by -m "not slow")
+BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.slow))
 CLASSES = ["other", "melanoma"]
 
 

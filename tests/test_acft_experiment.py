@@ -57,6 +57,7 @@ def config(tiny: TinyIsic, out: Path, **experiment: Any) -> ExperimentConfig:
     )
 
 
+@pytest.mark.slow
 def test_acft_hq_from_an_empty_start(tiny: TinyIsic, tmp_path: Path, offline_single_thread: None) -> None:
     out = tmp_path / "run"
     results = run_experiment(config(tiny, out), progress=False)

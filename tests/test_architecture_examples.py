@@ -70,6 +70,7 @@ def test_new_loss_example() -> None:
         losses_module.LOSSES.unregister("symmetric_ce")
 
 
+@pytest.mark.slow
 def test_new_oracle_example() -> None:
     namespace = {"Counter": Counter}
     exec(block("class MajorityOfThree"), namespace)

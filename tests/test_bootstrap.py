@@ -40,6 +40,7 @@ def _multiclass_case(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray
     return y, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 7])
 def test_binary_intervals_equal_the_per_resample_path(seed: int) -> None:
     y, probs = _binary_case(seed=seed)
@@ -51,6 +52,7 @@ def test_binary_intervals_equal_the_per_resample_path(seed: int) -> None:
         np.testing.assert_allclose(new[name], old[name], rtol=0, atol=1e-12, err_msg=name)
 
 
+@pytest.mark.slow
 def test_multiclass_intervals_equal_the_per_resample_path() -> None:
     y, probs = _multiclass_case()
     classes = ["mel", "nv", "bcc", "df"]

@@ -115,6 +115,7 @@ def test_describe_lists_a_corrupted_jpeg(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------ train / evaluate
 
 
+@pytest.mark.slow
 def test_train_then_evaluate(tiny: TinyIsic, tmp_path: Path) -> None:
     config = _yaml(tmp_path / "train.yaml", _train_config(tiny, tmp_path))
     result = runner.invoke(app, ["train", str(config)])
@@ -169,6 +170,7 @@ def test_train_then_evaluate(tiny: TinyIsic, tmp_path: Path) -> None:
     assert evaluated["metrics"]["specificity"] > 0.0  # which the plain prediction does not
 
 
+@pytest.mark.slow
 def test_choose_rule_on_val_is_stored_applied_by_evaluate_and_dropped_on_retraining(
     tiny: TinyIsic, tmp_path: Path
 ) -> None:
@@ -233,6 +235,7 @@ def test_choose_rule_rejects_bad_options(tiny: TinyIsic, tmp_path: Path) -> None
 # ------------------------------------------------------------------------ user errors: no traceback
 
 
+@pytest.mark.slow
 def test_unknown_backbone_is_a_one_line_error_without_traceback(tiny: TinyIsic, tmp_path: Path) -> None:
     model = {"backbone": "resnet_18", "weights": "none"}
     config = _yaml(tmp_path / "bad.yaml", _train_config(tiny, tmp_path, model=model))
@@ -279,6 +282,7 @@ def test_main_turns_config_errors_into_messages(
 # ------------------------------------------------------------------------ run / report / demo
 
 
+@pytest.mark.slow
 def test_run_writes_report_and_report_rewrites_it(tiny: TinyIsic, tmp_path: Path) -> None:
     out = tmp_path / "exp"
     config = _yaml(

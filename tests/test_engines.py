@@ -117,6 +117,7 @@ def _killed_then_resumed(tiny: TinyIsic, out: Path, engine: str, capfd: pytest.C
     return resumed
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_serial_results_and_a_killed_unit_resumes(
     tiny: TinyIsic, serial: tuple[Path, dict], tmp_path: Path, capfd: pytest.CaptureFixture
 ) -> None:
@@ -140,6 +141,7 @@ def ray_local() -> Iterator[Any]:
     env.undo()
 
 
+@pytest.mark.slow
 def test_ray_tasks_give_the_serial_results_and_a_killed_unit_resumes(
     tiny: TinyIsic, serial: tuple[Path, dict], tmp_path: Path, capfd: pytest.CaptureFixture, ray_local: Any
 ) -> None:
@@ -152,6 +154,7 @@ def test_ray_tasks_give_the_serial_results_and_a_killed_unit_resumes(
     _assert_same_as_serial(out, resumed, serial)
 
 
+@pytest.mark.slow
 def test_pool_scoring_in_ray_chunks_equals_scoring_here(
     tiny: TinyIsic, tmp_path: Path, ray_local: Any
 ) -> None:

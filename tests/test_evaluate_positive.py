@@ -16,7 +16,7 @@ from lesionlab.models.registry import create_classifier
 from lesionlab.supervised import evaluate_run
 from test_evaluate_run import fake_run, folder_of_test_images
 
-pytestmark = pytest.mark.usefixtures("offline_single_thread")
+pytestmark = [pytest.mark.usefixtures("offline_single_thread"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -123,6 +123,7 @@ def metric_row(output: str, name: str) -> tuple[float, float, float]:
     return tuple(float(g) for g in match.groups())  # type: ignore[return-value]
 
 
+@pytest.mark.slow
 def test_a_segmentation_run_is_evaluated_on_a_folder_with_masks(
     seg_run: Path, folder: Path, tmp_path: Path
 ) -> None:

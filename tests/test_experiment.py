@@ -92,6 +92,7 @@ def _state(out: Path, strategy: str, seed: int = 0) -> PoolState:
 # ------------------------------------------------------------------------ one uninterrupted run
 
 
+@pytest.mark.slow
 def test_results_file_and_rounds(uninterrupted: tuple[Path, dict]) -> None:
     out, results = uninterrupted
     on_disk = json.loads((out / "results.json").read_text())
@@ -167,6 +168,7 @@ def _kill_after(strategy: str, round_: int):
     return on_round
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_matches_an_uninterrupted_run(
     uninterrupted: tuple[Path, dict], tiny: TinyIsic
 ) -> None:
@@ -189,6 +191,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(
     assert_same(comparable(resumed["runs"]), comparable(expected["runs"]), "runs")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["least_confidence", "bald"])
 def test_a_warm_cache_and_other_strategies_change_nothing(
     uninterrupted: tuple[Path, dict], tiny: TinyIsic, strategy: str
@@ -284,6 +287,7 @@ def test_seeded_draws_depend_on_seed_and_salt_only() -> None:
         assert not torch.equal(torch.rand(4), a)  # another seed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("learning", ["acft_q"])
 def test_resume_with_a_continued_model(tiny: TinyIsic, learning: str) -> None:
     settings = {"strategies": ["least_confidence"], "learning": learning}
@@ -394,6 +398,7 @@ def _partial_run(tiny: TinyIsic, out: Path, **settings: Any) -> None:
         ({"oracle": "noisy", "oracle_noise": 0.1}, "oracle.name: 'simulated' -> 'noisy'"),
     ],
 )
+@pytest.mark.slow
 def test_a_resume_under_other_settings_stops_before_any_work(
     tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict, expected: str
 ) -> None:
@@ -597,6 +602,7 @@ def test_paper000_stopping_without_validation_says_so_at_start(
     assert "stopping: paper000 tests each round's gain on the validation split" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["learning_loss", "vaal", "confident_coreset"])
 def test_paper003_strategies_resume_exactly(tiny: TinyIsic, tmp_path: Path, strategy: str) -> None:
     """A jointly trained loss predictor and a VAAL discriminator are seeded like the rest: a run killed after
@@ -615,6 +621,7 @@ def test_paper003_strategies_resume_exactly(tiny: TinyIsic, tmp_path: Path, stra
     assert_same(comparable(resumed["runs"]), comparable(expected["runs"]), strategy)
 
 
+@pytest.mark.slow
 def test_evaluating_on_val_keeps_val_out_of_the_epoch_choice(
     tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -228,6 +228,7 @@ def test_learning_loss_strategy_takes_the_top_predicted_loss() -> None:
     assert get_strategy("learning_loss").requires == {"predicted_loss"}
 
 
+@pytest.mark.slow
 def test_learning_loss_experiment_end_to_end(
     tiny_isic: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

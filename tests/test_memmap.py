@@ -153,6 +153,7 @@ def test_a_segmenters_large_pool_stays_in_memory(tmp_path: Path) -> None:
     assert not isinstance(evidence.embeddings, np.memmap) and evidence.embeddings.shape == (10, 3)
 
 
+@pytest.mark.slow
 def test_k_center_on_a_read_only_map_is_quiet(tmp_path: Path) -> None:
     """Evidence on disk is a read-only memory map that k-center only reads: no torch warning about
     non-writable arrays, with pruning or without (in a fresh interpreter: torch warns once per process)."""

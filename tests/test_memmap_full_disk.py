@@ -43,6 +43,7 @@ def test_space_is_reserved_for_the_whole_array(tmp_path: Path) -> None:
     assert np.load(tmp_path / "scores" / "probs.npy").mean() == 0.5
 
 
+@pytest.mark.slow
 def test_a_shared_first_round_model_on_a_full_disk_says_the_models_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,6 +62,7 @@ def test_a_shared_first_round_model_on_a_full_disk_says_the_models_size(
     assert not list((tmp_path / "state").iterdir())
 
 
+@pytest.mark.slow
 def test_an_onnx_export_on_a_full_disk_names_the_file_and_the_models_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -112,6 +112,7 @@ def _separable(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return y, score
 
 
+@pytest.mark.slow
 def test_bootstrap_ci_contains_estimate_and_narrows() -> None:
     y_small, p_small = _separable(60, 0)
     y_big, p_big = _separable(1500, 0)

@@ -387,6 +387,7 @@ def test_ousm_loop_fit_reweights_after_the_configured_epoch(lite0, splits: dict,
     assert "loop_mean_weight" not in result.history[0] and "loop_mean_weight" not in result.history[2]
 
 
+@pytest.mark.slow
 def test_ousm_and_forward_fits_run_end_to_end(lite0, splits: dict, tmp_path: Path) -> None:
     result = Trainer(copy.deepcopy(lite0), _config(loss="ousm", epochs=2), cache_dir=tmp_path).fit(
         splits["train"], splits["val"]

@@ -137,6 +137,7 @@ def audited_run(tmp_path_factory):
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_the_audited_run_pays_the_same_per_round(audited_run, no_network):
     cfg, results = audited_run
     runs = {r["strategy"]: r["rounds"] for r in results["runs"]}

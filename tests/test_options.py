@@ -145,6 +145,7 @@ def _tiny_config(tiny: TinyIsic, out: Path, train: dict | None = None, experimen
     )
 
 
+@pytest.mark.slow
 def test_old_and_new_loss_forms_select_the_same_images(tmp_path: Path, offline_single_thread) -> None:
     """Same numbers: the loss configured the old way and the new way trains and selects identically."""
     tiny = make_tiny_isic(tmp_path / "isic")

@@ -86,6 +86,7 @@ def _experiment_yaml(path: Path, root: Path, out: Path, **experiment: object) ->
     return path
 
 
+@pytest.mark.slow
 def test_a_second_run_is_refused_naming_the_holder_until_the_holder_is_killed(
     holder: tuple[subprocess.Popen, Path], tmp_path: Path
 ) -> None:
@@ -207,6 +208,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has ended; only its exit status is left to collect
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_killed_run_stops_its_local_workers_and_frees_the_folder(tmp_path: Path, tiny: TinyIsic) -> None:
     out = tmp_path / "out"

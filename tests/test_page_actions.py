@@ -39,6 +39,8 @@ from page_harness import (
     wait_shown,
 )
 
+pytestmark = pytest.mark.slow
+
 SEG = "segmentation"
 SIZE = 96  # the tiny images' width and height
 

@@ -36,6 +36,8 @@ from page_harness import (
     wait_shown,
 )
 
+pytestmark = pytest.mark.slow
+
 # image id -> its size as the model sees it (width, height); the EXIF one is stored 256x192, rotated 90°
 SHAPES = {
     "landscape": (256, 192),

@@ -40,6 +40,8 @@ from page_harness import (
     wait_shown,
 )
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def browser():

@@ -31,6 +31,8 @@ from page_harness import (
 )
 from project_fixtures import CLASSES
 
+pytestmark = pytest.mark.slow
+
 TEAM = {"ana": "annotator", "ben": "annotator", "rev": "reviewer"}
 
 

@@ -20,6 +20,8 @@ import yaml
 
 from fake_isic import make_tiny_isic
 
+pytestmark = pytest.mark.slow
+
 PLUGIN = '''
 """A strategy with no decorator (registered by its entry point's name) and a loss with its own options
 (registered by its module's import)."""

@@ -22,6 +22,8 @@ from lesionlab.project import open_project
 from page_harness import launch_browser, open_page, served, shots_dir, wait_shown
 from project_fixtures import CLASSES
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def browser():

@@ -44,6 +44,7 @@ def tiny(project_dir: Path) -> None:
     path.write_text(yaml.safe_dump(data))
 
 
+@pytest.mark.slow
 def test_init_propose_label_train_propose_export_import(tmp_path: Path, offline_single_thread) -> None:
     truth = make_images(tmp_path / "images", n=24)
     proj, copy = tmp_path / "proj", tmp_path / "copy"
@@ -161,6 +162,7 @@ def test_commands_say_what_is_missing_in_one_line(tmp_path: Path, monkeypatch: p
     )
 
 
+@pytest.mark.slow
 def test_segmentation_cycle_masks_in_model_masks_proposed(tmp_path: Path, offline_single_thread) -> None:
     import io
 

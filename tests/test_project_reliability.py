@@ -30,6 +30,8 @@ from lesionlab.project import init_project, open_project
 from lesionlab.project.models import Annotation
 from project_fixtures import BACKENDS, CLASSES, Server, auth, database_url, invite, make_images
 
+pytestmark = pytest.mark.slow
+
 CLIENTS = 8
 OVERLAP = 2
 IMAGES = 200  # x OVERLAP = 400 labels

@@ -14,6 +14,8 @@ import pytest
 
 from fake_isic import make_tiny_isic
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON_BLOCKS = re.findall(r"^```python\n(.*?)^```\n", (ROOT / "README.md").read_text(), flags=re.M | re.S)
 

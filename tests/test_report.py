@@ -260,6 +260,7 @@ def _gallery_section(page: str, strategy: str) -> str:
     return page[start : end if end != -1 else page.index("<h2>Configuration")]
 
 
+@pytest.mark.slow
 def test_random_gallery_hides_scores(tmp_path: Path) -> None:
     results = make_results(tmp_path, TWO_BY_TWO)
     image = tmp_path / "images" / "img0.png"
@@ -273,6 +274,7 @@ def test_random_gallery_hides_scores(tmp_path: Path) -> None:
     assert "score 0.9" in entropy_part
 
 
+@pytest.mark.slow
 def test_page_states_evaluation_size_and_positive_class(tmp_path: Path) -> None:
     results = make_results(tmp_path, TWO_BY_TWO) | {"n_eval": 150, "positive_class": "melanoma"}
     page = write_report(results, tmp_path / "a").read_text(encoding="utf-8")
@@ -293,6 +295,7 @@ def test_page_states_evaluation_size_and_positive_class(tmp_path: Path) -> None:
     assert "positive class" not in write_report(results, tmp_path / "c").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_saving_beside_a_non_significant_test_carries_a_caveat(tmp_path: Path) -> None:
     results = make_results(tmp_path, TWO_BY_TWO)
     saving = summarize(results)["strategies"]["entropy"]["saving_vs_random"]
@@ -343,6 +346,7 @@ def test_template_ships_with_the_package() -> None:
 EVALUATION = Path(lesionlab.evaluation.__file__).parent
 
 
+@pytest.mark.slow
 def test_terminal_summary_does_not_import_matplotlib() -> None:
     code = (
         "import sys, lesionlab.runner.summary_table, lesionlab.evaluation.summary; "

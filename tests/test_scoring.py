@@ -80,6 +80,7 @@ def test_decoding_runs_only_a_few_batches_ahead(folder: Path) -> None:
     assert sum(len(b) for _, b in batches) == len(paths) - 4
 
 
+@pytest.mark.slow
 def test_onnx_export_gives_the_same_predictions_as_torch(
     lite0: LesionClassifier, folder: Path, tmp_path: Path
 ) -> None:
@@ -148,6 +149,7 @@ def _fake_run(run_dir: Path, model: LesionClassifier) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_score_command_with_both_backends(lite0: LesionClassifier, folder: Path, tmp_path: Path) -> None:
     run = _fake_run(tmp_path / "run", lite0)
     rows = {}

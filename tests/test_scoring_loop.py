@@ -19,7 +19,7 @@ from lesionlab.selection.evidence import EvidenceSettings, collect_evidence
 from lesionlab.training.trainer import Trainer
 
 pytest.importorskip("onnxruntime")
-pytestmark = pytest.mark.usefixtures("offline_single_thread")
+pytestmark = [pytest.mark.usefixtures("offline_single_thread"), pytest.mark.slow]
 
 
 @pytest.mark.parametrize("on_disk", [False, True])

@@ -36,6 +36,7 @@ def _one_thread(no_network: None):
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_pretrain_then_segmentation_active_learning(tmp_path: Path) -> None:
     tiny = make_tiny_isic(tmp_path / "isic", masks=True)
     data = {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"}
@@ -238,6 +239,7 @@ def test_ceal_names_the_most_certain_unqueried_images() -> None:
     assert get_strategy("ceal", pseudo=0).select(ev, 2, np.random.default_rng(0)).pseudo_ids == ()
 
 
+@pytest.mark.slow
 def test_continued_committee_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`ensemble_members: continued`: each member goes on from its previous round's weights at the
     model's lr for `round_epochs`; a run killed between rounds resumes to the same picks; a finished run

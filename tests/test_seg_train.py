@@ -49,6 +49,7 @@ def seg_config(root: Path, out: Path, **train) -> TrainRunConfig:
     )
 
 
+@pytest.mark.slow
 def test_paper_unet_shape() -> None:
     """Width 64 puts 512 channels at 1/16 resolution (the paper's 512 x 16 x 16 at 256 px)."""
     model = UNet(width=64)
@@ -69,6 +70,7 @@ def test_lite0_unet_loads_the_offline_encoder_weights() -> None:
     assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 1, 64, 64)
 
 
+@pytest.mark.slow
 def test_train_segments_the_tiny_lesions(tmp_path: Path) -> None:
     tiny = make_tiny_isic(tmp_path / "isic", masks=True)
     result = train_run(seg_config(tiny.root, tmp_path / "run"))

@@ -42,6 +42,7 @@ def pretrain_dict(root: Path, out: Path, **overrides) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_pretraining_lowers_the_reconstruction_loss_and_warm_starts(tmp_path: Path) -> None:
     tiny = make_tiny_isic(tmp_path / "isic")
     result = pretrain(load_config(PretrainConfig, pretrain_dict(tiny.root, tmp_path / "pre", epochs=6)))
@@ -62,6 +63,7 @@ def test_pretraining_lowers_the_reconstruction_loss_and_warm_starts(tmp_path: Pa
     assert torch.equal(warm.final_conv.weight, cold.final_conv.weight)
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(tmp_path: Path) -> None:
     tiny = make_tiny_isic(tmp_path / "isic")
     a = pretrain(load_config(PretrainConfig, pretrain_dict(tiny.root, tmp_path / "a", epochs=1)))

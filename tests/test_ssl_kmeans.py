@@ -69,6 +69,7 @@ def test_strategy_picks_budget_and_is_seeded() -> None:
     np.testing.assert_array_equal(a.ids, b.ids)
 
 
+@pytest.mark.slow
 def test_ssl_features_need_no_model_and_pick_the_initial_set(tmp_path: Path, no_network: None) -> None:
     torch.set_num_threads(1)
     tiny = make_tiny_isic(tmp_path / "isic")
@@ -89,6 +90,7 @@ def test_ssl_features_need_no_model_and_pick_the_initial_set(tmp_path: Path, no_
     np.testing.assert_allclose(again.ssl_features, ev.ssl_features[5:])
 
 
+@pytest.mark.slow
 def test_a_classification_experiment_takes_ssl_kmeans_as_its_initial_strategy(tmp_path: Path) -> None:
     from lesionlab.config import ExperimentConfig, load_config
     from lesionlab.runner.experiment import Experiment

@@ -72,6 +72,7 @@ def test_fit_returns_history_and_speed(
     assert trainer.describe()["fast_path"] == (freeze_stages > 0)
 
 
+@pytest.mark.slow
 def test_fast_path_learns_the_easy_task(lite0: LesionClassifier, splits: dict, tmp_path: Path) -> None:
     trainer = Trainer(copy.deepcopy(lite0), config(epochs=8), cache_dir=tmp_path)
     history = trainer.fit(splits["train"]).history
@@ -82,6 +83,7 @@ def test_fast_path_learns_the_easy_task(lite0: LesionClassifier, splits: dict, t
     assert compute_metrics(_labels(test), trainer.predict(test), ["other", "melanoma"])["auc"] >= 0.9
 
 
+@pytest.mark.slow
 def test_full_fine_tuning_reduces_loss_and_trains_the_stem(
     lite0: LesionClassifier, splits: dict, tmp_path: Path
 ) -> None:
@@ -123,6 +125,7 @@ def test_best_epoch_weights_are_restored(lite0: LesionClassifier, splits: dict, 
     assert loss == pytest.approx(val_losses[result.best_epoch - 1], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_patience_stops_early(lite0: LesionClassifier, splits: dict, tmp_path: Path) -> None:
     # A huge learning rate wrecks the model after the first epoch, so validation loss stops improving.
     cfg = config(epochs=8, patience=2, lr=0.5, monitor="loss")
@@ -142,6 +145,7 @@ def test_patience_stops_early(lite0: LesionClassifier, splits: dict, tmp_path: P
 # ------------------------------------------------------------------------ determinism and outputs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("freeze_stages", [5, 0])
 def test_same_seed_same_predictions(
     lite0: LesionClassifier, splits: dict, tmp_path: Path, freeze_stages: int
@@ -211,6 +215,7 @@ def test_test_time_augmentation_averages_the_training_views(
 # ------------------------------------------------------------------------ activation cache
 
 
+@pytest.mark.slow
 def test_activation_cache_is_reused_and_invalidated(
     lite0: LesionClassifier,
     splits: dict,
@@ -443,6 +448,7 @@ def test_epoch_callbacks_see_every_epoch_and_can_reweight(lite0: LesionClassifie
         Trainer(copy.deepcopy(lite0), config(), callbacks=[broken]).fit(train)
 
 
+@pytest.mark.slow
 def test_sample_weights_count_in_the_loss(lite0: LesionClassifier, splits: dict) -> None:
     """Equal weights change nothing; zero weight on one class moves the model towards the other."""
     train, test = splits["train"], splits["test"]

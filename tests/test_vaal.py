@@ -56,6 +56,7 @@ def _toy(seed: int = 0, shift: float = 2.5) -> tuple[list[Record], list[Record],
     return labeled, [*like, *unlike], EmbeddingTrainer(features)
 
 
+@pytest.mark.slow
 def test_vaal_picks_the_unlabelled_least_like_the_labelled() -> None:
     labeled, unlabeled, trainer = _toy()
     strategy = get_strategy("vaal")
