@@ -96,3 +96,26 @@ def test_a_classification_run_without_test_images_reports_no_validation_metrics(
     result = train_run(config)
     assert result["n_test"] == 0 and result["n_val"] > 0
     assert "val" not in result and "val_note" not in result
+
+
+def test_a_task_runtime_that_keeps_the_base_constructor_is_built_by_the_trainer() -> None:
+    """`Trainer` builds a runtime as `runtime(trainer, cache_dir)`, but `TaskRuntime.__init__` took the
+    trainer alone: a third party's runtime that did not override the constructor failed with a TypeError."""
+    from fake_isic import tiny_train_config
+    from lesionlab.models.registry import create_classifier
+    from lesionlab.training.runtime import TaskRuntime
+    from lesionlab.training.trainer import Trainer
+
+    class PlainRuntime(TaskRuntime):
+        num_classes = 2
+
+    @dataclass(frozen=True)
+    class PlainTask(ClassificationTask):
+        name: str = "review_plain_runtime"
+
+        def runtime(self) -> type:
+            return PlainRuntime
+
+    model = create_classifier("efficientnet_lite0", 2, "none", seed=0)
+    trainer = Trainer(model, tiny_train_config(freeze_stages=0), task=PlainTask())
+    assert isinstance(trainer.runtime, PlainRuntime) and trainer.runtime.trainer is trainer

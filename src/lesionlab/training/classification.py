@@ -46,7 +46,7 @@ class ClassifierRuntime(TaskRuntime):
     """Images or cached trunk activations in, class probabilities and pooled embeddings out."""
 
     def __init__(self, trainer, cache_dir: Path | None) -> None:
-        super().__init__(trainer)
+        super().__init__(trainer, cache_dir)
         model, config = trainer.model, trainer.config
         if not 0 <= config.freeze_stages < model.num_stages:
             raise ConfigError(

@@ -62,8 +62,11 @@ class TrainStep:
 class TaskRuntime:
     """Base class: a task's inputs, batches and inference for one model inside one `Trainer`."""
 
-    def __init__(self, trainer: Trainer) -> None:
+    def __init__(self, trainer: Trainer, cache_dir: Path | None = None) -> None:
+        """`Trainer` builds every runtime as `runtime(trainer, cache_dir)`; `cache_dir` is where it may keep
+        what it derives from images across runs (None: nothing on disk)."""
         self.trainer = trainer
+        self.cache_dir = cache_dir
 
     @property
     def num_classes(self) -> int:

@@ -55,7 +55,7 @@ class SegmenterRuntime(TaskRuntime):
     """Images (or frozen encoder maps) in, foreground probabilities and pooled deepest features out."""
 
     def __init__(self, trainer, cache_dir: Path | None) -> None:
-        super().__init__(trainer)
+        super().__init__(trainer, cache_dir)
         self.model, self.config = trainer.model, trainer.config
         if trainer.fast and not self.model.encoder_pretrained:
             raise ConfigError(
