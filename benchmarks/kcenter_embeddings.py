@@ -29,9 +29,9 @@ def real_embeddings(data: Path, cache_dir: Path, n_rows: int, threads: int) -> t
     """(n_rows, 1280) float32 pooled Lite0 embeddings of views 0, 1, ... of every image, cached on disk.
 
     Row order: view 0 of every image, then view 1 of every image, and so on. Views are the trainer's fixed
-    views (seeded by each file's content key), embedded with `Trainer.embed_arrays` (ImageNet weights, no
-    training: the pooled features the coreset strategies read). Parts are saved per (view, image chunk),
-    so an interrupted run resumes.
+    views (seeded by each file's content key), embedded with `trainer.runtime.embed_arrays` (ImageNet
+    weights, no training: the pooled features the coreset strategies read). Parts are saved per (view,
+    image chunk), so an interrupted run resumes.
     """
     from lesionlab.config import TrainConfig
     from lesionlab.data.augment import augmented_views

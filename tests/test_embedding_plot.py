@@ -1,4 +1,4 @@
-"""The t-SNE figure of originals and mosaics, `Trainer.embed_arrays`, and `lesionlab embed-plot`."""
+"""The t-SNE figure of originals and mosaics, `ClassifierRuntime.embed_arrays`, and `lesionlab embed-plot`."""
 
 from __future__ import annotations
 

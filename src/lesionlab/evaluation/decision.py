@@ -61,7 +61,7 @@ def score_rules(
 ) -> list[RuleScore]:
     """Accuracy and balanced accuracy of every (views, tau) rule, fewest views and smallest tau first.
 
-    `view_probs` is (V, N, C), as `Trainer.view_probs` returns it: the first k views averaged are the
+    `view_probs` is (V, N, C), as `trainer.runtime.view_probs` returns it: the first k views averaged are the
     k-view rule, so one pass over the images scores every view count.
     """
     per_view = np.asarray(view_probs, dtype=np.float64)
