@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ from lesionlab.data.records import Record
 from lesionlab.runner.oracles import NoisyOracle, SimulatedOracle
 from lesionlab.selection.base import Strategy
 from lesionlab.selection.evidence import collect_evidence
-from lesionlab.tasks import ClassificationTask
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
@@ -50,12 +48,19 @@ def test_new_evidence_kind_example() -> None:
 
 
 def test_new_task_example() -> None:
-    namespace = {"dataclass": dataclass, "ClassificationTask": ClassificationTask}
+    """The task example's metrics (its module, registration and YAML run in test_architecture_plugins)."""
+    from lesionlab.tasks import TASKS
+
+    namespace = {"__name__": __name__}
     exec(block("class OrdinalTask"), namespace)
-    task = namespace["OrdinalTask"]()
-    outputs = np.array([[0.9, 0.1, 0.0], [0.1, 0.1, 0.8]])
-    assert task.metrics(np.array([0, 1]), outputs, ["a", "b", "c"]) == {"accuracy": 0.5, "mae": 0.5}
-    assert task.check_metric("auto", 3, "experiment.metric") == "mae"
+    try:
+        task = namespace["OrdinalTask"]()
+        outputs = np.array([[0.9, 0.1, 0.0], [0.1, 0.1, 0.8]])  # expected grades 0.1 and 1.7
+        metrics = task.metrics(np.array([0, 1]), outputs, ["a", "b", "c"])
+        assert metrics["accuracy"] == 0.5 and metrics["neg_mae"] == pytest.approx(-0.4)
+        assert task.check_metric("auto", 3, "experiment.metric") == "neg_mae"
+    finally:
+        TASKS.unregister("ordinal")
 
 
 def test_new_loss_example() -> None:
