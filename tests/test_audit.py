@@ -162,6 +162,7 @@ def test_audit_command_refuses_bad_options(tmp_path):
     assert isinstance(result.exception, ConfigError) and "does not exist" in str(result.exception)
 
 
+@pytest.mark.slow
 def test_audit_command_on_an_experiment_config_and_a_trained_run(tmp_path, tiny_isic, offline_single_thread):
     data = {"source": "isic2017", "root": str(tiny_isic.root), "task": "melanoma"}
     train = {"resolution": 32, "views": 2, "epochs": 1, "batch_size": 8, "num_threads": 1, "progress": False}

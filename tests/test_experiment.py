@@ -441,6 +441,7 @@ def test_an_output_that_cannot_be_written_is_refused_first(tiny: TinyIsic, tmp_p
 # ------------------------------------------------------------------------ stopping
 
 
+@pytest.mark.slow
 def test_paper000_stopping_stops_when_the_gain_is_not_significant(tiny: TinyIsic, tmp_path: Path) -> None:
     # With 12 validation images the smallest exact one-sided McNemar p is 2**-12 > 1e-6: never significant.
     cfg = exp_config(
@@ -457,6 +458,7 @@ def test_paper000_stopping_stops_when_the_gain_is_not_significant(tiny: TinyIsic
 # ------------------------------------------------------------------------ errors before any work
 
 
+@pytest.mark.slow
 def test_finished_run_needs_force(tiny: TinyIsic, tmp_path: Path) -> None:
     out = tmp_path / "done"
     cfg = exp_config(tiny, out, strategies=["random"], rounds=0)
@@ -544,6 +546,7 @@ def test_pool_features_follow_the_strategy_parameters(tiny: TinyIsic, tmp_path: 
     assert (tmp_path / "run" / "state" / "pool_features_pca2_k3.npz").exists()
 
 
+@pytest.mark.slow
 def test_a_noisy_oracle_answers_the_run(tiny: TinyIsic, tmp_path: Path) -> None:
     """The runner buys labels from its oracle: with a noisy one, some bought labels differ from the data."""
     config = exp_config(
@@ -557,6 +560,7 @@ def test_a_noisy_oracle_answers_the_run(tiny: TinyIsic, tmp_path: Path) -> None:
     assert sorted(wrong) == sorted(experiment.oracle(0).flipped(list(state.labels)))
 
 
+@pytest.mark.slow
 def test_each_round_logs_a_line_with_the_metric_and_an_eta(
     tiny: TinyIsic, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -645,6 +649,7 @@ def test_evaluating_on_val_keeps_val_out_of_the_epoch_choice(
     assert seen_val and all(n > 0 for n in seen_val)
 
 
+@pytest.mark.slow
 def test_evidence_sees_the_bought_labels_and_nothing_of_the_hidden_pool(
     tiny: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

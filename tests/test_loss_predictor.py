@@ -112,6 +112,7 @@ def test_the_target_is_every_samples_loss_even_when_ousm_dropped_some() -> None:
     assert ranking_loss(pred, dropped.values).item() == pytest.approx(1.5)  # wrong by the dropped ones
 
 
+@pytest.mark.slow
 def test_learns_to_rank_losses_on_a_toy_problem() -> None:
     """Per-sample losses are a known nonlinear function of the tapped features (a sum over taps of
     |pooled tap . u_t|); trained with Eq. 4 alone, the predictor ranks held-out samples by their loss."""
@@ -174,6 +175,7 @@ def test_fast_path_reads_frozen_taps_from_the_cache(
     assert len(folders) == 2 and folders[1] == folders[0] + "_taps" + "-".join(map(str, cached))
 
 
+@pytest.mark.slow
 def test_the_head_trains_jointly_and_leaves_the_model_as_without_it(
     lite0: LesionClassifier, splits: dict, tmp_path: Path
 ) -> None:

@@ -76,6 +76,7 @@ def trainer_and_pool(tiny_isic: TinyIsic) -> tuple[Trainer, list[Record]]:
     return trainer, pool
 
 
+@pytest.mark.slow
 def test_streamed_outputs_equal_the_in_memory_pass(trainer_and_pool, tmp_path: Path) -> None:
     trainer, pool = trainer_and_pool
     probs, embeds, _ = trainer.outputs(pool)
@@ -93,6 +94,7 @@ def test_streamed_outputs_equal_the_in_memory_pass(trainer_and_pool, tmp_path: P
         streamed_outputs(trainer, pool, 0, EvidenceStore(tmp_path / "x"), chunk_rows=100)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["least_confidence", "coreset"])
 def test_the_loop_keeps_a_large_pools_evidence_on_disk(trainer_and_pool, tmp_path: Path, name: str) -> None:
     """Above `disk_above` the collector streams the forward pass to memory maps (in a folder of its own,

@@ -353,6 +353,7 @@ def _config(**overrides) -> TrainConfig:
     return tiny_train_config(**{"epochs": 3, "patience": 5, **overrides})
 
 
+@pytest.mark.slow
 def test_ousm_loop_fit_reweights_after_the_configured_epoch(lite0, splits: dict, tmp_path: Path) -> None:
     cfg = load_config(
         TrainRunConfig,
@@ -405,6 +406,7 @@ def test_ousm_and_forward_fits_run_end_to_end(lite0, splits: dict, tmp_path: Pat
     assert np.isfinite(result.history[1]["train_loss"])
 
 
+@pytest.mark.slow
 def test_choose_ousm_fraction_uses_the_validation_split(lite0, splits: dict, tmp_path: Path) -> None:
     cfg = _config(loss="ousm", epochs=1)
     best, scores = choose_ousm_fraction(

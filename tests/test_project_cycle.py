@@ -229,6 +229,7 @@ def test_segmentation_cycle_masks_in_model_masks_proposed(tmp_path: Path, offlin
             assert np.array_equal(np.array(Image.open(copy.mask_path(image_id))), np.array(truth[image_id]))
 
 
+@pytest.mark.slow
 def test_train_never_writes_into_a_version_folder_another_run_has_taken(
     tmp_path: Path, offline_single_thread
 ) -> None:

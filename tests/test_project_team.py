@@ -202,6 +202,7 @@ def test_masks_of_two_people_are_fused_or_adjudicated(tmp_path: Path) -> None:
         assert np.array_equal(np.array(Image.open(records["img_001"].mask_path)) > 0, far)
 
 
+@pytest.mark.slow
 def test_agreement_equals_scikit_learn_and_statsmodels(tmp_path: Path) -> None:
     from sklearn.metrics import cohen_kappa_score
     from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa

@@ -177,6 +177,7 @@ def test_delong_not_significant_for_same_model() -> None:
     assert delong_auc_test(y, p, noisy, alternative="two-sided")["p"] > 0.05
 
 
+@pytest.mark.slow
 def test_delong_variance_matches_bootstrap() -> None:
     """The DeLong standard error of the AUC difference agrees with a paired bootstrap to ~20 %."""
     rng = np.random.default_rng(2)

@@ -57,6 +57,7 @@ def _labels(records: list[Record]) -> np.ndarray:
 # ------------------------------------------------------------------------ fitting
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("freeze_stages", [5, 0])
 def test_fit_returns_history_and_speed(
     lite0: LesionClassifier, splits: dict, tmp_path: Path, freeze_stages: int
@@ -427,6 +428,7 @@ def test_auxiliary_heads_train_jointly_and_predict(lite0: LesionClassifier, spli
     assert predicted.shape == (len(splits["test"]),) and np.all(np.isfinite(predicted))
 
 
+@pytest.mark.slow
 def test_epoch_callbacks_see_every_epoch_and_can_reweight(lite0: LesionClassifier, splits: dict) -> None:
     seen: list[int] = []
     train = splits["train"]

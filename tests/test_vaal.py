@@ -129,6 +129,7 @@ def test_on_the_fast_path_the_vae_reads_the_cached_trunk_activations(
     assert vaal_features(full, records[:4]).shape == (4, model.embed_dim)
 
 
+@pytest.mark.slow
 def test_vaal_experiment_end_to_end(
     tiny_isic: TinyIsic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
