@@ -6,6 +6,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,6 +53,17 @@ def test_a_plugin_task_that_reuses_a_built_in_model_gets_its_own_loss_predictor(
         TASKS.unregister(task.name)
 
 
+_TINY_TRAIN = {
+    "resolution": 32,
+    "epochs": 1,
+    "batch_size": 8,
+    "freeze_stages": 5,
+    "views": 1,
+    "num_threads": 1,
+    "progress": False,
+}
+
+
 def _folder_without_test(tmp_path: Path) -> tuple[Path, Path]:
     """The tiny ISIC images as a folder source with a `split` column holding train and val only."""
     tiny = make_tiny_isic(tmp_path / "isic")
@@ -80,15 +92,7 @@ def test_a_classification_run_without_test_images_reports_no_validation_metrics(
         {
             "data": {"source": "folder", "root": str(root), "options": {"csv": str(csv)}},
             "model": {"backbone": "efficientnet_lite0", "weights": "imagenet"},
-            "train": {
-                "resolution": 32,
-                "epochs": 1,
-                "batch_size": 8,
-                "freeze_stages": 5,
-                "views": 1,
-                "num_threads": 1,
-                "progress": False,
-            },
+            "train": _TINY_TRAIN,
             "output": str(tmp_path / "run"),
             "cache_dir": str(tmp_path / "cache"),
         },
@@ -119,3 +123,53 @@ def test_a_task_runtime_that_keeps_the_base_constructor_is_built_by_the_trainer(
     model = create_classifier("efficientnet_lite0", 2, "none", seed=0)
     trainer = Trainer(model, tiny_train_config(freeze_stages=0), task=PlainTask())
     assert isinstance(trainer.runtime, PlainRuntime) and trainer.runtime.trainer is trainer
+
+
+@dataclass(frozen=True)
+class _GradeTask(ClassificationTask):
+    """docs/architecture.md's ordinal example, in short: a class-label task with a metric of its own."""
+
+    name: str = "review_grade"
+
+    def metric_names(self, num_classes):
+        return ("accuracy", "neg_mae")
+
+    def primary_metric(self, num_classes):
+        return "neg_mae"
+
+    def metrics(self, targets, outputs, classes):
+        grade = outputs @ np.arange(outputs.shape[1])
+        targets = np.asarray(targets)
+        return {
+            "accuracy": float((outputs.argmax(1) == targets).mean()),
+            "neg_mae": float(-np.abs(grade - targets).mean()),
+        }
+
+
+def test_a_saved_run_of_a_plugin_class_label_task_loads_with_its_task(tmp_path: Path) -> None:
+    """`load_trained_run` built a class-label run's trainer without its task, so the model's own
+    ("classification") was used: the run's `train.monitor: neg_mae` was refused as no metric of
+    classification, and `lesionlab evaluate` / `score` could not open a run of the documented example."""
+    from lesionlab.supervised import evaluate_run, load_trained_run, train_run
+
+    task = register_task(_GradeTask())
+    try:
+        tiny = make_tiny_isic(tmp_path / "isic")
+        config = load_config(
+            TrainRunConfig,
+            {
+                "task": task.name,
+                "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
+                "model": {"backbone": "efficientnet_lite0", "weights": "imagenet"},
+                "train": {**_TINY_TRAIN, "monitor": "neg_mae"},
+                "output": str(tmp_path / "run"),
+                "cache_dir": str(tmp_path / "cache"),
+            },
+        )
+        trained = train_run(config)
+        assert set(trained["test"]) == {"accuracy", "neg_mae"}
+        _, _, trainer = load_trained_run(tmp_path / "run")
+        assert trainer.task is task
+        assert evaluate_run(tmp_path / "run", n_boot=10)["task"] == task.name
+    finally:
+        TASKS.unregister(task.name)

@@ -121,7 +121,8 @@ def load_trained_run(
     else:
         dataset = _aligned(load_dataset(config.model_copy(update={"data": data})), trained, ckpt, True)
     model = create_classifier(config.model.backbone, dataset.num_classes, str(ckpt), config.model.dropout)
-    trainer = Trainer(model, config.train, cache_dir=config.cache_dir or default_cache_dir())
+    # The run's task, not the model's: a plugin task (its monitor, its metrics) may reuse the classifier.
+    trainer = Trainer(model, config.train, cache_dir=config.cache_dir or default_cache_dir(), task=task)
     return config, dataset, trainer
 
 
