@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--compare-only", action="store_true")
     parser.add_argument("--before-commit", default=None, help="the before tree's commit, for the record")
+    parser.add_argument("--after-commit", default=None, help="the after tree's commit, for the record")
     args = parser.parse_args()
     sides = {"before": args.before.resolve(), "after": args.after.resolve()}
     if not args.compare_only:
@@ -140,7 +141,11 @@ def write(runs: dict[str, dict], full: dict[str, dict], args: argparse.Namespace
     payload = {
         "what": "issue 32: the demo, an ISIC 2017 segmentation experiment and full-data ISIC 2017 melanoma "
         "(seed 0) before and after the one-trainer refactor, one thread each side",
-        "config": {"segmentation": SEG_CONFIG, "before_commit": args.before_commit},
+        "config": {
+            "segmentation": SEG_CONFIG,
+            "before_commit": args.before_commit,
+            "after_commit": args.after_commit,
+        },
         "seeds": [0, 1],
         "results": {
             "runs": runs,
@@ -153,7 +158,8 @@ def write(runs: dict[str, dict], full: dict[str, dict], args: argparse.Namespace
     lines = [
         "# trainer_check: the same numbers before and after the one-trainer refactor (issue 32)",
         "",
-        f"Before: {args.before_commit or args.before}; after: this file's commit. One thread each side.",
+        f"Before: {args.before_commit or args.before}; after: {args.after_commit or args.after}. One thread "
+        "each side; `python benchmarks/trainer_check.py --before BEFORE_TREE --after AFTER_TREE --work DIR`.",
         "",
         "| run | rounds | same bought ids | same metrics |",
         "|---|---|---|---|",
