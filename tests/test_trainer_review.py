@@ -173,3 +173,21 @@ def test_a_saved_run_of_a_plugin_class_label_task_loads_with_its_task(tmp_path: 
         assert evaluate_run(tmp_path / "run", n_boot=10)["task"] == task.name
     finally:
         TASKS.unregister(task.name)
+
+
+def test_the_label_audit_embeds_images_for_a_config_of_a_plugin_class_label_task(tmp_path: Path) -> None:
+    """The audit's backbone features build a classifier `Trainer` (the classification task) with the
+    config's train settings, whose monitor may be a plugin task's metric: `lesionlab audit` of the
+    documented ordinal example was refused ("'neg_mae' is not a metric of classification")."""
+    from fake_isic import tiny_train_config
+    from lesionlab.audit.features import backbone_features
+    from lesionlab.data.sources import load_isic2017
+
+    task = register_task(_GradeTask())
+    try:
+        records = load_isic2017(make_tiny_isic(tmp_path / "isic").root).split("val")[:4]
+        train = tiny_train_config(monitor="neg_mae")
+        x = backbone_features(records, views=1, train=train, cache_dir=tmp_path / "cache")
+        assert x.shape[:2] == (1, 4)
+    finally:
+        TASKS.unregister(task.name)

@@ -38,7 +38,8 @@ def backbone_features(
         from lesionlab.models.registry import create_classifier
         from lesionlab.training.trainer import Trainer
 
-        cfg = (train or TrainConfig()).updated(loss="auto", synthetic="none")
+        # Nothing is fitted: the loss and monitor of the config's task (maybe a plugin's) do not apply.
+        cfg = (train or TrainConfig()).updated(loss="auto", synthetic="none", monitor="auto")
         model = create_classifier(backbone, 2, weights, seed=0)  # the head is never used
         # None means the default cache ($LESIONLAB_CACHE or ~/.cache/lesionlab), as for `lesionlab run`
         trainer = Trainer(model, cfg, cache_dir=cache_dir or default_cache_dir())
