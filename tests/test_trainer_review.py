@@ -79,6 +79,7 @@ def _folder_without_test(tmp_path: Path) -> tuple[Path, Path]:
     return images, csv
 
 
+@pytest.mark.slow  # a `lesionlab train` run end to end
 def test_a_classification_run_without_test_images_reports_no_validation_metrics(tmp_path: Path) -> None:
     """Before the refactor only segmentation (ISIC 2017 has no test masks) reported its validation split
     when there was no test split; the refactor widened it to every task, so a classification run's
@@ -146,6 +147,7 @@ class _GradeTask(ClassificationTask):
         }
 
 
+@pytest.mark.slow  # a `lesionlab train` run end to end
 def test_a_saved_run_of_a_plugin_class_label_task_loads_with_its_task(tmp_path: Path) -> None:
     """`load_trained_run` built a class-label run's trainer without its task, so the model's own
     ("classification") was used: the run's `train.monitor: neg_mae` was refused as no metric of
