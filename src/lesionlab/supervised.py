@@ -84,6 +84,18 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
     return result
 
 
+def run_files(run_dir: Path) -> tuple[Path, Path]:
+    """`metrics.json` and `model.pt` of a finished `lesionlab train` folder; a missing one is one line."""
+    run_dir = Path(run_dir)
+    metrics_file, ckpt = run_dir / "metrics.json", run_dir / "model.pt"
+    for path in (metrics_file, ckpt):
+        if not path.is_file():
+            raise ConfigError(
+                f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
+            )
+    return metrics_file, ckpt
+
+
 def load_trained_run(
     run_dir: Path, data: DataConfig | None = None, resize: str | None = None
 ) -> tuple[TrainRunConfig, LabeledDataset, Trainer]:
@@ -96,12 +108,7 @@ def load_trained_run(
     replaces the run's `train.resize` (how non-square images become square).
     """
     run_dir = Path(run_dir)
-    metrics_file, ckpt = run_dir / "metrics.json", run_dir / "model.pt"
-    for path in (metrics_file, ckpt):
-        if not path.is_file():
-            raise ConfigError(
-                f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
-            )
+    metrics_file, ckpt = run_files(run_dir)
     config, stored = read_run_metrics(metrics_file)
     if resize is not None:
         if resize not in RESIZE_MODES:

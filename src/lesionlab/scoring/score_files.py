@@ -32,15 +32,10 @@ def list_images(folder: Path) -> list[Path]:
 def load_run_model(run_dir: Path) -> tuple[Any, Any, list[str]]:
     """The TrainRunConfig, the trained classifier and its class names of a `lesionlab train` folder."""
     from lesionlab.models.registry import create_classifier
-    from lesionlab.supervised import checkpoint_classes, read_run_metrics
+    from lesionlab.supervised import checkpoint_classes, read_run_metrics, run_files
 
     run_dir = Path(run_dir)
-    metrics, ckpt = run_dir / "metrics.json", run_dir / "model.pt"
-    for path in (metrics, ckpt):
-        if not path.is_file():
-            raise ConfigError(
-                f"{path} not found: is {run_dir} the output folder of a finished `lesionlab train`?"
-            )
+    metrics, ckpt = run_files(run_dir)
     config, stored = read_run_metrics(metrics)
     if not get_task(config.task).class_labels:
         raise ConfigError(f"{run_dir} trained a {config.task} model: lesionlab score scores classifiers")
