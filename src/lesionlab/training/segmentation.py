@@ -1,7 +1,7 @@
 """The segmentation runtime: a U-Net's inputs, batches and inference inside `Trainer`.
 
 Masks are the targets and foreground-probability maps the outputs; the loss defaults to `ce_dice`
-(cross-entropy plus Dice, Eq. 3 of Zhao et al. 2024's self-supervised cold start). `freeze_stages > 0` is
+(cross-entropy plus Dice, Eq. 3 of Zhao et al. 2022's self-supervised cold start). `freeze_stages > 0` is
 the CPU fast path: the (pretrained) encoder is frozen and its feature maps are computed once per image and
 kept in memory as float16, so each epoch runs the decoder only. `freeze_stages: 0` trains everything with
 random flips of image and mask together.
