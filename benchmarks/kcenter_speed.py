@@ -42,6 +42,7 @@ import torch
 
 from common import RESULTS, base_parser, load_partial, save_partial
 from kcenter_embeddings import DIM, real_embeddings
+from kcenter_sizes import SIZES, sweep, sweep_markdown, sweep_worker
 from provenance import write_outputs
 
 N_ROWS = 100_000
@@ -252,7 +253,11 @@ def markdown(results: dict, config: dict, wall: float) -> list[str]:
         "and >= 10x (embeddings) faster than scikit-activeml, same picks, peak memory <= 1.2x the features.",
         "",
     ]
+    if "sizes_by_dataset" in results:
+        lines += sweep_markdown(results["sizes_by_dataset"])
     for dataset, block in results.items():
+        if dataset.startswith("sizes"):
+            continue
         lines += [
             f"## {dataset}: {block['speedup_vs_skactiveml']:.1f}x faster than scikit-activeml "
             f"(lesionlab `{HEADLINE}`), peak memory {block['peak_memory_over_features']:.2f}x the features, "
@@ -300,10 +305,12 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs="*", help=f"time every pool size (default {SIZES})")
+    parser.add_argument("--sweep-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sweep-n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.worker:
-        worker(args)
+    if _dispatched(args):
         return
     if args.prepare:
         emb, info = real_embeddings(args.data, args.cache_dir, args.rows, args.threads)
@@ -345,6 +352,34 @@ def main() -> None:
     # seed 0: the embedding model's head and the rows' one shuffle (`--seeds` is not used here)
     payload = {"results": results, "config": config, "seeds": [0], "wall_seconds": wall}
     write_outputs(RESULTS / "kcenter_speed.json", payload, markdown(results, config, wall))
+
+
+def _dispatched(args) -> bool:
+    """Run a worker or the size sweep when asked; False when the main comparison should run."""
+    if args.worker:
+        worker(args)
+    elif args.sweep_worker:
+        print("RESULT " + json.dumps(sweep_worker(args.dataset, args.sweep_n, args)))
+    elif args.sizes is not None:
+        main_sizes(args)
+    else:
+        return False
+    return True
+
+
+def main_sizes(args) -> None:
+    """Measure every pool size and add `results.sizes` to the results, keeping the 100,000-row blocks."""
+    args.sizes = args.sizes or SIZES
+    sizes, by_dataset, wall = sweep(args, PARTIAL, load_partial, save_partial)
+    path = RESULTS / "kcenter_speed.json"
+    old = json.loads(path.read_text()) if path.exists() else {"results": {}, "config": {}}
+    results = {k: v for k, v in old["results"].items() if not k.startswith("sizes")}
+    results.update({"sizes": sizes, "sizes_by_dataset": by_dataset})
+    config = {**old["config"], "sizes": {"rows": args.sizes, "labeled": 300, "budget": 300}}
+    config["skactiveml"] = importlib.metadata.version("scikit-activeml")
+    payload = {"results": results, "config": config, "seeds": [0], "wall_seconds": wall}
+    lines = markdown(results, {**config, "rows": config.get("rows", N_ROWS)}, old.get("wall_seconds", 0.0))
+    write_outputs(path, payload, lines)
 
 
 if __name__ == "__main__":

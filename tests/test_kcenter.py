@@ -59,6 +59,8 @@ MODES = [
     {"prune": "pca", "bound_dims": 2},
     {"prune": "pca", "bound_dims": 1, "chunk_rows": 37},
     {"prune": "pca", "bound_dims": 8},
+    {"prune": "auto"},
+    {"prune": "lazy", "chunk_rows": 37},
 ]
 CASES = {
     "gaussian": lambda: (*gaussian(), 80),
@@ -142,13 +144,31 @@ def test_pca_bounds_skip_work_on_low_rank_data_with_the_same_picks() -> None:
     assert bounded.stats["rows_computed"] < 0.5 * plain.stats["rows_computed"]
 
 
-def test_auto_drops_bounds_that_do_not_pay() -> None:
+def test_auto_updates_few_rows_per_pick_on_isotropic_data_with_the_same_picks() -> None:
+    """Isotropic Gaussian rows: no bound separates them, yet `auto` (lazy updates) brings only the rows
+    near the top up to date per pick, where the plain loop computes every row's distance to every pick."""
     rng = np.random.default_rng(0)
-    pool = rng.normal(size=(20_000, 256)).astype(np.float32)  # isotropic: no projection separates rows
+    pool = rng.normal(size=(20_000, 256)).astype(np.float32)
     labeled = rng.normal(size=(20, 256)).astype(np.float32)
-    auto = k_center_greedy(pool, 30, labeled, prune="auto")
-    assert auto.stats["bound_dims"] == 128 and auto.stats["bound_dropped"] == 1
-    assert auto.indices.tolist() == k_center_greedy(pool, 30, labeled, prune=False).indices.tolist()
+    auto = k_center_greedy(pool, 60, labeled, prune="auto")
+    plain = k_center_greedy(pool, 60, labeled, prune=False)
+    assert auto.indices.tolist() == plain.indices.tolist()
+    np.testing.assert_allclose(auto.min_distances, plain.min_distances, rtol=1e-5)
+    assert auto.stats["rows_computed_picking"] < 0.15 * plain.stats["rows_computed"]
+
+
+def test_auto_finds_the_farthest_row_when_a_pick_lowers_many_top_rows() -> None:
+    """Far, tight clusters: each pick lowers a whole cluster of rows that were near the top, so the
+    lazy search must widen (and fall back to updating every stale row) and still pick as the plain loop."""
+    rng = np.random.default_rng(2)
+    centres = rng.normal(scale=100.0, size=(30, 8))
+    sizes = rng.integers(1, 400, 30)
+    pool = np.concatenate([c + 0.01 * rng.normal(size=(s, 8)) for c, s in zip(centres, sizes, strict=True)])
+    pool = pool.astype(np.float32)[rng.permutation(sizes.sum())]
+    plain = k_center_greedy(pool, 45, pool[:1] + 500.0, prune=False)
+    auto = k_center_greedy(pool, 45, pool[:1] + 500.0, prune="auto")
+    assert auto.indices.tolist() == plain.indices.tolist()
+    np.testing.assert_allclose(auto.min_distances, plain.min_distances, rtol=1e-4, atol=1e-4)
 
 
 def test_score_function_sees_distances_and_availability() -> None:

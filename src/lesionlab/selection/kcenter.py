@@ -14,16 +14,19 @@ u = 2^-24; the rows within 2 tol of the largest minimum are the candidates for t
 several, their float64 distances to their own nearest centre decide (O(d) each). Picks therefore follow
 exact arithmetic, not the rounding of one mode's matrix products.
 
-Past the bandwidth limit (every exact pick reads all N x d features), two exact prunings skip distances
+The plain loop (`prune=False`) is bandwidth-bound: every pick reads all N x d features. The default,
+`prune="auto"` (= `"lazy"`, float32 on the CPU; elsewhere the plain loop), reads far less with the same
+picks: a row's stored minimum is an upper bound on its true one, so only the rows near the top are brought
+up to date against the centres added since (Minoux 1978's lazy greedy; `kcenter_lazy`), in blocked
+matrix products, and every row is brought up to date once at the end. Two exact prunings skip distances
 that cannot lower a minimum; a margin covers float32 rounding, so the picks are the plain loop's.
 
-- `prune="pca"` (what `"auto"` uses on pools of >= 20,000 rows with >= 256 float32 features): the pool's
+- `prune="pca"`: the pool's
   first 128 principal axes P (fitted on <= 20,000 rows) give, for every row, |x - u|^2 >=
   |P(x - u)|^2 + (|r_x| - |r_u|)^2 with r the residual off the axes. Per pick one N x 128 product bounds
   every row, and only rows whose bound (less 0.2 %) is below their minimum (plus tol) are computed,
   gathered. On pooled Lite0 embeddings that is 0.1-0.4 % of the rows per pick. When more than 30 % remain
-  a pick reads all rows instead, and "auto" drops the bound when its first 20 picks average above that
-  (isotropic Gaussian data, where no projection separates rows).
+  a pick reads all rows instead (isotropic Gaussian data, where no projection separates rows).
 - `prune=True` / `"clusters"`: the pool is grouped by a coarse k-means (about sqrt(N) centres, a few Lloyd
   steps on a sample) and copied cluster by cluster. A cluster keeps its radius r_c (float64) and the
   largest running minimum M_c of its members; a new centre u cannot lower any member's minimum when
@@ -55,13 +58,13 @@ import numpy as np
 import torch
 
 from lesionlab.selection.kcenter_bounds import MANY_ROWS, fit_pca
+from lesionlab.selection.kcenter_lazy import LazyRunningMin
 from lesionlab.selection.kcenter_running_min import RunningMin
 
 # (min distance of each pool row to its nearest centre (N,) float64, 0 for picked rows; mask of rows still
 # available (N,) bool) -> scores (N,). The loop picks the highest available score (lowest index on ties).
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-_PRUNE_AUTO_ROWS = 20_000  # prune="auto" clusters pools at least this large
 _BOUND_DIMS = 128  # principal components behind prune="pca" bounds
 
 
@@ -111,16 +114,15 @@ def _farthest_from_mean(x: np.ndarray, chunk: int) -> int:
 
 
 def _pruning(prune: bool | str, shape: tuple[int, int], precision: str) -> str | None:
-    if prune == "auto":
-        big = shape[0] >= _PRUNE_AUTO_ROWS and shape[1] >= 2 * _BOUND_DIMS and precision == "float32"
-        return "pca" if big else None
+    if prune in ("auto", "lazy"):  # lazy needs float32 rows on the CPU (`_running_min` falls back)
+        return "lazy"
     if prune in (True, "clusters"):
         return "clusters"
     if prune == "pca":
         return "pca"
     if prune is False or prune is None:
         return None
-    raise ValueError(f"prune must be 'auto', 'pca', 'clusters', True or False, got {prune!r}")
+    raise ValueError(f"prune must be 'auto', 'lazy', 'pca', 'clusters', True or False, got {prune!r}")
 
 
 def k_center_greedy(
@@ -144,8 +146,8 @@ def k_center_greedy(
     the available row with the largest `score(min_distances, available)` (default: the min distance itself,
     Eq. 1) and makes it a centre (Eq. 2). `prune` skips distances that cannot lower a minimum, with the same
     picks: "pca" (per-row bounds from `bound_dims` principal components), True / "clusters" (k-means
-    triangle bounds, `n_clusters`), False, or "auto" ("pca" for pools of >= 20,000 rows and >= 256 float32
-    features, dropped if the first picks show it does not pay). `precision` and `dims` are approximate
+    triangle bounds, `n_clusters`), False (the plain loop), or "auto" / "lazy" (rows learn of new centres
+    only when they could be the farthest; float32 on the CPU). `precision` and `dims` are approximate
     modes. Returns at most N picks.
     """
     x, lab = _inputs(features, labeled, first)
@@ -155,17 +157,10 @@ def k_center_greedy(
         return KCenterResult(np.empty(0, np.int64), np.empty(0), np.zeros(n), {})
     if dims is not None:
         x, lab = fit_pca(x, lab, dims, seed)
-    state = RunningMin(
-        x,
-        _device(device),
-        precision,
-        _pruning(prune, x.shape, precision),
-        n_clusters,
-        chunk_rows,
-        seed,
-        bound_dims,
-        prune == "auto",
-    )
+    dev, mode = _device(device), _pruning(prune, x.shape, precision)
+    lazy = mode == "lazy" and dev.type == "cpu" and precision == "float32"
+    cls = LazyRunningMin if lazy else RunningMin
+    state = cls(x, dev, precision, None if mode == "lazy" else mode, n_clusters, chunk_rows, seed, bound_dims)
     state.add_many(lab)
     picks: list[int] = []
     won: list[float] = []  # what each pick won by: its distance (Eq. 1) or its score
@@ -246,8 +241,9 @@ def covering_radius(
         return 0.0
     if not len(c):
         return math.inf
-    mode = None if prune == "auto" else _pruning(prune, x.shape, "float32")  # only "clusters" helps here
-    state = RunningMin(x, _device(device), "float32", None if mode == "pca" else mode, None, chunk_rows, 0)
+    mode = _pruning(prune, x.shape, "float32")  # only "clusters" helps here: one pass over all centres
+    mode = mode if mode == "clusters" else None
+    state = RunningMin(x, _device(device), "float32", mode, None, chunk_rows, 0)
     state.add_many(c)
     return math.sqrt(max(float(state.mind.max()), 0.0))
 

@@ -12,12 +12,12 @@ import torch
 
 from lesionlab.selection.kcenter_bounds import MANY_ROWS, U32, Clusters, Ops, PcaBound, shared_tensor
 
-_NEAR = 1e-3  # rows with d^2 below this fraction of |x|^2 + |u|^2 are recomputed as sum((x - u)^2)
+NEAR = 1e-3  # rows with d^2 below this fraction of |x|^2 + |u|^2 are recomputed as sum((x - u)^2)
 _BOUND_MARGIN = 2e-3  # relative margin on PCA lower bounds (float32 rounding of the projections)
 _GATHER_LIMIT = 0.3  # above this fraction of rows to compute, read them all rather than gather them
 _MANY_PROBE = 50  # labelled rows through the PCA bound before judging whether it pays for them
-_AUTO_PROBE = 20  # prune="auto" drops the PCA bound if the first picks computed > _GATHER_LIMIT of rows
-_PICKED = -1.0  # running minimum of a picked row: never the maximum, never lowered
+_AUTO_PROBE = 20  # labelled rows: the PCA bound is dropped if these last ones computed > _GATHER_LIMIT
+PICKED = -1.0  # running minimum of a picked row: never the maximum, never lowered
 
 
 class RunningMin:
@@ -33,18 +33,15 @@ class RunningMin:
         chunk_rows: int,
         seed: int,
         bound_dims: int = 0,
-        auto: bool = False,
     ) -> None:
         """`prune`: "clusters" (k-means triangle bounds), "pca" (per-row bounds from the first
-        `bound_dims` principal components; with `auto`, dropped when they stop paying) or None."""
+        `bound_dims` principal components) or None (also "lazy": `kcenter_lazy.LazyRunningMin`)."""
         self.ops = Ops(device)
         self.n, self.d = x.shape
         self.chunk = chunk_rows
         self.stats = {"rows_computed": 0, "rows_total": 0, "clusters": 0, "bound_dims": 0}
         self.clusters = None
         self.bound = None
-        self.auto = auto
-        self._fractions: list[float] = []
         stored = self._prune_with(x, prune, n_clusters, seed, bound_dims, device)
         dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
         if precision not in dtypes:
@@ -95,7 +92,7 @@ class RunningMin:
         if prune == "pca":
             self.bound = PcaBound(x, min(bound_dims, self.d), seed, device)
             self.stats["bound_dims"] = self.bound.dims
-        elif prune is not None:
+        elif prune not in (None, "lazy"):  # "lazy": kcenter_lazy.LazyRunningMin, no bounds to set up
             raise ValueError(f"unknown pruning {prune!r}")
         return x
 
@@ -128,7 +125,7 @@ class RunningMin:
         rows = self.x[s:e]
         sqn = self.sqn[s:e]
         d2 = sqn + un - 2 * self.ops.mv(rows, u)
-        near = torch.nonzero(d2 < _NEAR * (sqn + un)).flatten()
+        near = torch.nonzero(d2 < NEAR * (sqn + un)).flatten()
         if len(near):
             diff = rows[near].float() - u
             d2[near] = (diff * diff).sum(1)
@@ -148,12 +145,7 @@ class RunningMin:
         un = (u * u).sum()
         self.stats["rows_total"] += self.n
         if self.bound is not None:
-            fraction = self._add_bounded(u, un, cid)
-            if self.auto:
-                self._fractions.append(fraction)
-                if len(self._fractions) == _AUTO_PROBE and np.mean(self._fractions) > _GATHER_LIMIT:
-                    self.bound = None  # the bound does not separate this data: plain loop from here on
-                    self.stats["bound_dropped"] = 1
+            self._add_bounded(u, un, cid)
             return
         if self.clusters is None:
             self._lower(0, self.n, u, un, cid)
@@ -178,7 +170,7 @@ class RunningMin:
         lb2 = self.bound.lower_bound2(u, self.ops)
         # The bound is exact up to float32 rounding of the projections: a 0.2 % margin, plus `tol` for
         # the rounding of the distance the plain loop would have computed.
-        maybe = (lb2 * (1 - _BOUND_MARGIN) < self.mind + self.tol) & (self.mind > _PICKED)
+        maybe = (lb2 * (1 - _BOUND_MARGIN) < self.mind + self.tol) & (self.mind > PICKED)
         rows = torch.nonzero(maybe).flatten()
         fraction = len(rows) / max(1, self.n)
         if fraction > _GATHER_LIMIT:  # gathering scattered rows costs more than reading them all
@@ -187,7 +179,7 @@ class RunningMin:
             block = torch.from_numpy(self.source[rows.numpy()]) if self.ops.cpu else self.x[rows]
             sqn = self.sqn[rows]
             d2 = sqn + un - 2 * self.ops.mv(block, u)
-            near = torch.nonzero(d2 < _NEAR * (sqn + un)).flatten()
+            near = torch.nonzero(d2 < NEAR * (sqn + un)).flatten()
             if len(near):
                 diff = block[near].float() - u
                 d2[near] = (diff * diff).sum(1)
@@ -251,7 +243,7 @@ class RunningMin:
         for j in range(0, len(c), block):
             cj, cnj = c[j : j + block], cn[j : j + block]
             d2 = sqn[:, None] + cnj[None] - 2 * self.ops.mm(rows, cj)
-            near = torch.nonzero(d2 < _NEAR * (sqn[:, None] + cnj[None]))
+            near = torch.nonzero(d2 < NEAR * (sqn[:, None] + cnj[None]))
             if len(near):
                 diff = rows[near[:, 0]].float() - cj[near[:, 1]]
                 d2[near[:, 0], near[:, 1]] = (diff * diff).sum(1)
@@ -265,7 +257,7 @@ class RunningMin:
         """Make row `original` a centre (never picked again); returns its centre id."""
         self._keep_centres(self.source[original : original + 1])
         p = self.storage(original)
-        self.mind[p] = _PICKED
+        self.mind[p] = PICKED
         if self.clusters is not None:
             c = int(np.searchsorted(self.clusters.bounds, p, side="right") - 1)
             s, e = int(self.clusters.bounds[c]), int(self.clusters.bounds[c + 1])
@@ -283,7 +275,7 @@ class RunningMin:
         """
         if self.clusters is None:
             best = float(self.mind.max())
-            near = (self.mind >= best - 2 * self.tol) & (self.mind > _PICKED)
+            near = (self.mind >= best - 2 * self.tol) & (self.mind > PICKED)
             rows = torch.nonzero(near).flatten().cpu().numpy()
         else:
             best = float(self.cmax.max())
@@ -291,9 +283,14 @@ class RunningMin:
             for c in np.flatnonzero(self.cmax >= best - 2 * self.tol):
                 s, e = int(self.clusters.bounds[c]), int(self.clusters.bounds[c + 1])
                 m = self.mind[s:e]
-                hits = torch.nonzero((m >= best - 2 * self.tol) & (m > _PICKED)).flatten().cpu().numpy()
+                hits = torch.nonzero((m >= best - 2 * self.tol) & (m > PICKED)).flatten().cpu().numpy()
                 found.append(self.clusters.perm[s + hits])
             rows = np.sort(np.concatenate(found))
+        return self._decide(rows, best)
+
+    def _decide(self, rows: np.ndarray, best: float) -> tuple[int, float]:
+        """Among the candidate rows (sorted) within 2 tol of the largest float32 minimum `best`, the
+        farthest in float64 (lowest row on exact ties); one candidate wins outright."""
         if len(rows) == 1 or not self.verify:
             return int(rows[0]) if self.verify else self._first_max(rows, best), best
         exact = np.array([self._exact_min(int(i)) for i in rows])
