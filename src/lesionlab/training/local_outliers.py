@@ -33,7 +33,8 @@ from scipy.special import erf
 
 from lesionlab.training.auxiliary import EpochEnd
 
-_BLOCK = 1024  # rows per block of the distance search (1024 x 20,000 float32 = 80 MB)
+_BLOCK = 256  # rows per block of the distance search (256 x 20,000 float32 = 20 MB)
+_FAR = np.float32(1e30)  # |y|^2 of the padding columns (finite: BLAS may multiply it by 0)
 _EXTRA = 5  # candidates beyond k kept from the float32 search before the exact float64 re-ranking
 
 
@@ -52,14 +53,14 @@ def knn_graph(
         idx = nn.kneighbors(return_distance=False)  # X=None: a point is not its own neighbour
         return _exact(x, idx)
     m = min(k + _EXTRA, n - 1)
-    x32 = torch.from_numpy(x.astype(np.float32))
+    x32 = x.astype(np.float32)
     cand_d2, candidates = _candidates(x32, m)
     if m == k:
         return _exact(x, candidates)
     # Only the set of the k nearest matters to LoOP, and only its exact distances: where the float32
     # gap between the k-th and (k+1)-th candidate exceeds twice the float32 error bound, the k nearest
     # are certain and only they are measured in float64; other rows re-rank all m candidates exactly.
-    sq = (x32 * x32).sum(1).numpy().astype(np.float64)
+    sq = np.einsum("nd,nd->n", x32, x32).astype(np.float64)
     bound = 2.0 * (x.shape[1] + 2) * 2.0**-24 * (sq + sq.max())  # |fl(|a-b|^2) - |a-b|^2| <= bound
     certain = cand_d2[:, k] - cand_d2[:, k - 1] > 2.0 * bound
     dist, order = np.empty((n, k)), np.empty((n, k), dtype=np.int64)
@@ -71,21 +72,40 @@ def knn_graph(
     return dist, order
 
 
-def _candidates(x32: torch.Tensor, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """float32 squared distances (N, m, ascending) and indices of each row's m nearest other rows, from
-    one matrix product per block of rows. (Multiplying each pair of blocks once, as the symmetry allows,
-    halves the products but costs as much again in merging running candidate lists: measured no faster.)"""
-    n = len(x32)
-    sq = (x32 * x32).sum(1)
+def _candidates(x32: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """float32 squared distances (N, m, ascending) and indices of each row's m nearest other rows.
+
+    One matrix product per block of rows ranks the row's columns by |y|^2 - 2 x.y (the row's own |x|^2
+    does not change its order; |y|^2 rides in the product as an extra column). A top-m over all N columns
+    costs more than the product at d = 64, so the columns are split into G groups of g (column c in group
+    c mod G): a row's m nearest lie in the m groups with the smallest minima (a group holding one of them
+    has a minimum no larger than it, and fewer than m groups can have a smaller one), so only G minima
+    and m * g values are ranked.
+    """
+    n, d = x32.shape
+    sq = np.einsum("nd,nd->n", x32, x32)
+    g = max(1, int(np.sqrt(n / m)))  # about minimises G + m * g; G = ceil(n / g) >= m
+    groups = -(-n // g)
+    cols_t = np.zeros((d + 1, groups * g), dtype=np.float32)  # [-2 y, |y|^2] per column
+    cols_t[:d, :n] = -2.0 * x32.T
+    cols_t[d, :n] = sq
+    cols_t[d, n:] = _FAR  # padding columns: never a neighbour
+    rows = np.ones((n, d + 1), dtype=np.float32)
+    rows[:, :d] = x32
+    buf = np.empty((min(_BLOCK, n), groups * g), dtype=np.float32)
+    members = (torch.arange(g) * groups)[None, None, :]
     out_d = np.empty((n, m), dtype=np.float32)
     out_i = np.empty((n, m), dtype=np.int64)
     for start in range(0, n, _BLOCK):
-        block = x32[start : start + _BLOCK]
-        rows = slice(start, start + len(block))
-        d2 = torch.addmm(sq[rows, None] + sq[None], block, x32.T, alpha=-2.0)
-        d2[torch.arange(len(block)), torch.arange(start, start + len(block))] = torch.inf
-        top = torch.topk(d2, m, dim=1, largest=False)  # sorted ascending
-        out_d[rows], out_i[rows] = top.values.numpy(), top.indices.numpy()
+        b = min(_BLOCK, n - start)
+        key = torch.from_numpy(np.matmul(rows[start : start + b], cols_t, out=buf[:b]))
+        key[torch.arange(b), torch.arange(start, start + b)] = torch.inf
+        minima = key.view(b, g, groups).amin(dim=1)
+        best = torch.topk(minima, m, dim=1, largest=False, sorted=False).indices
+        cols = (best[:, :, None] + members).reshape(b, m * g)
+        top = torch.topk(torch.gather(key, 1, cols), m, dim=1, largest=False)  # sorted ascending
+        out_d[start : start + b] = top.values.numpy() + sq[start : start + b, None]
+        out_i[start : start + b] = torch.gather(cols, 1, top.indices).numpy()
     return out_d, out_i
 
 
