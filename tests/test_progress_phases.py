@@ -19,6 +19,7 @@ from lesionlab.models.registry import create_classifier
 from lesionlab.progress import progress
 from lesionlab.runner.experiment import Experiment
 from lesionlab.training import trainer as trainer_module
+from lesionlab.training.classification import ClassifierRuntime
 from lesionlab.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("offline_single_thread")
@@ -113,13 +114,14 @@ def test_the_last_epoch_note_is_said_once_per_experiment(
     tiny = make_tiny_isic(tmp_path / "isic2017")
     monkeypatch.setattr(progress_module, "_said", set())
     calls = iter(range(10_000))
-    validate = Trainer._validate
+    validate = ClassifierRuntime.validate
 
-    def rising(self: Trainer, data: Any) -> tuple[dict, float]:
-        metrics, _ = validate(self, data)
-        return metrics, float(next(calls))  # every epoch is better than the one before
+    def rising(self: ClassifierRuntime, data: Any) -> dict:
+        metrics = validate(self, data)
+        metrics[data.monitor] = float(next(calls))  # every epoch is better than the one before
+        return metrics
 
-    monkeypatch.setattr(Trainer, "_validate", rising)
+    monkeypatch.setattr(ClassifierRuntime, "validate", rising)
     noted = []
     note = trainer_module.note_last_epoch_best
     monkeypatch.setattr(trainer_module, "note_last_epoch_best", lambda *a: noted.append(a) or note(*a))
