@@ -59,7 +59,7 @@ MODES = [
     {"prune": "pca", "bound_dims": 2},
     {"prune": "pca", "bound_dims": 1, "chunk_rows": 37},
     {"prune": "pca", "bound_dims": 8},
-    {"prune": "auto"},
+    {"prune": "lazy"},
     {"prune": "lazy", "chunk_rows": 37},
 ]
 CASES = {
@@ -144,20 +144,31 @@ def test_pca_bounds_skip_work_on_low_rank_data_with_the_same_picks() -> None:
     assert bounded.stats["rows_computed"] < 0.5 * plain.stats["rows_computed"]
 
 
-def test_auto_updates_few_rows_per_pick_on_isotropic_data_with_the_same_picks() -> None:
-    """Isotropic Gaussian rows: no bound separates them, yet `auto` (lazy updates) brings only the rows
+def test_lazy_updates_few_rows_per_pick_on_isotropic_data_with_the_same_picks() -> None:
+    """Isotropic Gaussian rows: no bound separates them, yet lazy updates bring only the rows
     near the top up to date per pick, where the plain loop computes every row's distance to every pick."""
     rng = np.random.default_rng(0)
     pool = rng.normal(size=(20_000, 256)).astype(np.float32)
     labeled = rng.normal(size=(20, 256)).astype(np.float32)
-    auto = k_center_greedy(pool, 60, labeled, prune="auto")
+    auto = k_center_greedy(pool, 60, labeled, prune="lazy")
     plain = k_center_greedy(pool, 60, labeled, prune=False)
     assert auto.indices.tolist() == plain.indices.tolist()
     np.testing.assert_allclose(auto.min_distances, plain.min_distances, rtol=1e-5)
     assert auto.stats["rows_computed_picking"] < 0.15 * plain.stats["rows_computed"]
 
 
-def test_auto_finds_the_farthest_row_when_a_pick_lowers_many_top_rows() -> None:
+def test_auto_is_lazy_only_where_a_pass_over_the_pool_costs_more_than_its_bookkeeping() -> None:
+    rng = np.random.default_rng(1)
+    big = rng.normal(size=(8192, 1024)).astype(np.float32)  # 2^23 values, >= 128 features: lazy
+    low_dim = rng.normal(size=(20_000, 64)).astype(np.float32)  # measured faster plain
+    lazy = k_center_greedy(big, 5, big[:3] + 1.0, prune="auto")
+    assert "rows_computed_picking" in lazy.stats
+    plain = k_center_greedy(big, 5, big[:3] + 1.0, prune=False)
+    assert lazy.indices.tolist() == plain.indices.tolist()
+    assert "rows_computed_picking" not in k_center_greedy(low_dim, 5, low_dim[:3], prune="auto").stats
+
+
+def test_lazy_finds_the_farthest_row_when_a_pick_lowers_many_top_rows() -> None:
     """Far, tight clusters: each pick lowers a whole cluster of rows that were near the top, so the
     lazy search must widen (and fall back to updating every stale row) and still pick as the plain loop."""
     rng = np.random.default_rng(2)
@@ -166,7 +177,7 @@ def test_auto_finds_the_farthest_row_when_a_pick_lowers_many_top_rows() -> None:
     pool = np.concatenate([c + 0.01 * rng.normal(size=(s, 8)) for c, s in zip(centres, sizes, strict=True)])
     pool = pool.astype(np.float32)[rng.permutation(sizes.sum())]
     plain = k_center_greedy(pool, 45, pool[:1] + 500.0, prune=False)
-    auto = k_center_greedy(pool, 45, pool[:1] + 500.0, prune="auto")
+    auto = k_center_greedy(pool, 45, pool[:1] + 500.0, prune="lazy")
     assert auto.indices.tolist() == plain.indices.tolist()
     np.testing.assert_allclose(auto.min_distances, plain.min_distances, rtol=1e-4, atol=1e-4)
 
