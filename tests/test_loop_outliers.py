@@ -64,6 +64,51 @@ def test_knn_graph_is_the_exact_neighbourhood() -> None:
         knn_graph(x[:5], 5)
 
 
+def _brute_force(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """float64 distances to every other row by direct differences (as scipy's cdist), k smallest."""
+    full = np.sqrt(((x[:, None, :] - x[None]) ** 2).sum(-1))
+    np.fill_diagonal(full, np.inf)
+    idx = np.argsort(full, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(full, idx, 1), idx
+
+
+@pytest.mark.parametrize(("n", "d", "k"), [(200, 1, 10), (60, 300, 10), (12, 5, 11), (400, 64, 10)])
+def test_loop_equals_pynomaly_on_several_shapes(n: int, d: int, k: int) -> None:
+    """One dimension, more dimensions than points, k = N - 1 (every point a candidate), d = 64."""
+    x = np.random.default_rng(n + d).standard_t(3, size=(n, d))  # heavy tails: clear outliers
+    np.testing.assert_allclose(
+        local_outlier_probabilities(x, n_neighbors=k), _pynomaly(x, None, k, 3), rtol=0, atol=1e-12
+    )
+
+
+def test_loop_equals_pynomaly_with_duplicate_rows() -> None:
+    """Exact copies tie at distance 0: whichever copy is taken, the scores are PyNomaly's."""
+    rng = np.random.default_rng(9)
+    base = rng.normal(size=(40, 8))
+    x = np.concatenate([np.repeat(base, 3, axis=0), rng.normal(0, 3, (10, 8))])
+    x = x[rng.permutation(len(x))]
+    groups = rng.integers(0, 2, len(x))
+    for k in (2, 5, 10):
+        ours = local_outlier_probabilities(x, groups, n_neighbors=k)
+        np.testing.assert_allclose(ours, _pynomaly(x, groups, k, 3), rtol=0, atol=1e-12)
+
+
+def test_knn_graph_is_exact_where_float32_cannot_rank() -> None:
+    """Two clusters far apart (far from their mean too), closer together inside than float32 resolves
+    there: the float32 ranking is noise, every row is measured against all points in float64, and the
+    graph is the exact one."""
+    rng = np.random.default_rng(10)
+    x = rng.normal(0, 1e-2, size=(300, 16))
+    x[::2] += 1e4
+    dist, idx = knn_graph(x, 10)
+    expected_dist, expected_idx = _brute_force(x, 10)
+    assert np.array_equal(idx, expected_idx)
+    np.testing.assert_allclose(dist, expected_dist, rtol=1e-12)
+    np.testing.assert_allclose(
+        local_outlier_probabilities(x, n_neighbors=10), _pynomaly(x, None, 10, 3), rtol=0, atol=1e-12
+    )
+
+
 def test_small_classes_duplicates_and_bad_input() -> None:
     x = _data(7, n=40, d=4)
     groups = np.array([0] * 34 + [1] * 5 + [2])

@@ -53,22 +53,42 @@ def knn_graph(
         idx = nn.kneighbors(return_distance=False)  # X=None: a point is not its own neighbour
         return _exact(x, idx)
     m = min(k + _EXTRA, n - 1)
-    x32 = x.astype(np.float32)
+    x32 = (x - x.mean(axis=0)).astype(np.float32)  # centred: smaller norms, tighter float32 error
     cand_d2, candidates = _candidates(x32, m)
-    if m == k:
-        return _exact(x, candidates)
-    # Only the set of the k nearest matters to LoOP, and only its exact distances: where the float32
-    # gap between the k-th and (k+1)-th candidate exceeds twice the float32 error bound, the k nearest
-    # are certain and only they are measured in float64; other rows re-rank all m candidates exactly.
+    if m == n - 1:  # every other point is a candidate: re-rank them all exactly
+        dist, idx = _exact(x, candidates)
+        return dist[:, :k], idx[:, :k]
     sq = np.einsum("nd,nd->n", x32, x32).astype(np.float64)
-    bound = 2.0 * (x.shape[1] + 2) * 2.0**-24 * (sq + sq.max())  # |fl(|a-b|^2) - |a-b|^2| <= bound
+    bound = 2.0 * (x.shape[1] + 3) * 2.0**-24 * (sq + sq.max())  # |fl(|a-b|^2) - |a-b|^2| <= bound
+    return _refine(x, cand_d2, candidates, k, bound)
+
+
+def _refine(
+    x: np.ndarray, cand_d2: np.ndarray, candidates: np.ndarray, k: int, bound: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact float64 k nearest from the float32 candidates, so the scores do not depend on float32 rounding.
+
+    Only the set of the k nearest matters to LoOP, and only its exact distances. Where the float32 gap
+    between the k-th and (k+1)-th candidate exceeds twice the error bound, the k nearest are certain and
+    only they are measured in float64; where the m-th candidate is that far beyond the k-th, the k
+    nearest are among the candidates, which are re-ranked exactly; other rows (near ties, duplicates)
+    are measured against every point.
+    """
+    n, m = candidates.shape
     certain = cand_d2[:, k] - cand_d2[:, k - 1] > 2.0 * bound
+    covered = cand_d2[:, m - 1] - cand_d2[:, k - 1] > 2.0 * bound
     dist, order = np.empty((n, k)), np.empty((n, k), dtype=np.int64)
-    if certain.any():
-        dist[certain], order[certain] = _exact(x, candidates[certain, :k], np.flatnonzero(certain))
-    if not certain.all():
-        d, o = _exact(x, candidates[~certain], np.flatnonzero(~certain))
-        dist[~certain], order[~certain] = d[:, :k], o[:, :k]
+    rows = np.flatnonzero(certain)
+    dist[rows], order[rows] = _exact(x, candidates[rows, :k], rows)
+    rows = np.flatnonzero(~certain & covered)
+    d, o = _exact(x, candidates[rows], rows)
+    dist[rows], order[rows] = d[:, :k], o[:, :k]
+    rows = np.flatnonzero(~covered)
+    others = np.arange(n - 1)
+    for start in range(0, len(rows), 64):  # every other point, 64 rows at a time
+        part = rows[start : start + 64]
+        d, o = _exact(x, others[None, :] + (others[None, :] >= part[:, None]), part)
+        dist[part], order[part] = d[:, :k], o[:, :k]
     return dist, order
 
 
@@ -114,7 +134,7 @@ def _exact(x: np.ndarray, idx: np.ndarray, of: np.ndarray | None = None) -> tupl
     re-sorted ascending (ties: lower index)."""
     of = np.arange(len(x)) if of is None else of
     dist = np.empty(idx.shape)
-    step = max(1, 2**22 // max(1, idx.shape[1] * x.shape[1]))  # ~32 MB of differences at a time
+    step = max(16, 2**15 // max(1, idx.shape[1] * x.shape[1]))  # ~256 KB of differences: in cache
     for start in range(0, len(of), step):
         rows = slice(start, start + step)
         diff = x[of[rows], None, :] - x[idx[rows]]
