@@ -40,6 +40,7 @@ import torch
 from common import RESULTS, base_parser, load_partial, save_partial
 from label_audit_oracle import NOISY_ORACLE, noisy_oracle
 from label_audit_report import write_results
+from loop_speed import bench_versions
 
 PARTIAL = RESULTS / "label_audit.partial.json"
 VIEWS = 4
@@ -261,12 +262,14 @@ def loop_speed(n: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-# What the results file records as the configuration of this benchmark.
+# What the results file records as the configuration of this benchmark (with the versions of the two
+# reference packages, which `versions()` does not list).
 CONFIG = {
     "views": VIEWS,
     "tune_sets": TUNE_SETS,
     "network_ranked_seeds": NET_SEEDS,
     "noisy_oracle": NOISY_ORACLE,
+    "versions": bench_versions(),
 }
 
 

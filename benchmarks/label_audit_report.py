@@ -7,6 +7,7 @@ oracle in the loop.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -178,9 +179,16 @@ def write_results(done: dict[str, Any], seeds: list[int], config: dict[str, Any]
     oracle = done.get("noisy_oracle")
     if oracle:
         lines += oracle_lines(oracle)
+    earlier = RESULTS / "label_audit.json"  # loop_speed.py's section survives a re-summary
+    by_dim = json.loads(earlier.read_text()).get("loop_speed_by_dim") if earlier.exists() else None
+    if by_dim:
+        from loop_speed import TARGET, speed_lines
+
+        lines += ["", *speed_lines(by_dim, TARGET)]
     payload = {
         "results": results,
         "loop_speed": speed,
+        "loop_speed_by_dim": by_dim,
         "noisy_oracle": oracle,
         "tune": done.get("tune"),
         "config": config,
