@@ -118,8 +118,12 @@ def merge(by_dim: dict[str, Any], config: dict[str, Any], target: float) -> None
     old = json.loads(path.read_text()) if path.exists() else {}
     earlier = {k: old.pop(k) for k in ("provenance", "versions", "machine") if k in old}
     payload = {**old, "loop_speed_by_dim": by_dim}
+    if not old.get("config"):  # written before results recorded their config: label_audit.py's own
+        from label_audit import CONFIG
+
+        old["config"] = CONFIG
     payload["config"] = {
-        **(old.get("config") or {}),
+        **old["config"],
         "loop_speed_by_dim": config,
         "versions": bench_versions(),
     }
