@@ -119,9 +119,13 @@ def summarize_size(row: dict) -> dict:
     return out
 
 
-def sweep_markdown(sizes: dict) -> list[str]:
+def sweep_markdown(sizes: dict, wall: float) -> list[str]:
     lines = [
         "## Every size: N = 10,000 ... 1,000,000 (d 1,280, 300 labelled, budget 300)",
+        "",
+        "Reproduce: `python benchmarks/kcenter_speed.py --threads 1 --rows 30000 --sizes` (Gaussian rows at "
+        "every N; the real embeddings, 30,000 rows cached, at N <= 30,000; one thread; "
+        f"{wall / 60:.0f} min in all).",
         "",
         "One process per (data, N), methods side by side, repeated in rotating order; medians of the "
         f"within-repeat ratios. Target: `auto` >= {TARGET}x scikit-activeml at every N and never slower "
