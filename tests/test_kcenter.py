@@ -162,10 +162,19 @@ def test_auto_is_lazy_only_where_a_pass_over_the_pool_costs_more_than_its_bookke
     big = rng.normal(size=(8192, 1024)).astype(np.float32)  # 2^23 values, >= 128 features: lazy
     low_dim = rng.normal(size=(20_000, 64)).astype(np.float32)  # measured faster plain
     lazy = k_center_greedy(big, 5, big[:3] + 1.0, prune="auto")
-    assert "rows_computed_picking" in lazy.stats
+    assert lazy.stats["lazy"] == 1
     plain = k_center_greedy(big, 5, big[:3] + 1.0, prune=False)
     assert lazy.indices.tolist() == plain.indices.tolist()
-    assert "rows_computed_picking" not in k_center_greedy(low_dim, 5, low_dim[:3], prune="auto").stats
+    assert "lazy" not in k_center_greedy(low_dim, 5, low_dim[:3], prune="auto").stats
+
+
+def test_a_score_function_runs_the_plain_loop_even_where_auto_is_lazy() -> None:
+    """A score reads all minima every pick: lazy updates would bring every row up to date per pick."""
+    rng = np.random.default_rng(1)
+    big = rng.normal(size=(8192, 1024)).astype(np.float32)
+    scored = k_center_greedy(big, 5, big[:3] + 1.0, score=lambda d, a: d, prune="auto")
+    assert "lazy" not in scored.stats
+    assert scored.indices.tolist() == k_center_greedy(big, 5, big[:3] + 1.0, prune=False).indices.tolist()
 
 
 def test_lazy_finds_the_farthest_row_when_a_pick_lowers_many_top_rows() -> None:

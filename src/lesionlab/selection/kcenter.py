@@ -167,7 +167,8 @@ def k_center_greedy(
     if dims is not None:
         x, lab = fit_pca(x, lab, dims, seed)
     dev, mode = _device(device), _pruning(prune, x.shape, precision)
-    lazy = mode == "lazy" and dev.type == "cpu" and precision == "float32"
+    # A `score` reads every row's minimum at every pick, so lazy updates would only add bookkeeping.
+    lazy = mode == "lazy" and dev.type == "cpu" and precision == "float32" and score is None
     cls = LazyRunningMin if lazy else RunningMin
     state = cls(x, dev, precision, None if mode == "lazy" else mode, n_clusters, chunk_rows, seed, bound_dims)
     state.add_many(lab)

@@ -32,6 +32,7 @@ class LazyRunningMin(RunningMin):
     def __init__(self, x: np.ndarray, *args, **kwargs) -> None:
         super().__init__(x, *args, **kwargs)
         self.seen = np.zeros(self.n, dtype=np.int64)  # centres each row's minimum already accounts for
+        self.stats["lazy"] = 1
         self.c32 = np.empty((0, self.d), dtype=np.float32)
         self.cn32 = torch.empty(0)
 
