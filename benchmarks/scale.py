@@ -48,7 +48,7 @@ import numpy as np
 
 from common import RESULTS, base_parser, load_partial, save_partial
 from scale_engines import measure_engines, real_config
-from scale_report import write_results
+from scale_report import package_versions, write_results
 
 RESOLUTION = 224
 N_LABELED = 1_000
@@ -98,6 +98,7 @@ def in_fresh_process(fn: Callable[..., dict], *args: Any) -> dict:
 def _measured(fn: Callable[..., dict], *args: Any) -> dict:
     row = fn(*args)
     row["process_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row["package_versions"] = package_versions()  # what measured this unit (a later summary may differ)
     return row
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,25 @@ from provenance import write_outputs
 
 SCORING_TARGET = 60.0  # images/s at 224 px on 2 cores, decoding included
 MEMORY_TARGET = 1.5  # peak memory of a round at 100,000 over that at 10,000
+# The engines measured here, which `lesionlab.versions.versions()` does not list.
+PACKAGES = ("onnx", "onnxruntime", "onnxscript", "ray")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the scoring and Ray packages ("not installed" where absent)."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def unit_versions(done: dict) -> dict[str, Any]:
+    """Per stored unit, the package versions it was measured with (units measured before units recorded
+    them, 2026-12-07, say so: the versions in `config` are then those installed when the summary ran)."""
+    return {key: row.get("package_versions", "not recorded") for key, row in done.items()}
 
 
 def targets(results: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +119,19 @@ def target_lines(goals: dict[str, Any]) -> list[str]:
     return lines
 
 
+def version_line(done: dict) -> str:
+    """One markdown line: the engines' versions, and whether the units recorded their own."""
+    now = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    missing = [k for k, v in unit_versions(done).items() if v == "not recorded"]
+    if not missing:
+        return f"Packages (recorded by every unit): {now}."
+    return (
+        f"Packages installed when this summary was written: {now}. {len(missing)} of {len(done)} units were"
+        " measured before units recorded their versions (2026-12-07), so theirs are not known:"
+        f" {', '.join(missing)}."
+    )
+
+
 def write_results(args: Any, done: dict, wall: float | None) -> None:
     """`results/<name>.json` in the issue's layout (the last measurement of each kind) and its table."""
     results = by_kind(done)
@@ -109,10 +142,15 @@ def write_results(args: Any, done: dict, wall: float | None) -> None:
             "",
             f"Wall time of the measuring run: {wall / 60:.0f} min (the synthetic pool not included).",
         ]
+    lines += ["", version_line(done)]
     payload = {
         "targets": goals,
         "results": results,
-        "config": {k: str(v) for k, v in vars(args).items()},
+        "config": {
+            **{k: str(v) for k, v in vars(args).items()},
+            "package_versions_at_write": package_versions(),
+            "package_versions_by_unit": unit_versions(done),
+        },
         # the real-data experiment's seed (the demo runs its own two, see the module docstring); the
         # synthetic pool and the scoring runs draw no random numbers that change what is measured
         "seeds": [0],
