@@ -13,12 +13,16 @@ adds while it runs (resident-set peak over the worker's baseline, sampled every 
 of Python/NumPy allocations beside it) over the size of the feature matrix, agreement of the picks with
 lesionlab's exact loop, and the covering radius (max over the pool of the distance to the nearest labelled
 or picked row). Methods: `skactiveml` (CoreSet, scikit-activeml 1.0.1), `exact` (lesionlab's plain running
-minimum, `prune=False`), `auto` (the default: PCA-bound pruning, same picks; on Gaussian data it finds the
-bound useless and runs the plain loop), and two approximate modes judged by their radius: `float16`
-(half-size storage) and `pca128` (the loop on 128 principal components). Each measured unit runs in a
-fresh process; finished units are kept in `results/kcenter_speed.partial.json` (local, ignored by git), so
-a rerun measures only what is missing.
+minimum, `prune=False`), `auto` (the default; when these blocks were measured it was the PCA-bound
+pruning, dropped on Gaussian data; it is now lazy updates), and two approximate modes judged by their
+radius: `float16` (half-size storage) and `pca128` (the loop on 128 principal components). Each measured
+unit runs in a fresh process; finished units are kept in `results/kcenter_speed.partial.json` (local,
+ignored by git), so a rerun measures only what is missing.
 
+The current figures are those of `--sizes` (`kcenter_sizes.py`: today's `auto` against the plain loop and
+scikit-activeml at every N from 10,000 to 1,000,000); the 100,000-row blocks are kept as measured.
+
+    python benchmarks/kcenter_speed.py --threads 1 --rows 30000 --sizes   # every N, ~24 min
     python benchmarks/kcenter_speed.py --threads 1            # about 20 min once the embeddings exist
     python benchmarks/kcenter_speed.py --threads 1 --prepare  # only compute and cache the embeddings
 """
@@ -42,12 +46,11 @@ import torch
 
 from common import RESULTS, base_parser, load_partial, save_partial
 from kcenter_embeddings import DIM, real_embeddings
-from kcenter_sizes import SIZES, sweep, sweep_markdown, sweep_worker
+from kcenter_report import BUDGET, HEADLINE, N_LABELED, markdown
+from kcenter_sizes import SIZES, sweep, sweep_worker
 from provenance import write_outputs
 
 N_ROWS = 100_000
-N_LABELED = 1_000
-BUDGET = 1_000
 
 
 # --------------------------------------------------------------------------- measured runs
@@ -55,11 +58,10 @@ METHODS = {
     # name: k_center_greedy options (None: scikit-activeml's CoreSet)
     "skactiveml": None,
     "exact": {"prune": False},
-    "auto": {"prune": "auto"},  # lesionlab's default: pruned, or one cluster when pruning cannot help
+    "auto": {"prune": "auto"},  # lesionlab's default (lazy updates today; the PCA bound when measured)
     "float16": {"prune": "auto", "precision": "float16"},
     "pca128": {"prune": "auto", "dims": 128},
 }
-HEADLINE = "auto"
 # On Gaussian data `auto` finds that clustering cannot prune and runs the plain loop (one cluster), so
 # `exact` would repeat it; the approximate float16 mode only pays where the loop is bandwidth-bound.
 PLAN = {
@@ -238,77 +240,6 @@ def summarize(units: dict[str, dict]) -> dict:
     return out
 
 
-EARLIER_NOTE = [
-    "## Earlier: 100,000 rows, budget 1,000, before lazy updates",
-    "",
-    "Measured before `auto` became lazy updates (`auto` was then the PCA bound, dropped on Gaussian data) "
-    "and kept as measured; the 100,000-row embedding matrix is not cached on this machine, so these were "
-    "not rerun.",
-    "",
-]
-
-
-def markdown(results: dict, config: dict, wall: float) -> list[str]:
-    lines = [
-        "# Greedy k-center at scale: lesionlab vs scikit-activeml's CoreSet",
-        "",
-        "Reproduce: `python benchmarks/kcenter_speed.py --threads 1` "
-        f"({config['rows']:,} rows x {DIM}, {N_LABELED:,} labelled, budget {BUDGET:,}; "
-        f"{config['threads']} thread(s); {wall / 60:.0f} min in all).",
-        "",
-        "Peak memory: resident-set peak over the worker's baseline (features already loaded), sampled "
-        "every 5 ms, divided by the feature matrix's size. Radius: max over the pool of the distance to the "
-        "nearest labelled or picked row; `same`: identical picks, in order, to lesionlab's plain loop. "
-        "Rows computed: the share of (row, centre) distances actually computed. Targets: >= 2.5x (Gaussian) "
-        "and >= 10x (embeddings) faster than scikit-activeml, same picks, peak memory <= 1.2x the features.",
-        "",
-    ]
-    if "sizes_by_dataset" in results:
-        lines += sweep_markdown(results["sizes_by_dataset"], config["sizes"]["wall_seconds"])
-    if config.get("blocks_before_lazy"):
-        lines += EARLIER_NOTE
-    for dataset, block in results.items():
-        if dataset.startswith("sizes"):
-            continue
-        lines += [
-            f"## {dataset}: {block['speedup_vs_skactiveml']:.1f}x faster than scikit-activeml "
-            f"(lesionlab `{HEADLINE}`), peak memory {block['peak_memory_over_features']:.2f}x the features, "
-            f"same picks: {block['same_picks']}",
-            "",
-        ]
-        div = block.get("skactiveml_first_divergence")
-        if div:
-            d = div["float64_min_distance"]
-            verdict = (
-                "an exact tie (lesionlab takes the lowest index, scikit-activeml a random one)"
-                if div["relative_gap"] == 0
-                else f"float64 says the {div['float64_farther']} pick is the farther one"
-            )
-            lines += [
-                f"scikit-activeml's picks first differ at pick {div['step']}: lesionlab row "
-                f"{div['lesionlab_pick']} (float64 min distance {d['lesionlab']:.10f}) vs row "
-                f"{div['skactiveml_pick']} ({d['skactiveml']:.10f}), relative gap {div['relative_gap']:.1e}: "
-                f"{verdict}.",
-                "",
-            ]
-        lines += [
-            "| method | seconds | speed-up vs skactiveml | peak memory / features | same picks | overlap | "
-            "radius / exact | rows computed |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        sk = block["methods"]["skactiveml"]["seconds"]
-        for name, m in block["methods"].items():
-            frac = m["stats"].get("rows_fraction")
-            lines.append(
-                f"| {name} | {m['seconds']:.1f} | {sk / m['seconds']:.1f}x | "
-                f"{m['peak_memory_over_features']:.2f} | {m['same_picks_as_exact']} | "
-                f"{m['overlap_with_exact']:.3f} | {m['radius_over_exact']:.4f} | "
-                f"{'' if frac is None else f'{frac:.3f}'} |"
-            )
-        lines.append("")
-    return lines
-
-
 def main() -> None:
     parser = base_parser(__doc__)
     parser.add_argument("--prepare", action="store_true", help="only compute and cache the real embeddings")
@@ -390,6 +321,8 @@ def main_sizes(args) -> None:
     config = {**old["config"], "sizes": {"rows": args.sizes, "labeled": 300, "budget": 300}}
     config["sizes"]["wall_seconds"] = wall
     config["blocks_before_lazy"] = any(not k.startswith("sizes") for k in results)
+    if config["blocks_before_lazy"] and "sizes" not in old["results"]:  # the 100,000-row run's own time
+        config["blocks_wall_seconds"] = old.get("wall_seconds")
     config["skactiveml"] = importlib.metadata.version("scikit-activeml")
     payload = {"results": results, "config": config, "seeds": [0], "wall_seconds": wall}
     lines = markdown(results, {**config, "rows": config.get("rows", N_ROWS)}, old.get("wall_seconds", 0.0))

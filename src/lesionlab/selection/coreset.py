@@ -4,7 +4,14 @@ Active Learning in Medical Image Analysis", with its aggregation ablations.
 All read the pooled embeddings of the unlabelled pool (`embeddings`, N x D) and of the labelled set
 (`labeled_embeddings`, L x D); the confident variants also the loss predictor's output
 (`predicted_loss`, N). Distances are Euclidean (Kim et al., Sec. 3.2) and every greedy loop is the one in
-`selection.kcenter` (running minimum, pruned on large pools, same picks).
+`selection.kcenter`: a running minimum of each row's distance to its nearest centre. The strategies'
+`prune` option picks how that loop runs, never which rows it picks: `"auto"` (the default) uses lazy
+updates (rows learn of new centres only when they could be the farthest) on float32 CPU pools of at least
+128 features and 2^23 values, and the plain loop on smaller pools, where its pass is cheap; `False` always
+the plain loop; `True` k-means triangle bounds. `confident_coreset` (0 < alpha < 1) and
+`confident_coreset_sum` always run the plain loop, since their score reads every row's minimum at every
+pick; the rank and sequential variants run plain k-center, so `"auto"` applies. `precision` and `dims`
+are the approximate modes.
 
 - `coreset`: greedy k-center, Eq. 1-2: repeatedly pick the row farthest from its nearest labelled or
   already picked row. Scores: that distance at pick time (non-increasing).
