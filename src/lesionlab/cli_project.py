@@ -78,31 +78,80 @@ def init(
     overlap: Annotated[
         int, typer.Option(help="how many different people annotate each image (consensus of them)")
     ] = 1,
+    from_run: Annotated[
+        Path | None,
+        typer.Option(help="a `lesionlab train` output folder (classification) to start from: model v0"),
+    ] = None,
+    class_map: Annotated[
+        str | None,
+        typer.Option(
+            help="with --from-run: RUN_CLASS=PROJECT_CLASS pairs, e.g. other=benign,melanoma=melanoma"
+        ),
+    ] = None,
 ) -> None:
-    """Create a project: scan and check the images, optionally import labels."""
+    """Create a project: scan and check the images, optionally import labels or start from a trained run."""
     from lesionlab.project import init_project
 
+    if from_run is not None:
+        if task != "classification":
+            raise ConfigError(f"--from-run starts classification projects only, not {task}: leave one out")
+        return _init_from_run(
+            project_dir, images, from_run, classes, class_map, labels, database, strategy, overlap
+        )
     _check_init_options(task, classes, labels, strategy, overlap)
     names = [c.strip() for c in (classes or "background,lesion").split(",") if c.strip()]
     settings: dict[str, object] = {"overlap": overlap}
     if strategy is not None:
         settings["strategy"] = strategy
     with init_project(project_dir, images, names, task, database, **settings) as project:
-        scan = project.scan
-        _say(f"project {project.dir}: {len(project.store.image_ids())} usable images in {project.images_dir}")
-        for p in scan.problems:
-            _say(f"  skipped {p['path']}: {p['status']} ({p['problem']})")
-        for path in scan.duplicates:
-            _say(f"  skipped {path}: another file has the same id")
-        if labels is not None:
-            from lesionlab.project.interchange import import_labels, import_masks
+        _init_report(project, project_dir, labels)
 
-            done = (import_masks if labels.is_dir() else import_labels)(project, labels)
-            _say(
-                f"imported {done['stored']} label(s) from {labels}"
-                + _unknown(done["unknown"], done.get("ignored"))
-            )
-        _say(f"next: lesionlab project propose {project_dir} --budget 20")
+
+def _init_from_run(
+    project_dir: Path,
+    images: Path,
+    run: Path,
+    classes: str | None,
+    class_map: str | None,
+    labels: Path | None,
+    database: str | None,
+    strategy: str | None,
+    overlap: int,
+) -> None:
+    """`init --from-run`: the run's model is version 0, checked against the project's classes."""
+    from lesionlab.project.transfer import describe_map, format_start, init_from_run, parse_class_map
+
+    names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+    _check_init_options("classification", classes or "from-run", labels, strategy, overlap)
+    settings: dict[str, object] = {"overlap": overlap, "database": database}
+    if strategy is not None:
+        settings["strategy"] = strategy
+    with init_from_run(project_dir, images, run, names, parse_class_map(class_map), **settings) as project:
+        start = project.config.start
+        _say(f"model v0: {start.run} (sha256 {start.sha256[:12]}); classes: {describe_map(start.class_map)}")
+        domain = project.store.model_versions()[0].metrics.get("domain_check")
+        for line in format_start({**start.model_dump(), "domain_check": domain})[1:]:
+            _say(line)
+        _init_report(project, project_dir, labels)
+
+
+def _init_report(project, project_dir: Path, labels: Path | None) -> None:
+    """What `init` found (usable and skipped images) and imported."""
+    scan = project.scan
+    _say(f"project {project.dir}: {len(project.store.image_ids())} usable images in {project.images_dir}")
+    for p in scan.problems:
+        _say(f"  skipped {p['path']}: {p['status']} ({p['problem']})")
+    for path in scan.duplicates:
+        _say(f"  skipped {path}: another file has the same id")
+    if labels is not None:
+        from lesionlab.project.interchange import import_labels, import_masks
+
+        done = (import_masks if labels.is_dir() else import_labels)(project, labels)
+        _say(
+            f"imported {done['stored']} label(s) from {labels}"
+            + _unknown(done["unknown"], done.get("ignored"))
+        )
+    _say(f"next: lesionlab project propose {project_dir} --budget 20")
 
 
 def _check_init_options(

@@ -20,6 +20,7 @@ from lesionlab.data.records import SPLITS, LabeledDataset
 from lesionlab.errors import ConfigError, DataError
 from lesionlab.evaluation.bootstrap import metric_intervals
 from lesionlab.evaluation.decision import OBJECTIVES, choose_rule, prior_adjusted, score_rules
+from lesionlab.evaluation.domain import write_summary
 from lesionlab.evaluation.metrics import compute_metrics, with_positive
 from lesionlab.evaluation.segmentation import evaluate_masks
 from lesionlab.io import write_json
@@ -80,6 +81,8 @@ def train_run(config: TrainRunConfig, force: bool = False) -> dict[str, Any]:
     result["versions"] = versions()
     (out / RULE_FILE).unlink(missing_ok=True)  # chosen for the model this run replaces
     save_model(model, out / "model.pt", {"classes": dataset.classes, "config": result["config"]})
+    if task.class_labels:  # what `project init --from-run`'s domain check compares a clinic's images to
+        write_summary(trainer.embed, train, out, config.train.seed)
     write_json(out / "metrics.json", result)
     return result
 

@@ -20,6 +20,17 @@ CONFIG_NAME = "project.yaml"
 DB_NAME = "project.db"
 
 
+class StartModel(StrictModel):
+    """The `lesionlab train` run a project started from (`project init --from-run`): its model is the
+    project's version 0, and every `project train` fine-tunes from it rather than from ImageNet."""
+
+    run: str  # the run's output folder, as given (absolute)
+    sha256: str  # of the run's model.pt when the project started
+    run_classes: list[str]
+    class_map: dict[str, str]  # run class -> project class
+    checkpoint: str = "models/v0000/model.pt"  # the run's model in the project's class order
+
+
 class ProjectConfig(StrictModel):
     """One annotation project. Paths are relative to the project folder unless absolute."""
 
@@ -44,6 +55,7 @@ class ProjectConfig(StrictModel):
     overlap: int = Field(1, ge=1)  # how many different people annotate each image
     # masks whose mean pairwise Dice is below this go to a reviewer instead of being fused
     consensus_min_dice: float = Field(0.8, ge=0, le=1)
+    start: StartModel | None = None  # a trained model the project started from (None: ImageNet)
 
     @field_validator("task")
     @classmethod

@@ -18,13 +18,18 @@ from lesionlab.project.project import Project
 def new_trainer(
     project: Project, weights: str | Path | None = None, seed: int | None = None, progress: bool = True
 ) -> Any:
-    """A trainer over a fresh model (the configured pretrained weights, or `weights`), cache in DIR/cache."""
+    """A trainer over a fresh model (the configured pretrained weights, or `weights`), cache in DIR/cache.
+
+    A project started from a trained model (`config.start`) starts every model from that one (version 0,
+    the run's weights in the project's class order): `project train` fine-tunes it, never ImageNet."""
     from lesionlab.config import ModelConfig
     from lesionlab.tasks import get_task
     from lesionlab.training.factory import build_model, build_trainer
 
     cfg = project.config
     seed = cfg.seed if seed is None else seed
+    if weights is None and cfg.start is not None:
+        weights = project.dir / cfg.start.checkpoint
     task = get_task(cfg.task)
     model_cfg = ModelConfig(
         backbone=cfg.backbone,

@@ -40,6 +40,16 @@ def _versions(project: Project) -> list[dict[str, Any]]:
     return versions
 
 
+def _start(project: Project, versions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The run a project started from (`init --from-run`) and its domain check (model version 0's)."""
+    start = project.config.start
+    if start is None:
+        return None
+    zero = next((v for v in versions if v["version"] == 0), None)
+    domain = (zero or {}).get("metrics", {}).get("domain_check")
+    return {"run": start.run, "sha256": start.sha256, "class_map": start.class_map, "domain_check": domain}
+
+
 def project_status(project: Project, check_images: bool = True, agreement: bool = True) -> dict[str, Any]:
     """Everything `project status` shows, as JSON-able numbers; `agreement=False` leaves the agreement
     figures out (the server's answer to an annotator)."""
@@ -96,6 +106,7 @@ def project_status(project: Project, check_images: bool = True, agreement: bool 
         "queue": len(queue),
         "audit": {"flags": len(flags), "pending": sum(f.outcome is None for f, _ in flags)},
         "models": versions,
+        "start": _start(project, versions),
         "database": project.store.engine.url.render_as_string(hide_password=True),
     }
 
@@ -119,6 +130,9 @@ def format_status(status: dict[str, Any]) -> str:
     for name, n in lab["class_balance"].items():
         lines.append(f"  {name.ljust(width)} {str(n).rjust(5)}  {'#' * round(BAR * n / total)}")
     lines.extend(_team_lines(status))
+    from lesionlab.project.transfer import format_start
+
+    lines.extend(format_start(status.get("start")))
     lines.append(f"proposal rounds: {len(status['rounds'])}; waiting in the queue: {status['queue']}")
     audit = status["audit"]
     if audit["flags"]:

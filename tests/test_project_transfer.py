@@ -1,0 +1,206 @@
+"""`project init --from-run`: a project that starts from a `lesionlab train` run (issue 33, section 1).
+
+One tiny run (the fake ISIC tree, 32 px, two epochs) serves every test: the class mapping is checked and
+stated or refused, the run's model is version 0 and predicts from label 0 (the queue says which version),
+the first `project train` starts from the run's weights, and the domain check tells a shifted image set
+from one drawn like the run's training images.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fake_isic import lesion_image, make_tiny_isic, tiny_train_config
+from lesionlab.errors import ConfigError
+from project_fixtures import make_images, tiny_project_settings
+
+pytest.importorskip("sqlalchemy", reason="the annotation project needs the project extra")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished classification run on the tiny ISIC tree (classes other, melanoma)."""
+    from lesionlab.config import TrainRunConfig, load_config
+    from lesionlab.supervised import train_run
+
+    base = tmp_path_factory.mktemp("run")
+    tiny = make_tiny_isic(base / "isic")
+    train = tiny_train_config(epochs=2).model_dump(mode="json")
+    config = load_config(
+        TrainRunConfig,
+        {
+            "data": {"source": "isic2017", "root": str(tiny.root), "task": "melanoma"},
+            "model": {"backbone": "efficientnet_lite0", "weights": "imagenet"},
+            "train": train,
+            "output": str(base / "run"),
+            "cache_dir": str(base / "cache"),
+        },
+    )
+    train_run(config)
+    return base / "run"
+
+
+def _start(tmp_path: Path, run: Path, classes=None, class_map=None, images: Path | None = None, n: int = 24):
+    from lesionlab.project.transfer import init_from_run
+
+    if images is None:
+        images = tmp_path / "images"
+        make_images(images, n=n)
+    settings = tiny_project_settings()
+    return init_from_run(tmp_path / "proj", images, run, classes, class_map, show_progress=False, **settings)
+
+
+def test_new_runs_keep_a_summary_of_their_training_images(tiny_run: Path) -> None:
+    from lesionlab.evaluation.domain import SUMMARY_FILE, read_summary
+
+    emb = read_summary(tiny_run / SUMMARY_FILE)
+    assert emb.shape == (40, 1280)  # every one of the 40 tiny training images (fewer than the 500 kept)
+
+
+def test_mapping_stated_and_model_v0_predicts_from_label_zero(
+    tmp_path: Path, tiny_run: Path, offline_single_thread
+) -> None:
+    from lesionlab.project.people import Caller
+    from lesionlab.project.propose import propose
+    from lesionlab.project.service.annotate import queue
+    from lesionlab.project.status import format_status, project_status
+
+    with _start(tmp_path, tiny_run, ["benign", "melanoma"]) as project:
+        assert project.config.start.class_map == {"other": "benign", "melanoma": "melanoma"}
+        (zero,) = project.store.model_versions()
+        assert zero.id == 0 and zero.n_labels == 0 and zero.metrics["from_run"] == str(tiny_run.resolve())
+        result = propose(project, 5, show_progress=False)
+        assert result.model_version == 0 and result.strategy == "entropy"  # its evidence, from round 1
+        items = queue(project, Caller("ana", "annotator"), limit=5)["items"]
+        assert len(items) == 5
+        for item in items:
+            assert item["model_version"] == 0
+            assert set(item["prediction"]) == {"benign", "melanoma"}
+            assert sum(item["prediction"].values()) == pytest.approx(1.0, abs=1e-4)
+        text = format_status(project_status(project))
+        assert "run 'other' -> project 'benign' (the remaining class)" in text
+        assert "domain check:" in text
+
+
+def test_mapping_refused_in_one_line_naming_both_lists(tmp_path: Path, tiny_run: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        _start(tmp_path, tiny_run, ["nevus", "seborrheic_keratosis", "melanoma"])
+    message = str(err.value)
+    assert "\n" not in message and "[other, melanoma]" in message
+    assert "[nevus, seborrheic_keratosis, melanoma]" in message and "--class-map" in message
+    with pytest.raises(ConfigError, match="no class of the project is named other, melanoma"):
+        _start(tmp_path, tiny_run, ["benign", "malignant"])
+    assert not (tmp_path / "proj").exists()  # refused before anything was created
+    with pytest.raises(ConfigError, match="neither list has"):
+        _start(tmp_path, tiny_run, ["benign", "malignant"], {"other": "benign", "mel": "malignant"})
+
+
+def test_explicit_class_map_reorders_the_model_outputs(
+    tmp_path: Path, tiny_run: Path, offline_single_thread
+) -> None:
+    import torch
+
+    from lesionlab.project.modelling import new_trainer
+
+    with _start(
+        tmp_path, tiny_run, ["malignant", "benign"], {"other": "benign", "melanoma": "malignant"}
+    ) as p:
+        run_state = torch.load(tiny_run / "model.pt", weights_only=True)["model_state"]
+        model = new_trainer(p, progress=False).model
+        # the project's class 0 (malignant) is the run's output 1 (melanoma)
+        assert torch.equal(model.classifier.weight[0], run_state["classifier.weight"][1])
+        assert torch.equal(model.classifier.bias[1], run_state["classifier.bias"][0])
+
+
+def test_first_train_fine_tunes_the_runs_weights(
+    tmp_path: Path, tiny_run: Path, offline_single_thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from lesionlab.models.registry import create_classifier
+    from lesionlab.project import training
+
+    run_state = torch.load(tiny_run / "model.pt", weights_only=True)["model_state"]
+    imagenet = create_classifier("efficientnet_lite0", 2, "imagenet", seed=0).state_dict()
+    trained_stage = "stages.6.0.conv_pw.weight"  # a stage the run trained (freeze_stages 5)
+    assert not torch.equal(run_state[trained_stage], imagenet[trained_stage])
+    starts: list[dict] = []
+    real = training.new_trainer
+
+    def spy(*args, **kwargs):
+        trainer = real(*args, **kwargs)
+        starts.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+        return trainer
+
+    monkeypatch.setattr(training, "new_trainer", spy)
+    with _start(tmp_path, tiny_run, ["other", "melanoma"]) as project:
+        truth = {i: i.endswith(("0", "2", "4", "6", "8")) for i in project.store.image_ids()}
+        for image_id, melanoma in list(truth.items())[:8]:
+            project.store.save_label(image_id, int(melanoma), "ana")
+        result = training.train_project(project, folds=2, show_progress=False)
+        assert result.version == 1
+    assert len(starts) == 3  # two folds and the final model, each from the run's weights
+    for state in starts:
+        for key in (trained_stage, "classifier.weight", "classifier.bias"):
+            assert torch.equal(state[key], run_state[key]), key
+        assert not torch.equal(state[trained_stage], imagenet[trained_stage])
+
+
+def _shifted_images(folder: Path, n: int) -> None:
+    """Lesion images drawn like the run's, then colour-inverted: a different-looking acquisition."""
+    folder.mkdir(parents=True)
+    for k in range(n):
+        image = np.array(lesion_image(5000 + k, k % 2 == 0))
+        Image.fromarray(255 - image).save(folder / f"s_{k:03d}.jpg", quality=95)
+
+
+def test_domain_check_separates_a_shifted_set(tmp_path: Path, tiny_run: Path, offline_single_thread) -> None:
+    from lesionlab.project import open_project
+
+    with _start(tmp_path / "alike", tiny_run, n=40) as alike:
+        near = alike.store.model_versions()[0].metrics["domain_check"]
+    _shifted_images(tmp_path / "shifted_images", 40)
+    with _start(tmp_path / "shifted", tiny_run, images=tmp_path / "shifted_images") as shifted:
+        far = shifted.store.model_versions()[0].metrics["domain_check"]
+    assert near["n_reference"] == 40 and near["n_new"] == 40
+    assert far["two_sample_auc"] > 0.95 and far["verdict"] == "far"
+    assert near["two_sample_auc"] < 0.8 and near["verdict"] != "far"
+    assert far["outlier_share"] > near["outlier_share"]
+    with open_project(tmp_path / "shifted" / "proj") as again:  # status reads it back
+        from lesionlab.project.status import project_status
+
+        assert project_status(again)["start"]["domain_check"]["verdict"] == "far"
+
+
+def test_old_run_without_summary_says_so(tmp_path: Path, tiny_run: Path, offline_single_thread) -> None:
+    from lesionlab.evaluation.domain import SUMMARY_FILE
+
+    old = tmp_path / "old_run"
+    shutil.copytree(tiny_run, old)
+    (old / SUMMARY_FILE).unlink()
+    with _start(tmp_path / "reachable", old) as project:  # its training data is still there: recomputed
+        check = project.store.model_versions()[0].metrics["domain_check"]
+        assert check["reference"].startswith("recomputed") and "two_sample_auc" in check
+    stored = json.loads((old / "metrics.json").read_text())
+    stored["config"]["data"]["root"] = str(tmp_path / "moved_away")
+    (old / "metrics.json").write_text(json.dumps(stored))
+    with _start(tmp_path / "gone", old) as project:
+        check = project.store.model_versions()[0].metrics["domain_check"]
+        assert check["verdict"] == "unknown"
+        assert "has no summary of its training images" in check["text"] and "\n" not in check["text"]
+
+
+def test_segmentation_run_refused_in_one_line(tmp_path: Path, tiny_run: Path) -> None:
+    seg = tmp_path / "seg_run"
+    shutil.copytree(tiny_run, seg)
+    stored = json.loads((seg / "metrics.json").read_text())
+    stored["config"]["task"] = "segmentation"
+    (seg / "metrics.json").write_text(json.dumps(stored))
+    with pytest.raises(ConfigError, match="for classification runs only"):
+        _start(tmp_path, seg)
