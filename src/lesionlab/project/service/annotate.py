@@ -69,6 +69,7 @@ def queue(project: Project, caller: Caller, limit: int = 20, first: str | None =
     page = items[: max(1, min(limit, 200))]
     rows = {r.key: r for r in project.store.images_by_key([p.image_key for p, _ in page])}
     shown = []
+    version_of = {r.id: r.model_version_id for r in project.store.rounds()}  # the model that predicted
     for proposal, image_id in page:
         row = rows[proposal.image_key]
         shown.append(
@@ -77,6 +78,7 @@ def queue(project: Project, caller: Caller, limit: int = 20, first: str | None =
                 "width": row.width,
                 "height": row.height,
                 "prediction": _prediction(project, proposal.prediction),
+                "model_version": version_of.get(proposal.round_id) if proposal.prediction else None,
                 "round": proposal.round_id,
                 "rank": proposal.rank,
                 "score": proposal.score,
