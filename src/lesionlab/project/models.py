@@ -5,10 +5,10 @@ append-only history: a new label is a new row, undo or a person's own newer answ
 so who said what and when is never lost. Each person has at most one standing (not retracted) label and
 one standing mask per image; an image's label is the consensus of its people's standing answers (or a
 reviewer's adjudication, which wins). `request_id` (unique) makes a submission idempotent: a client that
-retries after a lost reply cannot store a label twice. People hold personal tokens (only their SHA-256 is
-stored); leases say who has an image open, in the database so they hold across restarts and server
-processes. The schema is created and changed only by the Alembic migrations in `migrations/` (a test keeps
-both equal).
+retries after a lost reply cannot store a label twice. An annotation carries its annotator's "unsure"
+flag and free-text comment. People hold personal tokens (only their SHA-256 is stored); leases say who
+has an image open, in the database so they hold across restarts and server processes. The schema is
+created and changed only by the Alembic migrations in `migrations/` (a test keeps both equal).
 """
 
 from __future__ import annotations
@@ -16,7 +16,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # who gave an annotation: "model" rows are pre-labels, not labels; "adjudication" is a reviewer's decision
@@ -74,6 +85,9 @@ class Annotation(Base):
     retracted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retracted_by: Mapped[str | None] = mapped_column(String(128))
     seconds: Mapped[float | None] = mapped_column(Float)  # from the person's lease start to the save
+    # the annotator's own doubt and remark on this answer (kept with it: a new answer carries its own)
+    unsure: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    comment: Mapped[str | None] = mapped_column(Text)
 
 
 class Person(Base):

@@ -171,9 +171,11 @@ class Project:
         request_id: str | None = None,
         source: str = "expert",
         overlap: int | None = None,
+        unsure: bool = False,
+        comment: str | None = None,
     ) -> tuple[int, bool]:
         """`store_mask` returning (annotation id, whether new): a retried request writes no file, and a
-        refused one (e.g. the image is complete) leaves none behind."""
+        refused one (e.g. the image is complete) leaves none behind. `unsure` and `comment` go with it."""
         row = mask_files.usable_row(self, image_id)
         if request_id is not None:
             earlier = self.store.by_request(request_id, annotator, image_id, kind="mask")
@@ -190,6 +192,8 @@ class Project:
                 request_id,
                 mask_path=target.relative_to(self.dir).as_posix(),
                 overlap=overlap,
+                unsure=unsure,
+                comment=comment,
             )
         except BaseException:
             target.unlink(missing_ok=True)

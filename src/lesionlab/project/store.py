@@ -4,7 +4,8 @@ versions and audit flags, over the database of `project.database` (SQLite or Pos
 `ProjectStore` implements the `LabelStore` protocol of `lesionlab.runner.oracles`, so a `StoreOracle` over it
 answers a runner's queries with the experts' consensus labels; the rest of its methods are what the
 commands and the server need. Every write is one transaction. Reads of who stands on which image and what
-their consensus is live in `standing.py`, the queue and leases in `leases.py`, audit flags in `flags.py`.
+their consensus is live in `standing.py`, the queue and leases in `leases.py`, audit flags in `flags.py`,
+an image's history and the change stamp in `history.py`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from lesionlab.errors import DataError, LesionlabError
 from lesionlab.project.database import make_engine, migrate
 from lesionlab.project.exceptions import Conflict, Forbidden, NotFound
 from lesionlab.project.flags import AlreadyReviewed, FlagsMixin
+from lesionlab.project.history import HistoryMixin
 from lesionlab.project.leases import QueueMixin, aware
 from lesionlab.project.models import Annotation, ImageRow, Lease, ModelVersion, Skip, utcnow
 from lesionlab.project.standing import LABEL_SOURCES, RATER_SOURCES, LabelEntry, StandingMixin, kind_of
@@ -33,7 +35,7 @@ class NotYours(Forbidden):
     """An undo of an annotation the asking person did not give."""
 
 
-class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
+class ProjectStore(StandingMixin, QueueMixin, FlagsMixin, HistoryMixin):
     """The project's database behind the `LabelStore` protocol and the project's own queries."""
 
     def __init__(
@@ -156,6 +158,8 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
         mask_path: str | None = None,
         created_at: datetime | None = None,
         overlap: int | None = None,
+        unsure: bool = False,
+        comment: str | None = None,
     ) -> tuple[int, bool]:
         """Store one annotation; returns (its id, whether it is new).
 
@@ -165,7 +169,8 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
         person stands on an image with one label and one mask at most. With `overlap`, the save is refused
         (`Conflict`) when that many other people already stand on the image: the check and the insert are
         one transaction holding the image row's lock (SQLite's BEGIN IMMEDIATE serialises writers), so two
-        people can never both take an image's last slot.
+        people can never both take an image's last slot. `unsure` and `comment` are the annotator's doubt
+        and remark, kept with this annotation (a blank comment is stored as none).
         """
         if label is not None:
             if self.kind == "mask" and source != "adjudication":
@@ -185,6 +190,9 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin):
                 row_id = self._insert(
                     s, image_id, label, annotator, source, request_id, mask_path, created_at, overlap
                 )
+                if unsure or (comment and comment.strip()):
+                    row = s.get(Annotation, row_id)
+                    row.unsure, row.comment = bool(unsure), (comment or "").strip() or None
                 return row_id, True
         except IntegrityError:  # another writer stored the same request between our check and insert
             earlier = self.by_request(request_id, annotator, image_id, label, kind) if request_id else None

@@ -1,17 +1,19 @@
-"""An annotator's routes: the queue, labels, undo and skip (masks and images have their own routers)."""
+"""An annotator's routes: the queue, labels, undo, skip, an image's history and the live progress a page
+polls (masks and images have their own routers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from lesionlab.project.api.deps import Anyone, ProjectDep
-from lesionlab.project.service import annotate
+from lesionlab.project.service import activity, annotate
 
 router = APIRouter(prefix="/api")
 RequestId = Field(min_length=8, max_length=64)
+COMMENT_CHARS = 2000  # a remark, not a report
 
 
 class Body(BaseModel):
@@ -24,6 +26,8 @@ class LabelIn(Body):
     image_id: str = Field(min_length=1, max_length=512)
     label: StrictStr | StrictInt  # a class name or index; a JSON true is neither
     request_id: str = RequestId
+    unsure: StrictBool = False
+    comment: str | None = Field(default=None, max_length=COMMENT_CHARS)
 
 
 class UndoIn(Body):
@@ -46,7 +50,9 @@ def queue(
 
 @router.post("/labels", status_code=201)
 def add_label(body: LabelIn, project: ProjectDep, caller: Anyone) -> dict[str, Any]:
-    return annotate.add_label(project, caller, body.image_id, body.label, body.request_id)
+    return annotate.add_label(
+        project, caller, body.image_id, body.label, body.request_id, body.unsure, body.comment
+    )
 
 
 @router.post("/undo")
@@ -57,3 +63,18 @@ def undo(body: UndoIn, project: ProjectDep, caller: Anyone) -> dict[str, Any]:
 @router.post("/skip")
 def skip(body: SkipIn, project: ProjectDep, caller: Anyone) -> dict[str, Any]:
     return annotate.skip(project, caller, body.image_id)
+
+
+@router.get("/history/{image_id:path}")
+def history(image_id: str, project: ProjectDep, caller: Anyone) -> dict[str, Any]:
+    return activity.history(project, caller, image_id)
+
+
+@router.get("/live")
+def live(
+    project: ProjectDep,
+    caller: Anyone,
+    since: str | None = Query(None, max_length=200),
+    image: str | None = Query(None, max_length=512),
+) -> dict[str, Any]:
+    return activity.live(project, caller, since, image)

@@ -43,10 +43,21 @@ async def put_mask(
     width: int = Query(ge=1),
     height: int = Query(ge=1),
     no_lesion: bool = False,
+    unsure: bool = False,
+    comment: str | None = Query(None, max_length=2000),
 ) -> dict[str, Any]:
     from starlette.concurrency import run_in_threadpool
 
     data = await request.body()  # already counted and limited by BodyLimit
     return await run_in_threadpool(
-        annotate.put_mask, project, caller, image_id, data, (width, height), no_lesion, request_id
+        annotate.put_mask,
+        project,
+        caller,
+        image_id,
+        data,
+        (width, height),
+        no_lesion,
+        request_id,
+        unsure,
+        comment,
     )

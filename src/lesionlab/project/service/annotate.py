@@ -12,6 +12,7 @@ from lesionlab.project import mask_files
 from lesionlab.project.exceptions import Conflict, Invalid, NotFound
 from lesionlab.project.people import Caller
 from lesionlab.project.project import Project
+from lesionlab.project.service import waiting
 from lesionlab.project.service.images import showable_row
 
 
@@ -90,15 +91,32 @@ def queue(project: Project, caller: Caller, limit: int = 20, first: str | None =
         "remaining": len(items),
         "progress": progress(project, standing),
         "mine": mine(project, caller, standing),
+        "empty": None if shown else waiting.nothing_now(project, caller),  # why: the page says it
     }
 
 
-def add_label(project: Project, caller: Caller, image_id: str, label: str | int, request_id: str) -> dict:
-    """Store the caller's class label; refused (Conflict) when `overlap` others stand on the image."""
+def add_label(
+    project: Project,
+    caller: Caller,
+    image_id: str,
+    label: str | int,
+    request_id: str,
+    unsure: bool = False,
+    comment: str | None = None,
+) -> dict:
+    """Store the caller's class label (with their doubt and comment, if any); refused (Conflict) when
+    `overlap` others stand on the image."""
     _usable(project, image_id)
     index = project.class_index(label)
     annotation_id, new = project.store.add_annotation(
-        image_id, index, caller.name, "expert", request_id, overlap=project.config.overlap
+        image_id,
+        index,
+        caller.name,
+        "expert",
+        request_id,
+        overlap=project.config.overlap,
+        unsure=unsure,
+        comment=comment,
     )
     return {
         "annotation_id": annotation_id,
@@ -116,6 +134,8 @@ def put_mask(
     size: tuple[int, int],
     no_lesion: bool,
     request_id: str,
+    unsure: bool = False,
+    comment: str | None = None,
 ) -> dict:
     """Store the caller's mask of `image_id`, drawn on a `size` (width, height) image.
 
@@ -133,7 +153,13 @@ def put_mask(
     if mask.any() and no_lesion:
         raise Invalid(f"No lesion was sent with a mask of {int(mask.sum())} lesion pixels; clear it first")
     annotation_id, new = project.save_mask(
-        image_id, mask, caller.name, request_id, overlap=project.config.overlap
+        image_id,
+        mask,
+        caller.name,
+        request_id,
+        overlap=project.config.overlap,
+        unsure=unsure,
+        comment=comment,
     )
     return {"annotation_id": annotation_id, "new": new, "image_id": image_id}
 

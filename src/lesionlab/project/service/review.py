@@ -22,8 +22,20 @@ from lesionlab.project.project import Project
 from lesionlab.project.service.images import showable_row
 
 
+def notes(st: Any) -> list[dict[str, Any]]:
+    """The standing annotators' doubts and comments on an image (only those who left one)."""
+    rows = [] if st is None else sorted(st.raters.items())
+    return [
+        {"annotator": name, "unsure": bool(a.unsure), "comment": a.comment}
+        for name, a in rows
+        if a.unsure or a.comment
+    ]
+
+
 def flags(project: Project, pending: bool = True) -> list[dict[str, Any]]:
+    """Audit flags, each with the image's labels now and what its annotators said of their doubt."""
     labels = project.store.labels()
+    standing = project.store.standing("label")
     out = []
     for flag, image_id in project.store.flags(pending_only=pending):
         current = labels.get(image_id)
@@ -38,6 +50,7 @@ def flags(project: Project, pending: bool = True) -> list[dict[str, Any]]:
                 "suggested": None if suggested is None else project.classes[suggested],
                 "outcome": flag.outcome,
                 "reviewed_by": flag.reviewed_by,
+                "notes": notes(standing.get(image_id)),
             }
         )
     return out
@@ -92,7 +105,12 @@ def adjudication_queue(project: Project) -> list[dict[str, Any]]:
     for iid, (cons, st) in waiting.items():
         answers = []
         for name, a in sorted(st.raters.items()):
-            answer: dict[str, Any] = {"annotation_id": a.id, "annotator": name}
+            answer: dict[str, Any] = {
+                "annotation_id": a.id,
+                "annotator": name,
+                "unsure": bool(a.unsure),
+                "comment": a.comment,
+            }
             if segmentation:
                 answer["mask_url"] = f"/api/adjudication/masks/{a.id}"
             else:
