@@ -152,6 +152,16 @@ class QueueMixin:
         return annotator not in have and len(have) + len(held) < self.overlap
 
     def _queue(self, s: Session, annotator: str | None, now: datetime) -> list[tuple[Proposal, str]]:
+        return [(p, image_id) for p, image_id, why in self._standing_of(s, annotator, now) if why is None]
+
+    def _standing_of(
+        self, s: Session, annotator: str | None, now: datetime
+    ) -> list[tuple[Proposal, str, str | None]]:
+        """Every proposed image once, oldest round first, with why it is not in `annotator`'s queue (None:
+        it is). The queue and the page's "nothing for you now" both read these reasons, so what the page
+        says can never disagree with what the queue holds: `unusable`, `decided` (a reviewer's decision),
+        `complete` (`overlap` people stand on it), `yours` (the caller's own, others' still to come),
+        `skipped` (by the caller), `leased` (the free slots are open in others' pages)."""
         ok = set(s.scalars(select(ImageRow.key).where(ImageRow.status == "ok")))
         raters, decided = self._slots(s)
         skipped: set[int] = set()
@@ -163,18 +173,46 @@ class QueueMixin:
         out = []
         for proposal, image_id in self._proposals(s):
             key = proposal.image_key
-            if key in seen or key not in ok or key in decided:
+            if key in seen:
                 continue
             seen.add(key)
             have = raters.get(key, set())
-            if len(have) >= self.overlap:
-                continue
-            if annotator is not None and (
-                key in skipped or not self._free_for(annotator, have, leased.get(key, set()))
-            ):
-                continue
-            out.append((proposal, image_id))
+            why = None
+            if key not in ok:
+                why = "unusable"
+            elif key in decided:
+                why = "decided"
+            elif len(have) >= self.overlap:
+                why = "complete"
+            elif annotator is not None and annotator in have:
+                why = "yours"
+            elif annotator is not None and key in skipped:
+                why = "skipped"
+            elif annotator is not None and not self._free_for(annotator, have, leased.get(key, set())):
+                why = "leased"
+            out.append((proposal, image_id, why))
         return out
+
+    def queue_reasons(self, annotator: str) -> dict[str, int]:
+        """How many proposed images are out of `annotator`'s queue, by reason (see `_standing_of`), and
+        `queue`: how many are in it; read in one transaction with the same rules as the queue."""
+        with self.session() as s:
+            counts = {"queue": 0}
+            for _p, _i, why in self._standing_of(s, annotator, utcnow()):
+                counts[why or "queue"] = counts.get(why or "queue", 0) + 1
+            return counts
+
+    def next_lease_end(self, annotator: str) -> datetime | None:
+        """When the first live lease of someone else ends (an image may come back to `annotator` then)."""
+        with self.session() as s:
+            ends = s.scalars(select(Lease.expires_at).where(Lease.person != annotator)).all()
+        live = [aware(e) for e in ends if aware(e) > utcnow()]
+        return min(live) if live else None
+
+    def unskip(self, annotator: str) -> int:
+        """Bring back every image `annotator` skipped (their skips are forgotten); returns how many."""
+        with self.session() as s:
+            return s.execute(delete(Skip).where(Skip.annotator == annotator)).rowcount or 0
 
     def take(self, annotator: str, first: str | None = None) -> list[tuple[Proposal, str]]:
         """`annotator`'s queue with its first image leased to them (their other leases end); retried once

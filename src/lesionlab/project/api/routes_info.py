@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from lesionlab.project import people as people_service
 from lesionlab.project.api.deps import Admin, Anyone, ProjectDep, Reviewer
 from lesionlab.project.api.middleware import COOKIE
+from lesionlab.project.service import waiting
 from lesionlab.project.service.review import agreement as agreement_service
 from lesionlab.project.status import project_status
 
@@ -43,6 +44,12 @@ def project_info(project: ProjectDep, _caller: Anyone) -> dict[str, Any]:
         "overlap": project.config.overlap,
         "max_upload_mb": project.config.max_upload_mb,
     }
+
+
+@router.post("/api/skipped/revisit")
+def revisit_skipped(project: ProjectDep, caller: Anyone) -> dict[str, Any]:
+    """The caller's skipped images come back to their queue (offered when nothing else waits for them)."""
+    return waiting.revisit_skipped(project, caller)
 
 
 @router.get("/api/status")
