@@ -148,7 +148,7 @@ def format_status(status: dict[str, Any]) -> str:
                 shown += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
             lines.append(
                 f"  v{v['version']:<3} {str(v['n_labels']).rjust(5)} labels  "
-                f"{v['primary_metric']} {shown}  {bar}  ({v['method']})"
+                f"{v['primary_metric'] or 'quality'} {shown}  {bar}  ({v['method']})"
             )
     else:
         lines.append("models: none yet (`lesionlab project train`)")
