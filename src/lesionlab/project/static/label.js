@@ -4,6 +4,7 @@
 // undone only after the server confirmed it no longer stands.
 
 import { $, api, ApiError, encodePath, post, refusal, request, requestId, say } from "./api.js";
+import { showEmpty, showItem } from "./details.js";
 import { MaskEditor } from "./mask.js";
 import { Stage } from "./stage.js";
 
@@ -91,6 +92,7 @@ export async function loadQueue(first = null) {
   }
   const items = data.items; // the server put `first` first (and leased it to us) if it is still free
   progress(data);
+  showEmpty(data.empty, () => loadQueue());
   await show(items[0] || null);
 }
 
@@ -118,7 +120,7 @@ export async function show(item) {
   $("empty").hidden = !!item;
   if (!item) return controls();
   $("image-id").textContent = item.image_id;
-  showPrediction(item.prediction);
+  showItem(item);
   stageStatus("loading the image…");
   controls();
   try {
@@ -140,25 +142,6 @@ export async function show(item) {
     say(refusal(`show ${item.image_id}`, err), true);
   }
   controls();
-}
-
-function showPrediction(prediction) {
-  const box = $("prediction");
-  box.replaceChildren();
-  if (!prediction) {
-    box.textContent = "no model prediction yet";
-    return;
-  }
-  box.append(Object.assign(document.createElement("div"), { textContent: "model's prediction" }));
-  for (const [name, p] of Object.entries(prediction)) {
-    const row = document.createElement("div");
-    row.className = "row";
-    const label = Object.assign(document.createElement("span"), { className: "name", textContent: name });
-    const bar = Object.assign(document.createElement("div"), { className: "bar" });
-    bar.style.width = `${Math.round(p * 120)}px`;
-    row.append(label, bar, Object.assign(document.createElement("span"), { textContent: `${(100 * p).toFixed(0)} %` }));
-    box.append(row);
-  }
 }
 
 // Run one action once: no second action while it is in flight; a request that got no answer keeps its
