@@ -1,0 +1,353 @@
+"""Figures the docs quote from benchmark results files are read from those files (issue 35).
+
+A number typed into a doc drifts from the measurement it reports (the audit's "99 -> 53" wrong labels were
+98.0 -> 52.7 in the file), so each quoted figure is a row of `QUOTES`: the doc, the quoted words around the
+figure, the results file, the key path(s) in it and the format the doc prints it with. The test checks that
+the words still occur in the doc and that the file's value, printed with that format, occurs in the words;
+or, where the words are a template with format fields ("AUC {:.3f} ± {:.3f}"), that the template filled
+with the file's values occurs in the doc. The format is the declared rounding tolerance: "{:.3f}" accepts
+any value within half a unit of the third decimal. A row whose file is `name.json@commit` reads the file as committed then (figures kept from an
+earlier run, with their source named in the doc); it is skipped where git history is not available.
+
+To add a figure: find its key path (`python -c "import json; ..."` on the results file), then add a row.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import statistics
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+Key = str | tuple[str, ...] | Callable[[dict], Any]
+
+
+@dataclass(frozen=True)
+class Quote:
+    doc: str  # path from the repository root
+    text: str  # the doc's words around the figure(s); with {} fields: a template the values fill
+    json: str  # results file under benchmarks/results/ ("name.json@commit": as committed then)
+    key: Key  # "a/b/0/c" (list index as a number), several paths, or a function of the loaded file
+    fmt: str = "{:.3f}"  # (text without fields) how the doc prints the value(s): the declared rounding
+
+
+def _ms(path: str) -> tuple[str, str]:
+    """A `mean ± se` pair."""
+    return (f"{path}/mean", f"{path}/se")
+
+
+def _pct(value: float) -> float:
+    return 100 * value
+
+
+@functools.cache
+def _load(name: str) -> dict:
+    if "@" not in name:
+        return json.loads((RESULTS / name).read_text())
+    file, commit = name.split("@")
+    try:
+        text = subprocess.run(
+            ["git", "show", f"{commit}:benchmarks/results/{file}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip(f"{file} at {commit}: git history not available")
+    return json.loads(text)
+
+
+def _get(data: Any, path: str) -> Any:
+    for part in path.split("/"):
+        data = data[int(part)] if isinstance(data, list) else data[part]
+    return data
+
+
+def _values(quote: Quote) -> tuple:
+    data = _load(quote.json)
+    if callable(quote.key):
+        out = quote.key(data)
+        return out if isinstance(out, tuple) else (out,)
+    keys = quote.key if isinstance(quote.key, tuple) else (quote.key,)
+    return tuple(_get(data, k) for k in keys)
+
+
+@functools.cache
+def _doc(name: str) -> str:
+    return " ".join((ROOT / name).read_text().split())
+
+
+def _ids(quotes: list[Quote]) -> list[str]:
+    return [f"{q.doc}:{q.text[:50]}" for q in quotes]
+
+
+def _values_at(data: dict, paths: tuple[str, ...]) -> tuple:
+    return tuple(_get(data, p) for p in paths)
+
+
+def _per_seed(path: str, sub: str) -> Callable[[dict], tuple]:
+    """`sub` of every seed's record in the list at `path`."""
+    return lambda d: tuple(_get(s, sub) for s in _get(d, path))
+
+
+FULL = "full_data.json"
+HAM = "results/ham10000_7class"
+REPRO = "docs/reproduction.md"
+QUOTES: list[Quote] = []
+
+# --------------------------------------------------------------------------- reproduction.md: full data
+_ISIC = "AUC {:.3f} ± {:.3f}, ACC {:.3f} ± {:.3f}, AP {:.3f} ± {:.3f}, SE {:.3f} ± {:.3f}, SP {:.3f} ± {:.3f}"
+_HAM = "accuracy {:.3f} ± {:.3f}, balanced accuracy {:.3f} ± {:.3f}, macro AUC {:.3f} ± {:.3f}"
+_ISIC_KEYS = ("auc", "accuracy", "ap", "sensitivity", "specificity")
+_HAM_KEYS = ("accuracy", "balanced_accuracy", "macro_auc")
+
+
+def _block(path: str, metrics: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(k for m in metrics for k in _ms(f"{path}/{m}"))
+
+
+def _by_mean(candidate: str) -> Callable[[dict], tuple]:
+    """ham_selection.py's first criterion: the epoch with the best mean of val accuracy and balanced accuracy."""
+
+    def pick(d: dict) -> tuple:
+        e = max(
+            d["per_candidate"][candidate]["history"],
+            key=lambda e: e["val_accuracy"] + e["val_balanced_accuracy"],
+        )
+        mean = (e["val_accuracy"] + e["val_balanced_accuracy"]) / 2
+        return e["epoch"], e["val_accuracy"], e["val_balanced_accuracy"], e["val_macro_auc"], mean
+
+    return pick
+
+
+def _spread(values: tuple) -> tuple:
+    """min, max and mean of per-seed values."""
+    return min(values), max(values), statistics.mean(values)
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "ISIC 2017 task 1 (melanoma) | " + _ISIC,
+        FULL,
+        _block("results/isic2017_melanoma", _ISIC_KEYS),
+        _ISIC,
+    ),
+    Quote(
+        REPRO,
+        "ISIC 2017 task 2 (seb. keratosis) | " + _ISIC,
+        FULL,
+        _block("results/isic2017_seborrheic_keratosis", _ISIC_KEYS),
+        _ISIC,
+    ),
+    Quote(
+        REPRO, "chosen on validation by the issue's targets) | " + _HAM, FULL, _block(HAM, _HAM_KEYS), _HAM
+    ),
+    Quote(
+        REPRO,
+        "chosen by the criterion fixed first) | " + _HAM,
+        FULL,
+        _block(f"{HAM}/preregistered_rule", _HAM_KEYS),
+        _HAM,
+    ),
+    Quote(
+        REPRO,
+        "one plain prediction per image | " + _HAM,
+        FULL,
+        _block(f"{HAM}/plain_prediction", _HAM_KEYS),
+        _HAM,
+    ),
+    Quote(
+        REPRO,
+        "4 views averaged, no adjustment | " + _HAM,
+        FULL,
+        _block(f"{HAM}/by_views_without_adjustment/4", _HAM_KEYS),
+        _HAM,
+    ),
+    Quote(REPRO, "6 epochs (`full_data.json` at commit a1ebf55) | " + _HAM, f"{FULL}@a1ebf55", _block(HAM, _HAM_KEYS), _HAM),
+    Quote(
+        REPRO,
+        "6 epochs (`full_data.json` at commit a033791) | " + _HAM,
+        f"{FULL}@a033791",
+        _block(HAM, _HAM_KEYS),
+        _HAM,
+    ),
+    Quote(REPRO, "the first HAM10000 runs (3572 s", f"{FULL}@a033791", "wall_seconds", "({:.0f} s"),
+    Quote(REPRO, "took 29 min on 2 threads (1745 s)", f"{FULL}@a1ebf55", f"{HAM}/wall_seconds", "({:.0f} s)"),
+    Quote(
+        REPRO,
+        "Best epochs: task 1 [7, 6, 8], task 2 [5, 6, 11]",
+        FULL,
+        ("results/isic2017_melanoma/best_epoch", "results/isic2017_seborrheic_keratosis/best_epoch"),
+        "task 1 {}, task 2 {}",
+    ),
+    Quote(
+        REPRO,
+        "0.806 ± 0.002 (seeds 0.803, 0.810, 0.804)",
+        FULL,
+        lambda d: (
+            *_values_at(d, _ms(f"{HAM}/accuracy")),
+            *_per_seed(f"{HAM}/per_seed", "metrics_by_views/8/accuracy")(d),
+        ),
+        "{:.3f} ± {:.3f} (seeds {:.3f}, {:.3f}, {:.3f})",
+    ),
+]
+
+
+SEL, TTA = "ham_selection.json", "ham_tta.json"
+
+
+def _rule(views: int, tau: float) -> Callable[[dict], tuple]:
+    def pick(d: dict) -> tuple:
+        r = next(r for r in d["rules"] if r["tta_views"] == views and r["tau"] == tau)
+        return r["accuracy"], r["balanced_accuracy"], r["score"]
+
+    return pick
+
+
+def _test_rule(views: int, tau: float) -> Callable[[dict], tuple]:
+    """full_data.py's test numbers of a rule: (accuracy, balanced accuracy) mean ± se."""
+
+    def pick(d: dict) -> tuple:
+        h = _get(d, HAM)
+        block = h["preregistered_rule"] if tau else h["by_views_without_adjustment"][str(views)]
+        return (*_values_at(block, _ms("accuracy")), *_values_at(block, _ms("balanced_accuracy")))
+
+    return pick
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "| **sqrt** | **3** | **{}** | **{:.3f}** | **{:.3f}** | **{:.3f}** | **{:.3f}** |",
+        SEL,
+        _by_mean("sqrt@3"),
+    ),
+    Quote(REPRO, "| sqrt | 5 | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |", SEL, _by_mean("sqrt@5")),
+    Quote(REPRO, "| balanced | 5 | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |", SEL, _by_mean("balanced@5")),
+    Quote(
+        REPRO,
+        "| none (plain cross-entropy) | 5 | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |",
+        SEL,
+        _by_mean("none@5"),
+    ),
+    Quote(
+        REPRO,
+        "with benign keratosis recall {:.3f}-{:.3f} over the seeds (mean {:.3f})",
+        FULL,
+        lambda d: _spread(_per_seed(f"{HAM}/per_seed", "per_class_recall/bkl")(d)),
+    ),
+    Quote(
+        REPRO,
+        "against {:.3f}-{:.3f} (mean {:.3f}) at freeze 5",
+        f"{FULL}@a1ebf55",
+        lambda d: _spread(_per_seed(f"{HAM}/per_seed", "per_class_recall/bkl")(d)),
+    ),
+    Quote(
+        REPRO,
+        "(seeds: {:.3f}, {:.3f}, {:.3f}; +0.023)",
+        FULL,
+        _per_seed(f"{HAM}/per_seed", "metrics_by_views/1/accuracy"),
+    ),
+    Quote(
+        REPRO,
+        "70-74 min per seed on one contended thread in that run ({:.1f}-{:.1f} train images/s",
+        f"{FULL}@35eb5c7",
+        lambda d: _spread(_per_seed(f"{HAM}/per_seed", "train_images_per_second")(d))[:2],
+    ),
+    Quote(
+        REPRO,
+        "the current models' runs {:.0f}-{:.0f} min at {:.1f}-{:.1f} images/s",
+        FULL,
+        lambda d: (
+            *[v / 60 for v in _spread(_per_seed(f"{HAM}/per_seed", "wall_seconds")(d))[:2]],
+            *_spread(_per_seed(f"{HAM}/per_seed", "train_images_per_second")(d))[:2],
+        ),
+    ),
+    Quote(
+        REPRO,
+        "against {:.0f}-{:.0f} images/s at freeze 5 on 2 threads",
+        f"{FULL}@a1ebf55",
+        lambda d: _spread(_per_seed(f"{HAM}/per_seed", "train_images_per_second")(d))[:2],
+    ),
+    Quote(
+        REPRO,
+        "and {:.0f} min for the selection run",
+        SEL,
+        lambda d: d["per_candidate"]["sqrt@3"]["wall_seconds"] / 60,
+    ),
+    Quote(
+        REPRO,
+        "| 1 | 0 | {:.3f} | {:.3f} | {:.3f} | {:.3f} ± {:.3f} | {:.3f} ± {:.3f} |",
+        TTA,
+        lambda d: (*_rule(1, 0.0)(d), *_test_rule(1, 0)(_load(FULL))),
+    ),
+    Quote(
+        REPRO,
+        "| 4 | 0 | {:.3f} | {:.3f} | {:.3f} | {:.3f} ± {:.3f} | {:.3f} ± {:.3f} |",
+        TTA,
+        lambda d: (*_rule(4, 0.0)(d), *_test_rule(4, 0)(_load(FULL))),
+    ),
+    Quote(
+        REPRO,
+        "| **8** | **0** | **{:.3f}** | {:.3f} | {:.3f} | **{:.3f} ± {:.3f}** | {:.3f} ± {:.3f} |",
+        TTA,
+        lambda d: (*_rule(8, 0.0)(d), *_test_rule(8, 0)(_load(FULL))),
+    ),
+    Quote(
+        REPRO,
+        "| 4 | 0.5 | {:.3f} | **{:.3f}** | **{:.3f}** | {:.3f} ± {:.3f} | {:.3f} ± {:.3f} |",
+        TTA,
+        lambda d: (*_rule(4, 0.5)(d), *_test_rule(4, 0.5)(_load(FULL))),
+    ),
+    Quote(REPRO, "| 8 | 0.25 | {:.3f} | {:.3f} | {:.3f} | — | — |", TTA, _rule(8, 0.25)),
+    Quote(
+        REPRO,
+        "(val accuracy {:.3f}, balanced accuracy {:.3f})",
+        "ham_tta_split1.json",
+        lambda d: _rule(8, 0.0)(d)[:2],
+    ),
+    Quote(
+        REPRO,
+        "8 views with tau 0.25 (score {:.3f}, against {:.3f} for split 0's pick",
+        "ham_tta_split1.json",
+        lambda d: (_rule(8, 0.25)(d)[2], _rule(4, 0.5)(d)[2]),
+    ),
+    Quote(
+        REPRO,
+        "`results/ham_tta_split1.md`, {:.0f} min on 2 threads",
+        "ham_tta_split1.json",
+        lambda d: d["wall_seconds"] / 60,
+    ),
+    Quote(REPRO, "(15 rules scored in {:.0f} s;", TTA, "wall_seconds"),
+    Quote(
+        REPRO,
+        "HAM10000 seed 56-76 min on 1 thread (training {:.0f}-{:.0f} min",
+        FULL,
+        lambda d: tuple(v / 60 for v in _spread(_per_seed(f"{HAM}/per_seed", "train_seconds")(d))[:2]),
+    ),
+]
+
+
+@pytest.mark.parametrize("quote", QUOTES, ids=_ids(QUOTES))
+def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
+    values = _values(quote)
+    text = " ".join(quote.text.split())
+    if "{" in text:  # a template: the doc prints the values where its fields are
+        printed = text.format(*values)
+        assert printed in _doc(quote.doc), f"{quote.doc} does not say {printed!r} ({quote.json}: {quote.key})"
+        return
+    assert text in _doc(quote.doc), f"{quote.doc} no longer says: {text!r} (update the row or the doc)"
+    printed = quote.fmt.format(*values)
+    assert printed in text, f"{quote.json}: {quote.key} prints as {printed!r}, the doc says {text!r}"
