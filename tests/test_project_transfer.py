@@ -204,3 +204,36 @@ def test_segmentation_run_refused_in_one_line(tmp_path: Path, tiny_run: Path) ->
     (seg / "metrics.json").write_text(json.dumps(stored))
     with pytest.raises(ConfigError, match="for classification runs only"):
         _start(tmp_path, seg)
+
+
+def test_cli_init_from_run_and_first_proposal_say_model_v0(
+    tmp_path: Path, tiny_run: Path, offline_single_thread
+) -> None:
+    from typer.testing import CliRunner
+
+    from lesionlab.cli import app
+
+    make_images(tmp_path / "images", n=16)
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, ["project", *args])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        return " ".join(result.output.split())
+
+    out = run("init", str(tmp_path / "p"), "--images", str(tmp_path / "images"), "--from-run", str(tiny_run))
+    assert "model v0:" in out and "run 'melanoma' -> project 'melanoma'" in out and "domain check:" in out
+    out = run("propose", str(tmp_path / "p"), "--budget", "3")
+    assert "proposed by entropy (model v0)" in out  # was "(pretrained backbone)": version 0 is falsy
+    images = str(tmp_path / "images")
+    args = [
+        "init",
+        str(tmp_path / "q"),
+        "--images",
+        images,
+        "--from-run",
+        str(tiny_run),
+        "--class-map",
+        "other",
+    ]
+    bad = CliRunner().invoke(app, ["project", *args])
+    assert isinstance(bad.exception, ConfigError) and "RUN_CLASS=PROJECT_CLASS" in str(bad.exception)

@@ -239,7 +239,7 @@ def propose(
 
     with _open(project_dir) as project:
         result = run(project, budget, strategy)
-        how = f"model v{result.model_version}" if result.model_version else "pretrained backbone"
+        how = f"model v{result.model_version}" if result.model_version is not None else "pretrained backbone"
         _say(f"round {result.round_id}: {len(result.ids)} image(s) proposed by {result.strategy} ({how})")
         if result.note:
             _say(f"note: {result.note}")
