@@ -4,8 +4,10 @@ Before any model is trained (a cold start) the project's `cold_start` strategy (
 003's k-center) picks images that cover the pool in the space of the pretrained backbone's embeddings;
 images already labelled (e.g. imported) count as covered. Once a model version exists, the configured
 `strategy` (any registered one) chooses with that model's evidence. Images already proposed and still
-waiting for a label are not proposed again. Each proposal keeps the strategy's score and the model's
-class probabilities, which the page shows as the model's current prediction.
+waiting for a label are not proposed again. A project started from a trained run (`init --from-run`) has
+that run's model as version 0, so its first round already uses the strategy with that model's evidence.
+Each proposal keeps the strategy's score and the model's class probabilities, which the page shows as the
+model's current prediction.
 """
 
 from __future__ import annotations

@@ -194,6 +194,7 @@ def _train_project(project: Project, folds: int | None, show_progress: bool) -> 
             "epochs": fit.best_epoch,
             "seconds": round(seconds, 1),
             "left_out": left_out,
+            "started_from": project.config.start.run if project.config.start else project.config.weights,
             "train": project.config.train.model_dump(mode="json"),
         },
     )
