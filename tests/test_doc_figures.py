@@ -1,105 +1,13 @@
-"""Figures the docs quote from benchmark results files are read from those files (issue 35).
-
-A number typed into a doc drifts from the measurement it reports (the audit's "99 -> 53" wrong labels were
-98.0 -> 52.7 in the file), so each quoted figure is a row of `QUOTES`: the doc, the quoted words around the
-figure, the results file, the key path(s) in it and the format the doc prints it with. The test checks that
-the words still occur in the doc and that the file's value, printed with that format, occurs in the words;
-or, where the words are a template with format fields ("AUC {:.3f} ± {:.3f}"), that the template filled
-with the file's values occurs in the doc. The format is the declared rounding tolerance: "{:.3f}" accepts
-any value within half a unit of the third decimal. A row whose file is `name.json@commit` reads the file as committed then (figures kept from an
-earlier run, with their source named in the doc); it is skipped where git history is not available.
-
-To add a figure: find its key path (`python -c "import json; ..."` on the results file), then add a row.
-"""
+"""reproduction.md's full-data, test-time-rule, fast-path, baseline and Shi et al. figures, read from their
+results files (the table's columns: tests/doc_figures.py)."""
 
 from __future__ import annotations
 
-import functools
-import json
-import statistics
-import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-
-Key = str | tuple[str, ...] | Callable[[dict], Any]
-
-
-@dataclass(frozen=True)
-class Quote:
-    doc: str  # path from the repository root
-    text: str  # the doc's words around the figure(s); with {} fields: a template the values fill
-    json: str  # results file under benchmarks/results/ ("name.json@commit": as committed then)
-    key: Key  # "a/b/0/c" (list index as a number), several paths, or a function of the loaded file
-    fmt: str = "{:.3f}"  # (text without fields) how the doc prints the value(s): the declared rounding
-
-
-def _ms(path: str) -> tuple[str, str]:
-    """A `mean ± se` pair."""
-    return (f"{path}/mean", f"{path}/se")
-
-
-def _pct(value: float) -> float:
-    return 100 * value
-
-
-@functools.cache
-def _load(name: str) -> dict:
-    if "@" not in name:
-        return json.loads((RESULTS / name).read_text())
-    file, commit = name.split("@")
-    try:
-        text = subprocess.run(
-            ["git", "show", f"{commit}:benchmarks/results/{file}"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        pytest.skip(f"{file} at {commit}: git history not available")
-    return json.loads(text)
-
-
-def _get(data: Any, path: str) -> Any:
-    for part in path.split("/"):
-        data = data[int(part)] if isinstance(data, list) else data[part]
-    return data
-
-
-def _values(quote: Quote) -> tuple:
-    data = _load(quote.json)
-    if callable(quote.key):
-        out = quote.key(data)
-        return out if isinstance(out, tuple) else (out,)
-    keys = quote.key if isinstance(quote.key, tuple) else (quote.key,)
-    return tuple(_get(data, k) for k in keys)
-
-
-@functools.cache
-def _doc(name: str) -> str:
-    return " ".join((ROOT / name).read_text().split())
-
-
-def _ids(quotes: list[Quote]) -> list[str]:
-    return [f"{q.doc}:{q.text[:50]}" for q in quotes]
-
-
-def _values_at(data: dict, paths: tuple[str, ...]) -> tuple:
-    return tuple(_get(data, p) for p in paths)
-
-
-def _per_seed(path: str, sub: str) -> Callable[[dict], tuple]:
-    """`sub` of every seed's record in the list at `path`."""
-    return lambda d: tuple(_get(s, sub) for s in _get(d, path))
-
+from doc_figures import Quote, check, get, ids, load, ms, per_seed, spread, values_at
 
 FULL = "full_data.json"
 HAM = "results/ham10000_7class"
@@ -114,11 +22,12 @@ _HAM_KEYS = ("accuracy", "balanced_accuracy", "macro_auc")
 
 
 def _block(path: str, metrics: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(k for m in metrics for k in _ms(f"{path}/{m}"))
+    return tuple(k for m in metrics for k in ms(f"{path}/{m}"))
 
 
 def _by_mean(candidate: str) -> Callable[[dict], tuple]:
-    """ham_selection.py's first criterion: the epoch with the best mean of val accuracy and balanced accuracy."""
+    """ham_selection.py's first criterion: the epoch with the best mean of val accuracy and balanced
+    accuracy."""
 
     def pick(d: dict) -> tuple:
         e = max(
@@ -129,11 +38,6 @@ def _by_mean(candidate: str) -> Callable[[dict], tuple]:
         return e["epoch"], e["val_accuracy"], e["val_balanced_accuracy"], e["val_macro_auc"], mean
 
     return pick
-
-
-def _spread(values: tuple) -> tuple:
-    """min, max and mean of per-seed values."""
-    return min(values), max(values), statistics.mean(values)
 
 
 QUOTES += [
@@ -175,7 +79,13 @@ QUOTES += [
         _block(f"{HAM}/by_views_without_adjustment/4", _HAM_KEYS),
         _HAM,
     ),
-    Quote(REPRO, "6 epochs (`full_data.json` at commit a1ebf55) | " + _HAM, f"{FULL}@a1ebf55", _block(HAM, _HAM_KEYS), _HAM),
+    Quote(
+        REPRO,
+        "6 epochs (`full_data.json` at commit a1ebf55) | " + _HAM,
+        f"{FULL}@a1ebf55",
+        _block(HAM, _HAM_KEYS),
+        _HAM,
+    ),
     Quote(
         REPRO,
         "6 epochs (`full_data.json` at commit a033791) | " + _HAM,
@@ -197,8 +107,8 @@ QUOTES += [
         "0.806 ± 0.002 (seeds 0.803, 0.810, 0.804)",
         FULL,
         lambda d: (
-            *_values_at(d, _ms(f"{HAM}/accuracy")),
-            *_per_seed(f"{HAM}/per_seed", "metrics_by_views/8/accuracy")(d),
+            *values_at(d, ms(f"{HAM}/accuracy")),
+            *per_seed(f"{HAM}/per_seed", "metrics_by_views/8/accuracy")(d),
         ),
         "{:.3f} ± {:.3f} (seeds {:.3f}, {:.3f}, {:.3f})",
     ),
@@ -220,9 +130,9 @@ def _test_rule(views: int, tau: float) -> Callable[[dict], tuple]:
     """full_data.py's test numbers of a rule: (accuracy, balanced accuracy) mean ± se."""
 
     def pick(d: dict) -> tuple:
-        h = _get(d, HAM)
+        h = get(d, HAM)
         block = h["preregistered_rule"] if tau else h["by_views_without_adjustment"][str(views)]
-        return (*_values_at(block, _ms("accuracy")), *_values_at(block, _ms("balanced_accuracy")))
+        return (*values_at(block, ms("accuracy")), *values_at(block, ms("balanced_accuracy")))
 
     return pick
 
@@ -246,40 +156,40 @@ QUOTES += [
         REPRO,
         "with benign keratosis recall {:.3f}-{:.3f} over the seeds (mean {:.3f})",
         FULL,
-        lambda d: _spread(_per_seed(f"{HAM}/per_seed", "per_class_recall/bkl")(d)),
+        lambda d: spread(per_seed(f"{HAM}/per_seed", "per_class_recall/bkl")(d)),
     ),
     Quote(
         REPRO,
         "against {:.3f}-{:.3f} (mean {:.3f}) at freeze 5",
         f"{FULL}@a1ebf55",
-        lambda d: _spread(_per_seed(f"{HAM}/per_seed", "per_class_recall/bkl")(d)),
+        lambda d: spread(per_seed(f"{HAM}/per_seed", "per_class_recall/bkl")(d)),
     ),
     Quote(
         REPRO,
         "(seeds: {:.3f}, {:.3f}, {:.3f}; +0.023)",
         FULL,
-        _per_seed(f"{HAM}/per_seed", "metrics_by_views/1/accuracy"),
+        per_seed(f"{HAM}/per_seed", "metrics_by_views/1/accuracy"),
     ),
     Quote(
         REPRO,
         "70-74 min per seed on one contended thread in that run ({:.1f}-{:.1f} train images/s",
         f"{FULL}@35eb5c7",
-        lambda d: _spread(_per_seed(f"{HAM}/per_seed", "train_images_per_second")(d))[:2],
+        lambda d: spread(per_seed(f"{HAM}/per_seed", "train_images_per_second")(d))[:2],
     ),
     Quote(
         REPRO,
         "the current models' runs {:.0f}-{:.0f} min at {:.1f}-{:.1f} images/s",
         FULL,
         lambda d: (
-            *[v / 60 for v in _spread(_per_seed(f"{HAM}/per_seed", "wall_seconds")(d))[:2]],
-            *_spread(_per_seed(f"{HAM}/per_seed", "train_images_per_second")(d))[:2],
+            *[v / 60 for v in spread(per_seed(f"{HAM}/per_seed", "wall_seconds")(d))[:2]],
+            *spread(per_seed(f"{HAM}/per_seed", "train_images_per_second")(d))[:2],
         ),
     ),
     Quote(
         REPRO,
         "against {:.0f}-{:.0f} images/s at freeze 5 on 2 threads",
         f"{FULL}@a1ebf55",
-        lambda d: _spread(_per_seed(f"{HAM}/per_seed", "train_images_per_second")(d))[:2],
+        lambda d: spread(per_seed(f"{HAM}/per_seed", "train_images_per_second")(d))[:2],
     ),
     Quote(
         REPRO,
@@ -291,25 +201,25 @@ QUOTES += [
         REPRO,
         "| 1 | 0 | {:.3f} | {:.3f} | {:.3f} | {:.3f} ± {:.3f} | {:.3f} ± {:.3f} |",
         TTA,
-        lambda d: (*_rule(1, 0.0)(d), *_test_rule(1, 0)(_load(FULL))),
+        lambda d: (*_rule(1, 0.0)(d), *_test_rule(1, 0)(load(FULL))),
     ),
     Quote(
         REPRO,
         "| 4 | 0 | {:.3f} | {:.3f} | {:.3f} | {:.3f} ± {:.3f} | {:.3f} ± {:.3f} |",
         TTA,
-        lambda d: (*_rule(4, 0.0)(d), *_test_rule(4, 0)(_load(FULL))),
+        lambda d: (*_rule(4, 0.0)(d), *_test_rule(4, 0)(load(FULL))),
     ),
     Quote(
         REPRO,
         "| **8** | **0** | **{:.3f}** | {:.3f} | {:.3f} | **{:.3f} ± {:.3f}** | {:.3f} ± {:.3f} |",
         TTA,
-        lambda d: (*_rule(8, 0.0)(d), *_test_rule(8, 0)(_load(FULL))),
+        lambda d: (*_rule(8, 0.0)(d), *_test_rule(8, 0)(load(FULL))),
     ),
     Quote(
         REPRO,
         "| 4 | 0.5 | {:.3f} | **{:.3f}** | **{:.3f}** | {:.3f} ± {:.3f} | {:.3f} ± {:.3f} |",
         TTA,
-        lambda d: (*_rule(4, 0.5)(d), *_test_rule(4, 0.5)(_load(FULL))),
+        lambda d: (*_rule(4, 0.5)(d), *_test_rule(4, 0.5)(load(FULL))),
     ),
     Quote(REPRO, "| 8 | 0.25 | {:.3f} | {:.3f} | {:.3f} | — | — |", TTA, _rule(8, 0.25)),
     Quote(
@@ -335,19 +245,11 @@ QUOTES += [
         REPRO,
         "HAM10000 seed 56-76 min on 1 thread (training {:.0f}-{:.0f} min",
         FULL,
-        lambda d: tuple(v / 60 for v in _spread(_per_seed(f"{HAM}/per_seed", "train_seconds")(d))[:2]),
+        lambda d: tuple(v / 60 for v in spread(per_seed(f"{HAM}/per_seed", "train_seconds")(d))[:2]),
     ),
 ]
 
 
-@pytest.mark.parametrize("quote", QUOTES, ids=_ids(QUOTES))
+@pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
-    values = _values(quote)
-    text = " ".join(quote.text.split())
-    if "{" in text:  # a template: the doc prints the values where its fields are
-        printed = text.format(*values)
-        assert printed in _doc(quote.doc), f"{quote.doc} does not say {printed!r} ({quote.json}: {quote.key})"
-        return
-    assert text in _doc(quote.doc), f"{quote.doc} no longer says: {text!r} (update the row or the doc)"
-    printed = quote.fmt.format(*values)
-    assert printed in text, f"{quote.json}: {quote.key} prints as {printed!r}, the doc says {text!r}"
+    check(quote)
