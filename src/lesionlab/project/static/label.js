@@ -5,8 +5,12 @@
 
 import { $, api, ApiError, encodePath, post, refusal, request, requestId, say } from "./api.js";
 import { showEmpty, showItem } from "./details.js";
+import { clearHistory, loadHistory, setupHistory } from "./history.js";
+import { startLive } from "./live.js";
 import { MaskEditor } from "./mask.js";
+import { notes, setupNotes } from "./notes.js";
 import { Stage } from "./stage.js";
+import { setupTools } from "./tools.js";
 
 export const state = {
   project: null,
@@ -25,11 +29,16 @@ let stage;
 let editor;
 
 const isSegmentation = () => state.project.target === "mask";
+const labelling = () => !$("label-view").hidden;
 
+// Call before the page's own keys are added: the polygon's Enter and Escape come first in keys.js's table.
 export function setup() {
   stage = new Stage();
   editor = new MaskEditor(stage, () => ready());
   editor.onChange = controls;
+  setupTools(editor, labelling, () => !!state.project && isSegmentation());
+  setupNotes(labelling);
+  setupHistory();
   return { stage, editor };
 }
 
@@ -63,6 +72,7 @@ export function controls() {
   $("stage").dataset.ready = String(ok); // a hook for tests and automation: actions are accepted now
 }
 
+// The progress line, from the queue's answer or a live poll's (`next`: the images after this one).
 function progress(data) {
   const p = data.progress || {};
   const overlap = state.project.overlap || 1;
@@ -78,6 +88,33 @@ function progress(data) {
   const secs = mine.median_seconds;
   $("mine").textContent = `you: ${n} annotation${n === 1 ? "" : "s"}` +
     (secs != null ? ` · median ${secs.toFixed(1)} s per image` : "");
+  const next = data.next || [];
+  $("up-next").textContent = next.length ? `next for you: ${next.join(", ")}` +
+    (data.remaining > next.length + 1 ? " …" : "") : "";
+}
+
+// Others' work, as a live poll brings it: the counts, what comes next, this image's history; when nothing
+// was on screen and work arrived, it is shown; when the image on screen is no longer this person's to
+// annotate (decided by a reviewer, or completed by others after the lease ran out), the next one is.
+function live() {
+  const upNext = document.createElement("div");
+  Object.assign(upNext, { id: "up-next", className: "up-next" });
+  upNext.dataset.testid = "up-next";
+  $("mine").after(upNext);
+  startLive({
+    current: () => (state.bound ? state.bound.image_id : null),
+    busy: () => state.busy,
+    seq: () => state.seq,
+    onData(data) {
+      progress(data);
+      if (state.bound) loadHistory(state.bound.image_id);
+      else if (!state.item && data.remaining > 0 && labelling()) loadQueue();
+    },
+    onClosed(imageId) {
+      say(`${imageId} no longer needs your annotation (others completed it, or a reviewer decided it)`, true);
+      moveOn()();
+    },
+  });
 }
 
 // Fetch the queue and show its first image (or `first`, an image just taken back by undo).
@@ -91,7 +128,8 @@ export async function loadQueue(first = null) {
     return;
   }
   const items = data.items; // the server put `first` first (and leased it to us) if it is still free
-  progress(data);
+  if (!$("up-next")) live();
+  progress({ ...data, next: items.slice(1, 6).map((i) => i.image_id) });
   showEmpty(data.empty, () => loadQueue());
   await show(items[0] || null);
 }
@@ -114,6 +152,8 @@ export async function show(item) {
   const { signal } = state.abort;
   Object.assign(state, { item, bound: null, unshowable: null, pending: null });
   $("mask-note").textContent = "";
+  notes.reset();
+  clearHistory();
   stage.clear();
   editor.reset();
   $("work").hidden = !item;
@@ -132,6 +172,7 @@ export async function show(item) {
     state.shownAt = performance.now();
     setTimeout(() => { if (seq === state.seq) controls(); }, SETTLE_MS + 10); // actionable from then on
     stageStatus("");
+    loadHistory(item.image_id);
     $("mask-note").textContent = source === "model" ? "the model's proposal: correct it, then save" : "";
     editor.reset();
   } catch (err) {
@@ -187,43 +228,53 @@ function saved(b, result, text) {
 export function label(index) {
   if (isSegmentation() || index >= state.project.classes.length || early() || !ready()) return;
   const b = state.bound;
-  return act(`label:${b.image_id}:${index}`, "save the label", async (rid) => {
-    const result = await post("/api/labels", { image_id: b.image_id, label: index, request_id: rid });
+  const note = notes.value();
+  return act(`label:${b.image_id}:${index}:${notes.version}`, "save the label", async (rid) => {
+    const result = await post("/api/labels", { image_id: b.image_id, label: index, request_id: rid, ...note });
     return saved(b, result, `${b.image_id}: ${result.label}`);
   });
 }
 
 async function putMask(b, rid, noLesion) {
   const blob = await editor.toPng();
+  const note = notes.value();
   const query = `request_id=${encodeURIComponent(rid)}&width=${b.width}&height=${b.height}` +
-    (noLesion ? "&no_lesion=1" : "");
+    (noLesion ? "&no_lesion=1" : "") + (note.unsure ? "&unsure=1" : "") +
+    (note.comment ? `&comment=${encodeURIComponent(note.comment)}` : "");
   const response = await request(`/api/masks/${encodePath(b.image_id)}?${query}`, {
     method: "PUT", headers: { "Content-Type": "image/png" }, body: blob,
   });
   return response.json();
 }
 
+// An outline still open is not part of the mask yet: saving then would drop it unseen.
+function polygonOpen() {
+  if (!editor.polygon.open) return false;
+  say("a polygon is still open: close it (Enter) or cancel it (Esc) first", true);
+  return true;
+}
+
 export function saveMask() {
-  if (!isSegmentation() || early() || !ready()) return;
+  if (!isSegmentation() || early() || !ready() || polygonOpen()) return;
   const b = state.bound;
   if (editor.isEmpty()) {
     say("the mask is empty: if this image shows no lesion, use No lesion (N)", true);
     return;
   }
-  return act(`mask:${b.image_id}:${editor.version}`, "save the mask", async (rid) => {
+  return act(`mask:${b.image_id}:${editor.version}:${notes.version}`, "save the mask", async (rid) => {
     const result = await putMask(b, rid, false);
     return saved(b, result, `mask saved for ${b.image_id}`);
   });
 }
 
 export function noLesion() {
-  if (!isSegmentation() || early() || !ready()) return;
+  if (!isSegmentation() || early() || !ready() || polygonOpen()) return;
   const b = state.bound;
   if (!editor.isEmpty()) {
     say("there is a drawing on this image: erase it (canvas undo) before saying No lesion, or save it", true);
     return;
   }
-  return act(`none:${b.image_id}:${editor.version}`, "save No lesion", async (rid) => {
+  return act(`none:${b.image_id}:${editor.version}:${notes.version}`, "save No lesion", async (rid) => {
     const result = await putMask(b, rid, true);
     return saved(b, result, `no lesion saved for ${b.image_id}`);
   });

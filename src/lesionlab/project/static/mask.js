@@ -1,12 +1,21 @@
-// The mask drawn over the image: brush and eraser strokes on a canvas of the image's own pixel size,
-// undone one stroke at a time (canvas undo, separate from taking back a saved label), exported as a
-// 0/255 PNG. A pixel is lesion when its paint is at least half opaque, so anti-aliased stroke edges
-// split evenly instead of growing the mask by a pixel all round.
+// The mask drawn over the image: brush and eraser strokes and filled polygons on a canvas of the image's
+// own pixel size, undone one stroke at a time (canvas undo, separate from taking back a saved label),
+// exported as a 0/255 PNG. A pixel is lesion when its paint is at least half opaque, so anti-aliased stroke
+// edges split evenly instead of growing the mask by a pixel all round.
+// A stroke is one connected line however fast the pointer moves: every pointer event (and the events the
+// browser coalesced into it) is joined to the previous one by a round-capped segment in image pixels, and
+// the brush is never thinner than MIN_RADIUS image pixels (a thinner line, e.g. a small brush on a small
+// image zoomed in, stays under half opacity between pixel centres and was stored as dots, or not at all).
+// The overlay's opacity and visibility are view-only: CSS on the canvas, never its pixels.
 
 import { $, encodePath, request } from "./api.js";
+import { PolygonTool } from "./polygon.js";
 
 const PAINT = "#ff2020";
 const MAX_STROKES = 50;
+export const MIN_RADIUS = 1; // image pixels: a 2-pixel-wide line is 4-connected at any angle
+export const BRUSH = { min: 2, max: 80 }; // screen pixels (the size slider's range)
+const TOOLS = ["brush", "eraser", "polygon"];
 
 export class MaskEditor {
   constructor(stage, canAct) {
@@ -20,6 +29,7 @@ export class MaskEditor {
     this.onChange = () => {};
     this.backup = document.createElement("canvas");
     this.drawing = null;
+    this.polygon = new PolygonTool(this);
     this.canvas.addEventListener("pointerdown", (e) => this.down(e));
     this.canvas.addEventListener("pointermove", (e) => this.move(e));
     this.canvas.addEventListener("pointerup", (e) => this.up(e));
@@ -27,27 +37,70 @@ export class MaskEditor {
   }
 
   setTool(mode) {
+    if (mode !== "polygon") this.polygon.cancel();
     this.mode = mode;
-    $("brush").classList.toggle("active", mode === "brush");
-    $("eraser").classList.toggle("active", mode === "eraser");
+    for (const tool of TOOLS) { const b = $(tool); if (b) b.classList.toggle("active", mode === tool); }
+    this.canvas.classList.toggle("polygon", mode === "polygon");
+  }
+
+  // The brush one step smaller (-1) or larger (+1): 2 px steps while small, then 25 % steps.
+  resize(direction) {
+    const input = $("brush-size");
+    const size = Number(input.value);
+    const step = size < 10 || (direction < 0 && size <= 12) ? 2 : Math.round(size * 0.25);
+    input.value = String(Math.min(BRUSH.max, Math.max(BRUSH.min, size + direction * step)));
+    input.dispatchEvent(new Event("input"));
+  }
+
+  // View only: how opaque the mask overlay is (0..1), and whether it is shown at all.
+  setOpacity(value) {
+    const v = Math.min(1, Math.max(0.05, value));
+    this.canvas.style.opacity = String(v);
+    const input = $("mask-opacity");
+    if (input) input.value = String(Math.round(v * 100));
+  }
+
+  opacity() {
+    return Number(getComputedStyle(this.canvas).opacity);
+  }
+
+  setVisible(on) {
+    this.canvas.style.visibility = on ? "" : "hidden"; // hidden: no stroke can start on it either
+    const button = $("mask-visible");
+    if (button) button.classList.toggle("active", !on);
+    this.onChange();
+  }
+
+  visible() {
+    return this.canvas.style.visibility !== "hidden";
   }
 
   reset() {
     this.strokes = [];
     this.drawing = null;
+    this.polygon.cancel();
     this.version += 1;
     this.onChange();
+  }
+
+  // Keep the canvas as it is before a change, so the change can be undone as one stroke (see commit).
+  begin() {
+    this.backup.width = this.canvas.width;
+    this.backup.height = this.canvas.height;
+    this.backup.getContext("2d", { willReadFrequently: true }).drawImage(this.canvas, 0, 0);
   }
 
   down(event) {
     if (event.button !== 0 || !this.canAct()) return;
     event.preventDefault();
-    this.canvas.setPointerCapture(event.pointerId);
-    this.backup.width = this.canvas.width;
-    this.backup.height = this.canvas.height;
-    this.backup.getContext("2d", { willReadFrequently: true }).drawImage(this.canvas, 0, 0);
     const p = this.stage.toImage(event.clientX, event.clientY);
-    const radius = (Number($("brush-size").value) / 2) * p.perScreenPixel;
+    if (this.mode === "polygon") {
+      this.polygon.press(p);
+      return;
+    }
+    this.canvas.setPointerCapture(event.pointerId);
+    this.begin();
+    const radius = Math.max(MIN_RADIUS, (Number($("brush-size").value) / 2) * p.perScreenPixel);
     this.drawing = { last: p, radius, box: [p.x, p.y, p.x, p.y] };
     this.paint(p, p);
   }
@@ -84,8 +137,15 @@ export class MaskEditor {
 
   up() {
     if (!this.drawing) return;
-    const [x0, y0, x1, y1] = this.drawing.box;
-    const r = this.drawing.radius + 2;
+    const { box, radius } = this.drawing;
+    this.drawing = null;
+    this.commit(box, radius);
+  }
+
+  // Record the change within `box` (grown by `pad`) as one undoable stroke.
+  commit(box, pad) {
+    const [x0, y0, x1, y1] = box;
+    const r = pad + 2;
     const x = Math.max(0, Math.floor(x0 - r));
     const y = Math.max(0, Math.floor(y0 - r));
     const w = Math.min(this.canvas.width, Math.ceil(x1 + r)) - x;
@@ -94,9 +154,24 @@ export class MaskEditor {
       this.strokes.push({ x, y, data: this.backup.getContext("2d").getImageData(x, y, w, h) });
       if (this.strokes.length > MAX_STROKES) this.strokes.shift();
     }
-    this.drawing = null;
     this.version += 1;
     this.onChange();
+  }
+
+  // A closed outline (image pixels) filled as lesion: one stroke for canvas undo.
+  fillPolygon(points) {
+    this.begin();
+    const { ctx } = this;
+    ctx.globalCompositeOperation = "source-over";
+    ctx.fillStyle = PAINT;
+    ctx.beginPath();
+    ctx.moveTo(points[0].x, points[0].y);
+    for (const q of points.slice(1)) ctx.lineTo(q.x, q.y);
+    ctx.closePath();
+    ctx.fill();
+    const xs = points.map((q) => q.x);
+    const ys = points.map((q) => q.y);
+    this.commit([Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], 0);
   }
 
   undoStroke() {

@@ -4,6 +4,17 @@
 import { $, api, el, encodePath, post, refusal, requestId, say } from "./api.js";
 import { state } from "./label.js";
 
+// An annotator's doubt and comment, as reviewers see them beside the answer ("" when they left none).
+function note(a) {
+  const parts = [];
+  if (a.unsure) parts.push(el("span", { class: "unsure-tag", text: "unsure" }));
+  if (a.comment) parts.push(el("q", { text: a.comment }));
+  if (!parts.length) return "";
+  const box = el("span", { class: "note", testid: "note" }, " ");
+  for (const p of parts) box.append(p, " ");
+  return box;
+}
+
 const fmt = (x, digits = 2) => (x == null || Number.isNaN(x) ? "–" : Number(x).toFixed(digits));
 
 // Nothing the page could not show is decided: a card's buttons work once every image on it (the image,
@@ -48,9 +59,10 @@ export async function loadFlags() {
     const select = el("select", { "aria-label": "new label" });
     for (const name of state.project.classes) select.add(new Option(name, name, false, name === flag.suggested));
     const why = el("div", { class: "why", text: `score ${fmt(flag.score)}: ${flag.reason}` });
+    const noted = (flag.notes || []).map((n) => el("div", {}, el("b", { text: n.annotator }), note(n)));
     const text = el("div", {},
       el("div", {}, el("b", { text: flag.image_id }), ": labelled ", el("b", { class: "given", text: flag.label ?? "–" }),
-        ", the audit suggests ", el("b", { class: "sugg", text: flag.suggested ?? "–" })), why);
+        ", the audit suggests ", el("b", { class: "sugg", text: flag.suggested ?? "–" })), why, ...noted);
     const card = el("div", { class: "flag", testid: "flag" },
       el("img", { src: `/api/images/${encodePath(flag.image_id)}`, alt: flag.image_id }), text,
       el("button", { text: "Keep", onclick: () => review(flag.id, "keep") }), select,
@@ -90,10 +102,12 @@ function disputeCard(item) {
   const choices = el("div", { class: "choices" });
   for (const a of item.annotations) {
     if (segmentation) {
+      const content = el("div", { class: "choice-content" }, thumb(item.image_id, a.mask_url), note(a));
       choices.append(choice(item, `Take ${a.annotator}'s mask`, { annotation_id: a.annotation_id },
-        `decide-annotation-${a.annotation_id}`, thumb(item.image_id, a.mask_url)));
+        `decide-annotation-${a.annotation_id}`, content));
     } else {
-      choices.append(el("div", { class: "vote", testid: "vote" }, el("b", { text: a.annotator }), `: ${a.label}`));
+      choices.append(el("div", { class: "vote", testid: "vote" }, el("b", { text: a.annotator }), `: ${a.label}`,
+        note(a)));
     }
   }
   if (segmentation && item.fused_mask_url) {

@@ -1,0 +1,93 @@
+// The polygon tool: click the outline's vertices, close it (Enter, a double-click, or a click on the first
+// vertex) and it is filled into the mask as one undoable stroke; Escape drops it, Backspace its last
+// vertex. Vertices are kept in IMAGE pixels (fractional), so zooming or panning while outlining moves
+// nothing; the outline in progress is drawn on an SVG laid over the mask canvas (never on the mask).
+
+const SVG = "http://www.w3.org/2000/svg";
+const CLOSE_PX = 8; // a click this close (screen px) to the first vertex closes the outline
+const SAME_PX = 3; // a second click this close to the last vertex (a double-click's) adds none
+
+export class PolygonTool {
+  constructor(editor) {
+    this.editor = editor;
+    this.canvas = editor.canvas;
+    this.points = []; // [{x, y}] in image pixels
+    this.svg = document.createElementNS(SVG, "svg");
+    this.svg.id = "polygon-overlay";
+    this.svg.dataset.testid = "polygon-overlay";
+    this.canvas.after(this.svg);
+    this.line = document.createElementNS(SVG, "polyline");
+    this.first = document.createElementNS(SVG, "circle");
+    this.svg.append(this.line, this.first);
+    // the overlay follows the canvas wherever the stage lays it (zoom, resize, another image)
+    new MutationObserver(() => this.place()).observe(this.canvas, { attributes: true });
+    this.canvas.addEventListener("dblclick", (e) => { if (this.open) { e.preventDefault(); this.close(); } });
+    this.place();
+  }
+
+  get open() {
+    return this.points.length > 0;
+  }
+
+  place() {
+    const { style } = this.canvas;
+    Object.assign(this.svg.style, {
+      left: style.left, top: style.top, width: style.width, height: style.height,
+      visibility: this.canvas.hidden ? "hidden" : style.visibility,
+    });
+    this.svg.setAttribute("viewBox", `0 0 ${this.canvas.width || 1} ${this.canvas.height || 1}`);
+    this.draw();
+  }
+
+  // One press on the canvas at image point p (perScreenPixel: image px per screen px).
+  press(p) {
+    const near = (q, px) => Math.hypot(q.x - p.x, q.y - p.y) <= px * p.perScreenPixel;
+    if (this.points.length >= 3 && near(this.points[0], CLOSE_PX)) return this.close();
+    const last = this.points[this.points.length - 1];
+    if (last && near(last, SAME_PX)) return false; // the second click of a double-click
+    this.points.push({ x: p.x, y: p.y });
+    this.draw();
+    this.editor.onChange();
+    return false;
+  }
+
+  removeLast() {
+    this.points.pop();
+    this.draw();
+    this.editor.onChange();
+  }
+
+  cancel() {
+    if (!this.open) return;
+    this.points = [];
+    this.draw();
+    this.editor.onChange();
+  }
+
+  // Fill the outline into the mask (fewer than 3 vertices: nothing to fill, the outline is dropped).
+  close() {
+    const points = this.points;
+    this.points = [];
+    this.draw();
+    if (points.length < 3) {
+      this.editor.onChange();
+      return false;
+    }
+    this.editor.fillPolygon(points);
+    return true;
+  }
+
+  draw() {
+    const scale = this.canvas.width / (parseFloat(this.canvas.style.width) || this.canvas.width || 1);
+    const width = 2 * scale; // 2 screen px, whatever the zoom
+    this.line.setAttribute("points", this.points.map((q) => `${q.x},${q.y}`).join(" "));
+    Object.assign(this.line.style, { fill: "rgba(255,255,0,.15)", stroke: "#ff0", strokeWidth: width });
+    const f = this.points[0];
+    this.first.setAttribute("r", f ? String(CLOSE_PX * scale) : "0");
+    if (f) {
+      this.first.setAttribute("cx", String(f.x));
+      this.first.setAttribute("cy", String(f.y));
+    }
+    Object.assign(this.first.style, { fill: "none", stroke: "#ff0", strokeWidth: width });
+  }
+}
