@@ -88,16 +88,22 @@ def init(
             help="with --from-run: RUN_CLASS=PROJECT_CLASS pairs, e.g. other=benign,melanoma=melanoma"
         ),
     ] = None,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(help="CSV of per-image metadata (image_id, age, sex, site ...) shown on the page"),
+    ] = None,
 ) -> None:
     """Create a project: scan and check the images, optionally import labels or start from a trained run."""
     from lesionlab.project import init_project
+    from lesionlab.project.metadata import read_metadata_csv
 
+    if metadata is not None:
+        read_metadata_csv(metadata)  # a CSV without an id column stops here, before the project exists
     if from_run is not None:
         if task != "classification":
             raise ConfigError(f"--from-run starts classification projects only, not {task}: leave one out")
-        return _init_from_run(
-            project_dir, images, from_run, classes, class_map, labels, database, strategy, overlap
-        )
+        _init_from_run(project_dir, images, from_run, classes, class_map, labels, database, strategy, overlap)
+        return _add_metadata(project_dir, metadata)
     _check_init_options(task, classes, labels, strategy, overlap)
     names = [c.strip() for c in (classes or "background,lesion").split(",") if c.strip()]
     settings: dict[str, object] = {"overlap": overlap}
@@ -105,6 +111,21 @@ def init(
         settings["strategy"] = strategy
     with init_project(project_dir, images, names, task, database, **settings) as project:
         _init_report(project, project_dir, labels)
+    _add_metadata(project_dir, metadata)
+
+
+def _add_metadata(project_dir: Path, csv_path: Path | None) -> None:
+    """`init --metadata`: each image's row of the CSV is kept in the project (lesionlab.project.metadata)."""
+    if csv_path is None:
+        return
+    from lesionlab.project.metadata import import_metadata
+
+    with _open(project_dir) as project:
+        got = import_metadata(project.dir, csv_path, project.store.image_ids(), project.classes)
+    out = f"metadata of {got['images']} image(s) from {csv_path}: {', '.join(got['columns']) or 'no columns'}"
+    if got["left_out"]:
+        out += f" (left out, they could give the answer away: {', '.join(got['left_out'])})"
+    _say(out + _unknown(got["unknown"]))
 
 
 def _init_from_run(

@@ -9,20 +9,28 @@ from fastapi.responses import FileResponse
 
 from lesionlab.project.api.deps import Anyone, ProjectDep
 from lesionlab.project.service import annotate
-from lesionlab.project.service.images import served_image
+from lesionlab.project.service.images import image_details, lossless_image, served_image
 
 router = APIRouter(prefix="/api")
 
 
 @router.get("/images/{image_id:path}")
-def image(image_id: str, project: ProjectDep, _caller: Anyone) -> FileResponse:
-    served = served_image(project, image_id)
+def image(image_id: str, project: ProjectDep, _caller: Anyone, full: bool = False) -> FileResponse:
+    """The image as the model sees it; `full=1`: the same pixels losslessly (PNG), for the 1:1 view."""
+    served = lossless_image(project, image_id) if full else served_image(project, image_id)
     headers = {
         "X-Image-Width": str(served.width),
         "X-Image-Height": str(served.height),
+        "X-Image-Lossless": "1" if served.lossless else "0",
         "Cache-Control": "private, no-cache",
     }
     return FileResponse(served.path, media_type=served.media_type, headers=headers)
+
+
+@router.get("/details/{image_id:path}")
+def details(image_id: str, project: ProjectDep, _caller: Anyone) -> dict[str, Any]:
+    """Size, file, lossless or not, and the metadata row of an image (the page's details box)."""
+    return image_details(project, image_id)
 
 
 @router.get("/masks/{image_id:path}")

@@ -3,7 +3,8 @@ white), so what an expert draws on is pixel for pixel what training, scoring and
 
 Each decoded image is cached on disk under `cache/served/`, named by the SHA-256 of the file's bytes (a
 replaced file is a new entry; an unchanged one is decoded once). Small images are sent as PNG; above
-`PNG_MAX_PIXELS` as JPEG at quality 95, which keeps a 12-megapixel photograph to a few megabytes.
+`PNG_MAX_PIXELS` as JPEG at quality 95, which keeps a 12-megapixel photograph to a few megabytes. The
+page's full-resolution view asks for the same pixels losslessly (`lossless_image`, PNG, made on demand).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from lesionlab.data.preprocess import open_rgb
 from lesionlab.errors import DataError
 from lesionlab.io import atomic_file
 from lesionlab.project.exceptions import NotFound
+from lesionlab.project.metadata import image_metadata
 from lesionlab.project.project import Project
 
 PNG_MAX_PIXELS = 4_000_000
@@ -28,6 +30,10 @@ class ServedImage:
     media_type: str
     width: int
     height: int
+
+    @property
+    def lossless(self) -> bool:
+        return self.media_type == "image/png"
 
 
 def showable_row(project: Project, image_id: str):
@@ -80,3 +86,43 @@ def _decode(source: Path, folder: Path, digest: str, image_id: str) -> ServedIma
     with atomic_file(folder / f"{digest}{suffix}.size", "w") as fh:  # written last: marks the entry whole
         fh.write(f"{width}x{height}")
     return ServedImage(cached, media, width, height)
+
+
+def lossless_image(project: Project, image_id: str) -> ServedImage:
+    """The served image's pixels as PNG: itself when it is a PNG already, else decoded again and kept
+    beside the JPEG (`<digest>.lossless.png`), for the page's full-resolution view."""
+    served = served_image(project, image_id)
+    if served.lossless:
+        return served
+    cached = served.path.with_name(f"{served.path.stem}.lossless.png")
+    if not cached.is_file():
+        source = project.image_path(image_id)
+        try:
+            im = open_rgb(source)
+        except (DataError, TypeError) as exc:
+            raise NotFound(f"image {image_id!r} does not decode: {exc}") from exc
+        if im.size != (served.width, served.height):  # replaced since: the page must reload
+            raise NotFound(f"image {image_id!r} changed on disk; reload the page")
+        with atomic_file(cached) as fh:
+            im.save(fh, format="PNG", compress_level=1)
+    return ServedImage(cached, "image/png", served.width, served.height)
+
+
+def image_details(project: Project, image_id: str) -> dict:
+    """What the page shows beside the image: its size as shown (EXIF applied), its file's format and
+    size, whether it is sent losslessly, and its metadata row (`project init --metadata`)."""
+    row = showable_row(project, image_id)
+    served = served_image(project, image_id)
+    source = project.image_path(image_id)
+    file = None
+    if source is not None:
+        fmt = source.suffix.lstrip(".").upper().replace("JPG", "JPEG")
+        file = {"format": fmt, "kb": round(source.stat().st_size / 1024, 1)}
+    return {
+        "image_id": image_id,
+        "width": row.width,
+        "height": row.height,
+        "file": file,
+        "served": {"media_type": served.media_type, "lossless": served.lossless},
+        "metadata": image_metadata(project.dir, image_id),
+    }

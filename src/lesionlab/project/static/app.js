@@ -5,7 +5,9 @@
 
 import { $, api, refusal, say } from "./api.js";
 import { canvasUndo, controls, label, loadQueue, noLesion, saveMask, setup, skip, state, undo } from "./label.js";
+import { addKeys, helpOpen, onKeyDown, onKeyUp, toggleHelp } from "./keys.js";
 import { loadAdjudication, loadFlags } from "./review.js";
+import { View } from "./view.js";
 
 // The token is in the address only on the first load: take it out before anything else (history, shares).
 if (new URLSearchParams(location.search).has("token")) history.replaceState(null, "", "/");
@@ -13,6 +15,7 @@ if (new URLSearchParams(location.search).has("token")) history.replaceState(null
 let view = "label";
 let stage;
 let editor;
+let viewer;
 
 function switchTab(tab) {
   view = tab;
@@ -24,38 +27,43 @@ function switchTab(tab) {
   else if (!state.item) loadQueue(); // back to the image (and drawing) left on screen, if any
 }
 
-// Keys act on the image only when nothing else would take them: a text field, a select or a focused
-// button keeps its own keys (Enter on a focused button is that button's click, not a second save).
-function takesKeys(event) {
-  const target = event.target;
-  if (!(target instanceof HTMLElement)) return false;
-  if (target.isContentEditable || target.tagName === "TEXTAREA" || target.tagName === "SELECT") return true;
-  if (target.tagName === "INPUT") return !["range", "checkbox", "radio"].includes(target.type);
-  return target.tagName === "BUTTON" && (event.key === "Enter" || event.key === " ");
-}
+const seg = () => state.project.target === "mask";
+const labelling = () => view === "label";
 
-function onKey(event) {
-  if (view !== "label" || takesKeys(event) || event.altKey || event.isComposing) return;
-  const key = event.key.toLowerCase();
-  const seg = state.project.target === "mask";
-  if (event.ctrlKey || event.metaKey) {
-    if (key === "z" && seg) { // the canvas's own undo (last stroke); U takes back a saved label
-      event.preventDefault();
-      canvasUndo();
-    }
-    return;
-  }
-  const zoom = { "+": 1.25, "=": 1.25, "-": 0.8 }[key];
-  if (zoom) { event.preventDefault(); stage.zoomBy(zoom); return; }
-  if (key === "0") { stage.setZoom(1); return; }
-  if (event.repeat) return; // a held key labels or saves once
-  if (/^[1-9]$/.test(key) && !seg) { event.preventDefault(); label(Number(key) - 1); }
-  else if (key === "s") skip();
-  else if (key === "u") undo();
-  else if (seg && key === "b") editor.setTool("brush");
-  else if (seg && key === "e") editor.setTool("eraser");
-  else if (seg && key === "n") noLesion();
-  else if (seg && key === "enter") { event.preventDefault(); saveMask(); }
+// Every key of the page (keys.js's one table, which the `?` overlay lists).
+function pageKeys() {
+  const zoom = (factor) => () => stage.zoomBy(factor);
+  addKeys(
+    ...state.project.classes.slice(0, 9).map((name, i) => ({
+      keys: [String(i + 1)], label: String(i + 1), does: `label the image ${name}`, group: "Label",
+      when: () => labelling() && !seg(), run: () => label(i),
+    })),
+    { keys: ["enter"], label: "Enter", does: "save the mask", group: "Mask", when: () => labelling() && seg(), run: saveMask },
+    { keys: ["n"], label: "N", does: "no lesion (save an empty mask on purpose)", group: "Mask",
+      when: () => labelling() && seg(), run: noLesion },
+    { keys: ["b"], label: "B", does: "brush", group: "Mask", when: () => labelling() && seg(), run: () => editor.setTool("brush") },
+    { keys: ["e"], label: "E", does: "eraser", group: "Mask", when: () => labelling() && seg(), run: () => editor.setTool("eraser") },
+    { keys: ["z"], ctrl: true, repeat: true, label: "Ctrl+Z", does: "undo the last stroke", group: "Mask",
+      when: () => labelling() && seg(), run: canvasUndo },
+    { keys: ["s"], label: "S", does: "skip the image (it leaves your queue)", group: "Label", when: labelling, run: skip },
+    { keys: ["u"], label: "U", does: "undo your last saved label or mask", group: "Label", when: labelling, run: undo },
+    { keys: ["+", "="], repeat: true, label: "+", does: "zoom in", group: "View", when: labelling, run: zoom(1.25) },
+    { keys: ["-"], repeat: true, label: "-", does: "zoom out", group: "View", when: labelling, run: zoom(0.8) },
+    { keys: ["0"], label: "0", does: "fit the image (reset zoom and pan)", group: "View", when: labelling, run: () => stage.setZoom(1) },
+    { keys: ["f"], label: "F", does: "full resolution: one image pixel per screen pixel, lossless (again: fit)",
+      group: "View", when: labelling, run: () => viewer.toggleFull() },
+    { keys: ["h"], label: "H", does: "hand tool: drag to pan (again: back to drawing)", group: "View",
+      when: () => labelling() && seg(), run: () => viewer.togglePan() },
+    { keys: [" "], repeat: true, label: "Space", does: "hold and drag to pan", group: "View", when: labelling,
+      run: () => stage.holdSpace(true), keyup: () => stage.holdSpace(false) },
+    { mouse: true, label: "wheel", does: "zoom about the pointer", group: "Mouse" },
+    { mouse: true, label: "middle drag / Space + drag", does: "pan the zoomed image", group: "Mouse" },
+    { mouse: true, label: "drag", does: "pan (classification; with the hand tool in segmentation)", group: "Mouse",
+      when: () => !seg() },
+    { mouse: true, label: "drag", does: "draw with the brush or eraser", group: "Mouse", when: seg },
+    { keys: ["?"], label: "?", does: "show or hide this list of keys", group: "Page", run: () => toggleHelp() },
+    { keys: ["escape"], label: "Esc", does: "close this list", group: "Page", when: helpOpen, run: () => toggleHelp(false) },
+  );
 }
 
 function classButtons() {
@@ -107,11 +115,17 @@ function wire() {
     stage.layout();
   });
   for (const b of document.querySelectorAll(".tab")) b.onclick = () => switchTab(b.dataset.tab);
-  document.addEventListener("keydown", onKey);
+  document.addEventListener("keydown", onKeyDown);
+  document.addEventListener("keyup", onKeyUp);
+  window.addEventListener("blur", () => stage.holdSpace(false)); // a Space released elsewhere
+  $("help-open").onclick = () => toggleHelp(true);
+  $("help-close").onclick = () => toggleHelp(false);
+  $("help").addEventListener("click", (e) => { if (e.target.id === "help") toggleHelp(false); });
 }
 
 async function main() {
   ({ stage, editor } = setup());
+  viewer = new View(stage);
   [state.me, state.project] = await Promise.all([api("/api/me"), api("/api/project")]);
   $("project-name").textContent = `lesionlab · ${state.project.name}`;
   document.title = `${state.project.name} · lesionlab annotation`;
@@ -119,14 +133,12 @@ async function main() {
   const reviewer = state.me.role === "reviewer" || state.me.role === "admin";
   $("tab-review").hidden = !reviewer;
   $("tab-adjudicate").hidden = !reviewer;
-  const seg = state.project.target === "mask";
   classButtons();
-  $("classes").hidden = seg;
-  $("mask-tools").hidden = !seg;
-  $("mask-canvas").hidden = !seg;
-  $("key-hint").textContent = seg
-    ? "B brush, E eraser, Ctrl+Z undo a stroke, Enter save the mask, N no lesion"
-    : state.project.classes.map((c, i) => `${i + 1} ${c}`).join(", ");
+  $("classes").hidden = seg();
+  $("mask-tools").hidden = !seg();
+  $("mask-canvas").hidden = !seg();
+  $("pan-tool").hidden = !seg(); // without a canvas any drag pans
+  pageKeys();
   wire();
   controls();
   await loadQueue();

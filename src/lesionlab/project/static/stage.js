@@ -2,11 +2,14 @@
 // canvas laid exactly over the image's displayed content rect. The canvas has the image's own (oriented)
 // pixel size, so a pointer maps to an image pixel through the canvas's on-screen rect, whatever the
 // aspect ratio, letterbox or zoom; the stored mask is then the drawn one, pixel for pixel.
+// Viewing never touches what is stored: zoom and pan move the box, brightness and contrast are a CSS
+// filter on the <img> alone (view.js), and the full-resolution view swaps in the same pixels, lossless.
 
 import { $, encodePath, request } from "./api.js";
 
 export const MIN_ZOOM = 1;
-export const MAX_ZOOM = 8;
+export const MAX_ZOOM = 8; // times the fit, or 4 times one image pixel per screen pixel if that is more
+const WHEEL_STEP = 1.25; // one notch of a mouse wheel (deltaY 100)
 
 export class Stage {
   constructor() {
@@ -16,8 +19,62 @@ export class Stage {
     this.canvas = $("mask-canvas");
     this.zoom = 1;
     this.size = null; // {width, height} of the image shown, in image pixels
+    this.item = null; // the queue item shown (its id, for the full-resolution image)
+    this.lossless = true; // false when the server sent a JPEG of a large image (see view.js)
+    this.panTool = false; // the hand tool (H): a left drag pans instead of drawing
+    this.spaceHeld = false; // Space held: a left drag pans
+    this.panning = null;
     new ResizeObserver(() => this.layout()).observe(this.stage);
     this.stage.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
+    // capture: a pan starts before the mask canvas below could start a stroke
+    this.stage.addEventListener("pointerdown", (e) => this.panStart(e), { capture: true });
+    this.stage.addEventListener("pointermove", (e) => this.panMove(e));
+    this.stage.addEventListener("pointerup", (e) => this.panEnd(e));
+    this.stage.addEventListener("pointercancel", (e) => this.panEnd(e));
+    this.stage.addEventListener("mousedown", (e) => { if (e.button === 1) e.preventDefault(); }); // no autoscroll
+  }
+
+  // Middle button, Space held, the hand tool, or (no canvas to draw on) any left drag: a pan.
+  wantsPan(event) {
+    if (event.button === 1) return true;
+    return event.button === 0 && (this.spaceHeld || this.panTool || this.canvas.hidden);
+  }
+
+  panStart(event) {
+    if (!this.wantsPan(event)) return;
+    event.preventDefault();
+    event.stopPropagation(); // never a stroke
+    this.stage.setPointerCapture(event.pointerId);
+    const { scrollLeft, scrollTop } = this.stage;
+    this.panning = { x: event.clientX, y: event.clientY, scrollLeft, scrollTop };
+    this.stage.classList.add("panning");
+  }
+
+  panMove(event) {
+    if (!this.panning) return;
+    this.stage.scrollLeft = this.panning.scrollLeft - (event.clientX - this.panning.x);
+    this.stage.scrollTop = this.panning.scrollTop - (event.clientY - this.panning.y);
+  }
+
+  panEnd() {
+    this.panning = null;
+    this.stage.classList.remove("panning");
+  }
+
+  setPanTool(on) {
+    this.panTool = on;
+    this.cursor();
+  }
+
+  holdSpace(held) {
+    this.spaceHeld = held;
+    this.cursor();
+  }
+
+  cursor() {
+    this.stage.classList.toggle("pan-ready", this.panTool || this.spaceHeld || this.canvas.hidden);
+    const button = $("pan-tool");
+    if (button) button.classList.toggle("active", this.panTool);
   }
 
   // The image's content rect inside the zoom box (object-fit: contain), in CSS pixels.
@@ -41,13 +98,29 @@ export class Stage {
     Object.assign(this.canvas.style, {
       left: `${r.left}px`, top: `${r.top}px`, width: `${r.width}px`, height: `${r.height}px`,
     });
+    // Magnified at least 2 screen pixels per image pixel: each pixel drawn as the square it is.
+    const magnified = this.zoom > 1 && this.size && r.width / this.size.width >= 2;
+    this.box.classList.toggle("pixels", !!magnified);
     const field = $("zoom-level");
     if (document.activeElement !== field) field.value = `${Math.round(this.zoom * 100)} %`;
+    this.cursor();
+  }
+
+  // The zoom at which one image pixel is one CSS pixel (the full-resolution view), from the fit.
+  oneToOne() {
+    const outer = this.stage.getBoundingClientRect();
+    if (!this.size || !outer.width || !outer.height) return 1;
+    const fit = Math.min(Math.floor(outer.width) / this.size.width, Math.floor(outer.height) / this.size.height);
+    return 1 / fit;
+  }
+
+  maxZoom() {
+    return Math.max(MAX_ZOOM, 4 * this.oneToOne());
   }
 
   // Zoom about a point on screen (the pointer, or the stage's centre), keeping it where it is.
   setZoom(zoom, clientX = null, clientY = null) {
-    const next = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, zoom));
+    const next = Math.min(this.maxZoom(), Math.max(MIN_ZOOM, zoom));
     if (next === this.zoom) return;
     const s = this.stage.getBoundingClientRect();
     const ax = (clientX ?? s.left + s.width / 2) - s.left;
@@ -64,10 +137,13 @@ export class Stage {
     this.setZoom(Math.round(this.zoom * factor * 100) / 100, clientX, clientY);
   }
 
+  // The wheel (and a touchpad's pinch, sent as Ctrl + wheel) zooms about the pointer, in proportion to
+  // how far it turned: one mouse-wheel notch is one zoom step, a touchpad's small deltas small steps.
   onWheel(event) {
-    if (!event.ctrlKey && !event.metaKey) return; // a plain wheel scrolls the zoomed image
     event.preventDefault();
-    this.zoomBy(event.deltaY < 0 ? 1.25 : 0.8, event.clientX, event.clientY);
+    const lines = event.deltaMode === 1 ? 33 : event.deltaMode === 2 ? 400 : 1;
+    const notches = Math.max(-2, Math.min(2, (-event.deltaY * lines) / 100));
+    if (notches) this.zoomBy(WHEEL_STEP ** notches, event.clientX, event.clientY);
   }
 
   // Screen point -> image pixel (fractional), through the canvas's on-screen rect.
@@ -82,6 +158,7 @@ export class Stage {
 
   clear() {
     this.size = null;
+    this.item = null;
     if (this.img.src.startsWith("blob:")) URL.revokeObjectURL(this.img.src); // one image's memory at a time
     this.img.removeAttribute("src");
     this.canvas.width = 0;
@@ -93,6 +170,7 @@ export class Stage {
   // screen. The size the queue promised, the server's headers and the decoded pixels must all agree.
   async load(item, signal) {
     const response = await request(`/api/images/${encodePath(item.image_id)}`, { signal });
+    this.lossless = response.headers.get("X-Image-Lossless") !== "0";
     const width = Number(response.headers.get("X-Image-Width")) || item.width;
     const height = Number(response.headers.get("X-Image-Height")) || item.height;
     const blob = await response.blob();
@@ -113,6 +191,7 @@ export class Stage {
       }
     }
     this.size = shown;
+    this.item = item;
     this.canvas.width = shown.width;
     this.canvas.height = shown.height;
     this.layout();
