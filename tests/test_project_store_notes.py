@@ -158,3 +158,67 @@ def test_a_store_of_the_previous_schema_upgrades_with_every_row_kept(tmp_path: P
             assert (store.annotation(new).unsure, store.annotation(new).comment) == (True, "after upgrade")
         finally:
             store.close()
+
+
+# ---------------------------------------------------------------------- through the API
+@pytest.fixture
+def team(tmp_path: Path):
+    pytest.importorskip("fastapi")
+    from lesionlab.project.people import invite
+
+    make_images(tmp_path / "images", n=3)
+    with init_project(tmp_path / "proj", tmp_path / "images", CLASSES, overlap=2, show_progress=False) as p:
+        ids = p.store.image_ids()
+        p.store.add_round("coreset", None, len(ids), 0, [(i, None, None) for i in ids])
+        people = {"ana": "annotator", "ben": "annotator", "rev": "reviewer"}
+        p.tokens = {name: invite(p, name, role) for name, role in people.items()}
+        yield p
+
+
+def client(project, name: str):
+    from fastapi.testclient import TestClient
+
+    from lesionlab.project.app import create_app
+
+    return TestClient(create_app(project), headers={"Authorization": f"Bearer {project.tokens[name]}"})
+
+
+def test_notes_are_checked_and_others_answers_are_hidden_until_one_has_answered(team) -> None:
+    ana, ben, rev = (client(team, n) for n in ("ana", "ben", "rev"))
+    body = {"image_id": "img_000", "label": 1, "request_id": "req-0000001"}
+    assert ana.post("/api/labels", json={**body, "unsure": "yes"}).status_code == 422
+    assert ana.post("/api/labels", json={**body, "comment": "x" * 2001}).status_code == 422
+    stored = ana.post("/api/labels", json={**body, "unsure": True, "comment": "pigment network?"})
+    assert stored.status_code == 201
+    assert team.store.annotation(stored.json()["annotation_id"]).comment == "pigment network?"
+    (seen,) = ben.get("/api/history/img_000").json()["events"]
+    assert seen["hidden"] and seen["who"] == "ana"
+    assert seen["label"] is seen["comment"] is seen["unsure"] is None
+    (full,) = rev.get("/api/history/img_000").json()["events"]
+    assert (full["label"], full["unsure"], full["comment"]) == ("melanoma", True, "pigment network?")
+    ben.post("/api/labels", json={"image_id": "img_000", "label": 0, "request_id": "req-0000002"})
+    after = ben.get("/api/history/img_000").json()
+    assert not after["blind"] and after["events"][0]["comment"] == "pigment network?"
+    (answer,) = [a for a in rev.get("/api/adjudication").json()["items"][0]["annotations"] if a["unsure"]]
+    assert (answer["annotator"], answer["comment"]) == ("ana", "pigment network?")
+    team.store.add_flags([("img_000", 0.8, "far from its class", 0)])
+    (flag,) = rev.get("/api/flags").json()["flags"]
+    assert flag["notes"] == [{"annotator": "ana", "unsure": True, "comment": "pigment network?"}]
+    assert ben.get("/api/history/nope").status_code == 404
+
+
+def test_live_answers_unchanged_until_someone_works_then_in_full(team) -> None:
+    ana, ben = client(team, "ana"), client(team, "ben")
+    first = ana.get("/api/live", params={"image": "img_000"}).json()
+    assert first["changed"] and first["open"] and first["remaining"] == 3
+    assert first["next"] == ["img_001", "img_002"] and first["progress"]["complete"] == 0
+    assert ana.get("/api/live", params={"since": first["stamp"]}).json() == {
+        "stamp": first["stamp"],
+        "changed": False,
+    }
+    ben.post("/api/labels", json={"image_id": "img_001", "label": 0, "request_id": "req-0000003"})
+    later = ana.get("/api/live", params={"since": first["stamp"], "image": "img_000"}).json()
+    assert later["changed"] and later["stamp"] != first["stamp"] and later["remaining"] == 3  # overlap 2
+    ana.post("/api/labels", json={"image_id": "img_001", "label": 0, "request_id": "req-0000004"})
+    done = ana.get("/api/live", params={"since": later["stamp"]}).json()
+    assert done["progress"]["complete"] == 1 and done["mine"]["annotations"] == 1 and done["remaining"] == 2
