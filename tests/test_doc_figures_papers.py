@@ -420,6 +420,96 @@ QUOTES += [
 ]
 
 
+# --------------------------------------------------------------------------- Kim et al. 2020
+P003 = "paper003.json"
+_HAM003 = "results/ham10000_7class"
+
+
+def _kim(row: str) -> Callable[[dict], tuple]:
+    """A main-table row: accuracy at 10, 20, 30, 35 (± s.e.) and 40 %, ALC ± s.e., labels to 99 %."""
+
+    def values(d: dict) -> tuple:
+        r = get(d, f"{_HAM003}/{row}")
+        acc = [c["accuracy"] for c in r["curve"]]
+        reach = r["labels_to_99pct_full"]
+        pool = r["curve"][0]["n_labeled"] / r["curve"][0]["fraction"]
+        if reach["n_reached"]:
+            to99 = f"{100 * reach['mean'] / pool:.0f} % ({reach['n_reached']}/{reach['n_seeds']} seeds)"
+        else:
+            to99 = "not reached by 40 %"
+        return (
+            acc[0]["mean"],
+            acc[2]["mean"],
+            acc[4]["mean"],
+            acc[5]["mean"],
+            acc[5]["se"],
+            acc[6]["mean"],
+            r["alc"]["mean"],
+            r["alc"]["se"],
+            to99,
+        )
+
+    return values
+
+
+def _kim_ablation(row: str) -> Callable[[dict], tuple]:
+    return lambda d: (
+        *values_at(d, ms(f"{_HAM003}/{row}/alc")),
+        *values_at(d, ms(f"{_HAM003}/{row}/at_35pct")),
+    )
+
+
+_KIM = "| {:.3f} | {:.3f} | {:.3f} | {:.3f} ± {:.3f} | {:.3f} | {:.3f} ± {:.3f} | {} |"
+QUOTES += [
+    *[
+        Quote(REPRO, f"| {row} " + _KIM, P003, _kim(row))
+        for row in ("random", "entropy", "coreset", "learning_loss", "vaal")
+    ],
+    Quote(
+        REPRO,
+        "| **confident_coreset** (alpha 0.25) | {:.3f} | {:.3f} | {:.3f} | **{:.3f} ± {:.3f}** | {:.3f} |"
+        " **{:.3f} ± {:.3f}** | {} |",
+        P003,
+        _kim("confident_coreset"),
+    ),
+    Quote(
+        REPRO,
+        "| full data (5085 images) | | | | | | | accuracy {:.3f} ± {:.3f} |",
+        P003,
+        ms(f"{_HAM003}/full_data/accuracy"),
+    ),
+    Quote(
+        REPRO,
+        "their macro AUC ({:.3f}) and balanced accuracy ({:.3f}) are the best of the table (confident"
+        " coreset at 40 %: {:.3f} and {:.3f})",
+        P003,
+        lambda d: (
+            get(d, f"{_HAM003}/full_data/macro_auc/mean"),
+            get(d, f"{_HAM003}/full_data/balanced_accuracy/mean"),
+            get(d, f"{_HAM003}/confident_coreset/other_metrics/macro_auc/6/mean"),
+            get(d, f"{_HAM003}/confident_coreset/other_metrics/balanced_accuracy/6/mean"),
+        ),
+    ),
+    *[
+        Quote(REPRO, f"| {label} | {{:.3f}} ± {{:.3f}} | {{:.3f}} ± {{:.3f}} |", P003, _kim_ablation(row))
+        for label, row in (
+            ("confident_coreset (Eq. 5, product)", "confident_coreset"),
+            ("confident_coreset_sum (Eq. 6)", "confident_coreset_sum"),
+            ("confident_coreset_rank (late rank fusion)", "confident_coreset_rank"),
+            (
+                "confident_coreset_sequential (half learning loss, then half k-center)",
+                "confident_coreset_sequential",
+            ),
+            ("alpha 0 (= learning_loss)", "learning_loss"),
+            ("alpha 0.25 (= confident_coreset)", "confident_coreset"),
+            ("alpha 0.5", "alpha_0.5"),
+            ("alpha 0.75", "alpha_0.75"),
+            ("alpha 1 (= coreset)", "coreset"),
+        )
+    ],
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
