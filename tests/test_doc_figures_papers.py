@@ -639,6 +639,76 @@ QUOTES += [
 ]
 
 
+TIMING = "paper001_timing.json"
+_TRAIN_PASSES, _PREDICTIONS = 11_550, 4_200 + 4_000 + 13_000  # one curve of the paper's protocol
+
+
+def _timing(model: str, px: int) -> Callable[[dict], dict]:
+    return lambda d: next(r for r in d["rows"] if r["model"] == model and r["px"] == px)
+
+
+def _curve_cost(d: dict) -> tuple:
+    big, small = _timing("unet width 64", 256)(d), _timing("unet width 16", 128)(d)
+    train, infer = _TRAIN_PASSES * big["train"], _PREDICTIONS * big["infer"]
+    small_train, small_infer = _TRAIN_PASSES * small["train"], _PREDICTIONS * small["infer"]
+    return (
+        round(train, -3),
+        round(infer, -3),
+        (train + infer) / 3600,
+        round(small_train, -2),
+        round(small_infer, -2),
+        (small_train + small_infer) / 60,
+    )
+
+
+QUOTES += [
+    *[
+        Quote(
+            REPRO,
+            f"| {label} | {px} px | {{:.3f}} | " + ("-" if "frozen" in model else "{:.3f}") + " |",
+            TIMING,
+            lambda d, model=model, px=px: tuple(
+                v
+                for v in (_timing(model, px)(d)["train"], _timing(model, px)(d).get("infer"))
+                if v is not None
+            ),
+        )
+        for label, model, px in (
+            ("paper's U-Net (width 64: 512 channels at 1/16)", "unet width 64", 256),
+            ("U-Net width 32", "unet width 32", 256),
+            ("U-Net width 16", "unet width 16", 256),
+            ("U-Net on Lite0, full fine-tuning", "unet_lite0 full", 256),
+            ("U-Net on Lite0, frozen cached encoder (decoder only)", "unet_lite0 frozen encoder", 256),
+            ("U-Net width 64", "unet width 64", 128),
+            ("U-Net width 32", "unet width 32", 128),
+            ("U-Net on Lite0, full fine-tuning", "unet_lite0 full", 128),
+            ("U-Net on Lite0, frozen cached encoder (decoder only)", "unet_lite0 frozen encoder", 128),
+        )
+    ],
+    Quote(
+        REPRO,
+        "| **U-Net width 16 (the CPU configuration)** | **128 px** | **{:.3f}** | **{:.3f}** |",
+        TIMING,
+        lambda d: (_timing("unet width 16", 128)(d)["train"], _timing("unet width 16", 128)(d)["infer"]),
+    ),
+    Quote(
+        REPRO,
+        "(load average {:.1f} to {:.1f}, so these are upper bounds)",
+        TIMING,
+        lambda d: (min(d["load"]), max(d["load"])),
+    ),
+    Quote(
+        REPRO,
+        "that is {:,.0f} s of training plus {:,.0f} s of inference: about {:.0f} hours per curve on one"
+        " loaded core, weeks for the grid of Tables I-II and Fig. 2. At width 16 and 128 px it is about"
+        " {:,.0f} + {:,.0f} s,"
+        " about {:.0f} min per curve.",
+        TIMING,
+        _curve_cost,
+    ),
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
