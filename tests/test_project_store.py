@@ -171,8 +171,8 @@ def test_import_reads_a_plain_label_csv_and_names_a_bad_line(project, tmp_path: 
     assert project.store.labels() == {"img_002": 1, "img_003": 0}
     assert done["unknown"] == ["unknown_id"]
     bad = tmp_path / "bad.csv"
-    bad.write_text("image_id,label\nimg_002,melanoma\nimg_003,naevus\n")
-    with pytest.raises(DataError, match=r"bad\.csv, line 3: unknown class 'naevus'"):
+    bad.write_text("image_id,label\nimg_002,melanoma\nimg_003,melanomma\n")  # a typo: no catch-all
+    with pytest.raises(DataError, match=r"bad\.csv, line 3: unknown class 'melanomma'"):
         import_labels(project, bad)
 
 

@@ -1,14 +1,16 @@
 """Export and import of a project's labels: ISIC-style CSV, Label Studio JSON and mask PNGs.
 
 ISIC-style CSV is the ISIC challenges' ground-truth layout: `image_id` then one column per class holding
-1.0 for the image's class and 0.0 otherwise. The import also reads the plain `image_id,label` CSV that
-`lesionlab`'s folder source uses, and Label Studio's JSON export of an image-classification project (the
-last annotation's first `choices` result of each task). Masks are exported as `<image_id>_segmentation.png`
-(ISIC 2017's naming).
+1.0 for the image's class and 0.0 otherwise. The import reads the data sets' other layouts too
+(`isic_csv`: ISIC 2017's implicit nevus, ISIC 2018's one-hot, HAM10000's `dx`, `image_id,label`) and
+Label Studio JSON (`label_studio`: choices, or brush masks in a segmentation project). Masks are exported
+as `<image_id>_segmentation.png` (ISIC 2017's naming). An import is all or nothing: the whole file is
+checked first, a bad row or task stops it with its line or index, then it is stored in one transaction.
 
-Export writes each image's consensus (the majority label, the fused mask, or a reviewer's decision): what
-training uses. Images whose annotators disagree without a reviewer's decision, or that still wait for
-their `overlap` annotations, are left out and counted (`left_out`).
+The CSV and mask exports write each image's consensus (the majority label, the fused mask, or a
+reviewer's decision): what training uses. Images whose annotators disagree without a reviewer's decision,
+or that still wait for their `overlap` annotations, are left out and counted (`left_out`). The Label
+Studio export writes every person's annotation with its author (`label_studio`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ import csv
 import io
 import json
 import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
+import numpy as np
+
+from lesionlab.data.preprocess import open_mask
 from lesionlab.errors import DataError
 from lesionlab.io import write_text
-from lesionlab.project.exceptions import Conflict
+from lesionlab.project import label_studio
+from lesionlab.project.isic_csv import read_csv_labels
+from lesionlab.project.mask_files import write_png
 from lesionlab.project.project import Project
 
 FORMATS = ("isic", "labelstudio", "masks")
@@ -42,37 +48,28 @@ def export_isic_csv(project: Project, path: Path) -> int:
     return len(entries)
 
 
-def export_labelstudio(project: Project, path: Path) -> int:
-    """Label Studio tasks (image path + one `choices` annotation) for every labelled image."""
-    entries = project.store.label_entries()
-    root = project.images_dir
-    paths = {row.image_id: row.path for row in project.store.images(status="ok")}
-    tasks = []
-    for n, image_id in enumerate(sorted(entries), start=1):
-        entry = entries[image_id]
-        tasks.append(
-            {
-                "id": n,
-                "data": {"image": str(root / paths[image_id]), "image_id": image_id},
-                "annotations": [
-                    {
-                        "result": [
-                            {
-                                "from_name": "label",
-                                "to_name": "image",
-                                "type": "choices",
-                                "value": {"choices": [project.classes[entry.label]]},
-                            }
-                        ],
-                        "completed_by": entry.annotator,
-                        "created_at": entry.created_at.isoformat(),
-                        "lesionlab_source": entry.source,
-                    }
-                ],
-            }
-        )
+def export_labelstudio(
+    project: Project,
+    folder: Path,
+    images_url: str | None = None,
+    local_root: Path | None = None,
+    domain: str = label_studio.EMAIL_DOMAIN,
+) -> dict[str, Any]:
+    """Label Studio tasks (every person's annotation, with its author), the labelling config they need
+    and the people's e-mails, into `folder` (see `lesionlab.project.label_studio`)."""
+    tasks, emails, with_masks = label_studio.build_tasks(project, images_url, local_root, domain)
+    path = folder / label_studio.TASKS_NAME
     write_text(path, json.dumps(tasks, indent=1))
-    return len(tasks)
+    write_text(folder / label_studio.CONFIG_NAME, label_studio.labelling_config(project, with_masks))
+    people = [{"name": name, "email": email} for name, email in sorted(emails.items())]
+    write_text(folder / label_studio.PEOPLE_NAME, json.dumps(people, indent=1))
+    return {
+        "path": str(path),
+        "tasks": len(tasks),
+        "annotations": sum(len(t["annotations"]) for t in tasks),
+        "config": str(folder / label_studio.CONFIG_NAME),
+        "people": str(folder / label_studio.PEOPLE_NAME),
+    }
 
 
 def export_masks(project: Project, folder: Path) -> int:
@@ -89,8 +86,14 @@ def export_masks(project: Project, folder: Path) -> int:
     return written
 
 
-def export_project(project: Project, out: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:
-    """Write the chosen formats into `out`; returns what was written where."""
+def export_project(
+    project: Project,
+    out: Path,
+    formats: tuple[str, ...] = FORMATS,
+    labelstudio: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the chosen formats into `out`; returns what was written where. `labelstudio` holds
+    `export_labelstudio`'s options (images_url, local_root, domain)."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise DataError(f"unknown export format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
@@ -105,8 +108,7 @@ def export_project(project: Project, out: Path, formats: tuple[str, ...] = FORMA
             "rows": export_isic_csv(project, out / "labels_isic.csv"),
         }
     if "labelstudio" in formats:
-        path = out / "labels_labelstudio.json"
-        written["labelstudio"] = {"path": str(path), "tasks": export_labelstudio(project, path)}
+        written["labelstudio"] = export_labelstudio(project, out, **(labelstudio or {}))
     if "masks" in formats:
         written["masks"] = {"path": str(out / "masks"), "files": export_masks(project, out / "masks")}
     return written
@@ -114,131 +116,105 @@ def export_project(project: Project, out: Path, formats: tuple[str, ...] = FORMA
 
 # ---------------------------------------------------------------------- import
 def read_labels(project: Project, path: Path) -> dict[str, int]:
-    """`{image_id: class index}` from an ISIC-style CSV, an `image_id,label` CSV or Label Studio JSON."""
-    path = Path(path)
+    """`{image_id: class index}` of a ground-truth CSV (`isic_csv`'s layouts) or Label Studio JSON (tasks
+    whose annotators disagree are left out: `import_labels` lists them)."""
+    return _read(project, Path(path))[0]
+
+
+def _read(project: Project, path: Path, masks: bool = False) -> tuple[dict[str, Any], list[str]]:
     if not path.is_file():
         raise DataError(f"labels file {path} does not exist")
     if path.suffix.lower() == ".json":
-        return _read_labelstudio(project, path)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        rows = list(reader)
-        header = [h.strip() for h in reader.fieldnames or []]
-    if "image_id" not in header and "image" in header:  # ISIC 2018 / HAM10000 name the column "image"
-        rows = [{**r, "image_id": r["image"]} for r in rows]
-        header = ["image_id", *header]
-    if "image_id" not in header:
+        return label_studio.read_tasks(project, path, masks)
+    if masks:
         raise DataError(
-            f"{path}: no image_id column; expected image_id,label or image_id,<one column per class>"
+            f"{path}: a segmentation project imports masks: a folder of <image_id>_segmentation.png "
+            "files or Label Studio JSON with brush masks"
         )
-    labels: dict[str, int] = {}
-    one_hot = [c for c in project.classes if c in header]
-    for line, row in enumerate(rows, start=2):
-        image_id = (row.get("image_id") or "").strip()
-        if not image_id:
-            continue
-        if "label" in header:
-            value = (row.get("label") or "").strip()
-            if not value:
-                continue
-            try:
-                labels[image_id] = project.class_index(value)
-            except DataError as exc:
-                raise DataError(f"{path}, line {line}: {exc}") from exc
-        elif one_hot:
-            hot = [c for c in one_hot if _truthy(row.get(c))]
-            if len(hot) != 1:
-                raise DataError(
-                    f"{path}, line {line}: {image_id} has {len(hot)} classes marked; expected one"
-                )
-            labels[image_id] = project.class_index(hot[0])
-        else:
-            raise DataError(
-                f"{path}: neither a label column nor a column per class ({', '.join(project.classes)})"
-            )
-    return labels
+    return read_csv_labels(project, path), []
 
 
-def _truthy(value: str | None) -> bool:
-    try:
-        return float(value or 0) >= 0.5
-    except ValueError:
-        return str(value).strip().lower() in ("true", "yes")
-
-
-def _read_labelstudio(project: Project, path: Path) -> dict[str, int]:
-    try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(tasks, list):
-        raise DataError(f"{path}: expected a list of Label Studio tasks")
-    known = set(project.store.image_ids())
-    labels: dict[str, int] = {}
-    for task in tasks:
-        data = task.get("data", {})
-        image_id = data.get("image_id") or _id_from_path(str(data.get("image", "")), known)
-        annotations = [a for a in task.get("annotations", []) if not a.get("was_cancelled")]
-        choices = [
-            r["value"]["choices"][0]
-            for a in annotations[-1:]
-            for r in a.get("result", [])
-            if r.get("type") == "choices" and r.get("value", {}).get("choices")
-        ]
-        if image_id and choices:
-            labels[image_id] = project.class_index(choices[0])
-    return labels
-
-
-def _id_from_path(image: str, known: set[str]) -> str | None:
-    """The project image id a Label Studio image URL or path names, built as the scan builds ids (the path
-    under the images folder without its suffix, so `sub/img.jpg` is `sub/img`): the longest trailing part
-    of the path that is a known id. An unmatched path is returned as given, to be reported as unknown."""
-    raw = unquote(image.split("?d=")[-1]).replace("\\", "/")
-    if not raw:
-        return None
-    parts = PurePosixPath(raw).with_suffix("").parts
-    for start in range(len(parts)):
-        candidate = "/".join(p for p in parts[start:] if p != "/")
-        if candidate in known:
-            return candidate
-    return raw
+def _check_known(values: dict[str, Any], known: set[str], path: Path) -> list[str]:
+    """Ids of `values` not in the project (a ground truth of more images than the project is fine); an
+    import none of whose ids is an image of the project is refused (the wrong file or images folder)."""
+    unknown = sorted(set(values) - known)
+    if values and len(unknown) == len(values):
+        raise DataError(
+            f"{path}: none of its {len(values)} image ids is an image of this project (e.g. "
+            f"{', '.join(unknown[:3])}); is it the labels of this images folder?"
+        )
+    return unknown
 
 
 def import_labels(
     project: Project, path: Path, annotator: str = "import", source: str = "import"
 ) -> dict[str, Any]:
-    """Store the labels of `path` (source "import"); ids not in the project are counted, not stored. The
-    importer is one annotator: an image that has its `overlap` annotations from others already is left out
-    and listed (`full`), never given a k+1-th vote that would outvote or settle the experts' answers."""
+    """Store the labels of `path` (source "import"), all of them or none: the whole file is read and
+    checked first (a bad row stops it with its line), then stored in one transaction. Ids not in the
+    project are counted, not stored. The importer is one annotator: an image that has its `overlap`
+    annotations from others already is left out and listed (`full`), never given a k+1-th vote that would
+    outvote or settle the experts' answers. A segmentation project reads Label Studio brush masks."""
+    path = Path(path)
     if not project.task.class_labels:
-        raise DataError(
-            f"cannot import class labels from {path}: this is a {project.task.name} project, its "
-            f"annotations are {project.task.target}s; import a folder of <image_id>_segmentation.png masks "
-            "instead"
-        )
-    labels = read_labels(project, path)
+        if path.suffix.lower() != ".json":
+            raise DataError(
+                f"cannot import class labels from {path}: this is a {project.task.name} project, its "
+                f"annotations are {project.task.target}s; import a folder of <image_id>_segmentation.png "
+                "masks or Label Studio JSON with brush masks instead"
+            )
+        return import_labelstudio_masks(project, path, annotator)
+    labels, disagree = _read(project, path)
     known = set(project.store.image_ids())
-    unknown = sorted(set(labels) - known)
-    stored, full = 0, []
+    unknown = _check_known(labels, known, path)
     current = project.store.labels()
-    for image_id, label in labels.items():
-        if image_id in known and current.get(image_id) != label:
-            try:
-                project.store.add_annotation(
-                    image_id, label, annotator, source, overlap=project.config.overlap
-                )
-            except Conflict:
-                full.append(image_id)
-                continue
-            stored += 1
+    todo = [(i, k, None) for i, k in labels.items() if i in known and current.get(i) != k]
+    full = project.store.add_many(todo, annotator, source, project.config.overlap)
+    stored = len(todo) - len(full)
     return {
         "read": len(labels),
         "stored": stored,
         "unchanged": len(labels) - stored - len(unknown) - len(full),
         "unknown": unknown,
         "full": full,
+        "disagree": disagree,
     }
+
+
+def import_labelstudio_masks(project: Project, path: Path, annotator: str = "import") -> dict[str, Any]:
+    """The brush masks of a Label Studio JSON file, each checked against its image's size, stored like a
+    masks folder (all of them or none)."""
+    masks, disagree = _read(project, path, masks=True)
+    known = set(project.store.image_ids())
+    unknown = _check_known(masks, known, path)
+    todo, unchanged = [], 0
+    for image_id in sorted(set(masks) & known):
+        current = project.mask_path(image_id)
+        if current is not None and np.array_equal(open_mask(current), masks[image_id]):
+            unchanged += 1
+        else:
+            todo.append((image_id, masks[image_id]))
+    done = _store_masks(project, todo, annotator)
+    return {**done, "read": len(masks), "unchanged": unchanged, "unknown": unknown, "disagree": disagree}
+
+
+def _store_masks(project: Project, todo: list[tuple[str, np.ndarray]], annotator: str) -> dict[str, Any]:
+    """Write the mask files, then record them in one transaction; on any failure no file stays behind."""
+    files = []
+    try:
+        for image_id, mask in todo:
+            row = project.store.image(image_id)
+            target = project.new_mask_file(row.key)
+            write_png(target, mask)
+            files.append((image_id, None, target.relative_to(project.dir).as_posix()))
+        full = project.store.add_many(files, annotator, "import", project.config.overlap)
+    except BaseException:
+        for _, _, rel in files:
+            (project.dir / rel).unlink(missing_ok=True)
+        raise
+    for image_id, _, rel in files:  # left out: their files are not kept
+        if image_id in full:
+            (project.dir / rel).unlink(missing_ok=True)
+    return {"stored": len(files) - len(full), "full": full}
 
 
 MASK_SUFFIX = "_segmentation.png"
@@ -250,16 +226,12 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
     each checked like an upload; a mask equal to the image's standing one is not stored again. Ids not in
     the project are returned as `unknown`, other files as `ignored`. Every mask is decoded before any is
     stored: a file that does not decode (or has the wrong size) stops the import with its name, and
-    nothing is stored, as with a bad line of a CSV."""
-    import numpy as np
-
-    from lesionlab.data.preprocess import open_mask
-
+    nothing is stored, as with a bad line of a CSV; the rest are stored in one transaction."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"masks folder {folder} does not exist")
     known = set(project.store.image_ids())
-    stored, unchanged, unknown, ignored, full = 0, 0, [], [], []
+    unchanged, unknown, ignored = 0, [], []
     todo: list[tuple[str, np.ndarray]] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
@@ -281,17 +253,10 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
             unchanged += 1
             continue
         todo.append((image_id, new))
-    for image_id, mask in todo:  # every file decoded: store them (like a CSV, all of it or none)
-        try:  # ... except on images that have their `overlap` masks from others (as for labels)
-            project.store_mask(image_id, mask, annotator, source="import", overlap=project.config.overlap)
-        except Conflict:
-            full.append(image_id)
-            continue
-        stored += 1
+    done = _store_masks(project, todo, annotator)
     return {
-        "full": full,
-        "read": stored + unchanged + len(unknown) + len(full),
-        "stored": stored,
+        **done,
+        "read": done["stored"] + unchanged + len(unknown) + len(done["full"]),
         "unchanged": unchanged,
         "unknown": unknown,
         "ignored": ignored,

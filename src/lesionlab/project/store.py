@@ -200,6 +200,20 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin, HistoryMixin):
                 raise
             return earlier, False
 
+    def add_many(
+        self, items: Sequence[tuple[str, int | None, str | None]], annotator: str, source: str, overlap: int
+    ) -> list[str]:
+        """Store (image id, label, mask path) items in one transaction, for an import (all or none);
+        returns the images left out because others hold their `overlap` slots (their check writes nothing)."""
+        full = []
+        with self.session() as s:
+            for image_id, label, mask_path in items:
+                try:
+                    self._insert(s, image_id, label, annotator, source, None, mask_path, None, overlap)
+                except Conflict:
+                    full.append(image_id)
+        return full
+
     def _insert(
         self,
         s: Session,
