@@ -136,9 +136,9 @@ def test_draw_after_zoom_and_brightness_stores_exactly_the_drawn_pixels(browser,
         sent_before = served_digest(page, image_id)
         page.keyboard.press("+")
         page.keyboard.press("+")
-        page.get_by_test_id("brightness").fill("160")
-        page.get_by_test_id("contrast").fill("140")
-        expect(page.get_by_test_id("image")).to_have_css("filter", "brightness(1.6) contrast(1.4)")
+        page.get_by_test_id("brightness").fill("120")
+        page.get_by_test_id("contrast").fill("150")
+        expect(page.get_by_test_id("image")).to_have_css("filter", "brightness(1.2) contrast(1.5)")
         expect(page.get_by_test_id("mask-canvas")).to_have_css("filter", "none")
         page.get_by_test_id("brush-size").fill("40")  # a few zigzag rows: a fast test
         rect = (170, 160, 330, 320)  # in the middle of the zoomed view
@@ -168,10 +168,14 @@ def jpeg_served(project, ids) -> None:
 
 
 def test_full_resolution_is_one_pixel_per_pixel_and_lossless(browser, tmp_path: Path) -> None:
+    from PIL import Image
+
     from lesionlab.data.preprocess import open_rgb
 
     big = 720  # larger than the stage: the fit shrinks it, 1:1 zooms in
-    with served(tmp_path, {"ana": "annotator"}, n=1, size=big, prepare=jpeg_served) as (server, ids):
+    smooth = smooth_lesions({"large": (big, big)})
+    people = {"ana": "annotator"}
+    with served(tmp_path, people, n=0, more_images=smooth, prepare=jpeg_served) as (server, ids):
         page = open_page(browser, server, "ana")
         image_id = wait_shown(page, ids[0])
         expect(page.get_by_test_id("details")).to_contain_text("JPEG q95")
@@ -191,9 +195,13 @@ def test_full_resolution_is_one_pixel_per_pixel_and_lossless(browser, tmp_path: 
             }""",
             [x0, y0, n],
         )
-        shown = np.array(pixels, dtype=np.uint8).reshape(n, n, 4)[..., :3]
-        want = np.asarray(open_rgb(tmp_path / "images" / f"{image_id}.jpg"))[y0 : y0 + n, x0 : x0 + n]
-        assert np.array_equal(shown, want), "the full-resolution view is not the decoded pixels"
+        shot(page.get_by_test_id("stage").locator("xpath=.."), tmp_path, "fullres")
         page.get_by_test_id("full-res").click()  # again: back to the fit
         expect(page.get_by_test_id("zoom-level")).to_have_value("100 %")
         page.context.close()
+    block = np.s_[y0 : y0 + n, x0 : x0 + n]
+    shown = np.array(pixels, dtype=np.uint8).reshape(n, n, 4)[..., :3]
+    want = np.asarray(open_rgb(tmp_path / "images" / f"{image_id}.png"))[block]
+    assert np.array_equal(shown, want), "the full-resolution view is not the decoded pixels"
+    jpeg = next((tmp_path / "proj" / "cache" / "served").glob("*.jpg"))
+    assert not np.array_equal(np.asarray(Image.open(jpeg).convert("RGB"))[block], want)  # it was lossy

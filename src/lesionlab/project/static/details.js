@@ -107,7 +107,8 @@ export function showEmpty(empty, reload) {
     ].filter(Boolean).join("; ")}. This page looks again every 30 s.`,
     no_proposals: "Nothing proposed yet: waiting for the first proposals (lesionlab project propose).",
     waiting_proposals: `All ${plural(empty.proposed, "proposed image")} are done. ` +
-      `${plural(empty.unproposed, "image")} wait for the next proposals (lesionlab project propose).`,
+      `${plural(empty.unproposed, "image")} wait${empty.unproposed === 1 ? "s" : ""} for the next proposals ` +
+      "(lesionlab project propose).",
     all_done: "All done: every image in this project has its annotations.",
   }[empty.state] || "Nothing waiting for you now.";
   box.append(el("p", "", text));

@@ -79,7 +79,7 @@ export function helpOpen() {
 }
 
 export function toggleHelp(open = !helpOpen()) {
-  if (open) renderHelp();
   $("help").hidden = !open;
+  if (open) renderHelp(); // once open: entries that apply while it is (Esc) are listed
   if (open) $("help-close").focus();
 }

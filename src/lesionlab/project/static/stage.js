@@ -137,12 +137,13 @@ export class Stage {
     this.setZoom(Math.round(this.zoom * factor * 100) / 100, clientX, clientY);
   }
 
-  // The wheel (and a touchpad's pinch, sent as Ctrl + wheel) zooms about the pointer, in proportion to
-  // how far it turned: one mouse-wheel notch is one zoom step, a touchpad's small deltas small steps.
+  // The wheel (and a touchpad's pinch, sent as Ctrl + wheel) zooms about the pointer: a mouse-wheel
+  // notch (deltaY 100, or 50 on some HiDPI screens, or a line) is one zoom step; a touchpad's small
+  // deltas zoom in proportion, so a slow swipe is a slow zoom.
   onWheel(event) {
     event.preventDefault();
-    const lines = event.deltaMode === 1 ? 33 : event.deltaMode === 2 ? 400 : 1;
-    const notches = Math.max(-2, Math.min(2, (-event.deltaY * lines) / 100));
+    const pixels = event.deltaMode === 0 ? -event.deltaY : -Math.sign(event.deltaY) * 100;
+    const notches = Math.abs(pixels) >= 40 ? Math.sign(pixels) : pixels / 100;
     if (notches) this.zoomBy(WHEEL_STEP ** notches, event.clientX, event.clientY);
   }
 
