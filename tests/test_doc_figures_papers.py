@@ -812,7 +812,8 @@ QUOTES += [
     ),
     Quote(
         REPRO,
-        "reaches ALC {:.3f}, no better, and swings (AUC {:.3f}, {:.3f}, {:.3f}, {:.3f}, {:.3f} at 500-900 labels)",
+        "reaches ALC {:.3f}, no better, and swings (AUC {:.3f}, {:.3f}, {:.3f}, {:.3f}, {:.3f} at 500-900"
+        " labels)",
         _EARLY,
         lambda d: (get(d, f"{_ROWS004}/acft_hq_lr1/alc/mean"), *_seed0("acft_hq_lr1")(d)[4:9]),
     ),
