@@ -95,10 +95,8 @@ def init(
 ) -> None:
     """Create a project: scan and check the images, optionally import labels or start from a trained run."""
     from lesionlab.project import init_project
-    from lesionlab.project.metadata import read_metadata_csv
 
-    if metadata is not None:
-        read_metadata_csv(metadata)  # a CSV without an id column stops here, before the project exists
+    _check_metadata(metadata)  # a CSV without an id column stops here, before the project exists
     if from_run is not None:
         if task != "classification":
             raise ConfigError(f"--from-run starts classification projects only, not {task}: leave one out")
@@ -112,6 +110,13 @@ def init(
     with init_project(project_dir, images, names, task, database, **settings) as project:
         _init_report(project, project_dir, labels)
     _add_metadata(project_dir, metadata)
+
+
+def _check_metadata(csv_path: Path | None) -> None:
+    if csv_path is not None:
+        from lesionlab.project.metadata import read_metadata_csv
+
+        read_metadata_csv(csv_path)
 
 
 def _add_metadata(project_dir: Path, csv_path: Path | None) -> None:
@@ -354,12 +359,16 @@ def export(
     formats: Annotated[
         str, typer.Option("--format", help="comma-separated: isic, labelstudio, masks")
     ] = "isic,labelstudio,masks",
+    image_urls: Annotated[
+        str, typer.Option(help="Label Studio image URLs: local-files[:DOCUMENT_ROOT] or http(s)://.../")
+    ] = "local-files",
 ) -> None:
-    """Export labels as an ISIC-style CSV, Label Studio JSON and mask PNGs."""
-    from lesionlab.project.interchange import export_project
+    """Export labels as an ISIC-style CSV, Label Studio JSON (with its labelling config) and mask PNGs."""
+    from lesionlab.project.interchange import export_project, labelstudio_options
 
     with _open(project_dir) as project:
-        written = export_project(project, out, tuple(f.strip() for f in formats.split(",") if f.strip()))
+        fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
+        written = export_project(project, out, fmts, labelstudio_options(image_urls))
     left_out = written.pop("left_out")
     for fmt, info in written.items():
         _say(f"{fmt}: {info['path']} ({next(v for k, v in info.items() if k != 'path')})")
@@ -384,7 +393,7 @@ def import_(
     annotator: Annotated[str, typer.Option(help="recorded as the labels' annotator")] = "import",
 ) -> None:
     """Import labels or masks (<image_id>_segmentation.png), recorded with source 'import'."""
-    from lesionlab.project.interchange import import_labels, import_masks
+    from lesionlab.project.interchange import disagreeing, import_labels, import_masks
 
     with _open(project_dir) as project:
         done = (import_masks if labels.is_dir() else import_labels)(project, labels, annotator)
@@ -392,4 +401,5 @@ def import_(
         f"imported {done['stored']} label(s) of {done['read']} read from {labels}"
         + _unknown(done["unknown"], done.get("ignored"))
         + _full(done.get("full"))
+        + disagreeing(done.get("disagree"))
     )

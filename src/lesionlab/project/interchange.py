@@ -72,6 +72,23 @@ def export_labelstudio(
     }
 
 
+def labelstudio_options(image_urls: str) -> dict[str, Any]:
+    """`export_labelstudio`'s options from `--image-urls`: `local-files` (Label Studio serves the images
+    folder, its LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT), `local-files:ROOT` (a document root above it), or
+    the http(s) URL under which a web server serves the images folder."""
+    value = image_urls.strip()
+    if value.startswith(("http://", "https://")):
+        return {"images_url": value}
+    if value == "local-files":
+        return {}
+    if value.startswith("local-files:"):
+        return {"local_root": Path(value.split(":", 1)[1]).expanduser()}
+    raise DataError(
+        f"--image-urls {image_urls!r}: give local-files, local-files:/path/to/document/root, or an "
+        "http(s):// URL under which the images folder is served"
+    )
+
+
 def export_masks(project: Project, folder: Path) -> int:
     """Copy each image's consensus mask to `folder/<image_id>_segmentation.png`."""
     written = 0
@@ -215,6 +232,17 @@ def _store_masks(project: Project, todo: list[tuple[str, np.ndarray]], annotator
         if image_id in full:
             (project.dir / rel).unlink(missing_ok=True)
     return {"stored": len(files) - len(full), "full": full}
+
+
+def disagreeing(ids: list[str] | None) -> str:
+    """The import line's note on Label Studio tasks whose annotators disagree (nothing was imported for
+    them: decide in Label Studio by marking one annotation as ground truth, or label them here)."""
+    if not ids:
+        return ""
+    return (
+        f"; {len(ids)} left out (their annotations disagree and none is marked ground truth): "
+        + ", ".join(ids[:5])
+    )
 
 
 MASK_SUFFIX = "_segmentation.png"
