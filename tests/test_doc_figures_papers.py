@@ -828,6 +828,35 @@ QUOTES += [
 ]
 
 
+def _acc002(rate: str, loss: str) -> Callable[[dict], float]:
+    return lambda d: d["results"]["isic2017_melanoma"][rate][loss]["acc"]["mean"]
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "At 20 % OUSM + LoOP trails plain CE by {:.3f} and OUSM by {:.3f} in accuracy; at 40 % by"
+        " {:.3f} and {:.3f},"
+        " and it recovers none of the {:.3f} that plain CE loses against 0 %",
+        P002,
+        lambda d: (
+            _acc002("0.2", "ce")(d) - _acc002("0.2", "ousm_loop")(d),
+            _acc002("0.2", "ousm")(d) - _acc002("0.2", "ousm_loop")(d),
+            _acc002("0.4", "ce")(d) - _acc002("0.4", "ousm_loop")(d),
+            _acc002("0.4", "ousm")(d) - _acc002("0.4", "ousm_loop")(d),
+            _acc002("0.0", "ce")(d) - _acc002("0.4", "ce")(d),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "`paper001.json` at commit efd77eb) the order at the top was the reverse (pixel entropy {:.4f},"
+        " ssl_kmeans {:.4f})",
+        f"{P001}@efd77eb",
+        lambda d: tuple(d["results"]["curves"][n]["alc"]["mean"] for n in ("pixel_entropy", "ssl_kmeans")),
+    ),
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
