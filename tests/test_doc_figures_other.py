@@ -375,3 +375,19 @@ QUOTES += [
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
+
+
+def test_kcenter_speed_md_is_drawn_from_its_json() -> None:
+    """The committed markdown is what `kcenter_report.markdown` draws from the committed JSON (issue 35: its
+    opening lines had kept describing an older comparison)."""
+    import sys
+
+    sys.path.insert(0, str(RESULTS.parent))
+    from kcenter_report import markdown
+    from kcenter_speed import N_ROWS
+
+    d = load("kcenter_speed.json")
+    config = {**d["config"], "rows": d["config"].get("rows", N_ROWS)}
+    lines = markdown(d["results"], config, d["wall_seconds"])
+    assert (RESULTS / "kcenter_speed.md").read_text() == "\n".join(lines) + "\n"
+    assert lines[2].startswith("The current measurement is the every-size table below")
