@@ -208,12 +208,6 @@ def _unknown(ids: list[str], ignored: list[str] | None = None) -> str:
     return text
 
 
-def _full(ids: list[str] | None) -> str:
-    if not ids:
-        return ""
-    return f"; {len(ids)} left out (their images have all their annotations already): {', '.join(ids[:5])}"
-
-
 @project_app.command("invite")
 def invite(
     project_dir: DirArg,
@@ -393,13 +387,12 @@ def import_(
     annotator: Annotated[str, typer.Option(help="recorded as the labels' annotator")] = "import",
 ) -> None:
     """Import labels or masks (<image_id>_segmentation.png), recorded with source 'import'."""
-    from lesionlab.project.interchange import disagreeing, import_labels, import_masks
+    from lesionlab.project.interchange import import_labels, import_masks, left_out_note
 
     with _open(project_dir) as project:
         done = (import_masks if labels.is_dir() else import_labels)(project, labels, annotator)
     _say(
         f"imported {done['stored']} label(s) of {done['read']} read from {labels}"
         + _unknown(done["unknown"], done.get("ignored"))
-        + _full(done.get("full"))
-        + disagreeing(done.get("disagree"))
+        + left_out_note(done)
     )

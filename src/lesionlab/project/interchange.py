@@ -234,15 +234,22 @@ def _store_masks(project: Project, todo: list[tuple[str, np.ndarray]], annotator
     return {"stored": len(files) - len(full), "full": full}
 
 
-def disagreeing(ids: list[str] | None) -> str:
-    """The import line's note on Label Studio tasks whose annotators disagree (nothing was imported for
-    them: decide in Label Studio by marking one annotation as ground truth, or label them here)."""
-    if not ids:
-        return ""
-    return (
-        f"; {len(ids)} left out (their annotations disagree and none is marked ground truth): "
-        + ", ".join(ids[:5])
-    )
+def left_out_note(done: dict[str, Any]) -> str:
+    """The import line's note on what was read but not stored: images that have all their annotations
+    already, and Label Studio tasks whose annotators disagree with none marked ground truth (decide them in
+    Label Studio, or label them here)."""
+    text = ""
+    if done.get("full"):
+        ids = done["full"]
+        text += (
+            f"; {len(ids)} left out (their images have all their annotations already): {', '.join(ids[:5])}"
+        )
+    if done.get("disagree"):
+        ids = done["disagree"]
+        text += (
+            f"; {len(ids)} left out (their annotations disagree, none is ground truth): {', '.join(ids[:5])}"
+        )
+    return text
 
 
 MASK_SUFFIX = "_segmentation.png"
