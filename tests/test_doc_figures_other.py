@@ -391,3 +391,18 @@ def test_kcenter_speed_md_is_drawn_from_its_json() -> None:
     lines = markdown(d["results"], config, d["wall_seconds"])
     assert (RESULTS / "kcenter_speed.md").read_text() == "\n".join(lines) + "\n"
     assert lines[2].startswith("The current measurement is the every-size table below")
+
+
+def test_results_files_record_the_reference_packages() -> None:
+    """label_audit.json names cleanlab's and PyNomaly's versions, scale.json onnxruntime's and ray's
+    (issue 35)."""
+    audit = load("label_audit.json")["config"]
+    assert set(audit["versions"]) == {"cleanlab", "PyNomaly"}
+    assert {"views", "tune_sets", "noisy_oracle", "loop_speed_by_dim"} <= set(audit)
+    for name in ("scale.json", "scale_check.json"):
+        packages = load(name)["config"]["package_versions_at_write"]
+        assert {"onnxruntime", "ray"} <= set(packages), name
+        assert all(v != "not installed" for v in packages.values()), name
+    assert all(
+        v != "not recorded" for v in load("scale_check.json")["config"]["package_versions_by_unit"].values()
+    )

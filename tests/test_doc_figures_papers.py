@@ -857,6 +857,48 @@ QUOTES += [
 ]
 
 
+def _paired_vs_cc(row: str) -> Callable[[dict], tuple]:
+    """Confident coreset minus `row`: mean accuracy difference and paired Wilcoxon p over the (seed, round)
+    points after the shared start, from the rows' results.json."""
+
+    def values(d: dict) -> tuple:
+        from scipy.stats import wilcoxon
+
+        def curves(name: str) -> dict:
+            runs = load(f"paper003/ham10000_7class/{name}/results.json")["runs"]
+            return {r["seed"]: [x["metrics"]["accuracy"] for x in r["rounds"][1:]] for r in runs}
+
+        ours, theirs = curves("confident_coreset"), curves(row)
+        a = [v for s in sorted(ours) for v in ours[s]]
+        b = [v for s in sorted(ours) for v in theirs[s]]
+        return statistics.mean(x - y for x, y in zip(a, b, strict=True)), float(wilcoxon(a, b).pvalue)
+
+    return values
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        f"| {label} | {{:.3f}} ± {{:.3f}} | {{:.3f}} ± {{:.3f}} | {{:+.3f}} ({{:.{digits}f}}) |",
+        P003,
+        lambda d, row=row: (*_kim_ablation(row)(d), *_paired_vs_cc(row)(d)),
+    )
+    for label, row, digits in (
+        ("confident_coreset_sum (Eq. 6)", "confident_coreset_sum", 2),
+        ("confident_coreset_rank (late rank fusion)", "confident_coreset_rank", 2),
+        (
+            "confident_coreset_sequential (half learning loss, then half k-center)",
+            "confident_coreset_sequential",
+            3,
+        ),
+        ("alpha 0 (= learning_loss)", "learning_loss", 3),
+        ("alpha 0.5", "alpha_0.5", 2),
+        ("alpha 0.75", "alpha_0.75", 2),
+        ("alpha 1 (= coreset)", "coreset", 2),
+    )
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
