@@ -92,3 +92,15 @@ def test_metadata_matches_by_file_name_and_ignores_answers(tmp_path: Path) -> No
     assert got == {"images": 2, "columns": ["age"], "left_out": ["melanoma"], "unknown": []}
     assert image_metadata(tmp_path, "site_a/ISIC_001") == {"age": "40"}
     assert image_metadata(tmp_path, "site_b/ISIC_002") == {}  # empty values are not shown
+
+
+def test_init_refuses_a_metadata_csv_without_an_id_column_before_making_the_project(tmp_path: Path) -> None:
+    from lesionlab.cli import app
+
+    smooth_lesions({"lesion": (64, 64)})(tmp_path / "images")
+    (tmp_path / "meta.csv").write_text("age,sex\n40,f\n")
+    args = ["project", "init", str(tmp_path / "proj"), "--images", str(tmp_path / "images")]
+    result = CliRunner().invoke(app, [*args, "--classes", "a,b", "--metadata", str(tmp_path / "meta.csv")])
+    assert result.exit_code != 0
+    assert "no image id column" in str(result.exception) and "age, sex" in str(result.exception)
+    assert not (tmp_path / "proj" / "project.yaml").exists()
