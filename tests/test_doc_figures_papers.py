@@ -899,6 +899,96 @@ QUOTES += [
 ]
 
 
+def _alc003(row: str) -> Callable[[dict], float]:
+    return lambda d: get(d, f"{_HAM003}/{row}/alc/mean")
+
+
+def _full003(d: dict) -> tuple:
+    runs = load("paper003/ham10000_7class/full_data/results.json")["runs"]
+    acc = [r["rounds"][0]["metrics"]["accuracy"] for r in runs]
+    epochs = sorted(r["rounds"][0]["best_epoch"] for r in runs)
+    return (min(acc), max(acc), *epochs)
+
+
+_TRIO = ("confident_coreset", "coreset", "learning_loss")
+QUOTES += [
+    Quote(
+        REPRO,
+        "confident coreset's ALC beats coreset's ({:+.3f}) and learning loss's ({:+.3f}), and all three beat"
+        " random ({:+.3f} to {:+.3f};",
+        P003,
+        lambda d: (
+            _alc003("confident_coreset")(d) - _alc003("coreset")(d),
+            _alc003("confident_coreset")(d) - _alc003("learning_loss")(d),
+            min(g := [_alc003(r)(d) - _alc003("random")(d) for r in _TRIO]),
+            max(g),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "the paired t-test gives p = {:.3f}-{:.3f})",
+        P003,
+        lambda d: (
+            min(t := [get(d, f"{_HAM003}/{r}/vs_random/seeds_test/p_ttest") for r in _TRIO]),
+            max(t),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "paired Wilcoxon over (seed, round) points p < {:.3f} for each",
+        P003,
+        lambda d: (
+            0.001
+            if max(get(d, f"{_HAM003}/{r}/vs_random/points_test/p_wilcoxon") for r in _TRIO) < 0.001
+            else 1
+        ),
+    ),
+    Quote(
+        REPRO,
+        "reads here {:.3f} ± {:.3f} at 35 % against {:.3f} ± {:.3f} ({:.1f} %)",
+        P003,
+        lambda d: (
+            *values_at(d, ms(f"{_HAM003}/confident_coreset/at_35pct")),
+            *values_at(d, ms(f"{_HAM003}/full_data/accuracy")),
+            100
+            * get(d, f"{_HAM003}/confident_coreset/at_35pct/mean")
+            / get(d, f"{_HAM003}/full_data/accuracy/mean"),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "the seeds' full-data accuracies spread from {:.3f} to {:.3f} (best epochs {}, {} and {})",
+        P003,
+        _full003,
+    ),
+    Quote(
+        REPRO,
+        "their ALCs are within {:.3f} (coreset is ahead early, {:.3f} against {:.3f} at 20 %",
+        P003,
+        lambda d: (
+            abs(
+                round(_alc003("coreset")(d), 3) - round(_alc003("entropy")(d), 3)
+            ),  # as the table prints them
+            get(d, f"{_HAM003}/coreset/curve/2/accuracy/mean"),
+            get(d, f"{_HAM003}/entropy/curve/2/accuracy/mean"),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "**VAAL barely beats random** ({:+.3f} ALC)",
+        P003,
+        lambda d: _alc003("vaal")(d) - _alc003("random")(d),
+    ),
+    Quote(
+        REPRO,
+        "confident coreset is ahead of learning loss by {:.3f} accuracy (Wilcoxon p = {:.3f}) and of coreset by"
+        " {:.3f} (p = {:.2f}, not significant with 3 seeds)",
+        P003,
+        lambda d: (*_paired_vs_cc("learning_loss")(d), *_paired_vs_cc("coreset")(d)),
+    ),
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
