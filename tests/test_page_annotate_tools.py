@@ -132,6 +132,12 @@ def test_brush_keys_opacity_and_the_overlay_switch_never_change_the_stored_mask(
         fast_stroke(page, [(75.5, 70.5), (90.5, 90.5)])  # on a hidden overlay nothing is drawn
         page.keyboard.press("o")
         expect(canvas).to_have_css("visibility", "visible")
+        page.keyboard.press("?")  # every key of these tools is in the help overlay, and Esc still closes it
+        keys = page.get_by_test_id("help-key")
+        for label in ("[", "]", "{", "}", "O", "P", "Q", "Esc", "Backspace"):
+            expect(keys.filter(has_text=label).first).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.get_by_test_id("help")).to_be_hidden()
         save(page, ids[0])
         page.context.close()
     got = stored_mask(tmp_path / "proj", ids[0], "ann")

@@ -36,7 +36,7 @@ export function setup() {
   stage = new Stage();
   editor = new MaskEditor(stage, () => ready());
   editor.onChange = controls;
-  setupTools(editor, labelling, () => !!state.project && isSegmentation());
+  setupTools(editor, labelling, () => !!state.project && isSegmentation(), saveMask);
   setupNotes(labelling);
   setupHistory();
   return { stage, editor };

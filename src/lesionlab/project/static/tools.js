@@ -3,7 +3,7 @@
 // into keys.js's one table (so the `?` overlay lists them).
 
 import { $, el } from "./api.js";
-import { addKeys, helpOpen } from "./keys.js";
+import { addKeys, helpOpen, toggleHelp } from "./keys.js";
 
 const OPACITY_STEP = 0.1;
 
@@ -37,18 +37,21 @@ function toggle(editor) {
   $("mask-visible").textContent = on ? "Hide mask (O)" : "Show mask (O)";
 }
 
-// The keys of these tools, for keys.js's table; `labelling()` and `seg()` say when they apply.
-function keys(editor, labelling, seg) {
+// The keys of these tools, for keys.js's table; `labelling()` and `seg()` say when they apply. They are
+// added before the page's own (the table's first match wins): while an outline is open, Enter closes it
+// instead of saving the mask (`save` otherwise), and Esc cancels it (or, with no outline open, closes the
+// help overlay, as the page's own Esc would). Listed in the overlay whenever the mask tools are.
+function keys(editor, labelling, seg, save) {
   const mask = () => labelling() && seg();
-  const drawingPolygon = () => mask() && editor.polygon.open && !helpOpen();
+  const polygon = editor.polygon;
+  const escape = () => (polygon.open && !helpOpen() ? polygon.cancel() : helpOpen() && toggleHelp(false));
   addKeys(
-    // first in the table: while an outline is open, Enter closes it (it does not save the mask)
-    { keys: ["enter"], label: "Enter", does: "close the polygon (fill it into the mask)", group: "Mask",
-      when: drawingPolygon, run: () => editor.polygon.close() },
-    { keys: ["escape"], label: "Esc", does: "cancel the polygon being drawn", group: "Mask",
-      when: drawingPolygon, run: () => editor.polygon.cancel() },
+    { keys: ["enter"], label: "Enter", does: "with a polygon open: close it (fill it into the mask)",
+      group: "Mask", when: mask, run: () => (polygon.open ? polygon.close() : save()) },
+    { keys: ["escape"], label: "Esc", does: "cancel the polygon being outlined", group: "Mask",
+      when: mask, run: escape },
     { keys: ["backspace"], repeat: true, label: "Backspace", does: "remove the polygon's last vertex",
-      group: "Mask", when: drawingPolygon, run: () => editor.polygon.removeLast() },
+      group: "Mask", when: mask, run: () => { if (polygon.open) polygon.removeLast(); } },
     { keys: ["p"], label: "P", does: "polygon tool: click the outline's vertices", group: "Mask", when: mask,
       run: () => editor.setTool("polygon") },
     { keys: ["["], repeat: true, label: "[", does: "smaller brush", group: "Mask", when: mask,
@@ -66,8 +69,9 @@ function keys(editor, labelling, seg) {
   );
 }
 
-export function setupTools(editor, labelling, seg) {
+// `save`: what Enter does when no outline is open (save the mask).
+export function setupTools(editor, labelling, seg, save) {
   stylesheet();
   controls(editor);
-  keys(editor, labelling, seg);
+  keys(editor, labelling, seg, save);
 }
