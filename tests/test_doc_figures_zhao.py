@@ -1,0 +1,297 @@
+"""reproduction.md's Zhao et al. 2022 figures, read from their results files (the table's columns:
+tests/doc_figures.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from doc_figures import Quote, check, ids, load, ms, values_at
+
+REPRO = "docs/reproduction.md"
+
+QUOTES: list[Quote] = []
+# --------------------------------------------------------------------------- Zhao et al. 2022
+P001 = "paper001.json"
+_T1 = ("random", "ssl_kmeans", "random_ssl_weights", "ssl_kmeans_ssl_weights")
+
+
+def _dice_at(curve: list[dict], labels: int, metric: str = "dice") -> dict:
+    return next(c[metric] for c in curve if c["n_labeled"] == labels)
+
+
+def _table1(labels: int) -> Callable[[dict], tuple]:
+    def values(d: dict) -> tuple:
+        cells = [_dice_at(d["results"]["table1_curves"][row]["curve"], labels) for row in _T1]
+        return tuple(v for c in cells for v in (c["mean"], c["se"]))
+
+    return values
+
+
+def _fig2(name: str) -> Callable[[dict], tuple]:
+    def values(d: dict) -> tuple:
+        c = d["results"]["curves"][name]
+        out = [*values_at(_dice_at(c["curve"], 615), ("mean", "se")), c["alc"]["mean"], c["alc"]["se"]]
+        out += [
+            c["alc_jaccard"]["mean"],
+            c["alc_jaccard"]["se"],
+            c["jaccard_at_30pct"]["mean"],
+            c["jaccard_at_30pct"]["se"],
+        ]
+        if name != "random":
+            diff = c["vs_random"]["seeds"]
+            out += [diff["mean_difference"], diff["p_ttest"]]
+        return tuple(out)
+
+    return values
+
+
+_FIG2 = "| {:.3f} ± {:.3f} | {:.3f} ± {:.3f} | {:.3f} ± {:.3f} | {:.3f} ± {:.3f} |"
+QUOTES += [
+    *[
+        Quote(
+            REPRO,
+            f"| {n} | " + " | ".join(f"{{:.3f}} ± {{:.3f}} ({paper})" for paper in papers) + " |",
+            P001,
+            _table1(n),
+        )
+        for n, papers in (
+            (300, ("0.580", "0.744", "0.682", "0.732")),
+            (370, ("0.657", "0.683", "0.576", "0.682")),
+            (440, ("0.717", "0.743", "0.696", "0.763")),
+            (510, ("0.687", "0.765", "0.725", "0.777")),
+            (580, ("0.774", "0.797", "0.785", "0.803")),
+        )
+    ],
+    Quote(
+        REPRO,
+        "Jaccard at 300 labels: {:.3f} ± {:.3f}, {:.3f} ± {:.3f}, {:.3f} ± {:.3f}, {:.3f} ± {:.3f}.",
+        P001,
+        lambda d: tuple(
+            v for row in _T1 for v in values_at(d["results"]["base_set_300"][row]["jaccard"], ("mean", "se"))
+        ),
+    ),
+    Quote(
+        REPRO,
+        "| {:.3f} ± {:.3f} (0.580) | {:.3f} ± {:.3f} (0.714) | {:.3f} ± {:.3f} (0.734) |"
+        " {:.3f} ± {:.3f} (0.739) |"
+        " {:.3f} ± {:.3f} (0.744) |",
+        P001,
+        lambda d: tuple(
+            v
+            for row in ("random", "k5_pool1", "k5_pool2", "k10_pool1", "ssl_kmeans")
+            for v in values_at(d["results"]["base_set_300"][row]["dice"], ("mean", "se"))
+        ),
+    ),
+    Quote(
+        REPRO,
+        "Test Dice **{:.3f} ± {:.3f}**, Jaccard **{:.3f} ± {:.3f}**",
+        P001,
+        lambda d: (
+            *values_at(d, ms("results/full_data/dice")),
+            *values_at(d, ms("results/full_data/jaccard")),
+        ),
+    ),
+    Quote(REPRO, "| random " + _FIG2 + " |", P001, _fig2("random")),
+    *[
+        Quote(
+            REPRO,
+            f"| {label} " + _FIG2 + " {:+.3f} ({:.2f}) |".replace("{:+.3f}", "{:+.3f}"),
+            P001,
+            _fig2(name),
+        )
+        for label, name in (
+            ("pixel entropy", "pixel_entropy"),
+            ("MC dropout", "pixel_mc_dropout"),
+            ("ens-JS", "pixel_ens_js"),
+            ("CEAL", "ceal"),
+            ("confident coreset (alpha 0.5)", "confident_coreset"),
+            ("ssl_kmeans per round", "ssl_kmeans"),
+        )
+    ],
+    Quote(
+        REPRO,
+        "{:.3f} ± {:.3f} at 475 labels (29.7 % of our 1600-image pool; Kim et al.'s 30 % is 600 of 2000)"
+        " against"
+        " {:.3f} ± {:.3f} with all 1600, {:.1f} points below",
+        P001,
+        lambda d: (
+            (c := d["results"]["confident_coreset_jaccard_at_30pct"])["mean"],
+            c["se"],
+            *values_at(d, ms("results/full_data/jaccard")),
+            100 * (d["results"]["full_data"]["jaccard"]["mean"] - c["mean"]),
+        ),
+    ),
+    *[
+        Quote(
+            REPRO,
+            f"| {label} " + _FIG2 + " −{:.3f} ({:.2f}) |",  # the doc's minus sign; a gain would not match
+            P001,
+            lambda d, name=name: (*_fig2(name)(d)[:-2], -_fig2(name)(d)[-2], _fig2(name)(d)[-1]),
+        )
+        for label, name in (("ens-S", "pixel_ens_s"), ("coreset", "coreset"))
+    ],
+    Quote(
+        REPRO,
+        "ssl_kmeans used per round has the largest area ({:.4f}), pixel entropy the second ({:.4f})",
+        P001,
+        lambda d: tuple(d["results"]["curves"][n]["alc"]["mean"] for n in ("ssl_kmeans", "pixel_entropy")),
+    ),
+]
+
+
+TIMING = "paper001_timing.json"
+_TRAIN_PASSES, _PREDICTIONS = 11_550, 4_200 + 4_000 + 13_000  # one curve of the paper's protocol
+
+
+def _timing(model: str, px: int) -> Callable[[dict], dict]:
+    return lambda d: next(r for r in d["rows"] if r["model"] == model and r["px"] == px)
+
+
+def _curve_cost(d: dict) -> tuple:
+    big, small = _timing("unet width 64", 256)(d), _timing("unet width 16", 128)(d)
+    train, infer = _TRAIN_PASSES * big["train"], _PREDICTIONS * big["infer"]
+    small_train, small_infer = _TRAIN_PASSES * small["train"], _PREDICTIONS * small["infer"]
+    return (
+        round(train, -3),
+        round(infer, -3),
+        (train + infer) / 3600,
+        round(small_train, -2),
+        round(small_infer, -2),
+        (small_train + small_infer) / 60,
+    )
+
+
+QUOTES += [
+    *[
+        Quote(
+            REPRO,
+            f"| {label} | {px} px | {{:.3f}} | " + ("-" if "frozen" in model else "{:.3f}") + " |",
+            TIMING,
+            lambda d, model=model, px=px: tuple(
+                v
+                for v in (_timing(model, px)(d)["train"], _timing(model, px)(d).get("infer"))
+                if v is not None
+            ),
+        )
+        for label, model, px in (
+            ("paper's U-Net (width 64: 512 channels at 1/16)", "unet width 64", 256),
+            ("U-Net width 32", "unet width 32", 256),
+            ("U-Net width 16", "unet width 16", 256),
+            ("U-Net on Lite0, full fine-tuning", "unet_lite0 full", 256),
+            ("U-Net on Lite0, frozen cached encoder (decoder only)", "unet_lite0 frozen encoder", 256),
+            ("U-Net width 64", "unet width 64", 128),
+            ("U-Net width 32", "unet width 32", 128),
+            ("U-Net on Lite0, full fine-tuning", "unet_lite0 full", 128),
+            ("U-Net on Lite0, frozen cached encoder (decoder only)", "unet_lite0 frozen encoder", 128),
+        )
+    ],
+    Quote(
+        REPRO,
+        "| **U-Net width 16 (the CPU configuration)** | **128 px** | **{:.3f}** | **{:.3f}** |",
+        TIMING,
+        lambda d: (_timing("unet width 16", 128)(d)["train"], _timing("unet width 16", 128)(d)["infer"]),
+    ),
+    Quote(
+        REPRO,
+        "(load average {:.1f} to {:.1f}, so these are upper bounds)",
+        TIMING,
+        lambda d: (min(d["load"]), max(d["load"])),
+    ),
+    Quote(
+        REPRO,
+        "that is {:,.0f} s of training plus {:,.0f} s of inference: about {:.0f} hours per curve on one"
+        " loaded core, weeks for the grid of Tables I-II and Fig. 2. At width 16 and 128 px it is about"
+        " {:,.0f} + {:,.0f} s,"
+        " about {:.0f} min per curve.",
+        TIMING,
+        _curve_cost,
+    ),
+]
+
+
+def _p001_units(rows: tuple[str, ...]) -> list[dict]:
+    return [load(f"paper001/{row}/seed{seed}/results.json") for row in rows for seed in (0, 1, 2)]
+
+
+def _table1_units(d: dict) -> tuple:
+    """Table I units: wall minutes, base-fit seconds and per-round seconds (training + selection)."""
+    units = _p001_units(_T1)
+    walls = [u["wall_seconds"] / 60 for u in units]
+    base = [u["runs"][0]["rounds"][0]["train_seconds"] for u in units]
+    rounds = [
+        r["train_seconds"] + (r.get("selection_seconds") or 0)
+        for u in units
+        for r in u["runs"][0]["rounds"][1:]
+    ]
+    return min(walls), max(walls), min(base), max(base), min(rounds), max(rounds)
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "| {:,.0f} s (two other benchmarks beside it); best held-out epoch {}, held-out loss {:.3f}"
+        " → {:.3f} |",
+        "paper001/pretrain/pretrain.json",
+        lambda d: (
+            d["seconds"],
+            d["best_epoch"],
+            d["history"][0]["holdout_loss"],
+            d["history"][d["best_epoch"] - 1]["holdout_loss"],
+        ),
+    ),
+    Quote(
+        REPRO,
+        "| {:.0f}-{:.0f} min: {:.0f}-{:.0f} s for the base fit, {:.0f}-{:.0f} s per round",
+        P001,
+        _table1_units,
+    ),
+    Quote(
+        REPRO,
+        "full data (3 seeds of 1600 masks x 10 epochs, planned at ~25 min each, measured {:.0f}-{:.0f})",
+        P001,
+        lambda d: (min(w := [u["wall_seconds"] / 60 for u in _p001_units(("full_data",))]), max(w)),
+    ),
+    Quote(
+        REPRO,
+        "3 seeds, {:.0f}-{:.0f} s per seed on one thread beside another",
+        P001,
+        lambda d: (min(w := [u["wall_seconds"] for u in _p001_units(("full_data",))]), max(w)),
+    ),
+    Quote(
+        "benchmarks/README.md",
+        "Table I {:.0f}-{:.0f} min per (row, seed); Table II {:.1f}-{:.1f} min; full data {:.0f}-{:.0f} min"
+        " per seed",
+        P001,
+        lambda d: (
+            *_table1_units(d)[:2],
+            min(t2 := [u["wall_seconds"] / 60 for u in _p001_units(("k5_pool1", "k5_pool2", "k10_pool1"))]),
+            max(t2),
+            min(f := [u["wall_seconds"] / 60 for u in _p001_units(("full_data",))]),
+            max(f),
+        ),
+    ),
+    Quote(
+        "benchmarks/README.md",
+        "pre-training {:.0f} min beside two other runs (`pretrain.json`",
+        "paper001/pretrain/pretrain.json",
+        lambda d: d["seconds"] / 60,
+    ),
+]
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "`paper001.json` at commit efd77eb) the order at the top was the reverse (pixel entropy {:.4f},"
+        " ssl_kmeans {:.4f})",
+        f"{P001}@efd77eb",
+        lambda d: tuple(d["results"]["curves"][n]["alc"]["mean"] for n in ("pixel_entropy", "ssl_kmeans")),
+    ),
+]
+
+
+@pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
+def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
+    check(quote)

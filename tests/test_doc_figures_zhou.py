@@ -1,0 +1,263 @@
+"""reproduction.md's Zhou et al. 2021 figures, read from their results files (the table's columns:
+tests/doc_figures.py)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+
+import pytest
+
+from doc_figures import Quote, check, get, ids, load, ms, values_at
+
+REPRO = "docs/reproduction.md"
+
+QUOTES: list[Quote] = []
+# --------------------------------------------------------------------------- Zhou et al. 2021
+P004 = "paper004.json"
+_ROWS004 = "results/isic2017_melanoma"
+
+
+def _acft(row: str, p_digits: int | None) -> Callable[[dict], tuple]:
+    """A row of the main table: ALC, AUC at 100, gain, vs RFT (difference and p), CPU s, images."""
+
+    def values(d: dict) -> tuple:
+        r = get(d, f"{_ROWS004}/{row}")
+        out = [r["alc"]["mean"], r["alc"]["se"], r["first_round"]["mean"], r["first_round"]["se"]]
+        out += [r["gain_to_last_round"]["mean"], r["gain_to_last_round"]["se"]]
+        if p_digits is not None:
+            test = r["vs_rft"]["points_test"]
+            p = test["p_wilcoxon"]
+            out += [test["mean_difference"], "< 0.001" if p < 0.001 else f"{p:.{p_digits}f}"]
+        spr = r["seconds_per_round"]
+        return (*out, spr["train_cpu"]["mean"], spr["train_cpu"]["se"], spr["images_trained_on"]["mean"])
+
+    return values
+
+
+_MAIN = "{:.3f} ± {:.3f} | {:.3f} ± {:.3f} | {:+.3f} ± {:.3f} | {:+.3f} ({}) | {:.1f} ± {:.1f} | {:.0f} |"
+
+
+def _ablation004(*rows: str) -> Callable[[dict], tuple]:
+    def values(d: dict) -> tuple:
+        out: list = []
+        for row in rows:
+            r = get(d, f"{_ROWS004}/{row}")
+            out += [
+                r["alc"]["mean"],
+                r["alc"]["se"],
+                r["first_round"]["mean"],
+                r["gain_to_last_round"]["mean"],
+            ]
+        return tuple(out)
+
+    return values
+
+
+def _shares(*strategies: str) -> Callable[[dict], tuple]:
+    """Range of the melanoma share of batches 2-3 over the rows of those selection strategies."""
+
+    def values(d: dict) -> tuple:
+        shares = [
+            100 * x
+            for r in get(d, _ROWS004).values()
+            if r.get("strategy") in strategies
+            for x in r["positive_share_selected"][1:3]
+        ]
+        return min(shares), max(shares)
+
+    return values
+
+
+_CELL = "{:.3f} ± {:.3f} ({:.3f}; {:+.3f})"
+QUOTES += [
+    Quote(
+        REPRO,
+        "| RFT | {:.3f} ± {:.3f} | {:.3f} ± {:.3f} | {:+.3f} ± {:.3f} | — | {:.1f} ± {:.1f} | {:.0f} |",
+        P004,
+        _acft("rft", None),
+    ),
+    Quote(
+        REPRO,
+        "| AFT(LQ), entropy + maj + rand | " + _MAIN.replace("{:.3f} ± {:.3f} |", "**{:.3f} ± {:.3f}** |", 1),
+        P004,
+        _acft("aft_lq", 3),
+    ),
+    Quote(REPRO, "| ACFT(LQ), entropy + maj + rand | " + _MAIN, P004, _acft("acft_lq", 2)),
+    Quote(REPRO, "| ACFT(HQ), entropy + maj + rand | " + _MAIN, P004, _acft("acft_hq", 2)),
+    Quote(REPRO, "| ACFT(HQ), diversity + maj + rand | " + _MAIN, P004, _acft("acft_hq_diversity", 2)),
+    Quote(REPRO, "| ACFT(Q), entropy + maj + rand | " + _MAIN, P004, _acft("acft_q", 2)),
+    Quote(REPRO, "| ACFT(HQ) at AFT's rate (`acft_hq_lr1`) | " + _MAIN, P004, _acft("acft_hq_lr1", 3)),
+    Quote(
+        REPRO,
+        "| entropy | **" + _CELL.replace(" (", "** (", 1) + " | " + " | ".join([_CELL] * 3) + " |",
+        P004,
+        _ablation004(
+            "acft_hq_entropy_nomaj_norand",
+            "acft_hq_entropy_maj_norand",
+            "acft_hq_entropy_nomaj_rand",
+            "acft_hq",
+        ),
+    ),
+    Quote(
+        REPRO,
+        "| diversity | " + " | ".join([_CELL] * 4) + " |",
+        P004,
+        _ablation004(
+            "acft_hq_diversity_nomaj_norand",
+            "acft_hq_diversity_maj_norand",
+            "acft_hq_diversity_nomaj_rand",
+            "acft_hq_diversity",
+        ),
+    ),
+    Quote(REPRO, "no randomness), ACFT(HQ): " + _CELL, P004, _ablation004("aift_hq")),
+    Quote(
+        REPRO,
+        "every entropy row picks {:.0f}-{:.0f} % melanomas in batches 2-3 against RFT's {:.0f}-{:.0f} %",
+        P004,
+        lambda d: (*_shares("acft_entropy")(d), *_shares("random")(d)),
+    ),
+    Quote(REPRO, "the diversity and AIFT rows pick {:.0f}-{:.0f} %", P004, _shares("acft_diversity", "aift")),
+    Quote(
+        REPRO,
+        "Full data under the same training: AUC {:.3f} ± {:.3f}, so 99 % of it is {:.3f}",
+        P004,
+        lambda d: (
+            *values_at(d, ms(f"{_ROWS004}/full_data/auc")),
+            get(d, f"{_ROWS004}/rft/labels_to_99pct_full/target"),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "(its mean AUC at 1000 labels is {:.3f}; no seed's curve passes",
+        P004,
+        f"{_ROWS004}/rft/curve/9/auc/mean",
+    ),
+    Quote(
+        REPRO,
+        "It reaches 99 % of full data in {} of 3 seeds (at {:.0f} and {:.0f} labels), and reaches RFT's mean"
+        " final AUC ({:.3f}) with {:.0f} % fewer labels",
+        P004,
+        lambda d: (
+            (r := get(d, f"{_ROWS004}/aft_lq"))["labels_to_99pct_full"]["n_reached"],
+            r["labels_to_99pct_full"]["per_seed"]["0"],
+            r["labels_to_99pct_full"]["per_seed"]["2"],
+            r["saving_vs_rft"]["target"],
+            100 * r["saving_vs_rft"]["value"],
+        ),
+    ),
+    Quote(
+        REPRO,
+        "ACFT(HQ) trains {:.1f} times faster ({:.1f} vs {:.1f} CPU s per round; {:.0f} vs {:.0f} images)",
+        P004,
+        lambda d: (
+            (a := get(d, f"{_ROWS004}/aft_lq/seconds_per_round"))["train_cpu"]["mean"]
+            / (h := get(d, f"{_ROWS004}/acft_hq/seconds_per_round"))["train_cpu"]["mean"],
+            h["train_cpu"]["mean"],
+            a["train_cpu"]["mean"],
+            h["images_trained_on"]["mean"],
+            a["images_trained_on"]["mean"],
+        ),
+    ),
+    Quote(
+        REPRO,
+        "but its ALC is {:.3f} lower, against standard errors of {:.3f} and {:.3f}",
+        P004,
+        lambda d: (
+            get(d, f"{_ROWS004}/aft_lq/alc/mean") - get(d, f"{_ROWS004}/acft_hq/alc/mean"),
+            get(d, f"{_ROWS004}/acft_hq/alc/se"),
+            get(d, f"{_ROWS004}/aft_lq/alc/se"),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "reaches ALC {:.3f} ± {:.3f}, {:.3f} above the tenth; it stays {:.3f} below AFT(LQ) and {:.3f}"
+        " below RFT in ALC",
+        P004,
+        lambda d: (
+            (lr1 := get(d, f"{_ROWS004}/acft_hq_lr1/alc"))["mean"],
+            lr1["se"],
+            lr1["mean"] - get(d, f"{_ROWS004}/acft_hq/alc/mean"),
+            get(d, f"{_ROWS004}/aft_lq/alc/mean") - lr1["mean"],
+            get(d, f"{_ROWS004}/rft/alc/mean") - lr1["mean"],
+        ),
+    ),
+]
+
+
+def _cpu_per_round(row: str) -> float:
+    """Training plus selection CPU seconds per round, over every round of the 3 seeds' runs."""
+    per_round = [
+        (r.get("train_cpu_seconds") or 0) + (r.get("selection_cpu_seconds") or 0)
+        for seed in (0, 1, 2)
+        for r in load(f"paper004/melanoma/{row}/seed{seed}/results.json")["runs"][0]["rounds"]
+    ]
+    return statistics.mean(per_round)
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "{:.1f} times counting the selection both pay ({:.0f} vs {:.0f} CPU s per round",
+        P004,
+        lambda d: (
+            _cpu_per_round("aft_lq") / _cpu_per_round("acft_hq"),
+            _cpu_per_round("acft_hq"),
+            _cpu_per_round("aft_lq"),
+        ),
+    ),
+]
+
+
+def _seed0(row: str) -> Callable[[dict], list[float]]:
+    return lambda d: [c["auc"]["mean"] for c in d["results"]["isic2017_melanoma"][row]["curve"]]
+
+
+_EARLY = f"{P004}@0beb0ac"  # the seed-0 timed units, before the grid
+QUOTES += [
+    Quote(
+        REPRO,
+        "test AUC {:.3f} at 100 labels, best {:.3f} at 800, {:.3f} at 1000; ALC {:.3f}",
+        _EARLY,
+        lambda d: (
+            _seed0("rft")(d)[0],
+            max(_seed0("rft")(d)),
+            _seed0("rft")(d)[-1],
+            get(d, f"{_ROWS004}/rft/alc/mean"),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "Test AUC {:.3f} at 100 labels, flat at {:.3f}-{:.3f} up to 600 labels, {:.3f} at 1000; ALC {:.3f},"
+        " {:.3f} below RFT's",
+        _EARLY,
+        lambda d: (
+            (c := _seed0("acft_hq")(d))[0],
+            min(c[:6]),
+            max(c[:6]),
+            c[-1],
+            (a := get(d, f"{_ROWS004}/acft_hq/alc/mean")),
+            get(d, f"{_ROWS004}/rft/alc/mean") - a,
+        ),
+    ),
+    Quote(
+        REPRO,
+        "reaches ALC {:.3f}, no better, and swings (AUC {:.3f}, {:.3f}, {:.3f}, {:.3f}, {:.3f} at 500-900"
+        " labels)",
+        _EARLY,
+        lambda d: (get(d, f"{_ROWS004}/acft_hq_lr1/alc/mean"), *_seed0("acft_hq_lr1")(d)[4:9]),
+    ),
+    Quote(
+        REPRO,
+        "trained on {:.0f} images per round on average (H u Q) against RFT's {:.0f}",
+        _EARLY,
+        lambda d: tuple(
+            get(d, f"{_ROWS004}/{r}/seconds_per_round/images_trained_on/mean") for r in ("acft_hq", "rft")
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
+def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
+    check(quote)
