@@ -181,6 +181,7 @@ def test_full_resolution_is_one_pixel_per_pixel_and_lossless(browser, tmp_path: 
         expect(page.get_by_test_id("details")).to_contain_text("JPEG q95")
         page.keyboard.press("f")
         expect(page.get_by_test_id("message")).to_have_text(f"{image_id}: full resolution, lossless")
+        expect(page.get_by_test_id("details")).to_contain_text("lossless PNG")
         expect(page.get_by_test_id("zoom-level")).not_to_have_value("100 %")
         assert placement(page, big, big).scale == pytest.approx(1.0, abs=0.01)
         x0, y0, n = 300, 280, 48  # a block of the image, read back as the browser decoded it

@@ -67,8 +67,17 @@ export async function showItem(item) {
   }
   if (seq !== detailsSeq) return;
   if (data.file) detailRow(list, "file", `${data.file.format} · ${data.file.kb} KB`);
-  if (!data.served.lossless) detailRow(list, "shown as", "JPEG q95: F shows the lossless pixels");
+  if (!data.served.lossless) {
+    detailRow(list, "shown as", "JPEG q95: F shows the lossless pixels");
+    list.lastElementChild.dataset.testid = "shown-as";
+  }
   for (const [key, value] of Object.entries(data.metadata || {})) detailRow(list, key, value);
+}
+
+// The full-resolution view swapped in the lossless pixels (view.js): say so where "JPEG" was said.
+export function shownLossless() {
+  const row = document.querySelector('[data-testid="shown-as"]');
+  if (row) row.textContent = "lossless PNG (full resolution)";
 }
 
 function untilText(iso) {

@@ -4,6 +4,7 @@
 // large image's JPEG (quality 95) for the same pixels sent losslessly.
 
 import { $, encodePath, refusal, request, say } from "./api.js";
+import { shownLossless } from "./details.js";
 
 const DEFAULTS = { brightness: 100, contrast: 100 };
 
@@ -70,6 +71,7 @@ export class View {
       await stage.img.decode();
       if (old.startsWith("blob:")) URL.revokeObjectURL(old);
       stage.lossless = true;
+      shownLossless();
       say(`${item.image_id}: full resolution, lossless`);
     } catch (err) {
       say(refusal("load the full-resolution image", err), true);
