@@ -64,11 +64,14 @@ def test_unsure_and_comment_are_stored_shown_in_the_history_and_to_the_reviewer(
         events = ben.get_by_test_id("history-event")
         expect(events).to_have_count(1)
         expect(events.first).to_contain_text("ana answered (hidden until you have answered)")
+        ben.keyboard.press("q")
         ben.keyboard.press("1")
         expect(message(ben)).to_have_text(f"{ids[0]}: other")
         ben.keyboard.press("u")  # back to ids[0]: ben's answer and its undo are in the history
         expect(message(ben)).to_have_text(f"undone: {ids[0]}")
         wait_shown(ben, ids[0])
+        expect(ben.get_by_test_id("unsure")).to_be_checked()  # the answer taken back comes with its notes
+        ben.keyboard.press("q")
         expect(events).to_have_count(3)
         expect(events.nth(1)).to_contain_text("ben answered: other")
         expect(events.nth(2)).to_contain_text("ben took back: other")
@@ -86,7 +89,7 @@ def test_unsure_and_comment_are_stored_shown_in_the_history_and_to_the_reviewer(
             events = project.store.history(ids[0])
         notes = {(e["who"], e["action"]): (e.get("unsure"), e.get("comment")) for e in events}
         assert notes["ana", "expert"] == (True, "2 colours, 1 dot?")
-        assert notes["ben", "expert"] == (False, None)
+        assert notes["ben", "expert"] == (False, None)  # his newer answer (the one taken back was unsure)
 
         rev = open_page(browser, server, "rev")
         rev.get_by_test_id("tab-adjudicate").click()

@@ -21,7 +21,8 @@ export const state = {
   unshowable: null, // why the current image cannot be shown
   busy: false, // an action is in flight
   pending: null, // {key, requestId}: the last action that got no answer, retried with the same id
-  undo: [], // [{annotation_id, image_id}] saved on this page, newest last
+  undo: [], // [{annotation_id, image_id, note}] saved on this page, newest last
+  restore: null, // {image_id, note}: the notes of an answer just taken back, for when its image is back
   seq: 0,
   abort: null,
 };
@@ -153,6 +154,8 @@ export async function show(item) {
   Object.assign(state, { item, bound: null, unshowable: null, pending: null });
   $("mask-note").textContent = "";
   notes.reset();
+  if (item && state.restore && state.restore.image_id === item.image_id) notes.restore(state.restore.note);
+  state.restore = null;
   clearHistory();
   stage.clear();
   editor.reset();
@@ -220,7 +223,7 @@ function moveOn(first = null) {
 }
 
 function saved(b, result, text) {
-  state.undo.push({ annotation_id: result.annotation_id, image_id: b.image_id });
+  state.undo.push({ annotation_id: result.annotation_id, image_id: b.image_id, note: notes.value() });
   say(text);
   return moveOn();
 }
@@ -316,6 +319,7 @@ export function undo() {
       return null;
     }
     say(`undone: ${last.image_id}`);
+    state.restore = { image_id: last.image_id, note: last.note };
     return moveOn(last.image_id);
   });
 }

@@ -19,6 +19,12 @@ export const notes = {
     $("notes").classList.remove("unsure");
     this.version += 1;
   },
+  // Put back the notes of an answer taken back (undo brings its image back with them).
+  restore(note) {
+    $("unsure").checked = !!note.unsure;
+    $("comment").value = note.comment || "";
+    changed();
+  },
   toggleUnsure() {
     $("unsure").checked = !$("unsure").checked;
     changed();
