@@ -19,13 +19,18 @@ from fastapi.testclient import TestClient
 from lesionlab.project import init_project
 from lesionlab.project.app import create_app
 from lesionlab.project.people import invite
-from project_fixtures import CLASSES, make_images
+from project_fixtures import BACKENDS, CLASSES, database_url, make_images
 
 
-def project_of(tmp_path: Path, n: int = 4, proposed: int = 3, overlap: int = 1):
+def project_of(tmp_path: Path, n: int = 4, proposed: int = 3, overlap: int = 1, database=None):
     make_images(tmp_path / "images", n=n)
     project = init_project(
-        tmp_path / "proj", tmp_path / "images", CLASSES, overlap=overlap, show_progress=False
+        tmp_path / "proj",
+        tmp_path / "images",
+        CLASSES,
+        database=database,
+        overlap=overlap,
+        show_progress=False,
     )
     ids = project.store.image_ids()
     if proposed:
@@ -55,9 +60,10 @@ def label_all(c: TestClient, skip_last: bool = False) -> dict:
             assert c.post("/api/labels", json=body).status_code == 201
 
 
-def test_a_skip_is_not_all_done_and_the_skipped_image_can_be_revisited(tmp_path: Path) -> None:
-    project, ids = project_of(tmp_path, n=4, proposed=3)
-    with project:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_skip_is_not_all_done_and_the_skipped_image_can_be_revisited(tmp_path: Path, backend: str) -> None:
+    with database_url(backend) as url, project_of(tmp_path, n=4, proposed=3, database=url)[0] as project:
+        ids = project.store.image_ids()
         ana = client(project, "ana")
         data = label_all(ana, skip_last=True)
         assert data["progress"] == {"proposed": 3, "complete": 2, "adjudication": 0}
