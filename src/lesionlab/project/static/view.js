@@ -49,7 +49,12 @@ export class View {
       return;
     }
     if (!stage.lossless) await this.loadLossless();
-    stage.setZoom(Math.max(1, stage.oneToOne()));
+    const oneToOne = stage.oneToOne();
+    if (oneToOne <= 1) { // a small image: the fit already shows each pixel larger than a screen pixel
+      say(`${stage.item.image_id}: the fit already shows each image pixel as ` +
+        `${(1 / oneToOne).toFixed(1)} screen pixels; + zooms in further`);
+    }
+    stage.setZoom(Math.max(1, oneToOne));
   }
 
   async loadLossless() {
