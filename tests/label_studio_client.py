@@ -5,7 +5,8 @@ converter (`label_studio_sdk.converter.brush`, formerly label-studio-converter).
 
     python label_studio_client.py URL TOKEN EXPORT_DIR IMAGES_DIR OUT_DIR
 
-Writes OUT_DIR/read_back.json: per image id, each annotation's author e-mail, choices per control,
+Writes OUT_DIR/label_studio_export.json (Label Studio's own JSON export) and OUT_DIR/read_back.json: per
+image id, each annotation's author e-mail, choices per control,
 comment text, ground-truth flag and (for masks) the .npy file of its decoded alpha layer; plus the status
 and bytes' SHA-256 of the first task's image fetched through its URL, as a browser would.
 """
@@ -44,6 +45,7 @@ def read_back(url: str, token: str, project_id: int, out: Path) -> dict:
     )
     with urllib.request.urlopen(request, timeout=120) as answer:
         exported = json.loads(answer.read())
+    (out / "label_studio_export.json").write_text(json.dumps(exported))  # for lesionlab's import
     users = json.loads(_get(f"{url}/api/users/", headers))
     email = {u["id"]: u["email"] for u in users}
     images: dict[str, list[dict]] = {}

@@ -29,7 +29,7 @@ import pytest
 
 from lesionlab.data.preprocess import open_mask
 from lesionlab.project import brush_rle, init_project
-from lesionlab.project.interchange import export_project
+from lesionlab.project.interchange import export_project, import_labels
 from project_fixtures import free_port, make_images
 
 LS_VERSION = "1.23.2"
@@ -242,6 +242,10 @@ def test_the_export_opens_in_a_running_label_studio_with_every_annotation(
     assert (
         fetched["sha256"] == hashlib.sha256((images / f"{fetched['image_id']}.jpg").read_bytes()).hexdigest()
     )
+    with init_project(tmp_path / "back", images, ["other", "melanoma"], show_progress=False) as back:
+        done = import_labels(back, tmp_path / "cls_back" / "label_studio_export.json")  # Label Studio's own
+        assert back.store.labels() == {"img_000": 1, "img_001": 1, "site b/img_004": 0}  # agreed / decided
+        assert done["disagree"] == []
 
     with init_project(
         tmp_path / "seg",
@@ -268,4 +272,11 @@ def test_the_export_opens_in_a_running_label_studio_with_every_annotation(
     read = _push_and_read_back(label_studio, tmp_path / "seg_out", images, tmp_path / "seg_back")
     _assert_equal(read, seg_expected)
     assert {tuple(a["brushlabels"]) for anns in read["images"].values() for a in anns} == {("lesion",)}
+    with init_project(
+        tmp_path / "seg_back", images, ["background", "lesion"], task="segmentation", show_progress=False
+    ) as back:
+        done = import_labels(back, tmp_path / "seg_back" / "label_studio_export.json")
+        assert (done["stored"], done["disagree"]) == (2, ["img_000"])  # ana's and bob's masks differ
+        for iid in ("site b/img_005", "img_001"):
+            assert np.array_equal(open_mask(back.mask_path(iid)), seg_expected[iid][0]["mask"])
     print(f"Label Studio {LS_VERSION} answered after {label_studio['startup_seconds']:.0f} s")
