@@ -125,6 +125,8 @@ def test_wheel_zooms_about_the_pointer_drag_pans_and_0_fits(browser, tmp_path: P
         page.keyboard.press("0")
         expect(page.get_by_test_id("zoom-level")).to_have_value("100 %")
         assert scroll(page) == (0, 0)
+        page.keyboard.press("f")  # smaller than the stage: the fit magnifies already, and F says so
+        expect(page.get_by_test_id("message")).to_contain_text("the fit already shows each image pixel as 1.")
         page.context.close()
 
 
