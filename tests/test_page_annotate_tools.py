@@ -3,7 +3,8 @@ is one connected stroke along its whole path (also with the smallest brush on a 
 which stored nothing before the brush had a minimum width in image pixels); `[` and `]` size the brush;
 the overlay's opacity and on/off switch change the view, never the stored mask; the polygon tool fills
 exactly the rasterised polygon (PIL's ImageDraw.polygon, within a pixel at the boundary), closed by a
-click on its first vertex, by Enter or by a double-click, and Escape cancels it.
+click on its first vertex, by Enter (zoomed in while outlining) or by a double-click; Backspace removes
+the last vertex and Escape cancels the outline.
 """
 
 from __future__ import annotations
@@ -185,7 +186,13 @@ def test_the_polygon_tool_fills_the_rasterised_polygon_however_it_is_closed(brow
         expect(message(page)).to_contain_text("the mask is empty")
         for image_id, (how, vertices) in zip(ids, shapes.items(), strict=True):
             wait_shown(page, image_id)
-            click_polygon(page, vertices)
+            if how == "Enter":  # zoomed in while outlining: the vertices stay on their image pixels
+                click_polygon(page, vertices[:1])
+                page.keyboard.press("+")
+                expect(page.get_by_test_id("zoom-level")).to_have_value("125 %")
+                click_polygon(page, vertices[1:])
+            else:
+                click_polygon(page, vertices)
             place = placement(page, SIZE, SIZE)
             first = place.screen(vertices[0][0] + 0.5, vertices[0][1] + 0.5)
             if how == "first vertex":
@@ -193,7 +200,10 @@ def test_the_polygon_tool_fills_the_rasterised_polygon_however_it_is_closed(brow
                 page.mouse.click(*first)
             elif how == "Enter":
                 page.keyboard.press("Enter")  # closes the outline; the next Enter saves
+                page.keyboard.press("0")
             else:
+                click_polygon(page, [(60, 30)])  # a vertex too many: Backspace takes it off
+                page.keyboard.press("Backspace")
                 page.mouse.dblclick(*place.screen(vertices[-1][0] + 0.5, vertices[-1][1] + 0.5))
             save(page, image_id)
         page.context.close()
