@@ -268,3 +268,27 @@ def test_image_urls_option_is_checked(tmp_path: Path) -> None:
     assert labelstudio_options("local-files:/srv/data") == {"local_root": Path("/srv/data")}
     with pytest.raises(DataError, match="--image-urls 'ftp://x'"):
         labelstudio_options("ftp://x")
+
+
+def test_another_tools_config_with_several_choices_reads_the_one_naming_a_class(
+    tmp_path: Path, images: Path
+) -> None:
+    result = [
+        {"from_name": "quality", "to_name": "img", "type": "choices", "value": {"choices": ["blurry"]}},
+        {"from_name": "diagnosis", "to_name": "img", "type": "choices", "value": {"choices": ["Nevus"]}},
+    ]
+    tasks = [{"id": 9, "data": {"image": "s3://bucket/img_000.jpg"}, "annotations": [{"result": result}]}]
+    path = _write(tmp_path, "tasks.json", json.dumps(tasks))
+    with _project(tmp_path, images, ["melanoma", "nevus"]) as p:
+        import_labels(p, path)
+        assert p.store.labels() == {"img_000": 1}
+
+
+def test_people_whose_names_give_one_email_get_distinct_ones(tmp_path: Path, images: Path) -> None:
+    with _project(tmp_path, images, ["other", "melanoma"], overlap=3) as p:
+        for name in ("A B", "a-b", "a-b+1", "ana@clinic.org"):
+            p.store.add_annotation("img_000", 1, name, overlap=4)
+        people = export_project(p, tmp_path / "out", ("labelstudio",))["labelstudio"]["people"]
+    emails = {e["name"]: e["email"] for e in json.loads(Path(people).read_text())}
+    assert emails["ana@clinic.org"] == "ana@clinic.org"
+    assert len(set(emails.values())) == 4 and emails["A B"] == "a-b@lesionlab.local"

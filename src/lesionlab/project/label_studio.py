@@ -167,10 +167,11 @@ def build_tasks(
     emails: dict[str, str] = {}
     taken: dict[str, str] = {}
     for name, _ in sorted({k for people in by_image.values() for k in people}):
-        email = email_of(name, domain)
+        base = email = email_of(name, domain)
+        n = 1
         while taken.get(email, name) != name:  # two names, one e-mail: number the later one
-            local, at = email.split("@", 1)
-            email = f"{local}+{len(taken)}@{at}"
+            local, at = base.split("@", 1)
+            email, n = f"{local}+{n}@{at}", n + 1
         emails[name], taken[email] = email, name
     rows = {r.image_id: r for r in store.images(status="ok")}
     tasks, with_masks = [], False
@@ -253,8 +254,12 @@ def _result_list(annotation: Any, where: str) -> list[dict]:
 def _choice(result: list[dict], project: Project, where: str) -> int | None:
     """The class an annotation's choices result names (the `label` control, or the only other one)."""
     found = [r for r in result if r.get("type") == "choices" and r.get("from_name") != UNSURE]
-    if len({r.get("from_name") for r in found}) > 1:
-        found = [r for r in found if r.get("from_name") == LABEL] or found[:1]
+    if len({r.get("from_name") for r in found}) > 1:  # several controls: ours, else the one naming a class
+        found = (
+            [r for r in found if r.get("from_name") == LABEL]
+            or [r for r in found if _names_a_class(r, project)]
+            or found[:1]
+        )
     if not found:
         return None
     value = found[0].get("value")
@@ -272,6 +277,13 @@ def _choice(result: list[dict], project: Project, where: str) -> int | None:
         return project.class_index(choices[0])
     except DataError as exc:
         raise DataError(f"{where}: {exc}") from exc
+
+
+def _names_a_class(result: dict, project: Project) -> bool:
+    value = result.get("value")
+    choices = value.get("choices") if isinstance(value, dict) else None
+    names = {c.casefold() for c in project.classes}
+    return isinstance(choices, list) and any(str(c).strip().casefold() in names for c in choices)
 
 
 def _brush(result: list[dict], size: tuple[int, int], where: str) -> Any:
