@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from doc_figures import Quote, check, get, ids, ms, values_at
+from doc_figures import Quote, check, get, ids, load, ms, values_at
 
 REPRO = "docs/reproduction.md"
 QUOTES: list[Quote] = []
@@ -275,6 +275,59 @@ QUOTES += [
         "`benchmarks/results/fast_path.json`, about {:.0f} min)",
         FAST,
         lambda d: d["wall_seconds"] / 60,
+    ),
+]
+
+
+def _seed_curves(task: str, row: str) -> dict[int, list[float]]:
+    """Per seed, test AUC per round, from the row's results.json."""
+    runs = load(f"paper000/{task}/{row}/results.json")["runs"]
+    return {r["seed"]: [x["metrics"]["auc"] for x in r["rounds"]] for r in runs}
+
+
+def _spread_task1(d: dict) -> tuple:
+    curves = [
+        c for row in ("random", "sa", "sa_mixup", "sa_as") for c in _seed_curves("melanoma", row).values()
+    ]
+    random = _seed_curves("melanoma", "random").values()
+    first, last = [c[0] for c in curves], [c[-1] for c in curves]
+    return min(first), max(first), min(c[0] for c in random), max(c[0] for c in random), min(last), max(last)
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "ranges from {:.2f} to {:.2f} ({:.2f}-{:.2f} for the random row), and the 50 % AUC from {:.2f} to"
+        " {:.2f}",
+        P000,
+        _spread_task1,
+    ),
+    Quote(
+        REPRO,
+        "gave the same round-0 AUC for seed 0 (SA {:.3f}, random {:.3f})",
+        P000,
+        lambda d: (_seed_curves("melanoma", "sa")[0][0], _seed_curves("melanoma", "random")[0][0]),
+    ),
+    Quote(
+        REPRO,
+        "one seed of three reaches {:.3f}, at 30 %",
+        P000,
+        lambda d: max(c[2] for c in _seed_curves("melanoma", "sa_as").values()),
+    ),
+    Quote(
+        REPRO,
+        "every seed first crosses {:.3f} by {:.0f} % of the labels on average",
+        P000,
+        lambda d: (
+            (r := d["results"]["isic2017_seborrheic_keratosis"]["sa_as"]["labels_to_99pct_full"])["target"],
+            100 * r["mean"] / 2000,
+        ),
+    ),
+    Quote(
+        REPRO,
+        "seed 0 dips from {:.3f} at 30 % to {:.3f} at 40 %",
+        P000,
+        lambda d: tuple(_seed_curves("seborrheic_keratosis", "sa_as")[0][2:4]),
     ),
 ]
 
