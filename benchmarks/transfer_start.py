@@ -308,7 +308,13 @@ def write(done: dict[str, Any], args) -> None:
         "folds": FOLDS,
         "units_done": sorted(done),
     }
-    payload = {"results": results, "config": config, "seeds": args.seeds, "commit": git_state()["commit"]}
+    payload = {
+        "results": results,
+        "units": done,  # every finished (clinic, arm, seed): AUC, labels and melanomas at each count
+        "config": config,
+        "seeds": args.seeds,
+        "commit": git_state()["commit"],
+    }
     write_outputs(OUT, payload, markdown(results))
 
 
