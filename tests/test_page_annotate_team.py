@@ -71,12 +71,12 @@ def test_unsure_and_comment_are_stored_shown_in_the_history_and_to_the_reviewer(
         expect(message(ben)).to_have_text(f"undone: {ids[0]}")
         wait_shown(ben, ids[0])
         expect(ben.get_by_test_id("unsure")).to_be_checked()  # the answer taken back comes with its notes
-        ben.keyboard.press("q")
         expect(events).to_have_count(3)
         expect(events.nth(1)).to_contain_text("ben answered: other")
         expect(events.nth(2)).to_contain_text("ben took back: other")
         expect(events.nth(0)).to_contain_text("hidden")  # ben stands on nothing again: still blind
         page_view_shots.shot(ben.locator("aside"), tmp_path, "history")
+        ben.keyboard.press("q")  # sure now
         ben.keyboard.press("1")
         expect(message(ben)).to_have_text(f"{ids[0]}: other")
         ben.context.close()
