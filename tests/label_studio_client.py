@@ -49,6 +49,7 @@ def read_back(url: str, token: str, project_id: int, out: Path) -> dict:
     users = json.loads(_get(f"{url}/api/users/", headers))
     email = {u["id"]: u["email"] for u in users}
     images: dict[str, list[dict]] = {}
+    predictions: dict[str, list] = {}
     for task in exported:
         for k, ann in enumerate(task["annotations"]):
             who = ann["completed_by"]
@@ -72,7 +73,12 @@ def read_back(url: str, token: str, project_id: int, out: Path) -> dict:
     image = urllib.request.Request(url + first if first.startswith("/") else first, headers=headers)
     with urllib.request.urlopen(image, timeout=60) as answer:
         fetched = {"status": answer.status, "sha256": hashlib.sha256(answer.read()).hexdigest()}
-    return {"images": images, "fetched": {"image_id": exported[0]["data"]["image_id"], **fetched}}
+    task_image = {task["id"]: task["data"]["image_id"] for task in exported}
+    for pred in json.loads(_get(f"{url}/api/predictions/?project={project_id}", headers)):
+        choices = [r["value"]["choices"] for r in pred["result"] if r["type"] == "choices"]
+        predictions[task_image[pred["task"]]] = [pred["model_version"], choices]  # version and class
+    first_id = exported[0]["data"]["image_id"]
+    return {"images": images, "predictions": predictions, "fetched": {"image_id": first_id, **fetched}}
 
 
 def _get(url: str, headers: dict[str, str]) -> bytes:

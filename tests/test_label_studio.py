@@ -227,6 +227,10 @@ def test_the_export_opens_in_a_running_label_studio_with_every_annotation(
         p.store.add_annotation("img_001", 1, "bob", overlap=2)
         p.store.add_annotation("img_001", 1, "rev", source="adjudication")  # a reviewer's decision
         p.store.add_annotation("site b/img_004", 0, "bob", overlap=2)  # one of two: incomplete
+        version = p.store.add_model_version("models/v0001/model.pt", 2, "2-fold cv", {})
+        p.store.add_round(
+            "entropy", version, 2, 2, [("img_000", 0.5, [0.3, 0.7]), ("img_002", 0.4, [0.9, 0.1])]
+        )
         written = export_project(
             p, tmp_path / "cls_out", ("labelstudio",), {"local_root": label_studio["root"]}
         )
@@ -236,6 +240,7 @@ def test_the_export_opens_in_a_running_label_studio_with_every_annotation(
         cls_expected = _expected(p, emails)
     read = _push_and_read_back(label_studio, tmp_path / "cls_out", images, tmp_path / "cls_back")
     _assert_equal(read, cls_expected)
+    assert read["predictions"] == {"img_000": ["v1", [["melanoma"]]]}  # img_002 has no annotation: no task
     assert read["images"]["img_001"][0]["email"] in emails.values()
     fetched = read["fetched"]  # the first task's image, through Label Studio's local-files URL
     assert fetched["status"] == 200

@@ -292,3 +292,22 @@ def test_people_whose_names_give_one_email_get_distinct_ones(tmp_path: Path, ima
     emails = {e["name"]: e["email"] for e in json.loads(Path(people).read_text())}
     assert emails["ana@clinic.org"] == "ana@clinic.org"
     assert len(set(emails.values())) == 4 and emails["A B"] == "a-b@lesionlab.local"
+
+
+def test_the_models_newest_prediction_is_a_label_studio_prediction_with_its_version(
+    tmp_path: Path, images: Path
+) -> None:
+    with _project(tmp_path, images, ["other", "melanoma"]) as p:
+        p.store.add_round("coreset", None, 2, 0, [("img_000", None, None), ("img_001", None, None)])
+        v1 = p.store.add_model_version("models/v0001/model.pt", 2, "cv", {})
+        p.store.add_round("entropy", v1, 1, 2, [("img_001", 0.6, [0.8, 0.2])])
+        v2 = p.store.add_model_version("models/v0002/model.pt", 3, "cv", {})
+        p.store.add_round("entropy", v2, 1, 3, [("img_001", 0.5, [0.35, 0.65])])
+        for image_id in ("img_000", "img_001"):
+            p.store.add_annotation(image_id, 1, "ana")
+        path = export_project(p, tmp_path / "out", ("labelstudio",))["labelstudio"]["path"]
+    tasks = {t["data"]["image_id"]: t for t in json.loads(Path(path).read_text())}
+    assert "predictions" not in tasks["img_000"]  # proposed at cold start: no model, no prediction
+    (pred,) = tasks["img_001"]["predictions"]
+    assert (pred["model_version"], pred["score"]) == ("v2", 0.65)
+    assert pred["result"][0]["value"] == {"choices": ["melanoma"]}

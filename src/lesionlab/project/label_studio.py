@@ -8,7 +8,8 @@ server the user names (`images_url`). Label Studio keeps one annotation per pers
 e-mails are written to `labelstudio_people.json`). Each person's standing class label is a `choices`
 result, their mask a `brushlabels` result in Label Studio's brush RLE (`brush_rle`), their "unsure" flag a
 second `choices` and their comment a `textarea`; a reviewer's decision is an annotation marked
-`ground_truth`. The labelling config (`labelstudio_config.xml`) names exactly those controls.
+`ground_truth`; the model's newest class prediction is a Label Studio prediction with its model version.
+The labelling config (`labelstudio_config.xml`) names exactly those controls.
 """
 
 from __future__ import annotations
@@ -147,6 +148,27 @@ def _annotation(project: Project, rows: list[Any], size: tuple[int, int], email:
     }
 
 
+def model_predictions(project: Project, ids: set[str]) -> dict[str, dict[str, Any]]:
+    """Label Studio `predictions` (pre-annotations, shown with their model version) of the model's newest
+    class prediction of each image in `ids`, the one its proposal stored."""
+    versions = {r.id: r.model_version_id for r in project.store.rounds()}
+    newest: dict[str, Any] = {}
+    for proposal, iid in project.store.proposals():  # round order: a later round replaces an earlier one
+        if iid in ids and proposal.prediction and versions.get(proposal.round_id) is not None:
+            newest[iid] = proposal
+    out = {}
+    for iid, proposal in newest.items():
+        probs = list(proposal.prediction)
+        k = max(range(len(probs)), key=probs.__getitem__)
+        if k < len(project.classes):
+            out[iid] = {
+                "model_version": f"v{versions[proposal.round_id]}",
+                "score": float(probs[k]),
+                "result": [_choices(LABEL, f"p{proposal.id}", [project.classes[k]])],
+            }
+    return out
+
+
 def build_tasks(
     project: Project,
     images_url: str | None = None,
@@ -174,6 +196,7 @@ def build_tasks(
             email, n = f"{local}+{n}@{at}", n + 1
         emails[name], taken[email] = email, name
     rows = {r.image_id: r for r in store.images(status="ok")}
+    predicted = model_predictions(project, set(by_image))
     tasks, with_masks = [], False
     for iid in sorted(by_image):
         row = rows[iid]
@@ -183,7 +206,10 @@ def build_tasks(
             annotations.append(_annotation(project, group, size, emails[name], gt))
             with_masks = with_masks or any(r.mask_path is not None for r in group)
         data = {IMAGE: image_url(project, row.path, images_url, local_root), "image_id": iid}
-        tasks.append({"data": data, "annotations": annotations})
+        task = {"data": data, "annotations": annotations}
+        if iid in predicted:
+            task["predictions"] = [predicted[iid]]
+        tasks.append(task)
     return tasks, emails, with_masks or not project.task.class_labels
 
 
