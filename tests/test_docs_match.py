@@ -148,7 +148,8 @@ def test_annotation_md_shows_what_project_train_prints() -> None:
     )
     printed = [_shape(line) for line in train_lines(result)]
     text = (DOCS / "annotation.md").read_text().splitlines()
-    shown = [k for k, line in enumerate(text) if line.startswith("model v")]
+    # `project train` prints "model vN on N labels ..."; `project init --from-run` prints "model v0: <run>"
+    shown = [k for k, line in enumerate(text) if re.match(r"model v\d+ on ", line)]
     assert shown, "docs/annotation.md shows no `project train` output"
     for k in shown:
         assert _shape(text[k]) == printed[0], text[k]
