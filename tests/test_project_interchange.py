@@ -311,3 +311,18 @@ def test_the_models_newest_prediction_is_a_label_studio_prediction_with_its_vers
     (pred,) = tasks["img_001"]["predictions"]
     assert (pred["model_version"], pred["score"]) == ("v2", 0.65)
     assert pred["result"][0]["value"] == {"choices": ["melanoma"]}
+
+
+def test_isic_2016_part3_has_no_header_row(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    make_images(folder, n=2)
+    for k in range(2):
+        (folder / f"img_{k:03d}.jpg").rename(folder / f"ISIC_000000{k}.jpg")
+    gt = _write(
+        tmp_path,
+        "ISBI2016_ISIC_Part3_Training_GroundTruth.csv",
+        "ISIC_0000000,benign\nISIC_0000001,malignant\n",
+    )
+    with _project(tmp_path, folder, ["benign", "malignant"]) as p:
+        import_labels(p, gt)  # before: "no image_id column"
+        assert p.store.labels() == {"ISIC_0000000": 0, "ISIC_0000001": 1}

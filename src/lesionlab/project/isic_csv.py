@@ -6,7 +6,8 @@ Layouts read (each checked row by row; a bad row stops the import with its line 
   column: a row with no class marked is the one project class the file has no column for (nevus), so
   the file imports into a melanoma / nevus / seborrheic keratosis project as the challenge meant it;
 - a label column: `label` (lesionlab's folder source), `dx` (HAM10000's metadata, codes mel, nv, bkl, ...)
-  or `diagnosis` (the ISIC archive's metadata).
+  or `diagnosis` (the ISIC archive's metadata); ISIC 2016 part 3's `ISIC_0000000,benign` without a header
+  row is `image_id,label`.
 Class names match the project's case-insensitively and through the data sets' names for one diagnosis
 (MEL = melanoma, NV = nevus = naevus, ...). A diagnosis the project has no class for goes to its catch-all
 class (`other` or `rest`) when it has one, e.g. HAM10000's seven diagnoses into melanoma / other;
@@ -92,6 +93,8 @@ def read_csv_labels(project: Project, path: Path) -> dict[str, int]:
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
         rows = list(reader)
+    if len(header) == 2 and re.fullmatch(r"ISIC_\d+", header[0]):  # ISIC 2016 part 3: no header row
+        header, rows = ["image_id", "label"], [header, *rows]
     lower = [h.casefold() for h in header]
     id_col = next((lower.index(c) for c in ID_COLUMNS if c in lower), None)
     if id_col is None:
