@@ -250,6 +250,76 @@ QUOTES += [
 ]
 
 
+def _rule_test(block: str, metric: str) -> str:
+    return f"{HAM}/{block}/{metric}" if block else f"{HAM}/{metric}"
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "the mean of accuracy and balanced accuracy: {:.3f} ± {:.3f})",
+        FULL,
+        ms(f"{HAM}/preregistered_rule/accuracy"),
+    ),
+    Quote(
+        REPRO,
+        "It chooses 8 views, no adjustment: test accuracy {:.3f} ± {:.3f}, balanced accuracy {:.3f} ±"
+        " {:.3f}.",
+        FULL,
+        (*ms(f"{HAM}/accuracy"), *ms(f"{HAM}/balanced_accuracy")),
+    ),
+    Quote(
+        REPRO,
+        "the test accuracies they lead to differ by {:.3f}, and the rule now reported clears 0.80 by"
+        " {:.3f} (every"
+        " seed: {:.3f}, {:.3f}, {:.3f})",
+        FULL,
+        lambda d: (
+            get(d, f"{HAM}/accuracy/mean") - get(d, f"{HAM}/preregistered_rule/accuracy/mean"),
+            get(d, f"{HAM}/accuracy/mean") - 0.80,
+            *per_seed(f"{HAM}/per_seed", "metrics_by_views/8/accuracy")(d),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "(+{:.3f} test accuracy and +{:.3f} macro AUC at 4 views, over all three seeds)",
+        FULL,
+        lambda d: tuple(
+            get(d, f"{HAM}/by_views_without_adjustment/4/{m}/mean")
+            - get(d, f"{HAM}/plain_prediction/{m}/mean")
+            for m in ("accuracy", "macro_auc")
+        ),
+    ),
+    Quote(
+        REPRO,
+        "on test it costs {:.3f} accuracy for {:.3f} balanced accuracy",
+        FULL,
+        lambda d: (
+            get(d, f"{HAM}/by_views_without_adjustment/4/accuracy/mean")
+            - get(d, f"{HAM}/preregistered_rule/accuracy/mean"),
+            get(d, f"{HAM}/preregistered_rule/balanced_accuracy/mean")
+            - get(d, f"{HAM}/by_views_without_adjustment/4/balanced_accuracy/mean"),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "scores best on validation (accuracy {:.3f}, balanced accuracy {:.3f})",
+        SEL,
+        lambda d: _by_mean("sqrt@3")(d)[1:3],
+    ),
+    Quote(
+        REPRO,
+        "Plain cross-entropy (`none`) buys almost no validation accuracy ({:+.3f}) for {:.2f} of"
+        " balanced accuracy",
+        SEL,
+        lambda d: (
+            _by_mean("none@5")(d)[1] - _by_mean("sqrt@5")(d)[1],
+            _by_mean("sqrt@5")(d)[2] - _by_mean("none@5")(d)[2],
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)

@@ -332,6 +332,74 @@ QUOTES += [
 ]
 
 
+def _at(task: str, row: str, fraction_index: int) -> Callable[[dict], float]:
+    return lambda d: d["results"][f"isic2017_{task}"][row]["curve"][fraction_index]["auc"]["mean"]
+
+
+def _alc(task: str, row: str) -> Callable[[dict], float]:
+    return lambda d: d["results"][f"isic2017_{task}"][row]["alc"]["mean"]
+
+
+def _p(task: str, row: str) -> Callable[[dict], float]:
+    return lambda d: d["results"][f"isic2017_{task}"][row]["vs_random"]["points_test"]["p_wilcoxon"]
+
+
+_T2, _T1 = "seborrheic_keratosis", "melanoma"
+QUOTES += [
+    Quote(
+        REPRO,
+        "**met on task 2** ({:.3f} vs {:.3f}, p = {:.3f};",
+        P000,
+        lambda d: (_alc(_T2, "sa")(d), _alc(_T2, "random")(d), _p(_T2, "sa")(d)),
+    ),
+    Quote(
+        REPRO,
+        "**On task 1 only in the mean** ({:.3f} vs {:.3f}, p = {:.2f}), and SA is below random at 50 %"
+        " ({:.3f} vs {:.3f})",
+        P000,
+        lambda d: (
+            _alc(_T1, "sa")(d),
+            _alc(_T1, "random")(d),
+            _p(_T1, "sa")(d),
+            _at(_T1, "sa", 4)(d),
+            _at(_T1, "random", 4)(d),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "SA + AS equals SA at 50 % on task 1 ({:.3f} vs {:.3f}) and at 40 % on task 2 ({:.3f} vs {:.3f})",
+        P000,
+        lambda d: (
+            _at(_T1, "sa_as", 4)(d),
+            _at(_T1, "sa", 4)(d),
+            _at(_T2, "sa_as", 3)(d),
+            _at(_T2, "sa", 3)(d),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "Our full-data line is itself lower ({:.3f} vs {:.3f} on task 1; {:.3f} vs {:.3f} on task 2",
+        P000,
+        lambda d: (
+            d["results"]["isic2017_melanoma"]["full_data"]["auc"]["mean"],
+            d["paper_table1"]["melanoma"]["full_data"][1],
+            d["results"]["isic2017_seborrheic_keratosis"]["full_data"]["auc"]["mean"],
+            d["paper_table1"]["seborrheic_keratosis"]["full_data"][1],
+        ),
+    ),
+    Quote(
+        REPRO,
+        "(task 2: ACC {:.3f}, SP {:.3f} against SA's {:.3f} / {:.3f})",
+        P000,
+        lambda d: tuple(
+            d["results"]["isic2017_seborrheic_keratosis"][row]["at_target"][m]["mean"]
+            for row in ("sa_mixup", "sa")
+            for m in ("accuracy", "specificity")
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
