@@ -345,6 +345,94 @@ QUOTES += [
 ]
 
 
+def _curves(d: dict) -> dict:
+    return d["results"]["curves"]
+
+
+def _jac(d: dict, name: str, labels: int) -> float:
+    return _dice_at(_curves(d)[name]["curve"], labels, "jaccard")["mean"]
+
+
+def _gaps_to_full(d: dict) -> tuple:
+    full = d["results"]["full_data"]["jaccard"]["mean"]
+    at475 = [c["jaccard_at_30pct"]["mean"] for c in _curves(d).values()]
+    last = [_jac(d, n, 615) for n in _curves(d)]
+    return (
+        100 * (full - max(at475)),
+        100 * (full - min(at475)),
+        100 * (full - max(last)),
+        100 * (full - min(last)),
+    )
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "every area under the Dice curve lies between {:.3f} and {:.3f}",
+        P001,
+        lambda d: (min(a := [c["alc"]["mean"] for c in _curves(d).values()]), max(a)),
+    ),
+    Quote(
+        REPRO,
+        "optimistic since one seed's rounds are correlated: every p ≥ {:.2f})",
+        P001,
+        lambda d: min(
+            c["vs_random"]["points"]["p_wilcoxon"] for c in _curves(d).values() if "vs_random" in c
+        ),
+    ),
+    Quote(
+        REPRO,
+        "the best is pixel entropy's {:.3f} ({:.1f} below); random's is {:.3f}",
+        P001,
+        lambda d: (
+            (e := _curves(d)["pixel_entropy"]["jaccard_at_30pct"]["mean"]),
+            100 * (d["results"]["full_data"]["jaccard"]["mean"] - e),
+            _curves(d)["random"]["jaccard_at_30pct"]["mean"],
+        ),
+    ),
+    Quote(
+        REPRO,
+        "every criterion is {:.1f} to {:.1f} Jaccard points below full data, and full data is {:.1f} to"
+        " {:.1f} points"
+        " above every curve's last round",
+        P001,
+        _gaps_to_full,
+    ),
+    Quote(
+        REPRO,
+        "(CEAL: {:.3f} at 475, {:.3f} at 615; random: {:.3f} at 510, {:.3f} at 615)",
+        P001,
+        lambda d: (
+            _jac(d, "ceal", 475),
+            _jac(d, "ceal", 615),
+            _jac(d, "random", 510),
+            _jac(d, "random", 615),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "(67.04 / 69.2; here {:.3f}): confident coreset reaches it in seed {} only",
+        P001,
+        lambda d: (
+            (r := _curves(d)["confident_coreset"]["paper003_reach"])["target_jaccard"],
+            next(i for i, v in enumerate(r["labels_per_seed"]) if v is not None),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "Every clustered base set is within {:.3f} Dice of random",
+        P001,
+        lambda d: max(
+            abs(
+                d["results"]["base_set_300"][r]["dice"]["mean"]
+                - d["results"]["base_set_300"]["random"]["dice"]["mean"]
+            )
+            for r in ("k5_pool1", "k5_pool2", "k10_pool1", "ssl_kmeans")
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
