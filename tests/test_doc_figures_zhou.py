@@ -343,6 +343,43 @@ QUOTES += [
 ]
 
 
+def _early_shares(d: dict) -> tuple:
+    share = [100 * x for x in d["results"]["isic2017_melanoma"]["acft_hq"]["positive_share_selected"]]
+    return (*share[1:5], min(share[5:]), max(share[5:]))
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "Its picks held {:.0f} %, {:.0f} %, {:.0f} %, {:.0f} % melanomas in batches 2-5 ({:.0f}-{:.0f} % in"
+        " batches 6-10)",
+        _EARLY,
+        _early_shares,
+    ),
+    Quote(
+        REPRO,
+        "The first batch, picked by the untrained head, held {:.0f} %.",
+        _EARLY,
+        lambda d: 100 * d["results"]["isic2017_melanoma"]["acft_hq"]["positive_share_selected"][0],
+    ),
+    Quote(
+        REPRO,
+        "then {:.1f} s of training and {:.0f} s of selection per round",
+        _EARLY,
+        lambda d: (
+            (r := d["results"]["isic2017_melanoma"]["acft_hq"]["seconds_per_round"])["train"]["mean"],
+            r["selection"]["mean"],
+        ),
+    ),
+    Quote(
+        REPRO,
+        "{:.0f} CPU s for the 10 rounds",
+        _EARLY,
+        lambda d: 10 * d["results"]["isic2017_melanoma"]["rft"]["seconds_per_round"]["train_cpu"]["mean"],
+    ),
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
