@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from doc_figures import Quote, check, ids, load, ms, values_at
+from doc_figures import RESULTS, Quote, check, ids, load, ms, values_at
 
 REPRO = "docs/reproduction.md"
 
@@ -429,6 +429,32 @@ QUOTES += [
             )
             for r in ("k5_pool1", "k5_pool2", "k10_pool1", "ssl_kmeans")
         ),
+    ),
+]
+
+
+def _curve_minutes(d: dict) -> tuple:
+    """Training plus selection hours per seed and minutes per (strategy, seed) of the Fig. 2 curves."""
+    per_seed: dict[int, list[float]] = {}
+    for path in sorted((RESULTS / "paper001" / "curves").glob("seed*/results.json")):
+        for run in load(str(path.relative_to(RESULTS)))["runs"]:
+            rounds = run["rounds"]
+            minutes = (
+                sum((r.get("train_seconds") or 0) + (r.get("selection_seconds") or 0) for r in rounds) / 60
+            )
+            per_seed.setdefault(run["seed"], []).append(minutes)
+    hours = [sum(v) / 60 for v in per_seed.values()]
+    units = [m for v in per_seed.values() for m in v]
+    return min(hours), max(hours), min(units), max(units)
+
+
+QUOTES += [
+    Quote(
+        "benchmarks/README.md",
+        "curves {:.1f}-{:.1f} h of training and selection per seed (continued committees; {:.0f}-{:.0f} min"
+        " per strategy and seed",
+        P001,
+        _curve_minutes,
     ),
 ]
 
