@@ -450,6 +450,12 @@ def _curve_minutes(d: dict) -> tuple:
 
 QUOTES += [
     Quote(
+        REPRO,
+        "(`--rows curves --seeds S --threads 1`, {:.1f}-{:.1f} h of training and selection per seed on one thread;",
+        P001,
+        lambda d: _curve_minutes(d)[:2],
+    ),
+    Quote(
         "benchmarks/README.md",
         "curves {:.1f}-{:.1f} h of training and selection per seed (continued committees; {:.0f}-{:.0f} min"
         " per strategy and seed",
