@@ -28,6 +28,7 @@ export const state = {
 };
 let stage;
 let editor;
+let loading = 0; // queue loads in flight
 
 const isSegmentation = () => state.project.target === "mask";
 const labelling = () => !$("label-view").hidden;
@@ -109,7 +110,7 @@ function live() {
     onData(data) {
       progress(data);
       if (state.bound) loadHistory(state.bound.image_id);
-      else if (!state.item && data.remaining > 0 && labelling()) loadQueue();
+      else if (!state.item && !loading && !state.busy && data.remaining > 0 && labelling()) loadQueue();
     },
     onClosed(imageId) {
       say(`${imageId} no longer needs your annotation (others completed it, or a reviewer decided it)`, true);
@@ -120,19 +121,24 @@ function live() {
 
 // Fetch the queue and show its first image (or `first`, an image just taken back by undo).
 export async function loadQueue(first = null) {
-  const query = first ? `?first=${encodeURIComponent(first)}` : "";
-  let data;
+  loading += 1; // a live poll never loads the queue meanwhile (it would lease another image than `first`)
   try {
-    data = await api(`/api/queue${query}`);
-  } catch (err) {
-    say(refusal("load the queue", err), true);
-    return;
+    const query = first ? `?first=${encodeURIComponent(first)}` : "";
+    let data;
+    try {
+      data = await api(`/api/queue${query}`);
+    } catch (err) {
+      say(refusal("load the queue", err), true);
+      return;
+    }
+    const items = data.items; // the server put `first` first (and leased it to us) if it is still free
+    if (!$("up-next")) live();
+    progress({ ...data, next: items.slice(1, 6).map((i) => i.image_id) });
+    showEmpty(data.empty, () => loadQueue());
+    await show(items[0] || null);
+  } finally {
+    loading -= 1;
   }
-  const items = data.items; // the server put `first` first (and leased it to us) if it is still free
-  if (!$("up-next")) live();
-  progress({ ...data, next: items.slice(1, 6).map((i) => i.image_id) });
-  showEmpty(data.empty, () => loadQueue());
-  await show(items[0] || null);
 }
 
 function stageStatus(text, error = false) {
