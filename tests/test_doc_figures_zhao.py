@@ -451,7 +451,8 @@ def _curve_minutes(d: dict) -> tuple:
 QUOTES += [
     Quote(
         REPRO,
-        "(`--rows curves --seeds S --threads 1`, {:.1f}-{:.1f} h of training and selection per seed on one thread;",
+        "(`--rows curves --seeds S --threads 1`, {:.1f}-{:.1f} h of training and selection per seed on one"
+        " thread;",
         P001,
         lambda d: _curve_minutes(d)[:2],
     ),
