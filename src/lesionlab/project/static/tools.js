@@ -7,11 +7,6 @@ import { addKeys, helpOpen, toggleHelp } from "./keys.js";
 
 const OPACITY_STEP = 0.1;
 
-function stylesheet() {
-  if (document.querySelector('link[href="/static/annotate.css"]')) return;
-  document.head.append(el("link", { rel: "stylesheet", href: "/static/annotate.css" }));
-}
-
 function controls(editor) {
   const polygon = el("button", { id: "polygon", class: "tool", testid: "polygon",
     title: "polygon: click the vertices, then Enter, a double-click or a click on the first vertex (P)",
@@ -71,7 +66,6 @@ function keys(editor, labelling, seg, save) {
 
 // `save`: what Enter does when no outline is open (save the mask).
 export function setupTools(editor, labelling, seg, save) {
-  stylesheet();
   controls(editor);
   keys(editor, labelling, seg, save);
 }
