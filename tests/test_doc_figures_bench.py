@@ -185,6 +185,37 @@ QUOTES: list[Quote] = [
 ]
 
 
+def _p000_minutes(d: dict) -> tuple:
+    """paper000's compute minutes per row (both tasks) and per ablation row."""
+    tasks = d["results"].values()
+
+    def span(row: str) -> tuple[float, float]:
+        values = [t[row]["compute_minutes"] for t in tasks]
+        return min(values), max(values)
+
+    ablations = d["ablations"]["melanoma"]
+    gammas = [ablations[k]["compute_minutes"] for k in ablations if k.startswith("sa_gamma")]
+    return (
+        *span("sa"),
+        *span("sa_as"),
+        ablations["sa_as_replicate"]["compute_minutes"],
+        *span("sa_mixup"),
+        min(gammas),
+        max(gammas),
+    )
+
+
+QUOTES += [
+    Quote(
+        BENCH,
+        "per row and task: SA {:.0f}-{:.0f}, SA + AS {:.0f}-{:.0f}, AS `replicate` {:.0f}, SA + mix-up"
+        " {:.0f}-{:.0f}, gamma ablations {:.0f}-{:.0f} min",
+        "paper000.json",
+        _p000_minutes,
+    ),
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
