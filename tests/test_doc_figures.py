@@ -331,8 +331,8 @@ def _auc_gap(d: dict) -> tuple:
 QUOTES += [
     Quote(
         REPRO,
-        "Our AUCs are within {:.3f} of the paper's ResNet-101 on both tasks ({:.3f} below on task 1, {:.3f} on"
-        " task 2)",
+        "Our AUCs are within {:.3f} of the paper's ResNet-101 on both tasks ({:.3f} below on task 1,"
+        " {:.3f} on task 2)",
         FULL,
         _auc_gap,
     ),
