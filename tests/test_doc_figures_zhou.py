@@ -380,6 +380,50 @@ QUOTES += [
 ]
 
 
+def _gain(row: str) -> Callable[[dict], float]:
+    return lambda d: get(d, f"{_ROWS004}/{row}/gain_to_last_round/mean")
+
+
+def _paper_t4(d: dict) -> tuple:
+    t = d["paper_table4_entropy_majority_randomness"]
+    order = ("acft_q", "acft_lq", "aft_lq", "acft_hq", "rft")
+    return tuple(t[app][row] for app in ("colonoscopy", "polyp", "pulmonary_embolism") for row in order)
+
+
+QUOTES += [
+    Quote(
+        REPRO,
+        "The entropy + majority + randomness rows all start from AUC {:.3f} at 100 labels; from there"
+        " ACFT(HQ) adds {:+.3f} over the next 900 labels where AFT(LQ) adds {:+.3f} and RFT {:+.3f}",
+        P004,
+        lambda d: (
+            get(d, f"{_ROWS004}/acft_hq/first_round/mean"),
+            *(_gain(r)(d) for r in ("acft_hq", "aft_lq", "rft")),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "ACFT(LQ) (continued model, all labels) adds {:+.3f}, ACFT(Q) (new batch only) {:+.3f}",
+        P004,
+        lambda d: (_gain("acft_lq")(d), _gain("acft_q")(d)),
+    ),
+    Quote(REPRO, "ACFT(HQ) adds {:+.3f} and reaches ALC", P004, lambda d: _gain("acft_hq_lr1")(d)),
+    Quote(
+        REPRO,
+        "its curve swings (seed 0: {:.3f}, {:.3f}, {:.3f}, {:.3f}, {:.3f} at 500-900 labels)",
+        P004,
+        lambda d: tuple(_seed_auc("acft_hq_lr1")[0][4:9]),
+    ),
+    Quote(
+        REPRO,
+        "colonoscopy ACFT(Q) {:.3f}, ACFT(LQ) {:.3f}, AFT(LQ) {:.3f}, ACFT(HQ) {:.3f}, RFT {:.3f}; polyp"
+        " {:.3f}, {:.3f}, {:.3f}, {:.3f}, {:.3f}; pulmonary embolism {:.3f}, {:.3f}, {:.3f}, {:.3f}, {:.3f}.",
+        P004,
+        _paper_t4,
+    ),
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
