@@ -276,6 +276,15 @@ QUOTES += [
         FAST,
         lambda d: d["wall_seconds"] / 60,
     ),
+    Quote(
+        REPRO,
+        "full fine-tuning at {:.0f} images/s costs about {:.0f} minutes per run",
+        FAST,
+        lambda d: (
+            d["results"]["throughput_images_per_second"]["full_finetune"]["mean"],
+            d["results"]["accuracy"]["full_finetune"]["per_seed"][0]["wall_seconds"] / 60,
+        ),
+    ),
 ]
 
 
