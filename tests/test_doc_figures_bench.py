@@ -216,6 +216,25 @@ QUOTES += [
 ]
 
 
+QUOTES += [
+    Quote(
+        BENCH,
+        "2. **Retrain one unit** ({:.0f}-{:.0f} min, `full_data.json`'s ISIC 2017 units):",
+        "full_data.json",
+        lambda d: (
+            min(
+                w := [
+                    s["wall_seconds"] / 60
+                    for t in ("isic2017_melanoma", "isic2017_seborrheic_keratosis")
+                    for s in d["results"][t]["per_seed"]
+                ]
+            ),
+            max(w),
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize("quote", QUOTES, ids=ids(QUOTES))
 def test_quoted_figure_is_the_results_file_value(quote: Quote) -> None:
     check(quote)
