@@ -95,9 +95,17 @@ function progress(data) {
     (data.remaining > next.length + 1 ? " …" : "") : "";
 }
 
+// Whether the image on screen holds work not saved yet: strokes, an open outline, a comment or the flag.
+function unsaved() {
+  const note = notes.value();
+  const drawn = isSegmentation() && (editor.strokes.length > 0 || !!editor.drawing || editor.polygon.open);
+  return drawn || note.unsure || !!note.comment;
+}
+
 // Others' work, as a live poll brings it: the counts, what comes next, this image's history; when nothing
 // was on screen and work arrived, it is shown; when the image on screen is no longer this person's to
-// annotate (decided by a reviewer, or completed by others after the lease ran out), the next one is.
+// annotate (decided by a reviewer, or completed by others after the lease ran out), the next one is,
+// unless it holds unsaved work (the person saves or skips it themselves).
 function live() {
   const upNext = document.createElement("div");
   Object.assign(upNext, { id: "up-next", className: "up-next" });
@@ -113,7 +121,12 @@ function live() {
       else if (!state.item && !loading && !state.busy && data.remaining > 0 && labelling()) loadQueue();
     },
     onClosed(imageId) {
-      say(`${imageId} no longer needs your annotation (others completed it, or a reviewer decided it)`, true);
+      const why = `${imageId} no longer needs your annotation (others completed it, or a reviewer decided it)`;
+      if (unsaved()) { // the server may still take it: never thrown away unseen
+        say(`${why}; your unsaved work on it is kept: save it, or skip (S) to move on`, true);
+        return;
+      }
+      say(why, true);
       moveOn()();
     },
   });
