@@ -17,6 +17,11 @@ export const MIN_RADIUS = 1; // image pixels: a 2-pixel-wide line is 4-connected
 export const BRUSH = { min: 2, max: 80 }; // screen pixels (the size slider's range)
 const TOOLS = ["brush", "eraser", "polygon"];
 
+// A box [x0, y0, x1, y1] grown to hold point p.
+function grow(b, p) {
+  return [Math.min(b[0], p.x), Math.min(b[1], p.y), Math.max(b[2], p.x), Math.max(b[3], p.y)];
+}
+
 export class MaskEditor {
   constructor(stage, canAct) {
     this.stage = stage;
@@ -101,17 +106,34 @@ export class MaskEditor {
     this.canvas.setPointerCapture(event.pointerId);
     this.begin();
     const radius = Math.max(MIN_RADIUS, (Number($("brush-size").value) / 2) * p.perScreenPixel);
-    this.drawing = { last: p, radius, box: [p.x, p.y, p.x, p.y] };
+    this.drawing = { last: p, screen: [event.clientX, event.clientY], view: this.view(), radius,
+      box: [p.x, p.y, p.x, p.y] };
     this.paint(p, p);
   }
 
+  // Where the canvas is on screen: a zoom, 1:1 or resize under a held stroke moves the image under a
+  // pointer that has not moved, and the stroke goes on from the image point now under it (joining the
+  // point before the change would paint a line the pointer never crossed).
+  view() {
+    const r = this.canvas.getBoundingClientRect();
+    return `${r.left},${r.top},${r.width},${r.height}`;
+  }
+
   move(event) {
-    if (!this.drawing) return;
+    const d = this.drawing;
+    if (!d) return;
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+    const view = this.view();
+    if (view !== d.view) {
+      d.last = this.stage.toImage(...d.screen);
+      d.view = view;
+      d.box = grow(d.box, d.last); // the stroke goes on from here: canvas undo must restore it too
+    }
     for (const e of events.length ? events : [event]) {
       const p = this.stage.toImage(e.clientX, e.clientY);
-      this.paint(this.drawing.last, p);
-      this.drawing.last = p;
+      this.paint(d.last, p);
+      d.last = p;
+      d.screen = [e.clientX, e.clientY];
     }
   }
 
@@ -131,8 +153,7 @@ export class MaskEditor {
       ctx.lineTo(to.x, to.y);
       ctx.stroke();
     }
-    const b = this.drawing.box;
-    this.drawing.box = [Math.min(b[0], to.x), Math.min(b[1], to.y), Math.max(b[2], to.x), Math.max(b[3], to.y)];
+    this.drawing.box = grow(this.drawing.box, to);
   }
 
   up() {
