@@ -133,9 +133,14 @@ class StandingMixin:
 
     def model_mask_path(self, image_id: str) -> str | None:
         """The newest mask the model proposed for the image (relative to the project folder), or None."""
+        found = self.model_mask(image_id)
+        return found[0] if found else None
+
+    def model_mask(self, image_id: str) -> tuple[str, str] | None:
+        """(file, who: "model vN") of the newest mask the model proposed for the image, or None."""
         with self.session() as s:
-            return s.scalar(
-                select(Annotation.mask_path)
+            row = s.execute(
+                select(Annotation.mask_path, Annotation.annotator)
                 .join(ImageRow, ImageRow.key == Annotation.image_key)
                 .where(
                     ImageRow.image_id == image_id,
@@ -145,7 +150,8 @@ class StandingMixin:
                 )
                 .order_by(Annotation.id.desc())
                 .limit(1)
-            )
+            ).first()
+        return (row[0], row[1]) if row else None
 
     def annotators(self) -> dict[str, int]:
         """Per person, the images they stand on with an expert label or mask (masks count too)."""

@@ -35,10 +35,11 @@ def details(image_id: str, project: ProjectDep, _caller: Anyone) -> dict[str, An
 
 @router.get("/masks/{image_id:path}")
 def own_mask(image_id: str, project: ProjectDep, caller: Anyone) -> FileResponse:
-    path, source = annotate.own_mask(project, caller, image_id)
-    return FileResponse(
-        path, media_type="image/png", headers={"X-Mask-Source": source, "Cache-Control": "no-store"}
-    )
+    path, source, model = annotate.own_mask(project, caller, image_id)
+    headers = {"X-Mask-Source": source, "Cache-Control": "no-store"}
+    if model is not None:
+        headers["X-Mask-Model"] = model  # "model vN": the version the page names beside the mask
+    return FileResponse(path, media_type="image/png", headers=headers)
 
 
 @router.put("/masks/{image_id:path}", status_code=201)

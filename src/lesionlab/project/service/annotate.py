@@ -164,15 +164,17 @@ def put_mask(
     return {"annotation_id": annotation_id, "new": new, "image_id": image_id}
 
 
-def own_mask(project: Project, caller: Caller, image_id: str) -> tuple[Path, str]:
-    """The caller's own standing mask, else the model's proposal; never another annotator's."""
+def own_mask(project: Project, caller: Caller, image_id: str) -> tuple[Path, str, str | None]:
+    """The caller's own standing mask, else the model's proposal; never another annotator's. Returns
+    (file, "mine" or "model", the model that proposed it as "model vN", or None)."""
     _usable(project, image_id)
     path = project.mask_path(image_id, person=caller.name)
     if path is not None:
-        return path, "mine"
-    path = project.mask_path(image_id, model=True)
+        return path, "mine", None
+    found = project.store.model_mask(image_id)
+    path = mask_files.inside_masks(project, found[0]) if found else None
     if path is not None:
-        return path, "model"
+        return path, "model", found[1]
     raise NotFound(f"image {image_id!r} has no mask of yours nor a model's proposal yet")
 
 

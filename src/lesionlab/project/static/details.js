@@ -48,6 +48,26 @@ export function showPrediction(prediction, version) {
   box.append(grid);
 }
 
+// A segmentation project's prediction is a mask (drawn on the image by mask.js): which model version
+// made it and how much of the image it marks. `loaded`: mask.js's load() answer, null when the image
+// has no mask of the caller's nor the model's, undefined while it loads.
+export function showMaskPrediction(loaded) {
+  const box = $("prediction");
+  box.replaceChildren();
+  if (loaded === undefined) return;
+  if (!loaded || loaded.source !== "model") {
+    const text = loaded ? "your saved mask is shown (the model's is not)" : "no model prediction yet";
+    box.append(el("div", "muted", text));
+    return;
+  }
+  const head = el("div", "head", "model's mask prediction");
+  if (loaded.model) head.append(" ", el("span", "version", loaded.model));
+  const share = 100 * loaded.share;
+  const text = `${share.toFixed(share > 0 && share < 10 ? 1 : 0)} % of the image marked as lesion, ` +
+    "drawn on the image: correct it, then save (or N if it shows no lesion)";
+  box.append(head, el("div", "", text));
+}
+
 function detailRow(list, key, value) {
   list.append(el("dt", "", key), el("dd", "", String(value)));
 }

@@ -4,7 +4,7 @@
 // undone only after the server confirmed it no longer stands.
 
 import { $, api, ApiError, encodePath, post, refusal, request, requestId, say } from "./api.js";
-import { showEmpty, showItem } from "./details.js";
+import { showEmpty, showItem, showMaskPrediction } from "./details.js";
 import { clearHistory, loadHistory, setupHistory } from "./history.js";
 import { startLive } from "./live.js";
 import { MaskEditor } from "./mask.js";
@@ -121,7 +121,8 @@ function live() {
       else if (!state.item && !loading && !state.busy && data.remaining > 0 && labelling()) loadQueue();
     },
     onClosed(imageId) {
-      const why = `${imageId} no longer needs your annotation (others completed it, or a reviewer decided it)`;
+      const why = `${imageId} no longer needs your annotation ` +
+        "(others completed it, or a reviewer decided it)";
       if (unsaved()) { // the server may still take it: never thrown away unseen
         say(`${why}; your unsaved work on it is kept: save it, or skip (S) to move on`, true);
         return;
@@ -183,19 +184,22 @@ export async function show(item) {
   if (!item) return controls();
   $("image-id").textContent = item.image_id;
   showItem(item);
+  if (isSegmentation()) showMaskPrediction(undefined); // its mask comes with the image
   stageStatus("loading the image…");
   controls();
   try {
     const size = await stage.load(item, signal);
-    let source = null;
-    if (isSegmentation()) source = await editor.load(item.image_id, signal);
+    let loaded = null;
+    if (isSegmentation()) loaded = await editor.load(item.image_id, signal);
     if (seq !== state.seq) return;
     state.bound = { image_id: item.image_id, width: size.width, height: size.height };
     state.shownAt = performance.now();
     setTimeout(() => { if (seq === state.seq) controls(); }, SETTLE_MS + 10); // actionable from then on
     stageStatus("");
     loadHistory(item.image_id);
+    const source = loaded && loaded.source;
     $("mask-note").textContent = source === "model" ? "the model's proposal: correct it, then save" : "";
+    if (isSegmentation()) showMaskPrediction(loaded);
     editor.reset();
   } catch (err) {
     if (seq !== state.seq || err.name === "AbortError") return;

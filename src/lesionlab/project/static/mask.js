@@ -210,7 +210,8 @@ export class MaskEditor {
     return true;
   }
 
-  // The stored mask of this person, else the model's proposal, drawn as the overlay (white -> paint).
+  // The stored mask of this person, else the model's proposal, drawn as the overlay (white -> paint);
+  // null when there is neither.
   async load(imageId, signal) {
     let response;
     try {
@@ -232,12 +233,17 @@ export class MaskEditor {
     o.drawImage(bitmap, 0, 0, width, height);
     const image = o.getImageData(0, 0, width, height);
     const d = image.data;
+    let lesion = 0;
     for (let i = 0; i < d.length; i += 4) {
       const on = Math.max(d[i], d[i + 1], d[i + 2]) > 127;
       d[i] = 255; d[i + 1] = 32; d[i + 2] = 32; d[i + 3] = on ? 255 : 0;
+      lesion += on;
     }
     this.ctx.putImageData(image, 0, 0);
-    return response.headers.get("X-Mask-Source");
+    // whose mask it is ("mine" or "model"), the model that proposed it ("model vN"), the share it marks
+    const { headers } = response;
+    const share = lesion / (width * height);
+    return { source: headers.get("X-Mask-Source"), model: headers.get("X-Mask-Model"), share };
   }
 
   // The 0/255 grey PNG the server stores, of the canvas's (= the image's) size.
