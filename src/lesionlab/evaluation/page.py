@@ -18,6 +18,7 @@ from jinja2 import Environment, StrictUndefined
 
 from lesionlab.data.preprocess import open_rgb
 from lesionlab.errors import DataError
+from lesionlab.evaluation.headline import headline
 from lesionlab.evaluation.summary import ALPHA, RANDOM, TARGET_FRACTION, number, saving_text
 
 THUMB_PX = 96
@@ -41,6 +42,7 @@ def render_page(results: dict, summary: dict, pngs: Mapping[str, bytes]) -> str:
     )
     return template.render(
         title=f"Active learning report: {summary['name'] or 'experiment'}",
+        headline=headline(summary),  # the sentence the page opens with
         facts=_facts(summary),
         notes=summary["notes"],
         summary_table=_summary_table(summary),

@@ -154,6 +154,9 @@ class Engine:
     threads: int | None = None
     address: str | None = None
     on_round: RoundHook | None = None  # called in the worker after each saved round (tests kill units here)
+    # False: no line per unit started or finished, only the rounds' own lines (`lesionlab demo`); failures
+    # are still raised, naming every failed unit
+    board: bool = True
 
     def __post_init__(self) -> None:
         if self.name not in ENGINES:
@@ -206,7 +209,7 @@ def _parallel(
     """Units in other processes: `launch` starts them and reports failures; states are read back here."""
     threads = engine.task_threads(experiment)
     workers = engine.task_workers(len(units), threads)
-    board = _Board(units, experiment.progress)
+    board = _Board(units, experiment.progress and engine.board)
     board.say(f"{engine.name} engine: {len(units)} units, {workers} at a time, {threads} thread(s) each")
     if experiment.config.train.num_threads is None:
         board.say(

@@ -48,8 +48,10 @@ class RoundModels:
         lesion segmentation"); a fresh model (retrain, a committee member, the first fine-tuning after an
         empty start) trains for `train.epochs`.
         """
+        # `train.progress: false` keeps a run's round lines but not its epoch lines and bars (the demo).
+        shown = self.progress and self.config.train.progress
         cfg = self.config.train.updated(
-            seed=seed * 1000 + round_, progress=self.progress, lr=lr or self.config.train.lr
+            seed=seed * 1000 + round_, progress=shown, lr=lr or self.config.train.lr
         )
         later = self.config.experiment.round_epochs
         if later is not None and continues:

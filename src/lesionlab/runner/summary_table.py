@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lesionlab.errors import ConfigError
+from lesionlab.evaluation.headline import headline
 from lesionlab.evaluation.summary import summarize
 
 
@@ -61,12 +62,14 @@ def _table(title: str, names: list[str], columns: list[str], cells: dict[str, li
 
 
 def print_summary(results: dict[str, Any], console: Console) -> None:
-    """Per strategy and labelled fraction: the primary metric (mean ± s.e. over seeds), then ALC.
+    """The headline sentence, then per strategy and labelled fraction: the primary metric (mean ± s.e. over
+    seeds), then ALC.
 
     Strategies may stop at different rounds, so columns are the union of their labelled fractions. When
     the table is wider than the console it is printed in parts rather than with cut names or numbers.
     """
     summary = summarize(results)
+    console.print(headline(summary), highlight=False)  # the one sentence to read first
     metric = summary["metric"]
     strategies = summary["strategies"]
     fractions = sorted({p["x"] for s in strategies.values() for p in s["curves"][metric]})
