@@ -342,7 +342,9 @@ def ray_part(args: Any, done: dict, partial_path: Path) -> dict:
 
     work = args.cache_dir / "benchmarks" / "scale_engines"
     experiments = {
-        "demo": demo_config(work / "demo", 2).model_copy(update={"cache_dir": args.cache_dir}),
+        "demo": demo_config(work / "demo", 2, name="melanoma").model_copy(
+            update={"cache_dir": args.cache_dir}
+        ),
         "isic2017_melanoma": real_config(args.data, work / "isic2017", args.cache_dir, RESOLUTION),
     }
     for label, config in experiments.items():

@@ -1,10 +1,17 @@
-"""Build the embedded demo data: a small, seeded, class-enriched ISIC 2017 subset in the official layout.
+"""Build the embedded demo data: seeded ISIC 2017 subsets in the official layout.
 
-ISIC 2017 is CC0, so a derived subset may ship inside the package. The layout (folder and CSV names) is kept,
-so `load_isic2017(demo_root())` reads it unchanged. Melanoma and seborrheic keratosis are over-represented
-relative to their natural rates so that every split has enough of each class for a meaningful AUC.
+ISIC 2017 is CC0, so derived subsets may ship inside the package. The layout (folder and CSV names) is kept,
+so `load_isic2017(root)` reads them unchanged. Two profiles:
 
-    python scripts/make_demo_subset.py [SOURCE] [--out DIR] [--seed 0]
+- `small` (demo_data/isic2017, `demo_root()`): 240/60/120 images with masks, melanoma and seborrheic
+  keratosis over-represented so every split has enough of each class for a meaningful AUC; the melanoma
+  demo preset, the tutorial and the tests read it.
+- `pool` (demo_data/isic2017_pool): the `sk` demo preset's data. A random sample of the official training
+  split at its natural class rates (the pool active learning draws from), and the whole official
+  validation (150) and test (600) splits, images only: a pool much larger than the labels bought is where
+  selection can matter (see lesionlab.demo_presets).
+
+    python scripts/make_demo_subset.py [SOURCE] [--profile small|pool] [--out DIR] [--seed 0]
 """
 
 from __future__ import annotations
@@ -22,38 +29,59 @@ from lesionlab.data.sources.isic2017 import SPLIT_STEMS, TASKS, load_isic2017
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO / ".." / "shared" / "data" / "isic2017"
-DEFAULT_OUT = REPO / "src" / "lesionlab" / "demo_data" / "isic2017"
+DEMO_DATA = REPO / "src" / "lesionlab" / "demo_data"
+DEFAULT_OUT = {"small": DEMO_DATA / "isic2017", "pool": DEMO_DATA / "isic2017_pool"}
 SPLIT_SIZES = {"train": 240, "val": 60, "test": 120}
+# The `pool` profile: images drawn from each split at its natural rates; None = the whole split.
+POOL_SIZES: dict[str, int | None] = {"train": 1000, "val": None, "test": None}
 # Share of each 3-class label (melanoma, seborrheic_keratosis, nevus) in every split.
 CLASS_SHARES = (0.30, 0.25, 0.45)
-MAX_BYTES = 10 * 1024 * 1024
+MAX_BYTES = {"small": 10 * 1024 * 1024, "pool": 12 * 1024 * 1024}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", nargs="?", type=Path, default=DEFAULT_SOURCE, help="ISIC 2017 root")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (rewritten)")
+    parser.add_argument("--profile", choices=sorted(DEFAULT_OUT), default="small")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (rewritten)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=128, help="output side length in pixels")
+    parser.add_argument("--pool", type=int, default=POOL_SIZES["train"], help="pool profile: train images")
     args = parser.parse_args(argv)
+    args.out = args.out or DEFAULT_OUT[args.profile]
 
     source = load_isic2017(args.source, task="3class")
     rng = np.random.default_rng(args.seed)
-    chosen = {split: _choose(source.split(split), n, rng) for split, n in SPLIT_SIZES.items()}
+    if args.profile == "small":
+        chosen = {split: _choose(source.split(split), n, rng) for split, n in SPLIT_SIZES.items()}
+    else:
+        sizes = POOL_SIZES | {"train": args.pool}
+        chosen = {split: _sample(source.split(split), n, rng) for split, n in sizes.items()}
 
     _clean(args.out)
     for split, records in chosen.items():
-        _write_split(args.source, args.out, split, records, args.size)
-    _write_readme(args.out, args, chosen)
+        _write_split(args.source, args.out, split, records, args.size, masks=args.profile == "small")
+    (_write_readme if args.profile == "small" else _write_pool_readme)(args.out, args, chosen)
 
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"wrote {sum(map(len, chosen.values()))} images to {args.out}: {total / 1e6:.2f} MB on disk")
     for task in TASKS:
         print(load_isic2017(args.out, task=task).summary())
-    if total >= MAX_BYTES:
-        print(f"error: demo data is {total} bytes, over the {MAX_BYTES}-byte limit", file=sys.stderr)
+    limit = MAX_BYTES[args.profile]
+    if total >= limit:
+        print(f"error: demo data is {total} bytes, over the {limit}-byte limit", file=sys.stderr)
         return 1
     return 0
+
+
+def _sample(records: list[Record], n: int | None, rng: np.random.Generator) -> list[Record]:
+    """`n` records drawn at random without replacement (all when None), in source order."""
+    if n is None:
+        return list(records)
+    if len(records) < n:
+        raise SystemExit(f"only {len(records)} images in a split; need {n}")
+    picked = set(rng.choice(sorted(r.id for r in records), size=n, replace=False).tolist())
+    return [r for r in records if r.id in picked]
 
 
 def _choose(records: list[Record], n: int, rng: np.random.Generator) -> list[Record]:
@@ -81,7 +109,9 @@ def _clean(out: Path) -> None:
             entry.unlink()
 
 
-def _write_split(source: Path, out: Path, split: str, records: list[Record], size: int) -> None:
+def _write_split(
+    source: Path, out: Path, split: str, records: list[Record], size: int, masks: bool = True
+) -> None:
     stem = SPLIT_STEMS[split]
     image_dir = out / f"{stem}_Data"
     image_dir.mkdir()
@@ -89,7 +119,7 @@ def _write_split(source: Path, out: Path, split: str, records: list[Record], siz
         with Image.open(r.image_path) as im:
             small = im.convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
         small.save(image_dir / f"{r.id}.jpg", quality=90, optimize=True)
-    if any(r.mask_path is not None for r in records):
+    if masks and any(r.mask_path is not None for r in records):
         mask_dir = out / f"{stem}_Part1_GroundTruth"
         mask_dir.mkdir()
         for r in records:
@@ -151,6 +181,46 @@ resized images to {args.size}x{args.size} (Lanczos, JPEG quality 90) and the tra
 ground-truth and metadata CSVs verbatim. The test split has no masks, as in the source copy.
 Caveat inherited from that copy: its test labels were rebuilt by row order over the sorted test ids
 (the class totals match the official test set exactly).
+"""
+    (out / "README.md").write_text(text, encoding="utf-8")
+
+
+def _write_pool_readme(out: Path, args: argparse.Namespace, chosen: dict[str, list[Record]]) -> None:
+    names = TASKS["3class"]
+    rows = "\n".join(
+        f"| {split} | {len(rs)} | "
+        + " | ".join(str(sum(r.label == i for r in rs)) for i in range(len(names)))
+        + " |"
+        for split, rs in chosen.items()
+    )
+    text = f"""# ISIC 2017 demo pool
+
+The data of `lesionlab demo` (preset `sk`, seborrheic keratosis vs rest): a random sample of
+{len(chosen["train"])} images of the official ISIC 2017 training split (the pool active learning buys labels
+from) and the whole official validation and test splits, at the classes' natural rates. Images only, no masks
+(the small subset in `../isic2017` has masks, for segmentation). Read it with
+`lesionlab.data.sources.load_isic2017(lesionlab.data.demo_subset.demo_root("isic2017_pool"), task=...)`.
+
+| split | images | melanoma | seborrheic keratosis | nevus |
+|---|---|---|---|---|
+{rows}
+
+## Licence and citation
+
+ISIC 2017 challenge data are released under CC0 (public domain). Please cite:
+
+N. C. F. Codella et al., "Skin lesion analysis toward melanoma detection: A challenge at the 2017
+International Symposium on Biomedical Imaging (ISBI), hosted by the International Skin Imaging
+Collaboration (ISIC)", IEEE ISBI 2018, pp. 168-172.
+
+## How it was made
+
+`scripts/make_demo_subset.py --profile pool` (seed {args.seed}) read a copy of ISIC 2017 whose images had
+been squash-resized to 256x256, drew {len(chosen["train"])} training images at random without replacement,
+kept every validation and test image, resized them to {args.size}x{args.size} (Lanczos, JPEG quality 90)
+and copied the matching rows of the ground-truth and metadata CSVs verbatim. Caveat inherited from that
+copy: its test labels were rebuilt by row order over the sorted test ids (the class totals match the
+official test set exactly).
 """
     (out / "README.md").write_text(text, encoding="utf-8")
 

@@ -327,7 +327,7 @@ def test_demo_help() -> None:
 
 
 def test_demo_config_uses_the_embedded_data(tmp_path: Path) -> None:
-    config = demo_config(tmp_path / "demo", n_seeds=3)
+    config = demo_config(tmp_path / "demo", n_seeds=3, name="melanoma")  # the small subset (root None)
     assert isinstance(config, ExperimentConfig)
     assert ExperimentConfig.model_validate(config.model_dump()) == config
     assert config.data.source == "isic2017" and config.data.root is None

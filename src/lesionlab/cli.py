@@ -232,16 +232,33 @@ def run(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="folder for results.json and report.html")] = Path(
-        "lesionlab-demo"
-    ),
+    preset: Annotated[
+        str, typer.Option(help="sk (BALD vs random, seborrheic keratosis), melanoma (the old demo) or tiny")
+    ] = "sk",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="folder for results.json and report.html (default: lesionlab-demo-PRESET)"),
+    ] = None,
     force: Annotated[bool, typer.Option(help="overwrite a finished demo in --out")] = False,
-    seeds: Annotated[int, typer.Option(help="number of seeds")] = 2,
+    seeds: Annotated[int | None, typer.Option(help="number of seeds (default: the preset's)")] = None,
 ) -> None:
-    """Compare random selection with two uncertainty strategies on the embedded ISIC 2017 subset."""
-    from lesionlab.runner.demo import demo_config
+    """Active learning against random selection on ISIC 2017 data shipped with lesionlab (README: presets)."""
+    from lesionlab.demo_presets import preset as find
+    from lesionlab.runner.engines import Engine
 
-    _run_and_report(demo_config(out, seeds), force)
+    chosen = find(preset)
+    config = chosen.config(out or Path(f"lesionlab-demo-{chosen.name}"), seeds)
+    exp = config.experiment
+    units = len(exp.strategies) * len(exp.seeds)
+    err_console.print(
+        f"demo {chosen.name}: {', '.join(exp.strategies)} on ISIC 2017 {chosen.task.replace('_', ' ')} vs "
+        f"rest, {len(exp.seeds)} seeds, {exp.rounds} rounds: {units * (exp.rounds + 1)} models to train "
+        "(the first run also caches the images' activations)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    engine = Engine("local", chosen.workers, 1, board=False) if chosen.workers > 1 else None
+    _run_and_report(config, force, engine)
 
 
 @app.command()

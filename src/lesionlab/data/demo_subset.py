@@ -8,9 +8,10 @@ from pathlib import Path
 from lesionlab.errors import DataError
 
 
-def demo_root() -> Path:
-    """Folder of the embedded ISIC 2017 demo subset, in the official layout (read it with `load_isic2017`)."""
-    resource = files("lesionlab") / "demo_data" / "isic2017"
+def demo_root(subset: str = "isic2017") -> Path:
+    """Folder of an embedded ISIC 2017 demo subset, in the official layout (read it with `load_isic2017`):
+    `isic2017` (the small subset, with masks) or `isic2017_pool` (the `sk` demo's pool, val and test)."""
+    resource = files("lesionlab") / "demo_data" / subset
     if not isinstance(resource, Path):
         raise DataError(
             f"the demo data is inside an archive ({resource}); install lesionlab as a normal "
