@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from lesionlab.data.preprocess import mask_foreground, open_mask
+from lesionlab.data.preprocess import mask_foreground, open_mask, orient, oriented_size
 from lesionlab.io import atomic_file
 from lesionlab.project.consensus import Consensus, mask_consensus
 from lesionlab.project.exceptions import Invalid, NotFound
@@ -40,20 +40,20 @@ class MaskConsensus:
 
 
 def decode_png(data: bytes, row: ImageRow) -> np.ndarray:
-    """The boolean (H, W) mask a PNG holds, by `mask_foreground` (the rule training reads masks with),
-    checked to be the image's oriented size before any pixel is decoded: a 20 kB PNG can declare
-    12,000 x 12,000 pixels, and the body limit counts bytes, not pixels."""
+    """The boolean (H, W) mask a PNG holds, by `mask_foreground` after its EXIF orientation (as `open_mask`,
+    which training reads masks with), checked to be the image's oriented size before any pixel is decoded:
+    a 20 kB PNG can declare 12,000 x 12,000 pixels, and the body limit counts bytes, not pixels."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.format != "PNG":
                 raise Invalid(f"a mask must be a PNG, got {im.format}")
-            if im.size != (row.width, row.height):  # read from the header: no pixel is decoded
+            size = oriented_size(im)  # read from the header: no pixel is decoded
+            if size != (row.width, row.height):
                 raise Invalid(
-                    f"the mask is {im.size[0]}x{im.size[1]}, "
-                    f"but image {row.image_id!r} is {row.width}x{row.height}"
+                    f"the mask is {size[0]}x{size[1]}, but image {row.image_id!r} is {row.width}x{row.height}"
                 )
             im.load()
-            return mask_foreground(im)
+            return mask_foreground(orient(im))  # EXIF applied, as open_mask (training) reads the file
     except (OSError, ValueError, EOFError, SyntaxError, struct.error, Image.DecompressionBombError) as exc:
         raise Invalid(f"the mask does not decode: {exc}") from exc
 
