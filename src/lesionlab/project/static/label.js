@@ -22,7 +22,7 @@ export const state = {
   busy: false, // an action is in flight
   pending: null, // {key, requestId}: the last action that got no answer, retried with the same id
   undo: [], // [{annotation_id, image_id, note}] saved on this page, newest last
-  restore: null, // {image_id, note}: the notes of an answer just taken back, for when its image is back
+  restore: null, // {image_id, note, mask}: an answer just taken back (its notes, its mask PNG), for its image
   seq: 0,
   abort: null,
 };
@@ -174,7 +174,8 @@ export async function show(item) {
   Object.assign(state, { item, bound: null, unshowable: null, pending: null });
   $("mask-note").textContent = "";
   notes.reset();
-  if (item && state.restore && state.restore.image_id === item.image_id) notes.restore(state.restore.note);
+  const back = item && state.restore && state.restore.image_id === item.image_id ? state.restore : null;
+  if (back) notes.restore(back.note);
   state.restore = null;
   clearHistory();
   stage.clear();
@@ -201,6 +202,7 @@ export async function show(item) {
     $("mask-note").textContent = source === "model" ? "the model's proposal: correct it, then save" : "";
     if (isSegmentation()) showMaskPrediction(loaded);
     editor.reset();
+    if (back && back.mask) await restoreMask(back.mask, signal);
   } catch (err) {
     if (seq !== state.seq || err.name === "AbortError") return;
     state.unshowable = err.message;
@@ -245,8 +247,21 @@ function moveOn(first = null) {
   return () => loadQueue(first);
 }
 
-function saved(b, result, text) {
-  state.undo.push({ annotation_id: result.annotation_id, image_id: b.image_id, note: notes.value() });
+// The mask taken back by undo, on the canvas again, unsaved, to correct (one stroke: Ctrl+Z drops it).
+async function restoreMask(png, signal) {
+  try {
+    await editor.paste(png, signal);
+    $("mask-note").textContent = "your mask, taken back: correct it, then save";
+  } catch (err) {
+    if (err.name !== "AbortError") say(`your mask could not be brought back: ${err.message}`, true);
+  }
+}
+
+const KEEP_MASKS = 20; // the newest saved masks kept for undo to bring back (memory)
+
+function saved(b, result, text, mask = null) {
+  state.undo.push({ annotation_id: result.annotation_id, image_id: b.image_id, note: notes.value(), mask });
+  if (state.undo.length > KEEP_MASKS) state.undo[state.undo.length - 1 - KEEP_MASKS].mask = null;
   say(text);
   return moveOn();
 }
@@ -270,7 +285,7 @@ async function putMask(b, rid, noLesion) {
   const response = await request(`/api/masks/${encodePath(b.image_id)}?${query}`, {
     method: "PUT", headers: { "Content-Type": "image/png" }, body: blob,
   });
-  return response.json();
+  return { ...(await response.json()), png: blob }; // the PNG, for undo to bring back
 }
 
 // An outline still open is not part of the mask yet: saving then would drop it unseen.
@@ -289,7 +304,7 @@ export function saveMask() {
   }
   return act(`mask:${b.image_id}:${editor.version}:${notes.version}`, "save the mask", async (rid) => {
     const result = await putMask(b, rid, false);
-    return saved(b, result, `mask saved for ${b.image_id}`);
+    return saved(b, result, `mask saved for ${b.image_id}`, result.png);
   });
 }
 
@@ -342,7 +357,7 @@ export function undo() {
       return null;
     }
     say(`undone: ${last.image_id}`);
-    state.restore = { image_id: last.image_id, note: last.note };
+    state.restore = { image_id: last.image_id, note: last.note, mask: last.mask };
     return moveOn(last.image_id);
   });
 }

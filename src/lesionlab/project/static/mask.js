@@ -220,7 +220,23 @@ export class MaskEditor {
       if (err.status === 404) return null; // nothing drawn yet
       throw err;
     }
-    const bitmap = await createImageBitmap(await response.blob());
+    const lesion = await this.draw(await response.blob(), signal);
+    // whose mask it is ("mine" or "model"), the model that proposed it ("model vN"), the share it marks
+    const { headers } = response;
+    const share = lesion / (this.canvas.width * this.canvas.height);
+    return { source: headers.get("X-Mask-Source"), model: headers.get("X-Mask-Model"), share };
+  }
+
+  // A mask saved from this page and taken back (undo): on the canvas again as one undoable stroke, unsaved.
+  async paste(png, signal) {
+    this.begin();
+    await this.draw(png, signal);
+    this.commit([0, 0, this.canvas.width, this.canvas.height], 0);
+  }
+
+  // A 0/255 mask PNG of the image's size drawn as the overlay (white -> paint); returns its lesion pixels.
+  async draw(png, signal) {
+    const bitmap = await createImageBitmap(png);
     if (signal.aborted) throw new DOMException("superseded", "AbortError");
     const { width, height } = this.canvas;
     if (bitmap.width !== width || bitmap.height !== height) { // never stretched onto the image
@@ -240,10 +256,7 @@ export class MaskEditor {
       lesion += on;
     }
     this.ctx.putImageData(image, 0, 0);
-    // whose mask it is ("mine" or "model"), the model that proposed it ("model vN"), the share it marks
-    const { headers } = response;
-    const share = lesion / (width * height);
-    return { source: headers.get("X-Mask-Source"), model: headers.get("X-Mask-Model"), share };
+    return lesion;
   }
 
   // The 0/255 grey PNG the server stores, of the canvas's (= the image's) size.
