@@ -293,6 +293,22 @@ def markdown(results: dict[str, Any]) -> list[str]:
                 f"({dc['n_reference']} run training images against {dc['n_new']} clinic images).",
             ]
         lines.append("")
+    return lines + docs_table(results)
+
+
+def docs_table(results: dict[str, Any]) -> list[str]:
+    """The AUC table docs/annotation.md quotes (tests/test_project_transfer_figures.py compares them)."""
+    head = [
+        "| clinic, arm | "
+        + " | ".join(f"{c} labels" if i == 0 else str(c) for i, c in enumerate(COUNTS))
+        + " |"
+    ]
+    lines = ["## Table of docs/annotation.md", "", *head, "|---" * (len(COUNTS) + 1) + "|"]
+    for clinic in CLINICS:
+        for arm in ARMS:
+            if arm in results.get(clinic, {}):
+                cells = [f"{results[clinic][arm][str(c)]['auc']['mean']:.3f}" for c in COUNTS]
+                lines.append(f"| {clinic}, {arm} | " + " | ".join(cells) + " |")
     return lines
 
 
