@@ -68,3 +68,23 @@ def test_the_restored_mask_saves_again_as_drawn(browser, tmp_path) -> None:
         page.context.close()
     again = stored_mask(tmp_path / "proj", ids[0], "ann")
     assert first.any() and (again == first).all(), f"IoU {iou(again, first)}: not the mask taken back"
+
+
+def test_u_with_an_unsaved_drawing_on_screen_asks_again_before_dropping_it(browser, tmp_path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, task="segmentation", n=2) as (server, ids):
+        page = open_page(browser, server, "ann")
+        message = page.get_by_test_id("message")
+        wait_shown(page, ids[0])
+        paint_rect(page, (20, 20, 70, 60), SIZE, SIZE)
+        page.keyboard.press("Enter")
+        expect(message).to_have_text(f"mask saved for {ids[0]}")
+        wait_shown(page, ids[1])
+        want = paint_rect(page, (10, 10, 50, 50), SIZE, SIZE)
+        page.keyboard.press("u")  # meant Ctrl+Z? the drawing on screen is not thrown away unasked
+        expect(message).to_contain_text("press U again")
+        expect(page.get_by_test_id("image-id")).to_have_text(ids[1])
+        page.keyboard.press("Enter")
+        expect(message).to_have_text(f"mask saved for {ids[1]}")
+        page.context.close()
+    assert iou(stored_mask(tmp_path / "proj", ids[1], "ann"), want) > 0.95
+    assert stored_mask(tmp_path / "proj", ids[0], "ann") is not None  # not taken back

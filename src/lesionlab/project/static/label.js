@@ -24,6 +24,7 @@ export const state = {
   undo: [], // [{annotation_id, image_id, note}] saved on this page, newest last
   restore: null, // {image_id, note, mask}: an answer just taken back (its notes, its mask PNG), for its image
   seq: 0,
+  undoArmed: -1, // the image (seq) on which U was pressed once over unsaved work: a second press acts
   abort: null,
 };
 let stage;
@@ -97,6 +98,7 @@ function progress(data) {
 
 // Whether the image on screen holds work not saved yet: strokes, an open outline, a comment or the flag.
 function unsaved() {
+  if (!state.item) return false; // between images: what the fields hold was sent with the last answer
   const note = notes.value();
   const drawn = isSegmentation() && (editor.strokes.length > 0 || !!editor.drawing || editor.polygon.open);
   return drawn || note.unsure || !!note.comment;
@@ -345,6 +347,13 @@ export function undo() {
   const last = state.undo[state.undo.length - 1];
   if (!last) {
     say("nothing to undo on this page");
+    return;
+  }
+  // U is not Ctrl+Z: unsaved work on screen is dropped only when U is pressed again for this image
+  if (unsaved() && state.undoArmed !== state.seq) {
+    state.undoArmed = state.seq;
+    say(`U takes back your answer on ${last.image_id} and drops your unsaved work here; press U again ` +
+      "to do so (Ctrl+Z undoes a stroke)", true);
     return;
   }
   return act(`undo:${last.annotation_id}`, "undo", async () => {
