@@ -11,11 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from lesionlab.cli import app
-from lesionlab.config import ExperimentConfig
+from lesionlab.config import ExperimentConfig, load_config
 from lesionlab.data.demo_subset import demo_root
 from lesionlab.data.loading import load_dataset
 from lesionlab.demo_presets import DEFAULT, PRESETS, preset
 from lesionlab.errors import ConfigError
+from lesionlab.runner.engines import run_unit
+from lesionlab.runner.experiment import Experiment
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # README's preset table: column heading -> DemoPreset field
@@ -121,3 +123,30 @@ def test_tiny_demo_end_to_end_quiet_and_repeatable(tmp_path: Path, monkeypatch: 
         selections.append({(r["strategy"], r["seed"]): [x["new_ids"] for x in r["rounds"]] for r in runs})
     assert selections[0] == selections[1]
     assert any(ids for picks in selections[0].values() for ids in picks)
+
+
+def test_a_worker_unit_prints_round_lines_without_an_experiment_eta(
+    tiny_isic, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker runs one (strategy, seed) of many: it cannot know the experiment's ETA. It printed one
+    computed as if its unit were the whole run ("ETA 16 min" on the last round); now its lines have none."""
+    train = {
+        "resolution": 32,
+        "epochs": 1,
+        "freeze_stages": 6,
+        "views": 1,
+        "num_threads": 1,
+        "progress": False,
+    }
+    experiment = {"strategies": ["random"], "seeds": [0, 1], "initial": {"kind": "random", "size": 0.2}}
+    raw = {"data": {"source": "isic2017", "root": str(tiny_isic.root), "task": "melanoma"}, "train": train}
+    raw |= {"experiment": experiment | {"budget": 0.2, "rounds": 1}, "output": str(tmp_path / "out")}
+    config = load_config(ExperimentConfig, raw | {"cache_dir": str(tmp_path / "cache")})
+    Experiment(config)  # prepares the output folder, as the parent process does
+    run_unit(config.model_dump(mode="json"), "random", 0, threads=1)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == [
+        "  random seed 0: round 0/1",
+        "  random seed 0: round 1/1",
+    ]
+    assert not any("ETA" in line for line in lines), lines

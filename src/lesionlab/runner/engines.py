@@ -81,7 +81,10 @@ def run_unit(
     # torch's threads are not the only ones: scikit-learn and numpy (k-means, PCA, the audit's logistic
     # regression and neighbour search) use OpenMP and BLAS pools sized to every core of the node.
     with threadpool_limits(limits=threads):
-        return Experiment(cfg, force=False, progress=progress).run_one(strategy, seed, on_round).to_dict()
+        experiment = Experiment(cfg, force=False, progress=progress)
+        # This process sees one unit: its rounds give no ETA for the experiment (the board has that one).
+        experiment.round_log.show_eta = False
+        return experiment.run_one(strategy, seed, on_round).to_dict()
 
 
 class _Lines:

@@ -16,6 +16,9 @@ class RoundLog:
 
     def __init__(self, exp: Any, metric: str, enabled: bool) -> None:
         self.exp, self.metric, self.enabled = exp, metric, enabled
+        # A worker process runs one (strategy, seed) unit of many: its count of rounds done says nothing
+        # of the whole experiment's, so engines turn the ETA off there (the parent's board has the real one).
+        self.show_eta = True
         self.start()
 
     def start(self) -> None:
@@ -33,10 +36,10 @@ class RoundLog:
         shown = f"{self.metric} {score:.3f}" if isinstance(score, float) else "no model yet"
         end = f", stopped: {record.stop_reason}" if record.finished else ""
         seconds = (record.train_seconds or 0.0) + (record.selection_seconds or 0.0)
+        left = f", {eta(self.done, max(total, self.done), elapsed)}" if self.show_eta else ""
         print(
             f"  {strategy} seed {seed}: round {record.round}/{exp.rounds}, {record.n_labeled} labels, "
-            f"{exp.evaluate_on} {shown}, {seconds:.0f} s, "
-            f"{eta(self.done, max(total, self.done), elapsed)}{end}",
+            f"{exp.evaluate_on} {shown}, {seconds:.0f} s{left}{end}",
             file=sys.stderr,
             flush=True,
         )
