@@ -79,6 +79,9 @@ export function helpOpen() {
 }
 
 export function toggleHelp(open = !helpOpen()) {
+  // closing: its focused Close button lets go now (a hidden button keeps the focus until the next rendering
+  // update, and an Enter pressed meanwhile went to it and was lost)
+  if (!open && $("help").contains(document.activeElement)) document.activeElement.blur();
   $("help").hidden = !open;
   if (open) renderHelp(); // once open: entries that apply while it is (Esc) are listed
   if (open) $("help-close").focus();
