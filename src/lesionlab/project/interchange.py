@@ -163,6 +163,29 @@ def _check_known(values: dict[str, Any], known: set[str], path: Path) -> list[st
     return unknown
 
 
+def check_importer(project: Project, annotator: str) -> None:
+    """An import is credited to one name, and a name's newest answer is its standing one: importing under
+    an invited person's name, or a name with answers from the page, would replace that expert's answers
+    with the file's (and credit them with labels several people may have given). Refused before reading."""
+    from sqlalchemy import select
+
+    from lesionlab.project.models import Annotation, Person
+
+    with project.store.session() as s:
+        invited = s.scalar(select(Person.name).where(Person.name == annotator))
+        answered = s.scalar(
+            select(Annotation.id)
+            .where(Annotation.annotator == annotator, Annotation.source != "import")
+            .limit(1)
+        )
+    if invited is not None or answered is not None:
+        who = "an invited person" if invited is not None else "an annotator with answers from the page"
+        raise DataError(
+            f"--annotator {annotator!r} is {who}: an import under that name would replace their answers; "
+            "import under a name of its own (e.g. --annotator import or --annotator labelstudio)"
+        )
+
+
 def import_labels(
     project: Project, path: Path, annotator: str = "import", source: str = "import"
 ) -> dict[str, Any]:
@@ -172,6 +195,7 @@ def import_labels(
     annotations from others already is left out and listed (`full`), never given a k+1-th vote that would
     outvote or settle the experts' answers. A segmentation project reads Label Studio brush masks."""
     path = Path(path)
+    check_importer(project, annotator)
     if not project.task.class_labels:
         if path.suffix.lower() != ".json":
             raise DataError(
@@ -265,6 +289,7 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"masks folder {folder} does not exist")
+    check_importer(project, annotator)
     known = set(project.store.image_ids())
     unchanged, unknown, ignored = 0, [], []
     todo: list[tuple[str, np.ndarray]] = []
