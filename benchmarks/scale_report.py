@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
 
 from common import RESULTS
+from lesionlab.versions import package_versions as installed
 from provenance import write_outputs
 
 SCORING_TARGET = 60.0  # images/s at 224 px on 2 cores, decoding included
@@ -20,13 +20,7 @@ PACKAGES = ("onnx", "onnxruntime", "onnxscript", "ray")
 
 def package_versions() -> dict[str, str]:
     """Installed versions of the scoring and Ray packages ("not installed" where absent)."""
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return installed(PACKAGES)
 
 
 def unit_versions(done: dict) -> dict[str, Any]:

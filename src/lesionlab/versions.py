@@ -10,8 +10,13 @@ PACKAGES = ("lesionlab", "torch", "torchvision", "timm", "numpy", "scikit-learn"
 
 def versions() -> dict[str, str]:
     """Python and the installed version of each package in `PACKAGES` ("not installed" if absent)."""
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
+    return {"python": platform.python_version(), **package_versions(PACKAGES)}
+
+
+def package_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """The installed version of each named distribution ("not installed" if absent)."""
+    out = {}
+    for name in names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:
