@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -248,7 +249,10 @@ def test_a_unit_limits_blas_and_openmp_pools_not_only_torch(monkeypatch: pytest.
         seen.extend(pool["num_threads"] for pool in threadpool_info())
         raise Stop
 
-    monkeypatch.setattr(Experiment, "__init__", lambda self, cfg, force, progress: None)
+    def fake_init(self, cfg, force, progress):
+        self.round_log = SimpleNamespace(show_eta=True)  # what the real one builds and run_unit quiets
+
+    monkeypatch.setattr(Experiment, "__init__", fake_init)
     monkeypatch.setattr(Experiment, "run_one", fake_run_one)
     with pytest.raises(Stop):
         engines.run_unit(ExperimentConfig().model_dump(mode="json"), "random", 0, threads=1)
