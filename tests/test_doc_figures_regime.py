@@ -11,6 +11,7 @@ REPRO = "docs/reproduction.md"
 REGIME = "regime.json"
 X6 = "results/paper002/freeze6"
 Z50 = "results/paper001/50"
+Z100 = "results/paper001/100"
 Z300 = "results/paper001/300"
 
 QUOTES: list[Quote] = [
@@ -74,6 +75,19 @@ QUOTES: list[Quote] = [
     ),
     Quote(
         REPRO,
+        "Random {:.3f} ± {:.3f} Dice, `ssl_kmeans` {:.3f} ± {:.3f}: {:+.3f} (paired t p {:.3f}; "
+        "seeds {:+.3f}, {:+.3f}, {:+.3f})",
+        REGIME,
+        (
+            *ms(f"{Z100}/random/dice"),
+            *ms(f"{Z100}/ssl_kmeans/dice"),
+            f"{Z100}/ssl_kmeans_vs_random/mean_difference",
+            f"{Z100}/ssl_kmeans_vs_random/p_ttest",
+            *(f"{Z100}/ssl_kmeans_vs_random/per_seed/{i}" for i in range(3)),
+        ),
+    ),
+    Quote(
+        REPRO,
         "(random's {:.3f} is below 0.95 of full data, {:.3f}), yet the effect is absent ({:+.3f}, p {:.3f})",
         REGIME,
         lambda d: (
@@ -104,6 +118,8 @@ def test_the_quoted_verdicts_are_the_files() -> None:
     assert r["paper002"]["freeze6"]["ousm_loop_vs_ce"]["verdict"] == "absent"
     assert r["paper002"]["freeze6"]["ousm_vs_ce"]["verdict"] == "absent"
     assert r["paper001"]["50"]["ssl_kmeans_vs_random"]["verdict"] == "appears"
+    assert r["paper001"]["100"]["ssl_kmeans_vs_random"]["verdict"] == "absent"
+    assert r["paper001"]["100"]["mechanism_present"] is True
     assert r["paper001"]["300"]["ssl_kmeans_vs_random"]["verdict"] == "absent"
     assert all(v > 0 for v in r["paper001"]["50"]["ssl_kmeans_vs_random"]["per_seed"])
 
