@@ -209,3 +209,29 @@ def test_the_polygon_tool_fills_the_rasterised_polygon_however_it_is_closed(brow
         page.context.close()
     for image_id, vertices in zip(ids, shapes.values(), strict=True):
         within_a_pixel(stored_mask(tmp_path / "proj", image_id, "ann"), rasterised(vertices))
+
+
+def test_closing_a_polygon_of_fewer_than_three_vertices_keeps_them_and_says_why(browser, tmp_path) -> None:
+    """Enter or a double-click on an outline of one or two vertices dropped it silently: the expert's clicks
+    went and nothing said why. Now the vertices stay, the page names the fix, and a third vertex closes it."""
+    triangle = [(15, 20), (80, 25), (50, 85)]
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1) as (server, ids):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        page.keyboard.press("p")
+        click_polygon(page, triangle[:2])
+        page.keyboard.press("Enter")
+        expect(message(page)).to_have_text(
+            "a polygon needs at least 3 vertices (2 vertices placed): add more, or Esc to cancel it"
+        )
+        outline = page.locator("#polygon-overlay polyline")
+        assert len(outline.get_attribute("points").split()) == 2, "the two vertices were dropped"
+        place = placement(page, SIZE, SIZE)
+        page.mouse.dblclick(*place.screen(triangle[1][0] + 0.5, triangle[1][1] + 0.5))
+        expect(message(page)).to_contain_text("at least 3 vertices")
+        assert len(outline.get_attribute("points").split()) == 2
+        click_polygon(page, triangle[2:])
+        page.keyboard.press("Enter")  # closes the outline; the next Enter saves
+        save(page, ids[0])
+        page.context.close()
+    within_a_pixel(stored_mask(tmp_path / "proj", ids[0], "ann"), rasterised(triangle))

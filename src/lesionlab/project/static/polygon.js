@@ -3,6 +3,8 @@
 // vertex. Vertices are kept in IMAGE pixels (fractional), so zooming or panning while outlining moves
 // nothing; the outline in progress is drawn on an SVG laid over the mask canvas (never on the mask).
 
+import { say } from "./api.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const CLOSE_PX = 8; // a click this close (screen px) to the first vertex closes the outline
 const SAME_PX = 3; // a second click this close to the last vertex (a double-click's) adds none
@@ -64,15 +66,17 @@ export class PolygonTool {
     this.editor.onChange();
   }
 
-  // Fill the outline into the mask (fewer than 3 vertices: nothing to fill, the outline is dropped).
+  // Fill the outline into the mask. With fewer than 3 vertices there is nothing to fill: the outline stays
+  // open with its vertices (the expert's clicks are never dropped unasked) and the page says what to do.
   close() {
     const points = this.points;
-    this.points = [];
-    this.draw();
     if (points.length < 3) {
-      this.editor.onChange();
+      const placed = `${points.length} ${points.length === 1 ? "vertex" : "vertices"} placed`;
+      say(`a polygon needs at least 3 vertices (${placed}): add more, or Esc to cancel it`, true);
       return false;
     }
+    this.points = [];
+    this.draw();
     this.editor.fillPolygon(points);
     return true;
   }
