@@ -386,6 +386,7 @@ def main() -> None:
         done = ray_part(args, done, partial_path)
 
     if args.summarize:  # the tables again from the stored units, keeping the measuring run's wall time
+        args.parts = sorted({key.split("/")[0] for key in done})  # what was measured, not this call's []
         previous = RESULTS / f"{args.name}.json"
         wall = json.loads(previous.read_text()).get("wall_seconds") if previous.exists() else None
         write_results(args, done, wall)
