@@ -77,3 +77,32 @@ def test_with_nothing_drawn_the_page_still_moves_on(browser, tmp_path) -> None:
         httpx.get(f"{server.url}/api/queue", headers=server.auth(server.tokens["ben"]))
         wait_shown(ana, ids[1])
         ana.context.close()
+
+
+def test_drawing_renews_a_lapsed_lease_so_the_image_is_not_handed_to_another(browser, tmp_path) -> None:
+    """A careful outline outlasting the lease: the image went to ben, whose save filled its only slot, and
+    ana's save was then refused (409), her drawing lost. While she draws, the page renews her lease."""
+    from lesionlab.project import open_project
+
+    with served(tmp_path, TEAM, task="segmentation", n=2) as (server, ids):
+        ana = open_page(browser, server, "ana")
+        wait_shown(ana, ids[0])
+        paint_rect(ana, (20, 20, 50, 50), SIZE, SIZE)
+        expire_leases(server.project_dir, "ana")  # her lease lapses while she is still at work ...
+        want = paint_rect(ana, (20, 20, 70, 60), SIZE, SIZE)  # ... and she keeps drawing
+
+        def held() -> bool:
+            with open_project(server.project_dir) as project:
+                return project.store.holds("ana", ids[0])
+
+        deadline = ana.evaluate("Date.now()") + LIVE_TIMEOUT_MS
+        while not held() and ana.evaluate("Date.now()") < deadline:
+            ana.wait_for_timeout(250)
+        assert held(), "the page did not take its lapsed lease again"
+        got = httpx.get(f"{server.url}/api/queue", headers=server.auth(server.tokens["ben"])).json()
+        assert [i["image_id"] for i in got["items"]] == [ids[1]]  # ben is not handed ana's image
+        ana.keyboard.press("Enter")
+        expect(ana.get_by_test_id("message")).to_have_text(f"mask saved for {ids[0]}")
+        ana.context.close()
+    mask = stored_mask(tmp_path / "proj", ids[0], "ana")
+    assert mask is not None and iou(mask, want) > 0.9

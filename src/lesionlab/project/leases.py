@@ -7,7 +7,8 @@ the person in the same transaction, holding the image row's lock (PostgreSQL; SQ
 serialises the whole transaction), so two people never get the same last slot, whichever of several
 server processes on one database they reach. Leases live in the database: they survive a restart. A
 person holds one lease at a time; it ends when they save, skip, or take another image, or after
-`LEASE_SECONDS`, and the time from its start to the save is recorded with the annotation.
+`LEASE_SECONDS` without their page renewing it (`hold`: the page renews it while they draw or type), and
+the time from its start to the save is recorded with the annotation.
 """
 
 from __future__ import annotations
@@ -208,6 +209,34 @@ class QueueMixin:
             ends = s.scalars(select(Lease.expires_at).where(Lease.person != annotator)).all()
         live = [aware(e) for e in ends if aware(e) > utcnow()]
         return min(live) if live else None
+
+    def hold(self, annotator: str, image_id: str) -> datetime | None:
+        """Renew `annotator`'s lease on `image_id` while they work on it (the page asks when they draw or
+        type), so a long careful outline is never handed to someone else after `LEASE_SECONDS` and then
+        refused at save. A lapsed lease is taken again if the image is still in their queue. Returns the
+        new end, or None when it cannot be theirs (others took its slots, it was decided or skipped)."""
+        with self.session() as s:
+            now = utcnow()
+            key = self._image_key(s, image_id)
+            s.execute(select(ImageRow.key).where(ImageRow.key == key).with_for_update())
+            lease = s.scalar(select(Lease).where(Lease.image_key == key, Lease.person == annotator))
+            live = lease is not None and aware(lease.expires_at) > now
+            if not live and image_id not in {iid for _, iid in self._queue(s, annotator, now)}:
+                return None
+            expires = now + timedelta(seconds=LEASE_SECONDS)
+            s.execute(delete(Lease).where(Lease.person == annotator, Lease.image_key != key))
+            if lease is None:
+                s.add(Lease(image_key=key, person=annotator, started_at=now, expires_at=expires))
+            else:
+                lease.expires_at = expires
+            return expires
+
+    def holds(self, annotator: str, image_id: str) -> bool:
+        """Whether `annotator` has a live lease on `image_id` (the image is theirs until it ends)."""
+        with self.session() as s:
+            key = self._image_key(s, image_id)
+            ends = s.scalar(select(Lease.expires_at).where(Lease.image_key == key, Lease.person == annotator))
+        return ends is not None and aware(ends) > utcnow()
 
     def unskip(self, annotator: str) -> int:
         """Bring back every image `annotator` skipped (their skips are forgotten); returns how many."""

@@ -1,5 +1,5 @@
-"""An annotator's routes: the queue, labels, undo, skip, an image's history and the live progress a page
-polls (masks and images have their own routers)."""
+"""An annotator's routes: the queue, labels, undo, skip, holding an image while working on it, an image's
+history and the live progress a page polls (masks and images have their own routers)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class UndoIn(Body):
     annotation_id: int
 
 
-class SkipIn(Body):
+class SkipIn(Body):  # also the body of /hold: an image id
     image_id: str = Field(min_length=1, max_length=512)
 
 
@@ -63,6 +63,11 @@ def undo(body: UndoIn, project: ProjectDep, caller: Anyone) -> dict[str, Any]:
 @router.post("/skip")
 def skip(body: SkipIn, project: ProjectDep, caller: Anyone) -> dict[str, Any]:
     return annotate.skip(project, caller, body.image_id)
+
+
+@router.post("/hold")
+def hold(body: SkipIn, project: ProjectDep, caller: Anyone) -> dict[str, Any]:
+    return annotate.hold(project, caller, body.image_id)
 
 
 @router.get("/history/{image_id:path}")

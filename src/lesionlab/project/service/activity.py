@@ -60,4 +60,5 @@ def live(project: Project, caller: Caller, since: str | None, image_id: str | No
     }
     if image_id is not None:
         out["open"] = image_id in ids
+        out["held"] = store.holds(caller.name, image_id)  # false: the lease lapsed, the page renews it
     return out

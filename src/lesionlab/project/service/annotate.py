@@ -199,3 +199,9 @@ def undo(project: Project, caller: Caller, annotation_id: int) -> dict:
 def skip(project: Project, caller: Caller, image_id: str) -> dict:
     project.store.skip(image_id, caller.name)
     return {"image_id": image_id, "skipped": True}
+
+
+def hold(project: Project, caller: Caller, image_id: str) -> dict[str, Any]:
+    """Renew the caller's lease on the image they are working on; `held` false when it cannot be theirs."""
+    ends = project.store.hold(caller.name, image_id)
+    return {"image_id": image_id, "held": ends is not None, "until": ends.isoformat() if ends else None}

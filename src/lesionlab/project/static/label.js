@@ -6,6 +6,7 @@
 import { $, api, ApiError, encodePath, post, refusal, request, requestId, say } from "./api.js";
 import { showEmpty, showItem, showMaskPrediction } from "./details.js";
 import { clearHistory, loadHistory, setupHistory } from "./history.js";
+import { lapsed, leased, setupHold } from "./hold.js";
 import { startLive } from "./live.js";
 import { MaskEditor } from "./mask.js";
 import { notes, setupNotes } from "./notes.js";
@@ -113,8 +114,10 @@ function live() {
   Object.assign(upNext, { id: "up-next", className: "up-next" });
   upNext.dataset.testid = "up-next";
   $("mine").after(upNext);
+  const current = () => (state.bound ? state.bound.image_id : null);
+  setupHold(current);
   startLive({
-    current: () => (state.bound ? state.bound.image_id : null),
+    current,
     busy: () => state.busy,
     seq: () => state.seq,
     onData(data) {
@@ -132,6 +135,7 @@ function live() {
       say(why, true);
       moveOn()();
     },
+    onLapsed: lapsed,
   });
 }
 
@@ -148,6 +152,7 @@ export async function loadQueue(first = null) {
       return;
     }
     const items = data.items; // the server put `first` first (and leased it to us) if it is still free
+    if (items.length) leased();
     if (!$("up-next")) live();
     progress({ ...data, next: items.slice(1, 6).map((i) => i.image_id) });
     showEmpty(data.empty, () => loadQueue());

@@ -14,7 +14,8 @@ let inFlight = false;
 
 // `hooks`: current() -> the image id on screen that actions may still be sent for (or null), busy() ->
 // an action is in flight, seq() -> what is on screen now (changes with every image), onData(data),
-// onClosed(imageId) -> the image on screen is no longer the caller's to annotate.
+// onClosed(imageId) -> the image on screen is no longer the caller's to annotate, onLapsed(imageId) -> it
+// still is, but the caller's lease on it lapsed (hold.js takes it again if they are at work).
 export function startLive(hooks) {
   if (timer) return;
   const tick = () => poll(hooks).finally(() => { timer = setTimeout(tick, POLL_MS); });
@@ -42,6 +43,7 @@ async function poll(hooks) {
     hooks.onData(data);
     const same = image && hooks.seq() === seq && !hooks.busy() && hooks.current() === image;
     if (same && data.open === false) hooks.onClosed(image);
+    else if (same && data.held === false) hooks.onLapsed(image);
   } catch {
     // a missed poll is retried at the next tick (the server restarting, a network blip)
   } finally {
