@@ -361,13 +361,31 @@ def test_unknown_loss_lists_the_registered_ones(lite0: LesionClassifier) -> None
         Trainer(copy.deepcopy(lite0), config(loss="focal"))
 
 
-def test_freeze_stages_must_leave_a_stage_to_train(lite0: LesionClassifier) -> None:
-    with pytest.raises(ConfigError, match=r"freeze_stages must be in \[0, 6\]"):
-        Trainer(copy.deepcopy(lite0), config(freeze_stages=7))
+def test_freeze_stages_must_leave_the_head_to_train(lite0: LesionClassifier) -> None:
+    with pytest.raises(ConfigError, match=r"freeze_stages must be in \[0, 7\]"):
+        Trainer(copy.deepcopy(lite0), config(freeze_stages=8))
     resnet = create_classifier("resnet18", 2, "none", seed=0)
-    with pytest.raises(ConfigError, match=r"freeze_stages must be in \[0, 3\]"):
-        Trainer(resnet, config(freeze_stages=4))
+    with pytest.raises(ConfigError, match=r"freeze_stages must be in \[0, 4\]"):
+        Trainer(resnet, config(freeze_stages=5))
     Trainer(copy.deepcopy(lite0), config(freeze_stages=6))  # the last stage alone is trainable
+
+
+def test_every_stage_frozen_trains_the_head_and_keeps_mc_dropout(
+    lite0: LesionClassifier, splits: dict, tmp_path: Path
+) -> None:
+    """freeze_stages 7 (all of Lite0's stages; the `sk` demo's cheap unit): the cache holds the last
+    stage's output, only the conv head and classifier train, and MC dropout (BALD) still samples."""
+    model = copy.deepcopy(lite0)
+    before = copy.deepcopy(model.state_dict())
+    trainer = Trainer(model, config(freeze_stages=7), cache_dir=tmp_path)
+    trainer.fit(splits["train"], splits["val"])
+    after = model.state_dict()
+    changed = {key for key, value in after.items() if not torch.equal(before[key], value)}
+    assert not {key for key in changed if key.startswith(("stem.", "stages."))}
+    assert {"head.0.weight", "head.1.weight", "classifier.weight"} <= changed
+    assert not any(p.requires_grad for m in model.trunk_modules(7) for p in m.parameters())
+    _, _, mc = trainer.outputs(splits["test"], mc_samples=4)
+    assert mc.shape == (4, len(splits["test"]), 2) and mc.std(axis=0).max() > 1e-4
 
 
 def test_empty_training_set(lite0: LesionClassifier) -> None:

@@ -48,9 +48,10 @@ class ClassifierRuntime(TaskRuntime):
     def __init__(self, trainer, cache_dir: Path | None) -> None:
         super().__init__(trainer, cache_dir)
         model, config = trainer.model, trainer.config
-        if not 0 <= config.freeze_stages < model.num_stages:
+        # All stages frozen (freeze_stages == num_stages) trains the conv head and classifier only.
+        if not 0 <= config.freeze_stages <= model.num_stages:
             raise ConfigError(
-                f"freeze_stages must be in [0, {model.num_stages - 1}] for {model.backbone_name}, "
+                f"freeze_stages must be in [0, {model.num_stages}] for {model.backbone_name}, "
                 f"got {config.freeze_stages}"
             )
         self.model, self.config = model, config
