@@ -11,14 +11,16 @@ Two simulated clinics, melanoma vs rest:
   `--train-ham-run`); test: the 600 ISIC 2017 test images.
 
 Arms: `scratch` (today's project: `project init`, cold-start proposals, models from ImageNet) and
-`from_run` (`project init --from-run`: the run's model is version 0). Each unit (clinic, arm, seed) drives
-the real project code: init, `propose`, labels stored one at a time in proposal order by an oracle with
-the ground truth, `project train` (2-fold cross-validation plus the final model) at 10, 20, 40, 80, 120,
-160 and 200 labels, and the newest model version's AUC on the test images at 0 and at each of those
-counts. Between two trainings the model does not change, so proposing the gap's images in one call picks
-what proposing them one at a time would (entropy's top-k; greedy k-center with the labelled images as
-centres): one proposal round per gap. A model that cannot be trained yet (fewer than two labels of a
-class) leaves the newest version in place; a scratch project without any scores AUC 0.5 (no model: a coin).
+`from_run` (`project init --from-run`: the run's model is version 0; each `project train` chooses, by its
+own cross-validated AUC, between version 0 as is, fine-tuned from it, and ImageNet: `start_choice`).
+Each unit (clinic, arm, seed) drives the real project code: init, `propose`, labels stored one at a time
+in proposal order by an oracle with the ground truth, `project train` (2-fold cross-validation plus the
+final model) at 10, 20, 40, 80, 120, 160 and 200 labels, and the newest model version's AUC on the test
+images at 0 and at each of those counts. Between two trainings the model does not change, so proposing
+the gap's images in one call picks what proposing them one at a time would (entropy's top-k; greedy
+k-center with the labelled images as centres): one proposal round per gap. A model that cannot be trained
+yet (fewer than two labels of a class) leaves the newest version in place; a scratch project without any
+scores AUC 0.5 (no model: a coin).
 
 Compute, CPU fast path: `train.freeze_stages: 6` (stages 0-5 frozen, cached once per image and trunk),
 `views: 1`, one thread; 2-fold cross-validation inside `project train` (the benchmark reads the test AUC,
@@ -26,6 +28,7 @@ not the project's own estimate). Each unit restarts from scratch when rerun; fin
 `results/transfer_start.partial.json`.
 
     nice -n 19 python benchmarks/transfer_start.py --threads 1     # every unit not yet finished
+    nice -n 5 python benchmarks/transfer_start.py --threads 1 --clinic ham10000_from_isic2017  # one clinic
     python benchmarks/transfer_start.py --units isic2017_from_ham10000:from_run:0 --threads 1
     python benchmarks/transfer_start.py --summarize                # results from the finished units
 
@@ -113,7 +116,13 @@ def test_auc(project, test: list[Record]) -> dict[str, Any]:
         return {"auc": 0.5, "model_version": None}
     probs = load_version(project, version, progress=False).predict(test)
     y = np.array([r.label for r in test])
-    return {"auc": float(roc_auc_score(y, probs[:, CLASSES.index("melanoma")])), "model_version": version.id}
+    choice = version.metrics.get("start_choice") or {}
+    return {
+        "auc": float(roc_auc_score(y, probs[:, CLASSES.index("melanoma")])),
+        "model_version": version.id,
+        "start": choice.get("chosen"),  # the start `project train` chose (a project started from a run)
+        "start_candidates": {n: c.get("auc") for n, c in (choice.get("candidates") or {}).items()},
+    }
 
 
 def open_unit(clinic: str, arm: str, seed: int, pool: Path, project_dir: Path, cache: Path, runs: Path):
@@ -225,6 +234,12 @@ def _paired(rows: dict, clinic: str, count: str, other_count: str | None = None)
     }
 
 
+def _starts(rows: list[dict]) -> dict[str, int]:
+    """How many seeds' newest model came from each start `project train` chose (from_run only)."""
+    starts = [r.get("start") for r in rows if r.get("start")]
+    return {name: starts.count(name) for name in sorted(set(starts))}
+
+
 def summarize(done: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
     """The issue's layout: results[clinic][arm][labels]["auc"] = mean and se over the finished seeds."""
     rows: dict[str, dict[str, dict[str, Any]]] = {}
@@ -242,6 +257,7 @@ def summarize(done: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
                     "no_new_model": sum(
                         r["counts"][str(c)]["not_trained"] is not None for r in by_seed.values()
                     ),
+                    "starts": _starts([r["counts"][str(c)] for r in by_seed.values()]),
                 }
                 for c in COUNTS
             }
@@ -281,6 +297,13 @@ def markdown(results: dict[str, Any]) -> list[str]:
             d = out["from_run_minus_scratch"][str(c)]
             paired = f"{d['mean']:+.3f} ± {d['se']:.3f} (n={len(d['seeds'])})" if d["seeds"] else "—"
             lines.append(f"| {c} | " + " | ".join(cells) + f" | {paired} |")
+        chosen = [
+            f"{c}: " + ", ".join(f"{n} {k}" for n, k in out["from_run"][str(c)]["starts"].items())
+            for c in COUNTS
+            if out.get("from_run", {}).get(str(c), {}).get("starts")
+        ]
+        if chosen:
+            lines += ["", "Start chosen by `project train` (seeds), by labels: " + "; ".join(chosen)]
         d = out["from_run_40_minus_scratch_200"]
         if d["seeds"]:
             lines += ["", f"from_run at 40 labels − scratch at 200: {d['mean']:+.3f} ± {d['se']:.3f}"]
@@ -339,6 +362,7 @@ def main() -> None:
     parser.add_argument("--units", nargs="*", help="clinic:arm:seed units to run (default: all not done)")
     parser.add_argument("--summarize", action="store_true", help="only write results from finished units")
     parser.add_argument("--train-ham-run", action="store_true", help="train the HAM10000 run first")
+    parser.add_argument("--clinic", choices=CLINICS, help="only this clinic's units (one process per clinic)")
     args = parser.parse_args()
     import torch
 
@@ -347,7 +371,8 @@ def main() -> None:
         train_ham_run(args)
     done = load_partial(PARTIAL)
     if not args.summarize:
-        units = args.units or [f"{c}:{a}:{s}" for s in args.seeds for c in CLINICS for a in ARMS[::-1]]
+        clinics = [args.clinic] if args.clinic else CLINICS
+        units = args.units or [f"{c}:{a}:{s}" for s in args.seeds for c in clinics for a in ARMS[::-1]]
         for unit in units:
             if unit in done:
                 continue

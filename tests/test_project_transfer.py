@@ -145,11 +145,14 @@ def test_first_train_fine_tunes_the_runs_weights(
             project.store.save_label(image_id, int(melanoma), "ana")
         result = training.train_project(project, folds=2, show_progress=False)
         assert result.version == 1
-    assert len(starts) == 3  # two folds and the final model, each from the run's weights
-    for state in starts:
+    # candidate fine_tune's two folds start from the run's weights, candidate pretrained's two from
+    # ImageNet; the final model (when one is trained) from the chosen start
+    assert len(starts) in (4, 5)
+    for state in starts[:2]:
         for key in (trained_stage, "classifier.weight", "classifier.bias"):
             assert torch.equal(state[key], run_state[key]), key
-        assert not torch.equal(state[trained_stage], imagenet[trained_stage])
+    for state in starts[2:4]:
+        assert torch.equal(state[trained_stage], imagenet[trained_stage])
 
 
 def _shifted_images(folder: Path, n: int) -> None:
@@ -237,3 +240,90 @@ def test_cli_init_from_run_and_first_proposal_say_model_v0(
     ]
     bad = CliRunner().invoke(app, ["project", *args])
     assert isinstance(bad.exception, ConfigError) and "RUN_CLASS=PROJECT_CLASS" in str(bad.exception)
+
+
+def _label_by_version_zero(project, agree: bool, n: int = 12) -> None:
+    """Label `n` images as version 0 ranks them (its top half melanoma) or, `agree=False`, the reverse:
+    a clinic whose experts agree with the run's model on every image, or contradict it on every one."""
+    from lesionlab.project.modelling import load_version
+
+    records = project.records()[:n]
+    zero = project.store.model_versions()[0]
+    p = load_version(project, zero, progress=False).predict(records)[:, project.classes.index("melanoma")]
+    top = set(np.argsort(-p)[: n // 2])
+    for i, record in enumerate(records):
+        project.store.save_label(record.id, int((i in top) == agree), "ana")
+
+
+def _version_state(project, version: int):
+    import torch
+
+    row = next(v for v in project.store.model_versions() if v.id == version)
+    return torch.load(project.dir / row.checkpoint, weights_only=True)["model_state"]
+
+
+def test_train_keeps_version_zero_when_the_experts_agree_with_it(
+    tmp_path: Path, tiny_run: Path, offline_single_thread
+) -> None:
+    import torch
+
+    from lesionlab.project.training import train_project
+
+    with _start(tmp_path, tiny_run, ["other", "melanoma"]) as project:
+        _label_by_version_zero(project, agree=True)
+        result = train_project(project, folds=2, show_progress=False)
+        stored = json.loads((project.models_dir / "v0001" / "metrics.json").read_text())
+        choice = stored["start_choice"]
+        assert choice["chosen"] == "as_is" and result.metrics["start_choice"]["chosen"] == "as_is"
+        figures = {name: c["auc"] for name, c in choice["candidates"].items()}
+        assert set(figures) == {"as_is", "fine_tune", "pretrained"}
+        assert figures["as_is"] == 1.0 and result.metrics["auc"] == 1.0  # ranks as the labels do
+        assert figures["pretrained"] < 1.0  # ImageNet on 6 labels a fold cannot match it
+        assert stored["epochs"] == 0  # no final training: version 0's weights saved again
+        zero, one = _version_state(project, 0), _version_state(project, 1)
+        assert all(torch.equal(zero[k], one[k]) for k in zero)
+
+
+def test_train_leaves_version_zero_when_the_experts_contradict_it(
+    tmp_path: Path, tiny_run: Path, offline_single_thread
+) -> None:
+    import torch
+
+    from lesionlab.project.training import train_project
+
+    with _start(tmp_path, tiny_run, ["other", "melanoma"]) as project:
+        _label_by_version_zero(project, agree=False)
+        result = train_project(project, folds=2, show_progress=False)
+        choice = json.loads((project.models_dir / "v0001" / "metrics.json").read_text())["start_choice"]
+        figures = {name: c["auc"] for name, c in choice["candidates"].items()}
+        assert figures["as_is"] == 0.0  # version 0 ranks every label the wrong way round
+        assert choice["chosen"] in ("fine_tune", "pretrained")
+        assert figures[choice["chosen"]] == max(figures.values()) > 0.0
+        assert result.metrics["auc"] == figures[choice["chosen"]]
+        zero, one = _version_state(project, 0), _version_state(project, 1)
+        assert not torch.equal(zero["classifier.weight"], one["classifier.weight"])  # trained
+
+
+def test_project_without_a_run_cross_validates_one_start(
+    tmp_path: Path, offline_single_thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lesionlab.project import init_project, training
+
+    labels = make_images(tmp_path / "images", n=12)
+    calls: list[object] = []
+    real = training.new_trainer
+
+    def spy(project, weights=None, **kwargs):
+        calls.append(weights)
+        return real(project, weights, **kwargs)
+
+    monkeypatch.setattr(training, "new_trainer", spy)
+    settings = tiny_project_settings()
+    with init_project(tmp_path / "p", tmp_path / "images", ["other", "melanoma"], **settings) as project:
+        for image_id, label in labels.items():
+            project.store.save_label(image_id, label, "ana")
+        result = training.train_project(project, folds=2, show_progress=False)
+        stored = json.loads((project.models_dir / "v0001" / "metrics.json").read_text())
+    assert result.version == 1 and "start_choice" not in result.metrics
+    assert stored["start_choice"] is None and stored["started_from"] == "imagenet"
+    assert calls == [None, None, "imagenet"]  # two folds and the final model: no extra candidates

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,31 +73,42 @@ def _plain(metrics: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(clean(metrics)))
 
 
-def _classification_cv(project: Project, records, k_wanted: int, show_progress: bool) -> tuple[dict, int]:
-    """Out-of-fold class probabilities of stratified k-fold cross-validation, their metrics and intervals."""
-    from sklearn.model_selection import StratifiedKFold
-
+def classification_scores(project: Project, targets: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+    """The task's metrics of class probabilities, the primary metric's name, and bootstrap 95 % intervals."""
     from lesionlab.evaluation.bootstrap import metric_intervals
+
+    classes = project.classes
+    metrics = _plain(project.task.metrics(targets, probs, classes))
+    metrics["primary_metric"] = project.task.primary_metric(len(classes))
+    # With tens of labels the estimate is rough: its bootstrap 95 % interval says how rough.
+    metrics["ci95"] = _plain(metric_intervals(targets, probs, classes, show_progress=False))
+    return metrics
+
+
+def _classification_cv(
+    project: Project, records, k_wanted: int, show_progress: bool, weights: str | Path | None = None
+) -> tuple[dict, int]:
+    """Out-of-fold class probabilities of stratified k-fold cross-validation, their metrics and intervals.
+
+    Every fold's model starts from `weights` (None: `new_trainer`'s default start)."""
+    from sklearn.model_selection import StratifiedKFold
 
     classes = project.classes
     targets = np.array([r.label for r in records])
     k = _folds(targets, k_wanted)
-    task = project.task
     oof = np.zeros((len(records), len(classes)))
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=project.config.seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(targets)), targets), start=1):
         log_line(f"train: fold {fold}/{k} ({len(train_idx)} train, {len(test_idx)} held out)", show_progress)
-        trainer = new_trainer(project, seed=project.config.seed + fold, progress=show_progress)
+        trainer = new_trainer(project, weights, seed=project.config.seed + fold, progress=show_progress)
         trainer.fit([records[i] for i in train_idx], (), classes)
         oof[test_idx] = trainer.predict([records[i] for i in test_idx])
-    metrics = _plain(task.metrics(targets, oof, classes))
-    metrics["primary_metric"] = task.primary_metric(len(classes))
-    # With tens of labels the estimate is rough: its bootstrap 95 % interval says how rough.
-    metrics["ci95"] = _plain(metric_intervals(targets, oof, classes, show_progress=False))
-    return metrics, k
+    return classification_scores(project, targets, oof), k
 
 
-def _segmentation_cv(project: Project, records, k_wanted: int, show_progress: bool) -> tuple[dict, int]:
+def _segmentation_cv(
+    project: Project, records, k_wanted: int, show_progress: bool, weights: str | Path | None = None
+) -> tuple[dict, int]:
     """Out-of-fold masks of k-fold cross-validation: mean Dice / Jaccard / thresholded Jaccard over images,
     with percentile-bootstrap 95 % intervals of each mean (1,000 resamples of the images)."""
     from sklearn.model_selection import KFold
@@ -112,7 +124,7 @@ def _segmentation_cv(project: Project, records, k_wanted: int, show_progress: bo
     splitter = KFold(n_splits=k, shuffle=True, random_state=project.config.seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(records))), start=1):
         log_line(f"train: fold {fold}/{k} ({len(train_idx)} train, {len(test_idx)} held out)", show_progress)
-        trainer = new_trainer(project, seed=project.config.seed + fold, progress=show_progress)
+        trainer = new_trainer(project, weights, seed=project.config.seed + fold, progress=show_progress)
         trainer.fit([records[i] for i in train_idx], (), project.classes)
         pred = trainer.predict([records[i] for i in test_idx])
         if oof is None:
@@ -161,6 +173,37 @@ def train_project(project: Project, folds: int | None = None, show_progress: boo
         return _train_project(project, folds, show_progress)
 
 
+def _estimate(project: Project, records, folds: int | None, show_progress: bool):
+    """(cross-validated metrics, folds, the final model's start or None to keep version 0, choice record).
+
+    A project started from a run chooses its start by this estimate (`start_choice`); any other project
+    cross-validates its one start, the configured weights."""
+    from lesionlab.project.start_choice import choose_start
+
+    cv = CROSS_VALIDATION[project.task.target]
+    k_wanted = folds or project.config.folds
+    if project.config.start is None:
+        metrics, k = cv(project, records, k_wanted, show_progress)
+        return metrics, k, project.config.weights, None
+    scores = partial(classification_scores, project)
+    choice = choose_start(project, records, k_wanted, show_progress, cv, scores)
+    metrics = {**choice.metrics, "start_choice": choice.record()}
+    return metrics, choice.k, choice.weights, choice
+
+
+def _final_model(project: Project, records, weights, show_progress: bool) -> tuple[Any, int | None]:
+    """(the model to save, its epochs): trained on all labels from `weights`, or version 0 untouched."""
+    from lesionlab.project.modelling import load_version
+
+    if weights is None:
+        log_line("train: final model = version 0 as is (no training)", show_progress)
+        zero = next(v for v in project.store.model_versions() if v.id == 0)
+        return load_version(project, zero, progress=False).model, 0
+    log_line(f"train: final model on all {len(records)} labels", show_progress)
+    final = new_trainer(project, weights, progress=show_progress)
+    return final.model, final.fit(records, (), project.classes).best_epoch
+
+
 def _train_project(project: Project, folds: int | None, show_progress: bool) -> TrainResult:
     from lesionlab.training.factory import save_model
 
@@ -175,26 +218,25 @@ def _train_project(project: Project, folds: int | None, show_progress: bool) -> 
             f"{left_out['incomplete']} short of their overlap); annotate the proposed images first"
         )
     classes = project.classes
-    cv = CROSS_VALIDATION[project.task.target]
-    metrics, k = cv(project, records, folds or project.config.folds, show_progress)
-    log_line(f"train: final model on all {len(records)} labels", show_progress)
-    final = new_trainer(project, progress=show_progress)
-    fit = final.fit(records, (), classes)
+    metrics, k, weights, choice = _estimate(project, records, folds, show_progress)
+    model, epochs = _final_model(project, records, weights, show_progress)
     folder, number = reserve_version_folder(project.models_dir, project.store.next_model_version())
     checkpoint = folder / "model.pt"
-    save_model(final.model, checkpoint, meta={"classes": classes, "project_version": number})
+    save_model(model, checkpoint, meta={"classes": classes, "project_version": number})
     method = f"{k}-fold cross-validation"
     seconds = time.perf_counter() - start
+    started_from = project.config.start.run if project.config.start else project.config.weights
     write_json(
         folder / "metrics.json",
         {
             "n_labels": len(records),
             "method": method,
             "metrics": metrics,
-            "epochs": fit.best_epoch,
+            "epochs": epochs,
             "seconds": round(seconds, 1),
             "left_out": left_out,
-            "started_from": project.config.start.run if project.config.start else project.config.weights,
+            "started_from": started_from,
+            "start_choice": choice.record() if choice else None,
             "train": project.config.train.model_dump(mode="json"),
         },
     )
