@@ -7,6 +7,12 @@
 // the brush is never thinner than MIN_RADIUS image pixels (a thinner line, e.g. a small brush on a small
 // image zoomed in, stays under half opacity between pixel centres and was stored as dots, or not at all).
 // The overlay's opacity and visibility are view-only: CSS on the canvas, never its pixels.
+// A stroke belongs to the one pointer that began it: a second finger, a resting palm or the mouse beside a
+// pen neither starts another stroke nor moves this one (their points joined to its points drew straight
+// lines across the image). It ends when its primary button is no longer held, even if the release was
+// never reported (left released while the right or middle button is held, a release outside the window
+// or over a context menu): the pointer then only hovers, and painted on. A cancelled pointer (the system
+// took it: palm rejection, a gesture) takes its stroke back, whose pixels nobody meant.
 
 import { $, encodePath, request } from "./api.js";
 import { PolygonTool } from "./polygon.js";
@@ -38,7 +44,7 @@ export class MaskEditor {
     this.canvas.addEventListener("pointerdown", (e) => this.down(e));
     this.canvas.addEventListener("pointermove", (e) => this.move(e));
     this.canvas.addEventListener("pointerup", (e) => this.up(e));
-    this.canvas.addEventListener("pointercancel", (e) => this.up(e));
+    this.canvas.addEventListener("pointercancel", (e) => this.cancel(e));
   }
 
   setTool(mode) {
@@ -96,7 +102,7 @@ export class MaskEditor {
   }
 
   down(event) {
-    if (event.button !== 0 || !this.canAct()) return;
+    if (event.button !== 0 || this.drawing || !this.canAct()) return; // one stroke, one pointer
     event.preventDefault();
     const p = this.stage.toImage(event.clientX, event.clientY);
     if (this.mode === "polygon") {
@@ -106,8 +112,8 @@ export class MaskEditor {
     this.canvas.setPointerCapture(event.pointerId);
     this.begin();
     const radius = Math.max(MIN_RADIUS, (Number($("brush-size").value) / 2) * p.perScreenPixel);
-    this.drawing = { last: p, screen: [event.clientX, event.clientY], view: this.view(), radius,
-      box: [p.x, p.y, p.x, p.y] };
+    this.drawing = { pointer: event.pointerId, last: p, screen: [event.clientX, event.clientY],
+      view: this.view(), radius, box: [p.x, p.y, p.x, p.y] };
     this.paint(p, p);
   }
 
@@ -121,7 +127,11 @@ export class MaskEditor {
 
   move(event) {
     const d = this.drawing;
-    if (!d) return;
+    if (!d || event.pointerId !== d.pointer) return;
+    if ((event.buttons & 1) === 0) { // released unreported (or only another button held): hovering now
+      this.up(event);
+      return;
+    }
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
     const view = this.view();
     if (view !== d.view) {
@@ -156,11 +166,21 @@ export class MaskEditor {
     this.drawing.box = grow(this.drawing.box, to);
   }
 
-  up() {
-    if (!this.drawing) return;
+  up(event) {
+    if (!this.drawing || event.pointerId !== this.drawing.pointer) return;
     const { box, radius } = this.drawing;
     this.drawing = null;
     this.commit(box, radius);
+  }
+
+  // The system took the pointer (palm rejection, a gesture): its stroke is taken back, pixel for pixel.
+  cancel(event) {
+    if (!this.drawing || event.pointerId !== this.drawing.pointer) return;
+    this.drawing = null;
+    this.ctx.globalCompositeOperation = "source-over";
+    this.ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    this.ctx.drawImage(this.backup, 0, 0);
+    this.onChange();
   }
 
   // Record the change within `box` (grown by `pad`) as one undoable stroke.

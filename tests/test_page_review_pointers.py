@@ -1,0 +1,117 @@
+"""Second reading of the page's brush (issue 33), in headless Chromium: a stroke stores only what its own
+pointer passed over while its primary button (or finger, or pen tip) was down.
+
+Found: the brush followed every pointer's moves, so a second finger (or a resting palm) joined its points
+to the first finger's with straight lines across the image; after the left button was released while the
+right or middle one was still held (no pointerup then: it waits for the last button), the hovering mouse
+went on painting; and a pointer the system cancelled (palm rejection) kept the pixels it had painted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+pytest.importorskip("fastapi")
+
+from playwright.sync_api import expect
+
+from page_harness import launch_browser, open_page, placement, served, stored_mask, wait_shown
+
+pytestmark = pytest.mark.slow
+
+SEG = "segmentation"
+SIZE = 96
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch_browser()
+
+
+def on_line(mask: np.ndarray, a: tuple[float, float], b: tuple[float, float]) -> list[tuple[int, int]]:
+    """The stored pixels on the middle three fifths of the segment a-b (image x, y)."""
+    points = [(a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t) for t in np.linspace(0.2, 0.8, 13)]
+    return [(int(x), int(y)) for x, y in points if mask[int(y), int(x)]]
+
+
+def save(page, image_id: str) -> None:
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("message")).to_have_text(f"mask saved for {image_id}")
+
+
+def start(browser, server, image_id):
+    page = open_page(browser, server, "ann")
+    wait_shown(page, image_id)
+    page.get_by_test_id("brush-size").fill("4")
+    return page, placement(page, SIZE, SIZE), page.context.new_cdp_session(page)
+
+
+def touch(cdp, kind: str, *points: tuple[float, float, int]) -> None:
+    """One touch event (CDP Input.dispatchTouchEvent): every finger still down, as (x, y, id)."""
+    cdp.send(
+        "Input.dispatchTouchEvent",
+        {"type": kind, "touchPoints": [{"x": x, "y": y, "id": i} for x, y, i in points]},
+    )
+
+
+def test_a_second_finger_neither_draws_nor_joins_the_stroke(browser, tmp_path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1, size=SIZE) as (server, ids):
+        page, place, cdp = start(browser, server, ids[0])
+        a, a2, a3 = place.screen(10, 10), place.screen(20, 10), place.screen(30, 10)
+        b, b2 = place.screen(80, 80), place.screen(80, 88)
+        touch(cdp, "touchStart", (*a, 0))
+        touch(cdp, "touchMove", (*a2, 0))
+        touch(cdp, "touchStart", (*a2, 0), (*b, 1))  # a second finger lands far away
+        touch(cdp, "touchMove", (*a3, 0), (*b2, 1))  # both move
+        touch(cdp, "touchEnd")
+        page.wait_for_timeout(200)
+        save(page, ids[0])
+        page.context.close()
+    mask = stored_mask(tmp_path / "proj", ids[0], "ann")
+    assert not on_line(mask, (80, 80), (30, 10)), "the fingers' points were joined across the image"
+    assert not mask[78:, 75:].any(), "the second finger drew"
+    assert mask[10, 10] and mask[10, 29], "the first finger's stroke is stored"
+
+
+@pytest.mark.parametrize("other", ["right", "middle"])
+def test_the_stroke_ends_when_its_button_is_released_under_another(browser, tmp_path, other) -> None:
+    """Left down, right (or middle) down, left up: no pointerup comes (the right is still held); the mouse
+    moving on with only the right button held must not paint."""
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1, size=SIZE) as (server, ids):
+        page, place, _ = start(browser, server, ids[0])
+        page.mouse.move(*place.screen(10, 10))
+        page.mouse.down()
+        page.mouse.move(*place.screen(30, 10), steps=4)
+        page.mouse.down(button=other)
+        page.mouse.up()  # the left button: the stroke is over
+        page.mouse.move(*place.screen(80, 80), steps=6)
+        page.mouse.move(*place.screen(80, 88), steps=2)
+        page.mouse.up(button=other)
+        page.keyboard.press("Escape")  # a context menu, if any
+        save(page, ids[0])
+        page.context.close()
+    mask = stored_mask(tmp_path / "proj", ids[0], "ann")
+    assert not on_line(mask, (30, 10), (80, 80)), f"the mouse painted on after the left button ({other})"
+    assert not mask[60:, 60:].any(), "pixels where the mouse only hovered"
+    assert mask[10, 10] and mask[10, 29], "the stroke drawn with the left button is stored"
+
+
+def test_a_cancelled_touch_takes_its_stroke_back(browser, tmp_path) -> None:
+    """A pointer the system cancels (palm rejection) painted nothing anybody meant."""
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1, size=SIZE) as (server, ids):
+        page, place, cdp = start(browser, server, ids[0])
+        page.mouse.move(*place.screen(10, 10))
+        page.mouse.down()
+        page.mouse.move(*place.screen(30, 10), steps=4)
+        page.mouse.up()
+        touch(cdp, "touchStart", (*place.screen(60, 60), 0))
+        touch(cdp, "touchMove", (*place.screen(80, 80), 0))
+        touch(cdp, "touchCancel")
+        page.wait_for_timeout(200)
+        save(page, ids[0])
+        page.context.close()
+    mask = stored_mask(tmp_path / "proj", ids[0], "ann")
+    assert not mask[50:, 50:].any(), "the cancelled touch's pixels were stored"
+    assert mask[10, 10] and mask[10, 29], "the mouse stroke is stored"
