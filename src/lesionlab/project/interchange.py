@@ -167,15 +167,16 @@ def check_importer(project: Project, annotator: str) -> None:
     """An import is credited to one name, and a name's newest answer is its standing one: importing under
     an invited person's name, or a name with answers from the page, would replace that expert's answers
     with the file's (and credit them with labels several people may have given). Refused before reading."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from lesionlab.project.models import Annotation, Person
 
+    same = annotator.strip().lower()  # as `invite` compares names: "Alice" is alice
     with project.store.session() as s:
-        invited = s.scalar(select(Person.name).where(Person.name == annotator))
+        invited = s.scalar(select(Person.name).where(func.lower(Person.name) == same))
         answered = s.scalar(
             select(Annotation.id)
-            .where(Annotation.annotator == annotator, Annotation.source != "import")
+            .where(func.lower(Annotation.annotator) == same, Annotation.source != "import")
             .limit(1)
         )
     if invited is not None or answered is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lesionlab.errors import DataError
 from lesionlab.project.exceptions import Conflict, Invalid, NotFound
-from lesionlab.project.models import ROLES, Person, utcnow
+from lesionlab.project.models import ROLES, Annotation, Person, utcnow
 from lesionlab.project.store import ProjectStore
 
 Where = Any  # a Project or its ProjectStore: the functions below need only the store
@@ -73,12 +73,27 @@ def invite(where: Where, name: str, role: str = "annotator", new_token: bool = F
                     f"{row.name!r} is invited already ({row.role}); give --new-token to replace their token"
                 )
             if row is None:
+                _refuse_imported(s, name)
                 s.add(Person(name=name, role=role, token_sha256=hash_token(token)))
             else:
                 row.token_sha256, row.role, row.revoked_at = hash_token(token), role, None
     except IntegrityError as exc:  # the same name invited at the same moment by someone else
         raise Conflict(f"{name!r} was just invited by someone else; run the command again") from exc
     return token
+
+
+def _refuse_imported(s: Any, name: str) -> None:
+    """A new person never takes a name that answers were imported under (`project import --annotator`):
+    a name's newest answer is its standing one, so their first answer on the page would replace the file's,
+    and an undo would bring the file's back as theirs (the mirror of `interchange.check_importer`)."""
+    found = s.scalar(
+        select(Annotation.annotator).where(func.lower(Annotation.annotator) == name.lower()).limit(1)
+    )
+    if found is not None:
+        raise Conflict(
+            f"{name!r}: labels were imported under the name {found!r} (project import --annotator); "
+            "invite this person under another name"
+        )
 
 
 def revoke(where: Where, name: str) -> None:
