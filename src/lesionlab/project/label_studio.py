@@ -22,7 +22,7 @@ from xml.sax.saxutils import quoteattr
 
 from lesionlab.data.preprocess import open_mask
 from lesionlab.errors import DataError
-from lesionlab.project import brush_rle
+from lesionlab.project import brush_rle, ls_brush
 from lesionlab.project.leases import aware
 from lesionlab.project.mask_files import inside_masks
 from lesionlab.project.project import Project
@@ -312,29 +312,6 @@ def _names_a_class(result: dict, project: Project) -> bool:
     return isinstance(choices, list) and any(str(c).strip().casefold() in names for c in choices)
 
 
-def _brush(result: list[dict], size: tuple[int, int], where: str) -> Any:
-    """The union of an annotation's brush masks (None if it has none)."""
-    import numpy as np
-
-    masks = []
-    for r in (r for r in result if r.get("type") == "brushlabels"):
-        value = r.get("value")
-        rle = value.get("rle") if isinstance(value, dict) else None
-        if not isinstance(rle, list):
-            raise DataError(f"{where}: a brushlabels result needs value.rle (Label Studio's brush RLE)")
-        shown = (r.get("original_width"), r.get("original_height"))
-        if shown != size:
-            raise DataError(
-                f"{where}: the mask is drawn on a {shown[0]}x{shown[1]} image, but the project's image is "
-                f"{size[0]}x{size[1]}; is it the same image?"
-            )
-        try:
-            masks.append(brush_rle.decode_mask(rle, *size))
-        except DataError as exc:
-            raise DataError(f"{where}: {exc}") from exc
-    return np.logical_or.reduce(masks) if masks else None
-
-
 def read_tasks(project: Project, path: Path, masks: bool = False) -> tuple[dict[str, Any], list[str]]:
     """({image id: class index, or with `masks` a boolean mask}, images whose annotations disagree) of a
     Label Studio JSON file; every task is checked before anything is returned. Per task, a `ground_truth`
@@ -351,7 +328,9 @@ def read_tasks(project: Project, path: Path, masks: bool = False) -> tuple[dict[
     sizes = {r.image_id: (int(r.width or 0), int(r.height or 0)) for r in project.store.images(status="ok")}
     out: dict[str, Any] = {}
     disagree: list[str] = []
-    for n, task in enumerate(_task_list(raw, Path(path))):
+    tasks = _task_list(raw, Path(path))
+    lesion = ls_brush.lesion_names(mask_label(project), tasks, Path(path)) if masks else None
+    for n, task in enumerate(tasks):
         where = _where(Path(path), n, task)
         if not isinstance(task, dict):
             raise DataError(
@@ -368,7 +347,7 @@ def read_tasks(project: Project, path: Path, masks: bool = False) -> tuple[dict[
             if ann.get("was_cancelled"):
                 continue
             if masks and image_id in sizes:
-                value = _brush(result, sizes[image_id], f"{where}, annotation {k}")
+                value = ls_brush.brush_mask(result, sizes[image_id], f"{where}, annotation {k}", lesion)
             else:
                 value = _choice(result, project, f"{where}, annotation {k}")
             if value is None:
