@@ -15,7 +15,7 @@ from PIL import Image
 from lesionlab.data.preprocess import open_mask
 from lesionlab.errors import DataError
 from lesionlab.project import init_project
-from lesionlab.project.brush_rle import encode_mask
+from lesionlab.project.brush_rle import decode_mask, encode, encode_mask
 from lesionlab.project.interchange import import_labels
 
 SIZE = 16
@@ -95,3 +95,16 @@ def test_a_polygon_annotation_is_refused_not_left_out_unsaid(tmp_path: Path) -> 
     where = r"task 0 \(id 7\) \(img_000\), annotation 0: a polygonlabels"
     with _project(tmp_path) as p, pytest.raises(DataError, match=where):
         import_labels(p, _tasks(tmp_path, [polygon]))
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (0, 0, 90), (255, 32, 32)])
+def test_a_brush_layer_is_its_alpha_whatever_its_colour(colour: tuple[int, int, int]) -> None:
+    """Label Studio's converter reads a layer's alpha; its colour is the label's. A layer painted over the
+    whole frame in black (or a dark blue) was an opaque black RGBA image, and decoded as no lesion."""
+    for drawn in (
+        np.ones((SIZE, SIZE), dtype=bool),
+        np.eye(SIZE, dtype=bool) | np.eye(SIZE, k=1, dtype=bool),
+    ):
+        layer = np.zeros((SIZE, SIZE, 4), dtype=np.uint8)
+        layer[drawn] = (*colour, 255)
+        assert np.array_equal(decode_mask(encode(layer.ravel()), SIZE, SIZE), drawn), colour

@@ -8,9 +8,11 @@ index into the field sizes, the run length less one, and the value(s). `encode` 
 for the same array, word size 8 and field sizes 3, 4, 8, 16 (tests/test_label_studio_rle.py checks it
 byte for byte against the converter); `decode` reads any word size and field sizes, as the front end does.
 
-A mask is four values per pixel (R, G, B, alpha), each 0 or 255, as the converter's `mask2rle` writes it;
-a decoded layer goes through `mask_foreground`, the rule every other mask is read with (its alpha is the
-drawing).
+A mask is four values per pixel (R, G, B, alpha), each 0 or 255, as the converter's `mask2rle` writes it.
+A decoded layer's mask is its alpha, as the converter's own `decode_from_annotation` reads it, through
+`mask_foreground`'s rule (anti-aliased edges count from half opacity). Its colour is the brush label's and
+says nothing: read as the RGBA image it is, a layer painted black over the whole frame was an opaque
+black image, and decoded as no lesion at all.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def encode_mask(mask: np.ndarray) -> list[int]:
 
 
 def decode_mask(rle: list[int] | bytes, width: int, height: int) -> np.ndarray:
-    """The boolean (H, W) mask of a brush RLE of a `width` x `height` image, by `mask_foreground`."""
+    """The boolean (H, W) mask of a brush RLE of a `width` x `height` image: its alpha (`mask_foreground`)."""
     from PIL import Image
 
     from lesionlab.data.preprocess import mask_foreground
@@ -115,4 +117,5 @@ def decode_mask(rle: list[int] | bytes, width: int, height: int) -> np.ndarray:
             f"the brush RLE holds {values.size} values, but a {width}x{height} image needs "
             f"{width * height * 4} (4 per pixel); is original_width/original_height the image's?"
         )
-    return mask_foreground(Image.fromarray(values.reshape(height, width, 4), mode="RGBA"))
+    alpha = np.ascontiguousarray(values.reshape(height, width, 4)[..., 3])
+    return mask_foreground(Image.fromarray(alpha))  # uint8 (H, W): mode L
