@@ -142,7 +142,8 @@ def mask_foreground(im: Image.Image) -> np.ndarray:
        every visible pixel has one colour (strokes in any pen colour, black included) the value is the
        alpha, so anti-aliased and black strokes count as drawn; otherwise (several colours) a pixel is
        its brightest channel as shown over black (times its opacity), so a faint anti-aliased edge
-       counts as faint.
+       counts as faint. A wholly transparent mask whose colours differ is refused (ValueError): shown,
+       it is empty, and its hidden colours may be the drawing.
     2. The foreground level L starts as the median of the non-zero values and is then the median of the
        values above L / 2, repeated until it stops changing; a pixel is foreground when its value is above
        L / 2. 0/1 and 0/255 masks (in any bit depth, palette, colour, or JPEG) decode as drawn: a stray
@@ -173,6 +174,11 @@ def _mask_values(im: Image.Image) -> np.ndarray:
         arr = np.asarray(im)
         alpha, colour = arr[..., -1], arr[..., :-1]
         visible = alpha > 0
+        if not visible.any() and (colour != colour[:1, :1]).any():  # read as drawn, it is nothing at all
+            raise ValueError(
+                "every pixel is fully transparent (alpha 0), yet its colours hold a drawing; save the mask "
+                "without an alpha channel, or with the drawing opaque"
+            )
         if not visible.all() and visible.any():
             shown = colour[visible]
             if (shown == shown[0]).all():  # one pen colour on a transparent layer: the alpha is the drawing
