@@ -16,8 +16,9 @@ from lesionlab.data.demo_subset import demo_root
 from lesionlab.data.loading import load_dataset
 from lesionlab.demo_presets import DEFAULT, PRESETS, preset
 from lesionlab.errors import ConfigError
+from lesionlab.runner.demo import SplitEngine, demo_engine, shares
 from lesionlab.runner.engines import run_unit
-from lesionlab.runner.experiment import Experiment
+from lesionlab.runner.experiment import Experiment, run_experiment
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # README's preset table: column heading -> DemoPreset field
@@ -150,3 +151,45 @@ def test_a_worker_unit_prints_round_lines_without_an_experiment_eta(
         "  random seed 0: round 1/1",
     ]
     assert not any("ETA" in line for line in lines), lines
+
+
+def test_split_engine_deals_whole_seeds_to_each_process() -> None:
+    units = [(s, seed) for seed in (0, 1, 2, 3, 4) for s in ("random", "bald")]
+    parts = shares(units, 2)
+    assert parts[0] == [(s, seed) for seed in (0, 2, 4) for s in ("random", "bald")]
+    assert parts[1] == [(s, seed) for seed in (1, 3) for s in ("random", "bald")]
+    assert shares(units[:2], 3)[1:] == [[], []]
+    assert demo_engine(1) is None and demo_engine(2) == SplitEngine(2)
+
+
+@pytest.mark.slow
+def test_split_engine_selects_what_the_serial_run_selects(
+    tiny_isic, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's two long-lived processes (this one and one spawned) give the serial run's selections,
+    whichever process ran a seed, and print one line per round without an ETA."""
+    train = {
+        "resolution": 32,
+        "epochs": 1,
+        "freeze_stages": 7,
+        "views": 1,
+        "num_threads": 1,
+        "progress": False,
+    }
+    experiment = {
+        "strategies": ["random", "bald"],
+        "seeds": [0, 1, 2],
+        "initial": {"kind": "random", "size": 0.2},
+    }
+    raw = {"data": {"source": "isic2017", "root": str(tiny_isic.root), "task": "melanoma"}, "train": train}
+    raw |= {"experiment": experiment | {"budget": 0.2, "rounds": 1}, "cache_dir": str(tmp_path / "cache")}
+    picks = []
+    for name, engine in (("serial", None), ("split", SplitEngine(2))):
+        config = load_config(ExperimentConfig, raw | {"output": str(tmp_path / name)})
+        runs = run_experiment(config, engine=engine)["runs"]
+        picks.append({(r["strategy"], r["seed"]): [x["new_ids"] for x in r["rounds"]] for r in runs})
+    assert picks[0] == picks[1] and any(ids for p in picks[0].values() for ids in p)
+    lines = [line for line in capsys.readouterr().err.splitlines() if ": round " in line]
+    # serial: 6 units x 2 rounds; split: this process's seeds 0 and 2 (the spawned one writes to fd 2)
+    assert len(lines) == 12 + 8, lines
+    assert not any("ETA" in line for line in lines[12:]), lines

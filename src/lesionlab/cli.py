@@ -244,7 +244,7 @@ def demo(
 ) -> None:
     """Active learning against random selection on ISIC 2017 data shipped with lesionlab (README: presets)."""
     from lesionlab.demo_presets import preset as find
-    from lesionlab.runner.engines import Engine
+    from lesionlab.runner.demo import demo_engine
 
     chosen = find(preset)
     config = chosen.config(out or Path(f"lesionlab-demo-{chosen.name}"), seeds)
@@ -257,8 +257,7 @@ def demo(
         highlight=False,
         soft_wrap=True,
     )
-    engine = Engine("local", chosen.workers, 1, board=False) if chosen.workers > 1 else None
-    _run_and_report(config, force, engine)
+    _run_and_report(config, force, demo_engine(chosen.workers))
 
 
 @app.command()
