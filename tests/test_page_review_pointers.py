@@ -115,3 +115,30 @@ def test_a_cancelled_touch_takes_its_stroke_back(browser, tmp_path) -> None:
     mask = stored_mask(tmp_path / "proj", ids[0], "ann")
     assert not mask[50:, 50:].any(), "the cancelled touch's pixels were stored"
     assert mask[10, 10] and mask[10, 29], "the mouse stroke is stored"
+
+
+def test_ctrl_z_under_a_held_stroke_brings_nothing_back(browser, tmp_path) -> None:
+    """Ctrl+Z pressed while a stroke is held undid the stroke before it under the one being drawn, whose
+    own undo (taken before) then put the undone pixels back: a stroke the person undid was stored."""
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1, size=SIZE) as (server, ids):
+        page, place, _ = start(browser, server, ids[0])
+
+        def stroke(a, b, hold=None):
+            page.mouse.move(*place.screen(*a))
+            page.mouse.down()
+            page.mouse.move(*place.screen(*b), steps=6)
+            if hold:
+                hold()
+                page.mouse.move(*place.screen(b[0], b[1] + 6), steps=3)
+            page.mouse.up()
+
+        stroke((10, 80), (40, 80))  # kept
+        stroke((20, 20), (70, 20))  # undone below, while the next stroke is held
+        stroke((45, 14), (45, 40), hold=lambda: page.keyboard.press("Control+z"))
+        page.keyboard.press("Control+z")  # the held stroke
+        page.keyboard.press("Control+z")  # and the one before it, if the held Ctrl+Z did nothing
+        save(page, ids[0])
+        page.context.close()
+    mask = stored_mask(tmp_path / "proj", ids[0], "ann")
+    assert not mask[:50].any(), "an undone stroke came back"
+    assert mask[80, 10:40].all(), "the first stroke is stored"

@@ -215,7 +215,10 @@ export class MaskEditor {
     this.commit([Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)], 0);
   }
 
+  // Never under a held stroke: it would undo the stroke before it beneath the one being drawn, whose own
+  // undo (kept from before) would then put the undone pixels back.
   undoStroke() {
+    if (this.drawing) return false;
     const last = this.strokes.pop();
     if (!last) return false;
     this.ctx.putImageData(last.data, last.x, last.y);
