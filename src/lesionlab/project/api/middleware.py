@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
@@ -48,8 +49,22 @@ async def _answer(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+SIGNED_IN_AS = "x-signed-in-as"  # the page's own idea of whom it works for (URL-encoded name)
+
+
+def other_person(conn: HTTPConnection, name: str) -> str | None:
+    """The name a page says it was opened as, when that is not the token's person (else None). The
+    cookie is the browser's: a personal link opened in another tab signs every tab in as that person."""
+    claimed = conn.headers.get(SIGNED_IN_AS)
+    if claimed is None:
+        return None
+    claimed = unquote(claimed)
+    return claimed if claimed != name else None
+
+
 class TokenAuth:
-    """Sets `request.state.caller` from the token, or answers 401."""
+    """Sets `request.state.caller` from the token, or answers 401 (also when the page says it works for
+    another person than the token's: nothing it sends is stored under the wrong name)."""
 
     def __init__(self, app: ASGIApp, store: Any) -> None:
         self.app, self.store = app, store
@@ -58,10 +73,20 @@ class TokenAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        token = token_of(HTTPConnection(scope))
-        caller = await run_in_threadpool(caller_for_token, self.store, token)
+        conn = HTTPConnection(scope)
+        caller = await run_in_threadpool(caller_for_token, self.store, token_of(conn))
         if caller is None:
             await _answer(send, 401, "missing or unknown token: open the personal link you were given")
+            return
+        other = other_person(conn, caller.name)
+        if other is not None:
+            await _answer(
+                send,
+                401,
+                f"this page was opened as {other!r}, but this browser is now signed in as {caller.name!r} "
+                f"(their link was opened in another tab); nothing was stored: open {other}'s own link "
+                f"again to go on, or reload this page to work as {caller.name}",
+            )
             return
         scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)

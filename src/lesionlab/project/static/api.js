@@ -36,10 +36,21 @@ function detailOf(body, response) {
   return response.statusText || "refused";
 }
 
+// The person this page was opened as (from /api/me). The cookie is the browser's, shared by its tabs: a
+// personal link opened in another tab signs them all in as that person, so every request says whom this
+// page works for, and the server refuses it when the cookie is now someone else's (never stored as theirs).
+let signedInAs = null;
+
+export function signIn(name) {
+  signedInAs = name;
+}
+
 export async function request(path, options = {}) {
   let response;
+  const headers = new Headers(options.headers || {});
+  if (signedInAs !== null) headers.set("X-Signed-In-As", encodeURIComponent(signedInAs));
   try {
-    response = await fetch(path, { credentials: "same-origin", ...options });
+    response = await fetch(path, { credentials: "same-origin", ...options, headers });
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, `the server did not answer (${err.message}); try again`);

@@ -3,7 +3,7 @@
 // Plain ES modules, no build step. Who is labelling comes from the personal token (its cookie), never
 // from anything typed here.
 
-import { $, api, refusal, say } from "./api.js";
+import { $, api, refusal, say, signIn } from "./api.js";
 import { canvasUndo, controls, label, loadQueue, noLesion, saveMask, setup, skip, state, undo } from "./label.js";
 import { addKeys, helpOpen, onKeyDown, onKeyUp, toggleHelp } from "./keys.js";
 import { loadAdjudication, loadFlags } from "./review.js";
@@ -127,6 +127,7 @@ async function main() {
   ({ stage, editor } = setup());
   viewer = new View(stage);
   [state.me, state.project] = await Promise.all([api("/api/me"), api("/api/project")]);
+  signIn(state.me.name); // from now on a request made under another person's cookie is refused
   $("project-name").textContent = `lesionlab · ${state.project.name}`;
   document.title = `${state.project.name} · lesionlab annotation`;
   $("whoami").textContent = `signed in as ${state.me.name} (${state.me.role})`;
