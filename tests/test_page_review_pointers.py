@@ -142,3 +142,27 @@ def test_ctrl_z_under_a_held_stroke_brings_nothing_back(browser, tmp_path) -> No
     mask = stored_mask(tmp_path / "proj", ids[0], "ann")
     assert not mask[:50].any(), "an undone stroke came back"
     assert mask[80, 10:40].all(), "the first stroke is stored"
+
+
+@pytest.mark.parametrize("key", ["p", "e"])
+def test_a_held_stroke_keeps_its_tool(browser, tmp_path, key) -> None:
+    """The polygon tool (P) or the eraser (E) chosen under a held brush stroke applies from the next
+    stroke: the rest of the held one erased (with P, an "eraser" nobody chose) the mask it crossed."""
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1, size=SIZE) as (server, ids):
+        page, place, _ = start(browser, server, ids[0])
+        page.mouse.move(*place.screen(10, 50))
+        page.mouse.down()
+        page.mouse.move(*place.screen(80, 50), steps=8)
+        page.mouse.up()
+        page.mouse.move(*place.screen(45, 20))
+        page.mouse.down()
+        page.mouse.move(*place.screen(45, 35), steps=4)
+        page.keyboard.press(key)
+        page.mouse.move(*place.screen(45, 70), steps=8)
+        page.mouse.up()
+        page.keyboard.press("b")
+        save(page, ids[0])
+        page.context.close()
+    mask = stored_mask(tmp_path / "proj", ids[0], "ann")
+    assert mask[50, 12:78].all(), f"the held stroke erased the mask it crossed after {key!r}"
+    assert mask[22:68, 45].all(), "the held stroke is stored whole"

@@ -113,7 +113,7 @@ export class MaskEditor {
     this.begin();
     const radius = Math.max(MIN_RADIUS, (Number($("brush-size").value) / 2) * p.perScreenPixel);
     this.drawing = { pointer: event.pointerId, last: p, screen: [event.clientX, event.clientY],
-      view: this.view(), radius, box: [p.x, p.y, p.x, p.y] };
+      view: this.view(), radius, box: [p.x, p.y, p.x, p.y], erase: this.mode === "eraser" };
     this.paint(p, p);
   }
 
@@ -150,7 +150,8 @@ export class MaskEditor {
   paint(from, to) {
     const { ctx } = this;
     const r = this.drawing.radius;
-    ctx.globalCompositeOperation = this.mode === "brush" ? "source-over" : "destination-out";
+    // the stroke's own tool: B, E or P pressed under a held stroke apply from the next one
+    ctx.globalCompositeOperation = this.drawing.erase ? "destination-out" : "source-over";
     ctx.strokeStyle = ctx.fillStyle = PAINT;
     ctx.lineWidth = 2 * r;
     ctx.lineCap = "round";
