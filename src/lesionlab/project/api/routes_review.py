@@ -18,6 +18,7 @@ class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: str = Field(pattern="^(keep|change)$")
     label: StrictStr | StrictInt | None = None
+    shown: StrictStr | None = None  # the label the reviewer was shown (null: none); given: checked
 
 
 class DecisionIn(BaseModel):
@@ -37,7 +38,8 @@ def flags(project: ProjectDep, _caller: Reviewer, pending: bool = True) -> dict[
 
 @router.post("/flags/{flag_id}/review")
 def review_flag(flag_id: int, body: ReviewIn, project: ProjectDep, caller: Reviewer) -> dict[str, Any]:
-    return review.review_flag(project, caller, flag_id, body.outcome, body.label)
+    shown = (body.shown,) if "shown" in body.model_fields_set else None
+    return review.review_flag(project, caller, flag_id, body.outcome, body.label, shown)
 
 
 @router.get("/adjudication")

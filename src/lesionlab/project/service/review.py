@@ -57,11 +57,26 @@ def flags(project: Project, pending: bool = True) -> list[dict[str, Any]]:
 
 
 def review_flag(
-    project: Project, caller: Caller, flag_id: int, outcome: str, label: str | int | None
+    project: Project,
+    caller: Caller,
+    flag_id: int,
+    outcome: str,
+    label: str | int | None,
+    shown: tuple[str | None] | None = None,
 ) -> dict[str, Any]:
+    """Keep or change a flagged label. `shown` (a 1-tuple: the label name the reviewer was shown, None
+    for none) refuses the decision (Conflict) when the label changed since: keeping a label that is no
+    longer the image's, or changing one another reviewer has just decided, overrules what was not seen."""
     image_id = next((iid for f, iid in project.store.flags(pending_only=False) if f.id == flag_id), None)
     if image_id is not None:
         showable_row(project, image_id)  # the reviewer saw the image before deciding on it
+        now = project.store.labels(image_id).get(image_id)
+        name = None if now is None else project.classes[now]
+        if shown is not None and shown[0] != name:
+            raise Conflict(
+                f"the label of {image_id!r} is now {name or 'none'}, not the {shown[0] or 'none'} you were "
+                "shown (changed since); reload the Review tab and decide again"
+            )
     index = None
     if outcome == "change":
         if label is None:

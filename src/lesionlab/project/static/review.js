@@ -65,15 +65,17 @@ export async function loadFlags() {
         ", the audit suggests ", el("b", { class: "sugg", text: flag.suggested ?? "–" })), why, ...noted);
     const card = el("div", { class: "flag", testid: "flag" },
       el("img", { src: `/api/images/${encodePath(flag.image_id)}`, alt: flag.image_id }), text,
-      el("button", { text: "Keep", onclick: () => review(flag.id, "keep") }), select,
-      el("button", { text: "Change", onclick: () => review(flag.id, "change", select.value) }));
+      el("button", { text: "Keep", onclick: () => review(flag, "keep") }), select,
+      el("button", { text: "Change", onclick: () => review(flag, "change", select.value) }));
     box.append(decidableWhenShown(card));
   }
 }
 
-async function review(flagId, outcome, newLabel = null) {
+// `shown`: the label this card showed; the server refuses the decision if it changed since.
+async function review(flag, outcome, newLabel = null) {
+  const flagId = flag.id;
   try {
-    await post(`/api/flags/${flagId}/review`, { outcome, label: newLabel });
+    await post(`/api/flags/${flagId}/review`, { outcome, label: newLabel, shown: flag.label ?? null });
     say(`flag ${flagId}: ${outcome === "keep" ? "label kept" : `changed to ${newLabel}`}`);
   } catch (err) {
     say(refusal("record the review", err), true);
