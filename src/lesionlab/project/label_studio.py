@@ -314,11 +314,10 @@ def _names_a_class(result: dict, project: Project) -> bool:
 
 def read_tasks(project: Project, path: Path, masks: bool = False) -> tuple[dict[str, Any], list[str]]:
     """({image id: class index, or with `masks` a boolean mask}, images whose annotations disagree) of a
-    Label Studio JSON file; every task is checked before anything is returned. Per task, a `ground_truth`
-    annotation wins; otherwise its (not cancelled) annotations must agree, or the image is listed."""
+    Label Studio JSON file; every task is checked before anything is returned. Per image (all its tasks
+    together), its `ground_truth` annotations win if they agree; otherwise its (not cancelled) annotations
+    must agree, or the image is listed."""
     import json
-
-    import numpy as np
 
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -326,8 +325,8 @@ def read_tasks(project: Project, path: Path, masks: bool = False) -> tuple[dict[
         raise DataError(f"{path} is not valid JSON: {exc}") from exc
     known = set(project.store.image_ids())
     sizes = {r.image_id: (int(r.width or 0), int(r.height or 0)) for r in project.store.images(status="ok")}
-    out: dict[str, Any] = {}
-    disagree: list[str] = []
+    answers_of: dict[str, list[Any]] = {}
+    truths_of: dict[str, list[Any]] = {}
     tasks = _task_list(raw, Path(path))
     lesion = ls_brush.lesion_names(mask_label(project), tasks, Path(path)) if masks else None
     for n, task in enumerate(tasks):
@@ -341,7 +340,7 @@ def read_tasks(project: Project, path: Path, masks: bool = False) -> tuple[dict[
         annotations = task.get("annotations", task.get("completions", []))
         if not isinstance(annotations, list):
             raise DataError(f'{where}: "annotations" must be a list, got {annotations!r:.60}')
-        answers, truth = [], None
+        answers, truths = answers_of.setdefault(image_id, []), truths_of.setdefault(image_id, [])
         for k, ann in enumerate(annotations):
             result = _result_list(ann, f"{where}, annotation {k}")
             if ann.get("was_cancelled"):
@@ -352,12 +351,22 @@ def read_tasks(project: Project, path: Path, masks: bool = False) -> tuple[dict[
                 value = _choice(result, project, f"{where}, annotation {k}")
             if value is None:
                 continue
-            answers.append(value)
-            truth = value if ann.get("ground_truth") else truth
-        if truth is not None:
-            out[image_id] = truth
-        elif answers and all(np.array_equal(a, answers[0]) for a in answers):
-            out[image_id] = answers[0]
-        elif answers:
+            (truths if ann.get("ground_truth") else answers).append(value)
+    return _agreed(answers_of, truths_of)
+
+
+def _agreed(answers_of: dict[str, list[Any]], truths_of: dict[str, list[Any]]) -> tuple[dict, list[str]]:
+    """Each image's ground truths if it has any, else its answers, when they agree; otherwise it is listed.
+    All of an image's tasks count together: an image imported twice into Label Studio has two tasks, and
+    the later one's answer silently replaced the earlier one's (as did a second ground truth)."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    disagree: list[str] = []
+    for image_id, answers in answers_of.items():
+        values = truths_of[image_id] or answers
+        if values and all(np.array_equal(v, values[0]) for v in values):
+            out[image_id] = values[0]
+        elif values:
             disagree.append(image_id)
     return out, disagree
