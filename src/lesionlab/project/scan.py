@@ -7,6 +7,7 @@ left out of proposals and the queue; it never stops a command or the server.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,21 @@ def image_files(folder: Path) -> list[Path]:
     return image_files_under(folder)
 
 
+# The files ISIC keeps beside its images (the 2017 training download holds a superpixel map per image) and
+# masks kept beside their images: scanned as images, they were offered to experts to label or draw on.
+_NOT_IMAGES = re.compile(r"_(superpixels|segmentation|attribute_[a-z_]+)$", re.IGNORECASE)
+
+
+def not_an_image(path: Path) -> str | None:
+    """Why a file named as ISIC names its masks and superpixel maps is not an image to annotate."""
+    if path.suffix.lower() != ".png" or not _NOT_IMAGES.search(path.stem):
+        return None
+    return (
+        f"named as ISIC names masks and superpixel maps (*{_NOT_IMAGES.search(path.stem).group(0)}.png), "
+        "not an image to annotate; import masks with project import, or rename the file"
+    )
+
+
 def image_id(folder: Path, path: Path) -> str:
     return path.relative_to(folder).with_suffix("").as_posix()
 
@@ -40,6 +56,9 @@ def inspect_image(path: Path) -> dict[str, Any]:
     The pixels go through the decoder's own conversion (`to_rgb8` after EXIF orientation), so a file
     counts as ok exactly when training and the page can show it."""
     info: dict[str, Any] = {"size_bytes": None, "sha256": None, "width": None, "height": None}
+    why = not_an_image(path)
+    if why is not None:
+        return {**info, "status": "not_image", "problem": why}
     try:
         info["size_bytes"] = path.stat().st_size
         info["sha256"] = content_key(path)
