@@ -166,3 +166,29 @@ def test_a_held_stroke_keeps_its_tool(browser, tmp_path, key) -> None:
     mask = stored_mask(tmp_path / "proj", ids[0], "ann")
     assert mask[50, 12:78].all(), f"the held stroke erased the mask it crossed after {key!r}"
     assert mask[22:68, 45].all(), "the held stroke is stored whole"
+
+
+def test_a_stroke_whose_pointer_capture_is_lost_ends(browser, tmp_path) -> None:
+    """A stroke ends when its pointer's capture is lost (the pointer then lifted elsewhere): a touch's
+    lost release left the stroke open, and every later touch (a new pointer) was ignored as a second one."""
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1, size=SIZE) as (server, ids):
+        page, place, cdp = start(browser, server, ids[0])
+        page.evaluate(
+            "window._ids = []; document.getElementById('mask-canvas')"
+            ".addEventListener('pointerdown', (e) => window._ids.push(e.pointerId))"
+        )
+        touch(cdp, "touchStart", (*place.screen(10, 10), 0))
+        touch(cdp, "touchMove", (*place.screen(30, 10), 0))
+        page.evaluate("document.getElementById('mask-canvas').releasePointerCapture(window._ids.at(-1))")
+        side = page.get_by_test_id("progress").bounding_box()
+        touch(cdp, "touchMove", (side["x"] + 5, side["y"] + 5, 0))
+        touch(cdp, "touchEnd")  # lifted over the side panel: the canvas never hears of it
+        touch(cdp, "touchStart", (*place.screen(10, 70), 1))
+        touch(cdp, "touchMove", (*place.screen(40, 70), 1))
+        touch(cdp, "touchEnd")
+        page.wait_for_timeout(200)
+        save(page, ids[0])
+        page.context.close()
+    mask = stored_mask(tmp_path / "proj", ids[0], "ann")
+    assert mask[70, 12:38].all(), "the next touch drew nothing"
+    assert mask[10, 10] and mask[10, 29], "the first stroke is stored"

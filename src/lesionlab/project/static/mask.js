@@ -45,6 +45,8 @@ export class MaskEditor {
     this.canvas.addEventListener("pointermove", (e) => this.move(e));
     this.canvas.addEventListener("pointerup", (e) => this.up(e));
     this.canvas.addEventListener("pointercancel", (e) => this.cancel(e));
+    // after pointerup or pointercancel, a no-op; else the pointer's release may never reach the canvas
+    this.canvas.addEventListener("lostpointercapture", (e) => this.up(e));
   }
 
   setTool(mode) {
