@@ -22,7 +22,7 @@ DB_NAME = "project.db"
 
 class StartModel(StrictModel):
     """The `lesionlab train` run a project started from (`project init --from-run`): its model is the
-    project's version 0, and every `project train` fine-tunes from it rather than from ImageNet."""
+    project's version 0, and every `project train` chooses between it, fine-tuned from it, and ImageNet."""
 
     run: str  # the run's output folder, as given (absolute)
     sha256: str  # of the run's model.pt when the project started

@@ -20,8 +20,9 @@ def new_trainer(
 ) -> Any:
     """A trainer over a fresh model (the configured pretrained weights, or `weights`), cache in DIR/cache.
 
-    A project started from a trained model (`config.start`) starts every model from that one (version 0,
-    the run's weights in the project's class order): `project train` fine-tunes it, never ImageNet."""
+    A project started from a trained model (`config.start`) starts a model from that one by default
+    (version 0, the run's weights in the project's class order); `project train` passes `weights` to try
+    the configured pretrained weights too (`start_choice`)."""
     from lesionlab.config import ModelConfig
     from lesionlab.tasks import get_task
     from lesionlab.training.factory import build_model, build_trainer

@@ -9,7 +9,8 @@ A clinic with no labels yet can still start from what a `lesionlab train` run (e
 2. the run's model, its output rows reordered to the project's classes, becomes the project's model
    version 0 (`models/v0000/model.pt`, with the run's folder and checkpoint SHA-256 recorded): the first
    proposal round uses its evidence and stores its predictions (the page shows them, with the version),
-   and every `project train` fine-tunes from it instead of ImageNet;
+   and every `project train` chooses by cross-validation between it as is, fine-tuned from it, and
+   ImageNet (`start_choice`);
 3. a domain check (`lesionlab.evaluation.domain`) says how far the project's images lie from the run's
    training images, shown by `project status`.
 
