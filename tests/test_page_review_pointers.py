@@ -192,3 +192,41 @@ def test_a_stroke_whose_pointer_capture_is_lost_ends(browser, tmp_path) -> None:
     mask = stored_mask(tmp_path / "proj", ids[0], "ann")
     assert mask[70, 12:38].all(), "the next touch drew nothing"
     assert mask[10, 10] and mask[10, 29], "the first stroke is stored"
+
+
+SLOW_DECODE = """() => {
+window._slowDecode = false;
+const decode = window.createImageBitmap.bind(window);
+window.createImageBitmap = async (...args) => {
+  const bitmap = await decode(...args);
+  if (window._slowDecode) await new Promise((done) => setTimeout(done, 1500));
+  return bitmap;
+};
+}"""
+
+
+def test_a_stroke_begun_while_a_taken_back_mask_decodes_is_kept(browser, tmp_path) -> None:
+    """U brings a saved mask back onto the canvas; it was pasted after the image became actionable, so a
+    stroke begun while the mask still decoded (a large mask, a slow machine) was painted over by it."""
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=2, size=SIZE) as (server, ids):
+        page, place, _ = start(browser, server, ids[0])
+        page.evaluate(SLOW_DECODE)
+        page.mouse.move(*place.screen(10, 80))
+        page.mouse.down()
+        page.mouse.move(*place.screen(40, 80), steps=6)
+        page.mouse.up()
+        save(page, ids[0])
+        wait_shown(page, ids[1])
+        page.evaluate("window._slowDecode = true")  # the taken-back mask takes 1.5 s to decode
+        page.keyboard.press("u")
+        wait_shown(page, ids[0])  # actionable: a stroke now is the person's
+        page.mouse.move(*place.screen(10, 20))
+        page.mouse.down()
+        page.mouse.move(*place.screen(40, 20), steps=6)
+        page.mouse.up()
+        page.wait_for_timeout(1800)
+        save(page, ids[0])
+        page.context.close()
+    mask = stored_mask(tmp_path / "proj", ids[0], "ann")
+    assert mask[20, 12:38].all(), "the stroke drawn on the taken-back image was painted over"
+    assert mask[80, 12:38].all(), "the taken-back mask is there"

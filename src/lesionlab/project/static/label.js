@@ -200,16 +200,18 @@ export async function show(item) {
     let loaded = null;
     if (isSegmentation()) loaded = await editor.load(item.image_id, signal);
     if (seq !== state.seq) return;
+    const source = loaded && loaded.source;
+    $("mask-note").textContent = source === "model" ? "the model's proposal: correct it, then save" : "";
+    if (isSegmentation()) showMaskPrediction(loaded);
+    editor.reset();
+    // on the canvas before the image is actionable: a stroke begun while it decoded was painted over
+    if (back && back.mask) await restoreMask(back.mask, signal);
+    if (seq !== state.seq) return;
     state.bound = { image_id: item.image_id, width: size.width, height: size.height };
     state.shownAt = performance.now();
     setTimeout(() => { if (seq === state.seq) controls(); }, SETTLE_MS + 10); // actionable from then on
     stageStatus("");
     loadHistory(item.image_id);
-    const source = loaded && loaded.source;
-    $("mask-note").textContent = source === "model" ? "the model's proposal: correct it, then save" : "";
-    if (isSegmentation()) showMaskPrediction(loaded);
-    editor.reset();
-    if (back && back.mask) await restoreMask(back.mask, signal);
   } catch (err) {
     if (seq !== state.seq || err.name === "AbortError") return;
     state.unshowable = err.message;
