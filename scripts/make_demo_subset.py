@@ -10,8 +10,11 @@ so `load_isic2017(root)` reads them unchanged. Two profiles:
   split at its natural class rates (the pool active learning draws from), and the whole official
   validation (150) and test (600) splits, images only: a pool much larger than the labels bought is where
   selection can matter (see lesionlab.demo_presets).
+- `tune` (build/isic2017_pool_tune, never shipped): the copy the `sk` preset was tuned on (docs/demo.md).
+  The same pool and validation images as `pool` (same seed), and as its "test" split the official
+  training images that are not in the pool, so a setting is chosen without ever seeing the test split.
 
-    python scripts/make_demo_subset.py [SOURCE] [--profile small|pool] [--out DIR] [--seed 0]
+    python scripts/make_demo_subset.py [SOURCE] [--profile small|pool|tune] [--out DIR] [--seed 0]
 """
 
 from __future__ import annotations
@@ -30,13 +33,17 @@ from lesionlab.data.sources.isic2017 import SPLIT_STEMS, TASKS, load_isic2017
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO / ".." / "shared" / "data" / "isic2017"
 DEMO_DATA = REPO / "src" / "lesionlab" / "demo_data"
-DEFAULT_OUT = {"small": DEMO_DATA / "isic2017", "pool": DEMO_DATA / "isic2017_pool"}
+DEFAULT_OUT = {
+    "small": DEMO_DATA / "isic2017",
+    "pool": DEMO_DATA / "isic2017_pool",
+    "tune": REPO / "build" / "isic2017_pool_tune",
+}
 SPLIT_SIZES = {"train": 240, "val": 60, "test": 120}
 # The `pool` profile: images drawn from each split at its natural rates; None = the whole split.
 POOL_SIZES: dict[str, int | None] = {"train": 1000, "val": None, "test": None}
 # Share of each 3-class label (melanoma, seborrheic_keratosis, nevus) in every split.
 CLASS_SHARES = (0.30, 0.25, 0.45)
-MAX_BYTES = {"small": 10 * 1024 * 1024, "pool": 12 * 1024 * 1024}
+MAX_BYTES = {"small": 10 * 1024 * 1024, "pool": 12 * 1024 * 1024, "tune": 20 * 1024 * 1024}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,10 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sizes = POOL_SIZES | {"train": args.pool}
         chosen = {split: _sample(source.split(split), n, rng) for split, n in sizes.items()}
+    csv_from = {split: split for split in chosen}
+    if args.profile == "tune":  # the same draw as `pool`; "test" = the training images left out of it
+        pool = {r.id for r in chosen["train"]}
+        chosen["test"] = [r for r in source.split("train") if r.id not in pool]
+        csv_from["test"] = "train"
 
     _clean(args.out)
     for split, records in chosen.items():
-        _write_split(args.source, args.out, split, records, args.size, masks=args.profile == "small")
+        masks = args.profile == "small"
+        _write_split(args.source, args.out, split, records, args.size, masks=masks, csv_from=csv_from[split])
     (_write_readme if args.profile == "small" else _write_pool_readme)(args.out, args, chosen)
 
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
@@ -110,9 +123,18 @@ def _clean(out: Path) -> None:
 
 
 def _write_split(
-    source: Path, out: Path, split: str, records: list[Record], size: int, masks: bool = True
+    source: Path,
+    out: Path,
+    split: str,
+    records: list[Record],
+    size: int,
+    masks: bool = True,
+    csv_from: str | None = None,
 ) -> None:
+    """`records` as `split` of `out`; their CSV rows come from the source's `csv_from` split (default:
+    the same split)."""
     stem = SPLIT_STEMS[split]
+    source_stem = SPLIT_STEMS[csv_from or split]
     image_dir = out / f"{stem}_Data"
     image_dir.mkdir()
     for r in records:
@@ -129,9 +151,9 @@ def _write_split(
                 small = m.convert("L").resize((size, size), Image.Resampling.NEAREST)
             small.save(mask_dir / r.mask_path.name, optimize=True)
     ids = {r.id for r in records}
-    for name in (f"{stem}_Part3_GroundTruth.csv", f"{stem}_Data_metadata.csv"):
-        if (source / name).is_file():
-            _subset_csv(source / name, out / name, ids)
+    for suffix in ("_Part3_GroundTruth.csv", "_Data_metadata.csv"):
+        if (source / f"{source_stem}{suffix}").is_file():
+            _subset_csv(source / f"{source_stem}{suffix}", out / f"{stem}{suffix}", ids)
 
 
 def _subset_csv(src: Path, dst: Path, ids: set[str]) -> None:
@@ -222,6 +244,12 @@ and copied the matching rows of the ground-truth and metadata CSVs verbatim. Cav
 copy: its test labels were rebuilt by row order over the sorted test ids (the class totals match the
 official test set exactly).
 """
+    if args.profile == "tune":
+        text = (
+            "# NOT the demo data: the copy the `sk` preset was tuned on (docs/demo.md)\n\n"
+            "Its test split is the official training images that are not in the pool (no test image).\n\n"
+            + text
+        )
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
