@@ -320,7 +320,8 @@ def markdown(results: dict[str, Any]) -> list[str]:
 
 
 def docs_table(results: dict[str, Any]) -> list[str]:
-    """The AUC table docs/annotation.md quotes (tests/test_project_transfer_figures.py compares them)."""
+    """The AUC table docs/annotation.md quotes and the starts `project train` chose in `from_run` (seeds per
+    start; tests/test_project_transfer_figures.py compares them)."""
     head = [
         "| clinic, arm | "
         + " | ".join(f"{c} labels" if i == 0 else str(c) for i, c in enumerate(COUNTS))
@@ -332,6 +333,14 @@ def docs_table(results: dict[str, Any]) -> list[str]:
             if arm in results.get(clinic, {}):
                 cells = [f"{results[clinic][arm][str(c)]['auc']['mean']:.3f}" for c in COUNTS]
                 lines.append(f"| {clinic}, {arm} | " + " | ".join(cells) + " |")
+    lines += ["", head[0].replace("clinic, arm", "clinic, start chosen"), "|---" * (len(COUNTS) + 1) + "|"]
+    for clinic in CLINICS:
+        if "from_run" in results.get(clinic, {}):
+            cells = [
+                ", ".join(f"{n} {k}" for n, k in results[clinic]["from_run"][str(c)]["starts"].items()) or "—"
+                for c in COUNTS
+            ]
+            lines.append(f"| {clinic}, start chosen | " + " | ".join(cells) + " |")
     return lines
 
 
