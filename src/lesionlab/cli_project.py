@@ -219,12 +219,16 @@ def invite(
     new_token: Annotated[
         bool, typer.Option("--new-token", help="replace an invited person's token (the old one stops)")
     ] = False,
+    same_person: Annotated[
+        bool,
+        typer.Option("--same-person", help="let a revoked person in again (their answers are theirs)"),
+    ] = False,
 ) -> None:
     """Invite a person: prints their personal link (shown once; only a hash of the token is kept)."""
     from lesionlab.project.people import invite as run
 
     with _open(project_dir) as project:
-        token = run(project, name, role, new_token=new_token)
+        token = run(project, name, role, new_token=new_token, same_person=same_person)
     _say(f"{name.strip()} ({role}): {url.rstrip('/')}/?token={token}")
     _say("send this link to them alone; it is shown once (lesionlab project invite --new-token replaces it)")
 

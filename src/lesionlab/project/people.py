@@ -59,16 +59,24 @@ def _store(where: Where) -> ProjectStore:
     return where.store if hasattr(where, "store") else where
 
 
-def invite(where: Where, name: str, role: str = "annotator", new_token: bool = False) -> str:
+def invite(
+    where: Where, name: str, role: str = "annotator", new_token: bool = False, same_person: bool = False
+) -> str:
     """Add a person and return their token (shown once). Inviting a name that exists is refused unless
-    `new_token`: then their token is replaced (the old one stops working), their role set to `role`, and
-    a revoked person is let in again."""
+    `new_token`: then their token is replaced (the old one stops working) and their role set to `role`.
+    A revoked person is let in again only with `same_person`: answers are recorded by name, so anyone
+    else invited under it would see the departed person's answers as their own and could undo them."""
     store, name = _store(where), _check(name, role)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     try:
         with store.session() as s:
             row = s.scalar(select(Person).where(func.lower(Person.name) == name.lower()).with_for_update())
-            if row is not None and not new_token:
+            if row is not None and row.revoked_at is not None and not same_person:
+                raise Conflict(
+                    f"{row.name!r} was revoked and their answers stay theirs: give --same-person if this is "
+                    "them again, or invite this person under another name"
+                )
+            if row is not None and not (new_token or same_person):
                 raise Conflict(
                     f"{row.name!r} is invited already ({row.role}); give --new-token to replace their token"
                 )
