@@ -146,10 +146,12 @@ def mask_foreground(im: Image.Image) -> np.ndarray:
        it is empty, and its hidden colours may be the drawing.
     2. The foreground level L starts as the median of the non-zero values and is then the median of the
        values above L / 2, repeated until it stops changing; a pixel is foreground when its value is above
-       L / 2. 0/1 and 0/255 masks (in any bit depth, palette, colour, or JPEG) decode as drawn: a stray
-       bright row in a 0/1 mask does not move the median, a few JPEG 2s or 3s in a 0/1 mask are not
-       mistaken for the only bright pixels, and the faint ringing around a small JPEG lesion is dropped
-       once the level has climbed to the lesion's.
+       L / 2. A mask with no pixel 0 has its lowest value as background (a label map's 1 under lesion 2,
+       which decoded as a full mask): L starts from the values above it; one value alone is a full mask.
+       0/1 and 0/255 masks (in any bit depth, palette or colour; 0/255 also as JPEG, while `open_mask`
+       refuses a JPEG 0/1 mask) decode as drawn: a stray bright row in a 0/1 mask does not move the
+       median, and the faint ringing around a small JPEG lesion is dropped once the level has climbed
+       to the lesion's.
     A mask with no non-zero pixel is empty. Inverted masks (dark lesion on white) decode as nearly full,
     which `describe` reports as degenerate.
     """
@@ -199,6 +201,9 @@ def _foreground_level(values: np.ndarray) -> float | None:
     above = values[values > 0]
     if above.size == 0:
         return None
+    if above.size == values.size:  # no pixel 0: the lowest value is the background (a label map's 1)
+        lowest = above.min()
+        above = above[above > lowest] if (above > lowest).any() else above
     level = float(np.median(above))
     while True:
         above = above[above > level / 2.0]
@@ -206,6 +211,26 @@ def _foreground_level(values: np.ndarray) -> float | None:
         if new == level:
             return level
         level = new
+
+
+# A JPEG mask whose brightest value is below this (a 0/1 mask, a label map) is refused: compression
+# rounds so faint a signal away block by block, so a small lesion decodes partly or not at all.
+FAINT_LOSSY = 16
+_LOSSY = ("JPEG", "MPO")
+
+
+def refuse_faint_lossy(im: Image.Image) -> None:
+    """ValueError (the fix named) for a lossy-compressed mask too faint to survive it: read as it is, it
+    would train on whatever part of the lesion the compression left, without a word. Before orientation
+    (`im.format` is the file's)."""
+    if im.format not in _LOSSY:
+        return
+    top = int(np.asarray(im).max(initial=0))
+    if 0 < top < FAINT_LOSSY:
+        raise ValueError(
+            f"a {im.format} mask whose brightest value is {top} (a 0/1 or label-map mask?): lossy "
+            "compression erases so faint a lesion; save the masks as PNG (0/255 or 0/1)"
+        )
 
 
 def orient(im: Image.Image) -> Image.Image:
@@ -232,15 +257,18 @@ def _open_converted(
     convert: Callable[[Image.Image], Image.Image | np.ndarray],
     what: str,
     draft: tuple[int, int] | None = None,
+    check: Callable[[Image.Image], None] | None = None,
 ):
     """Decode fully inside the try, so truncated files fail here rather than later in numpy; EXIF
-    orientation is applied before `convert` (the one place it is). `draft` lets a JPEG decode at a
-    reduced size (thumbnails)."""
+    orientation is applied before `convert` (the one place it is), after `check` (which sees the file's
+    format). `draft` lets a JPEG decode at a reduced size (thumbnails)."""
     try:
         with Image.open(path) as im:
             if draft is not None and im.format == "JPEG":
                 im.draft("RGB", draft)
             im.load()
+            if check is not None:
+                check(im)
             return convert(orient(im))
     except FileNotFoundError:
         raise unreadable_error(path, "file not found", what) from None
@@ -257,8 +285,9 @@ def open_rgb(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
 
 
 def open_mask(path: Path) -> np.ndarray:
-    """The one mask decoder: EXIF orientation applied, then `mask_foreground`'s rule; bool (H, W)."""
-    return _open_converted(Path(path), mask_foreground, "a mask")
+    """The one mask decoder: a faint lossy mask refused (`refuse_faint_lossy`), EXIF orientation applied,
+    then `mask_foreground`'s rule; bool (H, W)."""
+    return _open_converted(Path(path), mask_foreground, "a mask", check=refuse_faint_lossy)
 
 
 def _to_square(im: Image.Image, size: int, resize: str, resample: Image.Resampling) -> Image.Image:

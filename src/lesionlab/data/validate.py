@@ -13,7 +13,13 @@ from PIL import Image, ImageFile
 
 from lesionlab.data.files import missing_file_reason
 from lesionlab.data.mask_stats import MaskSummary
-from lesionlab.data.preprocess import mask_foreground, orient, oriented_size, to_rgb8
+from lesionlab.data.preprocess import (
+    mask_foreground,
+    orient,
+    oriented_size,
+    refuse_faint_lossy,
+    to_rgb8,
+)
 from lesionlab.data.records import SPLITS, LabeledDataset, Record
 from lesionlab.errors import DataError
 from lesionlab.progress import progress as progress_bar
@@ -164,6 +170,7 @@ def _decode(
                 im.draft(im.mode, (max(1, size[0] // 8), max(1, size[1] // 8)))
             im.load()
             if mask:
+                refuse_faint_lossy(im)  # as `open_mask` does, so training cannot meet it later
                 return size, None, float(np.mean(mask_foreground(orient(im))))
             to_rgb8(orient(im), path)
             return size, None, None
