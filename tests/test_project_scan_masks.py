@@ -50,7 +50,7 @@ def test_superpixel_maps_and_masks_beside_the_images_are_not_images(tmp_path: Pa
         assert {r["status"] for r in p.check_images()} == {"not_image"}  # a re-check leaves them out
         assert p.store.image_ids() == ["ISIC_0000000", "ISIC_0000001"]
         done = import_masks(p, folder)  # the same folder holds the masks
-        assert done["stored"] == 1 and done["unknown"] == []
+        assert done["stored"] == 2 and done["unknown"] == []  # ISIC 2016's _Segmentation.png too
 
 
 def test_an_image_merely_containing_the_word_is_an_image(tmp_path: Path) -> None:

@@ -177,6 +177,7 @@ def _init_report(project, project_dir: Path, labels: Path | None) -> None:
             f"imported {done['stored']} label(s) from {labels}"
             + _unknown(done["unknown"], done.get("ignored"))
         )
+        _warn_nearly_full(done)
     _say(f"next: lesionlab project propose {project_dir} --budget 20")
 
 
@@ -206,6 +207,15 @@ def _unknown(ids: list[str], ignored: list[str] | None = None) -> str:
     if ignored:
         text += f"; {len(ignored)} file(s) not named <image_id>_segmentation.png: {', '.join(ignored[:5])}"
     return text
+
+
+def _warn_nearly_full(done: dict) -> None:
+    """An import's masks that cover nearly all of their image (inverted?) are named, never stored unsaid."""
+    from lesionlab.project.interchange import nearly_full_note
+
+    note = nearly_full_note(done)
+    if note is not None:
+        _say(note)
 
 
 @project_app.command("invite")
@@ -400,3 +410,4 @@ def import_(
         + _unknown(done["unknown"], done.get("ignored"))
         + left_out_note(done)
     )
+    _warn_nearly_full(done)

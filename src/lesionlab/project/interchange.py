@@ -236,7 +236,15 @@ def import_labelstudio_masks(project: Project, path: Path, annotator: str = "imp
         else:
             todo.append((image_id, masks[image_id]))
     done = _store_masks(project, todo, annotator)
-    return {**done, "read": len(masks), "unchanged": unchanged, "unknown": unknown, "disagree": disagree}
+    nearly = [i for i in sorted(set(masks) & known) if _nearly_full(masks[i])]
+    return {
+        **done,
+        "read": len(masks),
+        "unchanged": unchanged,
+        "unknown": unknown,
+        "disagree": disagree,
+        "nearly_full": nearly,
+    }
 
 
 def _store_masks(project: Project, todo: list[tuple[str, np.ndarray]], annotator: str) -> dict[str, Any]:
@@ -277,14 +285,35 @@ def left_out_note(done: dict[str, Any]) -> str:
     return text
 
 
-MASK_SUFFIX = "_segmentation.png"
+MASK_SUFFIX = "_segmentation.png"  # matched in any case: ISIC 2016 writes `_Segmentation.png`
+# A mask covering more than this share of its image is listed by an import (an inverted mask, lesion dark
+# on white, decodes as nearly full): stored as read, but never without a word.
+NEARLY_FULL = 0.95
+
+
+def _nearly_full(mask: np.ndarray) -> bool:
+    return bool(mask.size) and float(mask.mean()) > NEARLY_FULL
+
+
+def nearly_full_note(done: dict[str, Any]) -> str | None:
+    """The warning line an import prints when masks it read cover nearly all of their image."""
+    names = done.get("nearly_full") or []
+    if not names:
+        return None
+    return (
+        f"warning: {len(names)} mask(s) cover more than {NEARLY_FULL * 100:.0f} % of their image (inverted? "
+        f"lesions must be the bright part): {', '.join(names[:10])}"
+        + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    )
 
 
 def import_masks(project: Project, folder: Path, annotator: str = "import") -> dict[str, Any]:
     """Store the masks `<image_id>_segmentation.png` of `folder` and its sub-folders (what `export` writes,
-    ISIC 2017's naming; the id is the path under `folder`, so `sub/img_segmentation.png` is `sub/img`),
-    each checked like an upload; a mask equal to the image's standing one is not stored again. Ids not in
-    the project are returned as `unknown`, other files as `ignored`. Every mask is decoded before any is
+    ISIC 2017's naming; the suffix in any case, as ISIC 2016's `_Segmentation.png`; the id is the path
+    under `folder`, so `sub/img_segmentation.png` is `sub/img`), each checked like an upload; a mask equal
+    to the image's standing one is not stored again. Ids not in the project are returned as `unknown`,
+    other files as `ignored`, masks covering nearly all of their image as `nearly_full` (inverted masks
+    decode so; stored as read, the command warns). Every mask is decoded before any is
     stored: a file that does not decode (or has the wrong size) stops the import with its name, and
     nothing is stored, as with a bad line of a CSV; the rest are stored in one transaction."""
     folder = Path(folder)
@@ -292,23 +321,32 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
         raise DataError(f"masks folder {folder} does not exist")
     check_importer(project, annotator)
     known = set(project.store.image_ids())
-    unchanged, unknown, ignored = 0, [], []
+    unchanged, unknown, ignored, nearly = 0, [], [], []
     todo: list[tuple[str, np.ndarray]] = []
+    seen: dict[str, str] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
-        if not rel.endswith(MASK_SUFFIX):
+        if not rel.lower().endswith(MASK_SUFFIX):
             ignored.append(rel)
             continue
         image_id = rel[: -len(MASK_SUFFIX)]
         if image_id not in known:
             unknown.append(image_id)
             continue
+        if image_id in seen:  # `a_Segmentation.png` and `a_segmentation.png`: which one is meant?
+            raise DataError(
+                f"{folder}: {seen[image_id]} and {rel} are both masks of image {image_id!r}; keep one "
+                "and import again (nothing was imported)"
+            )
+        seen[image_id] = rel
         try:
             new = project.decode_mask(image_id, path.read_bytes())
         except (OSError, DataError) as exc:
             raise DataError(
                 f"{path}: {exc}; nothing was imported (fix or remove it and import again)"
             ) from exc
+        if _nearly_full(new):
+            nearly.append(rel)
         current = project.mask_path(image_id)
         if current is not None and np.array_equal(open_mask(current), new):  # the one mask rule
             unchanged += 1
@@ -321,4 +359,5 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
         "unchanged": unchanged,
         "unknown": unknown,
         "ignored": ignored,
+        "nearly_full": nearly,
     }
