@@ -149,8 +149,11 @@ def find_masks(ids: Sequence[str], folder: Path | None, pattern: str, what: str)
         return dict.fromkeys(ids)
     require_dir(folder, what)
     names = list_names(folder)
+    by_case: dict[str, list[str]] = defaultdict(list)
+    for name, on_disk in names.items():
+        by_case[name.casefold()].append(on_disk)
     expected = {i: nfc(mask_name(pattern, i)) for i in ids}
-    out = {i: (folder / names[n] if n in names else None) for i, n in expected.items()}
+    out = {i: _mask_file(folder, names, by_case, n, i) for i, n in expected.items()}
     if ids and not any(out.values()):
         example = folder / expected[ids[0]]
         raise DataError(
@@ -159,6 +162,23 @@ def find_masks(ids: Sequence[str], folder: Path | None, pattern: str, what: str)
         )
     _refuse_shared_masks(out, folder)
     return out
+
+
+def _mask_file(
+    folder: Path, names: dict[str, str], by_case: dict[str, list[str]], name: str, image_id: str
+) -> Path | None:
+    """The mask named `name`, or the one file whose name differs from it only in case (`.PNG`, ISIC
+    2016's `_Segmentation.png`): looked up by the exact name alone, such a mask was taken for none, and
+    its image left out of a segmentation pool unsaid. Two such files: DataError naming them."""
+    if name in names:
+        return folder / names[name]
+    found = sorted(by_case.get(name.casefold(), []))
+    if len(found) > 1:
+        raise DataError(
+            f"{folder}: {', '.join(found)} differ only in case and could each be the mask {name} of image "
+            f"{image_id!r}; keep one"
+        )
+    return folder / found[0] if found else None
 
 
 def _refuse_shared_masks(masks: dict[str, Path | None], folder: Path) -> None:
