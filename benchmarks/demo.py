@@ -14,7 +14,7 @@ strategy, each run's CPU and wall seconds, and whether every run made the same s
     nice -n 19 python benchmarks/demo.py                       # sk and melanoma, 3 runs each
     python benchmarks/demo.py --presets sk --runs 1
 
-Writes results/demo.json and .md.
+Writes results/demo_<preset>.json and .md for each preset (so presets can be measured in parallel).
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ from lesionlab.demo_presets import PRESETS
 from lesionlab.evaluation.headline import headline
 from lesionlab.evaluation.summary import summarize
 from provenance import REPO, git_state, write_outputs
-
-OUT = RESULTS / "demo.json"
 
 
 def _cpu_children() -> float:
@@ -130,21 +128,15 @@ def measure(clone: Path, name: str, runs: int, work: Path) -> dict[str, Any]:
     }
 
 
-def markdown(payload: dict) -> list[str]:
-    lines = ["# The demo presets, measured (benchmarks/demo.py)", ""]
-    for name, m in payload["presets"].items():
-        o = m["outcome"]
-        lines += [f"## {name}", "", f"> {o['headline']}", ""]
-        lines += [
-            "| strategy | ALC | seeds ahead of random | p over seeds | curve |",
-            "|---|---|---|---|---|",
-        ]
-        for s, v in o["strategies"].items():
-            curve = ", ".join(f"{x:.3f}" for x in v["curve"])
-            lines.append(f"| {s} | {v['alc']:.3f} | {v['seeds_ahead']} | {v['p_seeds']} | {curve} |")
-        runs = "; ".join(f"{r['cpu_seconds']} CPU s ({'cold' if r['cold'] else 'warm'})" for r in m["runs"])
-        lines += ["", f"Runs: {runs}. Same selections in every run: {m['same_selections']}.", ""]
-    return lines
+def markdown(name: str, m: dict) -> list[str]:
+    o = m["outcome"]
+    lines = [f"# Demo preset `{name}`, measured (benchmarks/demo.py)", "", f"> {o['headline']}", ""]
+    lines += ["| strategy | ALC | seeds ahead of random | p over seeds | curve |", "|---|---|---|---|---|"]
+    for s, v in o["strategies"].items():
+        curve = ", ".join(f"{x:.3f}" for x in v["curve"])
+        lines.append(f"| {s} | {v['alc']:.3f} | {v['seeds_ahead']} | {v['p_seeds']} | {curve} |")
+    runs = "; ".join(f"{r['cpu_seconds']} CPU s ({'cold' if r['cold'] else 'warm'})" for r in m["runs"])
+    return [*lines, "", f"Runs: {runs}. Same selections in every run: {m['same_selections']}."]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,14 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     clone = work / "clone"
     shutil.rmtree(clone, ignore_errors=True)
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    presets = {name: measure(clone, name, args.runs, work) for name in args.presets}
-    payload = {
-        "config": {"presets": args.presets, "runs": args.runs, "clone_of": git_state(REPO)["commit"]},
-        "seeds": {name: PRESETS[name].seeds for name in args.presets},
-        "presets": presets,
-    }
-    write_outputs(OUT, payload, markdown(payload), repo=clone)
-    print(f"wrote {OUT}")
+    for name in args.presets:
+        measured = measure(clone, name, args.runs, work)
+        payload = {
+            "config": {"preset": name, "runs": args.runs, "clone_of": git_state(REPO)["commit"]},
+            "seeds": list(range(PRESETS[name].seeds)),
+            **measured,
+        }
+        out = RESULTS / f"demo_{name}.json"
+        write_outputs(out, payload, markdown(name, measured), repo=clone)
+        print(f"wrote {out}", flush=True)
     return 0
 
 

@@ -35,6 +35,7 @@ COLUMNS = {
     "epochs": "epochs",
     "patience": "patience",
     "batch": "batch_size",
+    "lr": "lr",
     "frozen stages": "freeze_stages",
     "views": "views",
     "workers": "workers",
@@ -55,9 +56,11 @@ def _readme_presets() -> dict[str, dict[str, str]]:
     return rows
 
 
-def _as_text(value: object) -> str:
+def _as_text(value: object, field: str = "") -> str:
     if isinstance(value, tuple):
         return ", ".join(value)
+    if field == "lr":
+        return f"{value:g}"
     if isinstance(value, float) and value < 1:
         return f"{value:.0%}"
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -70,7 +73,7 @@ def test_readme_documents_every_preset_as_shipped() -> None:
     assert set(COLUMNS.values()) == fields - {"title"}  # every setting is in the table
     for name, p in PRESETS.items():
         for heading, field in COLUMNS.items():
-            assert rows[name][heading] == _as_text(getattr(p, field)), (name, heading)
+            assert rows[name][heading] == _as_text(getattr(p, field), field), (name, heading)
     # The first command of the README runs the default preset.
     assert "lesionlab demo --out lesionlab-demo\n" in README.read_text(encoding="utf-8")
 
