@@ -331,11 +331,21 @@ def load_image(
 
 def load_mask(path: Path, size: int | None, resize: str = "squash") -> np.ndarray:
     """Read a segmentation mask as bool HxW (`open_mask`: EXIF orientation, then the one mask rule of
-    `mask_foreground`), brought to size x size like its image (same `resize`) with nearest neighbour."""
+    `mask_foreground`), brought to size x size like its image (same `resize`) with nearest neighbour.
+
+    Nearest neighbour reads one pixel per output cell, so a lesion smaller or thinner than a cell could
+    fall between them and the image train as lesion-free: when that empties a mask whose kept part has a
+    lesion, the cells it covers most (by area average) are its lesion."""
     check_resize(resize)
     check_size(size)
     mask = open_mask(Path(path))
     if size is None:
         return mask
     im = Image.fromarray(mask.astype(np.uint8) * 255)
-    return np.array(_to_square(im, int(size), resize, Image.Resampling.NEAREST)) >= 128
+    out = np.array(_to_square(im, int(size), resize, Image.Resampling.NEAREST)) >= 128
+    if not out.any() and mask.any():
+        share = Image.fromarray(mask.astype(np.float32))  # float: one pixel in thousands is not 0
+        cover = np.array(_to_square(share, int(size), resize, Image.Resampling.BOX))
+        if cover.max() > 0:  # else the lesion lies outside what `center_crop` keeps
+            out = cover == cover.max()
+    return out
