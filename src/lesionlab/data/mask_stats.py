@@ -15,12 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from lesionlab.data.records import listed
 from lesionlab.errors import DataError
 
 # `describe` warns when more than WARN_EMPTY of the masks are empty, at any full mask, and when the median
 # mask covers more than WARN_INVERTED of its image (the masks probably mark the skin, not the lesion).
 WARN_EMPTY = 0.10
 WARN_INVERTED = 0.70
+# ... and names each mask covering more than WARN_NEARLY_FULL of its image: one inverted mask among right
+# ones (lesion dark on white) moves neither the median nor the full count. The project's import uses it too.
+WARN_NEARLY_FULL = 0.95
 # Segmentation training refuses a data set with more than REFUSE_DEGENERATE of its masks empty (or full).
 REFUSE_DEGENERATE = 0.50
 
@@ -41,6 +45,7 @@ class MaskSummary:
     empty: int
     full: int
     folder: Path | None  # where most of the masks are, for messages
+    nearly_full: tuple[str, ...] = ()  # names of the masks above WARN_NEARLY_FULL, not full
 
     @classmethod
     def of(cls, fractions: Mapping[Path, float]) -> MaskSummary:
@@ -56,6 +61,7 @@ class MaskSummary:
             empty=int((values == 0.0).sum()),
             full=int((values == 1.0).sum()),
             folder=parents.most_common(1)[0][0],
+            nearly_full=tuple(Path(p).name for p, f in fractions.items() if WARN_NEARLY_FULL < f < 1.0),
         )
 
     def lines(self) -> list[str]:
@@ -79,6 +85,13 @@ class MaskSummary:
             out.append(
                 f"warning: {self.full} of {self.n} masks in {self.folder} are full (every pixel is lesion); "
                 f"{_FIX}"
+            )
+        if self.nearly_full:
+            names = listed(list(self.nearly_full))
+            out.append(
+                f"warning: {len(self.nearly_full)} of {self.n} masks cover more than "
+                f"{100 * WARN_NEARLY_FULL:.0f} % of their image (inverted? lesions must be the bright "
+                f"part): {names}"
             )
         if self.median > WARN_INVERTED:
             out.append(

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from lesionlab.data.mask_stats import WARN_NEARLY_FULL
 from lesionlab.data.preprocess import open_mask
 from lesionlab.errors import DataError
 from lesionlab.io import write_text
@@ -287,8 +288,8 @@ def left_out_note(done: dict[str, Any]) -> str:
 
 MASK_SUFFIX = "_segmentation.png"  # matched in any case: ISIC 2016 writes `_Segmentation.png`
 # A mask covering more than this share of its image is listed by an import (an inverted mask, lesion dark
-# on white, decodes as nearly full): stored as read, but never without a word.
-NEARLY_FULL = 0.95
+# on white, decodes as nearly full): stored as read, but never without a word. As `describe` names them.
+NEARLY_FULL = WARN_NEARLY_FULL
 
 
 def _nearly_full(mask: np.ndarray) -> bool:
