@@ -49,3 +49,16 @@ def test_the_exact_name_wins_and_two_others_are_refused(tmp_path: Path) -> None:
     Image.new("L", (8, 8), 0).save(masks / "b_segmentation.PNG")
     with pytest.raises(DataError, match=r"b_Segmentation.png, b_segmentation.PNG.* image 'b'"):
         load_folder(images, csv, masks=masks)
+
+
+def test_another_images_exact_mask_is_not_taken_as_a_case_match(tmp_path: Path) -> None:
+    images, csv, masks = _folder(tmp_path, {"A": "A_segmentation.png"})
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(images / "a.jpg")  # a second image, its mask not drawn yet
+    if (images / "A.jpg").read_bytes() == (images / "a.jpg").read_bytes():
+        pytest.skip("a case-insensitive file system: A.jpg and a.jpg are one file")
+    csv.write_text("image_id\nA\na\n")
+    ds = load_folder(images, csv, masks=masks)
+    assert {r.id: r.mask_path and Path(r.mask_path).name for r in ds.records} == {
+        "A": "A_segmentation.png",
+        "a": None,
+    }

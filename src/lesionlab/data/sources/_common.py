@@ -149,10 +149,12 @@ def find_masks(ids: Sequence[str], folder: Path | None, pattern: str, what: str)
         return dict.fromkeys(ids)
     require_dir(folder, what)
     names = list_names(folder)
+    expected = {i: nfc(mask_name(pattern, i)) for i in ids}
+    claimed = set(expected.values())  # another image's exact mask is never a case match of this one's
     by_case: dict[str, list[str]] = defaultdict(list)
     for name, on_disk in names.items():
-        by_case[name.casefold()].append(on_disk)
-    expected = {i: nfc(mask_name(pattern, i)) for i in ids}
+        if name not in claimed:
+            by_case[name.casefold()].append(on_disk)
     out = {i: _mask_file(folder, names, by_case, n, i) for i, n in expected.items()}
     if ids and not any(out.values()):
         example = folder / expected[ids[0]]
