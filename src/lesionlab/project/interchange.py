@@ -164,20 +164,27 @@ def _check_known(values: dict[str, Any], known: set[str], path: Path) -> list[st
     return unknown
 
 
-def check_importer(project: Project, annotator: str) -> None:
-    """An import is credited to one name, and a name's newest answer is its standing one: importing under
-    an invited person's name, or a name with answers from the page, would replace that expert's answers
-    with the file's (and credit them with labels several people may have given). Refused before reading."""
+def check_importer(project: Project, annotator: str) -> str:
+    """The import's name, stripped. An import is credited to one name, and a name's newest answer is its
+    standing one: importing under an invited person's name, or a name with answers from the page, would
+    replace that expert's answers with the file's (and credit them with labels several people may have
+    given); under another spelling of an earlier import's name (`Dr_Smith` after `dr_smith`) both files'
+    answers would stand, as two people agreeing. Refused before reading."""
     from sqlalchemy import func, select
 
     from lesionlab.project.models import Annotation, Person
 
-    same = annotator.strip().lower()  # as `invite` compares names: "Alice" is alice
+    clean = annotator.strip()
+    if not clean:
+        raise DataError("--annotator is empty; name the import (e.g. --annotator import)")
+    same = clean.lower()  # as `invite` compares names: "Alice" is alice
+    named = func.lower(func.trim(Annotation.annotator)) == same
     with project.store.session() as s:
         invited = s.scalar(select(Person.name).where(func.lower(Person.name) == same))
-        answered = s.scalar(
-            select(Annotation.id)
-            .where(func.lower(Annotation.annotator) == same, Annotation.source != "import")
+        answered = s.scalar(select(Annotation.id).where(named, Annotation.source != "import").limit(1))
+        spelled = s.scalar(
+            select(Annotation.annotator)
+            .where(named, Annotation.source == "import", Annotation.annotator != clean)
             .limit(1)
         )
     if invited is not None or answered is not None:
@@ -186,6 +193,12 @@ def check_importer(project: Project, annotator: str) -> None:
             f"--annotator {annotator!r} is {who}: an import under that name would replace their answers; "
             "import under a name of its own (e.g. --annotator import or --annotator labelstudio)"
         )
+    if spelled is not None:
+        raise DataError(
+            f"--annotator {annotator!r}: labels were imported under {spelled!r}; give --annotator "
+            f"{spelled.strip()} to replace them, or a name of its own (two spellings stand as two people)"
+        )
+    return clean
 
 
 def import_labels(
@@ -197,7 +210,7 @@ def import_labels(
     annotations from others already is left out and listed (`full`), never given a k+1-th vote that would
     outvote or settle the experts' answers. A segmentation project reads Label Studio brush masks."""
     path = Path(path)
-    check_importer(project, annotator)
+    annotator = check_importer(project, annotator)
     if not project.task.class_labels:
         if path.suffix.lower() != ".json":
             raise DataError(
@@ -320,7 +333,7 @@ def import_masks(project: Project, folder: Path, annotator: str = "import") -> d
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"masks folder {folder} does not exist")
-    check_importer(project, annotator)
+    annotator = check_importer(project, annotator)
     known = set(project.store.image_ids())
     unchanged, unknown, ignored, nearly = 0, [], [], []
     todo: list[tuple[str, np.ndarray]] = []
