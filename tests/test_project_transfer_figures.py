@@ -45,3 +45,14 @@ def test_paired_differences_quoted_are_the_json_ones() -> None:
     for clinic in RESULT["config"]["clinics"]:
         d = RESULT["results"][clinic]["from_run_40_minus_scratch_200"]
         assert f"`{clinic}` {d['mean']:+.3f}" in text, clinic
+
+
+def _starts_cell(starts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in starts.items()) or "—"
+
+
+def test_chosen_starts_quoted_are_the_json_ones() -> None:
+    results, counts = RESULT["results"], RESULT["config"]["counts"]
+    for clinic in RESULT["config"]["clinics"]:
+        expected = [_starts_cell(results[clinic]["from_run"][str(c)]["starts"]) for c in counts]
+        assert _row(f"{clinic}, start chosen") == expected, clinic
