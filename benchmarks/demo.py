@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.presets:
         measured = measure(clone, name, args.runs, work)
         payload = {
-            "config": {"preset": name, "runs": args.runs, "clone_of": git_state(REPO)["commit"]},
+            "config": {"preset": name, "runs": args.runs, "clone_of": git_state(clone)["commit"]},
             "seeds": list(range(PRESETS[name].seeds)),
             **measured,
         }

@@ -50,7 +50,7 @@ class DemoPreset:
     lr: float  # Adam's learning rate
     freeze_stages: int
     views: int
-    workers: int  # (strategy, seed) units at once in worker processes, one thread each; 1: in this process
+    workers: int  # processes sharing the (strategy, seed) units, one thread each (runner.demo); 1: this one
 
     def config(self, out: Path, seeds: int | None = None) -> ExperimentConfig:
         """The experiment this preset runs, writing to `out`; `seeds` overrides the number of seeds."""
