@@ -156,7 +156,7 @@ def test_a_missing_tap_is_named() -> None:
 # ------------------------------------------------------------------------ the trainer and the fast path
 
 
-@pytest.mark.parametrize("freeze_stages", [5, 6])
+@pytest.mark.parametrize("freeze_stages", [5, 6, 7])  # 7: every stage frozen, all taps from the cache
 def test_fast_path_reads_frozen_taps_from_the_cache(
     lite0: LesionClassifier, splits: dict, tmp_path: Path, freeze_stages: int
 ) -> None:
@@ -171,7 +171,7 @@ def test_fast_path_reads_frozen_taps_from_the_cache(
         full = head(model.eval().forward_all(images.permute(0, 3, 1, 2).float() / 255))
     np.testing.assert_allclose(fast, full.numpy(), atol=2e-3)  # float16 activations on the fast path
     folders = sorted(p.name for p in (tmp_path / "activations").iterdir())
-    cached = [s for s in (1, 2, 4) if s < freeze_stages]
+    cached = [s for s in (1, 2, 4, 6) if s < freeze_stages]  # the default taps: stages 1, 2, 4, 6
     assert len(folders) == 2 and folders[1] == folders[0] + "_taps" + "-".join(map(str, cached))
 
 
