@@ -16,7 +16,7 @@ FAST = "fast_path.json"
 
 
 def _mode(mode: str) -> Callable[[dict], tuple]:
-    """Train-step images/s (± s.e.), speed-up, test AUC and accuracy (stored as `acc` before 2026-12)."""
+    """Train-step images/s (± s.e.), speed-up, test AUC and accuracy (`acc` in runs before 2026-12-07)."""
 
     def values(d: dict) -> tuple:
         r = d["results"]
@@ -66,7 +66,7 @@ QUOTES += [
     ),
     Quote(
         REPRO,
-        "`benchmarks/results/fast_path.json`, about {:.0f} min)",
+        "`benchmarks/results/fast_path.json`, about {:.0f} min;",
         FAST,
         lambda d: d["wall_seconds"] / 60,
     ),
