@@ -89,11 +89,11 @@ def _share_process(config: dict, units: list[Unit], parent: int, notes: str) -> 
     from threadpoolctl import threadpool_limits
 
     from lesionlab.progress import share_notes
-    from lesionlab.runner.engines import _Lines, die_with_parent
+    from lesionlab.runner.engines import LineStream, die_with_parent
     from lesionlab.runner.experiment import Experiment
 
     die_with_parent(parent)
-    sys.stderr = _Lines(sys.stderr)
+    sys.stderr = LineStream(sys.stderr)
     torch.set_num_threads(1)
     share_notes(notes)
     try:

@@ -87,7 +87,7 @@ def run_unit(
         return experiment.run_one(strategy, seed, on_round).to_dict()
 
 
-class _Lines:
+class LineStream:
     """stderr that says it is not a terminal: workers sharing one terminal print whole lines (epochs,
     rounds) instead of drawing progress bars over each other."""
 
@@ -140,7 +140,7 @@ def _unit_process(
     """Entry point of a `local` worker process: a user error is one line on stderr and exit code 2."""
     if parent is not None:
         die_with_parent(parent)
-    sys.stderr = _Lines(sys.stderr)
+    sys.stderr = LineStream(sys.stderr)
     try:
         run_unit(config, strategy, seed, threads, progress, on_round, notes)
     except LesionlabError as exc:
