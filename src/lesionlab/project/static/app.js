@@ -5,6 +5,7 @@
 
 import { $, api, refusal, say, signIn } from "./api.js";
 import { canvasUndo, controls, label, loadQueue, noLesion, saveMask, setup, skip, state, undo } from "./label.js";
+import { active } from "./hold.js";
 import { addKeys, helpOpen, onKeyDown, onKeyUp, toggleHelp } from "./keys.js";
 import { loadAdjudication, loadFlags } from "./review.js";
 import { View } from "./view.js";
@@ -115,7 +116,7 @@ function wire() {
     stage.layout();
   });
   for (const b of document.querySelectorAll(".tab")) b.onclick = () => switchTab(b.dataset.tab);
-  document.addEventListener("keydown", onKeyDown);
+  document.addEventListener("keydown", (e) => { active(); onKeyDown(e); }); // a key is work: hold the image
   document.addEventListener("keyup", onKeyUp);
   window.addEventListener("blur", () => stage.holdSpace(false)); // a Space released elsewhere
   $("help-open").onclick = () => toggleHelp(true);

@@ -15,10 +15,11 @@ let current = () => null;
 // `currentImage()`: the image id on screen that actions may be sent for (or null).
 export function setupHold(currentImage) {
   current = currentImage;
-  for (const type of ["pointerdown", "keydown", "wheel", "input"]) {
-    document.addEventListener(type, touched, { capture: true, passive: true });
+  // keys reach here through app.js's one key listener (`active`), so keys.js stays the only key reader
+  for (const type of ["pointerdown", "wheel", "input"]) {
+    document.addEventListener(type, active, { capture: true, passive: true });
   }
-  document.addEventListener("pointermove", (e) => { if (e.buttons) touched(); }, { capture: true, passive: true });
+  document.addEventListener("pointermove", (e) => { if (e.buttons) active(); }, { capture: true, passive: true });
 }
 
 // The queue just leased the image shown now: its lease is fresh.
@@ -26,7 +27,8 @@ export function leased() {
   lastRenew = performance.now();
 }
 
-function touched() {
+// The person did something (drew, typed, zoomed, pressed a key): renew if a minute has passed.
+export function active() {
   lastInput = performance.now();
   if (lastInput - lastRenew >= RENEW_MS) renew();
 }
