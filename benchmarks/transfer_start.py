@@ -4,8 +4,7 @@ Two simulated clinics, melanoma vs rest:
 
 - `ham10000_from_isic2017`: the clinic's images are HAM10000's (a fixed random 2,000 of the 5,984 of the
   development copy, the same for every seed), the public model is the `lesionlab train` run on ISIC 2017
-  task 1 (`~/.cache/lesionlab/benchmarks/isic2017_melanoma_seed0`); test: the 1,512 ISIC 2018 Task 3 test
-  images.
+  task 1 (`~/.cache/lesionlab/benchmarks/isic2017_melanoma_seed0`); test: the 1,512 ISIC 2018 test images.
 - `isic2017_from_ham10000`: the clinic's images are ISIC 2017's 2,000 training images, the public model a
   `lesionlab train` run on HAM10000 melanoma vs rest (`ham10000_melanoma_seed0`, made with this script's
   `--train-ham-run`); test: the 600 ISIC 2017 test images.
@@ -15,8 +14,7 @@ Arms: `scratch` (today's project: `project init`, cold-start proposals, models f
 own cross-validated AUC, between version 0 as is, fine-tuned from it, and ImageNet: `start_choice`).
 Each unit (clinic, arm, seed) drives the real project code: init, `propose`, labels stored one at a time
 in proposal order by an oracle with the ground truth, `project train` (2-fold cross-validation plus the
-final model) at 10, 20, 40, 80, 120, 160 and 200 labels, and the newest model version's AUC on the test
-images at 0 and at each of those counts. Between two trainings the model does not change, so proposing
+final model) at 10, 20, 40, 80, 120, 160 and 200 labels, and the newest version's test AUC at 0 and each. Between two trainings the model does not change, so proposing
 the gap's images in one call picks what proposing them one at a time would (entropy's top-k; greedy
 k-center with the labelled images as centres): one proposal round per gap. A model that cannot be trained
 yet (fewer than two labels of a class) leaves the newest version in place; a scratch project without any

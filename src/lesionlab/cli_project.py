@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from lesionlab.cli_args import Typer
+from lesionlab.cli_project_notes import (
+    init_report,
+    left_out_line,
+    say,
+    train_lines,
+    unknown_note,
+    warn_nearly_full,
+)
 from lesionlab.errors import ConfigError
-
-if TYPE_CHECKING:
-    from lesionlab.project.training import TrainResult
 
 project_app = Typer(
     no_args_is_help=True,
     help="An annotation project over your own images: propose, label in the browser, train, audit.",
 )
-console = Console()
 
 DirArg = Annotated[Path, typer.Argument(help="the project folder")]
 
@@ -38,10 +40,6 @@ def _needs_extra() -> None:
         raise ConfigError(
             f"the annotation project needs the project extra: pip install 'lesionlab[project]' ({exc})"
         ) from exc
-
-
-def _say(text: str) -> None:
-    console.print(escape(text), highlight=False, soft_wrap=True)
 
 
 def _open(project_dir: Path):
@@ -108,7 +106,7 @@ def init(
     if strategy is not None:
         settings["strategy"] = strategy
     with init_project(project_dir, images, names, task, database, **settings) as project:
-        _init_report(project, project_dir, labels)
+        init_report(project, project_dir, labels)
     _add_metadata(project_dir, metadata)
 
 
@@ -130,7 +128,7 @@ def _add_metadata(project_dir: Path, csv_path: Path | None) -> None:
     out = f"metadata of {got['images']} image(s) from {csv_path}: {', '.join(got['columns']) or 'no columns'}"
     if got["left_out"]:
         out += f" (left out, they could give the answer away: {', '.join(got['left_out'])})"
-    _say(out + _unknown(got["unknown"]))
+    say(out + unknown_note(got["unknown"]))
 
 
 def _init_from_run(
@@ -154,31 +152,11 @@ def _init_from_run(
         settings["strategy"] = strategy
     with init_from_run(project_dir, images, run, names, parse_class_map(class_map), **settings) as project:
         start = project.config.start
-        _say(f"model v0: {start.run} (sha256 {start.sha256[:12]}); classes: {describe_map(start.class_map)}")
+        say(f"model v0: {start.run} (sha256 {start.sha256[:12]}); classes: {describe_map(start.class_map)}")
         domain = project.store.model_versions()[0].metrics.get("domain_check")
         for line in format_start({**start.model_dump(), "domain_check": domain})[1:]:
-            _say(line)
-        _init_report(project, project_dir, labels)
-
-
-def _init_report(project, project_dir: Path, labels: Path | None) -> None:
-    """What `init` found (usable and skipped images) and imported."""
-    scan = project.scan
-    _say(f"project {project.dir}: {len(project.store.image_ids())} usable images in {project.images_dir}")
-    for p in scan.problems:
-        _say(f"  skipped {p['path']}: {p['status']} ({p['problem']})")
-    for path in scan.duplicates:
-        _say(f"  skipped {path}: another file has the same id")
-    if labels is not None:
-        from lesionlab.project.interchange import import_labels, import_masks
-
-        done = (import_masks if labels.is_dir() else import_labels)(project, labels)
-        _say(
-            f"imported {done['stored']} label(s) from {labels}"
-            + _unknown(done["unknown"], done.get("ignored"))
-        )
-        _warn_nearly_full(done)
-    _say(f"next: lesionlab project propose {project_dir} --budget 20")
+            say(line)
+        init_report(project, project_dir, labels)
 
 
 def _check_init_options(
@@ -202,22 +180,6 @@ def _check_init_options(
         raise ConfigError(f"--overlap must be at least 1, got {overlap}")
 
 
-def _unknown(ids: list[str], ignored: list[str] | None = None) -> str:
-    text = f"; {len(ids)} id(s) not in the project: {', '.join(ids[:5])}" if ids else ""
-    if ignored:
-        text += f"; {len(ignored)} file(s) not named <image_id>_segmentation.png: {', '.join(ignored[:5])}"
-    return text
-
-
-def _warn_nearly_full(done: dict) -> None:
-    """An import's masks that cover nearly all of their image (inverted?) are named, never stored unsaid."""
-    from lesionlab.project.interchange import nearly_full_note
-
-    note = nearly_full_note(done)
-    if note is not None:
-        _say(note)
-
-
 @project_app.command("invite")
 def invite(
     project_dir: DirArg,
@@ -239,8 +201,8 @@ def invite(
 
     with _open(project_dir) as project:
         token = run(project, name, role, new_token=new_token, same_person=same_person)
-    _say(f"{name.strip()} ({role}): {url.rstrip('/')}/?token={token}")
-    _say("send this link to them alone; it is shown once (lesionlab project invite --new-token replaces it)")
+    say(f"{name.strip()} ({role}): {url.rstrip('/')}/?token={token}")
+    say("send this link to them alone; it is shown once (lesionlab project invite --new-token replaces it)")
 
 
 @project_app.command("people")
@@ -255,9 +217,9 @@ def people(
     with _open(project_dir) as project:
         if revoke is not None:
             run_revoke(project, revoke)
-            _say(f"revoked {revoke}: their link no longer works (their annotations stay)")
+            say(f"revoked {revoke}: their link no longer works (their annotations stay)")
         for p in listing(project):
-            _say(f"{p['name']}  {p['role']}{'  (revoked)' if p['revoked'] else ''}")
+            say(f"{p['name']}  {p['role']}{'  (revoked)' if p['revoked'] else ''}")
 
 
 @project_app.command("propose")
@@ -274,10 +236,10 @@ def propose(
     with _open(project_dir) as project:
         result = run(project, budget, strategy)
         how = f"model v{result.model_version}" if result.model_version is not None else "pretrained backbone"
-        _say(f"round {result.round_id}: {len(result.ids)} image(s) proposed by {result.strategy} ({how})")
+        say(f"round {result.round_id}: {len(result.ids)} image(s) proposed by {result.strategy} ({how})")
         if result.note:
-            _say(f"note: {result.note}")
-        _say(f"label them: lesionlab project serve {project_dir}")
+            say(f"note: {result.note}")
+        say(f"label them: lesionlab project serve {project_dir}")
 
 
 @project_app.command("serve")
@@ -291,7 +253,7 @@ def serve(
     """Serve the labelling page to the invited people (each opens their own link)."""
     from lesionlab.project.server import serve as run
 
-    run(project_dir, host, port, say=_say)
+    run(project_dir, host, port, say=say)
 
 
 @project_app.command("train")
@@ -305,22 +267,7 @@ def train(
     with _open(project_dir) as project:
         result = train_project(project, folds)
         for line in train_lines(result):
-            _say(line)
-
-
-def train_lines(result: TrainResult) -> list[str]:
-    """What `project train` prints (docs/annotation.md shows it; a test keeps the two alike)."""
-    primary = result.metrics.get("primary_metric")
-    score = result.metrics.get(primary)
-    shown = f"{score:.3f}" if isinstance(score, float) else "n/a"
-    ci = (result.metrics.get("ci95") or {}).get(primary)
-    if ci and all(isinstance(c, float) for c in ci):
-        shown += f" (95 % interval {ci[0]:.2f}-{ci[1]:.2f})"
-    return [
-        f"model v{result.version} on {result.n_labels} labels ({result.seconds:.0f} s): "
-        f"{primary} {shown} by {result.method}; saved {result.checkpoint}",
-        _left_out(result.left_out),
-    ]
+            say(line)
 
 
 @project_app.command("audit")
@@ -333,7 +280,7 @@ def audit(
 
     with _open(project_dir) as project:
         summary = audit_project(project, top)
-        _say(
+        say(
             f"audited {summary.audited} labels: {summary.flagged} flagged for review"
             + (f" ({summary.already_flagged} already waiting)" if summary.already_flagged else "")
         )
@@ -353,11 +300,11 @@ def status(
     with _open(project_dir) as project:
         data = project_status(project)
     if plot is not None:
-        _say(f"model quality curve: {plot_quality(data, plot)}")
+        say(f"model quality curve: {plot_quality(data, plot)}")
     if as_json:
         print(json.dumps(data, indent=1, default=str))
     else:
-        _say(format_status(data))
+        say(format_status(data))
 
 
 @project_app.command("export")
@@ -379,16 +326,8 @@ def export(
         written = export_project(project, out, fmts, labelstudio_options(image_urls))
     left_out = written.pop("left_out")
     for fmt, info in written.items():
-        _say(f"{fmt}: {info['path']} ({next(v for k, v in info.items() if k != 'path')})")
-    _say(_left_out(left_out))
-
-
-def _left_out(counts: dict[str, int]) -> str:
-    """One line on the annotated images without a usable consensus (not trained on, not exported)."""
-    return (
-        f"left out: {counts.get('unresolved', 0)} image(s) unresolved (annotators disagree; a reviewer "
-        f"decides on the page's Adjudicate tab), {counts.get('incomplete', 0)} still short of their overlap"
-    )
+        say(f"{fmt}: {info['path']} ({next(v for k, v in info.items() if k != 'path')})")
+    say(left_out_line(left_out))
 
 
 @project_app.command("import")
@@ -405,9 +344,9 @@ def import_(
 
     with _open(project_dir) as project:
         done = (import_masks if labels.is_dir() else import_labels)(project, labels, annotator)
-    _say(
+    say(
         f"imported {done['stored']} label(s) of {done['read']} read from {labels}"
-        + _unknown(done["unknown"], done.get("ignored"))
+        + unknown_note(done["unknown"], done.get("ignored"))
         + left_out_note(done)
     )
-    _warn_nearly_full(done)
+    warn_nearly_full(done)
