@@ -14,9 +14,10 @@ Arms: `scratch` (today's project: `project init`, cold-start proposals, models f
 own cross-validated AUC, between version 0 as is, fine-tuned from it, and ImageNet: `start_choice`).
 Each unit (clinic, arm, seed) drives the real project code: init, `propose`, labels stored one at a time
 in proposal order by an oracle with the ground truth, `project train` (2-fold cross-validation plus the
-final model) at 10, 20, 40, 80, 120, 160 and 200 labels, and the newest version's test AUC at 0 and each. Between two trainings the model does not change, so proposing
-the gap's images in one call picks what proposing them one at a time would (entropy's top-k; greedy
-k-center with the labelled images as centres): one proposal round per gap. A model that cannot be trained
+final model) at 10, 20, 40, 80, 120, 160 and 200 labels, and the newest version's test AUC at 0 and each.
+Between two trainings the model does not change, so proposing the gap's images in one call picks what
+proposing them one at a time would (entropy's top-k; greedy k-center with the labelled images as
+centres): one proposal round per gap. A model that cannot be trained
 yet (fewer than two labels of a class) leaves the newest version in place; a scratch project without any
 scores AUC 0.5 (no model: a coin).
 
