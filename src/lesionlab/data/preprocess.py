@@ -143,7 +143,10 @@ def mask_foreground(im: Image.Image) -> np.ndarray:
        alpha, so anti-aliased and black strokes count as drawn; otherwise (several colours) a pixel is
        its brightest channel as shown over black (times its opacity), so a faint anti-aliased edge
        counts as faint. A wholly transparent mask whose colours differ is refused (ValueError): shown,
-       it is empty, and its hidden colours may be the drawing.
+       it is empty, and its hidden colours may be the drawing. An opaque colour mask with no black pixel
+       measures each pixel by its difference from its darkest colour (a colour label map, lesion red on
+       navy, was all "bright"); colours tied for darkest are told apart by a palette's index, else the
+       mask is refused (`_colour_values`).
     2. The foreground level L starts as the median of the non-zero values and is then the median of the
        values above L / 2, repeated until it stops changing; a pixel is foreground when its value is above
        L / 2. A mask with no pixel 0 has its lowest value as background (a label map's 1 under lesion 2,
@@ -166,9 +169,9 @@ def _mask_values(im: Image.Image) -> np.ndarray:
     """Step 1 of `mask_foreground`: one float value per pixel."""
     if im.mode in ("RGBa", "La"):
         im = im.convert(im.mode[:-1] + "A")
-    if im.mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    elif im.mode == "PA":
+    if im.mode == "P" and "transparency" not in im.info:
+        return _colour_values(np.asarray(im.convert("RGB")), np.asarray(im))
+    if im.mode in ("P", "PA"):
         im = im.convert("RGBA")
     if im.mode in ("I", "F") or im.mode in _SIXTEEN_BIT:
         return np.nan_to_num(np.asarray(im).astype(np.float64))
@@ -185,12 +188,40 @@ def _mask_values(im: Image.Image) -> np.ndarray:
             shown = colour[visible]
             if (shown == shown[0]).all():  # one pen colour on a transparent layer: the alpha is the drawing
                 return alpha.astype(np.float64)
+        if (alpha == 255).all() and colour.shape[-1] == 3:  # opaque: the colours alone, as RGB
+            return _colour_values(colour, None)
         # as shown over black: a faint (anti-aliased) edge of a stroke counts as little as it shows
         return colour.max(axis=-1) * (alpha.astype(np.float64) / 255.0)
     if im.mode in ("L", "1"):
         return np.asarray(im.convert("L")).astype(np.float64)
     # RGB, RGBX, CMYK, YCbCr, LAB, HSV
-    return np.asarray(im.convert("RGB")).max(axis=-1).astype(np.float64)
+    return _colour_values(np.asarray(im.convert("RGB")), None)
+
+
+def _colour_values(rgb: np.ndarray, index: np.ndarray | None) -> np.ndarray:
+    """Step 1 for an opaque colour mask: each pixel's brightest channel, unless no pixel is black and the
+    colours say more than their brightness. A colour label map with no black (lesion red on a blue or
+    navy background) was all one bright value, a full mask: there the background is the colour of the
+    lowest brightness and a pixel's value its largest channel difference from it. When several colours
+    share that lowest brightness (blue and red, red on white), a palette's index decides (its lowest
+    index is background, as a grey label map's lowest value); in RGB nothing can, and it is refused."""
+    values = rgb.max(axis=-1).astype(np.float64)
+    if values.size == 0 or values.min() == 0 or ((rgb == rgb[..., :1]).all()):  # black, or greys only
+        return values
+    packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+    darkest = np.unique(packed[values == values.min()])
+    if len(darkest) > 1:
+        if index is not None:
+            return index.astype(np.float64)
+        a, b = ((int(c) >> 16, (int(c) >> 8) & 255, int(c) & 255) for c in darkest[:2])
+        raise ValueError(
+            f"no pixel is black, and colours {a} and {b} are equally bright: which one is the background "
+            "cannot be told; save the mask with a black (0) background"
+        )
+    background = np.array([int(darkest[0]) >> 16, (int(darkest[0]) >> 8) & 255, int(darkest[0]) & 255])
+    distance = np.abs(rgb.astype(np.int16) - background).max(axis=-1).astype(np.float64)
+    # near-uniform (a full mask's lossy noise): the brightness rule, which reads it as full
+    return distance if distance.max() >= FAINT_LOSSY else values
 
 
 def _foreground_level(values: np.ndarray) -> float | None:
