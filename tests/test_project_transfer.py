@@ -46,14 +46,18 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base / "run"
 
 
-def _start(tmp_path: Path, run: Path, classes=None, class_map=None, images: Path | None = None, n: int = 24):
+def _start(
+    tmp_path: Path, run: Path, classes=None, class_map=None, images: Path | None = None, n: int = 24, **extra
+):
     from lesionlab.project.transfer import init_from_run
 
     if images is None:
         images = tmp_path / "images"
         make_images(images, n=n)
-    settings = tiny_project_settings()
-    return init_from_run(tmp_path / "proj", images, run, classes, class_map, show_progress=False, **settings)
+    settings = {**tiny_project_settings(), **extra}
+    folder = tmp_path / extra.get("folder_name", "proj")
+    settings.pop("folder_name", None)
+    return init_from_run(folder, images, run, classes, class_map, show_progress=False, **settings)
 
 
 def test_new_runs_keep_a_summary_of_their_training_images(tiny_run: Path) -> None:
@@ -76,7 +80,7 @@ def test_mapping_stated_and_model_v0_predicts_from_label_zero(
         (zero,) = project.store.model_versions()
         assert zero.id == 0 and zero.n_labels == 0 and zero.metrics["from_run"] == str(tiny_run.resolve())
         result = propose(project, 5, show_progress=False)
-        assert result.model_version == 0 and result.strategy == "entropy"  # its evidence, from round 1
+        assert result.model_version == 0 and result.strategy == "entropy+coreset"  # its evidence, round 1
         items = queue(project, Caller("ana", "annotator"), limit=5)["items"]
         assert len(items) == 5
         for item in items:
@@ -226,7 +230,7 @@ def test_cli_init_from_run_and_first_proposal_say_model_v0(
     out = run("init", str(tmp_path / "p"), "--images", str(tmp_path / "images"), "--from-run", str(tiny_run))
     assert "model v0:" in out and "run 'melanoma' -> project 'melanoma'" in out and "domain check:" in out
     out = run("propose", str(tmp_path / "p"), "--budget", "3")
-    assert "proposed by entropy (model v0)" in out  # was "(pretrained backbone)": version 0 is falsy
+    assert "proposed by entropy+coreset (model v0)" in out  # was "(pretrained backbone)": v0 is falsy
     images = str(tmp_path / "images")
     args = [
         "init",
@@ -327,3 +331,59 @@ def test_project_without_a_run_cross_validates_one_start(
     assert result.version == 1 and "start_choice" not in result.metrics
     assert stored["start_choice"] is None and stored["started_from"] == "imagenet"
     assert calls == [None, None, "imagenet"]  # two folds and the final model: no extra candidates
+
+
+def test_proposals_mix_the_models_uncertainty_with_coverage(
+    tmp_path: Path, tiny_run: Path, offline_single_thread
+) -> None:
+    """Half of each round by version 0's entropy, half by k-center in its embedding space, with everything
+    labelled and the entropy picks as centres; `coverage_share` 0 and 1 give each part alone, and a strategy
+    asked for by name is used alone."""
+    from lesionlab.project.modelling import load_version
+    from lesionlab.project.propose import propose
+
+    images = tmp_path / "images"
+    make_images(images, n=24)
+    picks = {}
+    for share in (0.0, 0.5, 1.0):
+        folder = f"p{share}"
+        with _start(tmp_path, tiny_run, images=images, coverage_share=share, folder_name=folder) as project:
+            assert project.config.start.coverage_share == share
+            project.store.save_label(project.records()[0].id, 1, "ana")
+            picks[share] = propose(project, 6, show_progress=False)
+            if share == 0.5:
+                zero = project.store.model_versions()[0]
+                emb = load_version(project, zero, progress=False).embed(project.records())
+                ids = [r.id for r in project.records()]
+                again = propose(project, 4, strategy="entropy", show_progress=False)
+    assert picks[0.0].strategy == "entropy" and picks[1.0].strategy == "coreset"
+    mixed = picks[0.5]
+    assert mixed.strategy == "entropy+coreset" and len(set(mixed.ids)) == 6
+    assert mixed.ids[:3] == picks[0.0].ids[:3]  # the model's three most uncertain, as alone
+    row = {image_id: i for i, image_id in enumerate(ids)}
+    centres = [row[ids[0]], *(row[i] for i in mixed.ids[:3])]
+    for image_id in mixed.ids[3:]:  # each coverage pick: the image farthest from every centre so far
+        d = np.linalg.norm(emb[:, None, :] - emb[None, centres, :], axis=2).min(axis=1)
+        d[centres] = -1
+        assert np.isclose(d[row[image_id]], d.max(), rtol=1e-4)
+        centres.append(row[image_id])
+    assert again.strategy == "entropy"  # asked for by name: no coverage part
+
+
+def test_cli_coverage_share_needs_a_run_and_is_kept(
+    tmp_path: Path, tiny_run: Path, offline_single_thread
+) -> None:
+    from typer.testing import CliRunner
+
+    from lesionlab.cli import app
+    from lesionlab.project import open_project
+
+    make_images(tmp_path / "images", n=12)
+    init = ["project", "init", str(tmp_path / "p"), "--images", str(tmp_path / "images")]
+    bad = CliRunner().invoke(app, [*init, "--coverage-share", "0.3"])
+    assert isinstance(bad.exception, ConfigError) and "--from-run" in str(bad.exception)
+    assert not (tmp_path / "p").exists()
+    good = CliRunner().invoke(app, [*init, "--from-run", str(tiny_run), "--coverage-share", "0.25"])
+    assert good.exit_code == 0, good.output
+    with open_project(tmp_path / "p") as project:
+        assert project.config.start.coverage_share == 0.25

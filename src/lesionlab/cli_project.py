@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -86,6 +86,15 @@ def init(
             help="with --from-run: RUN_CLASS=PROJECT_CLASS pairs, e.g. other=benign,melanoma=melanoma"
         ),
     ] = None,
+    coverage_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="with --from-run: share of each proposal round chosen for coverage rather than by the "
+            "run's model (default 0.5)",
+        ),
+    ] = None,
     metadata: Annotated[
         Path | None,
         typer.Option(help="CSV of per-image metadata (image_id, age, sex, site ...) shown on the page"),
@@ -95,10 +104,18 @@ def init(
     from lesionlab.project import init_project
 
     _check_metadata(metadata)  # a CSV without an id column stops here, before the project exists
+    if coverage_share is not None and from_run is None:
+        raise ConfigError("--coverage-share applies to a project started from a run: add --from-run RUN")
     if from_run is not None:
         if task != "classification":
             raise ConfigError(f"--from-run starts classification projects only, not {task}: leave one out")
-        _init_from_run(project_dir, images, from_run, classes, class_map, labels, database, strategy, overlap)
+        settings = {
+            "overlap": overlap,
+            "database": database,
+            "strategy": strategy,
+            "coverage_share": coverage_share,
+        }
+        _init_from_run(project_dir, images, from_run, classes, class_map, labels, settings)
         return _add_metadata(project_dir, metadata)
     _check_init_options(task, classes, labels, strategy, overlap)
     names = [c.strip() for c in (classes or "background,lesion").split(",") if c.strip()]
@@ -138,18 +155,17 @@ def _init_from_run(
     classes: str | None,
     class_map: str | None,
     labels: Path | None,
-    database: str | None,
-    strategy: str | None,
-    overlap: int,
+    options: dict[str, Any],
 ) -> None:
-    """`init --from-run`: the run's model is version 0, checked against the project's classes."""
+    """`init --from-run`: the run's model is version 0, checked against the project's classes.
+    `options`: overlap, database, strategy and coverage_share as given (None: the default)."""
     from lesionlab.project.transfer import describe_map, format_start, init_from_run, parse_class_map
 
     names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
-    _check_init_options("classification", classes or "from-run", labels, strategy, overlap)
-    settings: dict[str, object] = {"overlap": overlap, "database": database}
-    if strategy is not None:
-        settings["strategy"] = strategy
+    _check_init_options(
+        "classification", classes or "from-run", labels, options["strategy"], options["overlap"]
+    )
+    settings = {k: v for k, v in options.items() if v is not None or k == "database"}
     with init_from_run(project_dir, images, run, names, parse_class_map(class_map), **settings) as project:
         start = project.config.start
         say(f"model v0: {start.run} (sha256 {start.sha256[:12]}); classes: {describe_map(start.class_map)}")

@@ -29,6 +29,10 @@ class StartModel(StrictModel):
     run_classes: list[str]
     class_map: dict[str, str]  # run class -> project class
     checkpoint: str = "models/v0000/model.pt"  # the run's model in the project's class order
+    # Share of each proposal round chosen for coverage (the cold-start k-center, in the newest model's
+    # embedding space) rather than by the strategy: a run's model from other clinics is confidently wrong
+    # in ways its own uncertainty does not show (docs/annotation.md, "Start from a trained model").
+    coverage_share: float = Field(0.5, ge=0, le=1)
 
 
 class ProjectConfig(StrictModel):

@@ -52,7 +52,7 @@ def propose(
 ) -> ProposalResult:
     """Choose up to `budget` unlabelled images and record them as a new round."""
     from lesionlab.selection.base import get_strategy
-    from lesionlab.selection.evidence import EvidenceSettings, check_task, collect_evidence
+    from lesionlab.selection.evidence import EvidenceSettings, check_task
     from lesionlab.tasks import get_task
 
     if budget < 1:
@@ -93,11 +93,14 @@ def propose(
         },
     )
     settings.workdir.mkdir(parents=True, exist_ok=True)
-    evidence = collect_evidence(chosen, trainer, unlabeled, labeled, records, settings)
     round_number = len(project.store.rounds()) + 1
-    selection = chosen.select(evidence, budget, np.random.default_rng([cfg.seed, round_number]))
-    ids = [str(i) for i in selection.ids]
-    scores = [float(s) for s in np.asarray(selection.scores, dtype=np.float64)]
+    rng = np.random.default_rng([cfg.seed, round_number])
+    share = cfg.start.coverage_share if cfg.start and strategy is None and version is not None else 0.0
+    name, ids, scores = _choose(
+        project, chosen, share, budget, trainer, (unlabeled, labeled, records), settings, rng
+    )
+    if share:
+        log_line(f"propose: {name}, {round(share * budget)} of {budget} for coverage", show_progress)
     predictions = _predictions(project, trainer, version, unlabeled, ids)
     round_id = project.store.add_round(
         name,
@@ -107,6 +110,37 @@ def propose(
         list(zip(ids, scores, predictions, strict=True)),
     )
     return ProposalResult(round_id, name, version.id if version else None, ids, scores, note)
+
+
+def _choose(project: Project, chosen, share: float, budget: int, trainer, pools, settings, rng):
+    """(round name, ids, scores): `chosen`'s picks, and a `share` of the budget by the cold-start k-center
+    with everything already labelled or picked as centres (a project started from a run: its model's
+    uncertainty alone kept proposing alike images in another clinic's pool, docs/annotation.md)."""
+    from lesionlab.selection.base import get_strategy
+
+    unlabeled, labeled, records = pools
+    covered = round(share * budget)
+    ids, scores = _select(chosen, budget - covered, trainer, unlabeled, labeled, records, settings, rng)
+    if not covered:
+        return chosen.name, ids, scores
+    cover = get_strategy(project.config.cold_start)
+    picked = set(ids)
+    rest = [r for r in unlabeled if r.id not in picked]
+    centres = [*labeled, *(r for r in unlabeled if r.id in picked)]
+    more_ids, more_scores = _select(cover, covered, trainer, rest, centres, records, settings, rng)
+    name = f"{chosen.name}+{cover.name}" if ids else cover.name
+    return name, ids + more_ids, scores + more_scores
+
+
+def _select(strategy, budget: int, trainer, unlabeled, labeled, records, settings, rng):
+    """(ids, scores) of `strategy`'s `budget` picks among `unlabeled`, `labeled` counting as covered."""
+    from lesionlab.selection.evidence import collect_evidence
+
+    if budget < 1:
+        return [], []
+    evidence = collect_evidence(strategy, trainer, unlabeled, labeled, records, settings)
+    selection = strategy.select(evidence, budget, rng)
+    return [str(i) for i in selection.ids], [float(x) for x in np.asarray(selection.scores, np.float64)]
 
 
 def _predictions(project: Project, trainer, version, unlabeled, ids: list[str]) -> list:

@@ -126,7 +126,15 @@ def start_settings(
     train = train.updated(
         resolution=rtrain.resolution, preprocessing=rtrain.preprocessing, resize=rtrain.resize
     )
-    start = StartModel(run=str(run.dir), sha256=run.sha256, run_classes=run.classes, class_map=class_map)
+    settings = dict(settings)
+    share = settings.pop("coverage_share", None)
+    start = StartModel(
+        run=str(run.dir),
+        sha256=run.sha256,
+        run_classes=run.classes,
+        class_map=class_map,
+        **({} if share is None else {"coverage_share": share}),
+    )
     return {
         **settings,
         "backbone": run.config.model.backbone,
