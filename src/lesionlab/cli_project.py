@@ -232,8 +232,8 @@ def people(
 
     with _open(project_dir) as project:
         if revoke is not None:
-            run_revoke(project, revoke)
-            say(f"revoked {revoke}: their link no longer works (their annotations stay)")
+            name = run_revoke(project, revoke)  # the stored spelling ("Alice" for --revoke alice)
+            say(f"revoked {name}: their link no longer works (their annotations stay)")
         for p in listing(project):
             say(f"{p['name']}  {p['role']}{'  (revoked)' if p['revoked'] else ''}")
 

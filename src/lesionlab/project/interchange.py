@@ -170,23 +170,23 @@ def check_importer(project: Project, annotator: str) -> str:
     replace that expert's answers with the file's (and credit them with labels several people may have
     given); under another spelling of an earlier import's name (`Dr_Smith` after `dr_smith`) both files'
     answers would stand, as two people agreeing. Refused before reading."""
-    from sqlalchemy import func, select
+    import unicodedata
+
+    from sqlalchemy import select
 
     from lesionlab.project.models import Annotation, Person
+    from lesionlab.project.people import name_key
 
-    clean = annotator.strip()
+    clean = unicodedata.normalize("NFC", annotator.strip())
     if not clean:
         raise DataError("--annotator is empty; name the import (e.g. --annotator import)")
-    same = clean.lower()  # as `invite` compares names: "Alice" is alice
-    named = func.lower(func.trim(Annotation.annotator)) == same
+    same = name_key(clean)  # as `invite` compares names: "Alice" is alice, "ÉLODIE" élodie
     with project.store.session() as s:
-        invited = s.scalar(select(Person.name).where(func.lower(Person.name) == same))
-        answered = s.scalar(select(Annotation.id).where(named, Annotation.source != "import").limit(1))
-        spelled = s.scalar(
-            select(Annotation.annotator)
-            .where(named, Annotation.source == "import", Annotation.annotator != clean)
-            .limit(1)
-        )
+        invited = next((n for n in s.scalars(select(Person.name)) if name_key(n) == same), None)
+        names = s.execute(select(Annotation.annotator, Annotation.source).distinct()).all()
+    named = [(n, source) for n, source in names if name_key(n) == same]
+    answered = next((n for n, source in named if source != "import"), None)
+    spelled = next((n for n, source in named if source == "import" and n != clean), None)
     if invited is not None or answered is not None:
         who = "an invited person" if invited is not None else "an annotator with answers from the page"
         raise DataError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +45,18 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def name_key(name: str) -> str:
+    """What two spellings of one name share: "Alice", " alice", "ÉLODIE" and "élodie", a composed and a
+    decomposed "José" (NFKC, case-folded, stripped). Compared in Python: SQLite's lower() folds ASCII only,
+    so a database comparison let "Élodie" and "élodie" stand as two people."""
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
 def _check(name: str, role: str) -> str:
-    clean = name.strip()
+    clean = unicodedata.normalize("NFC", name.strip())
     if not clean or len(clean) > 128 or any(ord(c) < 32 for c in clean):
         raise Invalid(f"a person's name must be 1-128 printable characters, got {name!r}")
-    if clean.casefold() in RESERVED:
+    if name_key(clean) in RESERVED:
         raise Invalid(f"{clean!r} is a name lesionlab uses for its own annotations; choose another")
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}, got {role!r}")
@@ -70,7 +78,7 @@ def invite(
     token = secrets.token_urlsafe(TOKEN_BYTES)
     try:
         with store.session() as s:
-            row = s.scalar(select(Person).where(func.lower(Person.name) == name.lower()).with_for_update())
+            row = _person(s, name)
             if row is not None and row.revoked_at is not None and not same_person:
                 raise Conflict(
                     f"{row.name!r} was revoked and their answers stay theirs: give --same-person if this is "
@@ -94,9 +102,8 @@ def _refuse_imported(s: Any, name: str) -> None:
     """A new person never takes a name that answers were imported under (`project import --annotator`):
     a name's newest answer is its standing one, so their first answer on the page would replace the file's,
     and an undo would bring the file's back as theirs (the mirror of `interchange.check_importer`)."""
-    found = s.scalar(
-        select(Annotation.annotator).where(func.lower(Annotation.annotator) == name.lower()).limit(1)
-    )
+    key = name_key(name)
+    found = next((a for a in s.scalars(select(Annotation.annotator).distinct()) if name_key(a) == key), None)
     if found is not None:
         raise Conflict(
             f"{name!r}: labels were imported under the name {found!r} (project import --annotator); "
@@ -104,13 +111,26 @@ def _refuse_imported(s: Any, name: str) -> None:
         )
 
 
-def revoke(where: Where, name: str) -> None:
-    """The person's token stops working at once; their annotations stay."""
+def _person(s: Any, name: str) -> Person | None:
+    """The invited person `name` names (locked), compared as `invite` compares names (`name_key`): the
+    exact name if it is one, else the one spelling; two other spellings stored before this rule: Conflict."""
+    key = name_key(name)
+    rows = [p for p in s.scalars(select(Person).with_for_update()) if name_key(p.name) == key]
+    exact = [p for p in rows if p.name == unicodedata.normalize("NFC", name.strip())]
+    if exact or len(rows) <= 1:
+        return (exact or rows or [None])[0]
+    raise Conflict(f"{name!r} may be any of {', '.join(repr(p.name) for p in rows)}; give the exact name")
+
+
+def revoke(where: Where, name: str) -> str:
+    """The person's token stops working at once; their annotations stay. `name` is matched as `invite`
+    matches it (revoking "alice" revokes the invited "Alice", never nobody); returns the stored name."""
     with _store(where).session() as s:
-        row = s.scalar(select(Person).where(Person.name == name).with_for_update())
+        row = _person(s, name)
         if row is None:
             raise NotFound(f"nobody called {name!r} is invited to this project")
         row.revoked_at = row.revoked_at or utcnow()
+        return row.name
 
 
 def people(where: Where) -> list[dict[str, Any]]:

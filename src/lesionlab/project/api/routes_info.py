@@ -70,5 +70,4 @@ def people(project: ProjectDep, _caller: Admin) -> dict[str, Any]:
 
 @router.post("/api/people/{name}/revoke")
 def revoke(project: ProjectDep, _caller: Admin, name: str) -> dict[str, Any]:
-    people_service.revoke(project, name)
-    return {"name": name, "revoked": True}
+    return {"name": people_service.revoke(project, name), "revoked": True}  # the stored spelling
