@@ -11,7 +11,12 @@ Two simulated clinics, melanoma vs rest:
 
 Arms: `scratch` (today's project: `project init`, cold-start proposals, models from ImageNet) and
 `from_run` (`project init --from-run`: the run's model is version 0; each `project train` chooses, by its
-own cross-validated AUC, between version 0 as is, fine-tuned from it, and ImageNet: `start_choice`).
+own cross-validated AUC, between version 0 as is, fine-tuned from it, and ImageNet: `start_choice`;
+each proposal round gives half its images to k-center coverage in the newest model's embedding space,
+`start.coverage_share` 0.5). The share was fixed at the default, before any test figure of it was read,
+from `transfer_start_labels.py` (held-out pool images only): version 0's own entropy picks had trained
+worse models than coverage picks in both clinics. The `from_run` rows measured before the share are kept
+in `results/transfer_start_before_mix.{json,md}`.
 Each unit (clinic, arm, seed) drives the real project code: init, `propose`, labels stored one at a time
 in proposal order by an oracle with the ground truth, `project train` (2-fold cross-validation plus the
 final model) at 10, 20, 40, 80, 120, 160 and 200 labels, and the newest version's test AUC at 0 and each.
