@@ -53,12 +53,10 @@ from common import RESULTS, base_parser, load_partial, save_partial
 from lesionlab.data.records import Record
 from lesionlab.evaluation.metrics import mean_se
 from provenance import git_state, write_outputs
+from transfer_start_report import ARMS, CLINICS, COUNTS, markdown
 
 OUT = RESULTS / "transfer_start.json"
 PARTIAL = OUT.with_suffix(".partial.json")
-CLINICS = ("ham10000_from_isic2017", "isic2017_from_ham10000")
-ARMS = ("scratch", "from_run")
-COUNTS = (0, 10, 20, 40, 80, 120, 160, 200)
 CLASSES = ["other", "melanoma"]
 POOL_SIZE = 2000
 RUNS = {
@@ -180,6 +178,7 @@ def run_unit(clinic: str, arm: str, seed: int, args) -> dict[str, Any]:
             }
             print(f"{clinic} {arm} seed {seed}: {count} labels {row['counts'][str(count)]}", flush=True)
     row["seconds"] = round(time.perf_counter() - start, 1)
+    row["commit"] = git_state()["commit"]
     shutil.rmtree(project_dir / "models", ignore_errors=True)  # checkpoints: 13 MB each, not needed after
     return row
 
@@ -265,8 +264,12 @@ def summarize(done: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
                 }
                 for c in COUNTS
             }
-            out[arm]["seeds"] = sorted(int(s) for s in by_seed)
-            out[arm]["minutes_per_unit"] = mean_se([r["seconds"] / 60 for r in by_seed.values()])
+            # beside the arms, not among the label counts of the issue's layout
+            out.setdefault("units", {})[arm] = {
+                "seeds": sorted(int(s) for s in by_seed),
+                "minutes_per_unit": mean_se([r["seconds"] / 60 for r in by_seed.values()]),
+                "commits": sorted({r["commit"] for r in by_seed.values() if r.get("commit")}),
+            }
         checks = [r["domain_check"] for r in arms.get("from_run", {}).values()]
         if checks:
             out["domain_check"] = {
@@ -280,72 +283,6 @@ def summarize(done: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
         out["from_run_40_minus_scratch_200"] = _paired(rows, clinic, "40", "200")
         results[clinic] = out
     return results
-
-
-def markdown(results: dict[str, Any]) -> list[str]:
-    lines = [
-        "# Start from a trained model (issue 33, section 1): `python benchmarks/transfer_start.py`",
-        "",
-        "Melanoma AUC on the test images of the newest model version, mean ± SE over seeds, by labels "
-        "revealed (the project proposes, an oracle labels, `project train` at each count).",
-        "",
-    ]
-    for clinic, out in results.items():
-        lines += [f"## {clinic}", "", "| labels | " + " | ".join(ARMS) + " | from_run − scratch (paired) |"]
-        lines.append("|---|---|---|---|")
-        for c in COUNTS:
-            cells = []
-            for arm in ARMS:
-                a = out.get(arm, {}).get(str(c), {}).get("auc")
-                cells.append(f"{a['mean']:.3f} ± {a['se']:.3f}" if a else "—")
-            d = out["from_run_minus_scratch"][str(c)]
-            paired = f"{d['mean']:+.3f} ± {d['se']:.3f} (n={len(d['seeds'])})" if d["seeds"] else "—"
-            lines.append(f"| {c} | " + " | ".join(cells) + f" | {paired} |")
-        chosen = [
-            f"{c}: " + ", ".join(f"{n} {k}" for n, k in out["from_run"][str(c)]["starts"].items())
-            for c in COUNTS
-            if out.get("from_run", {}).get(str(c), {}).get("starts")
-        ]
-        if chosen:
-            lines += ["", "Start chosen by `project train` (seeds), by labels: " + "; ".join(chosen)]
-        d = out["from_run_40_minus_scratch_200"]
-        if d["seeds"]:
-            lines += ["", f"from_run at 40 labels − scratch at 200: {d['mean']:+.3f} ± {d['se']:.3f}"]
-        dc = out.get("domain_check")
-        if dc:
-            lines += [
-                "",
-                f"Domain check at init: two-sample AUC {dc['two_sample_auc']['mean']:.3f}, outlier share "
-                f"{dc['outlier_share']['mean']:.3f} (0.05 when alike), verdict {', '.join(dc['verdicts'])} "
-                f"({dc['n_reference']} run training images against {dc['n_new']} clinic images).",
-            ]
-        lines.append("")
-    return lines + docs_table(results)
-
-
-def docs_table(results: dict[str, Any]) -> list[str]:
-    """The AUC table docs/annotation.md quotes and the starts `project train` chose in `from_run` (seeds per
-    start; tests/test_project_transfer_figures.py compares them)."""
-    head = [
-        "| clinic, arm | "
-        + " | ".join(f"{c} labels" if i == 0 else str(c) for i, c in enumerate(COUNTS))
-        + " |"
-    ]
-    lines = ["## Table of docs/annotation.md", "", *head, "|---" * (len(COUNTS) + 1) + "|"]
-    for clinic in CLINICS:
-        for arm in ARMS:
-            if arm in results.get(clinic, {}):
-                cells = [f"{results[clinic][arm][str(c)]['auc']['mean']:.3f}" for c in COUNTS]
-                lines.append(f"| {clinic}, {arm} | " + " | ".join(cells) + " |")
-    lines += ["", head[0].replace("clinic, arm", "clinic, start chosen"), "|---" * (len(COUNTS) + 1) + "|"]
-    for clinic in CLINICS:
-        if "from_run" in results.get(clinic, {}):
-            cells = [
-                ", ".join(f"{n} {k}" for n, k in results[clinic]["from_run"][str(c)]["starts"].items()) or "—"
-                for c in COUNTS
-            ]
-            lines.append(f"| {clinic}, start chosen | " + " | ".join(cells) + " |")
-    return lines
 
 
 def write(done: dict[str, Any], args) -> None:

@@ -25,7 +25,7 @@ def test_auc_table_is_the_json_one() -> None:
         for arm in ("scratch", "from_run"):
             expected = [f"{results[clinic][arm][str(c)]['auc']['mean']:.3f}" for c in counts]
             assert _row(f"{clinic}, {arm}") == expected, (clinic, arm)
-        seeds = results[clinic]["from_run"]["seeds"]
+        seeds = results[clinic]["units"]["from_run"]["seeds"]
         assert f"{clinic}: {len(seeds)} seed" in DOCS
 
 
