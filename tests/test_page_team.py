@@ -146,7 +146,7 @@ def test_masks_that_disagree_go_to_the_reviewer_who_takes_one(browser, tmp_path:
             fused = load_mask(project.mask_path(ids[1]), None)
         assert ana_mask.has_mask
         assert iou(decided, stored_mask(server.project_dir, ids[0], "ana")) == 1.0
-        assert iou(fused, drawn["ana", ids[1]] | drawn["ben", ids[1]]) >= 0.9
+        assert iou(fused, drawn["ana", ids[1]] & drawn["ben", ids[1]]) >= 0.9  # what both drew
 
 
 def test_with_overlap_one_two_people_are_never_handed_the_same_image(browser, tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_fused_mask_is_a_pixel_vote() -> None:
     a[0, :3] = True
     b[0, 1:] = True
     c[0, 2] = True
-    assert fuse_masks([a, b]).tolist() == (a | b).tolist()  # two people: the union
+    assert fuse_masks([a, b]).tolist() == (a & b).tolist()  # two people: what both drew (a tie adds none)
     three = fuse_masks([a, b, c])
     assert three[0].tolist() == [False, True, True, False] and not three[1:].any()  # >= 2 of 3 votes
     with pytest.raises(ValueError, match="shape"):
@@ -73,7 +73,7 @@ def test_mask_consensus_sends_disagreeing_masks_to_adjudication() -> None:
     far = np.zeros((10, 10), bool)
     far[0:2, 0:2] = True
     agreed, fused = mask_consensus([a, near], 2)
-    assert agreed.status == "agreed" and fused is not None and fused.sum() == a.sum()
+    assert agreed.status == "agreed" and fused is not None and fused.sum() == near.sum()  # both drew it
     unresolved, none = mask_consensus([a, far], 2, min_dice=0.8)
     assert unresolved.status == "unresolved" and none is None and "Dice 0.00" in unresolved.reason
     assert mask_consensus([a], 2)[0].status == "incomplete"

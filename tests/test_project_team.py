@@ -185,7 +185,7 @@ def test_masks_of_two_people_are_fused_or_adjudicated(tmp_path: Path) -> None:
             assert c[who].put(f"/api/masks/{image_id}", params=params, content=png(mask)).status_code == 201
         (record,) = p.records(labelled_only=True)
         assert record.id == "img_000" and record.mask_path.parent == p.masks_dir / "consensus"
-        assert np.array_equal(np.array(Image.open(record.mask_path)) > 0, a | b)  # pixel vote of two: union
+        assert np.array_equal(np.array(Image.open(record.mask_path)) > 0, a & b)  # two: both drew it
         (item,) = c["rev"].get("/api/adjudication").json()["items"]
         assert item["image_id"] == "img_001" and "masks disagree" in item["reason"]
         assert item["dice"] == 0.0  # the two masks do not overlap at all

@@ -7,11 +7,13 @@ The rules (docs/annotation.md, "Overlap and consensus"):
   *agreed* when the answers are unanimous, *majority* when not (kept, and shown to reviewers). Without a
   strict majority (two annotators disagreeing, or a three-way split) it is *unresolved*: it goes to the
   adjudication queue and is left out of training and export until a reviewer decides.
-- **Masks.** The fused mask is a pixel vote (foreground where at least half the annotators drew it: the union
-  of two, the majority of three), a simple relative of STAPLE (Warfield et al. 2004, "Simultaneous truth and
-  performance level estimation (STAPLE)") that needs no iterations and gives every annotator one vote. When
-  the annotators' masks overlap too little (mean pairwise Dice below `min_dice`) the image is *unresolved*;
-  otherwise *agreed* (masks always differ by a few pixels, so a Dice above `min_dice` is agreement).
+- **Masks.** The fused mask is a pixel vote (foreground where more than half the annotators drew it: the
+  pixels both of two drew, the majority of three; a pixel only half of them drew is a tie, and a tie is no
+  decision, as for classes: it is background), a simple relative of STAPLE (Warfield et al. 2004,
+  "Simultaneous truth and performance level estimation (STAPLE)") that needs no iterations and gives every
+  annotator one vote. When the annotators' masks overlap too little (mean pairwise Dice below `min_dice`)
+  the image is *unresolved*; otherwise *agreed* (masks always differ by a few pixels, so a Dice above
+  `min_dice` is agreement).
 - **The adjudication queue** holds the unresolved images (blocking) and the class majorities with a
   dissenting vote (not blocking: the majority is used until a reviewer decides otherwise).
 - **Adjudication** by a reviewer always wins (*adjudicated*).
@@ -85,15 +87,20 @@ def class_consensus(
     return Consensus("unresolved", None, f"{why}: {counts}")
 
 
+# Named in the consensus files' digests: files fused by an earlier rule are never read as this one's.
+FUSE_RULE = "strict-majority"
+
+
 def fuse_masks(masks: Sequence[np.ndarray]) -> np.ndarray:
-    """Pixel vote over boolean masks of one shape: foreground where at least half of them are."""
+    """Pixel vote over boolean masks of one shape: foreground where more than half of them are. A 1-1 tie
+    adds no pixel only one person drew (the union of two did), as a class tie names no class."""
     if not masks:
         raise ValueError("fuse_masks needs at least one mask")
     shapes = {np.shape(m) for m in masks}
     if len(shapes) != 1:
         raise ValueError(f"masks of one image must share one shape, got {sorted(shapes)}")
     votes = np.sum([np.asarray(m, dtype=bool) for m in masks], axis=0)
-    return votes * 2 >= len(masks)
+    return votes * 2 > len(masks)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

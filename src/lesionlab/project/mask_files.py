@@ -3,8 +3,8 @@ image's consensus mask (a pixel vote of its annotators' masks, written under `ma
 
 Files are named by the image's key in the database, never by its id (an id is a path under the images
 folder and may hold characters a file name cannot). Each save keeps its own file, so the history can be
-read back; a consensus file's name carries a digest of the annotations it fuses, so a changed vote
-writes a new file and an unchanged one is read, not fused again.
+read back; a consensus file's name carries a digest of the annotations it fuses (their ids and files) and
+of the fusing rule, so a changed vote writes a new file and an unchanged one is read, not fused again.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from PIL import Image
 
 from lesionlab.data.preprocess import mask_foreground, open_mask, orient, oriented_size
 from lesionlab.io import atomic_file
-from lesionlab.project.consensus import Consensus, mask_consensus
+from lesionlab.project.consensus import FUSE_RULE, Consensus, mask_consensus
 from lesionlab.project.exceptions import Invalid, NotFound
 
 if TYPE_CHECKING:
@@ -84,8 +84,9 @@ def inside_masks(project: Project, rel: str | None) -> Path | None:
     return path if path.is_relative_to(project.masks_dir.resolve()) and path.is_file() else None
 
 
-# In-process memo keyed by the project folder and the vote (the image and its annotations' ids).
-_FUSED: dict[tuple[str, int, tuple[int, ...]], MaskConsensus] = {}
+# In-process memo keyed by the project folder, the vote (the image, its annotations' ids and mask files)
+# and the settings that judge it.
+_FUSED: dict[tuple[object, ...], MaskConsensus] = {}
 
 
 def consensus_of(project: Project, st: Standing) -> MaskConsensus:
@@ -99,7 +100,8 @@ def consensus_of(project: Project, st: Standing) -> MaskConsensus:
         return MaskConsensus(
             Consensus("agreed", None, "agreed: one mask"), inside_masks(project, rows[0].mask_path)
         )
-    memo = (str(project.dir), st.image_key, tuple(a.id for a in rows))
+    vote = tuple((a.id, a.mask_path) for a in rows)
+    memo = (str(project.dir), st.image_key, vote, overlap, min_dice)
     if memo in _FUSED and (_FUSED[memo].path is None or _FUSED[memo].path.is_file()):
         return _FUSED[memo]
     files = [inside_masks(project, a.mask_path) for a in rows]
@@ -107,7 +109,10 @@ def consensus_of(project: Project, st: Standing) -> MaskConsensus:
     cons, fused = mask_consensus(masks, overlap, min_dice)
     path = None
     if fused is not None:
-        digest = hashlib.sha256(",".join(map(str, memo[2])).encode()).hexdigest()[:16]
+        # the rule and the mask files (random names, one per save) in the name: a file fused by another
+        # rule, or left by an earlier database whose annotation ids were the same, is never taken
+        named = FUSE_RULE + "|" + ",".join(f"{i}:{m}" for i, m in vote)
+        digest = hashlib.sha256(named.encode()).hexdigest()[:16]
         path = project.masks_dir / "consensus" / f"{st.image_key}-{digest}.png"
         if not path.is_file():
             write_png(path, fused)
