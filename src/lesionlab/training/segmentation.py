@@ -64,7 +64,7 @@ class SegmenterRuntime(TaskRuntime):
                 "`lesionlab pretrain` checkpoint)"
             )
         self._features: dict[str, list[torch.Tensor]] = {}  # image path -> frozen encoder maps (fp16)
-        self._masks: dict[str, np.ndarray] = {}
+        self._masks: dict[tuple[str, int, int], np.ndarray] = {}  # (mask path, mtime_ns, size) -> mask
 
     @property
     def num_classes(self) -> int:
@@ -95,9 +95,10 @@ class SegmenterRuntime(TaskRuntime):
                 "labelled image (ISIC 2017 Part 1 ground truth, or the folder source's masks= option)"
             )
         out = np.empty((len(records), self.config.resolution, self.config.resolution), dtype=np.float32)
-        new = sum(str(r.mask_path) not in self._masks for r in records)
+        keys = [_file_key(Path(r.mask_path)) for r in records]
+        new = sum(k not in self._masks for k in keys)
         for i, r in enumerate(progress(records, f"decoding {new} masks", enabled=self._shows(new))):
-            key = str(r.mask_path)
+            key = keys[i]
             if key not in self._masks:
                 self._masks[key] = load_mask(Path(r.mask_path), self.config.resolution, self.config.resize)
             out[i] = self._masks[key]
@@ -274,6 +275,16 @@ class SegmenterRuntime(TaskRuntime):
             truth = None if r.mask_path is None else self.targets([r])[0] > 0
             out.append(str(write_overlay(Path(folder) / f"{r.id}.png", image, truth, p)))
         return out
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """A decoded mask's memo key: a file rewritten while a trainer lives (a corrected mask) is decoded
+    again, where the path alone served the old mask. A missing file keys as such: `load_mask` names it."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), -1, -1)
+    return (str(path), st.st_mtime_ns, st.st_size)
 
 
 def _random_flips(
