@@ -16,7 +16,7 @@ from lesionlab.data.preprocess import open_mask
 from lesionlab.project import mask_files
 from lesionlab.project.agreement import agreement_summary
 from lesionlab.project.consensus import class_consensus
-from lesionlab.project.exceptions import Conflict, Invalid, NotFound
+from lesionlab.project.exceptions import Conflict, Forbidden, Invalid, NotFound
 from lesionlab.project.people import Caller
 from lesionlab.project.project import Project
 from lesionlab.project.service.images import showable_row
@@ -82,8 +82,27 @@ def review_flag(
         if label is None:
             raise Invalid("changing a flagged label needs the new label")
         index = project.class_index(label)
+    if image_id is not None:  # neither keeps nor makes the reviewer's own answer the image's label
+        _not_own_label(project, caller, image_id, now if outcome == "keep" else index)
     flag = project.store.review_flag(flag_id, outcome, caller.name, index)
     return {"id": flag.id, "outcome": flag.outcome, "new_annotation_id": flag.new_annotation_id}
+
+
+def _not_own_label(project: Project, caller: Caller, image_id: str, label: int | None) -> None:
+    """Forbidden when the reviewer gave `label` on the image themselves (their standing answer, or their
+    own earlier decision): keeping it, or deciding a dispute for it, counts their answer twice, once as
+    an answer and once as its review, and overrules the colleague who said otherwise. Conceding (a
+    change, another's answer) stays theirs to give."""
+    if label is None:
+        return
+    st = project.store.standing("label", image_id).get(image_id)
+    mine = None if st is None else st.raters.get(caller.name)
+    decided = st is not None and st.adjudication is not None and st.adjudication.annotator == caller.name
+    if (mine is not None and mine.label == label) or (decided and st.adjudication.label == label):
+        raise Forbidden(
+            f"{caller.name} gave {image_id!r} its label {project.classes[label]} themselves: another "
+            "reviewer decides it (or change your own answer)"
+        )
 
 
 # ---------------------------------------------------------------------- adjudication
@@ -201,6 +220,7 @@ def adjudicate(
         return {"annotation_id": earlier, "new": False, "image_id": image_id}
     standing_now = _current(project, image_id, seen)
     if index is not None:
+        _not_own_label(project, caller, image_id, index)
         new_id, new = project.store.add_annotation(image_id, index, caller.name, "adjudication", request_id)
         return {"annotation_id": new_id, "new": new, "image_id": image_id, "label": project.classes[index]}
     if fused:
@@ -210,6 +230,11 @@ def adjudicate(
         image = project.store.image(image_id)
         if chosen is None or chosen.image_key != image.key or chosen.mask_path is None:
             raise NotFound(f"annotation {annotation_id} is not a mask of {image_id!r}")
+        if chosen.annotator == caller.name and chosen.source != "adjudication":
+            raise Forbidden(
+                f"annotation {chosen.id} is {caller.name}'s own mask of {image_id!r}: another reviewer "
+                "decides between it and the others (or take the fused mask, or another's)"
+            )
         if chosen.id not in standing_now:  # a mask its annotator took back is no answer
             raise Conflict(
                 f"annotation {chosen.id} no longer stands on {image_id!r} (taken back or replaced); "

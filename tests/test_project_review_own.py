@@ -1,0 +1,73 @@
+"""A reviewer never decides for their own answer: one person's answer never overrules another's twice.
+
+Found: a reviewer who also annotates could settle a dispute they are part of for their own answer (ana
+said nevus, rev said melanoma: rev adjudicated melanoma, overruling ana by counting rev's answer twice),
+take their own mask over a colleague's, and keep an audit flag on a label they gave themselves (their
+answer recorded as reviewed by someone, when nobody else looked). Each is refused (403) naming why;
+conceding (the colleague's answer, the fused mask, changing a flagged label of theirs) stays possible,
+and another reviewer decides as before.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+
+from test_project_team import clients, label, png, rid, team_project
+
+
+def _decide(client, image_id: str, **choice):
+    return client.post("/api/adjudication", json={"image_id": image_id, "request_id": rid(), **choice})
+
+
+def test_a_reviewer_in_a_dispute_may_concede_but_not_win_it(tmp_path: Path) -> None:
+    with team_project(tmp_path, overlap=2) as p:
+        c = clients(p, ("ana", "annotator"), ("rev", "reviewer"), ("boss", "reviewer"))
+        assert label(c["ana"], "img_000", 0).status_code == 201
+        assert label(c["rev"], "img_000", 1).status_code == 201
+        refused = _decide(c["rev"], "img_000", label=1)
+        assert refused.status_code == 403 and "another reviewer decides it" in refused.json()["detail"]
+        assert p.store.labels() == {}  # still unresolved: nothing stored
+        assert _decide(c["boss"], "img_000", label=1).status_code == 201  # someone else decides
+        assert p.store.labels() == {"img_000": 1}
+        assert label(c["ana"], "img_001", 0).status_code == 201
+        assert label(c["rev"], "img_001", 1).status_code == 201
+        assert _decide(c["rev"], "img_001", label=0).status_code == 201  # conceding is fine
+        assert p.store.labels()["img_001"] == 0
+
+
+def test_a_reviewer_keeps_no_flag_on_their_own_label(tmp_path: Path) -> None:
+    with team_project(tmp_path, overlap=1) as p:
+        c = clients(p, ("rev", "reviewer"), ("boss", "reviewer"))
+        for image_id in ("img_000", "img_001"):
+            assert label(c["rev"], image_id, 1).status_code == 201
+        p.store.add_flags([("img_000", 0.9, "suspicious", 0), ("img_001", 0.8, "suspicious", 0)])
+        ids = {f["image_id"]: f["id"] for f in c["rev"].get("/api/flags").json()["flags"]}
+        keep = {"outcome": "keep", "shown": p.classes[1]}
+        refused = c["rev"].post(f"/api/flags/{ids['img_000']}/review", json=keep)
+        assert refused.status_code == 403 and "themselves" in refused.json()["detail"]
+        assert c["boss"].post(f"/api/flags/{ids['img_000']}/review", json=keep).status_code == 200
+        change = {"outcome": "change", "label": p.classes[0], "shown": p.classes[1]}
+        assert c["rev"].post(f"/api/flags/{ids['img_001']}/review", json=change).status_code == 200
+        assert p.store.labels() == {"img_000": 1, "img_001": 0}
+
+
+def test_a_reviewer_takes_no_mask_of_their_own_in_a_dispute(tmp_path: Path) -> None:
+    with team_project(tmp_path, overlap=2, task="segmentation") as p:
+        c = clients(p, ("ana", "annotator"), ("rev", "reviewer"))
+        mine, hers = np.zeros((32, 32), bool), np.zeros((32, 32), bool)
+        mine[2:10, 2:10], hers[20:30, 20:30] = True, True
+        for who, mask in (("ana", hers), ("rev", mine)):
+            params = {"request_id": rid(), "width": 32, "height": 32}
+            assert c[who].put("/api/masks/img_000", params=params, content=png(mask)).status_code == 201
+        (item,) = c["rev"].get("/api/adjudication").json()["items"]
+        ids = {a["annotator"]: a["annotation_id"] for a in item["annotations"]}
+        refused = _decide(c["rev"], "img_000", annotation_id=ids["rev"])
+        assert refused.status_code == 403 and "rev's own mask" in refused.json()["detail"]
+        assert _decide(c["rev"], "img_000", annotation_id=ids["ana"]).status_code == 201
+        (record,) = p.records(labelled_only=True)
+        assert record.mask_path is not None
