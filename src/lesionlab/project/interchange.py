@@ -116,6 +116,7 @@ def export_project(
     if unknown:
         raise DataError(f"unknown export format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
     out.mkdir(parents=True, exist_ok=True)
+    project.check_images()  # an image replaced since its masks were drawn is left out, as in training
     counts = project.consensus_counts()
     written: dict[str, Any] = {
         "left_out": {k: counts.get(k, 0) for k in ("unresolved", "incomplete")},

@@ -28,6 +28,7 @@ from lesionlab.project.config import (
     read_project_config,
     write_project_config,
 )
+from lesionlab.project.models import ImageRow
 from lesionlab.project.scan import ScanResult, inspect_image, scan_folder
 from lesionlab.project.store import ProjectStore
 from lesionlab.tasks import Task, get_task
@@ -204,7 +205,12 @@ class Project:
 
     # ------------------------------------------------------------------ health
     def check_images(self) -> list[dict]:
-        """Re-inspect files whose size changed or that vanished; record and return every problem image."""
+        """Re-inspect files whose size changed or that vanished; record and return every problem image.
+
+        A file replaced by one of another geometry (another size, or turned by a new EXIF orientation)
+        whose image has masks is `changed`: its masks were drawn on the earlier file, and trained on the
+        new one they were stretched onto other pixels without a word. It is left out until the earlier
+        file is back. Any other replacement that decodes is recorded as the image's file now."""
         problems = []
         root = self.images_dir
         for row in self.store.images():
@@ -217,11 +223,47 @@ class Project:
                 if size is not None
                 else {"status": "missing", "problem": "file not found"}
             )
-            if info["status"] != row.status or info.get("problem") != row.problem:
-                self.store.set_image_status(row.image_id, info["status"], info.get("problem"))
+            fields = {}
+            if info["status"] == "ok" and row.sha256 is not None and info["sha256"] != row.sha256:
+                info, fields = self._replaced(row, info)
+            if info["status"] != row.status or info.get("problem") != row.problem or fields:
+                self.store.set_image_status(row.image_id, info["status"], info.get("problem"), **fields)
             if info["status"] != "ok":
                 problems.append({"image_id": row.image_id, "path": str(path), **info})
         return problems
+
+    def _replaced(self, row: ImageRow, info: dict) -> tuple[dict, dict]:
+        """(status, the row's new file fields) of an image whose file's bytes changed (see `check_images`)."""
+        new = {k: info[k] for k in ("sha256", "size_bytes", "width", "height")}
+        if (info["width"], info["height"]) == (row.width, row.height):
+            return info, new
+        if not self._has_masks(row.key):
+            return info, new
+        problem = (
+            f"the file is now {info['width']}x{info['height']} but its masks were drawn on it at "
+            f"{row.width}x{row.height} (replaced, or its EXIF orientation changed): put the earlier file "
+            "back; until then the image is left out"
+        )
+        return {**info, "status": "changed", "problem": problem}, {}
+
+    def _has_masks(self, image_key: int) -> bool:
+        """Whether someone's mask stands on the image, whatever its status now (a `changed` image's too)."""
+        from sqlalchemy import select
+
+        from lesionlab.project.models import Annotation
+
+        with self.store.session() as s:
+            found = s.scalar(
+                select(Annotation.id)
+                .where(
+                    Annotation.image_key == image_key,
+                    Annotation.mask_path.is_not(None),
+                    Annotation.retracted_at.is_(None),
+                    Annotation.source != "model",
+                )
+                .limit(1)
+            )
+        return found is not None
 
 
 def open_project(project_dir: Path) -> Project:

@@ -105,11 +105,12 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin, HistoryMixin):
         with self.session() as s:
             return s.scalar(select(ImageRow).where(ImageRow.image_id == image_id))
 
-    def set_image_status(self, image_id: str, status: str, problem: str | None) -> None:
+    def set_image_status(self, image_id: str, status: str, problem: str | None, **file: Any) -> None:
+        """The image's status and problem, and `file` fields (sha256, size_bytes, width, height) of a file
+        replaced since it was scanned."""
         with self.session() as s:
-            s.execute(
-                update(ImageRow).where(ImageRow.image_id == image_id).values(status=status, problem=problem)
-            )
+            values = {"status": status, "problem": problem, **file}
+            s.execute(update(ImageRow).where(ImageRow.image_id == image_id).values(**values))
 
     def _image_key(self, s: Session, image_id: str) -> int:
         key = s.scalar(select(ImageRow.key).where(ImageRow.image_id == image_id))

@@ -208,6 +208,7 @@ def _train_project(project: Project, folds: int | None, show_progress: bool) -> 
     from lesionlab.training.factory import save_model
 
     start = time.perf_counter()
+    project.check_images()  # an image replaced since its masks were drawn is left out, never mis-paired
     records = project.records(labelled_only=True)
     counts = project.consensus_counts()
     left_out = {k: counts.get(k, 0) for k in ("unresolved", "incomplete")}
