@@ -20,6 +20,7 @@ export function addKeys(...entries) {
 function matches(entry, event, key) {
   if (entry.mouse || !entry.keys.includes(key)) return false;
   if (!!entry.ctrl !== (event.ctrlKey || event.metaKey)) return false;
+  if (entry.ctrl && event.shiftKey) return false; // Ctrl+Shift+Z is redo elsewhere: never a second undo
   return entry.when();
 }
 

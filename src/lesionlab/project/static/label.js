@@ -21,6 +21,7 @@ export const state = {
   shownAt: 0, // when it was shown (performance.now()): see SETTLE_MS
   unshowable: null, // why the current image cannot be shown
   busy: false, // an action is in flight
+  acts: 0, // actions begun on this page (a lease renewal answered after one began is stale: hold.js)
   pending: null, // {key, requestId}: the last action that got no answer, retried with the same id
   undo: [], // [{annotation_id, image_id, note}] saved on this page, newest last
   restore: null, // {image_id, note, mask}: an answer just taken back (its notes, its mask PNG), for its image
@@ -31,6 +32,7 @@ export const state = {
 let stage;
 let editor;
 let loading = 0; // queue loads in flight
+let queueLoads = 0; // the newest queue load's number: an older one's answer is stale when it arrives
 
 const isSegmentation = () => state.project.target === "mask";
 const labelling = () => !$("label-view").hidden;
@@ -115,7 +117,7 @@ function live() {
   upNext.dataset.testid = "up-next";
   $("mine").after(upNext);
   const current = () => (state.bound ? state.bound.image_id : null);
-  setupHold(current);
+  setupHold(current, () => state.acts);
   startLive({
     current,
     busy: () => state.busy,
@@ -139,18 +141,22 @@ function live() {
   });
 }
 
-// Fetch the queue and show its first image (or `first`, an image just taken back by undo).
+// Fetch the queue and show its first image (or `first`, an image just taken back by undo). The newest load
+// answers for the page: U pressed while the next image's queue still loaded brought its image back, and
+// the older answer, arriving last, replaced it (the taken-back mask gone, or another image shown).
 export async function loadQueue(first = null) {
   loading += 1; // a live poll never loads the queue meanwhile (it would lease another image than `first`)
+  const mine = ++queueLoads;
   try {
     const query = first ? `?first=${encodeURIComponent(first)}` : "";
     let data;
     try {
       data = await api(`/api/queue${query}`);
     } catch (err) {
-      say(refusal("load the queue", err), true);
+      if (mine === queueLoads) say(refusal("load the queue", err), true);
       return;
     }
+    if (mine !== queueLoads) return;
     const items = data.items; // the server put `first` first (and leased it to us) if it is still free
     if (items.length) leased();
     if (!$("up-next")) live();
@@ -231,6 +237,7 @@ async function act(key, what, send) {
   if (!state.pending || state.pending.key !== key) state.pending = { key, requestId: requestId() };
   const { requestId: rid } = state.pending;
   state.busy = true;
+  state.acts += 1;
   controls();
   let next = null;
   try {
@@ -297,15 +304,20 @@ async function putMask(b, rid, noLesion) {
   return { ...(await response.json()), png: blob }; // the PNG, for undo to bring back
 }
 
-// An outline still open is not part of the mask yet: saving then would drop it unseen.
-function polygonOpen() {
-  if (!editor.polygon.open) return false;
-  say("a polygon is still open: close it (Enter) or cancel it (Esc) first", true);
-  return true;
+// What is saved is what the expert finished and sees: an outline still open is not part of the mask yet
+// (saving would drop it unseen), a held stroke is only half drawn (its rest would be lost as the page moved
+// on), and a hidden overlay may hold pixels they cannot see (the model's proposal, a taken-back mask).
+function notFinished() {
+  let why = "";
+  if (editor.polygon.open) why = "a polygon is still open: close it (Enter) or cancel it (Esc) first";
+  else if (editor.drawing) why = "finish the stroke (release it) before saving";
+  else if (!editor.visible()) why = "the mask is hidden: show it (O) to see what you save, then save";
+  if (why) say(why, true);
+  return !!why;
 }
 
 export function saveMask() {
-  if (!isSegmentation() || early() || !ready() || polygonOpen()) return;
+  if (!isSegmentation() || early() || !ready() || notFinished()) return;
   const b = state.bound;
   if (editor.isEmpty()) {
     say("the mask is empty: if this image shows no lesion, use No lesion (N)", true);
@@ -318,7 +330,7 @@ export function saveMask() {
 }
 
 export function noLesion() {
-  if (!isSegmentation() || early() || !ready() || polygonOpen()) return;
+  if (!isSegmentation() || early() || !ready() || notFinished()) return;
   const b = state.bound;
   if (!editor.isEmpty()) {
     say("there is a drawing on this image: erase it (canvas undo) before saying No lesion, or save it", true);

@@ -12,7 +12,10 @@
 // lines across the image). It ends when its primary button is no longer held, even if the release was
 // never reported (left released while the right or middle button is held, a release outside the window
 // or over a context menu): the pointer then only hovers, and painted on. A cancelled pointer (the system
-// took it: palm rejection, a gesture) takes its stroke back, whose pixels nobody meant.
+// took it: palm rejection, a gesture) takes its stroke back, whose pixels nobody meant. A held stroke
+// also ends where it is when the overlay is hidden (nothing is drawn unseen), and when the window loses
+// the focus or the tab is left: a pointer back from elsewhere with its button still down joined its last
+// point to the new place with a straight line across the image.
 
 import { $, encodePath, request } from "./api.js";
 import { PolygonTool } from "./polygon.js";
@@ -47,6 +50,8 @@ export class MaskEditor {
     this.canvas.addEventListener("pointercancel", (e) => this.cancel(e));
     // after pointerup or pointercancel, a no-op; else the pointer's release may never reach the canvas
     this.canvas.addEventListener("lostpointercapture", (e) => this.up(e));
+    window.addEventListener("blur", () => this.end());
+    document.addEventListener("visibilitychange", () => { if (document.hidden) this.end(); });
   }
 
   setTool(mode) {
@@ -78,6 +83,7 @@ export class MaskEditor {
   }
 
   setVisible(on) {
+    if (!on) this.end(); // a held stroke stops where it is seen to stop
     this.canvas.style.visibility = on ? "" : "hidden"; // hidden: no stroke can start on it either
     const button = $("mask-visible");
     if (button) button.classList.toggle("active", !on);
@@ -170,7 +176,12 @@ export class MaskEditor {
   }
 
   up(event) {
-    if (!this.drawing || event.pointerId !== this.drawing.pointer) return;
+    if (this.drawing && event.pointerId === this.drawing.pointer) this.end();
+  }
+
+  // The held stroke, if any, ends here: kept as drawn so far, one undoable stroke.
+  end() {
+    if (!this.drawing) return;
     const { box, radius } = this.drawing;
     this.drawing = null;
     this.commit(box, radius);

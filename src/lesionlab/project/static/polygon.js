@@ -8,12 +8,16 @@ import { say } from "./api.js";
 const SVG = "http://www.w3.org/2000/svg";
 const CLOSE_PX = 8; // a click this close (screen px) to the first vertex closes the outline
 const SAME_PX = 3; // a second click this close to the last vertex (a double-click's) adds none
+// A double-click on the first vertex: its first click closes the outline, and its second (this soon, this
+// near) is no first vertex of a new one, which would be a corner of the next polygon nobody outlined.
+const DOUBLE_MS = 500;
 
 export class PolygonTool {
   constructor(editor) {
     this.editor = editor;
     this.canvas = editor.canvas;
     this.points = []; // [{x, y}] in image pixels
+    this.closedAt = null; // {x, y, at}: where and when a click on the first vertex closed the last outline
     this.svg = document.createElementNS(SVG, "svg");
     this.svg.id = "polygon-overlay";
     this.svg.dataset.testid = "polygon-overlay";
@@ -44,7 +48,14 @@ export class PolygonTool {
   // One press on the canvas at image point p (perScreenPixel: image px per screen px).
   press(p) {
     const near = (q, px) => Math.hypot(q.x - p.x, q.y - p.y) <= px * p.perScreenPixel;
-    if (this.points.length >= 3 && near(this.points[0], CLOSE_PX)) return this.close();
+    const closed = this.closedAt;
+    this.closedAt = null;
+    const again = closed && performance.now() - closed.at < DOUBLE_MS && near(closed, CLOSE_PX);
+    if (!this.open && again) return false;
+    if (this.points.length >= 3 && near(this.points[0], CLOSE_PX)) {
+      this.closedAt = { x: p.x, y: p.y, at: performance.now() };
+      return this.close();
+    }
     const last = this.points[this.points.length - 1];
     if (last && near(last, SAME_PX)) return false; // the second click of a double-click
     this.points.push({ x: p.x, y: p.y });

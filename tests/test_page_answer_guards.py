@@ -1,0 +1,127 @@
+"""Third reading of the page's answers (issue 33), in headless Chromium: an answer is the one its person
+meant for the image on screen, and what the page says about it is about that answer.
+
+Found: the lease renewal sent by the key that saved (a minute after the last one) could be answered after
+the save had ended the lease, while the save's own answer was still on its way: the page flashed "others
+hold the slots now: save soon" over an answer already stored. U pressed while the next image's queue was
+still loading took the answer back and showed its image, then the older queue answer arrived and replaced
+it (the taken-back mask gone from the canvas, or another image shown). Ctrl+Shift+Z (redo elsewhere)
+undid a stroke the expert meant to keep.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+pytest.importorskip("fastapi")
+
+from playwright.sync_api import expect
+
+from page_harness import iou, launch_browser, open_page, paint_rect, served, stored_mask, wait_shown
+
+pytestmark = pytest.mark.slow
+
+SEG = "segmentation"
+SIZE = 96
+
+# Every text the message line shows, however briefly.
+RECORD = """() => {
+window._said = [];
+new MutationObserver(() => window._said.push(document.getElementById('message').textContent))
+  .observe(document.getElementById('message'), {childList: true, characterData: true, subtree: true});
+}"""
+# A minute later for the page's clock: its next key renews the lease (hold.js's RENEW_MS).
+A_MINUTE_ON = "() => { const now = performance.now.bind(performance); performance.now = () => now() + 61e3; }"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch_browser()
+
+
+def message(page):
+    return page.get_by_test_id("message")
+
+
+def until(page, ready, what: str, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(50)
+
+
+def test_a_hold_reply_racing_the_save_flashes_no_warning(browser, tmp_path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=2, size=SIZE) as (server, ids):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        paint_rect(page, (20, 20, 70, 60), SIZE, SIZE)
+        saves, holds = [], []
+
+        def on_mask(route) -> None:
+            if route.request.method != "PUT":
+                route.continue_()
+                return
+            saves.append((route, route.fetch()))  # stored by the server; its answer kept back
+
+        page.route("**/api/masks/**", on_mask)
+        page.route("**/api/hold", lambda route: holds.append(route))
+        page.evaluate(RECORD)
+        page.evaluate(A_MINUTE_ON)
+        page.keyboard.press("Enter")  # the key renews the lease, and saves
+        until(page, lambda: saves and holds, "the save and the renewal")
+        holds[0].continue_()  # the renewal reaches the server after the save ended the lease
+        page.wait_for_timeout(600)  # ... and its answer (held: false) the page before the save's
+        route, response = saves[0]
+        route.fulfill(response=response)
+        expect(message(page)).to_have_text(f"mask saved for {ids[0]}")
+        said = page.evaluate("window._said")
+        page.context.close()
+    assert not [s for s in said if "others hold" in s], f"a warning flashed over a stored answer: {said}"
+
+
+def test_u_while_the_next_image_loads_keeps_the_taken_back_image(browser, tmp_path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=3, size=SIZE) as (server, ids):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        want = paint_rect(page, (20, 20, 70, 60), SIZE, SIZE)
+        held = []
+
+        def on_queue(route) -> None:
+            if "first=" in route.request.url:
+                route.continue_()  # undo's: the image taken back
+            else:
+                held.append(route)  # the queue after the save: slow to answer
+
+        page.route("**/api/queue*", on_queue)
+        page.keyboard.press("Enter")
+        expect(message(page)).to_have_text(f"mask saved for {ids[0]}")
+        until(page, lambda: held, "the next queue request")
+        page.keyboard.press("u")
+        expect(message(page)).to_have_text(f"undone: {ids[0]}")
+        wait_shown(page, ids[0])
+        held[0].continue_()  # the older queue answer arrives last
+        page.wait_for_timeout(1500)
+        expect(page.get_by_test_id("image-id")).to_have_text(ids[0])
+        expect(page.locator("#mask-note")).to_contain_text("taken back")
+        page.keyboard.press("Enter")
+        expect(message(page)).to_have_text(f"mask saved for {ids[0]}")
+        page.context.close()
+    assert iou(stored_mask(tmp_path / "proj", ids[0], "ann"), want) > 0.9
+
+
+def test_ctrl_shift_z_undoes_no_stroke(browser, tmp_path) -> None:
+    """The page has no redo: Ctrl+Shift+Z (redo in most editors) took away a second stroke."""
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1, size=SIZE) as (server, ids):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        want = paint_rect(page, (10, 10, 50, 50), SIZE, SIZE)
+        paint_rect(page, (60, 60, 90, 90), SIZE, SIZE)
+        page.keyboard.press("Control+z")
+        page.keyboard.press("Control+Shift+z")
+        page.keyboard.press("Enter")
+        expect(message(page)).to_have_text(f"mask saved for {ids[0]}")
+        page.context.close()
+    assert iou(stored_mask(tmp_path / "proj", ids[0], "ann"), want) > 0.95
