@@ -107,3 +107,16 @@ def test_the_cli_revoke_names_the_stored_spelling(tmp_path: Path) -> None:
     done = CliRunner().invoke(cli, ["project", "people", str(tmp_path / "proj"), "--revoke", "alice"])
     assert done.exit_code == 0, done.output
     assert "revoked Alice:" in done.output and "Alice  annotator  (revoked)" in done.output
+
+
+def test_revoking_someone_frees_the_image_they_held(tmp_path: Path) -> None:
+    """Found: a revoked person's lease held the image's slot for up to ten minutes more (at overlap 1,
+    nobody else was offered it); their leases now end with their token."""
+    with team_project(tmp_path, overlap=1) as p:
+        app = create_app(p)
+        bob = _client(app, invite(p, "bob", "annotator"))
+        ana = _client(app, invite(p, "ana", "annotator"))
+        assert bob.get("/api/queue").json()["items"][0]["image_id"] == "img_000"
+        assert ana.get("/api/queue").json()["items"][0]["image_id"] == "img_001"  # bob holds img_000
+        revoke(p, "bob")
+        assert ana.get("/api/queue").json()["items"][0]["image_id"] == "img_000"

@@ -15,12 +15,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from lesionlab.errors import DataError
 from lesionlab.project.exceptions import Conflict, Invalid, NotFound
-from lesionlab.project.models import ROLES, Annotation, Person, utcnow
+from lesionlab.project.models import ROLES, Annotation, Lease, Person, utcnow
 from lesionlab.project.store import ProjectStore
 
 Where = Any  # a Project or its ProjectStore: the functions below need only the store
@@ -123,13 +123,16 @@ def _person(s: Any, name: str) -> Person | None:
 
 
 def revoke(where: Where, name: str) -> str:
-    """The person's token stops working at once; their annotations stay. `name` is matched as `invite`
-    matches it (revoking "alice" revokes the invited "Alice", never nobody); returns the stored name."""
+    """The person's token stops working at once and their leases end; their annotations stay. `name` is
+    matched as `invite` matches it (revoking "alice" revokes the invited "Alice", never nobody); returns
+    the stored name."""
     with _store(where).session() as s:
         row = _person(s, name)
         if row is None:
             raise NotFound(f"nobody called {name!r} is invited to this project")
         row.revoked_at = row.revoked_at or utcnow()
+        # the images they held open go back to the others at once, not when the leases run out
+        s.execute(delete(Lease).where(Lease.person == row.name))
         return row.name
 
 
