@@ -120,3 +120,16 @@ def test_revoking_someone_frees_the_image_they_held(tmp_path: Path) -> None:
         assert ana.get("/api/queue").json()["items"][0]["image_id"] == "img_001"  # bob holds img_000
         revoke(p, "bob")
         assert ana.get("/api/queue").json()["items"][0]["image_id"] == "img_000"
+
+
+@pytest.mark.parametrize("stored", [" dr_smith", NFD_JOSE])
+def test_an_import_name_stored_before_stripping_can_be_replaced(tmp_path: Path, stored: str) -> None:
+    """Found: an import stored under " dr_smith" (or a decomposed "José") before names were stripped and
+    normalised was refused as another spelling, and the name the refusal offered was refused again."""
+    with team_project(tmp_path, overlap=2) as p:
+        p.store.add_annotation("img_000", 1, stored, source="import")
+        csv = tmp_path / "gt.csv"
+        csv.write_text("image_id,melanoma\nimg_000,0.0\n")
+        import_labels(p, csv, annotator=unicodedata.normalize("NFC", stored.strip()))
+        assert list(p.store.standing("label")["img_000"].raters) == [stored]  # replaced, one rater
+        assert p.store.standing("label")["img_000"].raters[stored].label == 0

@@ -188,6 +188,8 @@ def check_importer(project: Project, annotator: str) -> str:
     named = [(n, source) for n, source in names if name_key(n) == same]
     answered = next((n for n, source in named if source != "import"), None)
     spelled = next((n for n, source in named if source == "import" and n != clean), None)
+    if spelled is not None and unicodedata.normalize("NFC", spelled.strip()) == clean:
+        return spelled  # stored before names were stripped and normalised: the same name, replaced
     if invited is not None or answered is not None:
         who = "an invited person" if invited is not None else "an annotator with answers from the page"
         raise DataError(
