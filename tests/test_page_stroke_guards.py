@@ -6,6 +6,8 @@ with its second, whose stray vertex became a corner of the next polygon (pixels 
 under a held stroke saved the half drawn so far and moved on while the hand was still drawing; hiding the
 overlay (O) under a held stroke went on painting an invisible mask; leaving the tab under a held stroke and
 coming back with the button still down joined the last point to the pointer's new place by a straight line.
+The polygon tool took a vertex from every pointer: a second finger or a resting palm landing while a
+vertex was tapped became a corner of the outline, and a touch the system cancelled kept its vertex.
 """
 
 from __future__ import annotations
@@ -152,3 +154,42 @@ def test_leaving_the_page_ends_the_held_stroke(browser, tmp_path, leave) -> None
     line = [(int(40 + 40 * t), int(20 + 60 * t)) for t in np.linspace(0.2, 0.8, 13)]
     assert not any(mask[y, x] for x, y in line), "a line the pointer never drew, across the image"
     assert not mask[75:, 75:].any(), "the stroke went on after the page was left"
+
+
+def touch(cdp, kind: str, *points: tuple[float, float, int]) -> None:
+    """One touch event (CDP Input.dispatchTouchEvent): every finger still down, as (x, y, id)."""
+    cdp.send(
+        "Input.dispatchTouchEvent",
+        {"type": kind, "touchPoints": [{"x": x, "y": y, "id": i} for x, y, i in points]},
+    )
+
+
+def test_a_polygon_takes_vertices_from_one_pointer_at_a_time(browser, tmp_path) -> None:
+    triangle = [(10, 10), (60, 10), (60, 60)]
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1, size=SIZE) as (server, ids):
+        page, place = start(browser, server, ids[0])
+        cdp = page.context.new_cdp_session(page)
+        page.keyboard.press("p")
+        v1, v2, v3 = (place.screen(x + 0.5, y + 0.5) for x, y in triangle)
+        palm, other = place.screen(15, 88), place.screen(85, 85)
+        touch(cdp, "touchStart", (*v1, 0))
+        touch(cdp, "touchEnd")
+        page.wait_for_timeout(100)
+        touch(cdp, "touchStart", (*v2, 0))
+        touch(cdp, "touchStart", (*v2, 0), (*palm, 1))  # a palm lands while the vertex is tapped
+        touch(cdp, "touchEnd")
+        page.wait_for_timeout(100)
+        touch(cdp, "touchStart", (*other, 2))  # the system takes this touch: no vertex meant
+        touch(cdp, "touchCancel")
+        page.wait_for_timeout(100)
+        touch(cdp, "touchStart", (*v3, 3))
+        touch(cdp, "touchEnd")
+        page.wait_for_timeout(200)
+        points = page.locator("#polygon-overlay polyline").get_attribute("points").split()
+        page.keyboard.press("Enter")  # closes the outline; the next Enter saves
+        save(page, ids[0])
+        page.context.close()
+    assert len(points) == 3, f"vertices from other pointers: {points}"
+    mask = stored_mask(tmp_path / "proj", ids[0], "ann")
+    assert not mask[64:].any(), "pixels outlined by a palm or a cancelled touch"
+    assert mask[12, 55] and mask[55, 58], "the triangle tapped is stored"

@@ -114,7 +114,7 @@ export class MaskEditor {
     event.preventDefault();
     const p = this.stage.toImage(event.clientX, event.clientY);
     if (this.mode === "polygon") {
-      this.polygon.press(p);
+      this.polygon.pointerDown(event, p);
       return;
     }
     this.canvas.setPointerCapture(event.pointerId);
@@ -176,6 +176,7 @@ export class MaskEditor {
   }
 
   up(event) {
+    this.polygon.pointerUp(event);
     if (this.drawing && event.pointerId === this.drawing.pointer) this.end();
   }
 
@@ -189,6 +190,7 @@ export class MaskEditor {
 
   // The system took the pointer (palm rejection, a gesture): its stroke is taken back, pixel for pixel.
   cancel(event) {
+    this.polygon.pointerUp(event, true);
     if (!this.drawing || event.pointerId !== this.drawing.pointer) return;
     this.drawing = null;
     this.ctx.globalCompositeOperation = "source-over";

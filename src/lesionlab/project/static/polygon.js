@@ -18,6 +18,7 @@ export class PolygonTool {
     this.canvas = editor.canvas;
     this.points = []; // [{x, y}] in image pixels
     this.closedAt = null; // {x, y, at}: where and when a click on the first vertex closed the last outline
+    this.pointer = null; // {id, added}: the pointer pressed now, and the vertex count its press made
     this.svg = document.createElementNS(SVG, "svg");
     this.svg.id = "polygon-overlay";
     this.svg.dataset.testid = "polygon-overlay";
@@ -61,7 +62,23 @@ export class PolygonTool {
     this.points.push({ x: p.x, y: p.y });
     this.draw();
     this.editor.onChange();
-    return false;
+    return true;
+  }
+
+  // Vertices come from one pointer at a time, as a brush stroke does: a second finger or a resting palm
+  // pressed while a vertex is tapped adds none, and a pointer the system cancels (palm rejection) takes
+  // back the vertex it added. The pointer is captured, so its release is heard wherever it happens.
+  pointerDown(event, p) {
+    if (this.pointer) return;
+    this.pointer = { id: event.pointerId, added: this.press(p) === true && this.points.length };
+    this.canvas.setPointerCapture(event.pointerId);
+  }
+
+  pointerUp(event, cancelled = false) {
+    const held = this.pointer;
+    if (!held || held.id !== event.pointerId) return;
+    this.pointer = null;
+    if (cancelled && held.added && this.points.length === held.added) this.removeLast();
   }
 
   removeLast() {
