@@ -193,3 +193,25 @@ def test_a_polygon_takes_vertices_from_one_pointer_at_a_time(browser, tmp_path) 
     mask = stored_mask(tmp_path / "proj", ids[0], "ann")
     assert not mask[64:].any(), "pixels outlined by a palm or a cancelled touch"
     assert mask[12, 55] and mask[55, 58], "the triangle tapped is stored"
+
+
+def test_a_double_click_adds_its_vertex_once(browser, tmp_path) -> None:
+    """The second press of a double-click a few pixels from its first (a hand's jitter) added the vertex
+    again: with one vertex placed, a double-click closed a sliver polygon nobody outlined."""
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1, size=SIZE) as (server, ids):
+        page, place = start(browser, server, ids[0])
+        page.keyboard.press("p")
+        click_at(page, place, [(10, 10)])
+        x, y = place.screen(80.5, 60.5)
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.up()
+        page.mouse.move(x + 6, y)
+        page.mouse.down(click_count=2)
+        page.mouse.up(click_count=2)
+        expect(message(page)).to_contain_text("(2 vertices placed)")  # the double-click's one, once
+        page.keyboard.press("Escape")
+        expect(page.get_by_test_id("save")).to_be_enabled()
+        page.keyboard.press("Enter")
+        expect(message(page)).to_contain_text("the mask is empty")
+        page.context.close()

@@ -19,6 +19,7 @@ export class PolygonTool {
     this.points = []; // [{x, y}] in image pixels
     this.closedAt = null; // {x, y, at}: where and when a click on the first vertex closed the last outline
     this.pointer = null; // {id, added}: the pointer pressed now, and the vertex count its press made
+    this.lastPress = null; // {at, added}: the latest press, and the vertex count it made (0: none)
     this.svg = document.createElementNS(SVG, "svg");
     this.svg.id = "polygon-overlay";
     this.svg.dataset.testid = "polygon-overlay";
@@ -28,7 +29,7 @@ export class PolygonTool {
     this.svg.append(this.line, this.first);
     // the overlay follows the canvas wherever the stage lays it (zoom, resize, another image)
     new MutationObserver(() => this.place()).observe(this.canvas, { attributes: true });
-    this.canvas.addEventListener("dblclick", (e) => { if (this.open) { e.preventDefault(); this.close(); } });
+    this.canvas.addEventListener("dblclick", (e) => this.doubleClick(e));
     this.place();
   }
 
@@ -46,8 +47,21 @@ export class PolygonTool {
     this.draw();
   }
 
+  // A double-click closes the outline with the vertex its first press placed: a vertex its second press
+  // added (a few pixels off, the hand's jitter) is that one again, and goes.
+  doubleClick(event) {
+    if (!this.open) return;
+    event.preventDefault();
+    const second = this.lastPress;
+    if (second && second.added === this.points.length && performance.now() - second.at < DOUBLE_MS) {
+      this.removeLast();
+    }
+    this.close();
+  }
+
   // One press on the canvas at image point p (perScreenPixel: image px per screen px).
   press(p) {
+    this.lastPress = { at: performance.now(), added: 0 };
     const near = (q, px) => Math.hypot(q.x - p.x, q.y - p.y) <= px * p.perScreenPixel;
     const closed = this.closedAt;
     this.closedAt = null;
@@ -60,6 +74,7 @@ export class PolygonTool {
     const last = this.points[this.points.length - 1];
     if (last && near(last, SAME_PX)) return false; // the second click of a double-click
     this.points.push({ x: p.x, y: p.y });
+    this.lastPress.added = this.points.length;
     this.draw();
     this.editor.onChange();
     return true;
