@@ -71,3 +71,44 @@ def test_a_reviewer_takes_no_mask_of_their_own_in_a_dispute(tmp_path: Path) -> N
         assert _decide(c["rev"], "img_000", annotation_id=ids["ana"]).status_code == 201
         (record,) = p.records(labelled_only=True)
         assert record.mask_path is not None
+
+
+@pytest.mark.parametrize("task", ["classification", "segmentation"])
+def test_two_reviewers_deciding_at_once_never_overrule_each_other_unseen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str
+) -> None:
+    """Found: a decision's check that the answers shown still stand ran before, not in, the transaction
+    storing it: a colleague's decision landing in between was overruled by one made without seeing it
+    (the newest decision wins). The check is now under the image row's lock, where it is stored."""
+    from lesionlab.project.service import review
+
+    with team_project(tmp_path, overlap=2, task=task) as p:
+        c = clients(p, ("ana", "annotator"), ("bob", "annotator"), ("rev", "reviewer"))
+        if task == "classification":
+            assert label(c["ana"], "img_000", 0).status_code == 201
+            assert label(c["bob"], "img_000", 1).status_code == 201
+        else:
+            for who, box in (("ana", slice(2, 10)), ("bob", slice(20, 30))):
+                mask = np.zeros((32, 32), bool)
+                mask[box, box] = True
+                params = {"request_id": rid(), "width": 32, "height": 32}
+                assert c[who].put("/api/masks/img_000", params=params, content=png(mask)).status_code == 201
+        (item,) = c["rev"].get("/api/adjudication").json()["items"]
+        shown = [a["annotation_id"] for a in item["annotations"]]
+        checked = review._current
+
+        def colleague_decides_meanwhile(project, image_id, seen):
+            now = checked(project, image_id, seen)
+            if task == "classification":  # boss, a moment earlier
+                project.store.add_annotation(image_id, 0, "boss", "adjudication")
+            else:
+                project.save_mask(image_id, np.ones((32, 32), bool), "boss", source="adjudication")
+            return now
+
+        monkeypatch.setattr(review, "_current", colleague_decides_meanwhile)
+        choice = {"label": 1} if task == "classification" else {"fused": True}
+        late = _decide(c["rev"], "img_000", seen=shown, **choice)
+        assert late.status_code == 409 and "changed since" in late.json()["detail"]
+        decided = p.store.standing(p.store.kind, "img_000")["img_000"].adjudication
+        assert decided.annotator == "boss"
+        assert len(list(p.masks_dir.glob("*.png"))) == (3 if task == "segmentation" else 0)  # none left

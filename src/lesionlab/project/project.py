@@ -174,9 +174,11 @@ class Project:
         overlap: int | None = None,
         unsure: bool = False,
         comment: str | None = None,
+        seen: list[int] | None = None,
     ) -> tuple[int, bool]:
         """`store_mask` returning (annotation id, whether new): a retried request writes no file, and a
-        refused one (e.g. the image is complete) leaves none behind. `unsure` and `comment` go with it."""
+        refused one (e.g. the image is complete) leaves none behind. `unsure` and `comment` go with it;
+        `seen` as `ProjectStore.add_annotation`'s."""
         row = mask_files.usable_row(self, image_id)
         if request_id is not None:
             earlier = self.store.by_request(request_id, annotator, image_id, kind="mask")
@@ -195,6 +197,7 @@ class Project:
                 overlap=overlap,
                 unsure=unsure,
                 comment=comment,
+                seen=seen,
             )
         except BaseException:
             target.unlink(missing_ok=True)

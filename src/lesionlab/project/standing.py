@@ -83,6 +83,26 @@ class StandingMixin:
                 st.raters[a.annotator] = a
         return out
 
+    @staticmethod
+    def _standing_ids(s: Any, image_id: str, kind: str) -> list[int]:
+        """The ids `standing` gives the image (each person's newest answer of `kind`, and the newest
+        decision), read under the image row's lock in the caller's transaction: what a decision checks
+        it was made on, atomically with storing it."""
+        key = s.scalar(select(ImageRow.key).where(ImageRow.image_id == image_id).with_for_update())
+        rows = s.execute(
+            select(Annotation.id, Annotation.annotator, Annotation.source)
+            .where(
+                Annotation.image_key == key,
+                Annotation.retracted_at.is_(None),
+                Annotation.source.in_((*RATER_SOURCES, "adjudication")),
+                kind_of(kind),
+            )
+            .order_by(Annotation.id)
+        ).all()
+        raters = {a.annotator: a.id for a in rows if a.source != "adjudication"}
+        decided = [a.id for a in rows if a.source == "adjudication"][-1:]
+        return sorted([*raters.values(), *decided])
+
     def label_consensus(self, image_id: str | None = None) -> dict[str, tuple[Consensus, Standing]]:
         """(Consensus, Standing) of each image with a standing class label."""
         out = {}

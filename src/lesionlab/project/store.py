@@ -161,8 +161,10 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin, HistoryMixin):
         overlap: int | None = None,
         unsure: bool = False,
         comment: str | None = None,
+        seen: Sequence[int] | None = None,
     ) -> tuple[int, bool]:
-        """Store one annotation; returns (its id, whether it is new).
+        """Store one annotation; returns (its id, whether it is new). With `seen` (a decision's), Conflict
+        unless what stands on the image is those annotations, checked in the storing transaction.
 
         With a `request_id` seen before, nothing is written and the earlier annotation's id is returned:
         a client may retry a submission whose reply it lost without storing it twice. The annotator's own
@@ -188,6 +190,8 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin, HistoryMixin):
                 return earlier, False
         try:
             with self.session() as s:
+                if seen is not None and self._standing_ids(s, image_id, kind) != sorted(seen):
+                    raise Conflict(f"the annotations of {image_id!r} changed since; reload and decide again")
                 row_id = self._insert(
                     s, image_id, label, annotator, source, request_id, mask_path, created_at, overlap
                 )

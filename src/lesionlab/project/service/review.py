@@ -221,7 +221,9 @@ def adjudicate(
     standing_now = _current(project, image_id, seen)
     if index is not None:
         _not_own_label(project, caller, image_id, index)
-        new_id, new = project.store.add_annotation(image_id, index, caller.name, "adjudication", request_id)
+        new_id, new = project.store.add_annotation(
+            image_id, index, caller.name, "adjudication", request_id, seen=standing_now
+        )
         return {"annotation_id": new_id, "new": new, "image_id": image_id, "label": project.classes[index]}
     if fused:
         mask = fused_mask(project, image_id)
@@ -241,7 +243,9 @@ def adjudicate(
                 "reload the Adjudicate tab"
             )
         mask = open_mask(annotation_mask(project, int(annotation_id)))
-    new_id, new = project.save_mask(image_id, mask, caller.name, request_id, source="adjudication")
+    new_id, new = project.save_mask(
+        image_id, mask, caller.name, request_id, source="adjudication", seen=standing_now
+    )
     return {"annotation_id": new_id, "new": new, "image_id": image_id}
 
 
