@@ -112,3 +112,30 @@ def test_two_reviewers_deciding_at_once_never_overrule_each_other_unseen(
         decided = p.store.standing(p.store.kind, "img_000")["img_000"].adjudication
         assert decided.annotator == "boss"
         assert len(list(p.masks_dir.glob("*.png"))) == (3 if task == "segmentation" else 0)  # none left
+
+
+def test_a_flag_decided_while_a_colleague_changes_the_label_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found: the check that the flagged label is still the one shown ran before the transaction storing
+    the decision: a colleague's change landing in between got a keep recorded for a label no longer the
+    image's, or was overruled unseen by a later change. It is checked under the image's lock now."""
+    from lesionlab.project.service import review
+
+    with team_project(tmp_path, overlap=1) as p:
+        c = clients(p, ("ana", "annotator"), ("rev", "reviewer"))
+        assert label(c["ana"], "img_000", 1).status_code == 201
+        p.store.add_flags([("img_000", 0.9, "suspicious", 0)])
+        (flag,) = c["rev"].get("/api/flags").json()["flags"]
+        checked = review._not_own_label
+
+        def colleague_changes_it_meanwhile(project, caller, image_id, label):
+            checked(project, caller, image_id, label)
+            project.store.add_annotation(image_id, 0, "boss", "adjudication")
+
+        monkeypatch.setattr(review, "_not_own_label", colleague_changes_it_meanwhile)
+        late = c["rev"].post(
+            f"/api/flags/{flag['id']}/review", json={"outcome": "keep", "shown": p.classes[1]}
+        )
+        assert late.status_code == 409 and "changed since" in late.json()["detail"]
+        assert p.store.flags()[0][0].outcome is None  # nothing recorded

@@ -7,6 +7,7 @@ A change is stored as the reviewer's "adjudication" annotation, which then is th
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 
@@ -52,8 +53,12 @@ class FlagsMixin:
                 query = query.where(AuditFlag.outcome.is_(None))
             return [(f, i) for f, i in s.execute(query).all()]
 
-    def review_flag(self, flag_id: int, outcome: str, reviewer: str, label: int | None = None) -> AuditFlag:
-        """Keep the flagged label, or change it (the reviewer's adjudication); the decision is recorded."""
+    def review_flag(
+        self, flag_id: int, outcome: str, reviewer: str, label: int | None = None, shown: Any = ()
+    ) -> AuditFlag:
+        """Keep the flagged label, or change it (the reviewer's adjudication); the decision is recorded.
+        `shown` (a 1-tuple: the label index the reviewer was shown, None for none) is checked under the
+        image row's lock in this transaction: Conflict if the image's label is another by then."""
         if outcome not in ("keep", "change"):
             raise DataError(f"review outcome must be keep or change, got {outcome!r}")
         if outcome == "change" and label is None:
@@ -72,6 +77,13 @@ class FlagsMixin:
                     f"audit flag {flag_id} was already reviewed ({flag.outcome}) by {flag.reviewed_by!r}; "
                     "reload the review tab"
                 )
+            if shown:
+                s.execute(select(ImageRow.key).where(ImageRow.key == flag.image_key).with_for_update())
+                if self._label_now(s, flag.image_key) != shown[0]:
+                    raise Conflict(
+                        f"the label of the image of audit flag {flag_id} changed since it was shown; reload "
+                        "the Review tab and decide again"
+                    )
             if outcome == "change":
                 row = Annotation(
                     image_key=flag.image_key, label=int(label), annotator=reviewer, source="adjudication"

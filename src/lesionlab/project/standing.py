@@ -103,6 +103,24 @@ class StandingMixin:
         decided = [a.id for a in rows if a.source == "adjudication"][-1:]
         return sorted([*raters.values(), *decided])
 
+    def _label_now(self, s: Any, image_key: int) -> int | None:
+        """The image's usable consensus label read in the caller's transaction (after its lock), as
+        `labels` gives it: what a flag's decision checks it was made on, atomically with storing it."""
+        rows = s.execute(
+            select(Annotation.annotator, Annotation.source, Annotation.label)
+            .where(
+                Annotation.image_key == image_key,
+                Annotation.retracted_at.is_(None),
+                Annotation.source.in_((*RATER_SOURCES, "adjudication")),
+                kind_of("label"),
+            )
+            .order_by(Annotation.id)
+        ).all()
+        raters = {a.annotator: a.label for a in rows if a.source != "adjudication"}
+        decided = [a.label for a in rows if a.source == "adjudication"][-1:]
+        cons = class_consensus(list(raters.values()), self.overlap, (decided or [None])[0])
+        return cons.label if cons.status in USABLE else None
+
     def label_consensus(self, image_id: str | None = None) -> dict[str, tuple[Consensus, Standing]]:
         """(Consensus, Standing) of each image with a standing class label."""
         out = {}

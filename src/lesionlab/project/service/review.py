@@ -84,7 +84,8 @@ def review_flag(
         index = project.class_index(label)
     if image_id is not None:  # neither keeps nor makes the reviewer's own answer the image's label
         _not_own_label(project, caller, image_id, now if outcome == "keep" else index)
-    flag = project.store.review_flag(flag_id, outcome, caller.name, index)
+    seen = () if shown is None or image_id is None else (now,)  # checked again where it is stored
+    flag = project.store.review_flag(flag_id, outcome, caller.name, index, seen)
     return {"id": flag.id, "outcome": flag.outcome, "new_annotation_id": flag.new_annotation_id}
 
 
