@@ -6,13 +6,16 @@ the save had ended the lease, while the save's own answer was still on its way: 
 hold the slots now: save soon" over an answer already stored. U pressed while the next image's queue was
 still loading took the answer back and showed its image, then the older queue answer arrived and replaced
 it (the taken-back mask gone from the canvas, or another image shown). Ctrl+Shift+Z (redo elsewhere)
-undid a stroke the expert meant to keep.
+undid a stroke the expert meant to keep. On the model's mask proposal, N (which the prediction box offers
+"if it shows no lesion") was refused, telling the expert to erase it with canvas undo, which cannot take
+it off; and No lesion taken back (U) came back as the model's proposal, not as the empty answer it was.
 """
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 pytest.importorskip("playwright.sync_api")
@@ -125,3 +128,36 @@ def test_ctrl_shift_z_undoes_no_stroke(browser, tmp_path) -> None:
         expect(message(page)).to_have_text(f"mask saved for {ids[0]}")
         page.context.close()
     assert iou(stored_mask(tmp_path / "proj", ids[0], "ann"), want) > 0.95
+
+
+def model_mask(project, ids: list[str]) -> None:
+    """The model proposes a lesion in the first image's top-left quarter."""
+    mask = np.zeros((SIZE, SIZE), dtype=bool)
+    mask[:48, :48] = True
+    project.store_mask(ids[0], mask, "model v1", source="model")
+
+
+PAINTED = (
+    "() => { const c = document.getElementById('mask-canvas'); "
+    "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; "
+    "let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] >= 128; return n; }"
+)
+
+
+def test_n_on_the_models_proposal_says_no_lesion_and_comes_back_empty(browser, tmp_path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=2, size=SIZE, prepare=model_mask) as (
+        server,
+        ids,
+    ):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        assert page.evaluate(PAINTED) == 48 * 48  # the proposal is drawn
+        page.keyboard.press("n")
+        expect(message(page)).to_have_text(f"no lesion saved for {ids[0]}")
+        wait_shown(page, ids[1])
+        page.keyboard.press("u")
+        expect(message(page)).to_have_text(f"undone: {ids[0]}")
+        wait_shown(page, ids[0])
+        expect(page.locator("#mask-note")).to_contain_text("taken back")
+        assert page.evaluate(PAINTED) == 0, "the answer taken back was no lesion, not the model's proposal"
+        page.context.close()

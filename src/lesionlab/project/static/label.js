@@ -10,6 +10,7 @@ import { lapsed, leased, setupHold } from "./hold.js";
 import { startLive } from "./live.js";
 import { MaskEditor } from "./mask.js";
 import { notes, setupNotes } from "./notes.js";
+import { progress } from "./progress.js";
 import { Stage } from "./stage.js";
 import { setupTools } from "./tools.js";
 
@@ -78,27 +79,6 @@ export function controls() {
   $("stage").dataset.ready = String(ok); // a hook for tests and automation: actions are accepted now
 }
 
-// The progress line, from the queue's answer or a live poll's (`next`: the images after this one).
-function progress(data) {
-  const p = data.progress || {};
-  const overlap = state.project.overlap || 1;
-  const proposed = p.proposed || 0;
-  const complete = p.complete || 0;
-  $("progress-bar").style.width = `${proposed ? Math.round((100 * complete) / proposed) : 0}%`;
-  const each = overlap > 1 ? ` (each by ${overlap} people)` : "";
-  const disputed = p.adjudication ? ` · ${p.adjudication} waiting for adjudication` : "";
-  $("progress-text").textContent =
-    `${complete} of ${proposed} proposed images annotated${each}${disputed} · ${data.remaining} waiting for you`;
-  const mine = data.mine || {};
-  const n = mine.annotations || 0;
-  const secs = mine.median_seconds;
-  $("mine").textContent = `you: ${n} annotation${n === 1 ? "" : "s"}` +
-    (secs != null ? ` · median ${secs.toFixed(1)} s per image` : "");
-  const next = data.next || [];
-  $("up-next").textContent = next.length ? `next for you: ${next.join(", ")}` +
-    (data.remaining > next.length + 1 ? " …" : "") : "";
-}
-
 // Whether the image on screen holds work not saved yet: strokes, an open outline, a comment or the flag.
 function unsaved() {
   if (!state.item) return false; // between images: what the fields hold was sent with the last answer
@@ -123,7 +103,7 @@ function live() {
     busy: () => state.busy,
     seq: () => state.seq,
     onData(data) {
-      progress(data);
+      progress(data, state.project.overlap || 1);
       if (state.bound) loadHistory(state.bound.image_id);
       else if (!state.item && !loading && !state.busy && data.remaining > 0 && labelling()) loadQueue();
     },
@@ -160,7 +140,7 @@ export async function loadQueue(first = null) {
     const items = data.items; // the server put `first` first (and leased it to us) if it is still free
     if (items.length) leased();
     if (!$("up-next")) live();
-    progress({ ...data, next: items.slice(1, 6).map((i) => i.image_id) });
+    progress({ ...data, next: items.slice(1, 6).map((i) => i.image_id) }, state.project.overlap || 1);
     showEmpty(data.empty, () => loadQueue());
     await show(items[0] || null);
   } finally {
@@ -213,7 +193,9 @@ export async function show(item) {
     // on the canvas before the image is actionable: a stroke begun while it decoded was painted over
     if (back && back.mask) await restoreMask(back.mask, signal);
     if (seq !== state.seq) return;
-    state.bound = { image_id: item.image_id, width: size.width, height: size.height };
+    // `proposal`: the canvas holds the model's mask as proposed (N may then say No lesion over it)
+    const proposal = source === "model" && !(back && back.mask);
+    state.bound = { image_id: item.image_id, width: size.width, height: size.height, proposal };
     state.shownAt = performance.now();
     setTimeout(() => { if (seq === state.seq) controls(); }, SETTLE_MS + 10); // actionable from then on
     stageStatus("");
@@ -293,7 +275,7 @@ export function label(index) {
 }
 
 async function putMask(b, rid, noLesion) {
-  const blob = await editor.toPng();
+  const blob = await editor.toPng(noLesion);
   const note = notes.value();
   const query = `request_id=${encodeURIComponent(rid)}&width=${b.width}&height=${b.height}` +
     (noLesion ? "&no_lesion=1" : "") + (note.unsure ? "&unsure=1" : "") +
@@ -332,13 +314,14 @@ export function saveMask() {
 export function noLesion() {
   if (!isSegmentation() || early() || !ready() || notFinished()) return;
   const b = state.bound;
-  if (!editor.isEmpty()) {
+  // the model's proposal, untouched, is no drawing of the expert's: N answers it (as its box offers)
+  if (!editor.isEmpty() && !(b.proposal && !editor.strokes.length)) {
     say("there is a drawing on this image: erase it (canvas undo) before saying No lesion, or save it", true);
     return;
   }
   return act(`none:${b.image_id}:${editor.version}:${notes.version}`, "save No lesion", async (rid) => {
     const result = await putMask(b, rid, true);
-    return saved(b, result, `no lesion saved for ${b.image_id}`);
+    return saved(b, result, `no lesion saved for ${b.image_id}`, result.png); // U brings it back empty
   });
 }
 

@@ -267,10 +267,15 @@ export class MaskEditor {
   }
 
   // A mask saved from this page and taken back (undo): on the canvas again as one undoable stroke, unsaved.
+  // No lesion taken back is an empty canvas, no stroke: nothing of it to undo, nothing unsaved.
   async paste(png, signal) {
     this.begin();
-    await this.draw(png, signal);
-    this.commit([0, 0, this.canvas.width, this.canvas.height], 0);
+    if (await this.draw(png, signal)) {
+      this.commit([0, 0, this.canvas.width, this.canvas.height], 0);
+      return;
+    }
+    this.version += 1;
+    this.onChange();
   }
 
   // A 0/255 mask PNG of the image's size drawn as the overlay (white -> paint); returns its lesion pixels.
@@ -298,10 +303,10 @@ export class MaskEditor {
     return lesion;
   }
 
-  // The 0/255 grey PNG the server stores, of the canvas's (= the image's) size.
-  async toPng() {
+  // The 0/255 grey PNG the server stores, of the canvas's (= the image's) size; `empty`: all 0 (No lesion).
+  async toPng(empty = false) {
     const { width, height } = this.canvas;
-    const src = this.ctx.getImageData(0, 0, width, height).data;
+    const src = empty ? new Uint8ClampedArray(width * height * 4) : this.ctx.getImageData(0, 0, width, height).data;
     const out = document.createElement("canvas");
     out.width = width;
     out.height = height;
