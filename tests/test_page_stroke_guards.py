@@ -215,3 +215,22 @@ def test_a_double_click_adds_its_vertex_once(browser, tmp_path) -> None:
         page.keyboard.press("Enter")
         expect(message(page)).to_contain_text("the mask is empty")
         page.context.close()
+
+
+def test_a_held_stroke_ends_when_the_help_overlay_covers_the_canvas(browser, tmp_path) -> None:
+    """? pressed under a held stroke: the stroke went on painting under the overlay, unseen."""
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=1, size=SIZE) as (server, ids):
+        page, place = start(browser, server, ids[0])
+        page.mouse.move(*place.screen(10, 20))
+        page.mouse.down()
+        page.mouse.move(*place.screen(40, 20), steps=6)
+        page.keyboard.press("?")
+        expect(page.get_by_test_id("help")).to_be_visible()
+        page.mouse.move(*place.screen(40, 85), steps=8)
+        page.mouse.up()
+        page.keyboard.press("Escape")
+        save(page, ids[0])
+        page.context.close()
+    mask = stored_mask(tmp_path / "proj", ids[0], "ann")
+    assert mask[20, 12:38].all(), "the stroke drawn in sight is stored"
+    assert not mask[30:].any(), "the stroke went on under the overlay"

@@ -62,9 +62,15 @@ function pageKeys() {
     { mouse: true, label: "drag", does: "pan (classification; with the hand tool in segmentation)", group: "Mouse",
       when: () => !seg() },
     { mouse: true, label: "drag", does: "draw with the brush or eraser", group: "Mouse", when: seg },
-    { keys: ["?"], label: "?", does: "show or hide this list of keys", group: "Page", run: () => toggleHelp() },
+    { keys: ["?"], label: "?", does: "show or hide this list of keys", group: "Page", run: () => help() },
     { keys: ["escape"], label: "Esc", does: "close this list", group: "Page", when: helpOpen, run: () => toggleHelp(false) },
   );
+}
+
+// The overlay covers the canvas: a stroke held under it ends where it was last seen.
+function help(open = !helpOpen()) {
+  if (open) editor.end();
+  toggleHelp(open);
 }
 
 function classButtons() {
@@ -119,7 +125,7 @@ function wire() {
   document.addEventListener("keydown", (e) => { active(); onKeyDown(e); }); // a key is work: hold the image
   document.addEventListener("keyup", onKeyUp);
   window.addEventListener("blur", () => stage.holdSpace(false)); // a Space released elsewhere
-  $("help-open").onclick = () => toggleHelp(true);
+  $("help-open").onclick = () => help(true);
   $("help-close").onclick = () => toggleHelp(false);
   $("help").addEventListener("click", (e) => { if (e.target.id === "help") toggleHelp(false); });
 }
