@@ -9,6 +9,8 @@ it (the taken-back mask gone from the canvas, or another image shown). Ctrl+Shif
 undid a stroke the expert meant to keep. On the model's mask proposal, N (which the prediction box offers
 "if it shows no lesion") was refused, telling the expert to erase it with canvas undo, which cannot take
 it off; and No lesion taken back (U) came back as the model's proposal, not as the empty answer it was.
+The comment box kept the focus when the expert went on to draw: the keys they pressed next for the page
+(E, B, Enter) were typed into the comment, stored with the answer and shown to reviewers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ pytest.importorskip("fastapi")
 
 from playwright.sync_api import expect
 
-from page_harness import iou, launch_browser, open_page, paint_rect, served, stored_mask, wait_shown
+from page_harness import (
+    iou,
+    launch_browser,
+    open_page,
+    paint_rect,
+    placement,
+    served,
+    stored_mask,
+    wait_shown,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -161,3 +172,38 @@ def test_n_on_the_models_proposal_says_no_lesion_and_comes_back_empty(browser, t
         expect(page.locator("#mask-note")).to_contain_text("taken back")
         assert page.evaluate(PAINTED) == 0, "the answer taken back was no lesion, not the model's proposal"
         page.context.close()
+
+
+def test_drawing_after_typing_a_comment_gives_the_keys_back_to_the_page(browser, tmp_path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=2, size=SIZE) as (server, ids):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        comment = page.get_by_test_id("comment")
+        comment.click()
+        page.keyboard.type("border unclear")
+        place = placement(page, SIZE, SIZE)
+        page.mouse.move(*place.screen(10, 10))
+        page.mouse.down()
+        page.mouse.move(*place.screen(60, 10), steps=6)
+        page.mouse.up()
+        page.keyboard.press("e")  # the eraser, for the next stroke
+        expect(page.get_by_test_id("eraser")).to_have_class("tool active")
+        page.keyboard.press("b")
+        expect(comment).to_have_value("border unclear")
+        page.keyboard.press("Enter")
+        expect(message(page)).to_have_text(f"mask saved for {ids[0]}")
+        page.context.close()
+    history = [a for a in expert_notes(tmp_path / "proj") if a[0] == ids[0]]
+    assert history == [(ids[0], "border unclear")], history
+
+
+def expert_notes(project_dir) -> list[tuple[str, str | None]]:
+    """(image id, comment) of every expert annotation stored."""
+    from sqlalchemy import select
+
+    from lesionlab.project import open_project
+    from lesionlab.project.models import Annotation, ImageRow
+
+    query = select(ImageRow.image_id, Annotation.comment).join(ImageRow, ImageRow.key == Annotation.image_key)
+    with open_project(project_dir) as project, project.store.session() as s:
+        return [tuple(r) for r in s.execute(query.where(Annotation.source == "expert")).all()]

@@ -26,6 +26,12 @@ export class Stage {
     this.panning = null;
     new ResizeObserver(() => this.layout()).observe(this.stage);
     this.stage.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
+    // A press on the image is work on the image: the field (the comment) or button holding the focus lets
+    // go, so the keys pressed next are the page's (E, B, Enter were typed into the comment and stored).
+    this.stage.addEventListener("pointerdown", () => {
+      const focused = document.activeElement;
+      if (focused && focused !== document.body && !this.stage.contains(focused)) focused.blur();
+    }, { capture: true });
     // capture: a pan starts before the mask canvas below could start a stroke
     this.stage.addEventListener("pointerdown", (e) => this.panStart(e), { capture: true });
     this.stage.addEventListener("pointermove", (e) => this.panMove(e));
