@@ -289,11 +289,12 @@ async function putMask(b, rid, noLesion) {
 // What is saved is what the expert finished and sees: an outline still open is not part of the mask yet
 // (saving would drop it unseen), a held stroke is only half drawn (its rest would be lost as the page moved
 // on), and a hidden overlay may hold pixels they cannot see (the model's proposal, a taken-back mask).
-function notFinished() {
+// `shown`: the overlay must be shown (not for No lesion: it stores an empty mask whatever the overlay holds).
+function notFinished(shown = true) {
   let why = "";
   if (editor.polygon.open) why = "a polygon is still open: close it (Enter) or cancel it (Esc) first";
   else if (editor.drawing) why = "finish the stroke (release it) before saving";
-  else if (!editor.visible()) why = "the mask is hidden: show it (O) to see what you save, then save";
+  else if (shown && !editor.visible()) why = "the mask is hidden: show it (O) to see what you save";
   if (why) say(why, true);
   return !!why;
 }
@@ -312,7 +313,7 @@ export function saveMask() {
 }
 
 export function noLesion() {
-  if (!isSegmentation() || early() || !ready() || notFinished()) return;
+  if (!isSegmentation() || early() || !ready() || notFinished(false)) return;
   const b = state.bound;
   // the model's proposal, untouched, is no drawing of the expert's: N answers it (as its box offers)
   if (!editor.isEmpty() && !(b.proposal && !editor.strokes.length)) {

@@ -306,7 +306,8 @@ export class MaskEditor {
   // The 0/255 grey PNG the server stores, of the canvas's (= the image's) size; `empty`: all 0 (No lesion).
   async toPng(empty = false) {
     const { width, height } = this.canvas;
-    const src = empty ? new Uint8ClampedArray(width * height * 4) : this.ctx.getImageData(0, 0, width, height).data;
+    const { data } = this.ctx.getImageData(0, 0, width, height);
+    const src = empty ? new Uint8ClampedArray(data.length) : data;
     const out = document.createElement("canvas");
     out.width = width;
     out.height = height;
