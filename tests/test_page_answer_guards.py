@@ -9,6 +9,8 @@ it (the taken-back mask gone from the canvas, or another image shown). Ctrl+Shif
 undid a stroke the expert meant to keep. On the model's mask proposal, N (which the prediction box offers
 "if it shows no lesion") was refused, telling the expert to erase it with canvas undo, which cannot take
 it off; and No lesion taken back (U) came back as the model's proposal, not as the empty answer it was.
+A mask taken back (U) was pasted over the model's proposal: Ctrl+Z, which drops the taken-back mask,
+left the proposal under the note "your mask, taken back", to be saved as the expert's own.
 The comment box kept the focus when the expert went on to draw: the keys they pressed next for the page
 (E, B, Enter) were typed into the comment, stored with the answer and shown to reviewers.
 """
@@ -207,3 +209,23 @@ def expert_notes(project_dir) -> list[tuple[str, str | None]]:
     query = select(ImageRow.image_id, Annotation.comment).join(ImageRow, ImageRow.key == Annotation.image_key)
     with open_project(project_dir) as project, project.store.session() as s:
         return [tuple(r) for r in s.execute(query.where(Annotation.source == "expert")).all()]
+
+
+def test_dropping_a_taken_back_mask_leaves_no_model_proposal(browser, tmp_path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=2, size=SIZE, prepare=model_mask) as (
+        server,
+        ids,
+    ):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        paint_rect(page, (60, 60, 90, 90), SIZE, SIZE)  # the expert's correction: a lesion the model missed
+        page.keyboard.press("Enter")
+        expect(message(page)).to_have_text(f"mask saved for {ids[0]}")
+        wait_shown(page, ids[1])
+        page.keyboard.press("u")
+        expect(message(page)).to_have_text(f"undone: {ids[0]}")
+        wait_shown(page, ids[0])
+        expect(page.locator("#mask-note")).to_contain_text("taken back")
+        page.keyboard.press("Control+z")  # drops the taken-back mask as one stroke
+        assert page.evaluate(PAINTED) == 0, "the model's proposal was left under the taken-back mask"
+        page.context.close()

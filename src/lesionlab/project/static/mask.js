@@ -266,9 +266,11 @@ export class MaskEditor {
     return { source: headers.get("X-Mask-Source"), model: headers.get("X-Mask-Model"), share };
   }
 
-  // A mask saved from this page and taken back (undo): on the canvas again as one undoable stroke, unsaved.
-  // No lesion taken back is an empty canvas, no stroke: nothing of it to undo, nothing unsaved.
+  // A mask saved from this page and taken back (undo): on the canvas again as one undoable stroke, unsaved,
+  // over nothing (the model's proposal it replaced is not under it: Ctrl+Z left it there, to be saved as
+  // the expert's own). No lesion taken back is an empty canvas, no stroke: nothing to undo, nothing unsaved.
   async paste(png, signal) {
+    this.ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     this.begin();
     if (await this.draw(png, signal)) {
       this.commit([0, 0, this.canvas.width, this.canvas.height], 0);
