@@ -48,6 +48,26 @@ def _open(project_dir: Path):
     return open_project(project_dir)
 
 
+# `init --from-run` and its options (aliases keep `init` itself short).
+FromRunOption = Annotated[
+    Path | None,
+    typer.Option(help="a `lesionlab train` output folder (classification) to start from: model v0"),
+]
+ClassMapOption = Annotated[
+    str | None,
+    typer.Option(help="with --from-run: RUN_CLASS=PROJECT_CLASS pairs, e.g. other=benign,melanoma=melanoma"),
+]
+CoverageShareOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="with --from-run: share of each proposal round chosen for coverage rather than by the "
+        "run's model (default 0.5)",
+    ),
+]
+
+
 @project_app.command("init")
 def init(
     project_dir: DirArg,
@@ -76,25 +96,9 @@ def init(
     overlap: Annotated[
         int, typer.Option(help="how many different people annotate each image (consensus of them)")
     ] = 1,
-    from_run: Annotated[
-        Path | None,
-        typer.Option(help="a `lesionlab train` output folder (classification) to start from: model v0"),
-    ] = None,
-    class_map: Annotated[
-        str | None,
-        typer.Option(
-            help="with --from-run: RUN_CLASS=PROJECT_CLASS pairs, e.g. other=benign,melanoma=melanoma"
-        ),
-    ] = None,
-    coverage_share: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="with --from-run: share of each proposal round chosen for coverage rather than by the "
-            "run's model (default 0.5)",
-        ),
-    ] = None,
+    from_run: FromRunOption = None,
+    class_map: ClassMapOption = None,
+    coverage_share: CoverageShareOption = None,
     metadata: Annotated[
         Path | None,
         typer.Option(help="CSV of per-image metadata (image_id, age, sex, site ...) shown on the page"),

@@ -52,7 +52,7 @@ def propose(
 ) -> ProposalResult:
     """Choose up to `budget` unlabelled images and record them as a new round."""
     from lesionlab.selection.base import get_strategy
-    from lesionlab.selection.evidence import EvidenceSettings, check_task
+    from lesionlab.selection.evidence import check_task
     from lesionlab.tasks import get_task
 
     if budget < 1:
@@ -84,15 +84,7 @@ def propose(
         if version
         else new_trainer(project, progress=show_progress)
     )
-    settings = EvidenceSettings(
-        workdir=project.cache_dir / "evidence",
-        image_options={
-            "cache_dir": project.cache_dir,
-            "preprocessing": cfg.train.preprocessing,
-            "resize": cfg.train.resize,
-        },
-    )
-    settings.workdir.mkdir(parents=True, exist_ok=True)
+    settings = _evidence_settings(project)
     round_number = len(project.store.rounds()) + 1
     rng = np.random.default_rng([cfg.seed, round_number])
     share = cfg.start.coverage_share if cfg.start and strategy is None and version is not None else 0.0
@@ -110,6 +102,23 @@ def propose(
         list(zip(ids, scores, predictions, strict=True)),
     )
     return ProposalResult(round_id, name, version.id if version else None, ids, scores, note)
+
+
+def _evidence_settings(project: Project):
+    """Where evidence is cached, and how images are read for it: as the project's trainer reads them."""
+    from lesionlab.selection.evidence import EvidenceSettings
+
+    train = project.config.train
+    settings = EvidenceSettings(
+        workdir=project.cache_dir / "evidence",
+        image_options={
+            "cache_dir": project.cache_dir,
+            "preprocessing": train.preprocessing,
+            "resize": train.resize,
+        },
+    )
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    return settings
 
 
 def _choose(project: Project, chosen, share: float, budget: int, trainer, pools, settings, rng):
