@@ -11,6 +11,8 @@ undid a stroke the expert meant to keep. On the model's mask proposal, N (which 
 it off; and No lesion taken back (U) came back as the model's proposal, not as the empty answer it was.
 A mask taken back (U) was pasted over the model's proposal: Ctrl+Z, which drops the taken-back mask,
 left the proposal under the note "your mask, taken back", to be saved as the expert's own.
+Two tabs of one person show the same image (the lease is theirs): saved in one, the other said "others
+completed it" over the unsaved drawing it kept, and its save then silently replaced the first tab's answer.
 The comment box kept the focus when the expert went on to draw: the keys they pressed next for the page
 (E, B, Enter) were typed into the comment, stored with the answer and shown to reviewers.
 """
@@ -229,3 +231,21 @@ def test_dropping_a_taken_back_mask_leaves_no_model_proposal(browser, tmp_path) 
         page.keyboard.press("Control+z")  # drops the taken-back mask as one stroke
         assert page.evaluate(PAINTED) == 0, "the model's proposal was left under the taken-back mask"
         page.context.close()
+
+
+def test_an_answer_from_another_tab_is_named_before_this_tab_replaces_it(browser, tmp_path) -> None:
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=2, size=SIZE) as (server, ids):
+        first = open_page(browser, server, "ann")
+        wait_shown(first, ids[0])
+        second = first.context.new_page()  # the same browser: the same person's cookie
+        second.goto(f"{server.url}/")
+        wait_shown(second, ids[0])
+        paint_rect(second, (10, 10, 50, 50), SIZE, SIZE)  # work in the second tab, not saved yet
+        paint_rect(first, (40, 40, 90, 90), SIZE, SIZE)
+        first.keyboard.press("Enter")
+        expect(message(first)).to_have_text(f"mask saved for {ids[0]}")
+        expect(message(second)).to_contain_text(
+            f"you answered {ids[0]} in another page of yours: saving here replaces that answer",
+            timeout=15_000,
+        )
+        first.context.close()

@@ -71,3 +71,13 @@ export async function loadHistory(imageId) {
 export function historyShown() {
   return shown;
 }
+
+// The annotation ids of `me`'s answers standing on `imageId` (neither undone nor replaced): a page that
+// did not save them knows the image was answered in another page (tab) of the same person.
+export async function standingOf(imageId, me) {
+  const { events } = await api(`/api/history/${encodePath(imageId)}`);
+  const taken = events.filter((e) => e.action === "undo" || e.action === "replaced");
+  const gone = new Set(taken.map((e) => e.annotation_id));
+  return events.filter((e) => e.who === me && e.action === "expert" && !gone.has(e.annotation_id))
+    .map((e) => e.annotation_id);
+}

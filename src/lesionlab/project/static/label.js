@@ -5,7 +5,7 @@
 
 import { $, api, ApiError, encodePath, post, refusal, request, requestId, say } from "./api.js";
 import { showEmpty, showItem, showMaskPrediction } from "./details.js";
-import { clearHistory, loadHistory, setupHistory } from "./history.js";
+import { clearHistory, loadHistory, setupHistory, standingOf } from "./history.js";
 import { lapsed, leased, setupHold } from "./hold.js";
 import { startLive } from "./live.js";
 import { MaskEditor } from "./mask.js";
@@ -112,6 +112,7 @@ function live() {
         "(others completed it, or a reviewer decided it)";
       if (unsaved()) { // the server may still take it: never thrown away unseen
         say(`${why}; your unsaved work on it is kept: save it, or skip (S) to move on`, true);
+        answeredElsewhere(imageId);
         return;
       }
       say(why, true);
@@ -119,6 +120,17 @@ function live() {
     },
     onLapsed: lapsed,
   });
+}
+
+// Two pages (tabs) of one person show the same image (the lease is theirs): when the other page's answer
+// closed it, saving here replaces that answer, which the page says rather than "others completed it".
+async function answeredElsewhere(imageId) {
+  const seq = state.seq;
+  const ids = await standingOf(imageId, state.me.name).catch(() => []);
+  const here = new Set(state.undo.map((u) => u.annotation_id));
+  if (seq !== state.seq || !ids.length || ids.some((id) => here.has(id))) return;
+  say(`you answered ${imageId} in another page of yours: saving here replaces that answer; ` +
+    "skip (S) to keep it", true);
 }
 
 // Fetch the queue and show its first image (or `first`, an image just taken back by undo). The newest load
