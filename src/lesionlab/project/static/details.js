@@ -56,7 +56,8 @@ export function showMaskPrediction(loaded) {
   box.replaceChildren();
   if (loaded === undefined) return;
   if (!loaded || loaded.source !== "model") {
-    const text = loaded ? "your saved mask is shown (the model's is not)" : "no model prediction yet";
+    const whose = loaded && loaded.source === "taken back" ? "your mask taken back" : "your saved mask";
+    const text = loaded ? `${whose} is shown (the model's is not)` : "no model prediction yet";
     box.append(el("div", "muted", text));
     return;
   }

@@ -200,7 +200,8 @@ export async function show(item) {
     if (seq !== state.seq) return;
     const source = loaded && loaded.source;
     $("mask-note").textContent = source === "model" ? "the model's proposal: correct it, then save" : "";
-    if (isSegmentation()) showMaskPrediction(loaded);
+    // a mask taken back is drawn instead of the model's: the box's "correct it, or N" is not about it
+    if (isSegmentation()) showMaskPrediction(back && back.mask ? { source: "taken back" } : loaded);
     editor.reset();
     // on the canvas before the image is actionable: a stroke begun while it decoded was painted over
     if (back && back.mask) await restoreMask(back.mask, signal);
