@@ -230,7 +230,7 @@ def test_dropping_a_taken_back_mask_leaves_no_model_proposal(browser, tmp_path) 
         expect(page.locator("#mask-note")).to_contain_text("taken back")
         # the prediction box is about the mask drawn: not the model's "correct it, or N"
         expect(page.get_by_test_id("prediction")).to_have_text(
-            "your saved mask is shown (the model's is not)"
+            "your mask taken back is shown (the model's is not)"
         )
         page.keyboard.press("Control+z")  # drops the taken-back mask as one stroke
         assert page.evaluate(PAINTED) == 0, "the model's proposal was left under the taken-back mask"
