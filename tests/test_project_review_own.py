@@ -56,9 +56,31 @@ def test_a_reviewer_keeps_no_flag_on_their_own_label(tmp_path: Path) -> None:
         assert p.store.labels() == {"img_000": 1, "img_001": 0}
 
 
+def test_a_reviewer_working_alone_still_decides_their_own_flags(tmp_path: Path) -> None:
+    """A solo clinician labels and then reviews the audit's flags: nobody else could decide them, so the
+    rule above waits for a second reviewer (it broke the keyboard-and-review browser walk-through). Once
+    another reviewer is invited the same keep is refused; once revoked, allowed again."""
+    from lesionlab.project.people import invite, revoke
+
+    with team_project(tmp_path, overlap=1) as p:
+        c = clients(p, ("solo", "reviewer"), ("ana", "annotator"))
+        for image_id in ("img_000", "img_001"):
+            assert label(c["solo"], image_id, 1).status_code == 201
+        p.store.add_flags([("img_000", 0.9, "suspicious", 0), ("img_001", 0.8, "suspicious", 0)])
+        ids = {f["image_id"]: f["id"] for f in c["solo"].get("/api/flags").json()["flags"]}
+        keep = {"outcome": "keep", "shown": p.classes[1]}
+        invite(p, "Boss", "reviewer")
+        refused = c["solo"].post(f"/api/flags/{ids['img_000']}/review", json=keep)
+        assert refused.status_code == 403
+        revoke(p, "boss")
+        assert c["solo"].post(f"/api/flags/{ids['img_000']}/review", json=keep).status_code == 200
+        assert c["solo"].post(f"/api/flags/{ids['img_001']}/review", json=keep).status_code == 200
+        assert [f.outcome for f, _ in p.store.flags()] == ["keep", "keep"]
+
+
 def test_a_reviewer_takes_no_mask_of_their_own_in_a_dispute(tmp_path: Path) -> None:
     with team_project(tmp_path, overlap=2, task="segmentation") as p:
-        c = clients(p, ("ana", "annotator"), ("rev", "reviewer"))
+        c = clients(p, ("ana", "annotator"), ("rev", "reviewer"), ("boss", "reviewer"))
         mine, hers = np.zeros((32, 32), bool), np.zeros((32, 32), bool)
         mine[2:10, 2:10], hers[20:30, 20:30] = True, True
         for who, mask in (("ana", hers), ("rev", mine)):

@@ -94,7 +94,7 @@ def _not_own_label(project: Project, caller: Caller, image_id: str, label: int |
     own earlier decision): keeping it, or deciding a dispute for it, counts their answer twice, once as
     an answer and once as its review, and overrules the colleague who said otherwise. Conceding (a
     change, another's answer) stays theirs to give."""
-    if label is None:
+    if label is None or not _another_reviewer(project, caller):
         return
     st = project.store.standing("label", image_id).get(image_id)
     mine = None if st is None else st.raters.get(caller.name)
@@ -104,6 +104,19 @@ def _not_own_label(project: Project, caller: Caller, image_id: str, label: int |
             f"{caller.name} gave {image_id!r} its label {project.classes[label]} themselves: another "
             "reviewer decides it (or change your own answer)"
         )
+
+
+def _another_reviewer(project: Project, caller: Caller) -> bool:
+    """Whether someone else invited and not revoked may review: only then is a reviewer's own answer
+    left to them. A reviewer working alone (a solo clinician checking the audit's flags on their own
+    labels) still decides, or nobody could."""
+    from lesionlab.project.people import ROLES, name_key, people
+
+    me = name_key(caller.name)
+    return any(
+        not p["revoked"] and name_key(p["name"]) != me and ROLES.index(p["role"]) >= ROLES.index("reviewer")
+        for p in people(project)
+    )
 
 
 # ---------------------------------------------------------------------- adjudication
@@ -233,7 +246,8 @@ def adjudicate(
         image = project.store.image(image_id)
         if chosen is None or chosen.image_key != image.key or chosen.mask_path is None:
             raise NotFound(f"annotation {annotation_id} is not a mask of {image_id!r}")
-        if chosen.annotator == caller.name and chosen.source != "adjudication":
+        mine = chosen.annotator == caller.name and chosen.source != "adjudication"
+        if mine and _another_reviewer(project, caller):
             raise Forbidden(
                 f"annotation {chosen.id} is {caller.name}'s own mask of {image_id!r}: another reviewer "
                 "decides between it and the others (or take the fused mask, or another's)"
