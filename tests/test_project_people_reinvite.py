@@ -79,3 +79,24 @@ def test_a_live_persons_lost_link_is_still_replaced_with_new_token(tmp_path: Pat
         fresh = invite(p, "ana", "annotator", new_token=True)
         assert _client(app, fresh).get("/api/queue").status_code == 200
         assert _client(app, old).get("/api/queue").status_code == 401
+
+
+def test_a_new_token_keeps_the_persons_role_unless_one_is_given(tmp_path: Path) -> None:
+    """Found: `invite NAME --new-token` without `--role` set the person's role to annotator, so replacing
+    a reviewer's lost link silently took their review rights (and an admin's)."""
+    with team_project(tmp_path, overlap=1) as p:
+        invite(p, "Rev", "reviewer")
+        project_dir = str(p.dir)
+    out = CliRunner().invoke(cli, ["project", "invite", project_dir, "rev", "--new-token"])
+    assert out.exit_code == 0, out.output
+    assert "Rev (reviewer): " in out.output  # the stored spelling and the role kept
+    out = CliRunner().invoke(
+        cli, ["project", "invite", project_dir, "rev", "--new-token", "--role", "annotator"]
+    )
+    assert out.exit_code == 0 and "Rev (annotator): " in out.output
+    new = CliRunner().invoke(cli, ["project", "invite", project_dir, "ana"])
+    assert new.exit_code == 0 and "ana (annotator): " in new.output
+    from lesionlab.project import open_project
+
+    with open_project(Path(project_dir)) as q:
+        assert {r["name"]: r["role"] for r in people(q)} == {"Rev": "annotator", "ana": "annotator"}

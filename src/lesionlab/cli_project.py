@@ -204,7 +204,10 @@ def _check_init_options(
 def invite(
     project_dir: DirArg,
     name: Annotated[str, typer.Argument(help="the person's name (what their annotations record)")],
-    role: Annotated[str, typer.Option(help="annotator, reviewer or admin")] = "annotator",
+    role: Annotated[
+        str | None,
+        typer.Option(help="annotator, reviewer or admin (default: annotator; with --new-token: as before)"),
+    ] = None,
     url: Annotated[
         str, typer.Option(help="the server's address as the person reaches it")
     ] = "http://localhost:8765",
@@ -218,10 +221,12 @@ def invite(
 ) -> None:
     """Invite a person: prints their personal link (shown once; only a hash of the token is kept)."""
     from lesionlab.project.people import invite as run
+    from lesionlab.project.people import name_key, people
 
     with _open(project_dir) as project:
         token = run(project, name, role, new_token=new_token, same_person=same_person)
-    say(f"{name.strip()} ({role}): {url.rstrip('/')}/?token={token}")
+        row = next(p for p in people(project) if name_key(p["name"]) == name_key(name))
+    say(f"{row['name']} ({row['role']}): {url.rstrip('/')}/?token={token}")
     say("send this link to them alone; it is shown once (lesionlab project invite --new-token replaces it)")
 
 

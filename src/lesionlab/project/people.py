@@ -68,13 +68,15 @@ def _store(where: Where) -> ProjectStore:
 
 
 def invite(
-    where: Where, name: str, role: str = "annotator", new_token: bool = False, same_person: bool = False
+    where: Where, name: str, role: str | None = None, new_token: bool = False, same_person: bool = False
 ) -> str:
     """Add a person and return their token (shown once). Inviting a name that exists is refused unless
-    `new_token`: then their token is replaced (the old one stops working) and their role set to `role`.
+    `new_token`: then their token is replaced (the old one stops working) and their role set to `role`,
+    or kept when `role` is None (a reviewer's lost link replaced does not demote them; a new person is an
+    annotator unless `role` says otherwise).
     A revoked person is let in again only with `same_person`: answers are recorded by name, so anyone
     else invited under it would see the departed person's answers as their own and could undo them."""
-    store, name = _store(where), _check(name, role)
+    store, name = _store(where), _check(name, role or "annotator")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     try:
         with store.session() as s:
@@ -90,9 +92,9 @@ def invite(
                 )
             if row is None:
                 _refuse_imported(s, name)
-                s.add(Person(name=name, role=role, token_sha256=hash_token(token)))
+                s.add(Person(name=name, role=role or "annotator", token_sha256=hash_token(token)))
             else:
-                row.token_sha256, row.role, row.revoked_at = hash_token(token), role, None
+                row.token_sha256, row.role, row.revoked_at = hash_token(token), role or row.role, None
     except IntegrityError as exc:  # the same name invited at the same moment by someone else
         raise Conflict(f"{name!r} was just invited by someone else; run the command again") from exc
     return token
