@@ -161,3 +161,19 @@ def test_a_flag_decided_while_a_colleague_changes_the_label_is_refused(
         )
         assert late.status_code == 409 and "changed since" in late.json()["detail"]
         assert p.store.flags()[0][0].outcome is None  # nothing recorded
+
+
+@pytest.mark.parametrize("task", ["classification", "segmentation"])
+def test_a_decision_of_the_wrong_kind_is_refused_and_stores_nothing(tmp_path: Path, task: str) -> None:
+    """Found: a class decision sent in a segmentation project answered 201 and decided nothing (the dispute
+    stayed, a label row was stored beside the masks). Each project is decided by its own kind of answer."""
+    with team_project(tmp_path, overlap=2, task=task) as p:
+        c = clients(p, ("ana", "annotator"), ("bob", "annotator"), ("rev", "reviewer"))
+        before = p.store.count_annotations()
+        wrong = {"label": p.classes[1]} if task == "segmentation" else {"fused": True}
+        refused = _decide(c["rev"], "img_000", **wrong)
+        assert refused.status_code == 422, refused.text
+        assert ("decided by a mask" if task == "segmentation" else "decided by a label") in refused.json()[
+            "detail"
+        ]
+        assert p.store.count_annotations() == before

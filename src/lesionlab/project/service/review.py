@@ -226,6 +226,13 @@ def adjudicate(
     refused (Conflict), since it was made on answers that no longer stand."""
     if sum(x is not None and x is not False for x in (label, annotation_id, fused or None)) != 1:
         raise Invalid("an adjudication gives exactly one of label, annotation_id or fused")
+    by_mask = project.task.target == "mask"
+    if by_mask == (label is not None):  # a class decision stored in a mask project would decide nothing
+        raise Invalid(
+            "a segmentation project's image is decided by a mask: give annotation_id or fused"
+            if by_mask
+            else "a classification project's image is decided by a label: give label"
+        )
     showable_row(project, image_id)
     index = None if label is None else project.class_index(label)
     kind = "mask" if index is None else "label"
