@@ -326,3 +326,39 @@ def test_isic_2016_part3_has_no_header_row(tmp_path: Path) -> None:
     with _project(tmp_path, folder, ["benign", "malignant"]) as p:
         import_labels(p, gt)  # before: "no image_id column"
         assert p.store.labels() == {"ISIC_0000000": 0, "ISIC_0000001": 1}
+
+
+def test_mask_export_of_ids_differing_only_in_case(tmp_path: Path, images: Path, monkeypatch) -> None:
+    """Found: `img_000` and `IMG_000` export to one file on a case-insensitive file system (macOS,
+    Windows), the later mask replacing the earlier unsaid. Such an export now stops before writing any
+    file, naming both; a case-sensitive folder (this one) keeps both, each its own."""
+    import shutil
+
+    from lesionlab.data.preprocess import open_mask
+    from lesionlab.project import mask_files
+
+    shutil.copyfile(images / "img_000.jpg", images / "IMG_000.jpg")
+    with _project(tmp_path, images, ["background", "lesion"], task="segmentation") as s:
+        masks = {}
+        for k, image_id in enumerate(["IMG_000", "img_000"]):
+            masks[image_id] = np.zeros((32, 32), dtype=bool)
+            masks[image_id][2 : 10 + 10 * k, 5:30] = True
+            s.save_mask(image_id, masks[image_id], "ana")
+        written = export_project(s, tmp_path / "out", ("masks",))
+        assert written["masks"]["files"] == 2
+        for image_id, mask in masks.items():
+            assert np.array_equal(
+                open_mask(tmp_path / "out" / "masks" / f"{image_id}_segmentation.png"), mask
+            )
+        monkeypatch.setattr(mask_files, "case_sensitive", lambda folder: False)
+        with pytest.raises(DataError, match=r"'IMG_000' and 'img_000' differ only in case"):
+            export_project(s, tmp_path / "mac", ("masks",))
+    assert not list((tmp_path / "mac").rglob("*.png"))  # nothing written
+
+
+def test_case_probe_tells_this_file_system_case_sensitive(tmp_path: Path) -> None:
+    from lesionlab.project.mask_files import case_sensitive
+
+    (tmp_path / "x").mkdir()
+    assert case_sensitive(tmp_path / "x")  # Linux: `a` and `A` are two files
+    assert list((tmp_path / "x").iterdir()) == []  # the probe is gone

@@ -28,7 +28,7 @@ from lesionlab.data.mask_stats import WARN_NEARLY_FULL
 from lesionlab.data.preprocess import open_mask
 from lesionlab.errors import DataError
 from lesionlab.io import write_text
-from lesionlab.project import label_studio
+from lesionlab.project import label_studio, mask_files
 from lesionlab.project.isic_csv import read_csv_labels
 from lesionlab.project.mask_files import write_png
 from lesionlab.project.project import Project
@@ -91,17 +91,19 @@ def labelstudio_options(image_urls: str) -> dict[str, Any]:
 
 
 def export_masks(project: Project, folder: Path) -> int:
-    """Copy each image's consensus mask to `folder/<image_id>_segmentation.png`."""
-    written = 0
-    for image_id in sorted(project.store.masked_ids()):
-        source = project.mask_path(image_id)
-        if source is None:
-            continue
+    """Copy each image's consensus mask to `folder/<image_id>_segmentation.png`.
+
+    Ids that differ only in case (`ISIC_1`, `isic_1`) name one file on a case-insensitive file system
+    (macOS, Windows): the later copy would replace the earlier, so such an export stops before writing."""
+    todo = [(i, project.mask_path(i)) for i in sorted(project.store.masked_ids())]
+    todo = [(i, source) for i, source in todo if source is not None]
+    folder.mkdir(parents=True, exist_ok=True)
+    mask_files.refuse_case_clashes(folder, [i for i, _ in todo])
+    for image_id, source in todo:
         target = folder / f"{image_id}_segmentation.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        written += 1
-    return written
+    return len(todo)
 
 
 def export_project(

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from lesionlab.data.preprocess import mask_foreground, open_mask, orient, oriented_size
+from lesionlab.errors import DataError
 from lesionlab.io import atomic_file
 from lesionlab.project.consensus import FUSE_RULE, Consensus, mask_consensus
 from lesionlab.project.exceptions import Invalid, NotFound
@@ -123,3 +124,25 @@ def consensus_of(project: Project, st: Standing) -> MaskConsensus:
 def mask_consensus_all(project: Project) -> dict[str, MaskConsensus]:
     """Each usable image with a standing mask: its mask consensus."""
     return {iid: consensus_of(project, st) for iid, st in project.store.standing("mask").items()}
+
+
+def refuse_case_clashes(folder: Path, ids: list[str]) -> None:
+    """DataError naming two ids that differ only in case, when `folder` does not tell them apart."""
+    by_fold: dict[str, str] = {}
+    for image_id in ids:
+        other = by_fold.setdefault(image_id.casefold(), image_id)
+        if other != image_id and not case_sensitive(folder):
+            raise DataError(
+                f"images {other!r} and {image_id!r} differ only in case, and {folder} is on a file system "
+                "that does not tell their mask files apart (one would replace the other): export to a "
+                "case-sensitive folder, or rename one of the images"
+            )
+
+
+def case_sensitive(folder: Path) -> bool:
+    """Whether `folder`'s file system tells `a` from `A` (a probe file, removed at once)."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(prefix="lesionlab_case_probe_", dir=folder) as probe:
+        name = Path(probe.name).name
+        return not (folder / name.upper()).exists()
