@@ -253,3 +253,29 @@ def test_an_answer_from_another_tab_is_named_before_this_tab_replaces_it(browser
             timeout=15_000,
         )
         first.context.close()
+
+
+def test_u_on_an_image_someone_else_took_meanwhile_says_so(browser, tmp_path) -> None:
+    """Found: U took the answer back, but while the page asked for its image a colleague's page leased
+    it: the page showed the next image and dropped the taken-back mask without a word."""
+    with served(tmp_path, {"ann": "annotator", "bob": "annotator"}, task=SEG, n=3, size=SIZE) as (
+        server,
+        ids,
+    ):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        paint_rect(page, (20, 20, 70, 60), SIZE, SIZE)
+        page.keyboard.press("Enter")
+        expect(message(page)).to_have_text(f"mask saved for {ids[0]}")
+        wait_shown(page, ids[1])
+        held = []
+        page.route("**/api/queue?first=*", lambda route: held.append(route))
+        page.keyboard.press("u")
+        until(page, lambda: held, "undo's queue request")
+        other = open_page(browser, server, "bob")  # bob's page leases the image freed by the undo
+        wait_shown(other, ids[0])
+        held[0].continue_()
+        expect(message(page)).to_contain_text(f"{ids[0]} is taken back but not free for you now")
+        expect(page.get_by_test_id("image-id")).not_to_have_text(ids[0])
+        other.context.close()
+        page.context.close()

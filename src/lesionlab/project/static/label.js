@@ -181,6 +181,10 @@ export async function show(item) {
   notes.reset();
   const back = item && state.restore && state.restore.image_id === item.image_id ? state.restore : null;
   if (back) notes.restore(back.note);
+  else if (state.restore) { // taken back, but another holds it now or it is complete: never dropped unsaid
+    say(`${state.restore.image_id} is taken back but not free for you now (another annotator holds it, or ` +
+      "it has its answers): your mask and notes on it could not be brought back", true);
+  }
   state.restore = null;
   clearHistory();
   stage.clear();
