@@ -279,3 +279,43 @@ def test_u_on_an_image_someone_else_took_meanwhile_says_so(browser, tmp_path) ->
         expect(page.get_by_test_id("image-id")).not_to_have_text(ids[0])
         other.context.close()
         page.context.close()
+
+
+def test_a_proposal_saved_untouched_is_recorded_as_accepted_not_drawn(browser, tmp_path) -> None:
+    """Found: Enter over the model's mask proposal stored it as the expert's own drawing, with nothing to
+    tell it from one they drew. The server now compares the mask saved with the proposal: equal pixel for
+    pixel, the annotation records `accepted: "model v1"` and the history says so; one stroke more and it
+    is the expert's drawing (none)."""
+    from lesionlab.project import open_project
+
+    def two_proposals(project, ids):
+        model_mask(project, ids)
+        mask = np.zeros((SIZE, SIZE), dtype=bool)
+        mask[:48, :48] = True
+        project.store_mask(ids[1], mask, "model v1", source="model")
+
+    with served(tmp_path, {"ann": "annotator"}, task=SEG, n=2, size=SIZE, prepare=two_proposals) as (
+        server,
+        ids,
+    ):
+        page = open_page(browser, server, "ann")
+        wait_shown(page, ids[0])
+        page.keyboard.press("Enter")
+        expect(message(page)).to_have_text(f"mask saved for {ids[0]}")
+        wait_shown(page, ids[1])
+        paint_rect(page, (60, 60, 90, 90), SIZE, SIZE)  # corrects the proposal
+        page.keyboard.press("Enter")
+        expect(message(page)).to_have_text(f"mask saved for {ids[1]}")
+        page.keyboard.press("u")
+        wait_shown(page, ids[1])
+        page.keyboard.press("Enter")  # the correction taken back, saved again: still drawn
+        expect(message(page)).to_have_text(f"mask saved for {ids[1]}")
+        page.context.close()
+    with open_project(tmp_path / "proj") as project:
+        mine = {}
+        for e in (
+            e for i in ids for e in project.store.history(i) if e["who"] == "ann" and e["action"] == "expert"
+        ):
+            mine.setdefault(e["annotation_id"], e)
+        accepted = [e.get("accepted") for _, e in sorted(mine.items())]
+    assert accepted == ["model v1", None, None]

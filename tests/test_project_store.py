@@ -49,7 +49,7 @@ def test_migrations_build_exactly_the_models_schema(project) -> None:
     with project.store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
-    assert project.store.revision == "0003"
+    assert project.store.revision == "0004"
 
 
 def test_a_database_from_a_newer_lesionlab_is_refused(project) -> None:
@@ -396,7 +396,7 @@ def test_a_project_of_the_first_schema_upgrades_with_its_labels(tmp_path: Path) 
         )
     engine.dispose()
     with open_project(tmp_path / "proj") as project:
-        assert project.store.revision == "0003"
+        assert project.store.revision == "0004"
         assert project.store.labels() == {"img_000": 1} and project.store.annotators() == {"old hand": 1}
 
 

@@ -133,7 +133,7 @@ def test_a_store_of_the_previous_schema_upgrades_with_every_row_kept(tmp_path: P
         engine.dispose()
         store = ProjectStore(url, CLASSES)
         try:
-            assert store.revision == "0003"
+            assert store.revision == "0004"
             assert store.labels() == {"img_000": 1, "img_001": 1}
             rows = [store.annotation(i) for i in (1, 2, 3)]
             assert [(r.label, r.annotator, r.source, r.request_id, r.seconds) for r in rows] == [
@@ -142,7 +142,7 @@ def test_a_store_of_the_previous_schema_upgrades_with_every_row_kept(tmp_path: P
                 (1, "rev", "adjudication", None, None),
             ]
             assert rows[1].retracted_by == "ana" and rows[1].retracted_at is not None
-            assert all(r.unsure is False and r.comment is None for r in rows)
+            assert all(r.unsure is False and r.comment is None and r.accepted is None for r in rows)
             with store.engine.connect() as conn:
                 people = conn.exec_driver_sql("SELECT name, role FROM people ORDER BY name").all()
             assert [tuple(p) for p in people] == [("ana", "annotator"), ("rev", "reviewer")]

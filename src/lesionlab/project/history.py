@@ -49,6 +49,7 @@ def annotation_events(rows: list[Any], classes: list[str]) -> list[dict[str, Any
                 annotation_id=r.id,
                 unsure=bool(r.unsure),
                 comment=r.comment,
+                accepted=getattr(r, "accepted", None),
                 **_answer(r, classes),
             )
         )

@@ -88,6 +88,8 @@ class Annotation(Base):
     # the annotator's own doubt and remark on this answer (kept with it: a new answer carries its own)
     unsure: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     comment: Mapped[str | None] = mapped_column(Text)
+    # "model vN" when the mask saved is that model's proposal, pixel for pixel: accepted, not drawn
+    accepted: Mapped[str | None] = mapped_column(String(32))
 
 
 class Person(Base):

@@ -175,10 +175,11 @@ class Project:
         unsure: bool = False,
         comment: str | None = None,
         seen: list[int] | None = None,
+        accepted: str | None = None,
     ) -> tuple[int, bool]:
         """`store_mask` returning (annotation id, whether new): a retried request writes no file, and a
-        refused one (e.g. the image is complete) leaves none behind. `unsure` and `comment` go with it;
-        `seen` as `ProjectStore.add_annotation`'s."""
+        refused one (e.g. the image is complete) leaves none behind. `unsure`, `comment` and `accepted`
+        go with it; `seen` as `ProjectStore.add_annotation`'s."""
         row = mask_files.usable_row(self, image_id)
         if request_id is not None:
             earlier = self.store.by_request(request_id, annotator, image_id, kind="mask")
@@ -198,6 +199,7 @@ class Project:
                 unsure=unsure,
                 comment=comment,
                 seen=seen,
+                accepted=accepted,
             )
         except BaseException:
             target.unlink(missing_ok=True)

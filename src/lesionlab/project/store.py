@@ -162,6 +162,7 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin, HistoryMixin):
         unsure: bool = False,
         comment: str | None = None,
         seen: Sequence[int] | None = None,
+        accepted: str | None = None,
     ) -> tuple[int, bool]:
         """Store one annotation; returns (its id, whether it is new). With `seen` (a decision's), Conflict
         unless what stands on the image is those annotations, checked in the storing transaction.
@@ -173,7 +174,8 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin, HistoryMixin):
         (`Conflict`) when that many other people already stand on the image: the check and the insert are
         one transaction holding the image row's lock (SQLite's BEGIN IMMEDIATE serialises writers), so two
         people can never both take an image's last slot. `unsure` and `comment` are the annotator's doubt
-        and remark, kept with this annotation (a blank comment is stored as none).
+        and remark, kept with this annotation (a blank comment is stored as none); `accepted` names the
+        model whose proposal a mask is unchanged ("model vN").
         """
         if label is not None:
             if self.kind == "mask" and source != "adjudication":
@@ -195,9 +197,10 @@ class ProjectStore(StandingMixin, QueueMixin, FlagsMixin, HistoryMixin):
                 row_id = self._insert(
                     s, image_id, label, annotator, source, request_id, mask_path, created_at, overlap
                 )
-                if unsure or (comment and comment.strip()):
+                if unsure or (comment and comment.strip()) or accepted:
                     row = s.get(Annotation, row_id)
                     row.unsure, row.comment = bool(unsure), (comment or "").strip() or None
+                    row.accepted = accepted
                 return row_id, True
         except IntegrityError:  # another writer stored the same request between our check and insert
             earlier = self.by_request(request_id, annotator, image_id, label, kind) if request_id else None

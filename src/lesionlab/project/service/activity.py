@@ -15,7 +15,7 @@ from lesionlab.project.project import Project
 from lesionlab.project.service.annotate import mine, progress
 from lesionlab.project.service.images import showable_row
 
-HIDDEN = ("label", "unsure", "comment", "outcome", "reason")
+HIDDEN = ("label", "unsure", "comment", "outcome", "reason", "accepted")
 NEXT_SHOWN = 5  # how many of the caller's next images the page lists
 
 

@@ -152,6 +152,7 @@ def put_mask(
         raise Invalid("an empty mask needs the No lesion action (nothing was drawn)")
     if mask.any() and no_lesion:
         raise Invalid(f"No lesion was sent with a mask of {int(mask.sum())} lesion pixels; clear it first")
+    accepted = _accepted_proposal(project, image_id, mask)
     annotation_id, new = project.save_mask(
         image_id,
         mask,
@@ -160,8 +161,24 @@ def put_mask(
         overlap=project.config.overlap,
         unsure=unsure,
         comment=comment,
+        accepted=accepted,
     )
-    return {"annotation_id": annotation_id, "new": new, "image_id": image_id}
+    return {"annotation_id": annotation_id, "new": new, "image_id": image_id, "accepted": accepted}
+
+
+def _accepted_proposal(project: Project, image_id: str, mask) -> str | None:
+    """ "model vN" when `mask` is that model's proposal for the image pixel for pixel (the expert saved it
+    untouched: accepted, not drawn; the history and exports say so), else None."""
+    import numpy as np
+
+    from lesionlab.data.preprocess import open_mask
+
+    found = project.store.model_mask(image_id)
+    path = mask_files.inside_masks(project, found[0]) if found else None
+    if path is None or not mask.any():
+        return None
+    proposal = open_mask(path)
+    return found[1] if proposal.shape == mask.shape and np.array_equal(proposal, mask) else None
 
 
 def own_mask(project: Project, caller: Caller, image_id: str) -> tuple[Path, str, str | None]:

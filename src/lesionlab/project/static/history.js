@@ -38,6 +38,7 @@ function row(e) {
   item.dataset.action = e.action;
   if (e.unsure) item.append(" ", el("span", { class: "unsure-tag", text: "unsure" }));
   if (e.comment) item.append(" ", el("q", { class: "comment", text: e.comment }));
+  if (e.accepted) item.append(" ", el("span", { class: "accepted-tag", text: `${e.accepted}'s proposal, accepted unchanged` }));
   return item;
 }
 
