@@ -337,8 +337,9 @@ def test_proposals_mix_the_models_uncertainty_with_coverage(
     tmp_path: Path, tiny_run: Path, offline_single_thread
 ) -> None:
     """Half of each round by version 0's entropy, half by k-center in its embedding space, with everything
-    labelled and the entropy picks as centres; `coverage_share` 0 and 1 give each part alone, and a strategy
-    asked for by name is used alone."""
+    labelled, waiting in the queue and the entropy picks as centres, the two parts alternating in the
+    round's order; `coverage_share` 0 and 1 give each part alone, and a strategy asked for by name is used
+    alone."""
     from lesionlab.project.modelling import load_version
     from lesionlab.project.propose import propose
 
@@ -355,19 +356,37 @@ def test_proposals_mix_the_models_uncertainty_with_coverage(
                 zero = project.store.model_versions()[0]
                 emb = load_version(project, zero, progress=False).embed(project.records())
                 ids = [r.id for r in project.records()]
+                second = propose(project, 2, show_progress=False)  # the first round still waits
                 again = propose(project, 4, strategy="entropy", show_progress=False)
     assert picks[0.0].strategy == "entropy" and picks[1.0].strategy == "coreset"
     mixed = picks[0.5]
     assert mixed.strategy == "entropy+coreset" and len(set(mixed.ids)) == 6
-    assert mixed.ids[:3] == picks[0.0].ids[:3]  # the model's three most uncertain, as alone
+    assert mixed.ids[0::2] == picks[0.0].ids[:3]  # the model's three most uncertain, as alone
     row = {image_id: i for i, image_id in enumerate(ids)}
-    centres = [row[ids[0]], *(row[i] for i in mixed.ids[:3])]
-    for image_id in mixed.ids[3:]:  # each coverage pick: the image farthest from every centre so far
-        d = np.linalg.norm(emb[:, None, :] - emb[None, centres, :], axis=2).min(axis=1)
-        d[centres] = -1
-        assert np.isclose(d[row[image_id]], d.max(), rtol=1e-4)
-        centres.append(row[image_id])
+
+    def farthest_first(centres: list[int], chosen: list[str]) -> None:
+        for image_id in chosen:  # each coverage pick: the image farthest from every centre so far
+            d = np.linalg.norm(emb[:, None, :] - emb[None, centres, :], axis=2).min(axis=1)
+            d[centres] = -1
+            assert np.isclose(d[row[image_id]], d.max(), rtol=1e-4)
+            centres.append(row[image_id])
+
+    farthest_first([row[ids[0]], *(row[i] for i in mixed.ids[0::2])], mixed.ids[1::2])
+    queued = [row[i] for i in mixed.ids]  # waiting in the queue: covered, not proposed again
+    farthest_first([row[ids[0]], *queued, row[second.ids[0]]], second.ids[1:])
     assert again.strategy == "entropy"  # asked for by name: no coverage part
+
+
+def test_coverage_count_keeps_the_share_on_average() -> None:
+    from lesionlab.project.propose import coverage_count
+
+    rng = np.random.default_rng(0)
+    assert [coverage_count(0.5, b, rng) for b in (2, 10, 40)] == [1, 5, 20]  # exact: no draw
+    assert coverage_count(0.0, 7, rng) == 0 and coverage_count(1.0, 7, rng) == 7
+    ones = [coverage_count(0.5, 1, np.random.default_rng(s)) for s in range(400)]
+    assert 0.42 < np.mean(ones) < 0.58  # plain rounding gave a budget of 1 no coverage ever
+    threes = [coverage_count(0.5, 3, np.random.default_rng(s)) for s in range(400)]
+    assert set(threes) == {1, 2} and 1.42 < np.mean(threes) < 1.58
 
 
 def test_cli_coverage_share_needs_a_run_and_is_kept(

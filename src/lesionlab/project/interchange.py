@@ -119,6 +119,8 @@ def export_project(
         raise DataError(f"unknown export format(s) {sorted(unknown)}; choose from {', '.join(FORMATS)}")
     out.mkdir(parents=True, exist_ok=True)
     project.check_images()  # an image replaced since its masks were drawn is left out, as in training
+    if "masks" in formats:  # before any format is written: a refused export leaves no partial folder
+        mask_files.refuse_case_clashes(out, sorted(project.store.masked_ids()))
     counts = project.consensus_counts()
     written: dict[str, Any] = {
         "left_out": {k: counts.get(k, 0) for k in ("unresolved", "incomplete")},

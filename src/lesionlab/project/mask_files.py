@@ -128,9 +128,11 @@ def mask_consensus_all(project: Project) -> dict[str, MaskConsensus]:
 
 def refuse_case_clashes(folder: Path, ids: list[str]) -> None:
     """DataError naming two ids that differ only in case, when `folder` does not tell them apart."""
+    import unicodedata
+
     by_fold: dict[str, str] = {}
-    for image_id in ids:
-        other = by_fold.setdefault(image_id.casefold(), image_id)
+    for image_id in ids:  # as such file systems compare names: case and Unicode form ignored
+        other = by_fold.setdefault(unicodedata.normalize("NFC", image_id).casefold(), image_id)
         if other != image_id and not case_sensitive(folder):
             raise DataError(
                 f"images {other!r} and {image_id!r} differ only in case, and {folder} is on a file system "
@@ -143,6 +145,11 @@ def case_sensitive(folder: Path) -> bool:
     """Whether `folder`'s file system tells `a` from `A` (a probe file, removed at once)."""
     import tempfile
 
-    with tempfile.NamedTemporaryFile(prefix="lesionlab_case_probe_", dir=folder) as probe:
-        name = Path(probe.name).name
-        return not (folder / name.upper()).exists()
+    try:
+        with tempfile.NamedTemporaryFile(prefix="lesionlab_case_probe_", dir=folder) as probe:
+            name = Path(probe.name).name
+            return not (folder / name.upper()).exists()
+    except OSError as exc:
+        raise DataError(
+            f"cannot write in {folder} ({exc.strerror or exc}): export to a folder you can write"
+        ) from exc

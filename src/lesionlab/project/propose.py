@@ -88,11 +88,12 @@ def propose(
     round_number = len(project.store.rounds()) + 1
     rng = np.random.default_rng([cfg.seed, round_number])
     share = cfg.start.coverage_share if cfg.start and strategy is None and version is not None else 0.0
+    queued = [r for r in records if r.id in pending]
     name, ids, scores = _choose(
-        project, chosen, share, budget, trainer, (unlabeled, labeled, records), settings, rng
+        project, chosen, share, budget, trainer, (unlabeled, labeled, queued, records), settings, rng
     )
     if share:
-        log_line(f"propose: {name}, {round(share * budget)} of {budget} for coverage", show_progress)
+        log_line(f"propose: {name}, {share:.0%} of the round for coverage", show_progress)
     predictions = _predictions(project, trainer, version, unlabeled, ids)
     round_id = project.store.add_round(
         name,
@@ -123,22 +124,37 @@ def _evidence_settings(project: Project):
 
 def _choose(project: Project, chosen, share: float, budget: int, trainer, pools, settings, rng):
     """(round name, ids, scores): `chosen`'s picks, and a `share` of the budget by the cold-start k-center
-    with everything already labelled or picked as centres (a project started from a run: its model's
-    uncertainty alone kept proposing alike images in another clinic's pool, docs/annotation.md)."""
+    with everything labelled, waiting in the queue or picked as centres (a project started from a run: its
+    model's uncertainty alone kept proposing alike images in another clinic's pool, docs/annotation.md).
+    The two parts alternate in the round's order, so a round left half-done holds some of each."""
     from lesionlab.selection.base import get_strategy
 
-    unlabeled, labeled, records = pools
-    covered = round(share * budget)
+    unlabeled, labeled, queued, records = pools
+    covered = coverage_count(share, budget, rng)
     ids, scores = _select(chosen, budget - covered, trainer, unlabeled, labeled, records, settings, rng)
     if not covered:
         return chosen.name, ids, scores
     cover = get_strategy(project.config.cold_start)
     picked = set(ids)
     rest = [r for r in unlabeled if r.id not in picked]
-    centres = [*labeled, *(r for r in unlabeled if r.id in picked)]
+    centres = [*labeled, *queued, *(r for r in unlabeled if r.id in picked)]
     more_ids, more_scores = _select(cover, covered, trainer, rest, centres, records, settings, rng)
     name = f"{chosen.name}+{cover.name}" if ids else cover.name
-    return name, ids + more_ids, scores + more_scores
+    order = sorted(
+        [((i + 0.5) / len(ids), 0, i) for i in range(len(ids))]
+        + [((i + 0.5) / len(more_ids), 1, i) for i in range(len(more_ids))]
+    )
+    parts = ((ids, scores), (more_ids, more_scores))
+    return name, [parts[k][0][i] for _, k, i in order], [parts[k][1][i] for _, k, i in order]
+
+
+def coverage_count(share: float, budget: int, rng: np.random.Generator) -> int:
+    """How many of `budget` go to coverage: `share * budget`, a fraction left over rounded up with that
+    probability (seeded), so one-at-a-time proposing still covers `share` of the images on average (plain
+    rounding gave a budget of 1 no coverage ever, and 3 two of three)."""
+    whole = int(np.floor(share * budget))
+    left = share * budget - whole
+    return whole + int(left > 1e-9 and rng.random() < left)
 
 
 def _select(strategy, budget: int, trainer, unlabeled, labeled, records, settings, rng):

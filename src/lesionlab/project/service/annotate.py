@@ -163,21 +163,28 @@ def put_mask(
         comment=comment,
         accepted=accepted,
     )
+    if not new:  # a retry: what was recorded then, whatever the proposal is now
+        accepted = project.store.annotation(annotation_id).accepted
     return {"annotation_id": annotation_id, "new": new, "image_id": image_id, "accepted": accepted}
 
 
 def _accepted_proposal(project: Project, image_id: str, mask) -> str | None:
     """ "model vN" when `mask` is that model's proposal for the image pixel for pixel (the expert saved it
-    untouched: accepted, not drawn; the history and exports say so), else None."""
+    untouched: accepted, not drawn; the image's history says so), else None. A proposal file that cannot
+    be read never blocks the expert's answer: it is then recorded as drawn."""
     import numpy as np
 
     from lesionlab.data.preprocess import open_mask
+    from lesionlab.errors import DataError
 
     found = project.store.model_mask(image_id)
     path = mask_files.inside_masks(project, found[0]) if found else None
     if path is None or not mask.any():
         return None
-    proposal = open_mask(path)
+    try:
+        proposal = open_mask(path)
+    except (DataError, OSError, ValueError):
+        return None
     return found[1] if proposal.shape == mask.shape and np.array_equal(proposal, mask) else None
 
 

@@ -1,7 +1,7 @@
 """Which model's proposal a mask accepted unchanged ("model vN"), or none: drawn by its annotator.
 
-Existing annotations get none (they were stored before the page could tell; `project status` and the
-history read none as drawn). A plain nullable column: Alembic's batch mode adds it in place on SQLite.
+Existing annotations get none (they were stored before the server compared; the history reads none as
+drawn). A plain nullable column: Alembic's batch mode adds it in place on SQLite.
 
 Revision ID: 0004
 Revises: 0003
