@@ -10,6 +10,8 @@ from doc_figures import Quote, check, ids, ms
 REPRO = "docs/reproduction.md"
 REGIME = "regime.json"
 X6 = "results/paper002/freeze6"
+XF = "results/paper002/full"
+W3, W6, W2 = (f"results/paper004/{r}" for r in ("freeze3", "freeze6", "freeze6_224"))
 Z50 = "results/paper001/50"
 Z100 = "results/paper001/100"
 Z300 = "results/paper001/300"
@@ -99,6 +101,103 @@ QUOTES: list[Quote] = [
     ),
     Quote(
         REPRO,
+        "CE fits {:.3f} of the flipped labels by epoch 20 (mechanism present); OUSM fits {:.3f} and "
+        "OUSM + LoOP {:.3f}.",
+        REGIME,
+        tuple(f"{XF}/{loss}/memorised_fraction_final/mean" for loss in ("ce", "ousm", "ousm_loop")),
+    ),
+    Quote(
+        REPRO,
+        "accuracy: CE {:.3f} ± {:.3f}, OUSM {:.3f} ± {:.3f}, OUSM + LoOP {:.3f} ± {:.3f}. OUSM - CE {:+.3f} "
+        "(paired t p {:.3f}; seeds {:+.3f}, {:+.3f}, {:+.3f}): **the effect appears for OUSM**",
+        REGIME,
+        (
+            *ms(f"{XF}/ce/accuracy"),
+            *ms(f"{XF}/ousm/accuracy"),
+            *ms(f"{XF}/ousm_loop/accuracy"),
+            f"{XF}/ousm_vs_ce/accuracy/mean_difference",
+            f"{XF}/ousm_vs_ce/accuracy/p_ttest",
+            *(f"{XF}/ousm_vs_ce/accuracy/per_seed/{i}" for i in range(3)),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "its AUC is not significantly lower, {:+.3f}, p {:.3f}, so it is no collapse",
+        REGIME,
+        (f"{XF}/ousm_vs_ce/auc/mean_difference", f"{XF}/ousm_vs_ce/auc/p_ttest"),
+    ),
+    Quote(
+        REPRO,
+        "OUSM + LoOP - CE {:+.3f} (p {:.3f}; seeds {:+.3f}, {:+.3f}, {:+.3f}): **absent**; AUC CE {:.3f}, "
+        "OUSM {:.3f}, OUSM + LoOP {:.3f}.",
+        REGIME,
+        (
+            f"{XF}/ousm_loop_vs_ce/accuracy/mean_difference",
+            f"{XF}/ousm_loop_vs_ce/accuracy/p_ttest",
+            *(f"{XF}/ousm_loop_vs_ce/accuracy/per_seed/{i}" for i in range(3)),
+            *(f"{XF}/{loss}/auc/mean" for loss in ("ce", "ousm", "ousm_loop")),
+        ),
+    ),
+    Quote(
+        REPRO,
+        "`freeze3`: RFT {:.3f} ± {:.3f}, AFT(LQ) {:.3f} ± {:.3f}, ACFT(HQ) {:.3f} ± {:.3f}.",
+        REGIME,
+        tuple(x for row in ("rft", "aft_lq", "acft_hq") for x in ms(f"{W3}/{row}/alc")),
+    ),
+    Quote(
+        REPRO,
+        "is {:.2f} of AFT(LQ)'s in `freeze3` (present: at least half, every seed positive), against "
+        "{:.2f} in `freeze6` at 128 px and {:.2f} in the committed 224 px control (absent).",
+        REGIME,
+        tuple(f"{w}/verdict/gain_ratio_hq_over_aft" for w in (W3, W6, W2)),
+    ),
+    Quote(
+        REPRO,
+        "ACFT(HQ) - AFT(LQ) ALC {:+.3f} in `freeze3` (p {:.3f}; seeds {:+.3f}, {:+.3f}, {:+.3f}; "
+        "{:.1f}x faster per round), {:+.3f} in `freeze6` at 128 px (p {:.3f}) and {:+.3f} at 224 px "
+        "(p {:.3f})",
+        REGIME,
+        (
+            f"{W3}/verdict/hq_minus_aft_alc/mean_difference",
+            f"{W3}/verdict/hq_minus_aft_alc/p_ttest",
+            *(f"{W3}/verdict/hq_minus_aft_alc/per_seed/{i}" for i in range(3)),
+            f"{W3}/verdict/speedup_train_cpu",
+            f"{W6}/verdict/hq_minus_aft_alc/mean_difference",
+            f"{W6}/verdict/hq_minus_aft_alc/p_ttest",
+            f"{W2}/verdict/hq_minus_aft_alc/mean_difference",
+            f"{W2}/verdict/hq_minus_aft_alc/p_ttest",
+        ),
+    ),
+    Quote(
+        REPRO,
+        "AFT(LQ) - RFT ALC {:+.3f} in `freeze3` (p {:.3f}) and {:+.3f} in `freeze6` (p {:.3f})",
+        REGIME,
+        (
+            f"{W3}/aft_lq_vs_rft/mean_difference",
+            f"{W3}/aft_lq_vs_rft/p_ttest",
+            f"{W6}/aft_lq_vs_rft/mean_difference",
+            f"{W6}/aft_lq_vs_rft/p_ttest",
+        ),
+    ),
+    Quote(
+        REPRO,
+        "then adapts (ACFT(HQ) gains {:.2f} of AFT(LQ)'s AUC gain, against {:.2f} frozen), and the gap "
+        "shrinks, but ACFT(HQ) still ends below AFT(LQ) in ALC ({:+.3f} over 100-600 labels, 3 seeds).",
+        REGIME,
+        (
+            f"{W3}/verdict/gain_ratio_hq_over_aft",
+            f"{W2}/verdict/gain_ratio_hq_over_aft",
+            f"{W3}/verdict/hq_minus_aft_alc/mean_difference",
+        ),
+    ),
+    Quote(
+        REPRO,
+        "full fine-tuning OUSM does by {:+.3f} accuracy (small, AUC not better)",
+        REGIME,
+        (f"{XF}/ousm_vs_ce/accuracy/mean_difference",),
+    ),
+    Quote(
+        REPRO,
         "gap at 300: {:+.3f}, p {:.3f}, direction only",
         REGIME,
         (
@@ -117,6 +216,20 @@ def test_the_quoted_verdicts_are_the_files() -> None:
     assert r["paper002"]["freeze6"]["mechanism_present"] is True
     assert r["paper002"]["freeze6"]["ousm_loop_vs_ce"]["verdict"] == "absent"
     assert r["paper002"]["freeze6"]["ousm_vs_ce"]["verdict"] == "absent"
+    assert r["paper002"]["full"]["mechanism_present"] is True
+    assert r["paper002"]["full"]["ousm_vs_ce"]["verdict"] == "appears"
+    assert r["paper002"]["full"]["ousm_loop_vs_ce"]["verdict"] == "absent"
+    assert r["paper002"]["full"]["ousm_vs_ce"]["auc"]["verdict"] == "absent"
+    zhou = r["paper004"]
+    assert zhou["freeze3"]["verdict"]["mechanism_present"] is True
+    assert zhou["freeze6"]["verdict"]["mechanism_present"] is False
+    assert zhou["freeze6_224"]["verdict"]["mechanism_present"] is False
+    assert {zhou[w]["verdict"]["effect"] for w in ("freeze3", "freeze6", "freeze6_224")} == {"absent"}
+    gap = {w: zhou[w]["verdict"]["hq_minus_aft_alc"]["mean_difference"] for w in zhou}
+    assert gap["freeze6_224"] < gap["freeze3"] < 0  # smaller with more trained, still below
+    for w in zhou:  # "more than one standard error below AFT(LQ) in each"
+        se = max(zhou[w]["aft_lq"]["alc"]["se"], zhou[w]["acft_hq"]["alc"]["se"])
+        assert gap[w] < -se
     assert r["paper001"]["50"]["ssl_kmeans_vs_random"]["verdict"] == "appears"
     assert r["paper001"]["100"]["ssl_kmeans_vs_random"]["verdict"] == "absent"
     assert r["paper001"]["100"]["mechanism_present"] is True
