@@ -319,4 +319,3 @@ def test_a_proposal_saved_untouched_is_recorded_as_accepted_not_drawn(browser, t
             mine.setdefault(e["annotation_id"], e)
         accepted = [e.get("accepted") for _, e in sorted(mine.items())]
     assert accepted == ["model v1", None, None]
-
