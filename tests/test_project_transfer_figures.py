@@ -127,3 +127,19 @@ def test_unit_minutes_and_bad_choices_quoted_are_the_json_ones() -> None:
         assert row["start"] == "pretrained" and f"at {count} labels: {row['auc']:.3f}" in TEXT.replace(
             f"at {count}: ", f"at {count} labels: "
         )
+
+
+def test_why_40_cannot_match_200_figures_are_the_jsonl_means() -> None:
+    import numpy as np
+
+    rows = [json.loads(x) for x in (RESULTS / "transfer_start_labels.jsonl").read_text().splitlines() if x]
+
+    def mean(clinic: str, n: int, key: str) -> str:
+        sel = [
+            r[key] for r in rows if r["clinic"] == clinic and r.get("n") == n and r.get("arm") == "scratch"
+        ]
+        return f"{np.mean(sel):.3f}"
+
+    ham, isic = RESULT["config"]["clinics"]
+    assert f"(fine-tuned from version 0: {mean(ham, 40, 'v0')} and {mean(isic, 40, 'v0')})" in TEXT
+    assert f"from 200 ({mean(ham, 200, 'imagenet')} and {mean(isic, 200, 'imagenet')})" in TEXT
